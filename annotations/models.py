@@ -1,0 +1,107 @@
+"""One store for evaluation results and human labels on spans, traces and sessions."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from tracing.models import Project, Session, Span, Trace
+
+
+class TargetKind(models.TextChoices):
+    SPAN = "SPAN"
+    TRACE = "TRACE"
+    SESSION = "SESSION"
+
+
+class AnnotatorKind(models.TextChoices):
+    HUMAN = "HUMAN"
+    LLM = "LLM"
+    CODE = "CODE"
+
+
+class AnnotationSource(models.TextChoices):
+    API = "API"
+    APP = "APP"
+    TASK = "TASK"
+
+
+class Annotation(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="annotations")
+    target_kind = models.CharField(max_length=8, choices=TargetKind.choices)
+    span = models.ForeignKey(
+        Span, null=True, blank=True, on_delete=models.CASCADE, related_name="annotations"
+    )
+    trace = models.ForeignKey(
+        Trace, null=True, blank=True, on_delete=models.CASCADE, related_name="annotations"
+    )
+    session = models.ForeignKey(
+        Session, null=True, blank=True, on_delete=models.CASCADE, related_name="annotations"
+    )
+    name = models.CharField(max_length=255)
+    annotator_kind = models.CharField(max_length=8, choices=AnnotatorKind.choices)
+    label = models.CharField(max_length=255, null=True, blank=True)
+    score = models.FloatField(null=True, blank=True)
+    explanation = models.TextField(null=True, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    identifier = models.CharField(max_length=255, blank=True, default="")
+    source = models.CharField(
+        max_length=8, choices=AnnotationSource.choices, default=AnnotationSource.API
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["span", "name", "identifier"],
+                condition=Q(span__isnull=False),
+                name="annotation_unique_span",
+            ),
+            models.UniqueConstraint(
+                fields=["trace", "name", "identifier"],
+                condition=Q(trace__isnull=False),
+                name="annotation_unique_trace",
+            ),
+            models.UniqueConstraint(
+                fields=["session", "name", "identifier"],
+                condition=Q(session__isnull=False),
+                name="annotation_unique_session",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(
+                        target_kind=TargetKind.SPAN,
+                        span__isnull=False,
+                        trace__isnull=True,
+                        session__isnull=True,
+                    )
+                    | Q(
+                        target_kind=TargetKind.TRACE,
+                        span__isnull=True,
+                        trace__isnull=False,
+                        session__isnull=True,
+                    )
+                    | Q(
+                        target_kind=TargetKind.SESSION,
+                        span__isnull=True,
+                        trace__isnull=True,
+                        session__isnull=False,
+                    )
+                ),
+                name="annotation_one_target",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["name", "label", "span"], name="annotation_name_label_span"),
+            models.Index(fields=["name", "score"], name="annotation_name_score"),
+            models.Index(fields=["project", "-created_at"], name="annotation_project_newest"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}={self.label or self.score}"

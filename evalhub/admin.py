@@ -1,0 +1,18 @@
+from django.contrib import admin, messages
+from django.http import HttpRequest
+
+from evalhub.models import ApiKey
+from evalhub.services import api_key_new_secret
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ["name", "prefix", "user", "created_at", "last_used_at", "revoked_at"]
+    fields = ["name", "user", "revoked_at"]
+    readonly_fields = ["prefix", "created_at", "last_used_at"]
+
+    def save_model(self, request: HttpRequest, obj: ApiKey, form, change: bool) -> None:  # type: ignore[no-untyped-def]
+        raw = None if change else api_key_new_secret(obj)
+        super().save_model(request, obj, form, change)
+        if raw:
+            messages.warning(request, f"API key created. Copy it now; it is not shown again: {raw}")

@@ -1,0 +1,78 @@
+"""The REST API under /v1: one NinjaAPI, API-key auth, JSON errors with a ``detail``."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+from evalhub.auth import ApiKeyAuth
+
+# The Phoenix client checks the server's version before using newer routes.
+PHOENIX_COMPATIBLE_VERSION = "13.15.0"
+
+api = NinjaAPI(
+    title="EvalHub API",
+    version="1",
+    auth=ApiKeyAuth(),
+    urls_namespace="api",
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+)
+
+
+def _validation_detail(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors:
+        loc = [
+            str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path", "payload")
+        ]
+        where = ".".join(loc) or "request"
+        parts.append(f"{where}: {error.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request"
+
+
+@api.exception_handler(ValidationError)
+def _on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    return api.create_response(
+        request, {"detail": _validation_detail(exc), "errors": exc.errors}, status=422
+    )
+
+
+@api.exception_handler(AuthenticationError)
+def _on_auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return api.create_response(
+        request,
+        {"detail": "missing or invalid API key (send 'Authorization: Bearer <key>')"},
+        status=401,
+    )
+
+
+@api.exception_handler(HttpError)
+def _on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    return api.create_response(request, {"detail": str(exc)}, status=exc.status_code)
+
+
+@api.get("/healthz", auth=None, include_in_schema=False)
+def healthz(request: HttpRequest) -> dict[str, str]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return {"status": "ok"}
+
+
+@api.get("/arize_phoenix_version", auth=None, include_in_schema=False)
+def arize_phoenix_version(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(PHOENIX_COMPATIBLE_VERSION, content_type="text/plain")
+
+
+def _register_routers() -> None:
+    from annotations.api import router as annotations_router
+    from tracing.api import router as tracing_router
+
+    api.add_router("/v1", tracing_router)
+    api.add_router("/v1", annotations_router)
+
+
+_register_routers()

@@ -1,0 +1,15 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from evalhub.api import api
+from tracing.views_otlp import otlp_traces
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # OTLP/HTTP ingest is a plain view: raw protobuf/JSON bodies, no schema layer.
+    path("v1/traces", otlp_traces, name="otlp-traces"),
+    path("", api.urls),
+]

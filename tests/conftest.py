@@ -1,0 +1,41 @@
+"""Shared fixtures: API keys, authenticated clients, a live server that keeps every header."""
+
+from __future__ import annotations
+
+import os
+from wsgiref import simple_server
+
+import pytest
+from django.core.servers import basehttp
+
+from tests import factories
+
+
+# Django's development handler drops headers with underscores (``api_key``); production servers
+# are configured to keep them (gunicorn ``header_map``), so the test live server keeps them too.
+def _get_environ_keeping_headers(self):  # type: ignore[no-untyped-def]
+    return simple_server.WSGIRequestHandler.get_environ(self)
+
+
+basehttp.WSGIRequestHandler.get_environ = _get_environ_keeping_headers
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):  # type: ignore[no-untyped-def]
+    """In CI a skipped test is a failure: a missing service or browser must not hide a test."""
+    outcome = yield
+    report = outcome.get_result()
+    if os.environ.get("CI") and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped in CI, which is a failure here: {report.longrepr}"
+
+
+@pytest.fixture
+def api_key(db) -> str:  # type: ignore[no-untyped-def]
+    return factories.api_key()
+
+
+@pytest.fixture
+def auth(api_key: str) -> dict[str, str]:
+    """Headers for Django's test client: ``client.get(url, headers=auth)``."""
+    return {"Authorization": f"Bearer {api_key}"}

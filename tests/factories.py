@@ -1,0 +1,155 @@
+"""Test data builders, in one place. They go through the same services as production code."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from evalhub.services import api_key_create
+from tracing.ingest import SpanRecord
+from tracing.models import Project, Span
+from tracing.services import spans_ingest
+
+_counter = itertools.count(1)
+BASE_TIME = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+def next_hex(width: int) -> str:
+    return f"{next(_counter):0{width}x}"
+
+
+def api_key(name: str = "test") -> str:
+    _key, raw = api_key_create(name=name)
+    return raw
+
+
+def span_record(
+    *,
+    trace_id: str | None = None,
+    span_id: str | None = None,
+    parent_id: str | None = None,
+    name: str = "span",
+    kind: str = "CHAIN",
+    start: datetime | None = None,
+    latency_ms: float = 100.0,
+    status_code: str = "OK",
+    status_message: str = "",
+    input_value: str | None = "question",
+    output_value: str | None = "answer",
+    attributes: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+    session_id: str | None = None,
+    project_name: str | None = None,
+    events: list[dict[str, Any]] | None = None,
+) -> SpanRecord:
+    start = start or BASE_TIME
+    attrs: dict[str, Any] = {"openinference.span.kind": kind}
+    if input_value is not None:
+        attrs["input.value"] = input_value
+    if output_value is not None:
+        attrs["output.value"] = output_value
+    if metadata is not None:
+        attrs["metadata"] = json.dumps(metadata)
+    if session_id is not None:
+        attrs["session.id"] = session_id
+    attrs.update(attributes or {})
+    return SpanRecord(
+        trace_id=trace_id or next_hex(32),
+        span_id=span_id or next_hex(16),
+        parent_id=parent_id,
+        name=name,
+        start_time=start,
+        end_time=start + timedelta(milliseconds=latency_ms),
+        status_code=status_code,
+        status_message=status_message,
+        attributes=attrs,
+        events=events or [],
+        project_name=project_name,
+    )
+
+
+def llm_attributes(
+    model: str = "gpt-4o-mini", prompt_tokens: int = 100, completion_tokens: int = 20
+) -> dict[str, Any]:
+    return {
+        "llm.model_name": model,
+        "llm.token_count.prompt": prompt_tokens,
+        "llm.token_count.completion": completion_tokens,
+        "llm.input_messages.0.message.role": "user",
+        "llm.input_messages.0.message.content": "question",
+        "llm.output_messages.0.message.role": "assistant",
+        "llm.output_messages.0.message.content": "answer",
+    }
+
+
+def ingest(records: list[SpanRecord], project: str = "default") -> list[Span]:
+    spans_ingest(records=records, default_project=project)
+    return list(
+        Span.objects.filter(span_id__in=[r.span_id for r in records]).order_by("start_time")
+    )
+
+
+def trace(
+    *,
+    project: str = "default",
+    start: datetime | None = None,
+    session_id: str | None = None,
+    status_code: str = "OK",
+    llm_latency_ms: float = 400.0,
+    model: str = "gpt-4o-mini",
+    metadata: dict[str, Any] | None = None,
+    input_value: str = "What is the refund policy?",
+    output_value: str = "Refunds are accepted within 30 days.",
+) -> list[Span]:
+    """A small agent trace: AGENT root → RETRIEVER, LLM children. Returns its spans, root first."""
+    start = start or BASE_TIME
+    trace_id = next_hex(32)
+    root = span_record(
+        trace_id=trace_id,
+        name="agent",
+        kind="AGENT",
+        start=start,
+        latency_ms=llm_latency_ms + 200,
+        status_code=status_code,
+        input_value=input_value,
+        output_value=output_value,
+        session_id=session_id,
+        metadata=metadata,
+    )
+    retriever = span_record(
+        trace_id=trace_id,
+        parent_id=root.span_id,
+        name="retrieve",
+        kind="RETRIEVER",
+        start=start + timedelta(milliseconds=10),
+        latency_ms=50,
+        input_value=input_value,
+        output_value=None,
+        session_id=session_id,
+        attributes={
+            "retrieval.documents.0.document.id": "doc-1",
+            "retrieval.documents.0.document.content": "Refunds within 30 days.",
+            "retrieval.documents.0.document.score": 0.91,
+        },
+    )
+    llm = span_record(
+        trace_id=trace_id,
+        parent_id=root.span_id,
+        name="llm",
+        kind="LLM",
+        start=start + timedelta(milliseconds=100),
+        latency_ms=llm_latency_ms,
+        status_code=status_code,
+        input_value=input_value,
+        output_value=output_value,
+        session_id=session_id,
+        attributes=llm_attributes(model=model),
+        metadata=metadata,
+    )
+    return ingest([root, retriever, llm], project=project)
+
+
+def project(name: str = "default") -> Project:
+    return Project.objects.get_or_create(name=name)[0]
