@@ -2,6 +2,312 @@
 
 from __future__ import annotations
 
-from ninja import Router
+import uuid
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.http import HttpRequest
+from ninja import Field, Query, Router, Schema
+from ninja.errors import HttpError
+
+from annotations.models import Annotation, AnnotatorKind, TargetKind
+from annotations.selectors import MAX_PAGE_SIZE, annotation_list
+from annotations.services import (
+    AnnotationInput,
+    AnnotationInputError,
+    AnnotationTargetNotFound,
+    annotations_upsert,
+)
+from evalhub.models import ApiKey
+from tracing.api_mutations import project_from_path
 
 router = Router(tags=["annotations"])
+
+MAX_BATCH = 1000
+MAX_IDS_PER_QUERY = 1000
+NOTE_NAME = "note"  # Phoenix's name for notes; its client leaves them out of reads by default
+
+
+class AnnotationResultIn(Schema):
+    label: str | None = None
+    score: float | None = None
+    explanation: str | None = None
+
+
+class _AnnotationIn(Schema):
+    name: str
+    annotator_kind: str = Field(..., description="HUMAN, LLM or CODE")
+    result: AnnotationResultIn | None = None
+    metadata: dict[str, Any] | None = None
+    identifier: str | None = Field(
+        None, description="Several annotations of one name on one target differ by identifier"
+    )
+
+
+class SpanAnnotationIn(_AnnotationIn):
+    span_id: str
+
+
+class TraceAnnotationIn(_AnnotationIn):
+    trace_id: str
+
+
+class SessionAnnotationIn(_AnnotationIn):
+    session_id: str
+
+
+class SpanAnnotationsBody(Schema):
+    data: list[SpanAnnotationIn] = Field(..., max_length=MAX_BATCH)
+
+
+class TraceAnnotationsBody(Schema):
+    data: list[TraceAnnotationIn] = Field(..., max_length=MAX_BATCH)
+
+
+class SessionAnnotationsBody(Schema):
+    data: list[SessionAnnotationIn] = Field(..., max_length=MAX_BATCH)
+
+
+class InsertedAnnotation(Schema):
+    id: str
+
+
+class AnnotateResponse(Schema):
+    data: list[InsertedAnnotation]
+
+
+class AnnotationResultOut(Schema):
+    label: str | None
+    score: float | None
+    explanation: str | None
+
+
+class _AnnotationOut(Schema):
+    id: str
+    name: str
+    annotator_kind: str
+    result: AnnotationResultOut
+    metadata: dict[str, Any]
+    identifier: str
+    source: str
+    user_id: str | None
+    created_at: str
+    updated_at: str
+
+
+class SpanAnnotationOut(_AnnotationOut):
+    span_id: str
+
+
+class TraceAnnotationOut(_AnnotationOut):
+    trace_id: str
+
+
+class SessionAnnotationOut(_AnnotationOut):
+    session_id: str
+
+
+class SpanAnnotationsPage(Schema):
+    data: list[SpanAnnotationOut]
+    next_cursor: str | None
+
+
+class TraceAnnotationsPage(Schema):
+    data: list[TraceAnnotationOut]
+    next_cursor: str | None
+
+
+class SessionAnnotationsPage(Schema):
+    data: list[SessionAnnotationOut]
+    next_cursor: str | None
+
+
+_ID_FIELDS = {
+    TargetKind.SPAN: "span_id",
+    TargetKind.TRACE: "trace_id",
+    TargetKind.SESSION: "session_id",
+}
+
+
+def _request_user(request: HttpRequest) -> AbstractBaseUser | None:
+    auth = getattr(request, "auth", None)
+    if isinstance(auth, ApiKey):
+        return auth.user
+    return auth if isinstance(auth, AbstractBaseUser) else None
+
+
+def _annotate(
+    request: HttpRequest, kind: str, items: list[Any], sync: bool
+) -> dict[str, list[dict[str, str]]]:
+    id_field = _ID_FIELDS[kind]
+    inputs = [
+        AnnotationInput(
+            target_kind=kind,
+            target_id=getattr(item, id_field),
+            name=item.name,
+            annotator_kind=item.annotator_kind,
+            label=item.result.label if item.result else None,
+            score=item.result.score if item.result else None,
+            explanation=item.result.explanation if item.result else None,
+            metadata=item.metadata or {},
+            identifier=item.identifier or "",
+        )
+        for item in items
+    ]
+    try:
+        annotations = annotations_upsert(items=inputs, user=_request_user(request))
+    except AnnotationTargetNotFound as exc:
+        raise HttpError(404, str(exc)) from None
+    except AnnotationInputError as exc:
+        raise HttpError(422, f"data[{exc.index}].{exc.field}: {exc.message}") from None
+    # Phoenix answers an asynchronous request with no ids; here the write is already done.
+    return {"data": [{"id": str(a.pk)} for a in annotations] if sync else []}
+
+
+@router.post("/span_annotations", response=AnnotateResponse)
+def span_annotations_create(
+    request: HttpRequest, body: SpanAnnotationsBody, sync: bool = False
+) -> dict[str, Any]:
+    """Create or update span annotations (by span, name and identifier); all or nothing."""
+    return _annotate(request, TargetKind.SPAN, body.data, sync)
+
+
+@router.post("/trace_annotations", response=AnnotateResponse)
+def trace_annotations_create(
+    request: HttpRequest, body: TraceAnnotationsBody, sync: bool = False
+) -> dict[str, Any]:
+    """Create or update trace annotations (by trace, name and identifier); all or nothing."""
+    return _annotate(request, TargetKind.TRACE, body.data, sync)
+
+
+@router.post("/session_annotations", response=AnnotateResponse)
+def session_annotations_create(
+    request: HttpRequest, body: SessionAnnotationsBody, sync: bool = False
+) -> dict[str, Any]:
+    """Create or update session annotations (by session, name and identifier); all or nothing.
+
+    A session id is unique within a project; one that names sessions in several projects is
+    rejected (422).
+    """
+    return _annotate(request, TargetKind.SESSION, body.data, sync)
+
+
+class SpanNoteIn(Schema):
+    span_id: str
+    note: str
+    identifier: str | None = None
+
+
+class SpanNoteBody(Schema):
+    data: SpanNoteIn
+
+
+class SpanNoteResponse(Schema):
+    data: InsertedAnnotation
+
+
+@router.post("/span_notes", response=SpanNoteResponse)
+def span_note_create(request: HttpRequest, body: SpanNoteBody) -> dict[str, Any]:
+    """Add a free-text note to a span: an annotation named ``note`` with the text as its
+    explanation. Notes accumulate (each gets a fresh identifier unless one is given)."""
+    note = body.data
+    if not note.note.strip():
+        raise HttpError(422, "data.note: must not be empty")
+    item = AnnotationInput(
+        target_kind=TargetKind.SPAN,
+        target_id=note.span_id,
+        name=NOTE_NAME,
+        annotator_kind=AnnotatorKind.HUMAN,
+        explanation=note.note.strip(),
+        identifier=note.identifier or f"note:{uuid.uuid4()}",
+    )
+    try:
+        (annotation,) = annotations_upsert(items=[item], user=_request_user(request))
+    except AnnotationTargetNotFound as exc:
+        raise HttpError(404, str(exc)) from None
+    except AnnotationInputError as exc:
+        raise HttpError(422, f"data.{exc.field}: {exc.message}") from None
+    return {"data": {"id": str(annotation.pk)}}
+
+
+def _annotation_out(annotation: Annotation, id_field: str) -> dict[str, Any]:
+    return {
+        "id": str(annotation.pk),
+        id_field: annotation.target_key,  # type: ignore[attr-defined]
+        "name": annotation.name,
+        "annotator_kind": annotation.annotator_kind,
+        "result": {
+            "label": annotation.label,
+            "score": annotation.score,
+            "explanation": annotation.explanation,
+        },
+        "metadata": annotation.metadata,
+        "identifier": annotation.identifier,
+        "source": annotation.source,
+        "user_id": str(annotation.user_id) if annotation.user_id is not None else None,
+        "created_at": annotation.created_at.isoformat(),
+        "updated_at": annotation.updated_at.isoformat(),
+    }
+
+
+class _AnnotationFilters(Schema):
+    include_annotation_names: list[str] | None = None
+    exclude_annotation_names: list[str] | None = None
+    cursor: str | None = None
+    limit: int = Field(10, ge=1, le=MAX_PAGE_SIZE)
+
+
+class SpanAnnotationFilters(_AnnotationFilters):
+    span_ids: list[str] = Field(..., min_length=1, max_length=MAX_IDS_PER_QUERY)
+
+
+class TraceAnnotationFilters(_AnnotationFilters):
+    trace_ids: list[str] = Field(..., min_length=1, max_length=MAX_IDS_PER_QUERY)
+
+
+class SessionAnnotationFilters(_AnnotationFilters):
+    session_ids: list[str] = Field(..., min_length=1, max_length=MAX_IDS_PER_QUERY)
+
+
+def _list(project: str, kind: str, filters: Any) -> dict[str, Any]:
+    id_field = _ID_FIELDS[kind]
+    try:
+        page = annotation_list(
+            project=project_from_path(project),
+            target_kind=kind,
+            **{f"{id_field}s": getattr(filters, f"{id_field}s")},
+            names=filters.include_annotation_names,
+            exclude_names=filters.exclude_annotation_names,
+            cursor=filters.cursor,
+            limit=filters.limit,
+        )
+    except ValueError as exc:
+        raise HttpError(422, str(exc)) from None
+    return {
+        "data": [_annotation_out(a, id_field) for a in page.items],
+        "next_cursor": page.next_cursor,
+    }
+
+
+@router.get("/projects/{project}/span_annotations", response=SpanAnnotationsPage)
+def span_annotations_list(
+    request: HttpRequest, project: str, filters: Query[SpanAnnotationFilters]
+) -> dict[str, Any]:
+    """Annotations on the given spans of a project, newest first, a page at a time."""
+    return _list(project, TargetKind.SPAN, filters)
+
+
+@router.get("/projects/{project}/trace_annotations", response=TraceAnnotationsPage)
+def trace_annotations_list(
+    request: HttpRequest, project: str, filters: Query[TraceAnnotationFilters]
+) -> dict[str, Any]:
+    """Annotations on the given traces of a project, newest first, a page at a time."""
+    return _list(project, TargetKind.TRACE, filters)
+
+
+@router.get("/projects/{project}/session_annotations", response=SessionAnnotationsPage)
+def session_annotations_list(
+    request: HttpRequest, project: str, filters: Query[SessionAnnotationFilters]
+) -> dict[str, Any]:
+    """Annotations on the given sessions of a project, newest first, a page at a time."""
+    return _list(project, TargetKind.SESSION, filters)

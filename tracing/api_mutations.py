@@ -2,6 +2,112 @@
 
 from __future__ import annotations
 
-from ninja import Router
+import base64
+import binascii
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from ninja import Field, Router, Schema
+from ninja.errors import HttpError
+
+from tracing.models import Project, Span
+from tracing.selectors import project_get
+from tracing.services import spans_delete, spans_metadata_patch
 
 router = Router(tags=["spans"])
+
+MAX_BATCH = 1000
+
+
+def _global_id_pk(identifier: str, node_type: str) -> int | None:
+    """The primary key in a Phoenix relay GlobalID (base64 of ``"<Type>:<pk>"``), if it is one."""
+    try:
+        decoded = base64.b64decode(identifier, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    kind, _, pk = decoded.partition(":")
+    return int(pk) if kind == node_type and pk.isdigit() else None
+
+
+def project_from_path(identifier: str) -> Project:
+    """The project a path names (numeric id or name, or a Phoenix GlobalID), else 404."""
+    project = project_get(identifier)
+    if project is None:
+        pk = _global_id_pk(identifier, "Project")
+        project = Project.objects.filter(pk=pk).first() if pk is not None else None
+    if project is None:
+        raise HttpError(404, f"project {identifier!r} not found")
+    return project
+
+
+class SpanMetadataPatchIn(Schema):
+    span_id: str
+    metadata: Any = Field(
+        ..., description="JSON Merge Patch for the span's metadata; null values are kept as null"
+    )
+
+
+class SpanMetadataPatchBody(Schema):
+    data: list[SpanMetadataPatchIn] = Field(..., max_length=MAX_BATCH)
+
+
+class SpanMetadataErrorOut(Schema):
+    span_id: str
+    error_message: str
+
+
+class SpanMetadataPatchOut(Schema):
+    spans_processed: int
+    spans_updated: int
+    spans_failed: int
+    errors: list[SpanMetadataErrorOut]
+
+
+class SpansDeleteBody(Schema):
+    span_ids: list[str] = Field(..., max_length=MAX_BATCH)
+
+
+class SpansDeleteOut(Schema):
+    deleted: int
+
+
+@router.patch("/projects/{project}/spans/metadata", response=SpanMetadataPatchOut)
+def spans_metadata_update(
+    request: HttpRequest, project: str, body: SpanMetadataPatchBody
+) -> dict[str, Any]:
+    """Merge a patch into each span's metadata (RFC 7386, except that null sets null).
+
+    Spans that are not in the project and patches that are not objects come back in
+    ``errors``; the others are applied.
+    """
+    result = spans_metadata_patch(
+        project=project_from_path(project),
+        patches=[(item.span_id, item.metadata) for item in body.data],
+    )
+    return {
+        "spans_processed": result.spans_processed,
+        "spans_updated": result.spans_updated,
+        "spans_failed": result.spans_failed,
+        "errors": [{"span_id": e.span_id, "error_message": e.error_message} for e in result.errors],
+    }
+
+
+@router.delete("/spans/{span_identifier}", response={204: None})
+def span_delete(request: HttpRequest, span_identifier: str) -> HttpResponse:
+    """Delete one span for good (its children stay); by OpenTelemetry span_id or GlobalID."""
+    span_id = span_identifier
+    if not Span.objects.filter(span_id=span_id).exists():
+        pk = _global_id_pk(span_identifier, "Span")
+        found = Span.objects.filter(pk=pk).values_list("span_id", flat=True).first() if pk else None
+        if found is None:
+            raise HttpError(404, f"span {span_identifier!r} not found")
+        span_id = found
+    spans_delete(span_ids=[span_id])
+    return HttpResponse(status=204)
+
+
+@router.post("/projects/{project}/spans/delete", response=SpansDeleteOut)
+def spans_delete_many(request: HttpRequest, project: str, body: SpansDeleteBody) -> dict[str, int]:
+    """Delete spans of a project for good, with their annotations; unknown ids are ignored."""
+    deleted = spans_delete(span_ids=body.span_ids, project=project_from_path(project))
+    return {"deleted": deleted}

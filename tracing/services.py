@@ -7,13 +7,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import transaction
-from django.db.models import Count, Max, Min, Q, Sum
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
+from annotations.services import AnnotationInput, AnnotationTargetNotFound, annotations_upsert
+from tracing.bulk import spans_insert
 from tracing.ingest.records import SpanRecord, SpanRecordError, columns_of
-from tracing.models import Project, Session, Span, StatusCode, Trace
+from tracing.models import Project, Session, Span, Trace
 from tracing.pricing import cost_of
+from tracing.rollups import sessions_rollup, traces_rollup
 
 DEFAULT_PROJECT = "default"
 
@@ -32,6 +35,53 @@ def project_create(*, name: str, description: str = "") -> Project:
     if not name:
         raise ValueError("name must not be empty")
     return Project.objects.create(name=name, description=description)
+
+
+class ProjectNameTaken(ValueError):
+    """Another project already has this name."""
+
+
+@transaction.atomic
+def project_create_unique(*, name: str, description: str = "") -> Project:
+    """Create a project; ``ProjectNameTaken`` when the name is in use, ``ValueError`` when empty."""
+    name = name.strip()
+    if not name:
+        raise ValueError("name must not be empty")
+    if len(name) > Project._meta.get_field("name").max_length:  # type: ignore[operator]
+        raise ValueError("name is longer than 200 characters")
+    try:
+        with transaction.atomic():
+            return Project.objects.create(name=name, description=description)
+    except IntegrityError as exc:
+        raise ProjectNameTaken(f"a project named {name!r} already exists") from exc
+
+
+@transaction.atomic
+def project_update(*, project: Project, description: str) -> Project:
+    project.description = description
+    project.save(update_fields=["description", "updated_at"])
+    return project
+
+
+def _delete_in_batches(query: QuerySet[Any], batch_size: int = 5000) -> None:
+    """Delete a query's rows a batch of ids at a time, so memory stays bounded."""
+    while True:
+        ids = list(query.order_by("id").values_list("id", flat=True)[:batch_size])
+        if not ids:
+            return
+        query.model._default_manager.filter(id__in=ids).delete()
+
+
+@transaction.atomic
+def project_delete(*, project: Project) -> None:
+    """Delete a project with its annotations, spans, traces and sessions."""
+    from annotations.models import Annotation
+
+    Annotation.objects.filter(project=project).delete()
+    _delete_in_batches(Span.objects.filter(project=project))
+    _delete_in_batches(Trace.objects.filter(project=project))
+    _delete_in_batches(Session.objects.filter(project=project))
+    project.delete()
 
 
 def projects_ensure(names: Iterable[str]) -> dict[str, Project]:
@@ -89,11 +139,18 @@ def spans_ingest(
         Session.objects.bulk_create(
             [Session(project_id=p, session_id=s) for p, s in session_keys], ignore_conflicts=True
         )
-        query = Q()
-        for project_id, session_id in session_keys:
-            query |= Q(project_id=project_id, session_id=session_id)
-        for session in Session.objects.select_for_update().filter(query).order_by("id"):
-            sessions[(session.project_id, session.session_id)] = session.pk
+        wanted = set(session_keys)
+        for pk, project_id, session_id in (
+            Session.objects.select_for_update()
+            .filter(
+                project_id__in={p for p, _ in session_keys},
+                session_id__in={s for _, s in session_keys},
+            )
+            .order_by("id")
+            .values_list("id", "project_id", "session_id")
+        ):
+            if (project_id, session_id) in wanted:
+                sessions[(project_id, session_id)] = pk
 
     existing = set(
         Span.objects.filter(span_id__in=[r.span_id for r in unique]).values_list(
@@ -106,29 +163,28 @@ def spans_ingest(
         if record.span_id in existing:
             continue
         trace = traces[record.trace_id]
-        latency = (record.end_time - record.start_time).total_seconds() * 1000.0
         new_spans.append(
-            Span(
-                project_id=trace.project_id,
-                trace_id=trace.pk,
-                session_id=sessions.get((trace.project_id, columns["session_key"])),
-                span_id=record.span_id,
-                parent_id=record.parent_id,
-                name=record.name[:1024],
-                status_code=record.status_code,
-                status_message=record.status_message or "",
-                start_time=record.start_time,
-                end_time=record.end_time,
-                latency_ms=latency,
-                events=record.events,
-                cost=cost_of(
+            {
+                **columns,
+                "project_id": trace.project_id,
+                "trace_id": trace.pk,
+                "session_id": sessions.get((trace.project_id, columns["session_key"])),
+                "span_id": record.span_id,
+                "parent_id": record.parent_id,
+                "name": record.name[:1024],
+                "status_code": record.status_code,
+                "status_message": record.status_message or "",
+                "start_time": record.start_time,
+                "end_time": record.end_time,
+                "latency_ms": (record.end_time - record.start_time).total_seconds() * 1000.0,
+                "events": record.events,
+                "cost": cost_of(
                     columns["model_name"], columns["prompt_tokens"], columns["completion_tokens"]
                 ),
-                ingested_at=now,
-                **columns,
-            )
+                "ingested_at": now,
+            }
         )
-    Span.objects.bulk_create(new_spans, ignore_conflicts=True, batch_size=500)
+    spans_insert(new_spans)
     result.inserted = len(new_spans)
     result.duplicates = len(records) - len(new_spans)
 
@@ -145,79 +201,12 @@ def traces_recompute(trace_pks: Iterable[int]) -> None:
     pks = sorted(set(trace_pks))
     if not pks:
         return
-    aggregates = {
-        row["trace_id"]: row
-        for row in Span.objects.filter(trace_id__in=pks)
-        .values("trace_id")
-        .annotate(
-            start=Min("start_time"),
-            end=Max("end_time"),
-            spans=Count("id"),
-            errors=Count("id", filter=Q(status_code=StatusCode.ERROR)),
-            prompt=Sum("prompt_tokens"),
-            completion=Sum("completion_tokens"),
-            total=Sum("total_tokens"),
-            cost_sum=Sum("cost"),
-            session_pk=Min("session_id"),
-        )
-    }
-    roots: dict[int, dict[str, Any]] = {}
-    for root in (
-        Span.objects.filter(trace_id__in=pks, parent_id__isnull=True)
-        .order_by("trace_id", "start_time", "id")
-        .values("trace_id", "span_id", "name", "latency_ms", "session_id")
-    ):
-        roots.setdefault(root["trace_id"], root)
-    # Until the root span arrives, the trace is shown by its earliest span.
-    missing = [pk for pk in pks if pk in aggregates and pk not in roots]
-    earliest: dict[int, dict[str, Any]] = {}
-    if missing:
-        for span in (
-            Span.objects.filter(trace_id__in=missing)
-            .order_by("trace_id", "start_time", "id")
-            .values("trace_id", "span_id", "name", "latency_ms", "session_id")
-        ):
-            earliest.setdefault(span["trace_id"], span)
-
-    empty = [pk for pk in pks if pk not in aggregates]
-    if empty:
-        Trace.objects.filter(pk__in=empty).delete()
-    updated = []
-    for trace in Trace.objects.filter(pk__in=list(aggregates)):
-        agg = aggregates[trace.pk]
-        root = roots.get(trace.pk)
-        shown = root or earliest.get(trace.pk)
-        trace.start_time, trace.end_time = agg["start"], agg["end"]
-        trace.span_count, trace.error_count = agg["spans"], agg["errors"]
-        trace.prompt_tokens = agg["prompt"] or 0
-        trace.completion_tokens = agg["completion"] or 0
-        trace.total_tokens = agg["total"] or 0
-        trace.cost = agg["cost_sum"] or 0.0
-        trace.root_span_id = root["span_id"] if root else None
-        trace.root_span_name = shown["name"] if shown else ""
-        if root:
-            trace.latency_ms = root["latency_ms"]
-        else:
-            trace.latency_ms = (agg["end"] - agg["start"]).total_seconds() * 1000.0
-        trace.session_id = (shown or {}).get("session_id") or agg["session_pk"]
-        updated.append(trace)
-    Trace.objects.bulk_update(
-        updated,
-        [
-            "start_time",
-            "end_time",
-            "span_count",
-            "error_count",
-            "prompt_tokens",
-            "completion_tokens",
-            "total_tokens",
-            "cost",
-            "root_span_id",
-            "root_span_name",
-            "latency_ms",
-            "session_id",
-        ],
+    traces_rollup(pks)
+    empty = Trace.objects.filter(pk__in=pks).exclude(
+        Exists(Span.objects.filter(trace_id=OuterRef("pk")))
     )
+    if empty.exists():
+        empty.delete()
 
 
 def sessions_recompute(session_pks: Iterable[int]) -> None:
@@ -225,51 +214,12 @@ def sessions_recompute(session_pks: Iterable[int]) -> None:
     pks = sorted(set(session_pks))
     if not pks:
         return
-    aggregates = {
-        row["session_id"]: row
-        for row in Trace.objects.filter(session_id__in=pks)
-        .values("session_id")
-        .annotate(
-            start=Min("start_time"),
-            end=Max("end_time"),
-            traces=Count("id"),
-            spans=Sum("span_count"),
-            errors=Sum("error_count"),
-            prompt=Sum("prompt_tokens"),
-            completion=Sum("completion_tokens"),
-            total=Sum("total_tokens"),
-            cost_sum=Sum("cost"),
-        )
-    }
-    empty = [pk for pk in pks if pk not in aggregates]
-    if empty:
-        Session.objects.filter(pk__in=empty).delete()
-    updated = []
-    for session in Session.objects.filter(pk__in=list(aggregates)):
-        agg = aggregates[session.pk]
-        session.start_time, session.end_time = agg["start"], agg["end"]
-        session.trace_count = agg["traces"]
-        session.span_count = agg["spans"] or 0
-        session.error_count = agg["errors"] or 0
-        session.prompt_tokens = agg["prompt"] or 0
-        session.completion_tokens = agg["completion"] or 0
-        session.total_tokens = agg["total"] or 0
-        session.cost = agg["cost_sum"] or 0.0
-        updated.append(session)
-    Session.objects.bulk_update(
-        updated,
-        [
-            "start_time",
-            "end_time",
-            "trace_count",
-            "span_count",
-            "error_count",
-            "prompt_tokens",
-            "completion_tokens",
-            "total_tokens",
-            "cost",
-        ],
+    sessions_rollup(pks)
+    empty = Session.objects.filter(pk__in=pks).exclude(
+        Exists(Trace.objects.filter(session_id=OuterRef("pk")))
     )
+    if empty.exists():
+        empty.delete()
 
 
 @transaction.atomic
@@ -297,14 +247,225 @@ def spans_delete(*, span_ids: Sequence[str], project: Project | None = None) -> 
     return per_model.get(Span._meta.label, 0)
 
 
+@dataclass
+class SpanLogResult:
+    received: int = 0
+    inserted: int = 0
+    evaluations: int = 0
+
+
+class SpanBatchRejected(ValueError):
+    """A span batch that was not written: its invalid and duplicate spans (``span_id``,
+    ``trace_id``, and for invalid ones the ``error``), and other ``errors`` (evaluations)."""
+
+    def __init__(
+        self,
+        *,
+        received: int,
+        invalid: Sequence[dict[str, str]] = (),
+        duplicates: Sequence[dict[str, str]] = (),
+        errors: Sequence[str] = (),
+    ) -> None:
+        self.received = received
+        self.invalid = list(invalid)
+        self.duplicates = list(duplicates)
+        self.errors = list(errors)
+        parts = []
+        if self.invalid:
+            parts.append(
+                f"{len(self.invalid)} invalid span(s): "
+                + "; ".join(f"{i['span_id']}: {i['error']}" for i in self.invalid[:5])
+            )
+        if self.duplicates:
+            parts.append(
+                f"{len(self.duplicates)} duplicate span(s): "
+                + ", ".join(d["span_id"] for d in self.duplicates[:5])
+            )
+        parts.extend(self.errors[:5])
+        super().__init__("; ".join(parts) or "the batch was rejected")
+
+
+@transaction.atomic
+def spans_log(
+    *,
+    project: Project,
+    spans: Sequence[Any],
+    evaluations: Sequence[AnnotationInput] = (),
+) -> SpanLogResult:
+    """Store a batch of spans in Phoenix's JSON shape into ``project``, all or nothing.
+
+    A span that cannot be read, whose trace belongs to another project, that is already stored
+    or that appears twice in the batch rejects the whole batch (``SpanBatchRejected``). The
+    ``evaluations`` (annotations on spans or traces of the batch or already stored in the
+    project) are written in the same transaction.
+    """
+    from tracing.ingest.phoenix import record_from_phoenix
+
+    records: list[SpanRecord] = []
+    invalid: list[dict[str, str]] = []
+    for position, raw in enumerate(spans):
+        try:
+            record = record_from_phoenix(raw)
+        except SpanRecordError as exc:
+            context = raw.get("context") if isinstance(raw, dict) else None
+            context = context if isinstance(context, dict) else {}
+            invalid.append(
+                {
+                    "span_id": str(context.get("span_id") or f"#{position}"),
+                    "trace_id": str(context.get("trace_id") or ""),
+                    "error": f"data.{position}: {exc}",
+                }
+            )
+            continue
+        record.project_name = project.name
+        records.append(record)
+
+    seen: set[str] = set()
+    duplicates: list[dict[str, str]] = []
+    for record in records:
+        if record.span_id in seen:
+            duplicates.append({"span_id": record.span_id, "trace_id": record.trace_id})
+        seen.add(record.span_id)
+    stored = set(Span.objects.filter(span_id__in=sorted(seen)).values_list("span_id", flat=True))
+    duplicates.extend(
+        {"span_id": r.span_id, "trace_id": r.trace_id} for r in records if r.span_id in stored
+    )
+    other_project = dict(
+        Trace.objects.filter(trace_id__in={r.trace_id for r in records})
+        .exclude(project=project)
+        .values_list("trace_id", "project__name")
+    )
+    invalid.extend(
+        {
+            "span_id": r.span_id,
+            "trace_id": r.trace_id,
+            "error": f"trace {r.trace_id} belongs to project {other_project[r.trace_id]!r}",
+        }
+        for r in records
+        if r.trace_id in other_project
+    )
+    if invalid or duplicates:
+        raise SpanBatchRejected(received=len(spans), invalid=invalid, duplicates=duplicates)
+
+    ingested = spans_ingest(records=records, default_project=project.name)
+    if ingested.inserted != len(records):
+        # Another request stored some of these spans since the check above.
+        raise SpanBatchRejected(
+            received=len(spans),
+            errors=["some of these spans were stored by another request meanwhile"],
+        )
+    result = SpanLogResult(received=len(spans), inserted=ingested.inserted)
+    if evaluations:
+        try:
+            result.evaluations = len(
+                annotations_upsert(items=evaluations, source="API", project=project)
+            )
+        except AnnotationTargetNotFound as exc:
+            raise SpanBatchRejected(
+                received=len(spans),
+                errors=[f"evaluations: targets not found: {', '.join(exc.missing)}"],
+            ) from exc
+        except ValueError as exc:
+            raise SpanBatchRejected(received=len(spans), errors=[f"evaluations: {exc}"]) from exc
+    return result
+
+
+@dataclass
+class SpanMetadataError:
+    span_id: str
+    error_message: str
+
+
+@dataclass
+class SpanMetadataPatchResult:
+    spans_processed: int = 0
+    spans_updated: int = 0
+    spans_failed: int = 0
+    errors: list[SpanMetadataError] = field(default_factory=list)
+
+
+def metadata_merge(target: Any, patch: Any) -> Any:
+    """JSON Merge Patch (RFC 7386), except that ``null`` sets the key to null, not removes it.
+
+    Objects merge key by key, recursively; any other patch value replaces the target value.
+    """
+    if not isinstance(patch, dict):
+        return patch
+    merged = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        merged[key] = metadata_merge(merged.get(key), value) if isinstance(value, dict) else value
+    return merged
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "an array" if isinstance(value, list) else type(value).__name__
+
+
+@transaction.atomic
+def spans_metadata_patch(
+    *, project: Project, patches: Sequence[tuple[str, Any]]
+) -> SpanMetadataPatchResult:
+    """Merge each ``(span_id, patch)`` into that span's metadata (see ``metadata_merge``).
+
+    A span not in ``project`` or a patch that is not a JSON object is reported in ``errors``;
+    the other patches are still applied. Patches for one span apply in the order given.
+    """
+    result = SpanMetadataPatchResult(spans_processed=len(patches))
+    wanted = sorted({span_id for span_id, _ in patches if isinstance(span_id, str)})
+    spans = {
+        span.span_id: span
+        for span in Span.objects.select_for_update(no_key=True)
+        .filter(project=project, span_id__in=wanted)
+        .order_by("id")
+        .only("id", "span_id", "metadata")
+    }
+    changed: dict[str, Span] = {}
+    for span_id, patch in patches:
+        span = spans.get(span_id)
+        if span is None:
+            message = f"span {span_id!r} not found in project {project.name!r}"
+        elif not isinstance(patch, dict):
+            message = f"metadata patch must be a JSON object, not {_json_type(patch)}"
+        else:
+            merged = metadata_merge(span.metadata, patch)
+            if merged != span.metadata:
+                span.metadata = merged
+                changed[span_id] = span
+            result.spans_updated += 1
+            continue
+        result.spans_failed += 1
+        result.errors.append(SpanMetadataError(span_id=str(span_id), error_message=message))
+    Span.objects.bulk_update(list(changed.values()), ["metadata"], batch_size=500)
+    return result
+
+
 __all__ = [
     "DEFAULT_PROJECT",
     "IngestResult",
+    "ProjectNameTaken",
+    "SpanBatchRejected",
+    "SpanLogResult",
+    "SpanMetadataError",
+    "SpanMetadataPatchResult",
     "SpanRecordError",
+    "metadata_merge",
     "project_create",
+    "project_create_unique",
+    "project_delete",
+    "project_update",
     "projects_ensure",
     "sessions_recompute",
     "spans_delete",
     "spans_ingest",
+    "spans_log",
+    "spans_metadata_patch",
     "traces_recompute",
 ]

@@ -5,13 +5,19 @@ import pytest
 from annotations.models import Annotation, AnnotatorKind, TargetKind
 from tests import factories
 from tracing.ingest import SpanRecordError
-from tracing.models import Session, Span, Trace
+from tracing.models import ModelPrice, Session, Span, Trace
+from tracing.pricing import price_cache_clear
 from tracing.services import spans_delete, spans_ingest
 
 pytestmark = pytest.mark.django_db
 
 
 def test_children_before_parent_keep_the_trace_row_right():
+    ModelPrice.objects.update_or_create(
+        model_prefix="gpt-4o-mini",
+        defaults={"prompt_per_million": "0.15", "completion_per_million": "0.60"},
+    )
+    price_cache_clear()
     t0 = factories.BASE_TIME
     root = factories.span_record(
         name="agent", kind="AGENT", start=t0, latency_ms=3000, session_id="s1"

@@ -1,5 +1,24 @@
 """Ingestion: wire formats in, ``SpanRecord`` objects out, stored by ``spans_ingest``."""
 
+from tracing.ingest.otlp import (
+    BodyTooLargeError,
+    OtlpDecodeError,
+    UnsupportedEncodingError,
+    body_decompress,
+    spans_from_otlp_json,
+    spans_from_otlp_protobuf,
+)
 from tracing.ingest.records import SpanRecord, SpanRecordError, flatten, unflatten
 
-__all__ = ["SpanRecord", "SpanRecordError", "flatten", "unflatten"]
+__all__ = [
+    "BodyTooLargeError",
+    "OtlpDecodeError",
+    "SpanRecord",
+    "SpanRecordError",
+    "UnsupportedEncodingError",
+    "body_decompress",
+    "flatten",
+    "spans_from_otlp_json",
+    "spans_from_otlp_protobuf",
+    "unflatten",
+]

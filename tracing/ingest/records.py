@@ -146,36 +146,42 @@ def columns_of(record: SpanRecord) -> dict[str, Any]:
 def unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
     """``{"llm.input_messages.0.message.role": "user"}`` → nested dicts and lists.
 
-    Numeric segments become list positions. Where a key is both a value and a prefix of other
-    keys (``a`` and ``a.b``), the value is kept under the empty key of the nested object.
+    Numeric segments become list positions (when they run 0..n-1). Where a key is both a value
+    and a prefix of other keys (``a`` and ``a.b``), the value is kept under the empty key of the
+    nested object.
     """
     root: dict[str, Any] = {}
-    for key in sorted(flat, key=lambda k: k.count(".")):
+    # Objects that got a numeric key: (depth, their parent, their key in it, the object).
+    numeric: dict[int, tuple[int, dict[str, Any], str, dict[str, Any]]] = {}
+    for key, value in flat.items():
         parts = key.split(".")
-        node: dict[str, Any] = root
-        for part in parts[:-1]:
+        parent: dict[str, Any] | None = None
+        parent_key = ""
+        node = root
+        for depth, part in enumerate(parts[:-1]):
             child = node.get(part)
-            if not isinstance(child, dict):
-                child = {} if child is None else {"": child}
-                node[part] = child
-            node = child
+            if child is None:
+                child = node[part] = {}
+            elif not isinstance(child, dict):
+                child = node[part] = {"": child}
+            if parent is not None and part.isdigit() and id(node) not in numeric:
+                numeric[id(node)] = (depth, parent, parent_key, node)
+            parent, parent_key, node = node, part, child
         leaf = parts[-1]
-        if isinstance(node.get(leaf), dict):
-            node[leaf][""] = flat[key]
+        existing = node.get(leaf)
+        if isinstance(existing, dict):
+            existing[""] = value
         else:
-            node[leaf] = flat[key]
-    return _lists_from_numeric_dicts(root)
-
-
-def _lists_from_numeric_dicts(value: Any) -> Any:
-    if isinstance(value, dict):
-        converted = {k: _lists_from_numeric_dicts(v) for k, v in value.items()}
-        if converted and all(k.isdigit() for k in converted):
-            indexes = sorted(int(k) for k in converted)
+            node[leaf] = value
+        if parent is not None and leaf.isdigit() and id(node) not in numeric:
+            numeric[id(node)] = (len(parts) - 1, parent, parent_key, node)
+    # Deepest first, so a list's items are already converted when the list is built.
+    for _depth, parent, name, obj in sorted(numeric.values(), key=lambda item: -item[0]):
+        if all(k.isdigit() for k in obj):
+            indexes = sorted(int(k) for k in obj)
             if indexes == list(range(len(indexes))):
-                return [converted[str(i)] for i in indexes]
-        return converted
-    return value
+                parent[name] = [obj[str(i)] for i in indexes]
+    return root
 
 
 def flatten(nested: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""GIN indexes for JSON filters (PostgreSQL only) and a starting model price table."""
+"""A GIN index for metadata filters (PostgreSQL only; attributes are not GIN-indexed: it
+would multiply the cost of every insert) and a starting model price table."""
 
 from decimal import Decimal
 
@@ -6,7 +7,6 @@ from django.db import migrations
 
 GIN_INDEXES = [
     ("span_metadata_gin", "tracing_span", "metadata jsonb_path_ops"),
-    ("span_attributes_gin", "tracing_span", "attributes jsonb_path_ops"),
 ]
 
 # USD per million tokens (prompt, completion), as published by the providers in 2026.

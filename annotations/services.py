@@ -1,0 +1,297 @@
+"""Writes to the annotation store: upserts of labels, scores and explanations on spans, traces
+and sessions, from the API, the app and evaluation tasks alike."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from numbers import Real
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import models, transaction
+from django.utils import timezone
+
+from annotations.models import Annotation, AnnotationSource, AnnotatorKind, TargetKind
+from tracing.models import Project, Session, Span, Trace
+
+MAX_NAME_LENGTH = 255
+MAX_LABEL_LENGTH = 255
+MAX_IDENTIFIER_LENGTH = 255
+
+# Per target kind: the model annotated, the Annotation foreign key to it, its user-facing id.
+_TARGETS: dict[str, tuple[type[models.Model], str, str]] = {
+    TargetKind.SPAN: (Span, "span_id", "span_id"),
+    TargetKind.TRACE: (Trace, "trace_id", "trace_id"),
+    TargetKind.SESSION: (Session, "session_id", "session_id"),
+}
+_UPDATED_FIELDS = [
+    "label",
+    "score",
+    "explanation",
+    "metadata",
+    "annotator_kind",
+    "source",
+    "user",
+    "updated_at",
+]
+
+
+@dataclass
+class AnnotationInput:
+    target_kind: str  # "SPAN" / "TRACE" / "SESSION"
+    target_id: str  # user-facing span_id / trace_id / session_id
+    name: str
+    annotator_kind: str = AnnotatorKind.HUMAN
+    label: str | None = None
+    score: float | None = None
+    explanation: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    identifier: str = ""
+
+
+class AnnotationInputError(ValueError):
+    """An item that cannot be stored; ``index`` is its position in the batch."""
+
+    def __init__(self, *, index: int, field: str, message: str) -> None:
+        self.index, self.field, self.message = index, field, message
+        super().__init__(f"item {index}: {field} {message}")
+
+
+class AnnotationTargetAmbiguous(AnnotationInputError):
+    """A session id found in several projects while no project was given."""
+
+
+class AnnotationTargetNotFound(Exception):
+    """Targets that do not exist (in the given project); nothing of the batch was written."""
+
+    def __init__(self, missing: Sequence[str], *, target_kind: str = "") -> None:
+        self.missing = list(missing)
+        what = {"SPAN": "spans", "TRACE": "traces", "SESSION": "sessions"}.get(
+            target_kind, "targets"
+        )
+        super().__init__(f"{what} not found: {', '.join(self.missing)}")
+
+
+@dataclass(frozen=True, slots=True)
+class _Cleaned:
+    index: int
+    target_kind: str
+    target_id: str
+    name: str
+    annotator_kind: str
+    label: str | None
+    score: float | None
+    explanation: str | None
+    metadata: dict[str, Any]
+    identifier: str
+
+
+def _clean(index: int, item: AnnotationInput) -> _Cleaned:
+    def fail(field_name: str, message: str) -> AnnotationInputError:
+        return AnnotationInputError(index=index, field=field_name, message=message)
+
+    target_kind = str(item.target_kind or "").upper()
+    if target_kind not in _TARGETS:
+        raise fail("target_kind", f"must be one of SPAN, TRACE, SESSION (got {item.target_kind!r})")
+    id_field = _TARGETS[target_kind][2]
+    target_id = item.target_id.strip() if isinstance(item.target_id, str) else ""
+    if not target_id:
+        raise fail(id_field, "must not be empty")
+    name = item.name.strip() if isinstance(item.name, str) else ""
+    if not name:
+        raise fail("name", "must not be empty")
+    if len(name) > MAX_NAME_LENGTH:
+        raise fail("name", f"is longer than {MAX_NAME_LENGTH} characters")
+    kinds = [k.value for k in AnnotatorKind]
+    if item.annotator_kind not in kinds:
+        raise fail(
+            "annotator_kind", f"must be one of {', '.join(kinds)} (got {item.annotator_kind!r})"
+        )
+    if item.label is not None and not isinstance(item.label, str):
+        raise fail("label", "must be a string")
+    if item.label is not None and len(item.label) > MAX_LABEL_LENGTH:
+        raise fail("label", f"is longer than {MAX_LABEL_LENGTH} characters")
+    if item.explanation is not None and not isinstance(item.explanation, str):
+        raise fail("explanation", "must be a string")
+    score = item.score
+    if score is not None:
+        if isinstance(score, bool) or not isinstance(score, Real):
+            raise fail("score", "must be a number")
+        score = float(score)
+        if not math.isfinite(score):
+            raise fail("score", f"must be a finite number (got {score})")
+    if item.label is None and score is None and item.explanation is None:
+        raise fail("result", "needs at least one of label, score, explanation")
+    metadata = item.metadata if item.metadata is not None else {}
+    if not isinstance(metadata, dict):
+        raise fail("metadata", "must be a JSON object")
+    if item.identifier is not None and not isinstance(item.identifier, str):
+        raise fail("identifier", "must be a string")
+    identifier = (item.identifier or "").strip()
+    if len(identifier) > MAX_IDENTIFIER_LENGTH:
+        raise fail("identifier", f"is longer than {MAX_IDENTIFIER_LENGTH} characters")
+    return _Cleaned(
+        index=index,
+        target_kind=target_kind,
+        target_id=target_id,
+        name=name,
+        annotator_kind=item.annotator_kind,
+        label=item.label,
+        score=score,
+        explanation=item.explanation,
+        metadata=metadata,
+        identifier=identifier,
+    )
+
+
+def _resolve_targets(
+    cleaned: Sequence[_Cleaned], project: Project | None
+) -> dict[tuple[str, str], list[tuple[int, int]]]:
+    """(kind, user-facing id) → [(target pk, project pk)], the target rows locked.
+
+    Raises ``AnnotationTargetNotFound`` listing every missing id, and
+    ``AnnotationTargetAmbiguous`` for a session id found in several projects without ``project``.
+    """
+    wanted: dict[str, set[str]] = {}
+    for item in cleaned:
+        wanted.setdefault(item.target_kind, set()).add(item.target_id)
+    found: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    for kind, ids in wanted.items():
+        model, _, id_field = _TARGETS[kind]
+        query = model._default_manager.filter(**{f"{id_field}__in": sorted(ids)})
+        if project is not None:
+            query = query.filter(project=project)
+        # Lock the targets (in id order) so concurrent upserts on them run one after the other
+        # and a second writer sees the first one's rows instead of colliding on insert.
+        rows = (
+            query.select_for_update(no_key=True)
+            .order_by("pk")
+            .values_list("pk", id_field, "project_id")
+        )
+        for pk, key, project_id in rows:
+            found.setdefault((kind, key), []).append((pk, project_id))
+
+    missing: list[str] = []
+    kinds_missing: set[str] = set()
+    for item in cleaned:
+        key = (item.target_kind, item.target_id)
+        if key not in found and item.target_id not in missing:
+            missing.append(item.target_id)
+            kinds_missing.add(item.target_kind)
+    if missing:
+        only_kind = next(iter(kinds_missing)) if len(kinds_missing) == 1 else ""
+        raise AnnotationTargetNotFound(missing, target_kind=only_kind)
+    for item in cleaned:
+        if len(found[(item.target_kind, item.target_id)]) > 1:
+            raise AnnotationTargetAmbiguous(
+                index=item.index,
+                field="session_id",
+                message=(
+                    f"{item.target_id!r} names sessions in several projects; "
+                    "annotate it within one project"
+                ),
+            )
+    return found
+
+
+@transaction.atomic
+def annotations_upsert(
+    *,
+    items: Sequence[AnnotationInput],
+    source: str = AnnotationSource.API,
+    user: AbstractBaseUser | None = None,
+    project: Project | None = None,
+) -> list[Annotation]:
+    """Create or update annotations; returns one annotation per item, in the items' order.
+
+    An annotation is identified by its target, ``name`` and ``identifier``: writing the same
+    again updates its result, metadata, annotator kind, source, user and ``updated_at``. Within
+    one batch, the last item for a key wins (earlier ones return the same annotation).
+
+    Everything is validated before anything is written: an invalid item raises
+    ``AnnotationInputError`` (a ``ValueError``) naming its index and field; targets that do not
+    exist raise ``AnnotationTargetNotFound`` listing them all. With ``project``, targets are
+    looked up in that project only. Session ids are unique per project only: without
+    ``project``, an id that matches sessions in several projects is rejected
+    (``AnnotationTargetAmbiguous``) rather than annotating all of them, so one item always makes
+    one annotation.
+    """
+    if source not in AnnotationSource.values:
+        raise ValueError(f"source must be one of {', '.join(AnnotationSource.values)}")
+    cleaned = [_clean(index, item) for index, item in enumerate(items)]
+    if not cleaned:
+        return []
+    targets = _resolve_targets(cleaned, project)
+
+    # One row per (kind, target pk, name, identifier); the last item for a key wins.
+    latest: dict[tuple[str, int, str, str], _Cleaned] = {}
+    for item in cleaned:
+        target_pk = targets[(item.target_kind, item.target_id)][0][0]
+        latest[(item.target_kind, target_pk, item.name, item.identifier)] = item
+
+    existing: dict[tuple[str, int, str, str], Annotation] = {}
+    for kind in {k for k, *_ in latest}:
+        fk = _TARGETS[kind][1]
+        keys = [key for key in latest if key[0] == kind]
+        query = Annotation.objects.filter(
+            **{
+                f"{fk}__in": sorted({key[1] for key in keys}),
+                "name__in": sorted({key[2] for key in keys}),
+            }
+        )
+        for annotation in query:
+            key = (kind, getattr(annotation, fk), annotation.name, annotation.identifier)
+            if key in latest:
+                existing[key] = annotation
+
+    now = timezone.now()
+    user_pk = user.pk if user is not None else None
+    to_update: list[Annotation] = []
+    to_create: list[Annotation] = []
+    by_key: dict[tuple[str, int, str, str], Annotation] = {}
+    for key, item in latest.items():
+        annotation = existing.get(key)
+        if annotation is None:
+            kind, target_pk, _, _ = key
+            annotation = Annotation(
+                project_id=targets[(item.target_kind, item.target_id)][0][1],
+                target_kind=kind,
+                name=item.name,
+                identifier=item.identifier,
+                created_at=now,
+                **{_TARGETS[kind][1]: target_pk},
+            )
+            to_create.append(annotation)
+        else:
+            to_update.append(annotation)
+        annotation.label = item.label
+        annotation.score = item.score
+        annotation.explanation = item.explanation
+        annotation.metadata = item.metadata
+        annotation.annotator_kind = item.annotator_kind
+        annotation.source = source
+        annotation.user_id = user_pk
+        annotation.updated_at = now
+        by_key[key] = annotation
+
+    if to_update:
+        Annotation.objects.bulk_update(to_update, _UPDATED_FIELDS, batch_size=500)
+    if to_create:
+        Annotation.objects.bulk_create(to_create, batch_size=500)
+
+    result = []
+    for item in cleaned:
+        target_pk = targets[(item.target_kind, item.target_id)][0][0]
+        result.append(by_key[(item.target_kind, target_pk, item.name, item.identifier)])
+    return result
+
+
+__all__ = [
+    "AnnotationInput",
+    "AnnotationInputError",
+    "AnnotationTargetAmbiguous",
+    "AnnotationTargetNotFound",
+    "annotations_upsert",
+]

@@ -1,0 +1,262 @@
+"""Ingest benchmark: OTLP protobuf spans into EvalHub (gunicorn + PostgreSQL), and optionally
+the same payloads into Arize Phoenix (``phoenix serve`` on PostgreSQL), with the ratio.
+
+    .venv/bin/python bench/ingest_bench.py --spans 100000 --phoenix /tmp/phoenix-venv/bin/phoenix
+
+Reports spans/s from the first request until every span is queryable (counted in the
+database), and the peak resident memory of the web server processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psycopg
+import requests as http
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.payloads import requests as make_requests  # noqa: E402
+
+PG = "postgresql://postgres@127.0.0.1:5432"
+
+
+def recreate_database(name: str) -> None:
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def count_rows(dsn: str, table: str) -> int:
+    try:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # type: ignore[index]
+    except psycopg.errors.UndefinedTable:
+        return 0
+
+
+def process_tree(pid: int) -> list[int]:
+    pids = [pid]
+    for child in Path("/proc").iterdir():
+        if not child.name.isdigit():
+            continue
+        try:
+            stat = (child / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == pid:
+            pids.extend(process_tree(int(child.name)))
+    return pids
+
+
+def rss_kib(pid: int) -> int:
+    try:
+        for line in (Path("/proc") / str(pid) / "status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class MemoryWatch(threading.Thread):
+    """Peak RSS of a process tree: the sum over processes and the largest single process."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.peak_total, self.peak_single = pid, 0, 0
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            sizes = [rss_kib(p) for p in process_tree(self.pid)]
+            self.peak_total = max(self.peak_total, sum(sizes))
+            self.peak_single = max(self.peak_single, max(sizes, default=0))
+            time.sleep(0.1)
+
+
+def wait_http(url: str, timeout: float = 90) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if http.get(url, timeout=2).status_code < 500:
+                return
+        except http.RequestException:
+            pass
+        time.sleep(0.3)
+    raise SystemExit(f"server at {url} did not come up")
+
+
+def send_all(url: str, payloads: list[bytes], headers: dict[str, str], clients: int) -> float:
+    """Send every payload with ``clients`` concurrent connections; returns the start time."""
+    local = threading.local()
+
+    def send(body: bytes) -> None:
+        session = getattr(local, "session", None)
+        if session is None:
+            session = local.session = http.Session()
+        response = session.post(url, data=body, headers=headers, timeout=300)
+        if response.status_code != 200:
+            raise RuntimeError(f"{url} answered {response.status_code}: {response.text[:300]}")
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        list(pool.map(send, payloads))
+    return started
+
+
+def wait_count(dsn: str, table: str, expected: int, timeout: float = 900) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if count_rows(dsn, table) >= expected:
+            return
+        time.sleep(0.2)
+    raise SystemExit(
+        f"only {count_rows(dsn, table)} of {expected} rows in {table} after {timeout}s"
+    )
+
+
+def bench_evalhub(
+    payloads: list[bytes], spans: int, clients: int, workers: int
+) -> dict[str, object]:
+    db = "evalhub_bench_ingest"
+    recreate_database(db)
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"{PG}/{db}",
+        "WEB_CONCURRENCY": str(workers),
+        "PORT": "8765",
+        "HOST": "127.0.0.1",
+        "LOG_LEVEL": "WARNING",
+    }
+    python = str(ROOT / ".venv" / "bin" / "python")
+    subprocess.run([python, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    key = subprocess.run(
+        [python, "manage.py", "create_api_key", "--name", "bench"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    server = subprocess.Popen(
+        [
+            str(ROOT / ".venv" / "bin" / "gunicorn"),
+            "-c",
+            "evalhub/gunicorn_conf.py",
+            "evalhub.wsgi",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        wait_http("http://127.0.0.1:8765/healthz")
+        watch = MemoryWatch(server.pid)
+        watch.start()
+        headers = {
+            "Content-Type": "application/x-protobuf",
+            "Authorization": f"Bearer {key}",
+            "x-project-name": "bench",
+        }
+        started = send_all("http://127.0.0.1:8765/v1/traces", payloads, headers, clients)
+        wait_count(f"{PG}/{db}", "tracing_span", spans)
+        elapsed = time.perf_counter() - started
+        watch.stopped.set()
+        watch.join()
+        return {
+            "system": "EvalHub",
+            "spans": spans,
+            "seconds": round(elapsed, 2),
+            "spans_per_s": round(spans / elapsed),
+            "web_workers": workers,
+            "peak_rss_total_mib": round(watch.peak_total / 1024),
+            "peak_rss_process_mib": round(watch.peak_single / 1024),
+        }
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(30)
+
+
+def bench_phoenix(
+    phoenix: str, payloads: list[bytes], spans: int, clients: int
+) -> dict[str, object]:
+    db = "phoenix_bench_ingest"
+    recreate_database(db)
+    workdir = ROOT / "var" / "bench" / "phoenix"
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "PHOENIX_SQL_DATABASE_URL": f"{PG}/{db}",
+        "PHOENIX_PORT": "6006",
+        "PHOENIX_GRPC_PORT": "4399",
+        "PHOENIX_WORKING_DIR": str(workdir),
+        "PHOENIX_TELEMETRY_ENABLED": "false",
+    }
+    log = open(workdir / "server.log", "w")  # noqa: SIM115
+    server = subprocess.Popen(
+        [phoenix, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        wait_http("http://127.0.0.1:6006/healthz", timeout=180)
+        watch = MemoryWatch(server.pid)
+        watch.start()
+        headers = {"Content-Type": "application/x-protobuf", "x-project-name": "bench"}
+        started = send_all("http://127.0.0.1:6006/v1/traces", payloads, headers, clients)
+        wait_count(f"{PG}/{db}", "spans", spans)
+        elapsed = time.perf_counter() - started
+        watch.stopped.set()
+        watch.join()
+        return {
+            "system": "Arize Phoenix",
+            "spans": spans,
+            "seconds": round(elapsed, 2),
+            "spans_per_s": round(spans / elapsed),
+            "peak_rss_total_mib": round(watch.peak_total / 1024),
+            "peak_rss_process_mib": round(watch.peak_single / 1024),
+        }
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(60)
+        log.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--spans", type=int, default=100_000)
+    parser.add_argument("--per-request", type=int, default=500)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers for EvalHub")
+    parser.add_argument("--phoenix", help="path to the `phoenix` command, to compare against it")
+    args = parser.parse_args()
+
+    payloads = list(make_requests(args.spans, args.per_request))
+    size = sum(map(len, payloads))
+    print(
+        f"{len(payloads)} requests, {args.spans} spans, {size / args.spans:.0f} bytes a span",
+        flush=True,
+    )
+    results = [bench_evalhub(payloads, args.spans, args.clients, args.workers)]
+    print(json.dumps(results[-1]), flush=True)
+    if args.phoenix:
+        results.append(bench_phoenix(args.phoenix, payloads, args.spans, args.clients))
+        print(json.dumps(results[-1]), flush=True)
+        ratio = results[0]["spans_per_s"] / results[1]["spans_per_s"]  # type: ignore[operator]
+        print(f"EvalHub / Phoenix throughput: {ratio:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

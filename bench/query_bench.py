@@ -1,0 +1,162 @@
+"""Query benchmark on PostgreSQL: 1,000,000 spans (200,000 traces), 200,000 evaluations.
+
+    .venv/bin/python bench/query_bench.py            # loads the data once, then measures
+    .venv/bin/python bench/query_bench.py --reload   # drop and load again
+
+Times the first page (50) of ``GET /v1/projects/bench/spans`` through the whole Django stack
+(in-process test client: routing, auth, filter compile, query, serialization), p50 and p95, and
+the peak memory of a process that streams all spans to Parquet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DB = "evalhub_bench_query"
+os.environ["DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:5432/{DB}"
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalhub.settings")
+os.environ.setdefault("ALLOWED_HOSTS", "testserver")
+
+QUERIES = {
+    "no filter": "",
+    "span_kind = 'LLM' AND latency_ms > 1000": "span_kind = 'LLM' AND latency_ms > 1000",
+    "metadata.region = 'us-west'": "metadata.region = 'us-west'",
+    "eval.Correctness.label = 'incorrect'": "eval.Correctness.label = 'incorrect'",
+}
+
+
+def ensure_database(reload: bool) -> None:
+    import psycopg
+
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB]).fetchone()
+        if reload and exists:
+            conn.execute(f'DROP DATABASE "{DB}" WITH (FORCE)')
+            exists = None
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{DB}"')
+
+
+def load(spans: int) -> None:
+    from django.core.management import call_command
+    from django.db import connection
+
+    from annotations.services import AnnotationInput, annotations_upsert
+    from bench.payloads import requests
+    from tracing.ingest.otlp import spans_from_otlp_protobuf
+    from tracing.models import Span
+    from tracing.services import spans_ingest
+
+    call_command("migrate", verbosity=0)
+    have = Span.objects.count()
+    if have >= spans:
+        print(f"{have} spans already loaded", flush=True)
+        return
+    started = time.perf_counter()
+    for index, body in enumerate(requests(spans, 5000, seed=11, run="q")):
+        if index * 5000 < have:
+            continue
+        spans_ingest(records=spans_from_otlp_protobuf(body, project_name="bench"))
+        if index % 20 == 0:
+            print(f"  {(index + 1) * 5000} spans, {time.perf_counter() - started:.0f}s", flush=True)
+    rng = random.Random(3)
+    answers = Span.objects.filter(project__name="bench", name="answer").values_list(
+        "span_id", flat=True
+    )
+    batch: list[AnnotationInput] = []
+    for span_id in answers.iterator(chunk_size=5000):
+        correct = rng.random() > 0.3
+        batch.append(
+            AnnotationInput(
+                target_kind="SPAN",
+                target_id=span_id,
+                name="Correctness",
+                annotator_kind="LLM",
+                label="correct" if correct else "incorrect",
+                score=1.0 if correct else 0.0,
+                explanation="Matches the reference." if correct else "Contradicts the documents.",
+            )
+        )
+        if len(batch) == 1000:
+            annotations_upsert(items=batch)
+            batch = []
+    if batch:
+        annotations_upsert(items=batch)
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+    print(f"loaded in {time.perf_counter() - started:.0f}s", flush=True)
+
+
+def measure(runs: int) -> list[tuple[str, float, float, int]]:
+    from django.test import Client
+
+    from evalhub.services import api_key_create
+
+    _key, raw = api_key_create(name="query-bench")
+    client = Client(headers={"Authorization": f"Bearer {raw}"})
+    results = []
+    for label, expr in QUERIES.items():
+        params = {"limit": 50} | ({"filter": expr} if expr else {})
+        url = f"/v1/projects/bench/spans?{urlencode(params)}"
+        timings = []
+        rows = 0
+        for attempt in range(runs + 5):
+            started = time.perf_counter()
+            response = client.get(url)
+            elapsed = (time.perf_counter() - started) * 1000
+            assert response.status_code == 200, response.content[:300]
+            rows = len(response.json()["data"])
+            if attempt >= 5:
+                timings.append(elapsed)
+        timings.sort()
+        p95 = timings[max(0, round(0.95 * len(timings)) - 1)]
+        results.append((label, statistics.median(timings), p95, rows))
+    return results
+
+
+def export_memory() -> tuple[int, float, int]:
+    script = ROOT / "bench" / "export_memory.py"
+    out = subprocess.run(
+        [sys.executable, str(script)],
+        env=os.environ.copy(),
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    return int(out[0]), float(out[1]), int(out[2])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--spans", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=40)
+    parser.add_argument("--reload", action="store_true")
+    args = parser.parse_args()
+    ensure_database(args.reload)
+    import django
+
+    django.setup()
+    load(args.spans)
+    print("| query | p50 ms | p95 ms | rows |\n|---|---|---|---|")
+    for label, p50, p95, rows in measure(args.runs):
+        print(f"| `{label}` | {p50:.1f} | {p95:.1f} | {rows} |", flush=True)
+    rss_kib, seconds, size = export_memory()
+    print(
+        f"Parquet export of all spans: {seconds:.0f} s, {size / 1e6:.0f} MB file, peak RSS {rss_kib / 1024:.0f} MiB"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,599 @@
+"""``POST /v1/traces``: OTLP/HTTP ingest, with Django's test client and the real OTel exporter."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import zlib
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import requests
+from django.db import OperationalError, connection
+from django.test import override_settings
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.exporter.otlp.proto.http import Compression
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from opentelemetry.proto.trace.v1.trace_pb2 import Status
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    SimpleSpanProcessor,
+    SpanExportResult,
+)
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import Status as OtelStatus
+from opentelemetry.trace import StatusCode as OtelStatusCode
+
+from tests.tracing.test_ingest_otlp import (
+    CHILD_ID,
+    END_NS,
+    ROOT_ID,
+    START_NS,
+    TRACE_ID,
+    otlp_json,
+    pb_request,
+    pb_span,
+)
+from tracing.models import Project, Session, Span, Trace
+
+URL = "/v1/traces"
+PROTOBUF = "application/x-protobuf"
+
+
+def llm_request(**resource: Any) -> ExportTraceServiceRequest:
+    """An AGENT root and an LLM child that failed, as an OpenInference instrumentor sends them."""
+    return pb_request(
+        pb_span(
+            name="agent",
+            status_code=Status.STATUS_CODE_OK,
+            attributes={
+                "openinference.span.kind": "AGENT",
+                "input.value": "What is the refund policy?",
+                "output.value": "30 days.",
+                "session.id": "sess-1",
+            },
+        ),
+        pb_span(
+            span_id=CHILD_ID,
+            parent_id=ROOT_ID,
+            name="ChatCompletion",
+            start_ns=START_NS + 100_000_000,
+            end_ns=START_NS + 600_000_000,
+            status_code=Status.STATUS_CODE_ERROR,
+            status_message="rate limited",
+            attributes={
+                "openinference.span.kind": "LLM",
+                "llm.model_name": "gpt-4o-mini",
+                "llm.token_count.prompt": 100,
+                "llm.token_count.completion": 20,
+                "llm.input_messages.0.message.role": "user",
+                "llm.input_messages.0.message.content": "question",
+                "tag.tags": ["support"],
+                "session.id": "sess-1",
+            },
+            events=[("exception", START_NS + 500_000_000, {"exception.type": "RateLimitError"})],
+        ),
+        resource=resource,
+    )
+
+
+def post(client: Any, body: bytes, *, content_type: str = PROTOBUF, **headers: str) -> Any:
+    return client.post(URL, data=body, content_type=content_type, headers=headers)
+
+
+def assert_nothing_written() -> None:
+    assert (Span.objects.count(), Trace.objects.count(), Session.objects.count()) == (0, 0, 0)
+
+
+def assert_llm_request_stored(project: str = "default") -> None:
+    trace = Trace.objects.get(trace_id=TRACE_ID.hex())
+    assert trace.project.name == project
+    assert (trace.root_span_id, trace.root_span_name) == (ROOT_ID.hex(), "agent")
+    assert (trace.span_count, trace.error_count, trace.total_tokens) == (2, 1, 120)
+    assert trace.latency_ms == pytest.approx(1500)
+    assert trace.session is not None and trace.session.session_id == "sess-1"
+
+    llm = Span.objects.get(span_id=CHILD_ID.hex())
+    assert llm.parent_id == ROOT_ID.hex()
+    assert (llm.span_kind, llm.model_name, llm.prompt_tokens, llm.completion_tokens) == (
+        "LLM",
+        "gpt-4o-mini",
+        100,
+        20,
+    )
+    assert (llm.status_code, llm.status_message) == ("ERROR", "rate limited")
+    assert llm.start_time == datetime(2026, 11, 20, 12, 0, 0, 223456, tzinfo=UTC)
+    assert llm.latency_ms == pytest.approx(500)
+    assert llm.tags == ["support"]
+    assert llm.attributes["llm"]["input_messages"] == [
+        {"message": {"role": "user", "content": "question"}}
+    ]
+    assert llm.events == [
+        {
+            "name": "exception",
+            "timestamp": "2026-11-20T12:00:00.623456+00:00",
+            "attributes": {"exception.type": "RateLimitError"},
+        }
+    ]
+    root = Span.objects.get(span_id=ROOT_ID.hex())
+    assert (root.span_kind, root.input_value, root.output_value) == (
+        "AGENT",
+        "What is the refund policy?",
+        "30 days.",
+    )
+
+
+# --- Formats and encodings --------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_protobuf_is_stored_and_answered_in_protobuf(client, auth):
+    response = post(client, llm_request().SerializeToString(), **auth)
+
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"] == PROTOBUF
+    answer = ExportTraceServiceResponse.FromString(response.content)
+    assert not answer.HasField("partial_success")
+    assert_llm_request_stored()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("content_type", ["application/json", "application/json; charset=utf-8"])
+def test_otlp_json_is_stored_and_answered_in_json(client, auth, content_type):
+    body = json.dumps(otlp_json(llm_request())).encode()
+    response = post(client, body, content_type=content_type, **auth)
+
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {}
+    assert_llm_request_stored()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("encoding", "compress"),
+    [("gzip", gzip.compress), ("deflate", zlib.compress), ("identity", lambda b: b)],
+)
+@pytest.mark.parametrize("content_type", [PROTOBUF, "application/json"])
+def test_compressed_bodies(client, auth, encoding, compress, content_type):
+    request = llm_request()
+    body = (
+        request.SerializeToString()
+        if content_type == PROTOBUF
+        else json.dumps(otlp_json(request)).encode()
+    )
+    response = post(
+        client, compress(body), content_type=content_type, **auth, **{"Content-Encoding": encoding}
+    )
+    assert response.status_code == 200, response.content
+    assert_llm_request_stored()
+
+
+@pytest.mark.django_db
+def test_an_empty_request_is_accepted(client, auth):
+    response = client.post(
+        URL,
+        data=b"",
+        content_type=PROTOBUF,
+        headers=auth,
+        CONTENT_TYPE=PROTOBUF,
+        CONTENT_LENGTH="0",
+    )
+    assert response.status_code == 200
+    assert response.content == b""
+    assert_nothing_written()
+
+
+# --- Authentication and method ----------------------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer wrong-key"},
+        {"Authorization": "Basic Zm9vOmJhcg=="},
+        {"api_key": "wrong-key"},
+    ],
+    ids=["none", "wrong-bearer", "basic", "wrong-api_key"],
+)
+def test_requests_without_a_valid_key_are_refused(client, api_key, headers):
+    response = post(client, llm_request().SerializeToString(), **headers)
+    assert response.status_code == 401
+    assert "API key" in response.json()["detail"]
+    assert_nothing_written()
+
+
+@pytest.mark.django_db
+def test_the_api_key_header_is_accepted(client, api_key):
+    response = post(client, llm_request().SerializeToString(), api_key=api_key)
+    assert response.status_code == 200, response.content
+    assert_llm_request_stored()
+
+
+@pytest.mark.django_db
+def test_only_post_is_allowed(client, auth):
+    response = client.get(URL, headers=auth)
+    assert response.status_code == 405
+    assert response["Allow"] == "POST"
+    assert "GET" in response.json()["detail"]
+
+
+# --- Refused requests write nothing -----------------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("content_type", ["text/plain", "application/grpc", "multipart/form-data"])
+def test_unsupported_content_types(client, auth, content_type):
+    response = post(client, llm_request().SerializeToString(), content_type=content_type, **auth)
+    assert response.status_code == 415
+    assert content_type in response.json()["detail"]
+    assert_nothing_written()
+
+
+@pytest.mark.django_db
+def test_unsupported_content_encoding(client, auth):
+    body = llm_request().SerializeToString()
+    response = post(client, body, **auth, **{"Content-Encoding": "br"})
+    assert response.status_code == 415
+    assert "'br' is not supported" in response.json()["detail"]
+    assert_nothing_written()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("content_type", "body", "detail"),
+    [
+        (PROTOBUF, b"\xff\xff\xff\xff garbage", "malformed protobuf"),
+        ("application/json", b'{"resourceSpans": [', "malformed JSON"),
+        ("application/json", b'{"resourceSpans": 3}', "resourceSpans must be an array"),
+    ],
+)
+def test_malformed_payloads(client, auth, content_type, body, detail):
+    response = post(client, body, content_type=content_type, **auth)
+    assert response.status_code == 400
+    assert detail in response.json()["detail"]
+    assert_nothing_written()
+
+
+@pytest.mark.django_db
+def test_a_corrupt_gzip_body(client, auth):
+    body = gzip.compress(llm_request().SerializeToString())[:-30]
+    response = post(client, body, **auth, **{"Content-Encoding": "gzip"})
+    assert response.status_code == 400
+    assert "gzip" in response.json()["detail"]
+    assert_nothing_written()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("bad_span", "detail"),
+    [
+        (pb_span(span_id=bytes(range(1, 9)), trace_id=b"\x01\x02"), "trace_id must be 16 bytes"),
+        (pb_span(span_id=bytes(range(1, 9)), end_ns=START_NS - 10**9), "end_time is before"),
+    ],
+)
+@pytest.mark.parametrize("as_json", [False, True], ids=["protobuf", "json"])
+def test_one_invalid_span_refuses_the_whole_request(client, auth, bad_span, detail, as_json):
+    request = llm_request()
+    request.resource_spans[0].scope_spans[0].spans.append(bad_span)
+    if as_json:
+        detail = detail.replace("trace_id must be 16 bytes", "traceId must be 32 hex characters")
+        body = json.dumps(otlp_json(request)).encode()
+        response = post(client, body, content_type="application/json", **auth)
+    else:
+        response = post(client, request.SerializeToString(), **auth)
+    assert response.status_code == 400
+    assert detail in response.json()["detail"]
+    assert "0102030405060708" in response.json()["detail"]
+    assert_nothing_written()
+
+
+@pytest.mark.django_db
+def test_a_body_over_the_limit_by_content_length(client, auth):
+    body = llm_request().SerializeToString()
+    with override_settings(EVALHUB_MAX_BODY_SIZE=len(body) - 1):
+        response = post(client, body, **auth)
+    assert response.status_code == 413
+    assert f"limit of {len(body) - 1} bytes" in response.json()["detail"]
+    assert_nothing_written()
+
+
+@pytest.mark.django_db
+def test_a_content_length_claiming_too_much_is_refused_before_reading(client, auth):
+    body = llm_request().SerializeToString()
+    # The test client's payload refuses reads past its end, so this also proves nothing is read.
+    response = client.post(
+        URL, data=body, content_type=PROTOBUF, headers=auth, CONTENT_LENGTH=str(64 * 1024**2)
+    )
+    assert response.status_code == 413
+    assert_nothing_written()
+
+
+@pytest.mark.django_db
+def test_a_missing_content_length_is_refused(client, auth):
+    response = client.post(
+        URL, data=b"", content_type=PROTOBUF, headers=auth, CONTENT_TYPE=PROTOBUF
+    )
+    assert response.status_code == 411
+    assert "Content-Length" in response.json()["detail"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+def test_a_compression_bomb_is_refused(client, auth, encoding):
+    # A real request padded with 16 MiB of zeros in an attribute: ~16 KB on the wire.
+    request = llm_request()
+    request.resource_spans[0].scope_spans[0].spans[0].attributes.add(
+        key="padding"
+    ).value.string_value = "\0" * (16 * 1024 * 1024)
+    raw = request.SerializeToString()
+    body = gzip.compress(raw) if encoding == "gzip" else zlib.compress(raw)
+    assert len(body) < 64 * 1024
+    with override_settings(EVALHUB_MAX_BODY_SIZE=1024 * 1024):
+        response = post(client, body, **auth, **{"Content-Encoding": encoding})
+    assert response.status_code == 413
+    assert (
+        "decompressed body is larger than the limit of 1048576 bytes" in (response.json()["detail"])
+    )
+    assert_nothing_written()
+
+
+@pytest.mark.django_db
+def test_a_busy_database_answers_503_so_the_exporter_retries(client, auth, monkeypatch):
+    def busy(**kwargs: Any) -> None:
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr("tracing.views_otlp.spans_ingest", busy)
+    response = post(client, llm_request().SerializeToString(), **auth)
+    assert response.status_code == 503
+    assert response["Retry-After"] == "1"
+    assert "retry" in response.json()["detail"]
+
+
+@pytest.mark.django_db
+def test_a_value_the_database_refuses_is_a_400_not_a_500(client, auth):
+    """PostgreSQL refuses NUL characters in text and jsonb; SQLite stores them."""
+    request = pb_request(pb_span(attributes={"input.value": "before\x00after"}))
+    response = post(client, request.SerializeToString(), **auth)
+    if connection.vendor == "postgresql":
+        assert response.status_code == 400
+        assert "database rejected a value" in response.json()["detail"]
+        assert_nothing_written()
+    else:
+        assert response.status_code == 200
+        assert Span.objects.get().input_value == "before\x00after"
+
+
+# --- What is stored ---------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_span_received_twice_is_stored_once(client, auth):
+    body = llm_request().SerializeToString()
+    assert post(client, body, **auth).status_code == 200
+    assert post(client, body, **auth).status_code == 200
+    assert Span.objects.count() == 2
+    assert_llm_request_stored()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("resource", "headers", "project"),
+    [
+        ({}, {}, "default"),
+        ({"openinference.project.name": "from-resource"}, {}, "from-resource"),
+        ({"openinference.project.name": "from-resource"}, {"x-project-name": "hdr"}, "hdr"),
+        ({}, {"x-project-name": "hdr"}, "hdr"),
+    ],
+)
+def test_the_project_comes_from_the_header_the_resource_or_the_default(
+    client, auth, resource, headers, project
+):
+    response = post(client, llm_request(**resource).SerializeToString(), **auth, **headers)
+    assert response.status_code == 200, response.content
+    assert_llm_request_stored(project=project)
+    assert list(Project.objects.values_list("name", flat=True)) == [project]
+
+
+@pytest.mark.django_db
+def test_children_before_parents_across_two_requests(client, auth):
+    request = llm_request()
+    root, child = request.resource_spans[0].scope_spans[0].spans
+    first, second = pb_request(child), pb_request(root)
+
+    assert post(client, first.SerializeToString(), **auth).status_code == 200
+    trace = Trace.objects.get(trace_id=TRACE_ID.hex())
+    assert (trace.root_span_id, trace.root_span_name, trace.span_count) == (
+        None,
+        "ChatCompletion",
+        1,
+    )
+
+    assert post(client, second.SerializeToString(), **auth).status_code == 200
+    trace.refresh_from_db()
+    assert (trace.root_span_id, trace.root_span_name, trace.span_count) == (
+        ROOT_ID.hex(),
+        "agent",
+        2,
+    )
+    assert trace.start_time == datetime(2026, 11, 20, 12, 0, 0, 123456, tzinfo=UTC)
+    assert trace.end_time - trace.start_time == timedelta(microseconds=(END_NS - START_NS) // 1000)
+    assert_llm_request_stored()
+
+
+# --- The real OpenTelemetry exporter against a live server ------------------------------------
+
+
+class RecordingExporter(OTLPSpanExporter):
+    """The OTLP/HTTP exporter, keeping the result of every export."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.results: list[SpanExportResult] = []
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        result = super().export(spans)
+        self.results.append(result)
+        return result
+
+
+def run_agent(provider: TracerProvider) -> tuple[int, str]:
+    """An OpenInference-style agent run; returns the trace id and the session id."""
+    tracer = provider.get_tracer("openinference.instrumentation.test")
+    with tracer.start_as_current_span("agent") as agent:
+        agent.set_attribute("openinference.span.kind", "AGENT")
+        agent.set_attribute("input.value", "Where is my order?")
+        agent.set_attribute("input.mime_type", "text/plain")
+        agent.set_attribute("session.id", "chat-42")
+        agent.set_attribute("user.id", "user-7")
+        with tracer.start_as_current_span("ChatCompletion") as llm:
+            llm.set_attribute("openinference.span.kind", "LLM")
+            llm.set_attribute("llm.model_name", "gpt-4o-mini")
+            llm.set_attribute("llm.token_count.prompt", 100)
+            llm.set_attribute("llm.token_count.completion", 20)
+            llm.set_attribute("llm.token_count.total", 120)
+            llm.set_attribute("llm.input_messages.0.message.role", "user")
+            llm.set_attribute("llm.input_messages.0.message.content", "Where is my order?")
+            llm.set_attribute("session.id", "chat-42")
+            llm.set_status(OtelStatus(OtelStatusCode.OK))
+        with tracer.start_as_current_span("lookup_order") as tool:
+            tool.set_attribute("openinference.span.kind", "TOOL")
+            tool.set_attribute("session.id", "chat-42")
+            try:
+                raise LookupError("order 1234 not found")
+            except LookupError as error:
+                tool.record_exception(error)
+                tool.set_status(OtelStatus(OtelStatusCode.ERROR, "order 1234 not found"))
+        agent.set_attribute("output.value", "I could not find it.")
+        trace_id = agent.get_span_context().trace_id
+    return trace_id, "chat-42"
+
+
+def assert_agent_run_stored(trace_id: int, project: str) -> None:
+    trace = Trace.objects.get(trace_id=f"{trace_id:032x}")
+    assert trace.project.name == project
+    assert (trace.root_span_name, trace.span_count, trace.error_count) == ("agent", 3, 1)
+    assert (trace.prompt_tokens, trace.completion_tokens, trace.total_tokens) == (100, 20, 120)
+    spans = {span.name: span for span in trace.spans.all()}
+    agent, llm, tool = spans["agent"], spans["ChatCompletion"], spans["lookup_order"]
+    assert trace.root_span_id == agent.span_id and agent.parent_id is None
+    assert llm.parent_id == agent.span_id and tool.parent_id == agent.span_id
+    assert (agent.span_kind, agent.input_value, agent.output_value, agent.user_id) == (
+        "AGENT",
+        "Where is my order?",
+        "I could not find it.",
+        "user-7",
+    )
+    assert (llm.span_kind, llm.model_name, llm.status_code, llm.total_tokens) == (
+        "LLM",
+        "gpt-4o-mini",
+        "OK",
+        120,
+    )
+    assert (tool.status_code, tool.status_message) == ("ERROR", "order 1234 not found")
+    [exception] = tool.events
+    assert exception["name"] == "exception"
+    assert exception["attributes"]["exception.type"] == "LookupError"
+    assert exception["attributes"]["exception.message"] == "order 1234 not found"
+    assert "LookupError: order 1234 not found" in exception["attributes"]["exception.stacktrace"]
+    session = Session.objects.get(session_id="chat-42")
+    assert session.project.name == project
+    assert trace.session == session
+    assert (session.trace_count, session.span_count, session.error_count) == (1, 3, 1)
+    assert session.total_tokens == 120
+
+
+@pytest.mark.usefixtures("transactional_db")
+def test_the_opentelemetry_exporter_with_the_api_key_header(live_server, api_key):
+    exporter = RecordingExporter(
+        endpoint=f"{live_server.url}/v1/traces", headers={"api_key": api_key}
+    )
+    provider = TracerProvider(
+        resource=Resource.create(
+            {"service.name": "support-agent", "openinference.project.name": "support"}
+        )
+    )
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+
+    trace_id, _ = run_agent(provider)
+    assert provider.force_flush(timeout_millis=15_000)
+    provider.shutdown()
+
+    assert exporter.results and set(exporter.results) == {SpanExportResult.SUCCESS}
+    assert_agent_run_stored(trace_id, project="support")
+
+
+@pytest.mark.usefixtures("transactional_db")
+def test_the_opentelemetry_exporter_with_a_bearer_key_a_project_header_and_gzip(
+    live_server, api_key
+):
+    exporter = RecordingExporter(
+        endpoint=f"{live_server.url}/v1/traces",
+        headers={"Authorization": f"Bearer {api_key}", "x-project-name": "from-header"},
+        compression=Compression.Gzip,
+    )
+    provider = TracerProvider(
+        resource=Resource.create({"openinference.project.name": "from-resource"})
+    )
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+
+    trace_id, _ = run_agent(provider)
+    assert provider.force_flush(timeout_millis=15_000)
+    provider.shutdown()
+
+    assert len(exporter.results) == 3  # one export per span
+    assert set(exporter.results) == {SpanExportResult.SUCCESS}
+    assert_agent_run_stored(trace_id, project="from-header")
+    assert not Project.objects.filter(name="from-resource").exists()
+
+
+@pytest.mark.usefixtures("transactional_db")
+def test_the_opentelemetry_exporter_with_a_wrong_key_fails_and_writes_nothing(live_server, api_key):
+    exporter = RecordingExporter(
+        endpoint=f"{live_server.url}/v1/traces", headers={"api_key": "not-the-key"}
+    )
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+
+    run_agent(provider)
+    provider.shutdown()
+
+    assert exporter.results == [SpanExportResult.FAILURE] * 3
+    assert_nothing_written()
+
+
+@pytest.mark.usefixtures("transactional_db")
+def test_otlp_json_of_sdk_spans_over_http(live_server, api_key):
+    """The OTLP JSON shape (as JSON exporters send it) of spans made by the real SDK."""
+    memory = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"openinference.project.name": "json"}))
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    trace_id, _ = run_agent(provider)
+    provider.shutdown()
+    body = json.dumps(otlp_json(encode_spans(memory.get_finished_spans()))).encode()
+
+    response = requests.post(
+        f"{live_server.url}/v1/traces",
+        data=gzip.compress(body),
+        headers={
+            "Content-Type": "application/json",
+            "Content-Encoding": "gzip",
+            "Authorization": f"Bearer {api_key}",
+        },
+        timeout=15,
+    )
+
+    assert response.status_code == 200, response.text
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.json() == {}
+    assert_agent_run_stored(trace_id, project="json")

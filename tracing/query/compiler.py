@@ -1,0 +1,372 @@
+"""Syntax tree → Django ``Q`` on ``Span``. Every value is a bound parameter.
+
+Semantics, in short (docs/filter-language.md has the long form):
+
+- A comparison with a missing value is false: ``name != 'x'`` never matches a span without a
+  name, and ``NOT (...)`` is the plain negation of the whole, so it does.
+- Text columns that keep ``""`` for "absent" (model_name, session_id, user_id, status_message)
+  treat ``""`` as null.
+- JSON paths (``attributes.*``, ``metadata.*``) compare only values of the literal's type.
+- ``eval.X.label = 'y'``: there is an annotation named X by an LLM or code evaluator on the span
+  whose label is 'y'; ``eval.X.label IS NULL`` is the negation of ``IS NOT NULL``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import connections
+from django.db.models import Exists, F, OuterRef, Q, Value
+from django.db.models.functions import StrIndex
+from django.db.models.lookups import GreaterThan
+
+from annotations.models import Annotation, AnnotatorKind
+from tracing.query.errors import FilterError
+from tracing.query.expressions import JSONPredicate, JSONScalar, json_type_of
+from tracing.query.fields import (
+    ANNOTATION_ATTRIBUTES,
+    AnnotationTarget,
+    ColumnTarget,
+    FieldSpec,
+    FieldType,
+    JSONTarget,
+    resolve,
+)
+from tracing.query.parser import And, Comparison, Node, Not, Operator, Or, parse
+from tracing.query.parser import Value as Literal
+
+# A condition that is false for every row (and so true under NOT).
+NOTHING = Q(pk__in=[])
+
+_ORDERING: tuple[Operator, ...] = ("<", "<=", ">", ">=")
+_LOOKUPS = {"=": "exact", "<": "lt", "<=": "lte", ">": "gt", ">=": "gte"}
+_TYPE_WORDS: dict[FieldType, str] = {
+    "string": "text",
+    "enum": "text",
+    "number": "a number",
+    "integer": "a whole number",
+    "datetime": "a date and time",
+    "list": "a list",
+    "json": "a JSON value",
+}
+_INTEGER_RANGES = {
+    # IntegerField on PostgreSQL; SQLite stores up to 64 bits but nothing larger than 32 bits
+    # is written to these columns by ingest.
+    "IntegerField": (-(2**31), 2**31 - 1),
+}
+_EVALUATOR_KINDS = (AnnotatorKind.LLM, AnnotatorKind.CODE)
+
+
+def compile_filter(text: str, *, using: str = "default") -> Q:
+    """The ``Q`` for ``Span.objects.filter(...)`` that a filter expression means.
+
+    Empty or blank text gives ``Q()`` (everything). Raises ``FilterError`` for anything that
+    cannot be run, with the column of the problem.
+    """
+    node = parse(text)
+    if node is None:
+        return Q()
+    return _Compiler(connections[using].vendor).node(node)
+
+
+class _Compiler:
+    def __init__(self, vendor: str) -> None:
+        self.vendor = vendor
+
+    def node(self, node: Node) -> Q:
+        if isinstance(node, And):
+            result = Q()
+            for child in node.children:
+                result &= self.node(child)
+            return result
+        if isinstance(node, Or):
+            result = self.node(node.children[0])
+            for child in node.children[1:]:
+                result |= self.node(child)
+            return result
+        if isinstance(node, Not):
+            return ~self.node(node.child)
+        return self.comparison(node)
+
+    def comparison(self, comparison: Comparison) -> Q:
+        target = resolve(comparison.field)
+        if isinstance(target, ColumnTarget):
+            if target.spec.type == "list":
+                return self.tags(target.spec, comparison)
+            return self.column(target.spec, target.spec.name, comparison)
+        if isinstance(target, JSONTarget):
+            return self.json(target, comparison)
+        return self.annotation(target, comparison)
+
+    # --- columns -------------------------------------------------------------------------
+
+    def column(self, spec: FieldSpec, label: str, comparison: Comparison) -> Q:
+        op = comparison.op
+        column = spec.column
+        present = _present(spec)
+        if op == "is null":
+            return ~present if spec.nullable or spec.empty_is_null else NOTHING
+        if op == "is not null":
+            return present
+        if op in ("contains", "not contains", "icontains"):
+            if spec.type not in ("string", "enum"):
+                raise _operator_error(comparison, label, spec.type)
+            (value,) = comparison.values
+            text = _as_text(value, label)
+            if op == "icontains":
+                matched = Q(**{f"{column}__icontains": text})
+            elif self.vendor == "postgresql":
+                matched = Q(**{f"{column}__contains": text})
+            else:  # SQLite's LIKE ignores case; INSTR does not.
+                matched = Q(GreaterThan(StrIndex(F(column), Value(text)), 0))
+            return present & matched if op != "not contains" else present & ~matched
+        if spec.type == "enum" and op in _ORDERING:
+            raise _operator_error(comparison, label, spec.type)
+        values = [_coerce(spec, label, value) for value in comparison.values]
+        if spec.type == "integer":
+            return _integer_comparison(spec, op, values)
+        if op in ("in", "not in"):
+            matched = Q(**{f"{column}__in": values})
+            return matched & present if op == "in" else ~matched & present
+        if op == "!=":
+            return ~Q(**{column: values[0]}) & present
+        return Q(**{f"{column}__{_LOOKUPS[op]}": values[0]}) & present
+
+    def tags(self, spec: FieldSpec, comparison: Comparison) -> Q:
+        op = comparison.op
+        column = spec.column
+        if op == "is null":
+            return Q(JSONPredicate(column, (), "type", ["missing", "null"])) | Q(**{column: []})
+        if op == "is not null":
+            return ~(Q(JSONPredicate(column, (), "type", ["missing", "null"])) | Q(**{column: []}))
+        if op not in ("contains", "not contains", "in", "not in"):
+            raise FilterError(
+                f"{op.upper()} does not apply to {spec.name} (a list)",
+                comparison.position,
+                f"use 'x' IN {spec.name}, {spec.name} CONTAINS 'x' or {spec.name} IN ('x', 'y')",
+            )
+        matched = Q()
+        for index, value in enumerate(comparison.values):
+            if value.kind == "boolean":
+                raise _value_error(value, spec.name, "list")
+            element = Q(JSONPredicate(column, (), "contains", [_json_value(value)]))
+            matched = element if index == 0 else matched | element
+        return matched if op in ("contains", "in") else ~matched
+
+    # --- JSON paths ----------------------------------------------------------------------
+
+    def json(self, target: JSONTarget, comparison: Comparison) -> Q:
+        op = comparison.op
+        column, path = target.column, target.path
+
+        def predicate(json_op: Any, values: Sequence[Any]) -> Q:
+            return Q(JSONPredicate(column, path, json_op, values))
+
+        if op == "is null":
+            return predicate("type", ["missing", "null"])
+        if op == "is not null":
+            return ~predicate("type", ["missing", "null"])
+        values = [_json_value(v) for v in comparison.values]
+        types = sorted({json_type_of(v) for v in values})
+        if op in ("=", "in"):
+            matched = predicate("in", values)
+            if op == "=" and self.vendor == "postgresql":
+                # Containment first, so the jsonb_path_ops GIN index narrows the rows.
+                matched = Q(**{f"{column}__contains": _nest(path, values[0])}) & matched
+            return matched
+        if op in ("!=", "not in"):
+            return predicate("type", types) & ~predicate("in", values)
+        if op in _ORDERING:
+            (value,) = comparison.values
+            if value.kind == "boolean":
+                raise FilterError(
+                    f"{op} cannot compare {target.label} with a boolean",
+                    comparison.position,
+                    "use = or !=",
+                )
+            return predicate(op, values)
+        (value,) = comparison.values
+        if op == "icontains":
+            return predicate("icontains", [_as_text(value, target.label)])
+        matched = predicate("contains", values)
+        if op == "contains":
+            return matched
+        holders = ["string", "array"] if types == ["string"] else ["array"]
+        return predicate("type", holders) & ~matched
+
+    # --- annotations ---------------------------------------------------------------------
+
+    def annotation(self, target: AnnotationTarget, comparison: Comparison) -> Q:
+        op = comparison.op
+        annotations = Annotation.objects.filter(span=OuterRef("pk"), name=target.name)
+        if target.evaluators_only:
+            annotations = annotations.filter(annotator_kind__in=_EVALUATOR_KINDS)
+        if not target.attribute:
+            if op == "is null":
+                return ~Q(Exists(annotations))
+            if op == "is not null":
+                return Q(Exists(annotations))
+            raise FilterError(
+                f"{target.label} needs an attribute to compare",
+                comparison.position,
+                f"use {target.label}.label, {target.label}.score or {target.label}.explanation",
+            )
+        spec = FieldSpec(
+            target.label,
+            ANNOTATION_ATTRIBUTES[target.attribute],
+            "",
+            target.attribute,
+            nullable=True,
+        )
+        if op == "is null":
+            return ~Q(Exists(annotations.filter(_present(spec))))
+        return Q(Exists(annotations.filter(self.column(spec, target.label, comparison))))
+
+
+def _present(spec: FieldSpec) -> Q:
+    if spec.nullable:
+        return Q(**{f"{spec.column}__isnull": False})
+    if spec.empty_is_null:
+        return ~Q(**{spec.column: ""})
+    return Q()
+
+
+def _operator_error(comparison: Comparison, label: str, type_: FieldType) -> FilterError:
+    op = comparison.op.upper()
+    if type_ == "enum":
+        return FilterError(
+            f"{op} does not apply to {label}", comparison.position, "use =, !=, IN or CONTAINS"
+        )
+    return FilterError(
+        f"{op} does not apply to {label} ({_TYPE_WORDS[type_]})",
+        comparison.position,
+        "use =, !=, <, <=, >, >=, IN or IS NULL",
+    )
+
+
+def _value_error(value: Literal, label: str, type_: FieldType, detail: str = "") -> FilterError:
+    return FilterError(
+        f"{label} is {_TYPE_WORDS[type_]}, but {value.text} is {detail or _kind_words(value)}",
+        value.position,
+    )
+
+
+def _kind_words(value: Literal) -> str:
+    if value.kind == "boolean":
+        return "a boolean"
+    if value.kind == "number":
+        return "a number"
+    return "text"
+
+
+def _as_text(value: Literal, label: str) -> str:
+    if value.kind == "string":
+        assert isinstance(value.value, str)
+        return value.value
+    if value.kind == "number":
+        return value.text
+    raise FilterError(f"{label} can only contain text, not {value.text}", value.position)
+
+
+def _coerce(spec: FieldSpec, label: str, value: Literal) -> Any:
+    """The Python value a column comparison binds, checked against the field's type."""
+    if spec.type in ("string", "enum"):
+        if value.kind == "boolean":
+            raise _value_error(value, label, spec.type)
+        text = _as_text(value, label)
+        if spec.type == "enum":
+            upper = text.upper()
+            if upper not in spec.choices:
+                near = difflib.get_close_matches(upper, spec.choices, n=1, cutoff=0.5)
+                raise FilterError(
+                    f"{label} is one of {', '.join(spec.choices)}, not {value.text}",
+                    value.position,
+                    f"did you mean '{near[0]}'?" if near else "",
+                )
+            return upper
+        return text
+    if spec.type in ("number", "integer"):
+        if value.kind == "number":
+            return value.value
+        if value.kind == "string":
+            assert isinstance(value.value, str)
+            try:
+                number = float(value.value.strip())
+            except ValueError:
+                raise _value_error(value, label, spec.type, "not a number") from None
+            if not math.isfinite(number):
+                raise _value_error(value, label, spec.type, "not a finite number")
+            return number
+        raise _value_error(value, label, spec.type)
+    # datetime
+    if value.kind != "string":
+        raise _value_error(value, label, spec.type)
+    assert isinstance(value.value, str)
+    return _datetime(value.value, value, label)
+
+
+def _datetime(text: str, value: Literal, label: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise FilterError(
+            f"{label} is a date and time, but {value.text} is not one",
+            value.position,
+            "use ISO 8601, e.g. '2026-11-01T00:00:00Z'",
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise FilterError(f"{value.text} is out of range", value.position) from None
+
+
+def _integer_comparison(spec: FieldSpec, op: Operator, values: list[Any]) -> Q:
+    """Integer columns compared with any number, exactly, without overflowing the column."""
+    column = spec.column
+    present = _present(spec)
+    low, high = _INTEGER_RANGES["IntegerField"]
+
+    def whole(number: float) -> int | None:
+        if isinstance(number, int):
+            return number if low <= number <= high else None
+        if number.is_integer() and low <= number <= high:
+            return int(number)
+        return None
+
+    if op in ("in", "not in", "=", "!="):
+        wholes = sorted({w for w in (whole(v) for v in values) if w is not None})
+        matched = Q(**{f"{column}__in": wholes}) if wholes else NOTHING
+        return matched & present if op in ("in", "=") else ~matched & present
+    (number,) = values
+    # n > x  ⇔ n > floor(x);  n >= x ⇔ n >= ceil(x);  n < x ⇔ n < ceil(x);  n <= x ⇔ n <= floor(x)
+    bound = math.floor(number) if op in (">", "<=") else math.ceil(number)
+    if op in (">", ">="):
+        if bound > high or (op == ">" and bound == high):
+            return NOTHING
+        if bound < low or (op == ">=" and bound == low):
+            return present
+    else:
+        if bound < low or (op == "<" and bound == low):
+            return NOTHING
+        if bound > high or (op == "<=" and bound == high):
+            return present
+    return Q(**{f"{column}__{_LOOKUPS[op]}": bound}) & present
+
+
+def _json_value(value: Literal) -> JSONScalar:
+    assert value.value is not None
+    return value.value
+
+
+def _nest(path: Sequence[str | int], value: JSONScalar) -> Any:
+    """``("a", 0, "b"), 1`` → ``{"a": [{"b": 1}]}``, for JSON containment."""
+    nested: Any = value
+    for key in reversed(path):
+        nested = [nested] if isinstance(key, int) else {key: nested}
+    return nested

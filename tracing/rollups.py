@@ -1,0 +1,113 @@
+"""Trace and session rows recomputed from their spans in one SQL statement each.
+
+The ORM's ``bulk_update`` builds a CASE expression per field and row, which was most of the
+ingest time; these statements do the same work inside the database. Only ids are bound as
+parameters (always integers from our own rows); no user text reaches the SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.db import connection
+
+_LATENCY = {
+    "postgresql": "EXTRACT(EPOCH FROM (agg.end_time - agg.start_time)) * 1000.0",
+    "sqlite": "(julianday(agg.end_time) - julianday(agg.start_time)) * 86400000.0",
+}
+
+_TRACES_SQL = """
+WITH agg AS (
+    SELECT trace_id AS id,
+           MIN(start_time) AS start_time,
+           MAX(end_time) AS end_time,
+           COUNT(*) AS spans,
+           SUM(CASE WHEN status_code = 'ERROR' THEN 1 ELSE 0 END) AS errors,
+           COALESCE(SUM(prompt_tokens), 0) AS prompt_tokens,
+           COALESCE(SUM(completion_tokens), 0) AS completion_tokens,
+           COALESCE(SUM(total_tokens), 0) AS total_tokens,
+           COALESCE(SUM(cost), 0.0) AS cost,
+           MIN(session_id) AS any_session
+    FROM tracing_span
+    WHERE trace_id IN ({ids})
+    GROUP BY trace_id
+),
+ranked AS (
+    SELECT trace_id, span_id, name, latency_ms, session_id, parent_id,
+           ROW_NUMBER() OVER (
+               PARTITION BY trace_id
+               ORDER BY CASE WHEN parent_id IS NULL THEN 0 ELSE 1 END, start_time, id
+           ) AS position
+    FROM tracing_span
+    WHERE trace_id IN ({ids})
+),
+shown AS (SELECT * FROM ranked WHERE position = 1)
+UPDATE tracing_trace SET
+    start_time = agg.start_time,
+    end_time = agg.end_time,
+    span_count = agg.spans,
+    error_count = agg.errors,
+    prompt_tokens = agg.prompt_tokens,
+    completion_tokens = agg.completion_tokens,
+    total_tokens = agg.total_tokens,
+    cost = agg.cost,
+    root_span_id = CASE WHEN shown.parent_id IS NULL THEN shown.span_id END,
+    root_span_name = shown.name,
+    latency_ms = CASE WHEN shown.parent_id IS NULL THEN shown.latency_ms ELSE {latency} END,
+    session_id = COALESCE(shown.session_id, agg.any_session)
+FROM agg JOIN shown ON shown.trace_id = agg.id
+WHERE tracing_trace.id = agg.id
+"""
+
+_SESSIONS_SQL = """
+WITH agg AS (
+    SELECT session_id AS id,
+           MIN(start_time) AS start_time,
+           MAX(end_time) AS end_time,
+           COUNT(*) AS traces,
+           SUM(span_count) AS spans,
+           SUM(error_count) AS errors,
+           SUM(prompt_tokens) AS prompt_tokens,
+           SUM(completion_tokens) AS completion_tokens,
+           SUM(total_tokens) AS total_tokens,
+           SUM(cost) AS cost
+    FROM tracing_trace
+    WHERE session_id IN ({ids})
+    GROUP BY session_id
+)
+UPDATE tracing_session SET
+    start_time = agg.start_time,
+    end_time = agg.end_time,
+    trace_count = agg.traces,
+    span_count = agg.spans,
+    error_count = agg.errors,
+    prompt_tokens = agg.prompt_tokens,
+    completion_tokens = agg.completion_tokens,
+    total_tokens = agg.total_tokens,
+    cost = agg.cost
+FROM agg
+WHERE tracing_session.id = agg.id
+"""
+
+
+def _placeholders(ids: Sequence[int]) -> str:
+    return ", ".join(["%s"] * len(ids))
+
+
+def traces_rollup(trace_pks: Sequence[int]) -> None:
+    """Recompute the given trace rows from their spans (traces with no span are left alone)."""
+    ids = [int(pk) for pk in trace_pks]
+    if not ids:
+        return
+    sql = _TRACES_SQL.format(ids=_placeholders(ids), latency=_LATENCY[connection.vendor])
+    with connection.cursor() as cursor:
+        cursor.execute(sql, ids + ids)
+
+
+def sessions_rollup(session_pks: Sequence[int]) -> None:
+    """Recompute the given session rows from their traces."""
+    ids = [int(pk) for pk in session_pks]
+    if not ids:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(_SESSIONS_SQL.format(ids=_placeholders(ids)), ids)
