@@ -143,12 +143,15 @@ def main() -> None:
     parser.add_argument("--spans", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=40)
     parser.add_argument("--reload", action="store_true")
+    parser.add_argument("--load-only", action="store_true", help="load the data, measure nothing")
     args = parser.parse_args()
     ensure_database(args.reload)
     import django
 
     django.setup()
     load(args.spans)
+    if args.load_only:
+        return
     print("| query | p50 ms | p95 ms | rows |\n|---|---|---|---|")
     for label, p50, p95, rows in measure(args.runs):
         print(f"| `{label}` | {p50:.1f} | {p95:.1f} | {rows} |", flush=True)

@@ -9,7 +9,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from evalhub.auth import ApiKeyAuth
 
 # The Phoenix client checks the server's version before using newer routes.
-PHOENIX_COMPATIBLE_VERSION = "13.15.0"
+PHOENIX_COMPATIBLE_VERSION = "20.8.0"
 
 api = NinjaAPI(
     title="EvalHub API",

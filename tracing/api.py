@@ -329,6 +329,7 @@ def _trace_out(trace: Trace, spans: list[Any] | None) -> dict[str, Any]:
     "/projects/{project}/traces",
     response={200: TraceListOut, 400: ErrorOut, 404: ErrorOut, 422: ErrorOut},
     summary="List a project's traces",
+    exclude_unset=True,
 )
 def traces_list(
     request: HttpRequest, project: str, params: Query[TraceListParams]

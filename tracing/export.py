@@ -111,6 +111,9 @@ def _csv(batches: Iterable[list[dict[str, Any]]]) -> Iterator[bytes]:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
     writer.writeheader()
+    yield buffer.getvalue().encode()
+    buffer.seek(0)
+    buffer.truncate(0)
     for rows in batches:
         for row in rows:
             flat = flat_row(row)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, JSONField, Q, QuerySet, Value
 from django.db.models.expressions import Expression
 from django.db.models.fields.json import KeyTransform, KeyTransformExact
 
@@ -172,7 +172,8 @@ def _attribute_condition(key: str, value: Any) -> Q | Expression:
     lhs: Any = F(column)
     for part in parts:
         lhs = KeyTransform(part, lhs)
-    return KeyTransformExact(lhs, value)
+    # The value is compared as JSON, so 5 and "5" differ (on SQLite, true also equals "true").
+    return KeyTransformExact(lhs, Value(value, output_field=JSONField()))
 
 
 def span_queryset(

@@ -7,7 +7,6 @@ times and flat, dotted OpenInference attribute keys.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -163,10 +162,6 @@ def span_row(span: Any) -> dict[str, Any]:
         "user_id": span.user_id,
         "metadata": span.metadata,
     }
-
-
-def json_text(value: Any) -> str:
-    return json.dumps(value, default=str, ensure_ascii=False, separators=(",", ":"))
 
 
 __all__ = ["phoenix_attributes", "record_from_phoenix", "span_row", "span_to_phoenix"]
