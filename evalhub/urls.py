@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from evalhub.api import api
+from evalhub.views import home
 from tracing.views_otlp import otlp_traces
 
 urlpatterns = [
@@ -11,5 +12,6 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     # OTLP/HTTP ingest is a plain view: raw protobuf/JSON bodies, no schema layer.
     path("v1/traces", otlp_traces, name="otlp-traces"),
+    path("", home, name="home"),
     path("", api.urls),
 ]
