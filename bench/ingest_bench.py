@@ -70,20 +70,56 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+def cpu_ticks(pid: int) -> int:
+    try:
+        fields = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def postgres_pids() -> list[int]:
+    pids = []
+    for child in Path("/proc").iterdir():
+        if child.name.isdigit():
+            try:
+                if (child / "comm").read_text().strip() == "postgres":
+                    pids.append(int(child.name))
+            except OSError:
+                continue
+    return pids
+
+
 class MemoryWatch(threading.Thread):
-    """Peak RSS of a process tree: the sum over processes and the largest single process."""
+    """Peak RSS of a process tree (sum and largest process), and CPU seconds used by the tree
+    and by PostgreSQL while it runs."""
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
         self.pid, self.peak_total, self.peak_single = pid, 0, 0
         self.stopped = threading.Event()
+        self.cpu_start = {p: cpu_ticks(p) for p in process_tree(pid)}
+        self.pg_start = {p: cpu_ticks(p) for p in postgres_pids()}
+        self.cpu_seen: dict[int, int] = {}
+        self.pg_seen: dict[int, int] = {}
 
     def run(self) -> None:
         while not self.stopped.is_set():
-            sizes = [rss_kib(p) for p in process_tree(self.pid)]
+            tree = process_tree(self.pid)
+            sizes = [rss_kib(p) for p in tree]
             self.peak_total = max(self.peak_total, sum(sizes))
             self.peak_single = max(self.peak_single, max(sizes, default=0))
+            for p in tree:
+                self.cpu_seen[p] = cpu_ticks(p)
+            for p in postgres_pids():
+                self.pg_seen[p] = cpu_ticks(p)
             time.sleep(0.1)
+
+    def cpu_seconds(self) -> tuple[float, float]:
+        hz = os.sysconf("SC_CLK_TCK")
+        server = sum(t - self.cpu_start.get(p, 0) for p, t in self.cpu_seen.items())
+        database = sum(t - self.pg_start.get(p, 0) for p, t in self.pg_seen.items())
+        return round(server / hz, 1), round(database / hz, 1)
 
 
 def wait_http(url: str, timeout: float = 90) -> None:
@@ -101,18 +137,27 @@ def wait_http(url: str, timeout: float = 90) -> None:
 def send_all(url: str, payloads: list[bytes], headers: dict[str, str], clients: int) -> float:
     """Send every payload with ``clients`` concurrent connections; returns the start time."""
     local = threading.local()
+    retries = [0]
 
     def send(body: bytes) -> None:
         session = getattr(local, "session", None)
         if session is None:
             session = local.session = http.Session()
-        response = session.post(url, data=body, headers=headers, timeout=300)
+        # Like the OTLP exporter: a server that sheds load (429/503) gets the batch again later.
+        for attempt in range(200):
+            response = session.post(url, data=body, headers=headers, timeout=300)
+            if response.status_code not in (429, 503):
+                break
+            retries[0] += 1
+            time.sleep(float(response.headers.get("Retry-After") or min(0.1 * 2**attempt, 2.0)))
         if response.status_code != 200:
             raise RuntimeError(f"{url} answered {response.status_code}: {response.text[:300]}")
 
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=clients) as pool:
         list(pool.map(send, payloads))
+    if retries[0]:
+        print(f"{url}: {retries[0]} requests were refused for load (429/503) and sent again")
     return started
 
 
@@ -175,8 +220,11 @@ def bench_evalhub(
         elapsed = time.perf_counter() - started
         watch.stopped.set()
         watch.join()
+        server_cpu, db_cpu = watch.cpu_seconds()
         return {
             "system": "EvalHub",
+            "server_cpu_s": server_cpu,
+            "postgres_cpu_s": db_cpu,
             "spans": spans,
             "seconds": round(elapsed, 2),
             "spans_per_s": round(spans / elapsed),
@@ -218,8 +266,11 @@ def bench_phoenix(
         elapsed = time.perf_counter() - started
         watch.stopped.set()
         watch.join()
+        server_cpu, db_cpu = watch.cpu_seconds()
         return {
             "system": "Arize Phoenix",
+            "server_cpu_s": server_cpu,
+            "postgres_cpu_s": db_cpu,
             "spans": spans,
             "seconds": round(elapsed, 2),
             "spans_per_s": round(spans / elapsed),
@@ -239,7 +290,9 @@ def main() -> None:
     parser.add_argument("--spans", type=int, default=100_000)
     parser.add_argument("--per-request", type=int, default=500)
     parser.add_argument("--clients", type=int, default=4)
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers for EvalHub")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="gunicorn workers for EvalHub (one per core)"
+    )
     parser.add_argument("--phoenix", help="path to the `phoenix` command, to compare against it")
     args = parser.parse_args()
 

@@ -69,12 +69,14 @@ def arize_phoenix_version(request: HttpRequest) -> HttpResponse:
 
 def _register_routers() -> None:
     from annotations.api import router as annotations_router
+    from annotations.api_batch import router as annotations_batch_router
     from tracing.api import router as tracing_router
     from tracing.api_mutations import router as mutations_router
 
     api.add_router("/v1", tracing_router)
     api.add_router("/v1", mutations_router)
     api.add_router("/v1", annotations_router)
+    api.add_router("/v1", annotations_batch_router)
 
 
 _register_routers()

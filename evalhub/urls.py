@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from evalhub.api import api
 from evalhub.views import home
@@ -13,5 +13,8 @@ urlpatterns = [
     # OTLP/HTTP ingest is a plain view: raw protobuf/JSON bodies, no schema layer.
     path("v1/traces", otlp_traces, name="otlp-traces"),
     path("", home, name="home"),
+    path("", include("tracing.urls")),
+    path("", include("tracing.urls_detail")),
+    path("", include("evalhub.urls_hub")),
     path("", api.urls),
 ]

@@ -144,7 +144,6 @@ class Span(models.Model):
             models.Index(fields=["project", "span_kind", "-start_time"], name="span_project_kind"),
             models.Index(fields=["trace", "start_time"], name="span_trace_start"),
             models.Index(fields=["project", "ingested_at"], name="span_project_ingested"),
-            models.Index(fields=["parent_id"], name="span_parent"),
         ]
 
     def __str__(self) -> str:

@@ -14,9 +14,9 @@ from django.utils import timezone
 from annotations.services import AnnotationInput, AnnotationTargetNotFound, annotations_upsert
 from tracing.bulk import spans_insert
 from tracing.ingest.records import SpanRecord, SpanRecordError, columns_of
-from tracing.models import Project, Session, Span, Trace
+from tracing.models import Project, Session, Span, StatusCode, Trace
 from tracing.pricing import cost_of
-from tracing.rollups import sessions_rollup, traces_rollup
+from tracing.rollups import rows_update, sessions_rollup, traces_rollup
 
 DEFAULT_PROJECT = "default"
 
@@ -125,7 +125,7 @@ def spans_ingest(
         for t in Trace.objects.select_for_update()
         .filter(trace_id__in=list(trace_project))
         .order_by("id")
-        .only("id", "trace_id", "project_id", "session_id")
+        .only("id", "trace_id", "project_id", *_TRACE_ROLLUP_FIELDS)
     }
 
     rows = [(record, columns_of(record)) for record in unique]
@@ -184,16 +184,126 @@ def spans_ingest(
                 "ingested_at": now,
             }
         )
-    spans_insert(new_spans)
+    exact = spans_insert(new_spans)
     result.inserted = len(new_spans)
     result.duplicates = len(records) - len(new_spans)
 
-    touched_sessions = set(sessions.values()) | {
-        t.session_id for t in traces.values() if t.session_id
-    }
-    traces_recompute([t.pk for t in traces.values()])
-    sessions_recompute(touched_sessions)
+    if exact:
+        _rollups_merge(list(traces.values()), new_spans)
+    else:  # a concurrent writer stored some of these spans: count from the table instead
+        touched_sessions = set(sessions.values()) | {
+            t.session_id for t in traces.values() if t.session_id
+        }
+        traces_recompute([t.pk for t in traces.values()])
+        sessions_recompute(touched_sessions)
     return result
+
+
+_TRACE_ROLLUP_FIELDS = [
+    "start_time", "end_time", "span_count", "error_count", "prompt_tokens", "completion_tokens",
+    "total_tokens", "cost", "root_span_id", "root_span_name", "latency_ms", "session_id",
+]  # fmt: skip
+_SESSION_ROLLUP_FIELDS = [
+    "start_time", "end_time", "trace_count", "span_count", "error_count", "prompt_tokens",
+    "completion_tokens", "total_tokens", "cost",
+]  # fmt: skip
+_SUMMED = [
+    "span_count",
+    "error_count",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "cost",
+]
+
+
+def _rollups_merge(traces: list[Trace], new_spans: list[dict[str, Any]]) -> None:
+    """Add newly inserted spans to their (locked) trace rows, and those to their sessions.
+
+    Exact because the trace rows are locked and ``new_spans`` are exactly the rows inserted;
+    reading the spans back would need the table's statistics to be fresh to stay fast.
+    """
+    by_trace: dict[int, list[dict[str, Any]]] = {}
+    for span in new_spans:
+        by_trace.setdefault(span["trace_id"], []).append(span)
+    before = {
+        t.pk: (t.session_id, {f: getattr(t, f) for f in _SUMMED}, t.start_time, t.end_time)
+        for t in traces
+    }
+    trace_rows = []
+    for trace in traces:
+        spans = sorted(by_trace.get(trace.pk, ()), key=lambda s: s["start_time"])
+        if not spans:
+            continue
+        trace.span_count += len(spans)
+        trace.error_count += sum(1 for s in spans if s["status_code"] == StatusCode.ERROR)
+        trace.prompt_tokens += sum(s["prompt_tokens"] or 0 for s in spans)
+        trace.completion_tokens += sum(s["completion_tokens"] or 0 for s in spans)
+        trace.total_tokens += sum(s["total_tokens"] or 0 for s in spans)
+        trace.cost += sum(s["cost"] or 0.0 for s in spans)
+        earliest = spans[0]
+        root = next((s for s in spans if s["parent_id"] is None), None)
+        if trace.root_span_id is None and root is not None:
+            trace.root_span_id, trace.root_span_name = root["span_id"], root["name"]
+        elif trace.root_span_id is None and (
+            trace.start_time is None or earliest["start_time"] < trace.start_time
+        ):
+            trace.root_span_name = earliest["name"]
+        if trace.start_time is None or earliest["start_time"] < trace.start_time:
+            trace.start_time = earliest["start_time"]
+        latest_end = max(s["end_time"] for s in spans)
+        if trace.end_time is None or latest_end > trace.end_time:
+            trace.end_time = latest_end
+        if root is not None and trace.root_span_id == root["span_id"]:
+            trace.latency_ms = root["latency_ms"]
+        elif trace.root_span_id is None:
+            trace.latency_ms = (trace.end_time - trace.start_time).total_seconds() * 1000.0
+        if root is not None and root["session_id"]:
+            trace.session_id = root["session_id"]
+        elif trace.session_id is None:
+            trace.session_id = next((s["session_id"] for s in spans if s["session_id"]), None)
+        trace_rows.append([trace.pk, *(getattr(trace, f) for f in _TRACE_ROLLUP_FIELDS)])
+    rows_update(Trace, _TRACE_ROLLUP_FIELDS, trace_rows)
+
+    # Sessions: add each trace's change; a trace that moved between sessions recomputes both.
+    deltas: dict[int, dict[str, Any]] = {}
+    recompute: set[int] = set()
+    for trace in traces:
+        old_session, old_sums, _old_start, _old_end = before[trace.pk]
+        if trace.session_id is None:
+            continue
+        if old_session is not None and old_session != trace.session_id:
+            recompute |= {old_session, trace.session_id}
+            continue
+        delta = deltas.setdefault(
+            trace.session_id,
+            {"trace_count": 0, "start": None, "end": None, **dict.fromkeys(_SUMMED, 0)},
+        )
+        delta["trace_count"] += 1 if old_session is None else 0
+        for field_name in _SUMMED:
+            delta[field_name] += getattr(trace, field_name) - old_sums[field_name]
+        if delta["start"] is None or trace.start_time < delta["start"]:
+            delta["start"] = trace.start_time
+        if delta["end"] is None or trace.end_time > delta["end"]:
+            delta["end"] = trace.end_time
+    session_rows = []
+    for session in (
+        Session.objects.select_for_update()
+        .filter(pk__in=sorted(set(deltas) - recompute))
+        .order_by("id")
+    ):
+        delta = deltas[session.pk]
+        session.trace_count += delta["trace_count"]
+        for field_name in _SUMMED:
+            setattr(session, field_name, getattr(session, field_name) + delta[field_name])
+        if session.start_time is None or delta["start"] < session.start_time:
+            session.start_time = delta["start"]
+        if session.end_time is None or delta["end"] > session.end_time:
+            session.end_time = delta["end"]
+        session_rows.append([session.pk, *(getattr(session, f) for f in _SESSION_ROLLUP_FIELDS)])
+    rows_update(Session, _SESSION_ROLLUP_FIELDS, session_rows)
+    if recompute:
+        sessions_recompute(recompute)
 
 
 def traces_recompute(trace_pks: Iterable[int]) -> None:

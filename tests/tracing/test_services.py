@@ -7,7 +7,7 @@ from tests import factories
 from tracing.ingest import SpanRecordError
 from tracing.models import ModelPrice, Session, Span, Trace
 from tracing.pricing import price_cache_clear
-from tracing.services import spans_delete, spans_ingest
+from tracing.services import sessions_recompute, spans_delete, spans_ingest, traces_recompute
 
 pytestmark = pytest.mark.django_db
 
@@ -114,3 +114,60 @@ def test_delete_removes_annotations_and_keeps_traces_and_sessions_consistent():
     assert spans_delete(span_ids=[root.span_id, retriever.span_id]) == 2
     assert not Trace.objects.exists()
     assert not Session.objects.exists()
+
+
+def _snapshot() -> tuple[list[tuple], list[tuple]]:
+    traces = list(
+        Trace.objects.order_by("trace_id").values_list(
+            "trace_id", "start_time", "end_time", "span_count", "error_count", "prompt_tokens",
+            "completion_tokens", "total_tokens", "root_span_id", "root_span_name", "session__session_id",
+        )
+    )  # fmt: skip
+    trace_floats = list(Trace.objects.order_by("trace_id").values_list("latency_ms", "cost"))
+    sessions = list(
+        Session.objects.order_by("session_id").values_list(
+            "session_id", "start_time", "end_time", "trace_count", "span_count", "error_count",
+            "total_tokens",
+        )
+    )  # fmt: skip
+    rounded = [(round(a, 6), round(b, 9)) for a, b in trace_floats]
+    return [(*t, *f) for t, f in zip(traces, rounded, strict=True)], sessions
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_rows_kept_at_ingest_equal_a_full_recount_whatever_the_arrival_order(seed):
+    import random
+
+    rng = random.Random(seed)
+    records = []
+    for index in range(12):
+        t0 = factories.BASE_TIME + timedelta(seconds=index * 10)
+        session = f"s{index % 4}" if index % 5 else None
+        root = factories.span_record(
+            name=f"root{index}",
+            kind="AGENT",
+            start=t0,
+            latency_ms=900,
+            session_id=session,
+            status_code=rng.choice(["OK", "ERROR"]),
+        )
+        records.append(root)
+        for child in range(rng.randrange(1, 5)):
+            records.append(factories.span_record(
+                trace_id=root.trace_id, parent_id=root.span_id, name=f"child{child}", kind="LLM",
+                start=t0 + timedelta(milliseconds=rng.randrange(-50, 800)), latency_ms=rng.randrange(5, 400),
+                attributes=factories.llm_attributes(prompt_tokens=rng.randrange(1, 99)),
+                session_id=session, status_code=rng.choice(["OK", "OK", "ERROR"]),
+            ))  # fmt: skip
+    rng.shuffle(records)
+    while records:
+        size = rng.randrange(1, 9)
+        batch, records = records[:size], records[size:]
+        if rng.random() < 0.3:
+            batch = batch + batch[:1]  # a duplicate in the same request
+        spans_ingest(records=batch, default_project="p")
+    kept = _snapshot()
+    traces_recompute(Trace.objects.values_list("pk", flat=True))
+    sessions_recompute(Session.objects.values_list("pk", flat=True))
+    assert _snapshot() == kept
+    assert Trace.objects.filter(root_span_id__isnull=True).count() == 0
