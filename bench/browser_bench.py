@@ -1,0 +1,88 @@
+"""Trace browser benchmark on PostgreSQL: the traces page of the ``bench`` project (1,000,000
+spans in ``evalhub_bench_query``, loaded by ``bench/query_bench.py``), read only.
+
+    .venv/bin/python bench/browser_bench.py [--runs 30]
+
+Renders the first page of ``/projects/bench/traces/`` through the whole Django stack (test
+client logged in with ``force_login``: routing, auth, session, filters, keyset query, badges,
+template), without and with a filter, and prints p50 and p95 in milliseconds. The database is
+left as it was: the benchmark user and its login session are written in a transaction that is
+rolled back at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DB = "evalhub_bench_query"
+os.environ["DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:5432/{DB}"
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalhub.settings")
+os.environ.setdefault("ALLOWED_HOSTS", "testserver")
+
+CASES = {
+    "no filter": {},
+    "filter: status_code = 'ERROR'": {"q": "status_code = 'ERROR'"},
+    "filter: latency_ms > 1000": {"q": "latency_ms > 1000"},
+    "quick filter: status ERROR, last 30 days": {"status": "ERROR", "range": "30d"},
+}
+BUDGET_MS = 150.0
+
+
+def measure(runs: int) -> list[tuple[str, float, float, int]]:
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    user = get_user_model().objects.create(username="browser-bench-rolled-back", is_staff=True)
+    client = Client()
+    client.force_login(user)
+    results = []
+    for label, params in CASES.items():
+        url = "/projects/bench/traces/" + (f"?{urlencode(params)}" if params else "")
+        timings: list[float] = []
+        rows = 0
+        for attempt in range(runs + 3):
+            started = time.perf_counter()
+            response = client.get(url)
+            elapsed = (time.perf_counter() - started) * 1000
+            assert response.status_code == 200, response.content[:300]
+            if attempt >= 3:  # warm-up
+                timings.append(elapsed)
+            rows = response.content.count(b"<tr data-key=")
+        timings.sort()
+        p50 = statistics.median(timings)
+        p95 = timings[max(0, round(0.95 * len(timings)) - 1)]
+        results.append((label, p50, p95, rows))
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=30)
+    args = parser.parse_args()
+    import django
+
+    django.setup()
+    from django.db import transaction
+
+    from tracing.models import Span
+
+    spans = Span.objects.filter(project__name="bench").count()
+    print(f"{DB}: {spans:,} spans in project bench; {args.runs} runs each", flush=True)
+    with transaction.atomic():
+        results = measure(args.runs)
+        transaction.set_rollback(True)  # read only: drop the user and session again
+    for label, p50, p95, rows in results:
+        verdict = "ok" if p95 <= BUDGET_MS else f"over the {BUDGET_MS:.0f} ms budget"
+        print(f"  {label:<45} rows={rows:<4} p50={p50:7.1f} ms  p95={p95:7.1f} ms  {verdict}")
+
+
+if __name__ == "__main__":
+    main()
