@@ -1,7 +1,192 @@
-"""Batch annotation API: bulk span annotation and dataframe-shaped evaluation records (``/v1``)."""
+"""Batch annotation API: bulk span annotation and dataframe-shaped evaluation records (``/v1``).
+
+Both routes work within one project and are all or nothing: when any target is unknown the
+answer is 404 with ``missing_ids`` listing them, and nothing is written.
+"""
 
 from __future__ import annotations
 
-from ninja import Router
+from typing import Any, Literal
+
+from django.http import HttpRequest
+from ninja import Field, Router, Schema, Status
+from ninja.errors import HttpError
+
+from annotations.api import _request_user
+from annotations.models import TargetKind
+from annotations.services import (
+    AnnotationInput,
+    AnnotationInputError,
+    AnnotationTargetNotFound,
+    EvaluationRecordError,
+    annotations_upsert,
+    evaluation_records_upsert,
+)
+from tracing.api_mutations import project_from_path
 
 router = Router(tags=["annotations"])
+
+MAX_RECORDS = 1000
+MAX_ANNOTATIONS = 10_000
+
+
+class BatchAnnotationIn(Schema):
+    name: str = Field(..., min_length=1, max_length=255)
+    label: str | None = None
+    score: float | None = None
+    explanation: str | None = None
+    text: str | None = Field(None, description="Another name for explanation")
+    annotator_kind: Literal["HUMAN", "LLM", "CODE"] = Field(
+        "HUMAN", description="Who annotated: HUMAN (the default), LLM or CODE"
+    )
+    identifier: str = Field(
+        "", description="Several annotations of one name on one span differ by identifier"
+    )
+    metadata: dict[str, Any] = {}
+
+
+class SpanAnnotationsRecordIn(Schema):
+    span_id: str
+    annotations: list[BatchAnnotationIn] = Field(..., min_length=1)
+
+
+class SpanAnnotationsBatchIn(Schema):
+    data: list[SpanAnnotationsRecordIn] = Field(..., max_length=MAX_RECORDS)
+
+
+class WrittenAnnotationOut(Schema):
+    id: str
+    name: str
+    identifier: str
+
+
+class SpanAnnotationsRecordOut(Schema):
+    span_id: str
+    annotations: list[WrittenAnnotationOut]
+
+
+class SpanAnnotationsBatchOut(Schema):
+    data: list[SpanAnnotationsRecordOut]
+
+
+class TargetsNotFoundOut(Schema):
+    detail: str
+    missing_ids: list[str] = Field([], description="Every unknown target id of the request")
+
+
+class ErrorOut(Schema):
+    detail: str
+
+
+class EvaluationRecordsIn(Schema):
+    records: list[dict[str, Any]] = Field(
+        ...,
+        max_length=MAX_RECORDS,
+        description=(
+            "Rows of a data frame: target ids (context.span_id, context.trace_id, session_id) "
+            "and result columns <prefix>.<name>.<field>, where prefix is eval or annotation "
+            "(spans), trace_eval or trace_annotation (traces), session_eval or "
+            "session_annotation (sessions), and field is label, score, explanation or text. "
+            "eval columns are LLM evaluations, annotation columns human annotations. Null "
+            "cells are not given: a stored value stays as it is."
+        ),
+    )
+
+
+class EvaluationRecordsOut(Schema):
+    records: int = Field(..., description="Records received")
+    annotations: int = Field(..., description="Annotations created or updated")
+
+
+def _not_found(exc: AnnotationTargetNotFound) -> Status:
+    return Status(404, {"detail": str(exc), "missing_ids": exc.missing})
+
+
+@router.post(
+    "/projects/{project}/span_annotations/batch",
+    response={
+        200: SpanAnnotationsBatchOut,
+        404: TargetsNotFoundOut,
+        422: ErrorOut,
+    },
+    summary="Annotate spans in bulk: up to 1,000 spans by span id, several annotations each",
+)
+def span_annotations_batch(
+    request: HttpRequest, project: str, body: SpanAnnotationsBatchIn
+) -> Status:
+    """Create or update annotations on spans of the project, by span, name and identifier.
+
+    All or nothing: when a span id is not in the project the answer is 404 with every unknown
+    id in ``missing_ids``, and nothing is written.
+    """
+    target = project_from_path(project)
+    positions: list[tuple[int, int]] = []
+    items: list[AnnotationInput] = []
+    for i, record in enumerate(body.data):
+        for j, annotation in enumerate(record.annotations):
+            explanation = annotation.explanation
+            if annotation.text is not None:
+                if explanation is not None and explanation != annotation.text:
+                    raise HttpError(
+                        422, f"data[{i}].annotations[{j}].text: conflicts with explanation"
+                    )
+                explanation = annotation.text
+            positions.append((i, j))
+            items.append(
+                AnnotationInput(
+                    target_kind=TargetKind.SPAN,
+                    target_id=record.span_id,
+                    name=annotation.name,
+                    annotator_kind=annotation.annotator_kind,
+                    label=annotation.label,
+                    score=annotation.score,
+                    explanation=explanation,
+                    metadata=annotation.metadata,
+                    identifier=annotation.identifier,
+                )
+            )
+    if len(items) > MAX_ANNOTATIONS:
+        raise HttpError(422, f"data: at most {MAX_ANNOTATIONS} annotations per request")
+    try:
+        written = annotations_upsert(items=items, user=_request_user(request), project=target)
+    except AnnotationTargetNotFound as exc:
+        return _not_found(exc)
+    except AnnotationInputError as exc:
+        i, j = positions[exc.index]
+        raise HttpError(422, f"data[{i}].annotations[{j}].{exc.field}: {exc.message}") from None
+    out: list[dict[str, Any]] = [
+        {"span_id": record.span_id, "annotations": []} for record in body.data
+    ]
+    for (i, _), annotation in zip(positions, written, strict=True):
+        out[i]["annotations"].append(
+            {"id": str(annotation.pk), "name": annotation.name, "identifier": annotation.identifier}
+        )
+    return Status(200, {"data": out})
+
+
+@router.post(
+    "/projects/{project}/evaluations/records",
+    response={200: EvaluationRecordsOut, 404: TargetsNotFoundOut, 422: ErrorOut},
+    summary=(
+        "Write evaluations and annotations from data-frame records "
+        "(eval.<name>.label|score|explanation, annotation.<name>.…, trace_eval.…, session_eval.…)"
+    ),
+)
+def evaluation_records(request: HttpRequest, project: str, body: EvaluationRecordsIn) -> Status:
+    """Create or update evaluations (LLM) and annotations (HUMAN) from up to 1,000 records.
+
+    All or nothing: a column that is not understood, or a value of the wrong type, is a 422
+    naming it; targets not in the project are a 404 listing them in ``missing_ids``.
+    """
+    target = project_from_path(project)
+    try:
+        written = evaluation_records_upsert(
+            project=target, records=body.records, user=_request_user(request)
+        )
+    except AnnotationTargetNotFound as exc:
+        return _not_found(exc)
+    except EvaluationRecordError as exc:
+        raise HttpError(422, str(exc)) from None
+    # Records that name the same annotation twice return it twice; count it once.
+    count = len({id(annotation) for annotation in written})
+    return Status(200, {"records": len(body.records), "annotations": count})

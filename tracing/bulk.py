@@ -26,7 +26,12 @@ def _json_text(value: Any) -> str:
 
 def _copy_rows(cursor: Any, table: str, column_list: str, rows: Sequence[dict[str, Any]]) -> None:
     json_positions = [i for i, name in enumerate(COLUMNS) if name in _JSON_COLUMNS]
-    with cursor.cursor.copy(f"COPY {table} ({column_list}) FROM STDIN") as copy:
+    # COPY runs on the driver's cursor: wrap it so its errors arrive as Django's (DataError,
+    # IntegrityError) like every other statement's.
+    with (
+        connection.wrap_database_errors,
+        cursor.cursor.copy(f"COPY {table} ({column_list}) FROM STDIN") as copy,
+    ):
         for row in rows:
             values = [row.get(name) for name in COLUMNS]
             for position in json_positions:

@@ -1,0 +1,117 @@
+"""Annotations and evaluations through the SDK: annotate_spans, update_evaluations/annotations."""
+
+import pandas as pd
+import pytest
+from evalhub_client import NotFoundError, ValidationError
+
+from annotations.models import Annotation
+from tests import factories
+
+
+def _results(**filters):
+    return {
+        a.name: (a.label, a.score, a.explanation, a.annotator_kind)
+        for a in Annotation.objects.filter(**filters)
+    }
+
+
+def test_annotate_spans_in_both_shapes(client):
+    root, _, llm = factories.trace(project="p")
+    written = client.spans.annotate_spans(
+        "p",
+        annotations=[
+            {
+                "span_id": llm.span_id,
+                "annotations": [
+                    {"name": "correctness", "label": "correct", "score": 1.0, "text": "ok"},
+                    {"name": "tone", "label": "polite", "annotator_kind": "LLM"},
+                ],
+            },
+            {"span_id": root.span_id, "name": "quality", "score": 0.5},
+        ],
+    )
+    assert [(w["span_id"], [a["name"] for a in w["annotations"]]) for w in written] == [
+        (llm.span_id, ["correctness", "tone"]),
+        (root.span_id, ["quality"]),
+    ]
+    assert _results(span=llm) == {
+        "correctness": ("correct", 1.0, "ok", "HUMAN"),
+        "tone": ("polite", None, None, "LLM"),
+    }
+    assert _results(span=root) == {"quality": (None, 0.5, None, "HUMAN")}
+
+
+def test_annotate_spans_with_unknown_ids_raises_and_writes_nothing(client):
+    span = factories.trace(project="p")[0]
+    with pytest.raises(NotFoundError) as missing:
+        client.spans.annotate_spans(
+            "p",
+            annotations=[
+                {"span_id": span.span_id, "name": "q", "label": "good"},
+                {"span_id": "00000000000000aa", "name": "q", "label": "bad"},
+                {"span_id": "00000000000000bb", "name": "q", "label": "bad"},
+            ],
+        )
+    assert missing.value.missing_ids == ["00000000000000aa", "00000000000000bb"]
+    assert "00000000000000aa" in missing.value.detail
+    assert Annotation.objects.count() == 0
+
+
+def test_update_evaluations_from_an_exported_frame(client):
+    for _ in range(3):
+        factories.trace(project="p", session_id="s-1")
+    frame = client.spans.export_to_df("p", filter="span_kind == 'LLM'")
+    assert len(frame) == 3
+    # "Evaluate" with our own code: a label, a score, an explanation; one row left out (NaN).
+    frame["eval.has_days.label"] = frame["output"].map(
+        lambda text: "yes" if "days" in text else "no"
+    )
+    frame["eval.has_days.score"] = [1.0, float("nan"), 1.0]
+    frame["eval.has_days.explanation"] = "mentions a number of days"
+    frame["trace_eval.goal.label"] = "reached"
+    frame["session_eval.mood.score"] = [0.9, None, None]
+    assert client.spans.update_evaluations("p", frame) == {"records": 3, "annotations": 7}
+
+    spans = list(frame["context.span_id"])
+    assert _results(span__span_id=spans[0]) == {
+        "has_days": ("yes", 1.0, "mentions a number of days", "LLM")
+    }
+    assert _results(span__span_id=spans[1]) == {
+        "has_days": ("yes", None, "mentions a number of days", "LLM")
+    }
+    assert _results(trace__trace_id=frame.loc[2, "context.trace_id"]) == {
+        "goal": ("reached", None, None, "LLM")
+    }
+    assert _results(session__session_id="s-1") == {"mood": (None, 0.9, None, "LLM")}
+    matched = client.spans.list("p", filter="eval.has_days.score >= 1").to_dicts()
+    assert {s["context"]["span_id"] for s in matched} == {spans[0], spans[2]}
+
+    # Annotation columns are not sent as evaluations.
+    frame["annotation.review.label"] = "ok"
+    assert client.spans.update_evaluations("p", frame)["annotations"] == 7
+    assert not Annotation.objects.filter(name="review").exists()
+
+
+def test_update_annotations_by_index_and_errors(client):
+    spans = factories.trace(project="p")
+    frame = pd.DataFrame(
+        {
+            "annotation.review.label": ["good", None],
+            "annotation.review.text": ["clear", "vague"],
+            "annotation.review.score": [1, 0],
+        },
+        index=pd.Index([spans[0].span_id, spans[1].span_id], name="context.span_id"),
+    )
+    assert client.spans.update_annotations("p", frame) == {"records": 2, "annotations": 2}
+    assert _results(span=spans[1]) == {"review": (None, 0.0, "vague", "HUMAN")}
+
+    unknown = frame.rename(index={spans[1].span_id: "00000000000000cc"})
+    with pytest.raises(NotFoundError) as missing:
+        client.spans.update_annotations("p", unknown)
+    assert missing.value.missing_ids == ["00000000000000cc"]
+
+    with pytest.raises(ValidationError) as bad:
+        client.spans.update_annotations("p", frame.rename(columns=lambda c: c + "x"))
+    assert bad.value.detail.startswith("column 'annotation.review.labelx'")
+    with pytest.raises(ValueError, match=r"no columns starting with eval\."):
+        client.spans.update_evaluations("p", frame)
