@@ -1,0 +1,281 @@
+"""Trace browser pages: the projects' cards and a project's traces / spans / sessions tables.
+
+Views parse the request, call selectors or services, render. A table's filters, sort, page size
+and page are all in the URL; htmx swaps the ``#results`` partial and pushes the URL, so a view
+can be shared, reloaded and navigated with back and forward.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db import transaction
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    StreamingHttpResponse,
+)
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from tracing.export import FORMATS, span_export_stream
+from tracing.filters import SpanFilterSet
+from tracing.forms import SORT_LABELS, ProjectsRangeForm, TableOptionsForm
+from tracing.models import Project
+from tracing.query import FilterError
+from tracing.selectors import InvalidCursor
+from tracing.selectors.browser import (
+    PAGE_SIZES,
+    TABS,
+    Tab,
+    browse_newer,
+    browse_page,
+    browse_spans,
+    evaluation_names_recent,
+    model_names_recent,
+    project_cards,
+    result_spans,
+    selection_spans,
+    span_ids_of,
+)
+from tracing.services import spans_delete
+
+TEMPLATE: Final = "tracing/project_list.html"
+MAX_DELETE_SPANS: Final = 50_000
+TAB_LABELS: Final = {"traces": "Traces", "spans": "Spans", "sessions": "Sessions"}
+
+
+def _htmx_partial(request: HttpRequest) -> bool:
+    htmx = getattr(request, "htmx", None)
+    return bool(htmx) and not htmx.history_restore_request
+
+
+@login_required
+@require_GET
+def projects(request: HttpRequest) -> HttpResponse:
+    """One card per project with its stats over the chosen time range."""
+    form = ProjectsRangeForm(request.GET or None)
+    start, end = form.window()
+    context = {
+        "form": form,
+        "cards": project_cards(start=start, end=end),
+        "window_start": start,
+        "window_end": end,
+        "selected_range": form.selected_range(),
+        "ingest_url": request.build_absolute_uri(reverse("otlp-traces")),
+    }
+    template = "tracing/projects.html"
+    return render(request, f"{template}#cards" if _htmx_partial(request) else template, context)
+
+
+@login_required
+@require_GET
+def project_home(request: HttpRequest, project: str) -> HttpResponse:
+    get_object_or_404(Project, name=project)
+    return redirect("tracing:traces", project=project)
+
+
+def _filters(request: HttpRequest, project: Project, tab: Tab) -> SpanFilterSet:
+    return SpanFilterSet(
+        request.GET, queryset=browse_spans(project=project, tab=tab), project=project
+    )
+
+
+@login_required
+@require_GET
+def project_browse(request: HttpRequest, project: str, tab: Tab) -> HttpResponse:
+    """A project's traces (root spans), spans or sessions, filtered, sorted and paged."""
+    if tab not in TABS:
+        raise Http404("no such tab")
+    project_row = get_object_or_404(Project, name=project)
+    filters = _filters(request, project_row, tab)
+    options = TableOptionsForm(request.GET).options()
+    error = filters.filter_error
+    partial = _htmx_partial(request)
+
+    if partial and options.newer:
+        return _live_rows(request, project_row, tab, filters, options.newer)
+    error_context = _error_context(request, error)
+    if partial and error is not None:
+        # Keep the table as it is (its last good result) and the URL too; show the error.
+        response = render(
+            request,
+            f"{TEMPLATE}#filter-error",
+            {**error_context, "oob": True, "kept_last_result": True},
+        )
+        response["HX-Reswap"] = "none"
+        response["HX-Push-Url"] = "false"
+        return response
+
+    table = {
+        "project": project_row,
+        "tab": tab,
+        "spans": filters.qs,
+        "filtering": filters.is_filtering,
+        "sort": options.sort,
+        "descending": options.descending,
+        "size": options.size,
+    }
+    notice, first_page = "", not options.after and not options.before
+    try:
+        page = browse_page(**table, after=options.after, before=options.before)
+    except InvalidCursor:
+        notice, first_page = "That page link is out of date; this is the first page.", True
+        page = browse_page(**table)
+    context: dict[str, Any] = {
+        "project": project_row,
+        "tab": tab,
+        "tab_label": TAB_LABELS[tab],
+        "tabs": [
+            (key, TAB_LABELS[key], reverse(f"tracing:{key}", kwargs={"project": project_row.name}))
+            for key in TABS
+        ],
+        "filters": filters,
+        "form": filters.form,
+        **error_context,
+        "expression": filters.expression(),
+        "filtering": filters.is_filtering,
+        "options": options,
+        "sort_labels": SORT_LABELS,
+        "page_sizes": PAGE_SIZES,
+        "page": page,
+        "notice": notice,
+        "first_page": first_page,
+        "live_allowed": options.sort == "start_time" and options.descending,
+        "formats": list(FORMATS),
+        "oob": partial,
+        "ingest_url": request.build_absolute_uri(reverse("otlp-traces")),
+    }
+    if partial:
+        return render(request, f"{TEMPLATE}#results", context)
+    context["model_names"] = model_names_recent(project=project_row)
+    context["evaluation_names"] = evaluation_names_recent(project=project_row)
+    return render(request, TEMPLATE, context)
+
+
+def _error_context(request: HttpRequest, error: FilterError | None) -> dict[str, Any]:
+    """The filter box's error with the text and a caret under the column it points at."""
+    if error is None:
+        return {"filter_error": None}
+    text = request.GET.get("q", "")
+    return {
+        "filter_error": error,
+        "filter_text": text,
+        "filter_caret": " " * (min(error.position, len(text) + 1) - 1) + "^",
+    }
+
+
+def _live_rows(
+    request: HttpRequest, project: Project, tab: Tab, filters: SpanFilterSet, newer: str
+) -> HttpResponse:
+    """Rows newer than the table's first row, for "live": added above the rows already shown
+    (out of band), so scroll position and selection stay as they are."""
+    if filters.filter_error is not None:
+        return HttpResponse(status=204)
+    try:
+        page = browse_newer(
+            project=project,
+            tab=tab,
+            spans=filters.qs,
+            filtering=filters.is_filtering,
+            newer_than=newer,
+        )
+    except InvalidCursor:
+        return HttpResponseBadRequest("cursor is not valid", content_type="text/plain")
+    context = {"project": project, "tab": tab, "page": page, "live_cursor": page.top_cursor}
+    response = render(request, f"{TEMPLATE}#live-rows", context)
+    response["HX-Reswap"] = "none"
+    response["HX-Push-Url"] = "false"
+    return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def project_export(request: HttpRequest, project: str, tab: Tab) -> HttpResponse:
+    """Spans as JSONL, CSV or Parquet: the selected rows (POST ``selected``) or the whole
+    filtered result (GET with the table's query string). Traces and sessions export all their
+    spans."""
+    if tab not in TABS:
+        raise Http404("no such tab")
+    project_row = get_object_or_404(Project, name=project)
+    params = request.POST if request.method == "POST" else request.GET
+    export_format = params.get("format", "jsonl")
+    if export_format not in FORMATS:
+        return HttpResponseBadRequest(
+            f"format must be one of {', '.join(FORMATS)}", content_type="text/plain"
+        )
+    if request.method == "POST":
+        selected = request.POST.getlist("selected")
+        if not selected:
+            return HttpResponseBadRequest("select at least one row", content_type="text/plain")
+        spans = selection_spans(project=project_row, tab=tab, keys=selected)
+        scope = "selection"
+    else:
+        filters = _filters(request, project_row, tab)
+        if filters.filter_error is not None:
+            return HttpResponseBadRequest(
+                f"filter: {filters.filter_error}", content_type="text/plain"
+            )
+        spans = result_spans(
+            project=project_row, tab=tab, spans=filters.qs, filtering=filters.is_filtering
+        )
+        scope = tab
+    content_type, extension = FORMATS[export_format]
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    response = StreamingHttpResponse(
+        span_export_stream(spans, export_format=export_format), content_type=content_type
+    )
+    filename = f"{project_row.name}-{scope}-{stamp}.{extension}".replace('"', "")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _back(request: HttpRequest, project: Project, tab: Tab) -> str:
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return reverse(f"tracing:{tab}", kwargs={"project": project.name})
+
+
+@login_required
+@require_POST
+def project_delete(request: HttpRequest, project: str, tab: Tab) -> HttpResponse:
+    """Delete the selected rows' spans, after a confirmation page (``confirmed=1``)."""
+    if tab not in TABS:
+        raise Http404("no such tab")
+    project_row = get_object_or_404(Project, name=project)
+    selected = [key for key in request.POST.getlist("selected") if key]
+    back = _back(request, project_row, tab)
+    if not selected:
+        messages.warning(request, "Select rows to delete first.")
+        return redirect(back)
+    span_ids = span_ids_of(
+        selection_spans(project=project_row, tab=tab, keys=selected), limit=MAX_DELETE_SPANS
+    )
+    if len(span_ids) > MAX_DELETE_SPANS:
+        messages.error(request, f"At most {MAX_DELETE_SPANS:,} spans can be deleted at once.")
+        return redirect(back)
+    if request.POST.get("confirmed") != "1":
+        context = {
+            "project": project_row,
+            "tab": tab,
+            "tab_label": TAB_LABELS[tab],
+            "selected": selected,
+            "span_count": len(span_ids),
+            "next": back,
+        }
+        return render(request, "tracing/delete_confirm.html", context)
+    with transaction.atomic():
+        deleted = spans_delete(span_ids=span_ids, project=project_row)
+    noun = TAB_LABELS[tab].lower() if len(selected) != 1 else TAB_LABELS[tab].lower()[:-1]
+    messages.success(request, f"Deleted {len(selected)} {noun} ({deleted} spans).")
+    return redirect(back)
