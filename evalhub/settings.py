@@ -119,6 +119,9 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "staticfiles")))
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns on every request without it
+# Serve straight from the apps' static folders too, so pages are styled even before (or
+# without) collectstatic — in tests and a fresh checkout. Production runs collectstatic.
+WHITENOISE_USE_FINDERS = True
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
@@ -160,3 +163,13 @@ LOGGING = {
 if not DEBUG:
     SESSION_COOKIE_HTTPONLY = True
     SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# Evaluator hub. Provider API keys are encrypted with keys derived from these secrets (newest
+# first; every one decrypts); empty: SECRET_KEY and SECRET_KEY_FALLBACKS. See evalhub/hub/crypto.py.
+EVALHUB_ENCRYPTION_KEYS = env_list("EVALHUB_ENCRYPTION_KEYS", [])
+# Judge calls: attempts per call (retries on timeouts, 429 and 5xx) and the longest wait between.
+EVALHUB_LLM_MAX_ATTEMPTS = env_int("EVALHUB_LLM_MAX_ATTEMPTS", 5, minimum=1)
+EVALHUB_LLM_MAX_BACKOFF_SECONDS = env_int("EVALHUB_LLM_MAX_BACKOFF_SECONDS", 60, minimum=1)
+# Provider concurrency / requests-per-minute limits hold across every process through Redis
+# (REDIS_URL); without it (embedded mode) each process enforces them on its own.
+EVALHUB_LIMITER_REDIS_URL = env_str("EVALHUB_LIMITER_REDIS_URL", REDIS_URL)
