@@ -12,7 +12,7 @@ NAVIGATION = [
     ("Tasks", "tasks:list", "tasks"),
     ("Annotation queues", "annotations:queues", "queues"),
     ("Datasets", "annotations:datasets", "datasets"),
-    ("Settings", "settings:index", "settings"),
+    ("Settings", "evaluators:providers", "settings"),
 ]
 
 

@@ -1,6 +1,20 @@
-"""Evaluator hub pages: evaluators, the playground, and Settings → AI providers."""
+"""Evaluator hub pages: evaluators, the template library, the playground, Settings → AI providers."""
 
-from django.urls import path  # noqa: F401  (patterns are added with the pages)
+from django.urls import path
+
+from evalhub import views_hub
 
 app_name = "evaluators"
-urlpatterns: list = []
+urlpatterns = [
+    path("evaluators/", views_hub.evaluators_list, name="list"),
+    path("evaluators/new/", views_hub.evaluator_new, name="new"),
+    path("evaluators/templates/", views_hub.templates_library, name="templates"),
+    path("evaluators/<str:ident>/", views_hub.evaluator_detail, name="detail"),
+    path("evaluators/<str:ident>/edit/", views_hub.evaluator_edit, name="edit"),
+    path("evaluators/<str:ident>/playground/", views_hub.evaluator_playground, name="playground"),
+    path("settings/providers/", views_hub.providers, name="providers"),
+    path("settings/providers/<int:provider_id>/", views_hub.provider_edit, name="provider"),
+    path(
+        "settings/providers/<int:provider_id>/test/", views_hub.provider_test, name="provider-test"
+    ),
+]

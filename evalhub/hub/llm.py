@@ -1,0 +1,260 @@
+"""Chat completions through the ``openai`` SDK: OpenAI, Azure OpenAI, any compatible endpoint.
+
+One call = ``chat_complete``: it waits for the provider's limits (``evalhub.hub.limiter``), then
+retries timeouts, connection errors, 429 and 5xx with exponential backoff and full jitter,
+honouring ``Retry-After`` / ``retry-after-ms``; a bad key, a forbidden or unknown model, or a bad
+request fail at once. The SDK's own retries are off so that only this policy applies.
+
+The API key is never logged and is scrubbed from every error message.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import random
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import openai
+from django.views.decorators.debug import sensitive_variables
+
+from evalhub.hub.limiter import Limiter, LimiterError, Limits, limiter_default
+
+logger = logging.getLogger(__name__)
+
+_KEY_LIKE = re.compile(r"\b(sk-|ehk_)[A-Za-z0-9_\-*.]{3,}")
+
+
+class LlmError(Exception):
+    """A failed call, with a message fit to show a user (no secrets)."""
+
+    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False):
+        super().__init__(message)
+        self.status, self.retryable = status, retryable
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderConfig:
+    """What a call needs of a provider, the key already decrypted."""
+
+    key: str  # identity for the limits, e.g. "provider:3"
+    kind: str  # "openai" / "azure" / "compatible"
+    api_key: str = field(repr=False)
+    default_model: str
+    base_url: str = ""
+    api_version: str = ""
+    max_concurrency: int = 4
+    requests_per_minute: int = 60
+    timeout_seconds: float = 60.0
+
+    def limits(self) -> Limits:
+        return Limits(self.key, self.max_concurrency, self.requests_per_minute, 60.0)
+
+
+@dataclass(slots=True)
+class ChatResult:
+    content: str | None
+    tool_calls: list[dict[str, Any]]  # [{"name": ..., "arguments": "<json>"}]
+    model: str
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    total_tokens: int | None
+    latency_ms: float  # the successful attempt's
+    attempts: int
+    raw: str  # the response body as JSON text
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_attempts: int = 5
+    base_seconds: float = 0.5
+    max_backoff_seconds: float = 60.0
+    limiter_timeout_seconds: float = 600.0
+
+    @classmethod
+    def from_settings(cls) -> RetryPolicy:
+        from django.conf import settings
+
+        return cls(
+            max_attempts=getattr(settings, "EVALHUB_LLM_MAX_ATTEMPTS", 5),
+            max_backoff_seconds=float(getattr(settings, "EVALHUB_LLM_MAX_BACKOFF_SECONDS", 60)),
+        )
+
+    def backoff(self, attempt: int, retry_after: float | None) -> float:
+        """Seconds before attempt ``attempt + 1``: ``Retry-After`` when the server gave one
+        (capped), else full jitter over an exponentially growing window."""
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.max_backoff_seconds)
+        window = min(self.base_seconds * 2 ** (attempt - 1), self.max_backoff_seconds)
+        return random.uniform(window / 2, window)  # noqa: S311
+
+
+def scrub(text: str, secret: str | None) -> str:
+    if secret and len(secret) >= 4:
+        text = text.replace(secret, "***")
+    return _KEY_LIKE.sub(r"\1***", text)
+
+
+def retry_after_seconds(headers: httpx.Headers | None) -> float | None:
+    if headers is None:
+        return None
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            return float(millis) / 1000
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)
+
+
+@sensitive_variables("common")
+def client_for(provider: ProviderConfig) -> openai.OpenAI:
+    common: dict[str, Any] = {
+        "api_key": provider.api_key or "none",
+        "max_retries": 0,
+        "timeout": provider.timeout_seconds,
+    }
+    if provider.kind == "azure":
+        return openai.AzureOpenAI(
+            azure_endpoint=provider.base_url,
+            api_version=provider.api_version or "2024-10-21",
+            **common,
+        )
+    return openai.OpenAI(base_url=provider.base_url or None, **common)
+
+
+def _status_error(exc: openai.APIStatusError, secret: str) -> LlmError:
+    status = exc.status_code
+    body = exc.body if isinstance(exc.body, dict) else None
+    detail = ""
+    if body is not None:
+        error = body.get("error", body)
+        detail = error.get("message", "") if isinstance(error, dict) else str(error)
+    detail = scrub(str(detail or exc.message), secret)
+    if status == 401:
+        return LlmError(f"authentication failed (401): {detail}", status=status)
+    if status == 403:
+        return LlmError(f"permission denied (403): {detail}", status=status)
+    if status == 404:
+        return LlmError(f"model or endpoint not found (404): {detail}", status=status)
+    retryable = status in (408, 409, 429) or status >= 500
+    return LlmError(f"provider answered {status}: {detail}", status=status, retryable=retryable)
+
+
+def _result(response: Any, started: float, attempts: int) -> ChatResult:
+    latency_ms = (time.monotonic() - started) * 1000
+    if not hasattr(response, "choices"):
+        raise LlmError(f"the provider's response is not a chat completion: {str(response)[:200]!r}")
+    if not response.choices:
+        raise LlmError("the provider's response has no choices")
+    message = response.choices[0].message
+    tool_calls = [
+        {"name": call.function.name, "arguments": call.function.arguments}
+        for call in (message.tool_calls or [])
+        if getattr(call, "function", None) is not None
+    ]
+    usage = response.usage
+    return ChatResult(
+        content=message.content,
+        tool_calls=tool_calls,
+        model=response.model or "",
+        prompt_tokens=getattr(usage, "prompt_tokens", None),
+        completion_tokens=getattr(usage, "completion_tokens", None),
+        total_tokens=getattr(usage, "total_tokens", None),
+        latency_ms=latency_ms,
+        attempts=attempts,
+        raw=response.model_dump_json(exclude_none=True),
+    )
+
+
+def chat_complete(
+    provider: ProviderConfig,
+    *,
+    messages: Sequence[dict[str, Any]],
+    model: str = "",
+    temperature: float | None = 0.0,
+    max_tokens: int | None = None,
+    tools: list[dict[str, Any]] | None = None,
+    tool_choice: dict[str, Any] | None = None,
+    response_format: dict[str, Any] | None = None,
+    limiter: Limiter | None = None,
+    retry: RetryPolicy | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> ChatResult:
+    """One chat completion, within the provider's limits, retried as described above.
+    Raises ``LlmError`` with a message safe to show."""
+    limiter = limiter or limiter_default()
+    retry = retry or RetryPolicy.from_settings()
+    client = client_for(provider)
+    kwargs: dict[str, Any] = {"model": model or provider.default_model, "messages": list(messages)}
+    if temperature is not None:
+        kwargs["temperature"] = temperature
+    if max_tokens is not None:
+        kwargs["max_tokens"] = max_tokens
+    if tools:
+        kwargs["tools"] = tools
+    if tool_choice:
+        kwargs["tool_choice"] = tool_choice
+    if response_format:
+        kwargs["response_format"] = response_format
+
+    last_error: LlmError | None = None
+    for attempt in range(1, retry.max_attempts + 1):
+        retry_after = None
+        try:
+            with limiter.slot(provider.limits(), timeout=retry.limiter_timeout_seconds):
+                started = time.monotonic()
+                response = client.chat.completions.create(**kwargs)
+            return _result(response, started, attempt)
+        except LimiterError as exc:
+            raise LlmError(f"provider limits: {exc}", retryable=True) from None
+        except openai.APIStatusError as exc:
+            last_error = _status_error(exc, provider.api_key)
+            retry_after = retry_after_seconds(exc.response.headers)
+        except openai.APITimeoutError:
+            last_error = LlmError(
+                f"the provider did not answer within {provider.timeout_seconds:g}s", retryable=True
+            )
+        except openai.APIConnectionError as exc:
+            cause = scrub(str(exc.__cause__ or exc), provider.api_key)
+            last_error = LlmError(f"cannot reach the provider: {cause}", retryable=True)
+        except (openai.APIResponseValidationError, json.JSONDecodeError, ValueError) as exc:
+            raise LlmError(
+                f"the provider's response cannot be read: {scrub(str(exc), provider.api_key)[:300]}"
+            ) from None
+        if not last_error.retryable or attempt == retry.max_attempts:
+            break
+        delay = retry.backoff(attempt, retry_after)
+        logger.info(
+            "provider %s: attempt %d failed (%s); retrying in %.2fs",
+            provider.key,
+            attempt,
+            last_error,
+            delay,
+        )
+        sleep(delay)
+    assert last_error is not None
+    if last_error.retryable and retry.max_attempts > 1:
+        raise LlmError(
+            f"{last_error} (gave up after {retry.max_attempts} attempts)",
+            status=last_error.status,
+            retryable=True,
+        )
+    raise last_error

@@ -1,0 +1,303 @@
+"""``evaluator_run``: the one entry point that evaluates a span (or pasted values) with an
+evaluator version. It reads what it needs (provider, trace, session, prices) and writes
+nothing; recording a result is ``evalhub.services.evaluation_result_record``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from django.views.decorators.debug import sensitive_variables
+
+from evalhub.hub.code_evaluators import CheckError, CodeInput, check_run
+from evalhub.hub.config import CodeConfig, EvaluatorConfigError, LlmJudgeConfig, config_parse
+from evalhub.hub.crypto import SecretUndecryptable
+from evalhub.hub.judge import (
+    TemplateVariableMissing,
+    UnparseableAnswer,
+    judge_parse,
+    judge_request,
+)
+from evalhub.hub.limiter import Limiter
+from evalhub.hub.llm import LlmError, ProviderConfig, RetryPolicy, chat_complete
+from evalhub.hub.sandbox import sandbox_run
+from evalhub.hub.variables import is_missing, source_value, value_text, variables_resolve
+
+if TYPE_CHECKING:
+    from evalhub.models import EvaluatorVersion, Provider
+    from tracing.models import Span
+
+
+@dataclass(slots=True)
+class EvaluationResult:
+    """What one evaluation produced. ``error`` set means no verdict: the reason (a missing
+    variable, a provider error, an unparseable answer, a code exception with ``traceback``)."""
+
+    evaluator: str  # the evaluator's name
+    version_id: int | None
+    version: int | None
+    kind: str  # "LLM" / "CODE"
+    label: str | None = None
+    score: float | None = None
+    explanation: str | None = None
+    error: str | None = None
+    traceback: str | None = None
+    values: dict[str, str] = field(default_factory=dict)  # the resolved variables
+    rendered_prompt: str | None = None
+    raw_response: str | None = None
+    model: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+    latency_ms: float | None = None
+    cost: float | None = None
+    attempts: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def annotation_metadata(self) -> dict[str, Any]:
+        """What an annotation keeps about the run (not the prompt or raw response)."""
+        keys = (
+            "version_id",
+            "version",
+            "error",
+            "model",
+            "prompt_tokens",
+            "completion_tokens",
+            "total_tokens",
+            "latency_ms",
+            "cost",
+        )
+        data = {"evaluator": self.evaluator, **{k: getattr(self, k) for k in keys}}
+        if self.traceback:
+            data["traceback"] = self.traceback[-4000:]
+        return {k: v for k, v in data.items() if v is not None}
+
+
+@sensitive_variables("api_key")
+def provider_config(provider: Provider) -> ProviderConfig:
+    """A ``Provider`` row as the LLM client needs it, its key decrypted."""
+    from evalhub.hub.crypto import secret_decrypt
+
+    api_key = secret_decrypt(provider.api_key_encrypted) if provider.api_key_encrypted else ""
+    return ProviderConfig(
+        key=f"provider:{provider.pk}",
+        kind=provider.kind,
+        api_key=api_key,
+        default_model=provider.default_model,
+        base_url=provider.base_url,
+        api_version=provider.api_version,
+        max_concurrency=provider.max_concurrency,
+        requests_per_minute=provider.requests_per_minute,
+        timeout_seconds=provider.timeout_seconds,
+    )
+
+
+def _provider_for(config: LlmJudgeConfig) -> Provider:
+    from evalhub.models import Provider
+
+    if config.provider_id is not None:
+        provider = Provider.objects.filter(pk=config.provider_id).first()
+        if provider is None:
+            raise LlmError(f"provider #{config.provider_id} no longer exists; choose another")
+        return provider
+    provider = Provider.objects.filter(is_default=True).first()
+    if provider is None:
+        raise LlmError("no default LLM provider: add one under Settings → AI providers")
+    return provider
+
+
+def _run_judge(
+    result: EvaluationResult,
+    config: LlmJudgeConfig,
+    span: Any,
+    values: Mapping[str, Any] | None,
+    provider: Any,
+    limiter: Limiter | None,
+    retry: RetryPolicy | None,
+) -> None:
+    from tracing.pricing import cost_of
+
+    result.values = variables_resolve(mapping=config.mapping(), span=span, values=values)
+    request = judge_request(
+        template=config.template,
+        values=result.values,
+        system_prompt=config.system_prompt,
+        labels=config.labels(),
+        mode=config.output_mode,
+        explanations=config.explanations,
+    )
+    result.rendered_prompt = request.rendered_prompt
+    provider = provider or _provider_for(config)
+    settings = provider_config(provider)
+    result.model = config.model or settings.default_model
+    chat = chat_complete(
+        settings,
+        messages=request.messages,
+        model=result.model,
+        temperature=config.temperature,
+        max_tokens=config.max_tokens,
+        tools=request.tools,
+        tool_choice=request.tool_choice,
+        response_format=request.response_format,
+        limiter=limiter,
+        retry=retry,
+    )
+    result.raw_response = chat.raw
+    result.model = chat.model or result.model
+    result.prompt_tokens = chat.prompt_tokens
+    result.completion_tokens = chat.completion_tokens
+    result.total_tokens = chat.total_tokens
+    result.latency_ms = round(chat.latency_ms, 1)
+    result.attempts = chat.attempts
+    result.cost = cost_of(result.model, chat.prompt_tokens, chat.completion_tokens)
+    answer = judge_parse(
+        content=chat.content,
+        tool_calls=chat.tool_calls,
+        labels=config.labels(),
+        mode=config.output_mode,
+        explanations=config.explanations,
+    )
+    result.label = answer.label
+    result.score = config.score_of(answer.label)
+    result.explanation = answer.explanation
+
+
+def _span_summary(span: Any, values: Mapping[str, Any]) -> dict[str, Any]:
+    summary: dict[str, Any] = {}
+    if span is not None:
+        summary = {
+            "span_id": span.span_id,
+            "name": span.name,
+            "kind": span.span_kind,
+            "status_code": span.status_code,
+            "status_message": span.status_message,
+            "latency_ms": span.latency_ms,
+            "model_name": span.model_name,
+            "attributes": span.attributes,
+        }
+    for key in ("latency_ms", "status_code", "status_message"):
+        if values.get(key) is not None:
+            summary[key] = values[key]
+    return summary
+
+
+def _code_input(config: CodeConfig, span: Any, values: Mapping[str, Any]) -> CodeInput:
+    texts: dict[str, str | None] = {}
+    for name, source in config.mapping().items():
+        if values.get(name) is not None:
+            texts[name] = value_text(values[name])
+        elif span is not None:
+            raw = source_value(span, source)
+            texts[name] = None if is_missing(raw) else value_text(raw)
+        else:
+            texts[name] = None
+    metadata = values.get("metadata")
+    if not isinstance(metadata, dict):
+        metadata = dict(span.metadata or {}) if span is not None else {}
+    return CodeInput(
+        input=texts["input"],
+        output=texts["output"],
+        reference=texts["reference"],
+        metadata=metadata,
+        span=_span_summary(span, values),
+    )
+
+
+def _run_code(
+    result: EvaluationResult, config: CodeConfig, span: Any, values: Mapping[str, Any]
+) -> None:
+    data = _code_input(config, span, values)
+    result.values = {
+        k: v
+        for k, v in (("input", data.input), ("output", data.output), ("reference", data.reference))
+        if v is not None
+    }
+    started = time.monotonic()
+    if config.check != "custom":
+        outcome = check_run(config.check, data, config.params)
+        result.label, result.score, result.explanation = (
+            outcome.label,
+            outcome.score,
+            outcome.explanation,
+        )
+        result.latency_ms = round((time.monotonic() - started) * 1000, 3)
+        return
+    sandboxed = sandbox_run(
+        code=config.code,
+        arguments={
+            "input": data.input,
+            "output": data.output,
+            "metadata": data.metadata,
+            "reference": data.reference,
+            "span": data.span,
+        },
+        timeout_seconds=config.timeout_seconds,
+        memory_mb=config.memory_mb,
+    )
+    result.latency_ms = round(sandboxed.duration_ms, 1)
+    result.raw_response = sandboxed.stdout or None
+    if sandboxed.error:
+        result.error, result.traceback = sandboxed.error, sandboxed.traceback
+        return
+    if sandboxed.label is None and sandboxed.score is None:
+        result.error = "evaluate() returned neither a label nor a score"
+        result.explanation = sandboxed.explanation
+        return
+    result.label, result.score, result.explanation = (
+        sandboxed.label,
+        sandboxed.score,
+        sandboxed.explanation,
+    )
+
+
+def evaluator_run(
+    *,
+    version: EvaluatorVersion,
+    span: Span | None = None,
+    values: Mapping[str, Any] | None = None,
+    provider: Provider | None = None,
+    limiter: Limiter | None = None,
+    retry: RetryPolicy | None = None,
+) -> EvaluationResult:
+    """Evaluate ``span`` (a ``tracing.models.Span``; for trace or session granularity, a span of
+    that trace or session — usually its root) and/or pasted ``values`` (variable → value, which
+    win over the span's) with ``version`` (an ``EvaluatorVersion``).
+
+    Never raises for an evaluation that fails: the result carries the error. ``provider``
+    overrides the version's provider (the playground's "Test connection"), ``limiter`` and
+    ``retry`` the defaults (tests).
+    """
+    evaluator = version.evaluator
+    result = EvaluationResult(
+        evaluator=evaluator.name,
+        version_id=version.pk,
+        version=version.number,
+        kind=evaluator.kind,
+    )
+    values = values or {}
+    try:
+        config = config_parse(version.config)
+        if isinstance(config, LlmJudgeConfig):
+            _run_judge(result, config, span, values, provider, limiter, retry)
+        else:
+            _run_code(result, config, span, values)
+    except TemplateVariableMissing as exc:
+        result.error = str(exc)
+    except (
+        LlmError,
+        UnparseableAnswer,
+        CheckError,
+        EvaluatorConfigError,
+        SecretUndecryptable,
+    ) as exc:
+        prefix = "unparseable answer: " if isinstance(exc, UnparseableAnswer) else ""
+        result.error = prefix + str(exc)
+    return result

@@ -1,0 +1,311 @@
+"""Evaluator hub pages: evaluators, the template library, the playground, AI providers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_POST
+
+from evalhub.hub import TEMPLATES, evaluator_run
+from evalhub.hub.config import BUILTIN_CHECKS
+from evalhub.models import Evaluator, EvaluatorKind, Provider, ProviderKind
+from evalhub.selectors import (
+    evaluator_get,
+    evaluator_list,
+    evaluator_version_get,
+    evaluator_version_latest,
+    provider_list,
+    variables_preview,
+)
+from evalhub.services import (
+    evaluator_create,
+    evaluator_create_from_template,
+    evaluator_update,
+    provider_create,
+    provider_delete,
+    provider_test_connection,
+    provider_update,
+)
+from tracing.models import Span
+
+_NEW_DEFINITIONS: dict[str, dict[str, Any]] = {
+    EvaluatorKind.LLM: TEMPLATES[0].config(),
+    EvaluatorKind.CODE: {"kind": "CODE", "check": "exact_match", "params": {}},
+}
+_CUSTOM_EXAMPLE = {
+    "kind": "CODE",
+    "check": "custom",
+    "code": (
+        "def evaluate(input, output, metadata, reference, span):\n"
+        "    ok = reference is not None and reference.strip() in (output or '')\n"
+        '    return {"label": "pass" if ok else "fail", "score": float(ok),\n'
+        '            "explanation": "reference found" if ok else "reference missing"}\n'
+    ),
+}
+
+
+def _evaluator_or_404(ident: str) -> Evaluator:
+    evaluator = evaluator_get(ident)
+    if evaluator is None:
+        raise Http404("no such evaluator")
+    return evaluator
+
+
+class EvaluatorForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    definition = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 24, "class": "mono", "spellcheck": "false"}),
+        help_text="The definition as JSON (see the template library for examples).",
+    )
+
+    def clean_definition(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.cleaned_data["definition"])
+        except ValueError as exc:
+            raise forms.ValidationError(f"not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise forms.ValidationError("the definition must be a JSON object")
+        return data
+
+
+@login_required
+def evaluators_list(request: HttpRequest) -> HttpResponse:
+    evaluators = evaluator_list(
+        kind=request.GET.get("kind") or None, search=request.GET.get("q", "")
+    )
+    ctx = {"evaluators": evaluators, "kinds": EvaluatorKind.choices}
+    if request.htmx and not request.htmx.history_restore_request:
+        return render(request, "evalhub/evaluator_list.html#results", ctx)
+    return render(request, "evalhub/evaluator_list.html", ctx)
+
+
+@login_required
+def templates_library(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        try:
+            evaluator = evaluator_create_from_template(
+                key=request.POST.get("key", ""),
+                name=request.POST.get("name") or None,
+                user=request.user,
+            )
+        except (KeyError, ValueError) as exc:
+            messages.error(request, str(exc.args[0] if isinstance(exc, KeyError) else exc))
+        else:
+            messages.success(request, f"Created {evaluator.name} from the template.")
+            return redirect("evaluators:detail", ident=evaluator.name)
+    return render(request, "evalhub/template_library.html", {"templates": TEMPLATES})
+
+
+def _save_evaluator(request: HttpRequest, form: EvaluatorForm, evaluator: Evaluator | None) -> Any:
+    try:
+        if evaluator is None:
+            return evaluator_create(
+                name=form.cleaned_data["name"],
+                description=form.cleaned_data["description"],
+                config=form.cleaned_data["definition"],
+                user=request.user,
+            )
+        evaluator_update(
+            evaluator=evaluator,
+            user=request.user,
+            description=form.cleaned_data["description"],
+            config=form.cleaned_data["definition"],
+        )
+        return evaluator
+    except PermissionDenied as exc:
+        form.add_error("definition", str(exc))
+    except ValueError as exc:
+        form.add_error("definition", str(exc))
+    return None
+
+
+@login_required
+def evaluator_new(request: HttpRequest) -> HttpResponse:
+    kind = request.GET.get("kind", EvaluatorKind.LLM)
+    initial_definition = _CUSTOM_EXAMPLE if kind == "custom" else _NEW_DEFINITIONS.get(kind)
+    form = EvaluatorForm(
+        request.POST or None,
+        initial={"definition": json.dumps(initial_definition or {}, indent=2)},
+    )
+    if request.method == "POST" and form.is_valid():
+        evaluator = _save_evaluator(request, form, None)
+        if evaluator is not None:
+            messages.success(request, f"Created {evaluator.name}.")
+            return redirect("evaluators:detail", ident=evaluator.name)
+    return render(
+        request,
+        "evalhub/evaluator_form.html",
+        {"form": form, "evaluator": None, "checks": BUILTIN_CHECKS},
+    )
+
+
+@login_required
+def evaluator_edit(request: HttpRequest, ident: str) -> HttpResponse:
+    evaluator = _evaluator_or_404(ident)
+    latest = evaluator_version_latest(evaluator=evaluator)
+    form = EvaluatorForm(
+        request.POST or None,
+        initial={
+            "name": evaluator.name,
+            "description": evaluator.description,
+            "definition": json.dumps(latest.config, indent=2),
+        },
+    )
+    form.fields["name"].disabled = True
+    if request.method == "POST" and form.is_valid() and _save_evaluator(request, form, evaluator):
+        messages.success(request, "Saved. A changed definition is a new version.")
+        return redirect("evaluators:detail", ident=evaluator.name)
+    return render(
+        request,
+        "evalhub/evaluator_form.html",
+        {"form": form, "evaluator": evaluator, "checks": BUILTIN_CHECKS},
+    )
+
+
+@login_required
+def evaluator_detail(request: HttpRequest, ident: str) -> HttpResponse:
+    evaluator = _evaluator_or_404(ident)
+    versions = list(evaluator.versions.order_by("-number"))
+    return render(
+        request,
+        "evalhub/evaluator_detail.html",
+        {
+            "evaluator": evaluator,
+            "version": versions[0],
+            "versions": versions,
+            "definition": json.dumps(versions[0].config, indent=2),
+        },
+    )
+
+
+def _playground_inputs(
+    request: HttpRequest, evaluator: Evaluator
+) -> tuple[Any, Span | None, dict[str, Any] | None, str | None]:
+    number = request.POST.get("version")
+    version = (
+        evaluator_version_get(evaluator=evaluator, number=int(number))
+        if number and number.isdigit()
+        else evaluator_version_latest(evaluator=evaluator)
+    )
+    if version is None:
+        return None, None, None, "no such version"
+    span = None
+    span_id = request.POST.get("span_id", "").strip()
+    if span_id:
+        span = Span.objects.filter(span_id=span_id).first()
+        if span is None:
+            return version, None, None, f"no span {span_id}"
+    values = None
+    raw_values = request.POST.get("values", "").strip()
+    if raw_values:
+        try:
+            values = json.loads(raw_values)
+        except ValueError as exc:
+            return version, span, None, f"sample values are not valid JSON: {exc}"
+        if not isinstance(values, dict):
+            return version, span, None, "sample values must be a JSON object"
+    if span is None and not values:
+        return version, None, None, "pick a span or paste sample values"
+    return version, span, values, None
+
+
+@login_required
+@require_POST
+def evaluator_playground(request: HttpRequest, ident: str) -> HttpResponse:
+    """Run the evaluator on a span or pasted values and show everything; writes nothing."""
+    evaluator = _evaluator_or_404(ident)
+    version, span, values, problem = _playground_inputs(request, evaluator)
+    ctx: dict[str, Any] = {"evaluator": evaluator, "problem": problem}
+    if problem is None:
+        if request.POST.get("action") == "preview":
+            ctx["previews"] = variables_preview(config=version.config, span=span, values=values)
+        else:
+            ctx["result"] = evaluator_run(version=version, span=span, values=values)
+    return render(request, "evalhub/evaluator_detail.html#playground-result", ctx)
+
+
+# --- Settings → AI providers ------------------------------------------------------------------
+
+
+class ProviderForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    kind = forms.ChoiceField(choices=ProviderKind.choices)
+    base_url = forms.CharField(
+        label="Base URL", max_length=500, required=False, help_text="Empty for OpenAI."
+    )
+    api_version = forms.CharField(
+        label="API version", max_length=40, required=False, help_text="Azure only."
+    )
+    api_key = forms.CharField(
+        label="API key",
+        required=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Stored encrypted and never shown again. Leave empty to keep the current key.",
+    )
+    default_model = forms.CharField(max_length=200)
+    max_concurrency = forms.IntegerField(min_value=1, initial=4)
+    requests_per_minute = forms.IntegerField(min_value=0, initial=60, help_text="0: no limit.")
+    timeout_seconds = forms.FloatField(min_value=1, max_value=600, initial=60)
+    is_default = forms.BooleanField(required=False, label="Default provider")
+
+
+@sensitive_post_parameters("api_key")
+@staff_member_required
+def providers(request: HttpRequest) -> HttpResponse:
+    form = ProviderForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            provider_create(**form.cleaned_data)
+        except ValueError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, "Provider added. Its key is stored encrypted.")
+            return redirect("evaluators:providers")
+    return render(request, "evalhub/providers.html", {"providers": provider_list(), "form": form})
+
+
+@sensitive_post_parameters("api_key")
+@staff_member_required
+def provider_edit(request: HttpRequest, provider_id: int) -> HttpResponse:
+    provider = Provider.objects.filter(pk=provider_id).first()
+    if provider is None:
+        raise Http404("no such provider")
+    if request.method == "POST" and request.POST.get("action") == "delete":
+        provider_delete(provider=provider)
+        messages.success(request, f"Deleted {provider.name}.")
+        return redirect("evaluators:providers")
+    initial = {
+        field: getattr(provider, field) for field in ProviderForm.base_fields if field != "api_key"
+    }
+    form = ProviderForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            provider_update(provider=provider, **form.cleaned_data)
+        except ValueError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, "Provider saved.")
+            return redirect("evaluators:providers")
+    return render(request, "evalhub/provider_form.html", {"provider": provider, "form": form})
+
+
+@staff_member_required
+@require_POST
+def provider_test(request: HttpRequest, provider_id: int) -> HttpResponse:
+    provider = Provider.objects.filter(pk=provider_id).first()
+    if provider is None:
+        raise Http404("no such provider")
+    result = provider_test_connection(provider=provider)
+    return render(
+        request, "evalhub/providers.html#test-result", {"provider": provider, "test": result}
+    )
