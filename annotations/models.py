@@ -105,3 +105,56 @@ class Annotation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}={self.label or self.score}"
+
+
+class AnnotationConfigKind(models.TextChoices):
+    CATEGORICAL = "CATEGORICAL"
+    CONTINUOUS = "CONTINUOUS"
+    FREEFORM = "FREEFORM"
+
+
+class OptimizationDirection(models.TextChoices):
+    MAXIMIZE = "MAXIMIZE"
+    MINIMIZE = "MINIMIZE"
+    NONE = "NONE"
+
+
+class AnnotationConfig(models.Model):
+    """A rubric for annotations of one name: its labels (with scores) or its score range."""
+
+    name = models.CharField(max_length=255, unique=True)
+    kind = models.CharField(max_length=16, choices=AnnotationConfigKind.choices)
+    description = models.TextField(blank=True, default="")
+    optimization_direction = models.CharField(
+        max_length=8, choices=OptimizationDirection.choices, default=OptimizationDirection.NONE
+    )
+    # CATEGORICAL: [{"label": str, "score": float | None}, ...] with distinct labels.
+    values = models.JSONField(default=list, blank=True)
+    lower_bound = models.FloatField(null=True, blank=True)
+    upper_bound = models.FloatField(null=True, blank=True)
+    projects = models.ManyToManyField(
+        Project, through="ProjectAnnotationConfig", related_name="annotation_configs", blank=True
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ProjectAnnotationConfig(models.Model):
+    """An annotation config enabled for a project."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE)
+    annotation_config = models.ForeignKey(AnnotationConfig, on_delete=models.CASCADE)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "annotation_config"], name="project_annotation_config_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project_id}:{self.annotation_config_id}"

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from django.db.models import F, QuerySet
 from django.db.models.functions import Coalesce
 
-from annotations.models import Annotation, TargetKind
+from annotations.models import Annotation, AnnotationConfig, TargetKind
 from tracing.models import Project
 
 DEFAULT_PAGE_SIZE = 100
@@ -100,11 +100,51 @@ def annotation_list(
     return AnnotationPage(items=rows[:limit], next_cursor=next_cursor)
 
 
+@dataclass
+class AnnotationConfigPage:
+    items: list[AnnotationConfig]
+    next_cursor: str | None
+
+
+def annotation_config_get(id_or_name: str) -> AnnotationConfig | None:
+    """The config with this numeric id, else with this name."""
+    ident = id_or_name.strip()
+    if ident.isdigit():
+        config = AnnotationConfig.objects.filter(pk=int(ident)).first()
+        if config is not None:
+            return config
+    return AnnotationConfig.objects.filter(name=ident).first()
+
+
+def annotation_config_list(
+    *, project: Project | None = None, cursor: str | None = None, limit: int = DEFAULT_PAGE_SIZE
+) -> AnnotationConfigPage:
+    """One page of annotation configs (with ``project``: those enabled for it), newest first.
+
+    The cursor is the id of the first config of the next page, as in ``annotation_list``.
+    """
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise ValueError(f"limit must be between 1 and {MAX_PAGE_SIZE}")
+    query = AnnotationConfig.objects.order_by("-id")
+    if project is not None:
+        query = query.filter(projects=project)
+    if cursor:
+        if not cursor.isdigit() or int(cursor) < 1:
+            raise InvalidCursor(f"cursor {cursor!r} is not valid")
+        query = query.filter(id__lte=int(cursor))
+    rows = list(query[: limit + 1])
+    next_cursor = str(rows[limit].pk) if len(rows) > limit else None
+    return AnnotationConfigPage(items=rows[:limit], next_cursor=next_cursor)
+
+
 __all__ = [
     "DEFAULT_PAGE_SIZE",
     "MAX_PAGE_SIZE",
+    "AnnotationConfigPage",
     "AnnotationPage",
     "InvalidCursor",
+    "annotation_config_get",
+    "annotation_config_list",
     "annotation_list",
     "annotation_queryset",
 ]

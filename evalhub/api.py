@@ -70,6 +70,7 @@ def arize_phoenix_version(request: HttpRequest) -> HttpResponse:
 def _register_routers() -> None:
     from annotations.api import router as annotations_router
     from annotations.api_batch import router as annotations_batch_router
+    from annotations.api_configs import router as annotation_configs_router
     from evalhub.api_hub import router as hub_router
     from tracing.api import router as tracing_router
     from tracing.api_mutations import router as mutations_router
@@ -78,6 +79,7 @@ def _register_routers() -> None:
     api.add_router("/v1", mutations_router)
     api.add_router("/v1", annotations_router)
     api.add_router("/v1", annotations_batch_router)
+    api.add_router("/v1", annotation_configs_router)
     api.add_router("/v1", hub_router)
 
 
