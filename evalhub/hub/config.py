@@ -6,7 +6,7 @@ Two shapes, told apart by ``kind``: an LLM judge (``LlmJudgeConfig``) and a code
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -15,7 +15,7 @@ from evalhub.hub.variables import source_validate
 
 Granularity = Literal["span", "trace", "session"]
 OutputMode = Literal["tool", "json", "text"]
-BUILTIN_CHECKS = (
+BuiltinCheck = Literal[
     "exact_match",
     "regex",
     "contains_keywords",
@@ -26,20 +26,9 @@ BUILTIN_CHECKS = (
     "status_is_error",
     "pii",
     "string_similarity",
-)
-CodeCheck = Literal[
-    "exact_match",
-    "regex",
-    "contains_keywords",
-    "valid_json",
-    "json_schema",
-    "length_bounds",
-    "latency_budget",
-    "status_is_error",
-    "pii",
-    "string_similarity",
-    "custom",
 ]
+BUILTIN_CHECKS: tuple[str, ...] = get_args(BuiltinCheck)
+CodeCheck = Literal[BuiltinCheck, "custom"]
 
 
 class EvaluatorConfigError(ValueError):
