@@ -16,6 +16,13 @@ NAVIGATION = [
 ]
 
 
+# Settings pages: (label, url name), shown as tabs on each settings page when they exist.
+SETTINGS_NAVIGATION = [
+    ("AI providers", "evaluators:providers"),
+    ("Annotation configs", "annotations:configs"),
+]
+
+
 def navigation(request: HttpRequest) -> dict[str, object]:
     """Template context: ``nav`` — the entries whose pages exist, with the active one marked."""
     first_segment = request.path.strip("/").split("/", 1)[0]
@@ -26,4 +33,11 @@ def navigation(request: HttpRequest) -> dict[str, object]:
         except NoReverseMatch:
             continue
         entries.append({"label": label, "url": url, "active": first_segment == segment})
-    return {"nav": entries}
+    settings_entries = []
+    for label, url_name in SETTINGS_NAVIGATION:
+        try:
+            url = reverse(url_name)
+        except NoReverseMatch:
+            continue
+        settings_entries.append({"label": label, "url": url, "active": request.path == url})
+    return {"nav": entries, "settings_nav": settings_entries}

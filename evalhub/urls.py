@@ -16,5 +16,6 @@ urlpatterns = [
     path("", include("tracing.urls")),
     path("", include("tracing.urls_detail")),
     path("", include("evalhub.urls_hub")),
+    path("", include("annotations.urls")),
     path("", api.urls),
 ]

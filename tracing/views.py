@@ -45,6 +45,7 @@ from tracing.selectors.browser import (
     selection_spans,
     span_ids_of,
 )
+from tracing.project_tabs import project_tabs
 from tracing.services import spans_delete
 
 TEMPLATE: Final = "tracing/project_list.html"
@@ -133,10 +134,7 @@ def project_browse(request: HttpRequest, project: str, tab: Tab) -> HttpResponse
         "project": project_row,
         "tab": tab,
         "tab_label": TAB_LABELS[tab],
-        "tabs": [
-            (key, TAB_LABELS[key], reverse(f"tracing:{key}", kwargs={"project": project_row.name}))
-            for key in TABS
-        ],
+        "tabs": project_tabs(project_row.name),
         "filters": filters,
         "form": filters.form,
         **error_context,
