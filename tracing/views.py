@@ -29,6 +29,7 @@ from tracing.export import FORMATS, span_export_stream
 from tracing.filters import SpanFilterSet
 from tracing.forms import SORT_LABELS, ProjectsRangeForm, TableOptionsForm
 from tracing.models import Project
+from tracing.project_tabs import project_tabs
 from tracing.query import FilterError
 from tracing.selectors import InvalidCursor
 from tracing.selectors.browser import (
@@ -45,7 +46,6 @@ from tracing.selectors.browser import (
     selection_spans,
     span_ids_of,
 )
-from tracing.project_tabs import project_tabs
 from tracing.services import spans_delete
 
 TEMPLATE: Final = "tracing/project_list.html"
