@@ -20,3 +20,28 @@ app.conf.update(
     timezone="UTC",
 )
 app.autodiscover_tasks()
+
+
+def beat_schedule() -> dict[str, dict[str, object]]:
+    """The one schedule registry: continuous tasks' tick and the stale-run sweeper."""
+    from django.conf import settings
+
+    tick = float(getattr(settings, "EVALHUB_TASKS_TICK_SECONDS", 5))
+    sweep = float(getattr(settings, "EVALHUB_RUNS_SWEEP_SECONDS", 30))
+    return {
+        "tasks-tick": {
+            "task": "evalhub.tasks_tick",
+            "schedule": tick,
+            "options": {"expires": tick},
+        },
+        "runs-sweep": {
+            "task": "evalhub.runs_sweep",
+            "schedule": sweep,
+            "options": {"expires": sweep},
+        },
+    }
+
+
+@app.on_after_finalize.connect
+def _schedule(sender: Celery, **kwargs: object) -> None:
+    sender.conf.beat_schedule = beat_schedule()

@@ -34,9 +34,19 @@ _KEY_LIKE = re.compile(r"\b(sk-|ehk_)[A-Za-z0-9_\-*.]{3,}")
 class LlmError(Exception):
     """A failed call, with a message fit to show a user (no secrets)."""
 
-    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False):
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        retryable: bool = False,
+        fatal: bool = False,
+    ):
         super().__init__(message)
         self.status, self.retryable = status, retryable
+        # Not about one request: a bad key, no permission, an unknown model or endpoint, an
+        # exhausted quota, a missing provider. Every call would fail the same way.
+        self.fatal = fatal or status in (401, 403, 404)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +158,12 @@ def _status_error(exc: openai.APIStatusError, secret: str) -> LlmError:
         error = body.get("error", body)
         detail = error.get("message", "") if isinstance(error, dict) else str(error)
     detail = scrub(str(detail or exc.message), secret)
+    code = ""
+    if body is not None and isinstance(body.get("error", body), dict):
+        error = body.get("error", body)
+        code = str(error.get("code") or error.get("type") or "")
+    if status == 429 and code == "insufficient_quota":
+        return LlmError(f"quota exhausted (429): {detail}", status=status, fatal=True)
     if status == 401:
         return LlmError(f"authentication failed (401): {detail}", status=status)
     if status == 403:

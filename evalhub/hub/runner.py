@@ -15,6 +15,7 @@ from evalhub.hub.code_evaluators import CheckError, CodeInput, check_run
 from evalhub.hub.config import CodeConfig, EvaluatorConfigError, LlmJudgeConfig, config_parse
 from evalhub.hub.crypto import SecretUndecryptable
 from evalhub.hub.judge import (
+    JudgeRequest,
     TemplateVariableMissing,
     UnparseableAnswer,
     judge_parse,
@@ -54,6 +55,9 @@ class EvaluationResult:
     latency_ms: float | None = None
     cost: float | None = None
     attempts: int | None = None
+    # The error is not about this item: a bad key, an exhausted quota, an unknown model or a
+    # missing provider. Every other item would fail the same way, so a run stops on it.
+    fatal: bool = False
 
     @property
     def ok(self) -> bool:
@@ -106,27 +110,40 @@ def _provider_for(config: LlmJudgeConfig) -> Provider:
     if config.provider_id is not None:
         provider = Provider.objects.filter(pk=config.provider_id).first()
         if provider is None:
-            raise LlmError(f"provider #{config.provider_id} no longer exists; choose another")
+            raise LlmError(
+                f"provider #{config.provider_id} no longer exists; choose another", fatal=True
+            )
         return provider
     provider = Provider.objects.filter(is_default=True).first()
     if provider is None:
-        raise LlmError("no default LLM provider: add one under Settings → AI providers")
+        raise LlmError("no default LLM provider: add one under Settings → AI providers", fatal=True)
     return provider
 
 
-def _run_judge(
-    result: EvaluationResult,
+@dataclass(slots=True)
+class PreparedEvaluation:
+    """An evaluation with everything read from the database: the variables resolved, the
+    provider's settings decrypted. ``evaluation_execute`` runs it without touching the database,
+    so many can run at once on threads. ``result.error`` set: nothing left to run."""
+
+    result: EvaluationResult
+    config: LlmJudgeConfig | CodeConfig | None = None
+    request: JudgeRequest | None = None
+    provider: ProviderConfig | None = None
+    code_input: CodeInput | None = None
+
+
+def _prepare_judge(
+    prepared: PreparedEvaluation,
     config: LlmJudgeConfig,
     span: Any,
-    values: Mapping[str, Any] | None,
+    values: Mapping[str, Any],
     provider: Any,
-    limiter: Limiter | None,
-    retry: RetryPolicy | None,
+    model: str,
 ) -> None:
-    from tracing.pricing import cost_of
-
+    result = prepared.result
     result.values = variables_resolve(mapping=config.mapping(), span=span, values=values)
-    request = judge_request(
+    prepared.request = judge_request(
         template=config.template,
         values=result.values,
         system_prompt=config.system_prompt,
@@ -134,14 +151,22 @@ def _run_judge(
         mode=config.output_mode,
         explanations=config.explanations,
     )
-    result.rendered_prompt = request.rendered_prompt
+    result.rendered_prompt = prepared.request.rendered_prompt
     provider = provider or _provider_for(config)
-    settings = provider_config(provider)
-    result.model = config.model or settings.default_model
+    prepared.provider = provider_config(provider)
+    result.model = model or config.model or prepared.provider.default_model
+
+
+def _call_judge(
+    prepared: PreparedEvaluation, limiter: Limiter | None, retry: RetryPolicy | None
+) -> None:
+    result, config, request = prepared.result, prepared.config, prepared.request
+    assert isinstance(config, LlmJudgeConfig) and request is not None
+    assert prepared.provider is not None
     chat = chat_complete(
-        settings,
+        prepared.provider,
         messages=request.messages,
-        model=result.model,
+        model=result.model or "",
         temperature=config.temperature,
         max_tokens=config.max_tokens,
         tools=request.tools,
@@ -157,7 +182,6 @@ def _run_judge(
     result.total_tokens = chat.total_tokens
     result.latency_ms = round(chat.latency_ms, 1)
     result.attempts = chat.attempts
-    result.cost = cost_of(result.model, chat.prompt_tokens, chat.completion_tokens)
     answer = judge_parse(
         content=chat.content,
         tool_calls=chat.tool_calls,
@@ -211,10 +235,7 @@ def _code_input(config: CodeConfig, span: Any, values: Mapping[str, Any]) -> Cod
     )
 
 
-def _run_code(
-    result: EvaluationResult, config: CodeConfig, span: Any, values: Mapping[str, Any]
-) -> None:
-    data = _code_input(config, span, values)
+def _run_code(result: EvaluationResult, config: CodeConfig, data: CodeInput) -> None:
     result.values = {
         k: v
         for k, v in (("input", data.input), ("output", data.output), ("reference", data.reference))
@@ -258,6 +279,87 @@ def _run_code(
     )
 
 
+def _fail(result: EvaluationResult, exc: Exception) -> None:
+    prefix = "unparseable answer: " if isinstance(exc, UnparseableAnswer) else ""
+    result.error = prefix + str(exc)
+    result.fatal = isinstance(exc, SecretUndecryptable) or (isinstance(exc, LlmError) and exc.fatal)
+
+
+_EXPECTED = (
+    TemplateVariableMissing,
+    LlmError,
+    UnparseableAnswer,
+    CheckError,
+    EvaluatorConfigError,
+    SecretUndecryptable,
+)
+
+
+def evaluation_prepare(
+    *,
+    version: EvaluatorVersion,
+    span: Span | None = None,
+    values: Mapping[str, Any] | None = None,
+    provider: Provider | None = None,
+    variables: Mapping[str, str] | None = None,
+    model: str = "",
+) -> PreparedEvaluation:
+    """Read what evaluating ``span`` / ``values`` with ``version`` needs (see
+    ``evaluator_run``). ``variables`` overrides the version's variable mapping (a task's
+    mapping), ``model`` its model. Never raises for a failing evaluation: ``result.error``."""
+    evaluator = version.evaluator
+    result = EvaluationResult(
+        evaluator=evaluator.name,
+        version_id=version.pk,
+        version=version.number,
+        kind=evaluator.kind,
+    )
+    prepared = PreparedEvaluation(result=result)
+    values = values or {}
+    try:
+        config = config_parse(version.config)
+        if variables:
+            data = {**version.config, "variables": {**config.variables, **variables}}
+            config = config_parse(data)
+        prepared.config = config
+        if isinstance(config, LlmJudgeConfig):
+            _prepare_judge(prepared, config, span, values, provider, model)
+        else:
+            prepared.code_input = _code_input(config, span, values)
+    except _EXPECTED as exc:
+        _fail(result, exc)
+    return prepared
+
+
+def evaluation_execute(
+    prepared: PreparedEvaluation,
+    *,
+    limiter: Limiter | None = None,
+    retry: RetryPolicy | None = None,
+) -> EvaluationResult:
+    """Run a prepared evaluation: the judge call or the code. No database access (the cost
+    is ``evaluation_cost``'s); never raises for a failing evaluation."""
+    result = prepared.result
+    if result.error is not None:
+        return result
+    try:
+        if isinstance(prepared.config, LlmJudgeConfig):
+            _call_judge(prepared, limiter, retry)
+        elif isinstance(prepared.config, CodeConfig) and prepared.code_input is not None:
+            _run_code(result, prepared.config, prepared.code_input)
+    except _EXPECTED as exc:
+        _fail(result, exc)
+    return result
+
+
+def evaluation_cost(result: EvaluationResult) -> None:
+    """Price the judge call from the model price table (reads it, cached per process)."""
+    from tracing.pricing import cost_of
+
+    if result.model and result.kind == "LLM":
+        result.cost = cost_of(result.model, result.prompt_tokens, result.completion_tokens)
+
+
 def evaluator_run(
     *,
     version: EvaluatorVersion,
@@ -266,38 +368,26 @@ def evaluator_run(
     provider: Provider | None = None,
     limiter: Limiter | None = None,
     retry: RetryPolicy | None = None,
+    variables: Mapping[str, str] | None = None,
+    model: str = "",
 ) -> EvaluationResult:
     """Evaluate ``span`` (a ``tracing.models.Span``; for trace or session granularity, a span of
     that trace or session — usually its root) and/or pasted ``values`` (variable → value, which
     win over the span's) with ``version`` (an ``EvaluatorVersion``).
 
-    Never raises for an evaluation that fails: the result carries the error. ``provider``
-    overrides the version's provider (the playground's "Test connection"), ``limiter`` and
-    ``retry`` the defaults (tests).
+    Never raises for an evaluation that fails: the result carries the error (and ``fatal`` when
+    no other item could succeed either). ``provider`` overrides the version's provider (the
+    playground's "Test connection"; a task's LLM override), ``variables`` its variable mapping,
+    ``model`` its model; ``limiter`` and ``retry`` the defaults (tests).
     """
-    evaluator = version.evaluator
-    result = EvaluationResult(
-        evaluator=evaluator.name,
-        version_id=version.pk,
-        version=version.number,
-        kind=evaluator.kind,
+    prepared = evaluation_prepare(
+        version=version,
+        span=span,
+        values=values,
+        provider=provider,
+        variables=variables,
+        model=model,
     )
-    values = values or {}
-    try:
-        config = config_parse(version.config)
-        if isinstance(config, LlmJudgeConfig):
-            _run_judge(result, config, span, values, provider, limiter, retry)
-        else:
-            _run_code(result, config, span, values)
-    except TemplateVariableMissing as exc:
-        result.error = str(exc)
-    except (
-        LlmError,
-        UnparseableAnswer,
-        CheckError,
-        EvaluatorConfigError,
-        SecretUndecryptable,
-    ) as exc:
-        prefix = "unparseable answer: " if isinstance(exc, UnparseableAnswer) else ""
-        result.error = prefix + str(exc)
+    result = evaluation_execute(prepared, limiter=limiter, retry=retry)
+    evaluation_cost(result)
     return result

@@ -1,0 +1,145 @@
+"""Which items a run evaluates.
+
+A candidate is a span, a trace or a session of the run's project that matches the task's
+filter (a trace or session matches when any of its spans does), is complete (no span of it was
+ingested during the quiet period), and has not been listed by the task before. Continuous runs
+take candidates by ingestion time — so a late span, whatever its start time, is seen when it
+arrives — backfills by start time, newest first. Every query is built from the filter
+language's ``Q``; no user text reaches the SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from evalhub.models import Granularity, TaskRunItem
+from evalhub.online.sampling import in_sample
+from tracing.models import Session, Span, Trace
+from tracing.query import compile_filter
+
+CHUNK = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    pk: int
+    key: str  # span_id / trace_id / session_id
+    start_time: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """``field`` is ``"ingested"`` (continuous) or ``"start"`` (backfill); ``complete_before``:
+    an item with a span ingested at or after it is still open."""
+
+    field: str
+    start: datetime | None
+    end: datetime | None
+    complete_before: datetime | None = None
+
+
+def _span_window(spans: QuerySet[Span], window: Window) -> QuerySet[Span]:
+    column = "ingested_at" if window.field == "ingested" else "start_time"
+    if window.start is not None:
+        spans = spans.filter(**{f"{column}__gte": window.start})
+    if window.end is not None:
+        spans = spans.filter(**{f"{column}__lt": window.end})
+    return spans
+
+
+def candidates_query(
+    *,
+    project_id: int,
+    granularity: str,
+    filter_text: str,
+    window: Window,
+    dedupe_task_id: int | None,
+) -> QuerySet[Any]:
+    """The candidates as a queryset of spans, traces or sessions (unordered)."""
+    condition = compile_filter(filter_text) if filter_text.strip() else Q()
+    spans = Span.objects.filter(project_id=project_id)
+    query: QuerySet[Any]
+    if granularity == Granularity.SPAN:
+        query = _span_window(spans, window).filter(condition)
+        if window.complete_before is not None and window.field == "ingested":
+            query = query.filter(ingested_at__lt=window.complete_before)
+        link = "trace_id"  # unused for spans
+    else:
+        model = Trace if granularity == Granularity.TRACE else Session
+        link = "trace_id" if granularity == Granularity.TRACE else "session_id"
+        query = model.objects.filter(project_id=project_id)
+        if window.field == "ingested":
+            in_window = _span_window(spans, window).filter(**{f"{link}__isnull": False})
+            query = query.filter(pk__in=in_window.order_by().values(link))
+        else:
+            if window.start is not None:
+                query = query.filter(start_time__gte=window.start)
+            if window.end is not None:
+                query = query.filter(start_time__lt=window.end)
+        if condition:
+            query = query.filter(Exists(spans.filter(condition, **{link: OuterRef("pk")})))
+        if window.complete_before is not None:
+            open_spans = Span.objects.filter(
+                **{link: OuterRef("pk"), "ingested_at__gte": window.complete_before}
+            )
+            query = query.exclude(Exists(open_spans))
+    if dedupe_task_id is not None:
+        listed = TaskRunItem.objects.filter(
+            dedupe_task_id=dedupe_task_id, target_kind=granularity, target_pk=OuterRef("pk")
+        )
+        query = query.exclude(Exists(listed))
+    return query
+
+
+_KEY_FIELD = {
+    Granularity.SPAN: "span_id",
+    Granularity.TRACE: "trace_id",
+    Granularity.SESSION: "session_id",
+}
+
+
+def candidates_iter(query: QuerySet[Any], granularity: str) -> Iterator[Candidate]:
+    """The candidates newest first, streamed (memory stays flat however many there are)."""
+    rows = query.order_by("-start_time", "-pk").values_list(
+        "pk", _KEY_FIELD[Granularity(granularity)], "start_time"
+    )
+    for pk, key, start_time in rows.iterator(chunk_size=CHUNK):
+        yield Candidate(pk=pk, key=key, start_time=start_time)
+
+
+def sampled(
+    candidates: Iterator[Candidate], *, rate_percent: float, limit: int | None
+) -> Iterator[Candidate]:
+    """The candidates in the sample, at most ``limit`` of them."""
+    taken = 0
+    for candidate in candidates:
+        if limit is not None and taken >= limit:
+            return
+        if in_sample(candidate.key, rate_percent):
+            taken += 1
+            yield candidate
+
+
+def targets_by_keys(
+    *, project_id: int, granularity: str, keys: list[str]
+) -> tuple[list[Candidate], list[str]]:
+    """The items with these ids in the project (for a manual run), and the ids not found."""
+    model = {
+        Granularity.SPAN: Span,
+        Granularity.TRACE: Trace,
+        Granularity.SESSION: Session,
+    }[Granularity(granularity)]
+    field = _KEY_FIELD[Granularity(granularity)]
+    found = {
+        key: Candidate(pk=pk, key=key, start_time=start_time)
+        for pk, key, start_time in model.objects.filter(
+            project_id=project_id, **{f"{field}__in": keys}
+        ).values_list("pk", field, "start_time")
+    }
+    ordered = list(dict.fromkeys(keys))
+    return [found[k] for k in ordered if k in found], [k for k in ordered if k not in found]
