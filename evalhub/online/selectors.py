@@ -1,0 +1,114 @@
+"""What the Tasks pages and the tasks API read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
+
+from evalhub.models import ACTIVE_RUN_STATUSES, Task, TaskEvaluator, TaskRun, TaskRunLog
+from evalhub.online.planning import Window, candidates_query
+from tracing.models import Project
+
+LAST_RUNS = 5
+
+
+def task_list(*, project: Project | None = None, search: str = "") -> QuerySet[Task]:
+    """Tasks newest first, with their project and evaluators loaded."""
+    query = Task.objects.select_related("project", "provider").prefetch_related(
+        Prefetch(
+            "task_evaluators",
+            queryset=TaskEvaluator.objects.select_related("evaluator").order_by("position", "id"),
+        )
+    )
+    if project is not None:
+        query = query.filter(project=project)
+    if search.strip():
+        query = query.filter(name__icontains=search.strip())
+    return query.order_by("-created_at", "-id")
+
+
+def task_get(task_id: int) -> Task | None:
+    return task_list().filter(pk=task_id).first()
+
+
+def runs_recent(*, tasks: list[Task], count: int = LAST_RUNS) -> dict[int, list[TaskRun]]:
+    """Each task's last ``count`` runs, newest first (one query per task; pages show few)."""
+    return {
+        task.pk: list(TaskRun.objects.filter(task=task).order_by("-created_at", "-id")[:count])
+        for task in tasks
+    }
+
+
+def run_list(
+    *, task: Task | None = None, project: Project | None = None, status: str = ""
+) -> QuerySet[TaskRun]:
+    query = TaskRun.objects.select_related("task", "project")
+    if task is not None:
+        query = query.filter(task=task)
+    if project is not None:
+        query = query.filter(project=project)
+    if status:
+        query = query.filter(status=status)
+    return query.order_by("-created_at", "-id")
+
+
+def run_get(run_id: int) -> TaskRun | None:
+    return TaskRun.objects.select_related("task", "project").filter(pk=run_id).first()
+
+
+def run_logs(*, run: TaskRun, level: str = "", limit: int | None = None) -> QuerySet[TaskRunLog]:
+    query = run.logs.order_by("id")
+    if level:
+        query = query.filter(level=level)
+    return query[:limit] if limit is not None else query
+
+
+def run_is_active(run: TaskRun) -> bool:
+    return run.status in ACTIVE_RUN_STATUSES
+
+
+@dataclass(frozen=True, slots=True)
+class MatchCount:
+    count: int
+    since: datetime
+    granularity: str
+
+
+def matching_count(
+    *, project: Project, granularity: str, filter_text: str, hours: int = 24
+) -> MatchCount:
+    """How many spans / traces / sessions that started in the last ``hours`` match the filter
+    (raises ``FilterError`` for a bad filter)."""
+    since = timezone.now() - timedelta(hours=hours)
+    query = candidates_query(
+        project_id=project.pk,
+        granularity=granularity,
+        filter_text=filter_text,
+        window=Window(field="start", start=since, end=None),
+        dedupe_task_id=None,
+    )
+    return MatchCount(count=query.count(), since=since, granularity=granularity)
+
+
+def run_progress(run: TaskRun) -> dict[str, Any]:
+    """Counts as the pages and the API show them."""
+    total = run.sampled
+    done = run.done
+    return {
+        "matched": run.matched,
+        "sampled": run.sampled,
+        "evaluated": run.evaluated,
+        "succeeded": run.succeeded,
+        "errored": run.errored,
+        "skipped": run.skipped,
+        "total": total,
+        "done": min(done, total) if total else done,
+        "percent": round(100.0 * min(done, total) / total, 1) if total else 0.0,
+        "prompt_tokens": run.prompt_tokens,
+        "completion_tokens": run.completion_tokens,
+        "cost": run.cost,
+    }
