@@ -17,5 +17,6 @@ urlpatterns = [
     path("", include("tracing.urls_detail")),
     path("", include("evalhub.urls_hub")),
     path("", include("annotations.urls")),
+    path("", include("evalhub.urls_tasks")),
     path("", api.urls),
 ]
