@@ -30,6 +30,16 @@ def pytest_runtest_makereport(item, call):  # type: ignore[no-untyped-def]
         report.longrepr = f"skipped in CI, which is a failure here: {report.longrepr}"
 
 
+@pytest.fixture(autouse=True)
+def dispatched(monkeypatch) -> list[int]:  # type: ignore[no-untyped-def]
+    """Runs are not sent to a broker from tests: their ids are collected here. Tests work a run
+    by calling ``evalhub.online.engine.run_work``; the worker tests start a real worker, whose
+    sweeper picks queued runs up."""
+    sent: list[int] = []
+    monkeypatch.setattr("evalhub.online.dispatch.run_dispatch", sent.append)
+    return sent
+
+
 @pytest.fixture
 def api_key(db) -> str:  # type: ignore[no-untyped-def]
     return factories.api_key()

@@ -36,6 +36,9 @@ class Limits:
     max_concurrency: int  # 0: unlimited
     requests: int  # per ``window_seconds``; 0: unlimited
     window_seconds: float = 60.0
+    # How long a slot is held at most: a request's timeout and a margin. A crashed worker's
+    # slots come free after this (RedisLimiter).
+    lease_seconds: float | None = None
 
 
 class Limiter(Protocol):
@@ -151,7 +154,9 @@ class RedisLimiter:
                         args=[
                             token,
                             limits.max_concurrency,
-                            self._lease_ms,
+                            int(limits.lease_seconds * 1000)
+                            if limits.lease_seconds
+                            else self._lease_ms,
                             limits.requests,
                             int(limits.window_seconds * 1000),
                         ],

@@ -64,7 +64,13 @@ class ProviderConfig:
     timeout_seconds: float = 60.0
 
     def limits(self) -> Limits:
-        return Limits(self.key, self.max_concurrency, self.requests_per_minute, 60.0)
+        return Limits(
+            self.key,
+            self.max_concurrency,
+            self.requests_per_minute,
+            60.0,
+            lease_seconds=self.timeout_seconds + 10.0,
+        )
 
 
 @dataclass(slots=True)
