@@ -15,6 +15,7 @@ from evalhub_client.errors import (
     AuthenticationError,
     EvalHubError,
     NotFoundError,
+    RunRejectedError,
     ServerError,
     SpanLogError,
     ValidationError,
@@ -55,6 +56,8 @@ def error_for(response: httpx.Response) -> EvalHubError:
         return AuthenticationError(detail, status_code=status, body=body)
     if status == 404:
         return NotFoundError(detail, status_code=status, body=body)
+    if status in (400, 409) and isinstance(body, dict) and isinstance(body.get("code"), str):
+        return RunRejectedError(detail, status_code=status, body=body)
     if status == 400 and isinstance(body, dict) and "invalid_spans" in body:
         return SpanLogError(str(body.get("error") or detail), status_code=status, body=body)
     if status in (400, 422):

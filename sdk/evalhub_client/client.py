@@ -9,6 +9,7 @@ import httpx
 
 from evalhub_client._http import Transport
 from evalhub_client.spans import Spans
+from evalhub_client.tasks import Tasks
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 
@@ -36,6 +37,7 @@ class Client:
             http_client=http_client,
         )
         self.spans = Spans(self._transport)
+        self.tasks = Tasks(self._transport)
 
     def close(self) -> None:
         self._transport.close()

@@ -10,6 +10,8 @@ class EvalHubError(Exception):
 
     ``detail`` is the server's message, ``status_code`` the HTTP status (``None`` when the
     server could not be reached) and ``body`` the whole JSON answer, when there was one.
+    ``field`` names the invalid field and ``code`` says why a run was refused, when the server
+    says so (else ``None``).
     """
 
     def __init__(self, detail: str, *, status_code: int | None = None, body: Any = None) -> None:
@@ -17,6 +19,9 @@ class EvalHubError(Exception):
         self.detail = detail
         self.status_code = status_code
         self.body = body
+        known = body if isinstance(body, dict) else {}
+        self.field: str | None = known.get("field") if isinstance(known.get("field"), str) else None
+        self.code: str | None = known.get("code") if isinstance(known.get("code"), str) else None
 
 
 class AuthenticationError(EvalHubError):
@@ -50,6 +55,12 @@ class SpanLogError(ValidationError):
         self.duplicate_spans: list[dict[str, str]] = list(body.get("duplicate_spans") or [])
 
 
+class RunRejectedError(EvalHubError):
+    """400 or 409: a run could not start (or be cancelled). ``code`` says why, e.g.
+    ``task_paused``, ``invalid_range``, ``range_in_future``, ``invalid_max_spans``,
+    ``provider_missing``, ``not_active``; ``detail`` says it for people."""
+
+
 class ServerError(EvalHubError):
     """5xx: the server failed; retrying later may help."""
 
@@ -58,6 +69,7 @@ __all__ = [
     "AuthenticationError",
     "EvalHubError",
     "NotFoundError",
+    "RunRejectedError",
     "ServerError",
     "SpanLogError",
     "ValidationError",
