@@ -11,10 +11,12 @@ The API key is never logged and is scrubbed from every error message.
 from __future__ import annotations
 
 import email.utils
+import hashlib
 import json
 import logging
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -140,20 +142,44 @@ def retry_after_seconds(headers: httpx.Headers | None) -> float | None:
     return max(when.timestamp() - time.time(), 0.0)
 
 
+_clients: dict[tuple[Any, ...], openai.OpenAI] = {}
+_clients_lock = threading.Lock()
+_MAX_CLIENTS = 64
+
+
 @sensitive_variables("common")
 def client_for(provider: ProviderConfig) -> openai.OpenAI:
+    """The SDK client for ``provider``, kept per process: its connection pool is reused across
+    calls and threads (an ``openai`` client is thread-safe); building one per call cost more
+    CPU than the call."""
+    identity = (
+        provider.kind,
+        provider.base_url,
+        provider.api_version,
+        provider.timeout_seconds,
+        hashlib.sha256(provider.api_key.encode()).hexdigest(),
+    )
+    with _clients_lock:
+        client = _clients.get(identity)
+        if client is not None:
+            return client
     common: dict[str, Any] = {
         "api_key": provider.api_key or "none",
         "max_retries": 0,
         "timeout": provider.timeout_seconds,
     }
     if provider.kind == "azure":
-        return openai.AzureOpenAI(
+        client = openai.AzureOpenAI(
             azure_endpoint=provider.base_url,
             api_version=provider.api_version or "2024-10-21",
             **common,
         )
-    return openai.OpenAI(base_url=provider.base_url or None, **common)
+    else:
+        client = openai.OpenAI(base_url=provider.base_url or None, **common)
+    with _clients_lock:
+        if len(_clients) >= _MAX_CLIENTS:
+            _clients.clear()
+        return _clients.setdefault(identity, client)
 
 
 def _status_error(exc: openai.APIStatusError, secret: str) -> LlmError:

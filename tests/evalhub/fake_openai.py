@@ -285,3 +285,37 @@ def fake_openai() -> Iterator[FakeOpenAI]:
         yield server
     finally:
         server.stop()
+
+
+def main() -> None:
+    """Serve the fake judge on its own (benchmarks): ``python -m tests.evalhub.fake_openai
+    --port 8765 --delay 0.2``. Every request is answered after ``--delay`` seconds."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--delay", type=float, default=0.2)
+    args = parser.parse_args()
+    server = FakeOpenAI()
+    server.delay = args.delay
+    server._server.server_close()
+    server._server = ThreadingHTTPServer(("127.0.0.1", args.port), server._handler())
+    server._server.daemon_threads = True
+    server._server.request_queue_size = 1024
+    print(server.base_url, flush=True)
+    keep = 0
+    try:
+        while True:  # the request log would grow without bound in a long benchmark
+            time.sleep(5)
+            with server._lock:
+                keep = len(server.requests)
+                server.requests.clear()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        del keep
+        server._server.shutdown()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,278 @@
+"""Online-task benchmarks on PostgreSQL + Redis, with the fake OpenAI-compatible judge
+answering every request after 200 ms (``tests/evalhub/fake_openai.py`` in its own process).
+
+    .venv/bin/python bench/task_bench.py backfill --spans 100000 --concurrency 64
+    .venv/bin/python bench/task_bench.py latency --seconds 180 --interval 30
+
+``backfill``: one Celery worker process (prefork, one child) works a backfill over every span;
+reports the evaluation rate once the run is going (evaluations/s against the concurrency
+limit's ceiling of concurrency / 0.2 s) and the worker's peak memory (VmHWM of its processes).
+
+``latency``: a continuous task (check interval ``--interval`` s) on a project receiving LLM
+spans steadily; reports the delay from each span's ingestion to its result (p50 / p95 / max).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DB = "evalhub_bench_tasks"
+BROKER = "redis://127.0.0.1:6379/11"
+os.environ["DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:5432/{DB}"
+os.environ["REDIS_URL"] = BROKER
+os.environ["CELERY_BROKER_URL"] = BROKER
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalhub.settings")
+
+
+def fresh_database() -> None:
+    import psycopg
+
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{DB}"')
+
+
+def start_judge(delay: float, port: int = 18765) -> subprocess.Popen[bytes]:
+    judge = subprocess.Popen(
+        [sys.executable, "-m", "tests.evalhub.fake_openai", "--port", str(port), "--delay",
+         str(delay)],
+        cwd=ROOT, stdout=subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+    assert judge.stdout is not None
+    judge.stdout.readline()  # its base URL: it is listening
+    return judge
+
+
+def start_worker(concurrency: int, *, beat: bool, log: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "EVALHUB_TASK_CONCURRENCY": str(concurrency),
+        "EVALHUB_RUN_SLICE_SECONDS": "120",
+    }
+    command = [
+        sys.executable, "-m", "celery", "--app", "evalhub", "worker", "--loglevel", "WARNING",
+        "--concurrency", "1", "--hostname", "bench@%h", "--without-mingle", "--without-gossip",
+    ]  # fmt: skip
+    if beat:
+        command += ["--beat", "--schedule", str(log.with_suffix(".beat"))]
+    return subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def group_memory_mib(pgid: int) -> tuple[float, float]:
+    """(current RSS summed, largest VmHWM) over the processes of a process group, in MiB."""
+    rss = hwm = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.getpgid(int(entry.name)) != pgid:
+                continue
+            fields = dict(
+                line.split(":", 1) for line in (entry / "status").read_text().splitlines()
+            )
+        except (OSError, ValueError):
+            continue
+        rss += int(fields.get("VmRSS", "0 kB").split()[0]) / 1024
+        hwm = max(hwm, int(fields.get("VmHWM", "0 kB").split()[0]) / 1024)
+    return rss, hwm
+
+
+def setup(concurrency: int, judge_url: str):  # type: ignore[no-untyped-def]
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from evalhub.services import evaluator_create, provider_create
+
+    call_command("migrate", verbosity=0)
+    provider = provider_create(
+        name="fake judge", kind="compatible", base_url=judge_url,
+        api_key="sk-test-fake-0123456789abcdef", default_model="judge-small",
+        max_concurrency=concurrency, requests_per_minute=0, timeout_seconds=30,
+    )  # fmt: skip
+    evaluator = evaluator_create(
+        name="helpful",
+        config={
+            "kind": "LLM",
+            "template": "Span: {span_name}\nQuestion: {input}\nWas the step helpful?",
+            "variables": {"span_name": "name"},
+            "choices": [{"label": "helpful", "score": 1}, {"label": "unhelpful", "score": 0}],
+            "output_mode": "tool",
+        },
+    )
+    return provider, evaluator
+
+
+def ingest(spans: int) -> None:
+    from bench.payloads import requests
+    from tracing.ingest.otlp import spans_from_otlp_protobuf
+    from tracing.services import spans_ingest
+
+    for body in requests(spans, 5000, seed=5, run="t"):
+        spans_ingest(records=spans_from_otlp_protobuf(body, project_name="bench"))
+
+
+def backfill(args: argparse.Namespace) -> None:
+    fresh_database()
+    judge = start_judge(args.delay)
+    log = Path("/tmp/task-bench-worker.log")
+    try:
+        _provider, evaluator = setup(args.concurrency, "http://127.0.0.1:18765/v1")
+        from django.utils import timezone
+
+        from evalhub.models import RunStatus, TaskRun
+        from evalhub.online.dispatch import run_dispatch
+        from evalhub.online.services import (
+            TaskEvaluatorInput,
+            TaskInput,
+            run_backfill_create,
+            task_create,
+        )  # fmt: skip
+        from tracing.models import Project
+
+        print(f"ingesting {args.spans} spans…", flush=True)
+        ingest(args.spans)
+        task = task_create(
+            data=TaskInput(
+                name="bench", project=Project.objects.get(name="bench"), continuous=False,
+                evaluators=[TaskEvaluatorInput(evaluator=evaluator)],
+            )
+        )  # fmt: skip
+        worker = start_worker(args.concurrency, beat=False, log=log)
+        time.sleep(3)
+        run = run_backfill_create(
+            task=task, start=timezone.now() - timedelta(days=7), max_items=args.spans
+        )
+        run_dispatch(run.pk)
+        started = time.monotonic()
+        samples: list[tuple[float, int]] = []
+        peak_rss = peak_hwm = 0.0
+        while True:
+            time.sleep(1)
+            run.refresh_from_db()
+            rss, hwm = group_memory_mib(worker.pid)
+            peak_rss, peak_hwm = max(peak_rss, rss), max(peak_hwm, hwm)
+            samples.append((time.monotonic(), run.evaluated))
+            if len(samples) % 15 == 0:
+                print(
+                    f"  {time.monotonic() - started:5.0f}s  {run.status:9}  evaluated "
+                    f"{run.evaluated:7}/{run.sampled}  worker RSS {rss:6.1f} MiB", flush=True
+                )  # fmt: skip
+            if run.status not in (RunStatus.QUEUED, RunStatus.RUNNING):
+                break
+            if worker.poll() is not None:
+                raise SystemExit(f"the worker exited; see {log}")
+        stop(worker)
+        going = [(t, n) for t, n in samples if n > 0]
+        (t0, n0), (t1, n1) = going[0], going[-1]
+        rate = (n1 - n0) / (t1 - t0)
+        ceiling = args.concurrency / args.delay
+        run = TaskRun.objects.get(pk=run.pk)
+        print(f"run #{run.pk}: {run.status}, {run.succeeded} succeeded, {run.errored} errored")
+        print(
+            f"evaluations/s while running: {rate:.1f} ({100 * rate / ceiling:.0f}% of the "
+            f"{ceiling:.0f}/s that {args.concurrency} concurrent x {args.delay}s allow)"
+        )
+        print(f"worker peak memory: largest process VmHWM {peak_hwm:.1f} MiB; "
+              f"sum of RSS peak {peak_rss:.1f} MiB")  # fmt: skip
+    finally:
+        stop(judge)
+
+
+def latency(args: argparse.Namespace) -> None:
+    fresh_database()
+    judge = start_judge(args.delay)
+    log = Path("/tmp/task-bench-latency.log")
+    os.environ["EVALHUB_TASKS_TICK_SECONDS"] = "5"
+    try:
+        _provider, evaluator = setup(16, "http://127.0.0.1:18765/v1")
+        from django.db.models import F
+
+        from annotations.models import Annotation
+        from bench.payloads import requests
+        from evalhub.online.services import TaskEvaluatorInput, TaskInput, task_create
+        from tracing.ingest.otlp import spans_from_otlp_protobuf
+        from tracing.models import Project, Span
+        from tracing.services import spans_ingest
+
+        project = Project.objects.get_or_create(name="bench")[0]
+        task_create(
+            data=TaskInput(
+                name="live", project=project, filter="span_kind = 'LLM'",
+                interval_seconds=args.interval, evaluators=[TaskEvaluatorInput(evaluator=evaluator)],
+            )
+        )  # fmt: skip
+        worker = start_worker(16, beat=True, log=log)
+        time.sleep(3)
+        bodies = requests(args.seconds * args.rate, args.rate, seed=9, run="l")
+        print(f"sending {args.rate} spans/s for {args.seconds}s…", flush=True)
+        began = time.monotonic()
+        for second, body in enumerate(bodies):
+            spans_ingest(records=spans_from_otlp_protobuf(body, project_name="bench"))
+            time.sleep(max(0.0, began + second + 1 - time.monotonic()))
+        llm = Span.objects.filter(project=project, span_kind="LLM")
+        expected = llm.count()
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            done = Annotation.objects.filter(name="eval.helpful").count()
+            if done >= expected:
+                break
+            time.sleep(1)
+        stop(worker)
+        delays = sorted(
+            (a.created_at - a.ingested).total_seconds()
+            for a in Annotation.objects.filter(name="eval.helpful").annotate(
+                ingested=F("span__ingested_at")
+            )
+        )  # fmt: skip
+        p95 = delays[int(0.95 * (len(delays) - 1))]
+        print(f"{len(delays)}/{expected} LLM spans evaluated; ingestion → result delay: "
+              f"p50 {statistics.median(delays):.1f}s, p95 {p95:.1f}s, max {delays[-1]:.1f}s "
+              f"(interval {args.interval}s)")  # fmt: skip
+    finally:
+        stop(judge)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="mode", required=True)
+    one = sub.add_parser("backfill")
+    one.add_argument("--spans", type=int, default=100_000)
+    one.add_argument("--concurrency", type=int, default=64)
+    one.add_argument("--delay", type=float, default=0.2)
+    two = sub.add_parser("latency")
+    two.add_argument("--seconds", type=int, default=180)
+    two.add_argument("--rate", type=int, default=50, help="spans per second (whole traces)")
+    two.add_argument("--interval", type=int, default=30)
+    two.add_argument("--delay", type=float, default=0.2)
+    args = parser.parse_args()
+    {"backfill": backfill, "latency": latency}[args.mode](args)
+
+
+if __name__ == "__main__":
+    main()
