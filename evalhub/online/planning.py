@@ -1,7 +1,8 @@
 """Which items a run evaluates.
 
 A candidate is a span, a trace or a session of the run's project that matches the task's
-filter (a trace or session matches when any of its spans does), is complete (no span of it was
+filter (a trace by its root span, a session when any of its spans does — as the trace
+browser's lists match them), is complete (no span of it was
 ingested during the quiet period), and has not been listed by the task before. Continuous runs
 take candidates by ingestion time — so a late span, whatever its start time, is seen when it
 arrives — backfills by start time, newest first. Every query is built from the filter
@@ -82,7 +83,11 @@ def candidates_query(
             if window.end is not None:
                 query = query.filter(start_time__lt=window.end)
         if condition:
-            query = query.filter(Exists(spans.filter(condition, **{link: OuterRef("pk")})))
+            # As in the trace browser: a trace matches by its root span, a session by any span.
+            matching = spans.filter(condition, **{link: OuterRef("pk")})
+            if granularity == Granularity.TRACE:
+                matching = matching.filter(parent_id__isnull=True)
+            query = query.filter(Exists(matching))
         if window.complete_before is not None:
             open_spans = Span.objects.filter(
                 **{link: OuterRef("pk"), "ingested_at__gte": window.complete_before}

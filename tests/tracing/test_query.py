@@ -598,3 +598,29 @@ def test_parse_speed() -> None:
     for _ in range(200):
         compile_filter(text)
     assert datetime.now() - started < timedelta(seconds=2)
+
+
+@pytest.mark.django_db
+def test_a_trace_level_result_matches_the_root_span_only() -> None:
+    from tests import factories
+
+    agent, _retriever, llm = factories.trace()
+    Annotation.objects.create(
+        project=agent.project,
+        target_kind="TRACE",
+        trace=agent.trace,
+        name="Coherence",
+        annotator_kind="LLM",
+        label="coherent",
+    )
+    found = set(
+        Span.objects.filter(compile_filter("eval.Coherence.label = 'coherent'")).values_list(
+            "span_id", flat=True
+        )
+    )
+    assert found == {agent.span_id}
+    assert llm.span_id in set(
+        Span.objects.filter(compile_filter("eval.Coherence IS NULL")).values_list(
+            "span_id", flat=True
+        )
+    )

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.db import connections
-from django.db.models import Exists, F, OuterRef, Q, Value
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import StrIndex
 from django.db.models.lookups import GreaterThan
 
@@ -201,20 +201,22 @@ class _Compiler:
     # --- annotations ---------------------------------------------------------------------
 
     def annotation(self, target: AnnotationTarget, comparison: Comparison) -> Q:
+        """A span's own annotations; a root span also stands for its trace and session, so
+        trace- and session-level results (``eval.X`` from a trace task) filter the traces and
+        sessions lists."""
         op = comparison.op
-        annotations = Annotation.objects.filter(span=OuterRef("pk"), name=target.name)
+        named = Annotation.objects.filter(name=target.name)
         if target.evaluators_only:
-            annotations = annotations.filter(annotator_kind__in=_EVALUATOR_KINDS)
+            named = named.filter(annotator_kind__in=_EVALUATOR_KINDS)
         if not target.attribute:
-            if op == "is null":
-                return ~Q(Exists(annotations))
-            if op == "is not null":
-                return Q(Exists(annotations))
-            raise FilterError(
-                f"{target.label} needs an attribute to compare",
-                comparison.position,
-                f"use {target.label}.label, {target.label}.score or {target.label}.explanation",
-            )
+            if op not in ("is null", "is not null"):
+                raise FilterError(
+                    f"{target.label} needs an attribute to compare",
+                    comparison.position,
+                    f"use {target.label}.label, {target.label}.score or {target.label}.explanation",
+                )
+            found = _on_span_or_root(named)
+            return ~found if op == "is null" else found
         spec = FieldSpec(
             target.label,
             ANNOTATION_ATTRIBUTES[target.attribute],
@@ -223,8 +225,15 @@ class _Compiler:
             nullable=True,
         )
         if op == "is null":
-            return ~Q(Exists(annotations.filter(_present(spec))))
-        return Q(Exists(annotations.filter(self.column(spec, target.label, comparison))))
+            return ~_on_span_or_root(named.filter(_present(spec)))
+        return _on_span_or_root(named.filter(self.column(spec, target.label, comparison)))
+
+
+def _on_span_or_root(annotations: QuerySet[Annotation]) -> Q:
+    on_span = Q(Exists(annotations.filter(span=OuterRef("pk"))))
+    on_trace = Q(Exists(annotations.filter(trace=OuterRef("trace_id"))))
+    on_session = Q(Exists(annotations.filter(session=OuterRef("session_id"))))
+    return on_span | (Q(parent_id__isnull=True) & (on_trace | on_session))
 
 
 def _present(spec: FieldSpec) -> Q:
