@@ -153,7 +153,9 @@ def _trace_spans(trace_rows: dict[int, str | None]) -> dict[int, Span]:
     return spans
 
 
-def _spans_for(granularity: str, pks: list[int]) -> dict[int, Span]:
+def representative_spans(granularity: str, pks: list[int]) -> dict[int, Span]:
+    """Item pk → the span that stands for it: the span itself, a trace's root span, a
+    session's first trace's root span (items without spans are left out)."""
     if granularity == Granularity.SPAN:
         return {s.pk: s for s in _span_query().filter(pk__in=pks)}
     if granularity == Granularity.TRACE:
@@ -257,7 +259,7 @@ class _Engine:
             if not rows:
                 return
             last_id = rows[-1].pk
-            spans = _spans_for(self.granularity, [r.target_pk for r in rows])
+            spans = representative_spans(self.granularity, [r.target_pk for r in rows])
             for row in rows:
                 item = _Item(row=row, span=spans.get(row.target_pk))
                 item.results = [None] * len(self.evaluators)
