@@ -36,21 +36,25 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalhub.settings")
 
 def fresh_database() -> None:
     import psycopg
+    import redis
 
+    redis.Redis.from_url(BROKER).flushdb()
     with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{DB}"')
 
 
-def start_judge(delay: float, port: int = 18765) -> subprocess.Popen[bytes]:
+def start_judge(delay: float, port: int = 0) -> tuple[subprocess.Popen[bytes], str]:
     judge = subprocess.Popen(
         [sys.executable, "-m", "tests.evalhub.fake_openai", "--port", str(port), "--delay",
          str(delay)],
         cwd=ROOT, stdout=subprocess.PIPE, start_new_session=True,
     )  # fmt: skip
     assert judge.stdout is not None
-    judge.stdout.readline()  # its base URL: it is listening
-    return judge
+    url = judge.stdout.readline().decode().strip()  # its base URL: it is listening
+    if not url.startswith("http"):
+        raise SystemExit("the fake judge did not start")
+    return judge, url
 
 
 def start_worker(concurrency: int, *, beat: bool, log: Path) -> subprocess.Popen[bytes]:
@@ -137,10 +141,10 @@ def ingest(spans: int) -> None:
 
 def backfill(args: argparse.Namespace) -> None:
     fresh_database()
-    judge = start_judge(args.delay)
+    judge, judge_url = start_judge(args.delay)
     log = Path("/tmp/task-bench-worker.log")
     try:
-        _provider, evaluator = setup(args.concurrency, "http://127.0.0.1:18765/v1")
+        _provider, evaluator = setup(args.concurrency, judge_url)
         from django.utils import timezone
 
         from evalhub.models import RunStatus, TaskRun
@@ -204,11 +208,11 @@ def backfill(args: argparse.Namespace) -> None:
 
 def latency(args: argparse.Namespace) -> None:
     fresh_database()
-    judge = start_judge(args.delay)
+    judge, judge_url = start_judge(args.delay)
     log = Path("/tmp/task-bench-latency.log")
     os.environ["EVALHUB_TASKS_TICK_SECONDS"] = "5"
     try:
-        _provider, evaluator = setup(16, "http://127.0.0.1:18765/v1")
+        _provider, evaluator = setup(16, judge_url)
         from django.db.models import F
 
         from annotations.models import Annotation

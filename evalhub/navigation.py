@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 
+from annotations.roles import ANNOTATOR_PAGES, is_annotator
+
 # (label, url name, the first path segment that marks it active)
 NAVIGATION = [
     ("Projects", "tracing:projects", "projects"),
@@ -26,15 +28,18 @@ SETTINGS_NAVIGATION = [
 def navigation(request: HttpRequest) -> dict[str, object]:
     """Template context: ``nav`` — the entries whose pages exist, with the active one marked."""
     first_segment = request.path.strip("/").split("/", 1)[0]
+    annotator = is_annotator(getattr(request, "user", None))
     entries = []
     for label, url_name, segment in NAVIGATION:
+        if annotator and url_name not in ANNOTATOR_PAGES:
+            continue
         try:
             url = reverse(url_name)
         except NoReverseMatch:
             continue
         entries.append({"label": label, "url": url, "active": first_segment == segment})
     settings_entries = []
-    for label, url_name in SETTINGS_NAVIGATION:
+    for label, url_name in SETTINGS_NAVIGATION if not annotator else ():
         try:
             url = reverse(url_name)
         except NoReverseMatch:

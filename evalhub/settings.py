@@ -52,6 +52,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "annotations.roles.AnnotatorRestrictionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -181,3 +182,6 @@ EVALHUB_LLM_MAX_BACKOFF_SECONDS = env_int("EVALHUB_LLM_MAX_BACKOFF_SECONDS", 60,
 # Provider concurrency / requests-per-minute limits hold across every process through Redis
 # (REDIS_URL); without it (embedded mode) each process enforces them on its own.
 EVALHUB_LIMITER_REDIS_URL = env_str("EVALHUB_LIMITER_REDIS_URL", REDIS_URL)
+
+# Labeling queues: an item open in someone's labeling view is reserved to them this long.
+EVALHUB_QUEUE_RESERVATION_SECONDS = env_int("EVALHUB_QUEUE_RESERVATION_SECONDS", 300, minimum=1)

@@ -6,11 +6,15 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
+from annotations.roles import is_annotator
 from evalhub.navigation import navigation
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    """The start page is the first page of the main navigation (Projects)."""
+    """The start page is the first page of the main navigation (Projects); annotators start
+    at their labeling queues."""
+    if is_annotator(request.user):
+        return redirect("annotations:queues")
     entries = navigation(request)["nav"]
     return redirect(entries[0]["url"] if entries else "admin:index")  # type: ignore[index]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final
 
 import pyarrow as pa
@@ -150,12 +150,19 @@ class _ChunkSink(io.RawIOBase):
         return data
 
 
-def _parquet(batches: Iterable[list[dict[str, Any]]]) -> Iterator[bytes]:
+def parquet_stream(
+    batches: Iterable[list[dict[str, Any]]],
+    *,
+    schema: pa.Schema,
+    flatten_row: Callable[[dict[str, Any]], dict[str, Any]],
+) -> Iterator[bytes]:
+    """Parquet bytes as they are written: one row group per batch, ``flatten_row`` making each
+    row fit ``schema``. Memory holds one batch, not the file."""
     sink = _ChunkSink()
-    writer = pq.ParquetWriter(sink, PARQUET_SCHEMA, compression="zstd")
+    writer = pq.ParquetWriter(sink, schema, compression="zstd")
     try:
         for rows in batches:
-            table = pa.Table.from_pylist([flat_row(row) for row in rows], schema=PARQUET_SCHEMA)
+            table = pa.Table.from_pylist([flatten_row(row) for row in rows], schema=schema)
             writer.write_table(table, row_group_size=len(rows))
             chunk = sink.take()
             if chunk:
@@ -163,6 +170,10 @@ def _parquet(batches: Iterable[list[dict[str, Any]]]) -> Iterator[bytes]:
     finally:
         writer.close()
     yield sink.take()
+
+
+def _parquet(batches: Iterable[list[dict[str, Any]]]) -> Iterator[bytes]:
+    return parquet_stream(batches, schema=PARQUET_SCHEMA, flatten_row=flat_row)
 
 
 def span_export_stream(

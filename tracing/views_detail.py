@@ -13,6 +13,7 @@ from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET
 
+from annotations.selectors import annotate_panel_get
 from tracing.selectors.detail import (
     SpanUrl,
     session_detail_get,
@@ -67,6 +68,8 @@ def _trace_page(
             "project_name": project,
             "detail": detail,
             "pane": detail.selected,
+            "annotate_trace": annotate_panel_get(target=detail.trace, user=request.user),
+            "annotate_span": annotate_panel_get(target=detail.selected.span, user=request.user),
             **_crumbs(project, "traces"),
         },
     )
@@ -93,7 +96,15 @@ def span_detail(request: HttpRequest, project: str, trace_id: str, span_id: str)
     )
     if pane is None:
         raise Http404("No such span in this trace.")
-    return render(request, f"{TRACE_TEMPLATE}#span_pane", {"project_name": project, "pane": pane})
+    return render(
+        request,
+        f"{TRACE_TEMPLATE}#span_pane",
+        {
+            "project_name": project,
+            "pane": pane,
+            "annotate_span": annotate_panel_get(target=pane.span, user=request.user),
+        },
+    )
 
 
 @login_required
@@ -106,5 +117,10 @@ def session_detail(request: HttpRequest, project: str, session_id: str) -> HttpR
     return render(
         request,
         SESSION_TEMPLATE,
-        {"project_name": project, "detail": detail, **_crumbs(project, "sessions")},
+        {
+            "project_name": project,
+            "detail": detail,
+            "annotate_session": annotate_panel_get(target=detail.session, user=request.user),
+            **_crumbs(project, "sessions"),
+        },
     )

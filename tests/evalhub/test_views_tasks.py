@@ -241,9 +241,15 @@ def test_live_count_shows_filter_errors_with_the_column(logged_in):
     factories.trace(start=_ago(minutes=5))
     ok = logged_in.get(
         "/tasks/form/count/",
-        {"project": "default", "granularity": "trace", "filter": "span_kind = 'LLM'"},
+        {"project": "default", "granularity": "trace", "filter": "span_kind = 'AGENT'"},
     ).content.decode()
     assert '<strong class="count">1</strong> trace matched' in ok
+    # A trace matches by its root span, as the Traces tab does: the LLM child does not count.
+    child = logged_in.get(
+        "/tasks/form/count/",
+        {"project": "default", "granularity": "trace", "filter": "span_kind = 'LLM'"},
+    ).content.decode()
+    assert '<strong class="count">0</strong> traces matched' in child
     bad = logged_in.get(
         "/tasks/form/count/",
         {"project": "default", "granularity": "span", "filter": "latncy_ms > 1"},

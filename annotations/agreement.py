@@ -1,0 +1,266 @@
+"""Inter-annotator agreement: how often two annotators gave the same target the same result.
+
+Pure functions on plain values (no queries): ``annotations.selectors.agreement_ratings`` reads
+the ratings, ``agreement`` pairs them up. Two people (two HUMAN identifiers) are compared on
+every rubric name both used on the same target; a person is also compared with each LLM or code
+evaluator whose results carry that name (an evaluator's ``eval.X`` results count as rubric
+``X``). Labels give percent agreement and Cohen's kappa; scores give Pearson's r and the mean
+absolute difference.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass, field
+from itertools import combinations
+
+EVALUATOR_PREFIX = "eval."
+HUMAN = "HUMAN"
+MAX_DISAGREEMENTS = 50
+SCORE_TOLERANCE = 1e-9
+
+
+# --- the statistics -------------------------------------------------------------------------
+
+
+def percent_agreement(pairs: Sequence[tuple[Hashable, Hashable]]) -> float | None:
+    """The share of pairs whose two values are equal (0 to 1); ``None`` without pairs."""
+    if not pairs:
+        return None
+    return sum(1 for a, b in pairs if a == b) / len(pairs)
+
+
+def cohen_kappa(pairs: Sequence[tuple[Hashable, Hashable]]) -> float | None:
+    """Cohen's kappa of two raters' categorical values: ``(p_o - p_e) / (1 - p_e)``, where
+    ``p_o`` is the observed agreement and ``p_e`` the agreement expected by chance from each
+    rater's own label frequencies. ``None`` without pairs, or when chance agreement is certain
+    (both raters used one and the same label throughout), where kappa is undefined."""
+    if not pairs:
+        return None
+    n = len(pairs)
+    observed = sum(1 for a, b in pairs if a == b) / n
+    first = Counter(a for a, _ in pairs)
+    second = Counter(b for _, b in pairs)
+    expected = sum(first[label] * second[label] for label in first) / (n * n)
+    if math.isclose(expected, 1.0):
+        return None
+    return (observed - expected) / (1 - expected)
+
+
+def pearson(pairs: Sequence[tuple[float, float]]) -> float | None:
+    """Pearson's correlation coefficient of paired scores; ``None`` for fewer than two pairs or
+    when either side does not vary (the coefficient is undefined)."""
+    n = len(pairs)
+    if n < 2:
+        return None
+    mean_x = math.fsum(x for x, _ in pairs) / n
+    mean_y = math.fsum(y for _, y in pairs) / n
+    sxx = math.fsum((x - mean_x) ** 2 for x, _ in pairs)
+    syy = math.fsum((y - mean_y) ** 2 for _, y in pairs)
+    if sxx <= 0 or syy <= 0:
+        return None
+    sxy = math.fsum((x - mean_x) * (y - mean_y) for x, y in pairs)
+    return max(-1.0, min(1.0, sxy / math.sqrt(sxx * syy)))
+
+
+def mean_absolute_difference(pairs: Sequence[tuple[float, float]]) -> float | None:
+    if not pairs:
+        return None
+    return math.fsum(abs(x - y) for x, y in pairs) / len(pairs)
+
+
+# --- who rated what -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TargetRef:
+    """A span, trace or session, with what a link to it needs."""
+
+    kind: str  # SPAN / TRACE / SESSION
+    key: str  # its span_id / trace_id / session_id
+    trace_key: str = ""  # a span's trace id
+    title: str = ""  # a span's name or a trace's root span name
+
+
+@dataclass(frozen=True, slots=True)
+class Rater:
+    key: str
+    label: str
+    kind: str  # HUMAN / LLM / CODE
+
+    @property
+    def is_human(self) -> bool:
+        return self.kind == HUMAN
+
+
+@dataclass(frozen=True, slots=True)
+class Rating:
+    name: str  # the rubric name
+    target: TargetRef
+    rater: Rater
+    label: str | None
+    score: float | None
+
+
+def rubric_name(name: str, annotator_kind: str) -> str:
+    """The rubric an annotation rates: an evaluator's ``eval.X`` rates ``X``."""
+    if annotator_kind != HUMAN and name.startswith(EVALUATOR_PREFIX):
+        return name[len(EVALUATOR_PREFIX) :]
+    return name
+
+
+def rater_of(*, annotator_kind: str, name: str, identifier: str, username: str | None) -> Rater:
+    """A person by their identifier (else their user); an evaluator by the annotation name it
+    writes (and identifier)."""
+    if annotator_kind == HUMAN:
+        if identifier:
+            return Rater(key=f"HUMAN:{identifier}", label=identifier, kind=HUMAN)
+        if username:
+            return Rater(key=f"HUMAN-USER:{username}", label=username, kind=HUMAN)
+        return Rater(key="HUMAN:", label="(no identifier)", kind=HUMAN)
+    label = f"{name} ({identifier})" if identifier else name
+    return Rater(key=f"{annotator_kind}:{name}:{identifier}", label=label, kind=annotator_kind)
+
+
+# --- pairing --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Disagreement:
+    target: TargetRef
+    a: Rating
+    b: Rating
+    difference: float | None  # |score a - score b| when the pair is compared on scores
+
+
+@dataclass(frozen=True, slots=True)
+class PairAgreement:
+    """How two raters compare on one rubric, over the targets both rated."""
+
+    a: Rater
+    b: Rater
+    pairs: int
+    label_pairs: int
+    percent_agreement: float | None
+    kappa: float | None
+    score_pairs: int
+    pearson: float | None
+    mean_abs_difference: float | None
+    disagreement_count: int
+    disagreements: list[Disagreement] = field(default_factory=list)
+
+    @property
+    def kind(self) -> str:
+        return "Human - human" if self.b.is_human else f"Human - {self.b.kind}"
+
+
+@dataclass(frozen=True, slots=True)
+class NameAgreement:
+    name: str
+    pairs: list[PairAgreement]
+
+
+def _ordered(x: Rating, y: Rating) -> tuple[Rating, Rating]:
+    """People before evaluators, then by name, so a pair always reads the same way."""
+    if (not x.rater.is_human, x.rater.label, x.rater.key) <= (
+        not y.rater.is_human,
+        y.rater.label,
+        y.rater.key,
+    ):
+        return x, y
+    return y, x
+
+
+def _pair(
+    a: Rater, b: Rater, compared: list[tuple[Rating, Rating]], max_disagreements: int
+) -> PairAgreement:
+    labels: list[tuple[str, str]] = [
+        (x.label, y.label) for x, y in compared if x.label is not None and y.label is not None
+    ]
+    scores: list[tuple[float, float]] = [
+        (x.score, y.score) for x, y in compared if x.score is not None and y.score is not None
+    ]
+    by_label: list[Disagreement] = []
+    by_score: list[Disagreement] = []
+    for x, y in compared:
+        if x.label is not None and y.label is not None:
+            if x.label != y.label:
+                difference = (
+                    abs(x.score - y.score) if x.score is not None and y.score is not None else None
+                )
+                by_label.append(Disagreement(x.target, x, y, difference))
+        elif x.score is not None and y.score is not None:
+            difference = abs(x.score - y.score)
+            if difference > SCORE_TOLERANCE:
+                by_score.append(Disagreement(x.target, x, y, difference))
+    by_score.sort(key=lambda d: -(d.difference or 0.0))
+    disagreements = by_label + by_score
+    return PairAgreement(
+        a=a,
+        b=b,
+        pairs=len(compared),
+        label_pairs=len(labels),
+        percent_agreement=percent_agreement(labels),
+        kappa=cohen_kappa(labels),
+        score_pairs=len(scores),
+        pearson=pearson(scores),
+        mean_abs_difference=mean_absolute_difference(scores),
+        disagreement_count=len(disagreements),
+        disagreements=disagreements[:max_disagreements],
+    )
+
+
+def agreement(
+    ratings: Iterable[Rating], *, max_disagreements: int = MAX_DISAGREEMENTS
+) -> list[NameAgreement]:
+    """Per rubric name (sorted), each pair of raters who rated the same targets — two people,
+    or a person and an evaluator; never two evaluators — with their statistics and the targets
+    they disagree on (labels that differ; else scores that differ, biggest difference first).
+    A rater's second rating of the same target and name replaces the first."""
+    by_name: dict[str, dict[TargetRef, dict[str, Rating]]] = {}
+    for rating in ratings:
+        if rating.label is None and rating.score is None:
+            continue
+        targets = by_name.setdefault(rating.name, {})
+        targets.setdefault(rating.target, {})[rating.rater.key] = rating
+    result = []
+    for name in sorted(by_name):
+        compared: dict[tuple[str, str], tuple[Rater, Rater, list[tuple[Rating, Rating]]]] = {}
+        for target_ratings in by_name[name].values():
+            for x, y in combinations(target_ratings.values(), 2):
+                first, second = _ordered(x, y)
+                if not first.rater.is_human:
+                    continue  # two evaluators: not what this report is for
+                key = (first.rater.key, second.rater.key)
+                entry = compared.setdefault(key, (first.rater, second.rater, []))
+                entry[2].append((first, second))
+        pairs = [
+            _pair(a, b, items, max_disagreements)
+            for a, b, items in sorted(
+                compared.values(),
+                key=lambda entry: (not entry[1].is_human, entry[0].label, entry[1].label),
+            )
+        ]
+        if pairs:
+            result.append(NameAgreement(name=name, pairs=pairs))
+    return result
+
+
+__all__ = [
+    "MAX_DISAGREEMENTS",
+    "Disagreement",
+    "NameAgreement",
+    "PairAgreement",
+    "Rater",
+    "Rating",
+    "TargetRef",
+    "agreement",
+    "cohen_kappa",
+    "mean_absolute_difference",
+    "pearson",
+    "percent_agreement",
+    "rater_of",
+    "rubric_name",
+]

@@ -1,0 +1,640 @@
+"""Writes for labeling queues: queues, their items (by id, from a filter), reservations, and
+the labels people give — written to the annotation store by ``annotations_upsert`` in the same
+transaction that marks the item completed.
+
+Reservations: an item someone opens to label is theirs until
+``settings.EVALHUB_QUEUE_RESERVATION_SECONDS`` from then; "next item" hands others a different
+one meanwhile. Taking an item is one conditional ``UPDATE`` (free, expired, or already theirs),
+so two people asking at once never get the same item.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, models, transaction
+from django.db.models import Exists, OuterRef, QuerySet
+from django.utils import timezone
+
+from annotations.models import (
+    Annotation,
+    AnnotationConfig,
+    AnnotationConfigKind,
+    AnnotationSource,
+    AnnotatorKind,
+    AssignmentMode,
+    ItemState,
+    LabelingQueue,
+    LabelingQueueItem,
+    LabelingQueueReview,
+    TargetKind,
+)
+from annotations.selectors_queues import (
+    KIND_NOUNS,
+    assignee_ids,
+    item_target_id,
+    queue_configs,
+    queue_item_can_label,
+    queue_items_for,
+    reservation_free,
+)
+from annotations.services import MAX_NAME_LENGTH, AnnotationInput, annotations_upsert
+from tracing.models import Project, Session, Span, Trace
+from tracing.selectors import span_queryset
+
+MAX_ITEMS_PER_ADD: Final = 10_000
+# Per item kind: the model, the queue item's foreign key to it, and the ids' name in requests.
+_KINDS: Final[dict[str, tuple[type[models.Model], str, str]]] = {
+    TargetKind.SPAN: (Span, "span_id", "span_ids"),
+    TargetKind.TRACE: (Trace, "trace_id", "trace_ids"),
+    TargetKind.SESSION: (Session, "session_id", "session_ids"),
+}
+
+
+def reservation_seconds() -> int:
+    return int(settings.EVALHUB_QUEUE_RESERVATION_SECONDS)
+
+
+class QueueInvalid(ValueError):
+    """Input that cannot be used; ``field`` names what is wrong."""
+
+    def __init__(self, *, field: str, message: str) -> None:
+        self.field, self.message = field, message
+        super().__init__(f"{field}: {message}")
+
+
+class QueueNameTaken(Exception):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"a queue named {name!r} already exists")
+
+
+class QueueItemsNotFound(Exception):
+    """Ids that name no span, trace or session (in the project); nothing was added."""
+
+    def __init__(self, *, field: str, missing: Sequence[str]) -> None:
+        self.field, self.missing = field, list(missing)
+        super().__init__(f"{field}: not found: {', '.join(self.missing)}")
+
+
+class QueueItemUnavailable(Exception):
+    """The item cannot be labelled by this person (not theirs)."""
+
+
+class QueueItemReserved(QueueItemUnavailable):
+    """Someone else has the item open."""
+
+    def __init__(self, *, holder: str, until: datetime) -> None:
+        self.holder, self.until = holder, until
+        super().__init__(f"{holder} is labelling this item (reserved until {until:%H:%M:%S} UTC)")
+
+
+class QueueAnswersInvalid(ValueError):
+    """Answers that do not fit the rubric: config name (or ``__all__``) → what is wrong."""
+
+    def __init__(self, errors: Mapping[str, str]) -> None:
+        self.errors = dict(errors)
+        super().__init__("; ".join(f"{name}: {message}" for name, message in self.errors.items()))
+
+
+@dataclass(frozen=True, slots=True)
+class QueueItemsAdded:
+    added: int
+    already_queued: int
+
+
+# --- queues -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _CleanedQueue:
+    name: str
+    instructions: str
+    item_kind: str
+    assignment_mode: str
+
+
+def _clean_queue(
+    *,
+    name: str,
+    instructions: str | None,
+    item_kind: str,
+    assignment_mode: str,
+    configs: Sequence[AnnotationConfig],
+) -> _CleanedQueue:
+    name = name.strip() if isinstance(name, str) else ""
+    if not name:
+        raise QueueInvalid(field="name", message="must not be empty")
+    if len(name) > MAX_NAME_LENGTH:
+        raise QueueInvalid(field="name", message=f"is longer than {MAX_NAME_LENGTH} characters")
+    kind = str(item_kind or "").upper()
+    if kind not in TargetKind.values:
+        raise QueueInvalid(
+            field="item_kind",
+            message=f"must be one of {', '.join(TargetKind.values)} (got {item_kind!r})",
+        )
+    mode = str(assignment_mode or "").upper()
+    if mode not in AssignmentMode.values:
+        raise QueueInvalid(
+            field="assignment_mode",
+            message=f"must be one of {', '.join(AssignmentMode.values)} (got {assignment_mode!r})",
+        )
+    if not configs:
+        raise QueueInvalid(field="configs", message="choose at least one annotation config")
+    return _CleanedQueue(
+        name=name, instructions=instructions or "", item_kind=kind, assignment_mode=mode
+    )
+
+
+def _save_queue(
+    queue: LabelingQueue,
+    cleaned: _CleanedQueue,
+    configs: Sequence[AnnotationConfig],
+    assignees: Sequence[AbstractBaseUser],
+) -> LabelingQueue:
+    taken = LabelingQueue.objects.filter(name=cleaned.name)
+    if queue.pk is not None:
+        taken = taken.exclude(pk=queue.pk)
+    if taken.exists():
+        raise QueueNameTaken(cleaned.name)
+    for attr in _CleanedQueue.__slots__:
+        setattr(queue, attr, getattr(cleaned, attr))
+    queue.updated_at = timezone.now()
+    try:
+        with transaction.atomic():  # a savepoint: a concurrent writer's name fails this call
+            queue.save()
+    except IntegrityError:
+        raise QueueNameTaken(cleaned.name) from None
+    queue.configs.set(configs)
+    queue.assignees.set(assignees)
+    return queue
+
+
+@transaction.atomic
+def queue_create(
+    *,
+    name: str,
+    item_kind: str,
+    configs: Sequence[AnnotationConfig],
+    assignees: Sequence[AbstractBaseUser] = (),
+    assignment_mode: str = AssignmentMode.ALL,
+    instructions: str | None = None,
+    user: AbstractBaseUser | None = None,
+) -> LabelingQueue:
+    """Create a queue. Raises ``QueueInvalid`` naming the field (name, item_kind,
+    assignment_mode, configs) and ``QueueNameTaken``."""
+    cleaned = _clean_queue(
+        name=name,
+        instructions=instructions,
+        item_kind=item_kind,
+        assignment_mode=assignment_mode,
+        configs=configs,
+    )
+    return _save_queue(LabelingQueue(created_by=user), cleaned, configs, assignees)
+
+
+@transaction.atomic
+def queue_update(
+    *,
+    queue: LabelingQueue,
+    name: str,
+    item_kind: str,
+    configs: Sequence[AnnotationConfig],
+    assignees: Sequence[AbstractBaseUser],
+    assignment_mode: str,
+    instructions: str | None = None,
+) -> LabelingQueue:
+    """Replace the queue's settings. Its item kind and assignment mode stay as they are once it
+    has items. In round robin, the pending items of people no longer assigned are dealt anew
+    among the assignees (and whoever held them lets go)."""
+    queue = LabelingQueue.objects.select_for_update().get(pk=queue.pk)
+    cleaned = _clean_queue(
+        name=name,
+        instructions=instructions,
+        item_kind=item_kind,
+        assignment_mode=assignment_mode,
+        configs=configs,
+    )
+    has_items = queue.items.exists()
+    if has_items and cleaned.item_kind != queue.item_kind:
+        raise QueueInvalid(field="item_kind", message="cannot change once the queue has items")
+    if has_items and cleaned.assignment_mode != queue.assignment_mode:
+        raise QueueInvalid(
+            field="assignment_mode", message="cannot change once the queue has items"
+        )
+    queue = _save_queue(queue, cleaned, configs, assignees)
+    if queue.assignment_mode == AssignmentMode.ROUND_ROBIN:
+        _redeal(queue)
+    return queue
+
+
+def _redeal(queue: LabelingQueue) -> None:
+    ids = assignee_ids(queue)
+    if not ids:
+        return
+    done_by_assignee = LabelingQueueReview.objects.filter(
+        item=OuterRef("pk"), user=OuterRef("assigned_to")
+    )
+    orphans = list(
+        LabelingQueueItem.objects.filter(queue=queue)
+        .exclude(assigned_to__in=ids)
+        .filter(~Exists(done_by_assignee))
+        .order_by("id")
+    )
+    for item in orphans:
+        item.assigned_to_id = ids[queue.rotation % len(ids)]
+        item.reserved_by_id, item.reserved_until = None, None
+        queue.rotation += 1
+    LabelingQueueItem.objects.bulk_update(
+        orphans, ["assigned_to", "reserved_by", "reserved_until"], batch_size=1000
+    )
+    queue.save(update_fields=["rotation"])
+
+
+# --- adding items -----------------------------------------------------------------------------
+
+
+def _create_items(queue: LabelingQueue, targets: Sequence[tuple[int, int]]) -> QueueItemsAdded:
+    """Add ``(target pk, project pk)`` pairs not yet in the queue, dealing them in turn in
+    round robin. The queue row is locked, so adds to one queue run one after the other."""
+    queue = LabelingQueue.objects.select_for_update().get(pk=queue.pk)
+    _, fk, _ = _KINDS[queue.item_kind]
+    wanted = list(dict.fromkeys(targets))
+    existing = set(
+        LabelingQueueItem.objects.filter(
+            queue=queue, **{f"{fk}__in": [pk for pk, _ in wanted]}
+        ).values_list(fk, flat=True)
+    )
+    ids = assignee_ids(queue)
+    round_robin = bool(ids) and queue.assignment_mode == AssignmentMode.ROUND_ROBIN
+    now = timezone.now()
+    rows = []
+    for pk, project_id in wanted:
+        if pk in existing:
+            continue
+        assigned = None
+        if round_robin:
+            assigned = ids[queue.rotation % len(ids)]
+            queue.rotation += 1
+        rows.append(
+            LabelingQueueItem(
+                queue=queue,
+                project_id=project_id,
+                assigned_to_id=assigned,
+                created_at=now,
+                **{fk: pk},
+            )
+        )
+    LabelingQueueItem.objects.bulk_create(rows, batch_size=1000)
+    if round_robin:
+        queue.save(update_fields=["rotation"])
+    return QueueItemsAdded(added=len(rows), already_queued=len(wanted) - len(rows))
+
+
+def _ids_clean(field: str, ids: Any) -> list[str]:
+    if isinstance(ids, str) or not isinstance(ids, Sequence):
+        raise QueueInvalid(field=field, message="must be a list of ids")
+    cleaned: list[str] = []
+    for index, value in enumerate(ids):
+        if not isinstance(value, str) or not value.strip():
+            raise QueueInvalid(field=f"{field}[{index}]", message="must be a non-empty string")
+        cleaned.append(value.strip())
+    cleaned = list(dict.fromkeys(cleaned))
+    if not cleaned:
+        raise QueueInvalid(field=field, message="must not be empty")
+    if len(cleaned) > MAX_ITEMS_PER_ADD:
+        raise QueueInvalid(field=field, message=f"at most {MAX_ITEMS_PER_ADD:,} ids at once")
+    return cleaned
+
+
+@transaction.atomic
+def queue_items_add(
+    *,
+    queue: LabelingQueue,
+    span_ids: Sequence[str] | None = None,
+    trace_ids: Sequence[str] | None = None,
+    session_ids: Sequence[str] | None = None,
+    project: Project | None = None,
+) -> QueueItemsAdded:
+    """Add spans, traces or sessions by their ids — the kind the queue takes. All or nothing:
+    ``QueueInvalid`` for the wrong kind or malformed ids, ``QueueItemsNotFound`` listing every
+    id not found (in ``project``, when given; session ids need it). Items already in the
+    queue are counted, not added again."""
+    given = {
+        name: value
+        for name, value in (
+            ("span_ids", span_ids),
+            ("trace_ids", trace_ids),
+            ("session_ids", session_ids),
+        )
+        if value is not None
+    }
+    model, _, expected = _KINDS[queue.item_kind]
+    if len(given) != 1:
+        raise QueueInvalid(field=expected, message=f"send the items as {expected}")
+    field, raw = next(iter(given.items()))
+    if field != expected:
+        raise QueueInvalid(
+            field=field,
+            message=f"this queue takes {KIND_NOUNS[queue.item_kind][1]}: send {expected}",
+        )
+    ids = _ids_clean(field, raw)
+    key = expected[:-1]  # span_id / trace_id / session_id
+    rows = model._default_manager.filter(**{f"{key}__in": ids})
+    if project is not None:
+        rows = rows.filter(project=project)
+    elif queue.item_kind == TargetKind.SESSION:
+        raise QueueInvalid(field="project", message="session ids need their project")
+    found = {
+        key_value: (pk, project_id)
+        for pk, key_value, project_id in rows.values_list("pk", key, "project_id")
+    }
+    missing = [value for value in ids if value not in found]
+    if missing:
+        raise QueueItemsNotFound(field=field, missing=missing)
+    return _create_items(queue, [found[value] for value in ids])
+
+
+def _filter_candidates(queue: LabelingQueue, project: Project, filter_text: str) -> QuerySet[Any]:
+    spans = span_queryset(project=project, filter_expr=filter_text)
+    if queue.item_kind == TargetKind.SPAN:
+        return spans
+    model = Trace if queue.item_kind == TargetKind.TRACE else Session
+    column = "trace_id" if queue.item_kind == TargetKind.TRACE else "session_id"
+    return model._default_manager.filter(
+        project=project, pk__in=spans.order_by().values(column)
+    ).order_by("-start_time", "-id")
+
+
+@transaction.atomic
+def queue_items_add_from_filter(
+    *,
+    queue: LabelingQueue,
+    project: Project,
+    filter_text: str,
+    limit: int | None = None,
+    sample_percent: float = 100.0,
+    rng: random.Random | None = None,
+) -> QueueItemsAdded:
+    """Add what a filter (the filter language, on the project's spans) selects: the spans, or
+    the traces / sessions with a matching span; newest first, each kept with probability
+    ``sample_percent`` %, at most ``limit`` of them (items already queued are passed over and
+    counted). Without ``limit``, selecting more than ``MAX_ITEMS_PER_ADD`` new items is an
+    error. Raises ``FilterError`` for a filter that cannot be read, ``QueueInvalid`` for a bad
+    ``limit`` or ``sample_percent``; nothing is added then."""
+    if limit is not None and (
+        isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_ITEMS_PER_ADD
+    ):
+        raise QueueInvalid(
+            field="limit", message=f"must be a whole number from 1 to {MAX_ITEMS_PER_ADD:,}"
+        )
+    if (
+        isinstance(sample_percent, bool)
+        or not isinstance(sample_percent, int | float)
+        or not math.isfinite(sample_percent)
+        or not 0 < sample_percent <= 100
+    ):
+        raise QueueInvalid(field="sample_percent", message="must be more than 0 and at most 100")
+    candidates = _filter_candidates(queue, project, filter_text)
+    _, fk, _ = _KINDS[queue.item_kind]
+    queued = LabelingQueueItem.objects.filter(queue=queue, **{fk: OuterRef("pk")})
+    already = candidates.filter(Exists(queued)).count()
+    rng = rng or random.Random()  # noqa: S311 - sampling, not secrecy
+    cap = limit if limit is not None else MAX_ITEMS_PER_ADD
+    chosen: list[int] = []
+    for pk in candidates.filter(~Exists(queued)).values_list("pk", flat=True).iterator(2000):
+        if sample_percent < 100 and rng.random() * 100 >= sample_percent:
+            continue
+        chosen.append(pk)
+        if len(chosen) > cap:
+            break
+    if len(chosen) > cap:
+        if limit is None:
+            raise QueueInvalid(
+                field="limit",
+                message=(
+                    f"the filter selects more than {MAX_ITEMS_PER_ADD:,} new "
+                    f"{KIND_NOUNS[queue.item_kind][1]}: set a cap (at most "
+                    f"{MAX_ITEMS_PER_ADD:,}) or a lower sampling rate"
+                ),
+            )
+        chosen = chosen[:cap]
+    result = _create_items(queue, [(pk, project.pk) for pk in chosen])
+    return QueueItemsAdded(added=result.added, already_queued=already)
+
+
+# --- labelling --------------------------------------------------------------------------------
+
+
+def _take(item_pk: int, *, queue: LabelingQueue, user: AbstractBaseUser, now: datetime) -> bool:
+    """Reserve the item for ``user`` unless someone else holds it; let go of their others."""
+    until = now + timedelta(seconds=reservation_seconds())
+    taken = (
+        LabelingQueueItem.objects.filter(pk=item_pk)
+        .filter(reservation_free(now, user))
+        .update(reserved_by=user, reserved_until=until)
+    )
+    if taken:
+        LabelingQueueItem.objects.filter(queue=queue, reserved_by=user).exclude(pk=item_pk).update(
+            reserved_by=None, reserved_until=None
+        )
+    return bool(taken)
+
+
+@transaction.atomic
+def queue_item_next(
+    *, queue: LabelingQueue, user: AbstractBaseUser, state: str = ItemState.PENDING
+) -> LabelingQueueItem | None:
+    """Reserve and return ``user``'s next item: the one they hold if still to do, else the
+    first (by id) nobody else holds. ``state=SKIPPED`` goes through what they skipped.
+    ``None`` when nothing is left (or everything left is held by others)."""
+    now = timezone.now()
+    candidates = queue_items_for(queue=queue, user=user, state=state)
+    held = candidates.filter(reserved_by=user, reserved_until__gt=now).first()
+    if held is not None:
+        _take(held.pk, queue=queue, user=user, now=now)
+        held.refresh_from_db()
+        return held
+    for pk in candidates.filter(reservation_free(now, user)).values_list("pk", flat=True)[:50]:
+        if _take(pk, queue=queue, user=user, now=now):
+            return LabelingQueueItem.objects.get(pk=pk)
+    return None
+
+
+@transaction.atomic
+def queue_item_reserve(*, item: LabelingQueueItem, user: AbstractBaseUser) -> bool:
+    """Reserve ``item`` for ``user`` (who opened it); False when someone else holds it or it
+    is not theirs to label."""
+    if not queue_item_can_label(item=item, user=user):
+        return False
+    taken = _take(item.pk, queue=item.queue, user=user, now=timezone.now())
+    item.refresh_from_db(fields=["reserved_by", "reserved_until"])
+    return taken
+
+
+def _lock_for(item: LabelingQueueItem, user: AbstractBaseUser) -> None:
+    """Lock the item's row and check ``user`` may write to it now."""
+    if not queue_item_can_label(item=item, user=user):
+        raise QueueItemUnavailable("this item is not yours to label")
+    holder_id, until = (
+        LabelingQueueItem.objects.select_for_update()
+        .filter(pk=item.pk)
+        .values_list("reserved_by", "reserved_until")
+        .get()
+    )
+    if holder_id not in (None, user.pk) and until is not None and until > timezone.now():
+        holder = get_user_model()._default_manager.filter(pk=holder_id).first()
+        raise QueueItemReserved(
+            holder=holder.get_username() if holder else "someone else", until=until
+        )
+
+
+def _review_set(item: LabelingQueueItem, user: AbstractBaseUser, state: str) -> None:
+    now = timezone.now()
+    review, created = LabelingQueueReview.objects.get_or_create(
+        item=item, user=user, defaults={"state": state, "created_at": now, "updated_at": now}
+    )
+    if not created:
+        review.state, review.updated_at = state, now
+        review.save(update_fields=["state", "updated_at"])
+    LabelingQueueItem.objects.filter(pk=item.pk, reserved_by=user).update(
+        reserved_by=None, reserved_until=None
+    )
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return None
+    else:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _clean_answers(
+    configs: Sequence[AnnotationConfig], answers: Mapping[str, Any]
+) -> list[tuple[AnnotationConfig, str | None, float | None, str | None]]:
+    """Answers → (config, label, score, explanation) for each answered config. Categorical and
+    continuous configs must be answered; free text may be left empty."""
+    by_name = {config.name: config for config in configs}
+    errors: dict[str, str] = {
+        name: "is not in this queue's rubric" for name in answers if name not in by_name
+    }
+    cleaned = []
+    for config in configs:
+        value = answers.get(config.name)
+        empty = value is None or (isinstance(value, str) and not value.strip())
+        if config.kind == AnnotationConfigKind.CATEGORICAL:
+            labels = {v["label"]: v.get("score") for v in config.values}
+            if empty:
+                errors[config.name] = "choose a value"
+            elif value not in labels:
+                errors[config.name] = f"must be one of {', '.join(labels)}"
+            else:
+                cleaned.append((config, value, labels[value], None))
+        elif config.kind == AnnotationConfigKind.CONTINUOUS:
+            number = None if empty else _number(value)
+            if empty:
+                errors[config.name] = "enter a number"
+            elif number is None:
+                errors[config.name] = "must be a number"
+            elif config.lower_bound is not None and number < config.lower_bound:
+                errors[config.name] = f"must be at least {config.lower_bound:g}"
+            elif config.upper_bound is not None and number > config.upper_bound:
+                errors[config.name] = f"must be at most {config.upper_bound:g}"
+            else:
+                cleaned.append((config, None, number, None))
+        elif not empty:
+            if not isinstance(value, str):
+                errors[config.name] = "must be text"
+            else:
+                cleaned.append((config, None, None, value))
+    if not errors and not cleaned:
+        errors["__all__"] = "answer at least one question"
+    if errors:
+        raise QueueAnswersInvalid(errors)
+    return cleaned
+
+
+@transaction.atomic
+def queue_item_submit(
+    *, item: LabelingQueueItem, user: AbstractBaseUser, answers: Mapping[str, Any]
+) -> list[Annotation]:
+    """Write ``user``'s answers (config name → label, number or text) as human annotations on
+    the item's target (source APP, identifier the username) and mark the item completed for
+    them, in one transaction. Raises ``QueueItemUnavailable`` (``QueueItemReserved`` when
+    someone else holds it) and ``QueueAnswersInvalid``; nothing is written then."""
+    _lock_for(item, user)
+    queue = item.queue
+    cleaned = _clean_answers(queue_configs(queue=queue), answers)
+    target_id = item_target_id(item)
+    annotations = annotations_upsert(
+        items=[
+            AnnotationInput(
+                target_kind=queue.item_kind,
+                target_id=target_id,
+                name=config.name,
+                annotator_kind=AnnotatorKind.HUMAN,
+                label=label,
+                score=score,
+                explanation=explanation,
+                metadata={"labeling_queue": queue.name},
+                identifier=user.get_username(),
+            )
+            for config, label, score, explanation in cleaned
+        ],
+        source=AnnotationSource.APP,
+        user=user,
+        project=item.project,
+    )
+    _review_set(item, user, ItemState.COMPLETED)
+    return annotations
+
+
+@transaction.atomic
+def queue_item_skip(*, item: LabelingQueueItem, user: AbstractBaseUser) -> str:
+    """Pass over the item: SKIPPED for ``user`` unless they already completed it (their labels
+    stay). Returns the item's state for them."""
+    _lock_for(item, user)
+    if LabelingQueueReview.objects.filter(item=item, user=user, state=ItemState.COMPLETED).exists():
+        LabelingQueueItem.objects.filter(pk=item.pk, reserved_by=user).update(
+            reserved_by=None, reserved_until=None
+        )
+        return ItemState.COMPLETED
+    _review_set(item, user, ItemState.SKIPPED)
+    return ItemState.SKIPPED
+
+
+__all__ = [
+    "MAX_ITEMS_PER_ADD",
+    "QueueAnswersInvalid",
+    "QueueInvalid",
+    "QueueItemReserved",
+    "QueueItemUnavailable",
+    "QueueItemsAdded",
+    "QueueItemsNotFound",
+    "QueueNameTaken",
+    "queue_create",
+    "queue_item_next",
+    "queue_item_reserve",
+    "queue_item_skip",
+    "queue_item_submit",
+    "queue_items_add",
+    "queue_items_add_from_filter",
+    "queue_update",
+    "reservation_seconds",
+]
