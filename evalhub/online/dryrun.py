@@ -53,7 +53,6 @@ def _recent_candidates(
             granularity=granularity,
             filter_text=filter_text,
             window=Window(field="start", start=start, end=None),
-            dedupe_task_id=None,
         )
         chosen = list(
             sampled(candidates_iter(query, granularity), rate_percent=rate_percent, limit=limit)

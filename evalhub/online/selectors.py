@@ -89,7 +89,6 @@ def matching_count(
         granularity=granularity,
         filter_text=filter_text,
         window=Window(field="start", start=since, end=None),
-        dedupe_task_id=None,
     )
     return MatchCount(count=query.count(), since=since, granularity=granularity)
 

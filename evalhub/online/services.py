@@ -38,6 +38,7 @@ from evalhub.models import (
 )
 from evalhub.online.planning import (
     Candidate,
+    Unlisted,
     Window,
     candidates_iter,
     candidates_query,
@@ -560,26 +561,31 @@ def run_plan(*, run: TaskRun) -> TaskRun:
             if config.get("quiet_seconds")
             else None,
         ),
-        dedupe_task_id=run.task_id,
     )
     already = run.items.count()
-    matched = query.count() + already
+    matched = query.count()
     limit = None if run.max_items is None else max(run.max_items - already, 0)
     with transaction.atomic():
+        new = Unlisted(
+            candidates_iter(query, config["granularity"]),
+            task_id=run.task_id,
+            granularity=config["granularity"],
+        )
         total = _items_insert(
             run,
-            sampled(
-                candidates_iter(query, config["granularity"]),
-                rate_percent=config.get("sampling_rate", 100.0),
-                limit=limit,
-            ),
+            sampled(iter(new), rate_percent=config.get("sampling_rate", 100.0), limit=limit),
             dedupe_task_id=run.task_id,
         )
         TaskRun.objects.filter(pk=run.pk).update(
             matched=matched, sampled=total, planned=True, updated_at=timezone.now()
         )
     run.refresh_from_db()
-    run_log(run, f"{matched} items match; {total} in the sample and the cap")
+    done = new.left_out - already
+    run_log(
+        run,
+        f"{matched} items match; {total} in the sample and the cap"
+        + (f"; {done} already evaluated by this task were left out" if done > 0 else ""),
+    )
     return run
 
 
@@ -608,7 +614,6 @@ def continuous_run_plan(*, task_id: int, now: datetime | None = None) -> TaskRun
             granularity=task.granularity,
             filter_text=task.filter,
             window=Window(field="ingested", start=start, end=end, complete_before=end),
-            dedupe_task_id=task.pk,
         )
         matched = 0
 
@@ -620,7 +625,15 @@ def continuous_run_plan(*, task_id: int, now: datetime | None = None) -> TaskRun
 
         chosen = list(
             sampled(
-                counting(candidates_iter(query, task.granularity)),
+                counting(
+                    iter(
+                        Unlisted(
+                            candidates_iter(query, task.granularity),
+                            task_id=task.pk,
+                            granularity=task.granularity,
+                        )
+                    )
+                ),
                 rate_percent=task.sampling_rate,
                 limit=None,
             )

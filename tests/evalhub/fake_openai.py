@@ -63,8 +63,13 @@ class Behavior:
         return cls("no_choices")
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024  # a benchmark opens a connection per concurrent request
+
+
 class FakeOpenAI:
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self._lock = threading.Lock()
         self._queue: deque[Behavior] = deque()
         self.requests: list[dict[str, Any]] = []
@@ -77,8 +82,7 @@ class FakeOpenAI:
         self.tool_arguments: str | None = None  # raw tool-call arguments override
         self.reply: Callable[[dict[str, Any]], dict[str, Any]] | None = None
         self.check_key = True
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", port), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     # --- configuration ---------------------------------------------------------------------
@@ -296,12 +300,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--delay", type=float, default=0.2)
     args = parser.parse_args()
-    server = FakeOpenAI()
+    server = FakeOpenAI(port=args.port)
     server.delay = args.delay
-    server._server.server_close()
-    server._server = ThreadingHTTPServer(("127.0.0.1", args.port), server._handler())
-    server._server.daemon_threads = True
-    server._server.request_queue_size = 1024
+    server.start()
     print(server.base_url, flush=True)
     keep = 0
     try:
@@ -314,7 +315,7 @@ def main() -> None:
         pass
     finally:
         del keep
-        server._server.shutdown()
+        server.stop()
 
 
 if __name__ == "__main__":

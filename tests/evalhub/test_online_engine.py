@@ -315,7 +315,12 @@ def test_backfill_over_a_range_with_a_cap(provider, fake_openai, fast_retry):
     )
     _work(again, fast_retry)
     again.refresh_from_db()
-    assert (again.matched, again.sampled) == (3, 3)
+    # All eight match the range; the five evaluated before are left out, and the log says so.
+    assert (again.matched, again.sampled) == (8, 3)
+    assert again.logs.filter(
+        message="8 items match; 3 in the sample and the cap; "
+        "5 already evaluated by this task were left out"
+    ).exists()
     assert Annotation.objects.filter(name="eval.mentions_refund").count() == 8
 
 
