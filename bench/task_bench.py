@@ -118,12 +118,12 @@ def setup(concurrency: int, judge_url: str):  # type: ignore[no-untyped-def]
         max_concurrency=concurrency, requests_per_minute=0, timeout_seconds=30,
     )  # fmt: skip
     evaluator = evaluator_create(
-        name="helpful",
+        name="correctness",
         config={
             "kind": "LLM",
-            "template": "Span: {span_name}\nQuestion: {input}\nWas the step helpful?",
+            "template": "Span: {span_name}\nInput: {input}\nIs this step correct?",
             "variables": {"span_name": "name"},
-            "choices": [{"label": "helpful", "score": 1}, {"label": "unhelpful", "score": 0}],
+            "choices": [{"label": "correct", "score": 1}, {"label": "incorrect", "score": 0}],
             "output_mode": "tool",
         },
     )
@@ -241,14 +241,14 @@ def latency(args: argparse.Namespace) -> None:
         expected = llm.count()
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
-            done = Annotation.objects.filter(name="eval.helpful").count()
+            done = Annotation.objects.filter(name="eval.correctness").count()
             if done >= expected:
                 break
             time.sleep(1)
         stop(worker)
         delays = sorted(
             (a.created_at - a.ingested).total_seconds()
-            for a in Annotation.objects.filter(name="eval.helpful").annotate(
+            for a in Annotation.objects.filter(name="eval.correctness").annotate(
                 ingested=F("span__ingested_at")
             )
         )  # fmt: skip

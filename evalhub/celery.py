@@ -7,6 +7,10 @@ import os
 from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalhub.settings")
+# Celery's Django fix-up runs the system checks when a worker starts, and they import the URL
+# configuration — every view, the API and pyarrow — into each worker process (~55 MB). The
+# checks run where they belong: migrate, runserver, manage.py check and the test suite.
+os.environ.setdefault("CELERY_SKIP_CHECKS", "1")
 
 app = Celery("evalhub")
 app.config_from_object("django.conf:settings", namespace="CELERY")

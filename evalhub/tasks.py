@@ -9,6 +9,10 @@
   lease to expire — the sweeper then hands it to another worker, which resumes after the last
   committed result.
 - ``runs_sweep`` (beat): dispatches runs whose worker vanished or whose message was lost.
+
+The services are imported inside each task: the worker's main process (and beat) import this
+module to register the tasks, and need not hold the LLM client libraries (~50 MB) only the
+pool processes use.
 """
 
 from __future__ import annotations
@@ -17,13 +21,13 @@ import logging
 
 from celery import shared_task
 
-from evalhub.online import engine, services
-
 logger = logging.getLogger(__name__)
 
 
 @shared_task(name="evalhub.tasks_tick", ignore_result=True)
 def tasks_tick() -> int:
+    from evalhub.online import services
+
     due = services.tasks_due()
     for task_id in due:
         task_continuous_step.delay(task_id)
@@ -32,6 +36,8 @@ def tasks_tick() -> int:
 
 @shared_task(name="evalhub.task_continuous_step", ignore_result=True, acks_late=True)
 def task_continuous_step(task_id: int) -> int | None:
+    from evalhub.online import services
+
     run = services.continuous_run_plan(task_id=task_id)
     return run.pk if run is not None else None
 
@@ -44,6 +50,8 @@ def task_continuous_step(task_id: int) -> int | None:
     reject_on_worker_lost=True,
 )
 def run_execute(self, run_id: int) -> str:  # type: ignore[no-untyped-def]
+    from evalhub.online import engine
+
     worker = f"{self.request.hostname or 'worker'}:{engine.worker_name()}"
     outcome = engine.run_work(run_id=run_id, worker=worker)
     if outcome == "yielded":
@@ -53,6 +61,8 @@ def run_execute(self, run_id: int) -> str:  # type: ignore[no-untyped-def]
 
 @shared_task(name="evalhub.runs_sweep", ignore_result=True)
 def runs_sweep() -> list[int]:
+    from evalhub.online import services
+
     stale = services.runs_stale()
     for run_id in stale:
         services.run_touch(run_id=run_id)  # not swept again before its lease could start
