@@ -1,11 +1,13 @@
 """Trace browser benchmark on PostgreSQL: the traces page of the ``bench`` project (1,000,000
-spans in ``evalhub_bench_query``, loaded by ``bench/query_bench.py``), read only.
+spans in ``evalhub_bench_query``, loaded by ``bench/query_bench.py``) and the Projects page,
+read only.
 
     .venv/bin/python bench/browser_bench.py [--runs 30]
 
 Renders the first page of ``/projects/bench/traces/`` through the whole Django stack (test
 client logged in with ``force_login``: routing, auth, session, filters, keyset query, badges,
-template), without and with a filter, and prints p50 and p95 in milliseconds. The database is
+template), without and with a filter, sorted by latency, tokens and cost, and the Projects page
+(its default range, the last 7 days, and all time), and prints p50 and p95 in milliseconds. The database is
 left as it was: the benchmark user and its login session are written in a transaction that is
 rolled back at the end.
 """
@@ -27,11 +29,18 @@ os.environ["DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:5432/{DB}"
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalhub.settings")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver")
 
-CASES = {
-    "no filter": {},
-    "filter: status_code = 'ERROR'": {"q": "status_code = 'ERROR'"},
-    "filter: latency_ms > 1000": {"q": "latency_ms > 1000"},
-    "quick filter: status ERROR, last 30 days": {"status": "ERROR", "range": "30d"},
+TRACES = "/projects/bench/traces/"
+CASES: dict[str, tuple[str, dict[str, str]]] = {
+    "no filter": (TRACES, {}),
+    "filter: status_code = 'ERROR'": (TRACES, {"q": "status_code = 'ERROR'"}),
+    "filter: latency_ms > 1000": (TRACES, {"q": "latency_ms > 1000"}),
+    "quick filter: status ERROR, last 30 days": (TRACES, {"status": "ERROR", "range": "30d"}),
+    "sorted by latency (slowest first)": (TRACES, {"sort": "latency"}),
+    "sorted by tokens (most first)": (TRACES, {"sort": "tokens"}),
+    "sorted by cost (highest first)": (TRACES, {"sort": "cost"}),
+    "sorted by cost, ascending": (TRACES, {"sort": "cost", "order": "asc"}),
+    "Projects page (last 7 days)": ("/projects/", {}),
+    "Projects page (all time: range=custom)": ("/projects/", {"range": "custom"}),
 }
 BUDGET_MS = 150.0
 
@@ -44,8 +53,8 @@ def measure(runs: int) -> list[tuple[str, float, float, int]]:
     client = Client()
     client.force_login(user)
     results = []
-    for label, params in CASES.items():
-        url = "/projects/bench/traces/" + (f"?{urlencode(params)}" if params else "")
+    for label, (path, params) in CASES.items():
+        url = path + (f"?{urlencode(params)}" if params else "")
         timings: list[float] = []
         rows = 0
         for attempt in range(runs + 3):

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from evalhub.models import ApiKey, Evaluator, EvaluatorVersion, Provider
 from evalhub.services import api_key_hash, api_key_mark_used
-from tracing.models import Span
+from tracing.models import Project, Span
 
 
 def api_key_authenticate(raw_key: str | None) -> ApiKey | None:
@@ -107,3 +107,30 @@ def variables_preview(
         else:
             previews.append(VariablePreview(name, source, value, None))
     return previews
+
+
+# --- the playground's span picker ---------------------------------------------------------------
+
+PICKER_LIMIT = 20
+
+
+def picker_projects() -> QuerySet[Project]:
+    return Project.objects.order_by("name")
+
+
+def playground_spans(
+    *, project: Project, filter_text: str = "", limit: int = PICKER_LIMIT
+) -> list[Span]:
+    """The ``limit`` newest spans of ``project`` matching ``filter_text`` (the filter language;
+    raises ``tracing.query.FilterError`` when it cannot be read)."""
+    from tracing.selectors import span_queryset
+
+    return list(span_queryset(project=project, filter_expr=filter_text)[:limit])
+
+
+def playground_span(span_id: str) -> Span | None:
+    """The span with this id, with its project, or None."""
+    span_id = span_id.strip()
+    if not span_id:
+        return None
+    return Span.objects.filter(span_id=span_id).select_related("project").first()

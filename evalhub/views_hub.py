@@ -15,14 +15,17 @@ from django.shortcuts import redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
+from evalhub.forms_hub import SOURCE_SUGGESTIONS, EvaluatorForm, variable_rows
 from evalhub.hub import TEMPLATES, evaluator_run
-from evalhub.hub.config import BUILTIN_CHECKS
 from evalhub.models import Evaluator, EvaluatorKind, Provider, ProviderKind
 from evalhub.selectors import (
     evaluator_get,
     evaluator_list,
     evaluator_version_get,
     evaluator_version_latest,
+    picker_projects,
+    playground_span,
+    playground_spans,
     provider_list,
     variables_preview,
 )
@@ -36,6 +39,8 @@ from evalhub.services import (
     provider_update,
 )
 from tracing.models import Span
+from tracing.query import FilterError
+from tracing.selectors import project_get
 
 _NEW_DEFINITIONS: dict[str, dict[str, Any]] = {
     EvaluatorKind.LLM: TEMPLATES[0].config(),
@@ -58,24 +63,6 @@ def _evaluator_or_404(ident: str) -> Evaluator:
     if evaluator is None:
         raise Http404("no such evaluator")
     return evaluator
-
-
-class EvaluatorForm(forms.Form):
-    name = forms.CharField(max_length=100)
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
-    definition = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 24, "class": "mono", "spellcheck": "false"}),
-        help_text="The definition as JSON (see the template library for examples).",
-    )
-
-    def clean_definition(self) -> dict[str, Any]:
-        try:
-            data = json.loads(self.cleaned_data["definition"])
-        except ValueError as exc:
-            raise forms.ValidationError(f"not valid JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise forms.ValidationError("the definition must be a JSON object")
-        return data
 
 
 @login_required
@@ -106,47 +93,58 @@ def templates_library(request: HttpRequest) -> HttpResponse:
     return render(request, "evalhub/template_library.html", {"templates": TEMPLATES})
 
 
-def _save_evaluator(request: HttpRequest, form: EvaluatorForm, evaluator: Evaluator | None) -> Any:
+def _save_evaluator(
+    request: HttpRequest, form: EvaluatorForm, evaluator: Evaluator | None
+) -> Evaluator | None:
+    """The saved evaluator, or None with the service's errors put on the form."""
+    config = form.cleaned_data["config"]
     try:
         if evaluator is None:
             return evaluator_create(
                 name=form.cleaned_data["name"],
                 description=form.cleaned_data["description"],
-                config=form.cleaned_data["definition"],
+                config=config,
                 user=request.user,
             )
         evaluator_update(
             evaluator=evaluator,
             user=request.user,
             description=form.cleaned_data["description"],
-            config=form.cleaned_data["definition"],
+            config=config,
         )
         return evaluator
     except PermissionDenied as exc:
-        form.add_error("definition", str(exc))
+        form.add_config_error(exc, field="code" if "code" in form.fields else None)
     except ValueError as exc:
-        form.add_error("definition", str(exc))
+        form.add_config_error(exc)
     return None
+
+
+def _form_page(
+    request: HttpRequest, form: EvaluatorForm, evaluator: Evaluator | None
+) -> HttpResponse:
+    return render(
+        request,
+        "evalhub/evaluator_form.html",
+        {"form": form, "evaluator": evaluator, "sources": SOURCE_SUGGESTIONS},
+    )
 
 
 @login_required
 def evaluator_new(request: HttpRequest) -> HttpResponse:
     kind = request.GET.get("kind", EvaluatorKind.LLM)
-    initial_definition = _CUSTOM_EXAMPLE if kind == "custom" else _NEW_DEFINITIONS.get(kind)
+    start = _CUSTOM_EXAMPLE if kind == "custom" else _NEW_DEFINITIONS.get(kind)
     form = EvaluatorForm(
         request.POST or None,
-        initial={"definition": json.dumps(initial_definition or {}, indent=2)},
+        config=start or _NEW_DEFINITIONS[EvaluatorKind.LLM],
+        user=request.user,
     )
     if request.method == "POST" and form.is_valid():
         evaluator = _save_evaluator(request, form, None)
         if evaluator is not None:
             messages.success(request, f"Created {evaluator.name}.")
             return redirect("evaluators:detail", ident=evaluator.name)
-    return render(
-        request,
-        "evalhub/evaluator_form.html",
-        {"form": form, "evaluator": None, "checks": BUILTIN_CHECKS},
-    )
+    return _form_page(request, form, None)
 
 
 @login_required
@@ -155,27 +153,48 @@ def evaluator_edit(request: HttpRequest, ident: str) -> HttpResponse:
     latest = evaluator_version_latest(evaluator=evaluator)
     form = EvaluatorForm(
         request.POST or None,
-        initial={
-            "name": evaluator.name,
-            "description": evaluator.description,
-            "definition": json.dumps(latest.config, indent=2),
-        },
+        config=latest.config,
+        user=request.user,
+        initial={"name": evaluator.name, "description": evaluator.description},
     )
     form.fields["name"].disabled = True
     if request.method == "POST" and form.is_valid() and _save_evaluator(request, form, evaluator):
-        messages.success(request, "Saved. A changed definition is a new version.")
+        saved = evaluator_version_latest(evaluator=evaluator)
+        if saved.number == latest.number:
+            messages.success(
+                request, f"Saved. The definition did not change (still v{saved.number})."
+            )
+        else:
+            messages.success(request, f"Saved as v{saved.number}.")
         return redirect("evaluators:detail", ident=evaluator.name)
-    return render(
-        request,
-        "evalhub/evaluator_form.html",
-        {"form": form, "evaluator": evaluator, "checks": BUILTIN_CHECKS},
+    return _form_page(request, form, evaluator)
+
+
+@login_required
+@require_POST
+def evaluator_form_variables(request: HttpRequest) -> HttpResponse:
+    """The variable rows for the template being typed (one per ``{variable}``), keeping the
+    sources typed so far."""
+    rows = variable_rows(
+        request.POST.get("template", "").replace("\r\n", "\n"),
+        dict(
+            zip(
+                request.POST.getlist("variables-name"),
+                request.POST.getlist("variables-source"),
+                strict=False,
+            )
+        ),
     )
+    return render(request, "evalhub/evaluator_form.html#variable-rows", {"rows": rows})
 
 
 @login_required
 def evaluator_detail(request: HttpRequest, ident: str) -> HttpResponse:
     evaluator = _evaluator_or_404(ident)
     versions = list(evaluator.versions.order_by("-number"))
+    span_id = request.GET.get("span", "").strip()
+    span = playground_span(span_id)
+    project_name = request.GET.get("project", "").strip() or (span.project.name if span else "")
     return render(
         request,
         "evalhub/evaluator_detail.html",
@@ -184,8 +203,55 @@ def evaluator_detail(request: HttpRequest, ident: str) -> HttpResponse:
             "version": versions[0],
             "versions": versions,
             "definition": json.dumps(versions[0].config, indent=2),
+            "projects": picker_projects(),
+            "picker_project": project_name,
+            "picked_span_id": span_id,
+            **_picker_context(project_name, "", chosen=span_id),
         },
     )
+
+
+def _picker_context(project_name: str, filter_text: str, *, chosen: str = "") -> dict[str, Any]:
+    """The span picker's list: the newest spans of the project matching the filter, or why
+    there are none."""
+    ctx: dict[str, Any] = {"picker_spans": None, "filter_error": None, "chosen": chosen}
+    project = project_get(project_name) if project_name else None
+    if project is None:
+        return ctx
+    try:
+        ctx["picker_spans"] = playground_spans(project=project, filter_text=filter_text)
+    except FilterError as exc:
+        ctx["filter_error"] = exc
+        ctx["filter_text"] = filter_text
+        ctx["filter_caret"] = " " * (min(exc.position, len(filter_text) + 1) - 1) + "^"
+    return ctx
+
+
+@login_required
+def evaluator_spans(request: HttpRequest, ident: str) -> HttpResponse:
+    """The playground's span picker (an htmx fragment)."""
+    _evaluator_or_404(ident)
+    ctx = _picker_context(
+        request.GET.get("project", "").strip(),
+        request.GET.get("filter", ""),
+        chosen=request.GET.get("span_id", "").strip(),
+    )
+    return render(request, "evalhub/evaluator_detail.html#span-choices", ctx)
+
+
+@login_required
+def evaluator_test_on_span(request: HttpRequest) -> HttpResponse:
+    """Choose an evaluator to try on a span: each opens its playground with the span picked."""
+    span_id = request.GET.get("span", "").strip()
+    ctx = {
+        "evaluators": evaluator_list(search=request.GET.get("q", "")),
+        "span": playground_span(span_id),
+        "span_id": span_id,
+        "project": request.GET.get("project", "").strip(),
+    }
+    if request.htmx and not request.htmx.history_restore_request:
+        return render(request, "evalhub/evaluator_test_on_span.html#results", ctx)
+    return render(request, "evalhub/evaluator_test_on_span.html", ctx)
 
 
 def _playground_inputs(

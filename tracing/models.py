@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 
@@ -91,6 +92,9 @@ class Trace(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["project", "-start_time", "-id"], name="trace_project_newest"),
+            # The Traces tab sorted by tokens or cost (read in order, joined to the root span).
+            models.Index(fields=["project", "total_tokens", "id"], name="trace_project_tokens"),
+            models.Index(fields=["project", "cost", "id"], name="trace_project_cost"),
         ]
 
     def __str__(self) -> str:
@@ -98,8 +102,12 @@ class Trace(models.Model):
 
 
 class Span(models.Model):
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="spans")
-    trace = models.ForeignKey(Trace, on_delete=models.CASCADE, related_name="spans")
+    # No single-column indexes on project and trace: the composite indexes below lead with
+    # them, and every index costs the ingest path.
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="spans", db_index=False
+    )
+    trace = models.ForeignKey(Trace, on_delete=models.CASCADE, related_name="spans", db_index=False)
     session = models.ForeignKey(
         Session, null=True, blank=True, on_delete=models.SET_NULL, related_name="spans"
     )
@@ -144,6 +152,20 @@ class Span(models.Model):
             models.Index(fields=["project", "span_kind", "-start_time"], name="span_project_kind"),
             models.Index(fields=["trace", "start_time"], name="span_trace_start"),
             models.Index(fields=["project", "ingested_at"], name="span_project_ingested"),
+            # The Spans and Traces tabs sorted by latency, tokens or cost with keyset pages
+            # (``tracing.selectors.browser``); the expressions are the ones the tables order by.
+            models.Index(fields=["project", "latency_ms", "id"], name="span_project_latency"),
+            models.Index(
+                fields=["project", "latency_ms", "id"],
+                name="span_roots_latency",
+                condition=Q(parent_id__isnull=True),
+            ),
+            models.Index(
+                F("project"), Coalesce("total_tokens", 0), F("id"), name="span_project_tokens"
+            ),
+            models.Index(
+                F("project"), Coalesce("cost", Value(0.0)), F("id"), name="span_project_cost"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, Final
 
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, QuerySet
@@ -17,6 +18,7 @@ from tracing.ingest.records import SpanRecord, SpanRecordError, columns_of
 from tracing.models import Project, Session, Span, StatusCode, Trace
 from tracing.pricing import cost_of
 from tracing.rollups import rows_update, sessions_rollup, traces_rollup
+from tracing.selectors.browser import ResultSize, Tab, result_units, unit_spans
 
 DEFAULT_PROJECT = "default"
 
@@ -342,6 +344,12 @@ def spans_delete(*, span_ids: Sequence[str], project: Project | None = None) -> 
     query = Span.objects.filter(span_id__in=list(span_ids))
     if project is not None:
         query = query.filter(project=project)
+    return _spans_delete(query)
+
+
+def _spans_delete(query: QuerySet[Span]) -> int:
+    """Delete the spans of ``query`` (in the caller's transaction), recompute their traces and
+    sessions; the number of spans deleted."""
     trace_pks = sorted(set(query.values_list("trace_id", flat=True)))
     if not trace_pks:
         return 0
@@ -355,6 +363,45 @@ def spans_delete(*, span_ids: Sequence[str], project: Project | None = None) -> 
     traces_recompute(trace_pks)
     sessions_recompute(session_pks)
     return per_model.get(Span._meta.label, 0)
+
+
+# Units (traces, spans, sessions) deleted in one transaction by ``spans_delete_result``.
+DELETE_BATCH_UNITS: Final[dict[str, int]] = {"spans": 2000, "traces": 400, "sessions": 50}
+
+
+def spans_delete_result(
+    *,
+    project: Project,
+    tab: Tab,
+    spans: QuerySet[Span],
+    as_of: datetime,
+    batch_units: int | None = None,
+) -> ResultSize:
+    """Delete a tab's whole filtered result: every span of the matching traces, spans or
+    sessions (``tracing.selectors.browser.result_units``), as the table shows them.
+
+    Only spans ingested at or before ``as_of`` count, for matching and for deleting: ``as_of``
+    is when the confirmation page counted the result, so what it stated is what goes, and spans
+    that arrive meanwhile stay (even in a trace or session being deleted, which is then
+    recomputed from them). Whole units are deleted a batch at a time, each batch in its own
+    transaction (so no transaction holds a huge delete), in unit-id order; a unit is never
+    split across batches, so an interrupted run leaves whole units, and running it again with
+    the same arguments deletes what is left. Must not be called inside a transaction.
+
+    Returns how many units and spans were deleted.
+    """
+    size = batch_units or DELETE_BATCH_UNITS[tab]
+    rows = deleted = 0
+    last: int | None = None
+    while True:
+        batch = list(result_units(tab=tab, spans=spans, as_of=as_of, after=last)[:size])
+        if not batch:
+            break
+        with transaction.atomic():
+            deleted += _spans_delete(unit_spans(project=project, tab=tab, units=batch, as_of=as_of))
+        rows += len(batch)
+        last = batch[-1]
+    return ResultSize(rows=rows, spans=deleted)
 
 
 @dataclass

@@ -7,11 +7,11 @@ can be shared, reloaded and navigated with back and forward.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Final
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
 from django.http import (
     Http404,
     HttpRequest,
@@ -23,7 +23,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
 from tracing.export import FORMATS, span_export_stream
 from tracing.filters import SpanFilterSet
@@ -42,11 +42,12 @@ from tracing.selectors.browser import (
     evaluation_names_recent,
     model_names_recent,
     project_cards,
+    result_size,
     result_spans,
     selection_spans,
     span_ids_of,
 )
-from tracing.services import spans_delete
+from tracing.services import spans_delete, spans_delete_result
 
 TEMPLATE: Final = "tracing/project_list.html"
 MAX_DELETE_SPANS: Final = 50_000
@@ -245,12 +246,16 @@ def _back(request: HttpRequest, project: Project, tab: Tab) -> str:
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def project_delete(request: HttpRequest, project: str, tab: Tab) -> HttpResponse:
-    """Delete the selected rows' spans, after a confirmation page (``confirmed=1``)."""
+    """Delete rows' spans after a confirmation page: the selected rows (POST ``selected``), or
+    the whole filtered result ("delete all matching": GET with the table's query string shows
+    the confirmation, which posts ``scope=all`` back with the same filters)."""
     if tab not in TABS:
         raise Http404("no such tab")
     project_row = get_object_or_404(Project, name=project)
+    if request.method == "GET" or request.POST.get("scope") == "all":
+        return _delete_result(request, project_row, tab)
     selected = [key for key in request.POST.getlist("selected") if key]
     back = _back(request, project_row, tab)
     if not selected:
@@ -272,8 +277,85 @@ def project_delete(request: HttpRequest, project: str, tab: Tab) -> HttpResponse
             "next": back,
         }
         return render(request, "tracing/delete_confirm.html", context)
-    with transaction.atomic():
-        deleted = spans_delete(span_ids=span_ids, project=project_row)
-    noun = TAB_LABELS[tab].lower() if len(selected) != 1 else TAB_LABELS[tab].lower()[:-1]
-    messages.success(request, f"Deleted {len(selected)} {noun} ({deleted} spans).")
+    deleted = spans_delete(span_ids=span_ids, project=project_row)
+    messages.success(request, f"Deleted {_rows(len(selected), tab)} ({deleted:,} spans).")
     return redirect(back)
+
+
+def _rows(count: int, tab: Tab) -> str:
+    noun = TAB_LABELS[tab].lower()
+    return f"{count:,} {noun if count != 1 else noun[:-1]}"
+
+
+# Query parameters of a table that are not filters: left out of "delete all matching".
+_TABLE_PARAMS: Final = ("after", "before", "newer", "live", "sort", "order", "size")
+
+
+def _delete_result(request: HttpRequest, project: Project, tab: Tab) -> HttpResponse:
+    """ "Delete all matching": the confirmation states how many rows and spans the filtered
+    result has right now (``as_of``); the confirmed form posts the same filters, ``as_of`` and
+    the span count back. Only spans ingested by ``as_of`` are matched and deleted (relative
+    time ranges are read at ``as_of`` too), so spans arriving meanwhile are kept; and if the
+    result has grown past the stated count anyway (an evaluation added since makes more spans
+    match), nothing is deleted and the page asks again with the new count."""
+    posted = request.method == "POST"
+    params = request.POST if posted else request.GET
+    if posted:
+        back = _back(request, project, tab)
+    else:
+        query = request.GET.copy()
+        for name in _TABLE_PARAMS:
+            query.pop(name, None)
+        back = reverse(f"tracing:{tab}", kwargs={"project": project.name})
+        back += f"?{query.urlencode()}" if query else ""
+    now = timezone.now()
+    as_of = _moment(params.get("as_of")) if posted else None
+    confirmed = posted and params.get("confirmed") == "1" and as_of is not None
+    as_of = min(as_of, now) if as_of is not None else now
+    filters = SpanFilterSet(
+        params, queryset=browse_spans(project=project, tab=tab), project=project, now=as_of
+    )
+    if not filters.form.is_valid():
+        messages.error(request, "The filter is not valid, so nothing was deleted. Fix it first.")
+        return redirect(back)
+    size = result_size(project=project, tab=tab, spans=filters.qs, as_of=as_of)
+    stated = _count(params.get("span_count"))
+    if confirmed and stated is not None and size.spans <= stated:
+        done = spans_delete_result(project=project, tab=tab, spans=filters.qs, as_of=as_of)
+        messages.success(request, f"Deleted {_rows(done.rows, tab)} ({done.spans:,} spans).")
+        return redirect(back)
+    if size.rows == 0:
+        messages.info(request, f"No {tab} match, so nothing was deleted.")
+        return redirect(back)
+    context = {
+        "project": project,
+        "tab": tab,
+        "tab_label": TAB_LABELS[tab],
+        "scope": "all",
+        "size": size,
+        "span_count": size.spans,
+        "expression": filters.expression(),
+        "filter_params": [
+            (name, value)
+            for name in SpanFilterSet.base_filters
+            for value in params.getlist(name)
+            if value
+        ],
+        "as_of": as_of.isoformat(),
+        "as_of_moment": as_of,
+        "changed": confirmed,
+        "next": back,
+    }
+    return render(request, "tracing/delete_confirm.html", context)
+
+
+def _moment(raw: str | None) -> datetime | None:
+    try:
+        value = datetime.fromisoformat(raw or "")
+    except ValueError:
+        return None
+    return value if value.tzinfo else None
+
+
+def _count(raw: str | None) -> int | None:
+    return int(raw) if raw and raw.isdigit() else None

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.evalhub.fake_openai import VALID_KEY, fake_openai  # noqa: F401
+
 # Playwright's sync API runs an event loop in this thread; Django refuses ORM calls from a thread
 # with a running loop unless told that this is intended (the loop never runs Django code here).
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -80,3 +82,20 @@ def logged_in_page(page, user):  # type: ignore[no-untyped-def]
     page.get_by_role("button", name="Log in").click()
     page.wait_for_load_state()
     return page
+
+
+@pytest.fixture
+def provider(fake_openai):  # type: ignore[no-untyped-def]  # noqa: F811
+    """The default LLM provider: the fake OpenAI-compatible judge the test started."""
+    from evalhub.services import provider_create
+
+    return provider_create(
+        name="fake judge",
+        kind="compatible",
+        base_url=fake_openai.base_url,
+        api_key=VALID_KEY,
+        default_model="judge-small",
+        requests_per_minute=0,
+        timeout_seconds=5,
+        is_default=True,
+    )

@@ -2,24 +2,11 @@
 
 import pytest
 
-from evalhub.services import evaluator_create_from_template, provider_create
+from evalhub.services import evaluator_create_from_template
 from tests import factories
 from tests.evalhub.fake_openai import VALID_KEY, fake_openai  # noqa: F401
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def provider(fake_openai):  # noqa: F811
-    return provider_create(
-        name="fake judge",
-        kind="compatible",
-        base_url=fake_openai.base_url,
-        api_key=VALID_KEY,
-        default_model="judge-small",
-        requests_per_minute=0,
-        timeout_seconds=5,
-    )
 
 
 def test_playground_runs_a_judge_on_a_span(logged_in_page, provider, fake_openai, tmp_path):  # noqa: F811

@@ -12,26 +12,12 @@ from django.utils import timezone
 from annotations.models import Annotation
 from evalhub.models import Task, TaskRun
 from evalhub.online.engine import run_work
-from evalhub.services import evaluator_create, provider_create
+from evalhub.services import evaluator_create
 from tests import factories
-from tests.evalhub.fake_openai import VALID_KEY, fake_openai  # noqa: F401
+from tests.evalhub.fake_openai import fake_openai  # noqa: F401
 from tests.evalhub.online_helpers import JUDGE
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def provider(fake_openai):  # noqa: F811
-    return provider_create(
-        name="fake judge",
-        kind="compatible",
-        base_url=fake_openai.base_url,
-        api_key=VALID_KEY,
-        default_model="judge-small",
-        requests_per_minute=0,
-        timeout_seconds=5,
-        is_default=True,
-    )
 
 
 @pytest.fixture

@@ -429,10 +429,11 @@ def test_page_shows_counts_means_and_the_tab(staff, shop):
 
     assert response.status_code == 200
     page = response.content.decode()
+    # The tab keeps the page's time range, as every project tab does.
     assert (
-        '<a href="/projects/shop/trends/" class="active" aria-current="page">Score trends</a>'
-        in page
-    )
+        '<a href="/projects/shop/trends/?range=custom&amp;start=2026-11-20T00%3A00&amp;'
+        'end=2026-11-22T00%3A00" class="active" aria-current="page">Score trends</a>'
+    ) in page
     assert "per day" in page
     section = _section(page, CORRECTNESS)
     assert '<th scope="col" class="num">correct</th>' in section

@@ -408,3 +408,53 @@ def test_label_mix_counts_trace_evaluations_in_the_window_too():
     assert [(m.name, [(x.label, x.count) for x in m.labels]) for m in card.evaluations] == [
         ("Resolved", [("yes", 1)])
     ]
+
+
+def test_label_mix_without_reading_spans_when_the_window_holds_the_whole_project():
+    traces = [factories.trace(project="shop", start=T0 + timedelta(minutes=i)) for i in range(3)]
+    _evaluate(traces[0][2], "Correctness", "incorrect", score=0.0)
+    _evaluate(traces[1][2], "Correctness", "correct")
+    _evaluate(traces[2][0], "Tone", "polite", kind="HUMAN")
+    whole = project_cards(start=T0 - timedelta(days=1), end=T0 + timedelta(days=1))
+    part = project_cards(start=T0 + timedelta(seconds=30), end=None)  # the first trace is out
+    assert [(x.label, x.count) for x in whole[0].evaluations[0].labels] == [
+        ("correct", 1),
+        ("incorrect", 1),
+    ]
+    assert [(x.label, x.count) for x in part[0].evaluations[0].labels] == [("correct", 1)]
+
+
+@pytest.mark.parametrize("sort", ["tokens", "cost"])
+@pytest.mark.parametrize("descending", [True, False])
+def test_traces_sorted_by_trace_totals_page_through_ties_and_two_root_traces(sort, descending):
+    traces = [factories.trace(start=T0 + timedelta(seconds=i)) for i in range(7)]
+    # Three traces tie on the value; one trace gets a second root span.
+    for index, spans in enumerate(traces):
+        Trace.objects.filter(pk=spans[0].trace_id).update(
+            total_tokens=100 if index < 3 else index * 10, cost=0.5 if index < 3 else index / 10
+        )
+    twin = factories.span_record(
+        trace_id=Trace.objects.get(pk=traces[0][0].trace_id).trace_id, name="second-root"
+    )
+    factories.ingest([twin])
+    Trace.objects.filter(pk=traces[0][0].trace_id).update(total_tokens=100, cost=0.5)
+    project = Project.objects.get(name="default")
+    column = {"tokens": "trace__total_tokens", "cost": "trace__cost"}[sort]
+    roots = Span.objects.filter(parent_id__isnull=True).values_list("pk", column, "trace_id")
+    expected = [
+        pk for pk, *_ in sorted(roots, key=lambda r: (r[1], r[2], r[0]), reverse=descending)
+    ]
+
+    seen, after, pages = [], None, []
+    while True:
+        page = _page(project, "traces", sort=sort, descending=descending, after=after, size=3)
+        pages.append(page)
+        seen += [row.pk for row in page.rows]
+        if page.next_cursor is None:
+            break
+        after = page.next_cursor
+    assert seen == expected and len(seen) == 8
+    back = _page(
+        project, "traces", sort=sort, descending=descending, before=pages[2].prev_cursor, size=3
+    )
+    assert [r.pk for r in back.rows] == [r.pk for r in pages[1].rows]

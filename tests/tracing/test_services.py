@@ -1,13 +1,23 @@
 from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from annotations.models import Annotation, AnnotatorKind, TargetKind
 from tests import factories
+from tracing import services
+from tracing.filters import SpanFilterSet
 from tracing.ingest import SpanRecordError
 from tracing.models import ModelPrice, Session, Span, Trace
 from tracing.pricing import price_cache_clear
-from tracing.services import sessions_recompute, spans_delete, spans_ingest, traces_recompute
+from tracing.selectors.browser import ResultSize, browse_spans, result_size
+from tracing.services import (
+    sessions_recompute,
+    spans_delete,
+    spans_delete_result,
+    spans_ingest,
+    traces_recompute,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -171,3 +181,92 @@ def test_rows_kept_at_ingest_equal_a_full_recount_whatever_the_arrival_order(see
     sessions_recompute(Session.objects.values_list("pk", flat=True))
     assert _snapshot() == kept
     assert Trace.objects.filter(root_span_id__isnull=True).count() == 0
+
+
+# --- deleting a whole filtered result ---------------------------------------------------------
+
+
+def _matching(tab: str, data: dict) -> object:
+    project = factories.project("p")
+    return SpanFilterSet(data, queryset=browse_spans(project=project, tab=tab), project=project).qs
+
+
+def test_delete_result_removes_whole_traces_in_batches_with_their_annotations():
+    t0 = factories.BASE_TIME
+    failed = [
+        factories.trace(project="p", start=t0 + timedelta(minutes=i), status_code="ERROR")
+        for i in range(5)
+    ]
+    kept = factories.trace(project="p", start=t0, session_id="chat")
+    Annotation.objects.create(
+        project=failed[0][0].project,
+        target_kind=TargetKind.SPAN,
+        span=failed[0][2],
+        name="Correctness",
+        annotator_kind=AnnotatorKind.LLM,
+        label="incorrect",
+    )
+    project = factories.project("p")
+    now = timezone.now()
+    spans = _matching("traces", {"status": ["ERROR"]})
+    assert result_size(project=project, tab="traces", spans=spans, as_of=now) == ResultSize(5, 15)
+
+    done = spans_delete_result(project=project, tab="traces", spans=spans, as_of=now, batch_units=2)
+
+    assert done == ResultSize(rows=5, spans=15)
+    assert set(Span.objects.values_list("span_id", flat=True)) == {s.span_id for s in kept}
+    assert list(Trace.objects.values_list("pk", flat=True)) == [kept[0].trace_id]
+    assert not Annotation.objects.exists()
+    assert Session.objects.get().span_count == 3
+
+
+def test_delete_result_keeps_spans_that_arrived_after_the_count():
+    t0 = factories.BASE_TIME
+    old = factories.trace(project="p", start=t0, status_code="ERROR")
+    project = factories.project("p")
+    as_of = timezone.now()
+    late = factories.trace(project="p", start=t0 + timedelta(minutes=1), status_code="ERROR")
+    Span.objects.filter(pk__in=[s.pk for s in late]).update(
+        ingested_at=as_of + timedelta(seconds=1)
+    )
+    spans = _matching("spans", {"status": ["ERROR"]})
+    assert result_size(project=project, tab="spans", spans=spans, as_of=as_of) == ResultSize(2, 2)
+
+    assert spans_delete_result(project=project, tab="spans", spans=spans, as_of=as_of).spans == 2
+
+    left = set(Span.objects.values_list("span_id", flat=True))
+    assert left == {old[1].span_id} | {s.span_id for s in late}
+    assert Trace.objects.get(pk=old[0].trace_id).span_count == 1
+
+
+def test_delete_result_commits_each_batch_and_a_second_run_deletes_the_rest(monkeypatch):
+    t0 = factories.BASE_TIME
+    for index in range(4):
+        factories.trace(project="p", start=t0 + timedelta(minutes=index), session_id=f"s{index}")
+    project = factories.project("p")
+    as_of = timezone.now()
+    real = services._spans_delete
+    calls = []
+
+    def failing_second_batch(query):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("worker killed")
+        return real(query)
+
+    monkeypatch.setattr(services, "_spans_delete", failing_second_batch)
+    spans = _matching("sessions", {})
+    with pytest.raises(RuntimeError):
+        spans_delete_result(
+            project=project, tab="sessions", spans=spans, as_of=as_of, batch_units=1
+        )
+    # The first batch (one whole session) stayed deleted; the failed one rolled back whole.
+    assert Session.objects.count() == 3 and Span.objects.count() == 9
+
+    monkeypatch.setattr(services, "_spans_delete", real)
+    again = spans_delete_result(project=project, tab="sessions", spans=spans, as_of=as_of)
+    assert again == ResultSize(rows=3, spans=9)
+    assert not Span.objects.exists() and not Session.objects.exists()
+    assert spans_delete_result(project=project, tab="sessions", spans=spans, as_of=as_of) == (
+        ResultSize(0, 0)
+    )

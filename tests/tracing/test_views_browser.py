@@ -465,3 +465,136 @@ def test_projects_range_select_shows_the_range_in_use(staff):
     assert '<option value="7d" selected>Last 7 days</option>' in page
     page = staff.get(reverse("tracing:projects"), {"range": "1h"}).content.decode()
     assert '<option value="1h" selected>Last hour</option>' in page
+
+
+def _delete_url(tab: str = "traces") -> str:
+    return reverse("tracing:delete", kwargs={"project": "default", "tab": tab})
+
+
+def _hidden(page: str) -> list[tuple[str, str]]:
+    return re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page)
+
+
+def test_delete_all_matching_states_the_count_then_deletes_that_filtered_result(staff):
+    traces = _shop()
+    table = staff.get(_url(), {"status": "ERROR", "range": "24h", "sort": "cost"}).content.decode()
+    link = re.search(r'href="([^"]*/traces/delete/[^"]*)">Delete all matching', table)
+    assert link is not None
+    confirm = staff.get(link.group(1).replace("&amp;", "&"))
+    page = confirm.content.decode()
+    assert confirm.status_code == 200
+    assert "Delete all 1 matching trace?" in page
+    assert "1 trace</strong> with <strong data-delete-spans>3 spans" in page
+    assert "status_code IN (&#x27;ERROR&#x27;)" in page
+    assert Span.objects.count() == 12  # a confirmation deletes nothing
+
+    fields = _hidden(page)
+    assert ("status", "ERROR") in fields and ("range", "24h") in fields
+    assert ("scope", "all") in fields and ("span_count", "3") in fields
+    assert not any(name == "sort" for name, _ in fields)
+    data: dict[str, list[str]] = {}
+    for name, value in fields:
+        data.setdefault(name, []).append(value.replace("&amp;", "&"))
+    done = staff.post(_delete_url(), data)
+    assert done.status_code == 302
+    assert done["Location"] == _url() + "?status=ERROR&range=24h"
+    assert set(Span.objects.values_list("span_id", flat=True)) == {
+        s.span_id for name in ("ok", "evaluated", "old") for s in traces[name]
+    }
+    assert "Deleted 1 trace (3 spans)." in staff.get(_url()).content.decode()
+
+
+def test_delete_all_matching_refuses_when_more_spans_match_than_were_confirmed(staff):
+    traces = _shop()
+    page = staff.get(_delete_url("spans"), {"kind": "LLM"}).content.decode()
+    assert "Delete all 4 matching spans?" in page
+    data = dict(_hidden(page))
+    data["kind"] = "LLM"
+    # Someone else's spans arrive between the confirmation and the click: they are kept.
+    late = factories.trace(start=timezone.now())
+    assert Span.objects.filter(span_kind="LLM").count() == 5
+    assert staff.post(_delete_url("spans"), data).status_code == 302
+    assert list(Span.objects.filter(span_kind="LLM")) == [late[2]]
+
+    # A count lower than what matches now (as if more matched since): nothing is deleted.
+    factories.trace(start=timezone.now())
+    page = staff.get(_delete_url("spans"), {"kind": "LLM"}).content.decode()
+    data = dict(_hidden(page)) | {"kind": "LLM", "span_count": "1"}
+    again = staff.post(_delete_url("spans"), data)
+    assert again.status_code == 200
+    assert "More spans match than when you confirmed" in again.content.decode()
+    assert Span.objects.filter(span_kind="LLM").count() == 2
+    assert Span.objects.count() == 12 - 4 + 3 + 3
+    assert Span.objects.filter(pk__in=[s.pk for s in traces["ok"]]).count() == 2  # not LLM
+
+
+def test_delete_all_matching_with_a_bad_filter_deletes_nothing(staff):
+    _shop()
+    response = staff.get(_delete_url(), {"q": "latency_ms >"})
+    assert response.status_code == 302
+    assert Span.objects.count() == 12
+    posted = staff.post(
+        _delete_url(),
+        {
+            "scope": "all",
+            "q": "latency_ms >",
+            "confirmed": "1",
+            "as_of": timezone.now().isoformat(),
+            "span_count": "999",
+        },
+    )
+    assert posted.status_code == 302 and Span.objects.count() == 12
+    invalid_choice = staff.post(
+        _delete_url(),
+        {
+            "scope": "all",
+            "status": "NOPE",
+            "confirmed": "1",
+            "as_of": timezone.now().isoformat(),
+            "span_count": "999",
+        },
+    )
+    assert invalid_choice.status_code == 302 and Span.objects.count() == 12
+    followed = staff.get(invalid_choice["Location"]).content.decode()
+    assert "The filter is not valid, so nothing was deleted." in followed
+
+
+def test_delete_all_matching_sessions_without_a_filter_says_it_is_everything(staff):
+    factories.trace(start=T0, session_id="chat-1")
+    factories.trace(start=T0, session_id="chat-2")
+    factories.trace(start=T0)  # no session: not a row of the sessions table
+    page = staff.get(_delete_url("sessions")).content.decode()
+    assert "Delete all 2 matching sessions?" in page
+    assert "No filter is set: this is every session in the project." in page
+    data = dict(_hidden(page))
+    assert staff.post(_delete_url("sessions"), data).status_code == 302
+    assert Span.objects.count() == 3 and Span.objects.filter(session__isnull=True).count() == 3
+
+
+def test_project_tabs_keep_the_time_range(staff):
+    factories.trace(start=T0)
+
+    def tab_links(html: str) -> dict[str, str]:
+        nav = re.search(r'<nav class="tabs" id="project-tabs".*?</nav>', html, re.S)
+        assert nav is not None
+        return {
+            label: href.replace("&amp;", "&")
+            for href, label in re.findall(r'<a href="([^"]+)"[^>]*>([^<]+)</a>', nav.group(0))
+        }
+
+    links = tab_links(staff.get(_url(), {"range": "7d", "status": "OK"}).content.decode())
+    assert links["Spans"] == _url("spans") + "?range=7d"
+    assert links["Sessions"] == _url("sessions") + "?range=7d"
+    custom = {"range": "custom", "start": "2026-11-20T10:00", "end": "2026-11-21T10:00"}
+    links = tab_links(staff.get(_url("spans"), custom).content.decode())
+    assert (
+        links["Traces"] == _url() + "?range=custom&start=2026-11-20T10%3A00&end=2026-11-21T10%3A00"
+    )
+    # After a filter change through htmx the tabs are swapped in place with the new range.
+    partial = staff.get(_url(), {"range": "1h"}, headers=HTMX).content.decode()
+    assert 'id="project-tabs" aria-label="default" hx-swap-oob="true"' in partial
+    assert tab_links(partial)["Spans"] == _url("spans") + "?range=1h"
+    assert tab_links(staff.get(_url()).content.decode())["Spans"] == _url("spans")
+    assert tab_links(staff.get(_url(), {"range": "bogus"}).content.decode())["Spans"] == _url(
+        "spans"
+    )

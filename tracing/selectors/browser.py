@@ -27,6 +27,8 @@ from django.db.models import (
     ExpressionWrapper,
     F,
     FloatField,
+    Max,
+    Min,
     OuterRef,
     Q,
     QuerySet,
@@ -162,30 +164,39 @@ def project_cards(*, start: datetime | None, end: datetime | None) -> list[Proje
             mine = traces.filter(project_id=row["project_id"])
             card.latency_p50_ms = percentile_cont(mine, "latency_ms", 0.5)
             card.latency_p99_ms = percentile_cont(mine, "latency_ms", 0.99)
-    for project_id, mixes in _label_mix(start=start, end=end).items():
+    for project_id, mixes in _label_mix(project_ids=list(cards), start=start, end=end).items():
         cards[project_id].evaluations = mixes
     return list(cards.values())
 
 
-def _label_mix(*, start: datetime | None, end: datetime | None) -> dict[int, list[EvaluationMix]]:
-    # One grouped query per target kind: an OR across two outer joins would keep the database
-    # from joining either side efficiently.
+def _label_mix(
+    *, project_ids: Sequence[int], start: datetime | None, end: datetime | None
+) -> dict[int, list[EvaluationMix]]:
     counts: dict[tuple[int, str, str | None], int] = {}
-    for target, kind in (("span", TargetKind.SPAN), ("trace", TargetKind.TRACE)):
-        window = Q(target_kind=kind)
-        if start is not None:
-            window &= Q(**{f"{target}__start_time__gte": start})
-        if end is not None:
-            window &= Q(**{f"{target}__start_time__lt": end})
-        rows = (
-            Annotation.objects.filter(window, annotator_kind__in=EVALUATOR_KINDS)
-            .values_list("project_id", "name", "label")
-            .annotate(n=Count("id"))
-            .order_by()
-        )
-        for project_id, name, label, n in rows:
-            key = (project_id, name, label)
-            counts[key] = counts.get(key, 0) + n
+    evaluations = Annotation.objects.filter(annotator_kind__in=EVALUATOR_KINDS)
+    for project_id in project_ids:
+        mine = evaluations.filter(project_id=project_id)
+        if _window_covers(project_id, start=start, end=end):
+            # Every span and trace of the project started in the window: count its evaluations
+            # without reading a span (at a million spans the join was most of the page's time).
+            grouped = [mine.filter(target_kind__in=(TargetKind.SPAN, TargetKind.TRACE))]
+        else:
+            # One grouped query per target kind: an OR across two outer joins would keep the
+            # database from joining either side efficiently. The target's project is named so
+            # the window is a range of its (project, start_time) index.
+            grouped = []
+            for target, kind in (("span", TargetKind.SPAN), ("trace", TargetKind.TRACE)):
+                window = Q(target_kind=kind, **{f"{target}__project_id": project_id})
+                if start is not None:
+                    window &= Q(**{f"{target}__start_time__gte": start})
+                if end is not None:
+                    window &= Q(**{f"{target}__start_time__lt": end})
+                grouped.append(mine.filter(window))
+        for query in grouped:
+            rows = query.values_list("name", "label").annotate(n=Count("id")).order_by()
+            for name, label, n in rows:
+                key = (project_id, name, label)
+                counts[key] = counts.get(key, 0) + n
     mixes: dict[int, dict[str, EvaluationMix]] = {}
     for (project_id, name, label), n in sorted(
         counts.items(), key=lambda item: (item[0][0], item[0][1], -item[1], item[0][2] or "")
@@ -198,6 +209,27 @@ def _label_mix(*, start: datetime | None, end: datetime | None) -> dict[int, lis
             for label_count in mix.labels:
                 label_count.share = round(100.0 * label_count.count / mix.total, 1)
     return {project_id: list(by_name.values()) for project_id, by_name in mixes.items()}
+
+
+def _window_covers(project_id: int, *, start: datetime | None, end: datetime | None) -> bool:
+    """Whether every span and trace of the project started in ``[start, end)``: the ends of
+    its ``(project, start_time)`` indexes, a few rows read."""
+    if start is None and end is None:
+        return not Trace.objects.filter(project_id=project_id, start_time__isnull=True).exists()
+    spans = Span.objects.filter(project_id=project_id).aggregate(
+        first=Min("start_time"), last=Max("start_time")
+    )
+    traces = Trace.objects.filter(project_id=project_id).aggregate(
+        first=Min("start_time"), last=Max("start_time")
+    )
+    if Trace.objects.filter(project_id=project_id, start_time__isnull=True).exists():
+        return False
+    for first, last in ((spans["first"], spans["last"]), (traces["first"], traces["last"])):
+        if first is None:
+            continue  # none of them
+        if (start is not None and first < start) or (end is not None and last >= end):
+            return False
+    return True
 
 
 # --- quick-filter choices ---------------------------------------------------------------------
@@ -239,9 +271,22 @@ def evaluation_names(*, project: Project) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class _Sort:
+    """A table order: ``(path, *ties, id)`` in one direction, which is also the keyset cursor.
+
+    Every order of the traces and spans tables is an index range (migration 0004): the spans'
+    ``(project, latency_ms | COALESCE(tokens, 0) | COALESCE(cost, 0), id)`` indexes, their
+    partial twins for root spans, and for the traces' tokens and cost the trace rows'
+    ``(project, total_tokens | cost, id)`` indexes, read in order and joined to their root span.
+    That is why those two order by the trace's id before the root span's own (``ties``): the
+    index gives ``(value, trace id)``, and a trace with two root spans still pages right. No
+    sorted column is NULL (token and cost sorts of spans count a missing value as 0), so the
+    cursor's comparisons and the index order agree.
+    """
+
     path: str  # the ORM path (or alias) ordered and compared on
     value_kind: Literal["datetime", "float", "int", "duration"]
     alias: Any = None  # an expression aliased as ``path`` when it is not a column
+    ties: tuple[str, ...] = ()  # integer columns ordered on between ``path`` and ``id``
 
 
 _SPAN_SORTS: Final[dict[str, _Sort]] = {
@@ -253,8 +298,8 @@ _SPAN_SORTS: Final[dict[str, _Sort]] = {
 _TRACE_SORTS: Final[dict[str, _Sort]] = {
     "start_time": _Sort("start_time", "datetime"),
     "latency": _Sort("latency_ms", "float"),
-    "tokens": _Sort("trace__total_tokens", "int"),
-    "cost": _Sort("trace__cost", "float"),
+    "tokens": _Sort("trace__total_tokens", "int", ties=("trace_id",)),
+    "cost": _Sort("trace__cost", "float", ties=("trace_id",)),
 }
 _SESSION_SORTS: Final[dict[str, _Sort]] = {
     "start_time": _Sort("start_time", "datetime"),
@@ -368,32 +413,30 @@ def browse_page(
     spec = _sorts(tab)[sort]
     kind = f"{tab}:{sort}:{'desc' if descending else 'asc'}"
     query = _table_query(project=project, tab=tab, spans=spans, filtering=filtering, spec=spec)
-    prefix = "-" if descending else ""
-    forward_order = (f"{prefix}{spec.path}", f"{prefix}id")
+    keys = (spec.path, *spec.ties, "id")
     if before:
-        value, last_id = _cursor_values(before, kind, spec)
-        reverse_order = tuple(o[1:] if o.startswith("-") else f"-{o}" for o in forward_order)
+        values = _cursor_values(before, kind, spec)
+        reverse_order = _order(keys, descending=not descending)
         rows = list(
-            query.filter(
-                _keyset_after(spec.path, value, last_id, descending=not descending)
-            ).order_by(*reverse_order)[: size + 1]
+            query.filter(_keyset(keys, values, descending=not descending)).order_by(*reverse_order)[
+                : size + 1
+            ]
         )
         has_prev = len(rows) > size
         rows = list(reversed(rows[:size]))
         has_next = True
     else:
         if after:
-            value, last_id = _cursor_values(after, kind, spec)
-            query = query.filter(_keyset_after(spec.path, value, last_id, descending=descending))
-        rows = list(query.order_by(*forward_order)[: size + 1])
+            values = _cursor_values(after, kind, spec)
+            query = query.filter(_keyset(keys, values, descending=descending))
+        rows = list(query.order_by(*_order(keys, descending=descending))[: size + 1])
         has_next = len(rows) > size
         rows = rows[:size]
         has_prev = bool(after)
 
     def cursor(row: Any) -> str:
-        return _cursor_encode(
-            kind, _encode_value(_value_of(row, spec.path), spec.value_kind), row.pk
-        )
+        value = _encode_value(_value_of(row, spec.path), spec.value_kind)
+        return _cursor_encode(kind, value, *(_value_of(row, tie) for tie in spec.ties), row.pk)
 
     badges_attach(rows, tab=tab)
     return BrowsePage(
@@ -434,11 +477,32 @@ def browse_newer(
     return BrowsePage(rows=rows, next_cursor=None, prev_cursor=None, has_prev=False, top_cursor=top)
 
 
-def _cursor_values(cursor: str, kind: str, spec: _Sort) -> tuple[Any, int]:
-    raw_value, last_id = _cursor_decode(cursor, kind, 2)
-    if isinstance(last_id, bool) or not isinstance(last_id, int):
-        raise InvalidCursor("cursor is not valid")
-    return _decode_value(raw_value, spec.value_kind), last_id
+def _cursor_values(cursor: str, kind: str, spec: _Sort) -> tuple[Any, ...]:
+    """``(value, *ties, id)`` of a cursor made for ``kind``."""
+    raw_value, *integers = _cursor_decode(cursor, kind, 2 + len(spec.ties))
+    for number in integers:
+        if isinstance(number, bool) or not isinstance(number, int):
+            raise InvalidCursor("cursor is not valid")
+    return (_decode_value(raw_value, spec.value_kind), *integers)
+
+
+def _order(keys: Sequence[str], *, descending: bool) -> list[str]:
+    return [f"-{key}" if descending else key for key in keys]
+
+
+def _keyset(keys: Sequence[str], values: Sequence[Any], *, descending: bool) -> Q:
+    """Rows after ``values`` in the order of ``keys`` (lexicographic, one direction). The first
+    condition is a plain range on the first key, so the database seeks into the index."""
+    if len(keys) == 2:
+        return _keyset_after(keys[0], values[0], values[1], descending=descending)
+    beyond = "lt" if descending else "gt"
+    after = Q()
+    for position, key in enumerate(keys):
+        step = Q(**{f"{key}__{beyond}": values[position]})
+        for equal_key, equal_value in zip(keys[:position], values[:position], strict=True):
+            step &= Q(**{equal_key: equal_value})
+        after |= step
+    return Q(**{f"{keys[0]}__{beyond}e": values[0]}) & after
 
 
 def _table_query(
@@ -477,6 +541,10 @@ def _table_query(
     )
     if spec.alias is not None:
         query = query.annotate(**{spec.path: spec.alias})
+    if spec.path.startswith("trace__"):
+        # Always true (a span and its trace share the project); said so the planner can read
+        # the trace rows' (project, value, id) index in order.
+        query = query.filter(trace__project=project)
     return query
 
 
@@ -596,6 +664,58 @@ def result_spans(
     return query.order_by("-start_time", "-id")
 
 
+# The unit a tab's row stands for, as a column of the span table: deleting "all matching"
+# removes whole units (every span of a matching trace or session), a batch of units at a time.
+_UNIT_COLUMNS: Final[dict[str, str]] = {
+    "spans": "id",
+    "traces": "trace_id",
+    "sessions": "session_id",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ResultSize:
+    rows: int  # traces, spans or sessions, as the tab counts them
+    spans: int  # every span that goes with them
+
+
+def result_units(
+    *, tab: Tab, spans: QuerySet[Span], as_of: datetime, after: int | None = None
+) -> QuerySet[Any]:
+    """The pks of the units (spans, traces or sessions) of a tab's filtered result, counting
+    only spans ingested at or before ``as_of``, in ascending order from after ``after`` (for
+    keyset batches)."""
+    column = _UNIT_COLUMNS[tab]
+    matching = spans.filter(ingested_at__lte=as_of).order_by()
+    if after is not None:
+        matching = matching.filter(**{f"{column}__gt": after})
+    if tab == "sessions":
+        matching = matching.filter(session__isnull=False)
+    units = matching.values_list(column, flat=True).order_by(column)
+    return units if tab == "spans" else units.distinct()
+
+
+def unit_spans(
+    *, project: Project, tab: Tab, units: QuerySet[Any] | Sequence[int], as_of: datetime
+) -> QuerySet[Span]:
+    """Every span of these units ingested at or before ``as_of``: what deleting them removes."""
+    return Span.objects.filter(
+        project=project, ingested_at__lte=as_of, **{f"{_UNIT_COLUMNS[tab]}__in": units}
+    )
+
+
+def result_size(
+    *, project: Project, tab: Tab, spans: QuerySet[Span], as_of: datetime
+) -> ResultSize:
+    """How many rows a tab's filtered result has, and how many spans go with them, counting
+    spans ingested at or before ``as_of`` (``result_units`` / ``unit_spans``)."""
+    units = result_units(tab=tab, spans=spans, as_of=as_of)
+    return ResultSize(
+        rows=units.order_by().count(),
+        spans=unit_spans(project=project, tab=tab, units=units.order_by(), as_of=as_of).count(),
+    )
+
+
 def span_ids_of(query: QuerySet[Span], *, limit: int) -> list[str]:
     """The span ids of a span query, at most ``limit`` (the caller refuses more)."""
     return list(query.order_by().values_list("span_id", flat=True)[: limit + 1])
@@ -612,6 +732,7 @@ __all__ = [
     "LabelCount",
     "PercentileCont",
     "ProjectCard",
+    "ResultSize",
     "Tab",
     "badges_attach",
     "browse_newer",
@@ -622,7 +743,10 @@ __all__ = [
     "model_names_recent",
     "percentile_cont",
     "project_cards",
+    "result_size",
     "result_spans",
+    "result_units",
     "selection_spans",
     "span_ids_of",
+    "unit_spans",
 ]

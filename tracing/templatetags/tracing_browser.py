@@ -11,6 +11,8 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.http import RFC3986_SUBDELIMS
 
+from tracing import project_tabs
+
 register = template.Library()
 
 
@@ -39,6 +41,13 @@ def _row_link(context: template.Context, name: str, key: str, value: str, **kwar
     if not pattern:
         return ""
     return pattern.replace(_SLOT, quote(value, safe=RFC3986_SUBDELIMS + "~:@"), 1)
+
+
+@register.simple_tag(takes_context=True)
+def shared_query(context: template.Context) -> str:
+    """The time range of the page's URL as a query string for the project tabs."""
+    request = context.get("request")
+    return project_tabs.shared_query(request.GET) if request is not None else ""
 
 
 @register.simple_tag(takes_context=True)
