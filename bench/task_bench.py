@@ -38,6 +38,11 @@ def fresh_database() -> None:
     import psycopg
     import redis
 
+    stale = subprocess.run(["pgrep", "-f", "hostname bench@"], capture_output=True, text=True)
+    if stale.stdout.strip():
+        raise SystemExit(
+            f"a benchmark worker is still running (pids {stale.stdout.split()}); stop it first"
+        )
     redis.Redis.from_url(BROKER).flushdb()
     with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
@@ -101,6 +106,23 @@ def group_memory_mib(pgid: int) -> tuple[float, float]:
         rss += int(fields.get("VmRSS", "0 kB").split()[0]) / 1024
         hwm = max(hwm, int(fields.get("VmHWM", "0 kB").split()[0]) / 1024)
     return rss, hwm
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU seconds of the live processes of a process group."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.getpgid(int(entry.name)) != pgid:
+                continue
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, ValueError):
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
 
 
 def setup(concurrency: int, judge_url: str):  # type: ignore[no-untyped-def]
@@ -174,12 +196,14 @@ def backfill(args: argparse.Namespace) -> None:
         started = time.monotonic()
         samples: list[tuple[float, int]] = []
         peak_rss = peak_hwm = 0.0
+        cpu: list[tuple[float, float]] = []
         while True:
             time.sleep(1)
             run.refresh_from_db()
             rss, hwm = group_memory_mib(worker.pid)
             peak_rss, peak_hwm = max(peak_rss, rss), max(peak_hwm, hwm)
             samples.append((time.monotonic(), run.evaluated))
+            cpu.append((group_cpu_seconds(worker.pid), group_cpu_seconds(judge.pid)))
             if len(samples) % 15 == 0:
                 print(
                     f"  {time.monotonic() - started:5.0f}s  {run.status:9}  evaluated "
@@ -190,8 +214,9 @@ def backfill(args: argparse.Namespace) -> None:
             if worker.poll() is not None:
                 raise SystemExit(f"the worker exited; see {log}")
         stop(worker)
-        going = [(t, n) for t, n in samples if n > 0]
-        (t0, n0), (t1, n1) = going[0], going[-1]
+        going = [i for i, (_, n) in enumerate(samples) if n > 0]
+        (t0, n0), (t1, n1) = samples[going[0]], samples[going[-1]]
+        (worker_cpu0, judge_cpu0), (worker_cpu1, judge_cpu1) = cpu[going[0]], cpu[going[-1]]
         rate = (n1 - n0) / (t1 - t0)
         ceiling = args.concurrency / args.delay
         run = TaskRun.objects.get(pk=run.pk)
@@ -200,6 +225,11 @@ def backfill(args: argparse.Namespace) -> None:
             f"evaluations/s while running: {rate:.1f} ({100 * rate / ceiling:.0f}% of the "
             f"{ceiling:.0f}/s that {args.concurrency} concurrent x {args.delay}s allow)"
         )
+        print(
+            f"CPU while running, per evaluation: worker {1000 * (worker_cpu1 - worker_cpu0) / (n1 - n0):.2f} ms "
+            f"({(worker_cpu1 - worker_cpu0) / (t1 - t0):.2f} cores), fake judge "
+            f"{1000 * (judge_cpu1 - judge_cpu0) / (n1 - n0):.2f} ms"
+        )  # fmt: skip
         print(f"worker peak memory: largest process VmHWM {peak_hwm:.1f} MiB; "
               f"sum of RSS peak {peak_rss:.1f} MiB")  # fmt: skip
     finally:

@@ -206,29 +206,36 @@ def _status_error(exc: openai.APIStatusError, secret: str) -> LlmError:
     return LlmError(f"provider answered {status}: {detail}", status=status, retryable=retryable)
 
 
-def _result(response: Any, started: float, attempts: int) -> ChatResult:
+def _result(text: str, started: float, attempts: int) -> ChatResult:
+    """The completion read straight from the response body: the SDK's typed models would cost
+    more CPU than the rest of the call, and ``raw`` keeps exactly what the provider sent."""
     latency_ms = (time.monotonic() - started) * 1000
-    if not hasattr(response, "choices"):
-        raise LlmError(f"the provider's response is not a chat completion: {str(response)[:200]!r}")
-    if not response.choices:
+    body = json.loads(text)
+    choices = body.get("choices") if isinstance(body, dict) else None
+    if not isinstance(choices, list):
+        raise LlmError(f"the provider's response is not a chat completion: {text[:200]!r}")
+    if not choices:
         raise LlmError("the provider's response has no choices")
-    message = response.choices[0].message
+    message = (choices[0] or {}).get("message") or {}
     tool_calls = [
-        {"name": call.function.name, "arguments": call.function.arguments}
-        for call in (message.tool_calls or [])
-        if getattr(call, "function", None) is not None
+        {
+            "name": call["function"].get("name", ""),
+            "arguments": call["function"].get("arguments", ""),
+        }
+        for call in message.get("tool_calls") or []
+        if isinstance(call, dict) and isinstance(call.get("function"), dict)
     ]
-    usage = response.usage
+    usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
     return ChatResult(
-        content=message.content,
+        content=message.get("content"),
         tool_calls=tool_calls,
-        model=response.model or "",
-        prompt_tokens=getattr(usage, "prompt_tokens", None),
-        completion_tokens=getattr(usage, "completion_tokens", None),
-        total_tokens=getattr(usage, "total_tokens", None),
+        model=body.get("model") or "",
+        prompt_tokens=usage.get("prompt_tokens"),
+        completion_tokens=usage.get("completion_tokens"),
+        total_tokens=usage.get("total_tokens"),
         latency_ms=latency_ms,
         attempts=attempts,
-        raw=response.model_dump_json(exclude_none=True),
+        raw=text,
     )
 
 
@@ -269,8 +276,8 @@ def chat_complete(
         try:
             with limiter.slot(provider.limits(), timeout=retry.limiter_timeout_seconds):
                 started = time.monotonic()
-                response = client.chat.completions.create(**kwargs)
-            return _result(response, started, attempt)
+                response = client.chat.completions.with_raw_response.create(**kwargs)
+            return _result(response.text, started, attempt)
         except LimiterError as exc:
             raise LlmError(f"provider limits: {exc}", retryable=True) from None
         except openai.APIStatusError as exc:

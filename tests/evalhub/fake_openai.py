@@ -15,6 +15,7 @@ at once. Use the ``fake_openai`` fixture: ``fake_openai.base_url`` goes in a pro
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import threading
@@ -69,7 +70,7 @@ class _Server(ThreadingHTTPServer):
 
 
 class FakeOpenAI:
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._queue: deque[Behavior] = deque()
         self.requests: list[dict[str, Any]] = []
@@ -82,7 +83,7 @@ class FakeOpenAI:
         self.tool_arguments: str | None = None  # raw tool-call arguments override
         self.reply: Callable[[dict[str, Any]], dict[str, Any]] | None = None
         self.check_key = True
-        self._server = _Server(("127.0.0.1", port), self._handler())
+        self._server = _Server(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     # --- configuration ---------------------------------------------------------------------
@@ -291,31 +292,79 @@ def fake_openai() -> Iterator[FakeOpenAI]:
         server.stop()
 
 
+async def _serve_connection(
+    fake: FakeOpenAI, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
+    """One keep-alive connection of the standalone judge: each ``POST …/chat/completions``
+    is answered like the threaded server does for the default behaviour, after ``fake.delay``."""
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            path = lines[0].split(" ")[1] if lines[0].count(" ") >= 2 else "/"
+            headers = {}
+            for line in lines[1:]:
+                name, _, value = line.partition(":")
+                headers[name.strip().lower()] = value.strip()
+            raw = await reader.readexactly(int(headers.get("content-length") or 0))
+            try:
+                body = json.loads(raw or b"{}")
+            except ValueError:
+                body = {}
+            key = headers.get("authorization", "").removeprefix("Bearer ").strip()
+            if not path.endswith("/chat/completions"):
+                status, answer = 404, {"error": {"message": f"no route {path}"}}
+            elif key != VALID_KEY:
+                status, answer = 401, {"error": {"message": "Incorrect API key provided"}}
+            elif body.get("model") not in KNOWN_MODELS:
+                status, answer = 404, {"error": {"message": "The model does not exist"}}
+            else:
+                await asyncio.sleep(fake.delay)
+                status, answer = 200, fake._completion(body)
+            payload = json.dumps(answer).encode()
+            writer.write(
+                f"HTTP/1.1 {status} {'OK' if status == 200 else 'Error'}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n".encode()
+                + payload
+            )
+            await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    finally:
+        writer.close()
+
+
 def main() -> None:
     """Serve the fake judge on its own (benchmarks): ``python -m tests.evalhub.fake_openai
-    --port 8765 --delay 0.2``. Every request is answered after ``--delay`` seconds."""
+    --port 8765 --delay 0.2``. Every request is answered after ``--delay`` seconds.
+
+    Standalone, it runs on asyncio rather than a thread per connection: a benchmark shares the
+    machine with it, and the judge should take as little of the CPU as it can (about a tenth
+    of what the threaded test server takes per request)."""
     import argparse
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--delay", type=float, default=0.2)
     args = parser.parse_args()
-    server = FakeOpenAI(port=args.port)
-    server.delay = args.delay
-    server.start()
-    print(server.base_url, flush=True)
-    keep = 0
-    try:
-        while True:  # the request log would grow without bound in a long benchmark
-            time.sleep(5)
-            with server._lock:
-                keep = len(server.requests)
-                server.requests.clear()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        del keep
-        server.stop()
+    fake = FakeOpenAI()
+    fake._server.server_close()
+    fake.delay = args.delay
+
+    async def serve() -> None:
+        server = await asyncio.start_server(
+            lambda reader, writer: _serve_connection(fake, reader, writer),
+            "127.0.0.1",
+            args.port,
+            backlog=1024,
+        )
+        host, port = server.sockets[0].getsockname()[:2]
+        print(f"http://{host}:{port}/v1", flush=True)
+        async with server:
+            await server.serve_forever()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve())
 
 
 if __name__ == "__main__":
