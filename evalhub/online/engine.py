@@ -316,11 +316,13 @@ class _Engine:
                     inflight[future] = unit
                 if not inflight and (exhausted or self.stop):
                     break
+                # Write after topping the slots up: the requests run while this thread is busy
+                # with the database, instead of waiting for it.
+                self._maybe_flush()
                 if inflight:
                     done, _ = wait(inflight, timeout=0.2, return_when=FIRST_COMPLETED)
                     for future in done:
                         self._complete(inflight.pop(future), future.result())
-                self._maybe_flush()
         self._flush()
         if self.lost:
             return "lost"
