@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.test import Client
 from django.utils import timezone
 
 from annotations.models import Annotation
@@ -91,10 +92,25 @@ def _finished(task: Task, kind: str = RunKind.CONTINUOUS):
 
 
 def test_continuous_task_scores_spans_sent_through_otlp(
-    client, auth, provider, worker, fake_openai
+    client, auth, provider, worker, fake_openai, django_user_model
 ):
     fake_openai.answer("correct", "ok")
-    task = make_task(judge(), filter="span_kind = 'LLM'", interval_seconds=5)
+    evaluator = judge()
+    factories.project("default")
+    # The task is created through the page's form, as a user would.
+    browser = Client()
+    browser.force_login(django_user_model.objects.create_user("lead", is_staff=True))
+    response = browser.post(
+        "/tasks/new/",
+        {
+            "name": "quality", "project": "default", "evaluators": [str(evaluator.pk)],
+            "granularity": "span", "filter": "span_kind = 'LLM'", "sampling_rate": "100",
+            "continuous": "on", "interval_seconds": "5", "quiet_seconds": "", "provider": "",
+            "model": "", "backfill-start": "", "backfill-end": "", "backfill-max_items": "10000",
+        },
+    )  # fmt: skip
+    task = Task.objects.get(name="quality")
+    assert response.status_code == 302 and response["Location"] == f"/tasks/{task.pk}/"
     process = worker()
     _send(client, auth, traces=4)
     run = wait_for(_finished(task), timeout=60, worker=process)
