@@ -230,9 +230,14 @@ class _Compiler:
 
 
 def _on_span_or_root(annotations: QuerySet[Annotation]) -> Q:
+    # The explicit IS NOT NULL lets PostgreSQL read the trace and session branches from the
+    # partial unique indexes on trace / session annotations (a handful of rows) rather than
+    # scanning every annotation of that name.
     on_span = Q(Exists(annotations.filter(span=OuterRef("pk"))))
-    on_trace = Q(Exists(annotations.filter(trace=OuterRef("trace_id"))))
-    on_session = Q(Exists(annotations.filter(session=OuterRef("session_id"))))
+    on_trace = Q(Exists(annotations.filter(trace__isnull=False, trace=OuterRef("trace_id"))))
+    on_session = Q(
+        Exists(annotations.filter(session__isnull=False, session=OuterRef("session_id")))
+    )
     return on_span | (Q(parent_id__isnull=True) & (on_trace | on_session))
 
 
