@@ -518,12 +518,16 @@ def evaluation_records_upsert(
 RESERVED_CONFIG_NAMES = frozenset({"note"})  # Phoenix keeps "note" for span notes
 
 
-class AnnotationConfigInvalid(ValueError):
-    """A config that cannot be stored; ``field`` names what is wrong."""
+class FieldInvalid(ValueError):
+    """Input that cannot be used; ``field`` names what is wrong (API ``detail``, form error)."""
 
     def __init__(self, *, field: str, message: str) -> None:
         self.field, self.message = field, message
         super().__init__(f"{field}: {message}")
+
+
+class AnnotationConfigInvalid(FieldInvalid):
+    """A config that cannot be stored."""
 
 
 class AnnotationConfigNameTaken(Exception):

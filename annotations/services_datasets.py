@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from annotations.models import Dataset, DatasetExample
 from annotations.selectors_datasets import ExampleSource, SourceKind, example_sources
+from annotations.services import FieldInvalid
 
 MAX_NAME_LENGTH: Final = 255
 MAX_EXAMPLES_PER_ADD: Final = 50_000
@@ -35,12 +36,8 @@ REFERENCE_KEYS: Final = ("reference", "expected_output", "expected", "ground_tru
 SOURCES: Final = ("span", "trace", "session")
 
 
-class DatasetInvalid(ValueError):
-    """Input that cannot be stored; ``field`` names what is wrong."""
-
-    def __init__(self, *, field: str, message: str) -> None:
-        self.field, self.message = field, message
-        super().__init__(f"{field}: {message}")
+class DatasetInvalid(FieldInvalid):
+    """Dataset input that cannot be stored."""
 
 
 class DatasetNameTaken(Exception):

@@ -46,7 +46,12 @@ from annotations.selectors_queues import (
     queue_items_for,
     reservation_free,
 )
-from annotations.services import MAX_NAME_LENGTH, AnnotationInput, annotations_upsert
+from annotations.services import (
+    MAX_NAME_LENGTH,
+    AnnotationInput,
+    FieldInvalid,
+    annotations_upsert,
+)
 from tracing.models import Project, Session, Span, Trace
 from tracing.selectors import span_queryset
 
@@ -63,12 +68,8 @@ def reservation_seconds() -> int:
     return int(settings.EVALHUB_QUEUE_RESERVATION_SECONDS)
 
 
-class QueueInvalid(ValueError):
-    """Input that cannot be used; ``field`` names what is wrong."""
-
-    def __init__(self, *, field: str, message: str) -> None:
-        self.field, self.message = field, message
-        super().__init__(f"{field}: {message}")
+class QueueInvalid(FieldInvalid):
+    """Queue input that cannot be used."""
 
 
 class QueueNameTaken(Exception):
