@@ -530,12 +530,41 @@ class AnnotationConfigInvalid(FieldInvalid):
     """A config that cannot be stored."""
 
 
-class AnnotationConfigNameTaken(Exception):
-    """Another annotation config already has this name."""
+class NameTaken(Exception):
+    """Another row of this kind already has this name."""
+
+    noun = "record"
 
     def __init__(self, name: str) -> None:
         self.name = name
-        super().__init__(f"an annotation config named {name!r} already exists")
+        super().__init__(
+            f"{'an' if self.noun[0] in 'aeiou' else 'a'} {self.noun} named {name!r} already exists"
+        )
+
+
+class AnnotationConfigNameTaken(NameTaken):
+    noun = "annotation config"
+
+
+def name_free(
+    model: type[models.Model], name: str, *, pk: int | None, taken: type[NameTaken]
+) -> None:
+    """Raise ``taken`` when another row of ``model`` (not ``pk``) has ``name``."""
+    others = model._default_manager.filter(name=name)
+    if pk is not None:
+        others = others.exclude(pk=pk)
+    if others.exists():
+        raise taken(name)
+
+
+def save_named(instance: models.Model, *, taken: type[NameTaken], **save: Any) -> None:
+    """Save a row with a unique ``name`` in a savepoint, so that a concurrent writer's name makes
+    this call raise ``taken`` rather than break the caller's transaction."""
+    try:
+        with transaction.atomic():
+            instance.save(**save)
+    except IntegrityError:
+        raise taken(instance.name) from None  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -626,20 +655,11 @@ def _clean_config(
 
 
 def _save_config(config: AnnotationConfig, cleaned: _CleanedConfig) -> AnnotationConfig:
-    taken = AnnotationConfig.objects.filter(name=cleaned.name)
-    if config.pk is not None:
-        taken = taken.exclude(pk=config.pk)
-    if taken.exists():
-        raise AnnotationConfigNameTaken(cleaned.name)
+    name_free(AnnotationConfig, cleaned.name, pk=config.pk, taken=AnnotationConfigNameTaken)
     for attr in _CleanedConfig.__slots__:
         setattr(config, attr, getattr(cleaned, attr))
     config.updated_at = timezone.now()
-    try:
-        # A savepoint, so a concurrent writer's name makes this call fail, not the transaction.
-        with transaction.atomic():
-            config.save()
-    except IntegrityError:
-        raise AnnotationConfigNameTaken(cleaned.name) from None
+    save_named(config, taken=AnnotationConfigNameTaken)
     return config
 
 

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from annotations.models import Dataset, DatasetExample
 from annotations.selectors_datasets import ExampleSource, SourceKind, example_sources
-from annotations.services import FieldInvalid
+from annotations.services import FieldInvalid, NameTaken, name_free, save_named
 
 MAX_NAME_LENGTH: Final = 255
 MAX_EXAMPLES_PER_ADD: Final = 50_000
@@ -40,12 +40,8 @@ class DatasetInvalid(FieldInvalid):
     """Dataset input that cannot be stored."""
 
 
-class DatasetNameTaken(Exception):
-    """Another dataset already has this name."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        super().__init__(f"a dataset named {name!r} already exists")
+class DatasetNameTaken(NameTaken):
+    noun = "dataset"
 
 
 class DatasetSourceMissing(Exception):
@@ -186,12 +182,7 @@ def _user(user: AbstractBaseUser | None) -> Any:
 
 
 def _insert(dataset: Dataset) -> Dataset:
-    try:
-        # A savepoint, so a concurrent writer's name makes this call fail, not the transaction.
-        with transaction.atomic():
-            dataset.save()
-    except IntegrityError:
-        raise DatasetNameTaken(dataset.name) from None
+    save_named(dataset, taken=DatasetNameTaken)
     return dataset
 
 
@@ -212,8 +203,7 @@ def dataset_create(
     """
     cleaned = dataset_name_clean(name)
     pks, expected_from = _clean_options(spans, source, expected_output_from)
-    if Dataset.objects.filter(name=cleaned).exists():
-        raise DatasetNameTaken(cleaned)
+    name_free(Dataset, cleaned, pk=None, taken=DatasetNameTaken)
     dataset = _insert(Dataset(name=cleaned, description=description or "", created_by=_user(user)))
     added, skipped = _add(dataset, pks, source, expected_from)
     return DatasetAdded(dataset=dataset, added=added, skipped=skipped, created=True)
@@ -272,16 +262,11 @@ def dataset_update(*, dataset: Dataset, name: str, description: str | None = Non
     """Rename a dataset and set its description. Raises ``DatasetInvalid`` and
     ``DatasetNameTaken``."""
     cleaned = dataset_name_clean(name)
-    if Dataset.objects.filter(name=cleaned).exclude(pk=dataset.pk).exists():
-        raise DatasetNameTaken(cleaned)
+    name_free(Dataset, cleaned, pk=dataset.pk, taken=DatasetNameTaken)
     dataset.name = cleaned
     dataset.description = description or ""
     dataset.updated_at = timezone.now()
-    try:
-        with transaction.atomic():
-            dataset.save(update_fields=["name", "description", "updated_at"])
-    except IntegrityError:
-        raise DatasetNameTaken(cleaned) from None
+    save_named(dataset, taken=DatasetNameTaken, update_fields=["name", "description", "updated_at"])
     return dataset
 
 

@@ -20,7 +20,7 @@ from typing import Any, Final
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, models, transaction
+from django.db import models, transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
@@ -50,7 +50,10 @@ from annotations.services import (
     MAX_NAME_LENGTH,
     AnnotationInput,
     FieldInvalid,
+    NameTaken,
     annotations_upsert,
+    name_free,
+    save_named,
 )
 from tracing.models import Project, Session, Span, Trace
 from tracing.selectors import span_queryset
@@ -72,10 +75,8 @@ class QueueInvalid(FieldInvalid):
     """Queue input that cannot be used."""
 
 
-class QueueNameTaken(Exception):
-    def __init__(self, name: str) -> None:
-        self.name = name
-        super().__init__(f"a queue named {name!r} already exists")
+class QueueNameTaken(NameTaken):
+    noun = "queue"
 
 
 class QueueItemsNotFound(Exception):
@@ -161,19 +162,11 @@ def _save_queue(
     configs: Sequence[AnnotationConfig],
     assignees: Sequence[AbstractBaseUser],
 ) -> LabelingQueue:
-    taken = LabelingQueue.objects.filter(name=cleaned.name)
-    if queue.pk is not None:
-        taken = taken.exclude(pk=queue.pk)
-    if taken.exists():
-        raise QueueNameTaken(cleaned.name)
+    name_free(LabelingQueue, cleaned.name, pk=queue.pk, taken=QueueNameTaken)
     for attr in _CleanedQueue.__slots__:
         setattr(queue, attr, getattr(cleaned, attr))
     queue.updated_at = timezone.now()
-    try:
-        with transaction.atomic():  # a savepoint: a concurrent writer's name fails this call
-            queue.save()
-    except IntegrityError:
-        raise QueueNameTaken(cleaned.name) from None
+    save_named(queue, taken=QueueNameTaken)
     queue.configs.set(configs)
     queue.assignees.set(assignees)
     return queue
