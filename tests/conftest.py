@@ -55,7 +55,7 @@ def celery_eager(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     about which process runs them (``tests/security/test_sandbox_escapes.py`` is)."""
     from evalhub.celery import app
 
-    monkeypatch.setattr(app.conf, "task_always_eager", True)
+    monkeypatch.setitem(app.conf, "task_always_eager", True)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from django.views.decorators.debug import sensitive_variables
 from evalhub.hub.code_evaluators import CheckError, CodeInput, check_run
 from evalhub.hub.config import CodeConfig, EvaluatorConfigError, LlmJudgeConfig, config_parse
 from evalhub.hub.crypto import SecretUndecryptable
+from evalhub.hub.custom_code import custom_code_run
 from evalhub.hub.judge import (
     JudgeRequest,
     TemplateVariableMissing,
@@ -23,7 +24,6 @@ from evalhub.hub.judge import (
 )
 from evalhub.hub.limiter import Limiter
 from evalhub.hub.llm import LlmError, ProviderConfig, RetryPolicy, chat_complete
-from evalhub.hub.custom_code import custom_code_run
 from evalhub.hub.variables import is_missing, source_value, value_text, variables_resolve
 
 if TYPE_CHECKING:

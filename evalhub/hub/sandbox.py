@@ -21,6 +21,7 @@ Only Celery workers call this (``evalhub.hub.custom_code``): a web process never
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
@@ -130,18 +131,23 @@ def sandbox_run(
     started = time.monotonic()
     deadline = started + timeout_seconds
     # No preexec_fn (unsafe in a threaded parent): the child confines itself before it reads.
-    process = subprocess.Popen(  # noqa: S603 — a fixed command; the code goes in on stdin
-        command,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={},
-        cwd="/",
-        close_fds=True,
-        start_new_session=True,
-    )
+    try:
+        process = subprocess.Popen(  # noqa: S603 — a fixed command; the code goes in on stdin
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={},
+            cwd="/",
+            close_fds=True,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        return _unavailable(f"could not start the sandbox process ({exc})")
     try:
         stdout, stderr, problem = _exchange(process, payload, deadline, timeout_seconds)
+    except OSError as exc:  # no pidfd (Linux < 5.3)
+        return _unavailable(f"could not watch the sandbox process ({exc})")
     finally:
         _kill(process)
     duration_ms = (time.monotonic() - started) * 1000
@@ -280,14 +286,11 @@ def _death(code: int | None, stderr: bytes) -> str:
 def _kill(process: subprocess.Popen[bytes]) -> None:
     """SIGKILL to the child's whole process group — before the child is reaped, so the group
     is still its own —, then reap it; close every pipe."""
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
+    # Stuck in the kernel past the timeout: reaped by a later wait.
+    with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=5)
-    except subprocess.TimeoutExpired:  # stuck in the kernel: reaped by a later wait
-        pass
     for pipe in (process.stdin, process.stdout, process.stderr):
         if pipe is not None and not pipe.closed:
             pipe.close()

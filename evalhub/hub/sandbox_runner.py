@@ -37,13 +37,13 @@ import dataclasses  # noqa: F401
 import datetime  # noqa: F401
 import decimal  # noqa: F401
 import difflib  # noqa: F401
-import encodings.ascii  # noqa: F401
-import encodings.cp1252  # noqa: F401
-import encodings.idna  # noqa: F401
-import encodings.latin_1  # noqa: F401
-import encodings.raw_unicode_escape  # noqa: F401
-import encodings.unicode_escape  # noqa: F401
-import encodings.utf_16  # noqa: F401
+import encodings.ascii
+import encodings.cp1252
+import encodings.idna
+import encodings.latin_1
+import encodings.raw_unicode_escape
+import encodings.unicode_escape
+import encodings.utf_16
 import encodings.utf_32  # noqa: F401
 import enum  # noqa: F401
 import errno
@@ -58,9 +58,9 @@ import itertools  # noqa: F401
 import json
 import linecache
 import math  # noqa: F401
-import multiprocessing  # noqa: F401
-import multiprocessing.popen_fork  # noqa: F401
-import multiprocessing.popen_spawn_posix  # noqa: F401
+import multiprocessing
+import multiprocessing.popen_fork
+import multiprocessing.popen_spawn_posix
 import multiprocessing.util  # noqa: F401
 import numbers  # noqa: F401
 import operator  # noqa: F401
@@ -69,7 +69,6 @@ import pathlib  # noqa: F401
 import pprint  # noqa: F401
 import pty  # noqa: F401
 import random  # noqa: F401
-import re
 import resource
 import shutil  # noqa: F401
 import signal  # noqa: F401
@@ -97,7 +96,7 @@ except (ImportError, RuntimeError, OSError) as _exc:
 
 RESULT_MARK = "\x1eevalhub-result\x1e"
 REFUSED_EXIT = 86
-MAX_THREADS = 16  # RLIMIT_NPROC: tasks of the sandbox user, counted by the kernel
+MAX_THREADS = 64  # RLIMIT_NPROC: tasks (threads) of the sandbox user, all sandboxes together
 MAX_OPEN_FILES = 32
 MAX_TEXT = 100_000  # characters kept of a label or an explanation
 

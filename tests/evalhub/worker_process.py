@@ -29,9 +29,7 @@ def redis_url() -> str:
 class Worker:
     """``start()`` / ``kill()`` (SIGKILL to the whole process group, as when a machine dies)."""
 
-    def __init__(
-        self, tmp: Path, *, queues: str = "celery", beat: bool = True, **env: str
-    ) -> None:
+    def __init__(self, tmp: Path, *, queues: str = "celery", beat: bool = True, **env: str) -> None:
         self.tmp = tmp
         self.queues = queues
         self.beat = beat

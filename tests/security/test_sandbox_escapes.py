@@ -18,22 +18,34 @@ secrets that the switch protects are skipped then.
 from __future__ import annotations
 
 import errno
+import html
+import json
 import os
+import re
 import resource
 import shutil
-import signal
 import socket
 import stat
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db import connection
+from django.urls import reverse
+from django.utils import timezone
 
+from evalhub.hub import evaluator_run
 from evalhub.hub.sandbox import OUTPUT_LIMIT, SandboxResult, sandbox_run
+from evalhub.models import Evaluator
+from evalhub.selectors import evaluator_version_latest
+from evalhub.services import evaluator_create
+from tests import factories
+from tests.evalhub.worker_process import Worker
 
 ROOT = os.geteuid() == 0
 ARGS = {"input": "q", "output": "a", "metadata": {}, "reference": None, "span": {}}
@@ -124,7 +136,13 @@ def _evaluator(body: str, values: dict[str, object]) -> str:
 def _said(result: SandboxResult) -> str:
     return " ".join(
         str(part or "")
-        for part in (result.label, result.explanation, result.error, result.traceback, result.stdout)
+        for part in (
+            result.label,
+            result.explanation,
+            result.error,
+            result.traceback,
+            result.stdout,
+        )
     )
 
 
@@ -520,4 +538,231 @@ def test_a_killed_child_is_reported(target: Target) -> None:
     code = _evaluator("os.kill(os.getpid(), signal.SIGKILL)", target.values())
     result = sandbox_run(code=code, arguments=ARGS)
     assert result.error == "the evaluator process killed (CPU or memory limit)"
+    target.assert_untouched()
+
+
+# --- through the web: the playground page, /v1 and "Test task", answered by a real worker --------
+
+ATTEMPTS = {a.id: a for a in CORPUS}
+THROUGH_THE_WEB = [
+    "posixsubprocess-fork-exec",
+    "multiprocessing-spawnv-passfds",
+    "os-link",
+    "open-write",
+    "tcp-postgresql",
+    "dns-lookup",
+    "parent-environ",
+    "secret-key-file",
+    "stdout-400-mib",
+]
+
+
+def web(test: Callable[..., None]) -> Callable[..., None]:
+    """A test of the web paths with a real worker, which must see what the test commits."""
+    test = pytest.mark.django_db(transaction=True)(test)
+    needs = pytest.mark.skipif(
+        connection.vendor != "postgresql", reason="a worker process needs PostgreSQL"
+    )
+    return needs(test)
+
+
+@pytest.fixture(scope="module")
+def sandbox_worker(tmp_path_factory, django_db_setup, django_db_blocker) -> Iterator[Worker]:  # type: ignore[no-untyped-def]
+    """A Celery worker consuming only the sandbox queue of this process's broker."""
+    worker = Worker(
+        tmp_path_factory.mktemp("sandbox-worker"),
+        queues=settings.EVALHUB_SANDBOX_QUEUE,
+        beat=False,
+        CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
+        CELERY_RESULT_BACKEND=settings.CELERY_RESULT_BACKEND,
+        REDIS_URL=settings.REDIS_URL or "",
+    ).start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def web_process(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """This process is a web process: were it to run the sandbox or start any child process,
+    the test would fail."""
+    from evalhub.hub import custom_code, sandbox
+
+    assert not custom_code.runs_here()
+
+    def forbidden(*args: object, **kwargs: object) -> None:
+        raise AssertionError("custom code was started in the web process")
+
+    monkeypatch.setattr(custom_code, "sandbox_run", forbidden)
+    monkeypatch.setattr(sandbox.subprocess, "Popen", forbidden)
+
+
+@pytest.fixture
+def staff_client(client, django_user_model):  # type: ignore[no-untyped-def]
+    staff = django_user_model.objects.create_user("staff", password="x", is_staff=True)
+    client.force_login(staff)
+    client.user = staff
+    return client
+
+
+def _custom(name: str, code: str, user, **config: object) -> Evaluator:  # type: ignore[no-untyped-def]
+    return evaluator_create(
+        name=name, config={"kind": "CODE", "check": "custom", "code": code, **config}, user=user
+    )
+
+
+WHO = (
+    "import os\n"
+    "def evaluate(input, output, metadata, reference, span):\n"
+    "    return {'label': f'{os.getuid()} {os.getppid()}', 'explanation': output}\n"
+)
+
+
+def _who(label: str) -> tuple[int, int]:
+    uid, parent = (int(part) for part in label.split())
+    return uid, parent
+
+
+@pytest.mark.parametrize("attempt_id", THROUGH_THE_WEB)
+@web
+def test_the_playground_page_runs_an_attempt_on_a_worker_and_shows_the_error(
+    attempt_id, sandbox_worker, web_process, staff_client, target
+):
+    attempt = ATTEMPTS[attempt_id]
+    if attempt.root_only and not ROOT:
+        pytest.skip("reading another user's files needs the switch to the sandbox user (root)")
+    code = _evaluator(attempt.body, target.values())
+    _custom(f"escape-{attempt_id}", code, staff_client.user)
+    response = staff_client.post(
+        reverse("evaluators:playground", args=[f"escape-{attempt_id}"]),
+        {"values": json.dumps({"output": "a"}), "action": "run"},
+    )
+    assert response.status_code == 200
+    page = response.content.decode()
+    shown = re.search(r'<p class="form-error" role="alert">Error: (.*?)</p>', page)
+    assert shown is not None, page
+    attempt.check(SandboxResult(error=html.unescape(shown.group(1))))
+    target.assert_untouched()
+
+
+@web
+def test_the_playground_result_comes_from_a_worker_as_the_sandbox_user(
+    sandbox_worker, web_process, staff_client
+):
+    _custom("who", WHO, staff_client.user)
+    response = staff_client.post(
+        reverse("evaluators:playground", args=["who"]),
+        {"values": json.dumps({"output": "a <b>"}), "action": "run"},
+    )
+    page = response.content.decode()
+    label = re.search(r'<div class="value">([\d ]+)</div><div class="label">label', page)
+    assert label is not None, page
+    uid, parent = _who(label.group(1))
+    assert parent != os.getpid()  # forked by the worker, not by this (web) process
+    assert uid == (NOBODY if ROOT else os.geteuid())
+    assert "<p>a &lt;b&gt;</p>" in page
+
+
+@pytest.mark.parametrize("attempt_id", ["posixsubprocess-fork-exec", "open-write", "tcp-redis"])
+@web
+def test_the_api_run_gets_the_error_from_a_worker(
+    attempt_id, sandbox_worker, web_process, staff_client, target, auth
+):
+    attempt = ATTEMPTS[attempt_id]
+    _custom(f"api-{attempt_id}", _evaluator(attempt.body, target.values()), staff_client.user)
+    response = staff_client.post(
+        f"/v1/evaluators/api-{attempt_id}/run",
+        {"values": {"output": "a"}},
+        content_type="application/json",
+        headers=auth,
+    )
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["label"] is None and body["score"] is None
+    attempt.check(SandboxResult(error=body["error"]))
+    target.assert_untouched()
+
+
+@web
+def test_test_task_runs_custom_code_on_a_worker(sandbox_worker, web_process, staff_client):
+    from evalhub.online.dryrun import task_dry_run
+    from evalhub.online.services import TaskEvaluatorInput, TaskInput
+
+    factories.trace(start=timezone.now() - timedelta(minutes=5))
+    evaluator = _custom("who", WHO, staff_client.user)
+    items = task_dry_run(
+        data=TaskInput(
+            name="draft",
+            project=factories.project(),
+            evaluators=[TaskEvaluatorInput(evaluator=evaluator, variables={})],
+            filter="span_kind = 'LLM'",
+        )
+    )
+    [result] = [r for item in items for r in item.results]
+    assert result.error is None, result.error
+    uid, parent = _who(result.label)
+    assert parent != os.getpid()
+    assert uid == (NOBODY if ROOT else os.geteuid())
+
+
+@web
+def test_the_celery_task_runs_the_stored_version(sandbox_worker, staff_client, target):
+    from evalhub.tasks import code_evaluate
+
+    attempt = ATTEMPTS["syscall-fork"]
+    evaluator = _custom("task", _evaluator(attempt.body, target.values()), staff_client.user)
+    version = evaluator_version_latest(evaluator=evaluator)
+    pending = code_evaluate.apply_async(
+        args=(version.pk, ARGS), queue=settings.EVALHUB_SANDBOX_QUEUE, ignore_result=False
+    )
+    answer = pending.get(timeout=60)
+    pending.forget()
+    attempt.check(SandboxResult(**answer))
+    target.assert_untouched()
+
+
+# --- without a worker, or where the sandbox cannot be set up ------------------------------------
+
+
+@pytest.mark.django_db
+def test_without_a_worker_the_playground_says_so(web_process, staff_client, settings):  # type: ignore[no-untyped-def]
+    settings.EVALHUB_SANDBOX_QUEUE = f"nobody-listens-{uuid.uuid4().hex}"
+    settings.EVALHUB_SANDBOX_WAIT_SECONDS = 1
+    _custom("lonely", WHO, staff_client.user, timeout_seconds=1)
+    response = staff_client.post(
+        reverse("evaluators:playground", args=["lonely"]),
+        {"values": json.dumps({"output": "a"}), "action": "run"},
+    )
+    page = html.unescape(response.content.decode())
+    assert (
+        "Error: no worker ran the evaluator within 2s: custom code runs on a Celery worker "
+        f"consuming the '{settings.EVALHUB_SANDBOX_QUEUE}' queue"
+    ) in page
+
+
+@pytest.mark.django_db
+def test_a_host_without_isolation_refuses_in_the_page_and_the_api(
+    celery_eager, staff_client, settings, auth, target
+):  # type: ignore[no-untyped-def]
+    settings.EVALHUB_SANDBOX_USER = "no-such-user-evalhub"
+    code = _evaluator("open('{dir}/ran', 'x')\nreturn 1", target.values())
+    evaluator = _custom("refused", code, staff_client.user)
+    refusal = (
+        "custom code evaluators are refused on this host: "
+        "EVALHUB_SANDBOX_USER='no-such-user-evalhub': no such user"
+    )
+    page = staff_client.post(
+        reverse("evaluators:playground", args=["refused"]),
+        {"values": json.dumps({"output": "a"}), "action": "run"},
+    ).content.decode()
+    assert f"Error: {refusal}" in html.unescape(page)
+    body = staff_client.post(
+        "/v1/evaluators/refused/run",
+        {"values": {"output": "a"}},
+        content_type="application/json",
+        headers=auth,
+    ).json()
+    assert body["error"] == refusal
+    # A run stops on it: no other item could be evaluated either.
+    version = evaluator_version_latest(evaluator=evaluator)
+    assert evaluator_run(version=version, values={"output": "a"}).fatal
     target.assert_untouched()
