@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from evalhub.env import env_bool, env_int, env_list, env_size, env_str
 
@@ -204,6 +207,29 @@ EVALHUB_LIMITER_REDIS_URL = env_str("EVALHUB_LIMITER_REDIS_URL", REDIS_URL)
 EVALHUB_SANDBOX_USER = env_str("EVALHUB_SANDBOX_USER", "nobody")
 EVALHUB_SANDBOX_QUEUE = env_str("EVALHUB_SANDBOX_QUEUE", "sandbox")
 EVALHUB_SANDBOX_WAIT_SECONDS = env_int("EVALHUB_SANDBOX_WAIT_SECONDS", 30, minimum=1)
+
+# Requests to user-configured URLs (LLM providers; evalhub/outbound.py) never go to these networks
+# (CIDR) or host names, checked when a URL is saved and at every connection. Listing the variable
+# replaces the default: keep its entries when you add your own.
+EVALHUB_OUTBOUND_DENY = env_list(
+    "EVALHUB_OUTBOUND_DENY",
+    [
+        "169.254.0.0/16",  # IPv4 link-local: the metadata service of AWS, GCP, Azure, OpenStack
+        "fe80::/10",  # IPv6 link-local
+        "fd00:ec2::254/128",  # AWS metadata over IPv6
+        "100.100.100.200/32",  # Alibaba Cloud metadata
+        "metadata.google.internal",
+        "metadata.goog",
+    ],
+)
+for _entry in EVALHUB_OUTBOUND_DENY:
+    try:
+        ipaddress.ip_network(_entry, strict=False)
+    except ValueError:
+        if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?\.?", _entry):
+            raise ImproperlyConfigured(
+                f"EVALHUB_OUTBOUND_DENY: {_entry!r} is neither a network (CIDR) nor a host name"
+            ) from None
 
 # Labeling queues: an item open in someone's labeling view is reserved to them this long.
 EVALHUB_QUEUE_RESERVATION_SECONDS = env_int("EVALHUB_QUEUE_RESERVATION_SECONDS", 300, minimum=1)
