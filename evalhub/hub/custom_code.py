@@ -11,6 +11,7 @@ that queue. The message expires with the wait, so a worker started later does no
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, fields
@@ -85,7 +86,9 @@ def _on_worker(
         return SandboxResult(error=f"custom code runs on a Celery worker: no answer ({exc})")
     finally:
         if not isinstance(pending, EagerResult):
-            pending.forget()
+            # Nothing stored (no answer) is an error to the file backend: nothing to forget.
+            with contextlib.suppress(OSError, OperationalError):
+                pending.forget()
     if not isinstance(answer, dict):
         return SandboxResult(error=f"the worker could not run the evaluator: {answer!r}")
     known = {f.name for f in fields(SandboxResult)}

@@ -63,6 +63,8 @@ class Target:
     tcp: socket.socket
     udp: socket.socket
     marker: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # Processes of the sandbox user before the attempt (a host may run a daemon as nobody).
+    sandbox_user_processes: set[int] = field(default_factory=lambda: _processes_of(NOBODY))
 
     def values(self) -> dict[str, object]:
         return {
@@ -84,11 +86,11 @@ class Target:
         with pytest.raises(BlockingIOError):
             self.udp.recv(1024)  # nothing sent
         if ROOT:
-            assert _processes_of(NOBODY) == []
+            assert _processes_of(NOBODY) - self.sandbox_user_processes == set()
 
 
-def _processes_of(uid: int) -> list[int]:
-    found = []
+def _processes_of(uid: int) -> set[int]:
+    found = set()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -98,7 +100,7 @@ def _processes_of(uid: int) -> list[int]:
             continue
         uids = next(line for line in status.splitlines() if line.startswith("Uid:"))
         if int(uids.split()[1]) == uid:
-            found.append(int(entry.name))
+            found.add(int(entry.name))
     return found
 
 
