@@ -570,12 +570,14 @@ def web(test: Callable[..., None]) -> Callable[..., None]:
 
 @pytest.fixture(scope="module")
 def sandbox_worker(tmp_path_factory, django_db_setup, django_db_blocker) -> Iterator[Worker]:  # type: ignore[no-untyped-def]
-    """A Celery worker consuming only the sandbox queue of this process's broker."""
+    """A Celery worker consuming only the sandbox queue of this process's broker (empty: the
+    same filesystem broker under var/, which settings set up only when no URL is given)."""
+    broker = "" if settings.CELERY_BROKER_URL == "filesystem://" else settings.CELERY_BROKER_URL
     worker = Worker(
         tmp_path_factory.mktemp("sandbox-worker"),
         queues=settings.EVALHUB_SANDBOX_QUEUE,
         beat=False,
-        CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
+        CELERY_BROKER_URL=broker,
         CELERY_RESULT_BACKEND=settings.CELERY_RESULT_BACKEND,
         REDIS_URL=settings.REDIS_URL or "",
     ).start()
