@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from celery.signals import worker_init, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalhub.settings")
 # Celery's Django fix-up runs the system checks when a worker starts, and they import the URL
@@ -44,6 +45,15 @@ def beat_schedule() -> dict[str, dict[str, object]]:
             "options": {"expires": sweep},
         },
     }
+
+
+@worker_init.connect
+@worker_process_init.connect
+def _run_custom_code_here(**kwargs: object) -> None:
+    """Workers run custom code evaluators in their sandbox; other processes send it to them."""
+    from evalhub.hub.custom_code import worker_process_mark
+
+    worker_process_mark()
 
 
 @app.on_after_finalize.connect

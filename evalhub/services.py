@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from annotations.models import Annotation, AnnotationSource, AnnotatorKind, TargetKind
+from annotations.services import FieldInvalid
 from evalhub.models import (
     ApiKey,
     Evaluator,
@@ -22,6 +23,7 @@ from evalhub.models import (
     Provider,
     ProviderKind,
 )
+from evalhub.outbound import outbound_url_check
 from tracing.models import Span
 
 if TYPE_CHECKING:
@@ -115,7 +117,10 @@ def provider_update(
     timeout_seconds: float | None = None,
     is_default: bool | None = None,
 ) -> Provider:
-    """Change what is given; ``api_key`` None or empty keeps the stored key."""
+    """Change what is given; ``api_key`` None or empty keeps the stored key — except when the
+    requests would go somewhere else (another base URL or kind): the stored key is never sent
+    to a new address, so the change needs the key again (``FieldInvalid`` on ``api_key``)."""
+    sent_to = _provider_destination(provider)
     if name is not None:
         provider.name = name.strip()
     _provider_apply(
@@ -130,6 +135,12 @@ def provider_update(
     )
     if api_key:
         _provider_set_key(provider, api_key)
+    elif provider.api_key_encrypted and _provider_destination(provider) != sent_to:
+        raise FieldInvalid(
+            field="api_key",
+            message="enter the API key again to change the base URL or kind: the stored key "
+            "is never sent to a new address",
+        )
     _provider_validate(provider)
     if is_default:
         Provider.objects.filter(is_default=True).exclude(pk=provider.pk).update(is_default=False)
@@ -138,6 +149,11 @@ def provider_update(
         provider.is_default = False
     provider.save()
     return provider
+
+
+def _provider_destination(provider: Provider) -> tuple[str, str]:
+    """Where the provider's requests (and its key) go."""
+    return provider.kind, provider.base_url.strip().rstrip("/")
 
 
 def _provider_apply(provider: Provider, **fields: Any) -> None:
@@ -164,8 +180,8 @@ def _provider_validate(provider: Provider) -> None:
         raise ValueError("default_model: must not be empty")
     if provider.kind in (ProviderKind.AZURE, ProviderKind.COMPATIBLE) and not provider.base_url:
         raise ValueError("base_url: required for Azure OpenAI and OpenAI-compatible endpoints")
-    if provider.base_url and not provider.base_url.startswith(("http://", "https://")):
-        raise ValueError("base_url: must start with http:// or https://")
+    if provider.base_url:
+        outbound_url_check(provider.base_url, field="base_url")
     if provider.max_concurrency < 1:
         raise ValueError("max_concurrency: at least 1")
     if provider.requests_per_minute < 0:

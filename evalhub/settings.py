@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import ipaddress
+import os
+import re
 import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from evalhub.env import env_bool, env_int, env_list, env_size, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("EVALHUB_VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
+# Private: the secret key, the SQLite database, queued work. Custom code evaluators run as
+# another user (evalhub/hub/sandbox.py), which must not read any of it.
+if VAR_DIR.stat().st_uid == os.geteuid():
+    VAR_DIR.chmod(0o700)
 
 
 def _secret_key() -> str:
@@ -148,6 +156,15 @@ if not CELERY_BROKER_URL:
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
+# Results travel back only for the calls a web process waits on (custom code, evalhub.hub.custom_code):
+# CELERY_RESULT_BACKEND, else the Redis of REDIS_URL / a Redis broker, else files under var/.
+CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", REDIS_URL)
+if not CELERY_RESULT_BACKEND:
+    if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+        CELERY_RESULT_BACKEND = CELERY_BROKER_URL
+    else:
+        (VAR_DIR / "celery-results").mkdir(exist_ok=True)
+        CELERY_RESULT_BACKEND = f"file://{VAR_DIR / 'celery-results'}"  # a path, not a URI
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 300, minimum=1)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 360, minimum=1)
@@ -182,6 +199,37 @@ EVALHUB_LLM_MAX_BACKOFF_SECONDS = env_int("EVALHUB_LLM_MAX_BACKOFF_SECONDS", 60,
 # Provider concurrency / requests-per-minute limits hold across every process through Redis
 # (REDIS_URL); without it (embedded mode) each process enforces them on its own.
 EVALHUB_LIMITER_REDIS_URL = env_str("EVALHUB_LIMITER_REDIS_URL", REDIS_URL)
+
+# Custom code evaluators (evalhub/hub/sandbox.py; README, "Isolation of code evaluators"): the user
+# their code runs as when the worker runs as root (a name, uid or uid:gid; "current": the worker's
+# own user, when it is not root), the queue web processes send it to, and how long they wait for
+# a worker beyond the code's own timeout.
+EVALHUB_SANDBOX_USER = env_str("EVALHUB_SANDBOX_USER", "nobody")
+EVALHUB_SANDBOX_QUEUE = env_str("EVALHUB_SANDBOX_QUEUE", "sandbox")
+EVALHUB_SANDBOX_WAIT_SECONDS = env_int("EVALHUB_SANDBOX_WAIT_SECONDS", 30, minimum=1)
+
+# Requests to user-configured URLs (LLM providers; evalhub/outbound.py) never go to these networks
+# (CIDR) or host names, checked when a URL is saved and at every connection. Listing the variable
+# replaces the default: keep its entries when you add your own.
+EVALHUB_OUTBOUND_DENY = env_list(
+    "EVALHUB_OUTBOUND_DENY",
+    [
+        "169.254.0.0/16",  # IPv4 link-local: the metadata service of AWS, GCP, Azure, OpenStack
+        "fe80::/10",  # IPv6 link-local
+        "fd00:ec2::254/128",  # AWS metadata over IPv6
+        "100.100.100.200/32",  # Alibaba Cloud metadata
+        "metadata.google.internal",
+        "metadata.goog",
+    ],
+)
+for _entry in EVALHUB_OUTBOUND_DENY:
+    try:
+        ipaddress.ip_network(_entry, strict=False)
+    except ValueError:
+        if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?\.?", _entry):
+            raise ImproperlyConfigured(
+                f"EVALHUB_OUTBOUND_DENY: {_entry!r} is neither a network (CIDR) nor a host name"
+            ) from None
 
 # Labeling queues: an item open in someone's labeling view is reserved to them this long.
 EVALHUB_QUEUE_RESERVATION_SECONDS = env_int("EVALHUB_QUEUE_RESERVATION_SECONDS", 300, minimum=1)

@@ -31,9 +31,14 @@ class ProcessSpec:
 
 
 def evalhub_processes(
-    *, python: str, base_dir: Path, worker_concurrency: int = 2
+    *,
+    python: str,
+    base_dir: Path,
+    worker_concurrency: int = 2,
+    queues: Sequence[str] = ("celery", "sandbox"),
 ) -> list[ProcessSpec]:
-    """The web server, one Celery worker and Celery beat."""
+    """The web server, one Celery worker (consuming ``queues``: the default one and the one
+    custom code evaluators are sent to) and Celery beat."""
     return [
         ProcessSpec(
             "web",
@@ -59,6 +64,8 @@ def evalhub_processes(
                 "INFO",
                 "--concurrency",
                 str(worker_concurrency),
+                "--queues",
+                ",".join(queues),
                 "--hostname",
                 "worker@%h",
             ],

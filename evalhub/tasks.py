@@ -9,6 +9,8 @@
   lease to expire — the sweeper then hands it to another worker, which resumes after the last
   committed result.
 - ``runs_sweep`` (beat): dispatches runs whose worker vanished or whose message was lost.
+- ``code_evaluate`` (the ``EVALHUB_SANDBOX_QUEUE`` queue): custom evaluator code for a web
+  process, which never runs it itself; the caller waits for the result (``evalhub.hub.custom_code``).
 
 The services are imported inside each task: the worker's main process (and beat) import this
 module to register the tasks, and need not hold the LLM client libraries (~50 MB) only the
@@ -70,3 +72,12 @@ def runs_sweep() -> list[int]:
     if stale:
         logger.warning("re-dispatched stale runs %s", stale)
     return stale
+
+
+@shared_task(name="evalhub.code_evaluate", ignore_result=False)
+def code_evaluate(version_id: int, arguments: dict) -> dict:  # type: ignore[type-arg]
+    """Runs nothing twice that matters: the sandbox writes nothing, the caller waits at most
+    until the message expires."""
+    from evalhub.hub.custom_code import custom_code_evaluate
+
+    return custom_code_evaluate(version_id=version_id, arguments=arguments)

@@ -316,13 +316,26 @@ class ProviderForm(forms.Form):
         label="API key",
         required=False,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
-        help_text="Stored encrypted and never shown again. Leave empty to keep the current key.",
+        help_text=(
+            "Stored encrypted and never shown again. Leave empty to keep the current key — "
+            "except when you change the base URL or kind: the key is never sent to a new address."
+        ),
     )
     default_model = forms.CharField(max_length=200)
     max_concurrency = forms.IntegerField(min_value=1, initial=4)
     requests_per_minute = forms.IntegerField(min_value=0, initial=60, help_text="0: no limit.")
     timeout_seconds = forms.FloatField(min_value=1, max_value=600, initial=60)
     is_default = forms.BooleanField(required=False, label="Default provider")
+
+
+def _service_error(form: forms.Form, exc: ValueError) -> None:
+    """A service's ``field: message`` error shown on that field when the form has it."""
+    field, separator, message = str(exc).partition(": ")
+    field = getattr(exc, "field", field)
+    if separator and field in form.fields:
+        form.add_error(field, getattr(exc, "message", message))
+    else:
+        form.add_error(None, str(exc))
 
 
 @sensitive_post_parameters("api_key")
@@ -333,7 +346,7 @@ def providers(request: HttpRequest) -> HttpResponse:
         try:
             provider_create(**form.cleaned_data)
         except ValueError as exc:
-            form.add_error(None, str(exc))
+            _service_error(form, exc)
         else:
             messages.success(request, "Provider added. Its key is stored encrypted.")
             return redirect("evaluators:providers")
@@ -358,7 +371,7 @@ def provider_edit(request: HttpRequest, provider_id: int) -> HttpResponse:
         try:
             provider_update(provider=provider, **form.cleaned_data)
         except ValueError as exc:
-            form.add_error(None, str(exc))
+            _service_error(form, exc)
         else:
             messages.success(request, "Provider saved.")
             return redirect("evaluators:providers")

@@ -40,6 +40,24 @@ def dispatched(monkeypatch) -> list[int]:  # type: ignore[no-untyped-def]
     return sent
 
 
+@pytest.fixture(autouse=True)
+def _sandbox_user(settings) -> None:  # type: ignore[no-untyped-def]
+    """As root (CI), custom evaluator code drops to ``nobody``; as another user (a developer's
+    checkout) it cannot switch, so it runs as that user (see README, isolation of code
+    evaluators)."""
+    if os.geteuid() != 0:
+        settings.EVALHUB_SANDBOX_USER = "current"
+
+
+@pytest.fixture
+def celery_eager(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Tasks sent from this process run in it: for tests of custom code evaluators that are not
+    about which process runs them (``tests/security/test_sandbox_escapes.py`` is)."""
+    from evalhub.celery import app
+
+    monkeypatch.setitem(app.conf, "task_always_eager", True)
+
+
 @pytest.fixture
 def api_key(db) -> str:  # type: ignore[no-untyped-def]
     return factories.api_key()

@@ -27,6 +27,7 @@ import openai
 from django.views.decorators.debug import sensitive_variables
 
 from evalhub.hub.limiter import Limiter, LimiterError, Limits, limiter_default
+from evalhub.outbound import OutboundDenied, OutboundTransport
 
 logger = logging.getLogger(__name__)
 
@@ -168,6 +169,10 @@ def client_for(provider: ProviderConfig) -> openai.OpenAI:
         "max_retries": 0,
         "timeout": provider.timeout_seconds,
     }
+    # Every connection is checked against EVALHUB_OUTBOUND_DENY when it is made.
+    common["http_client"] = openai.DefaultHttpxClient(
+        transport=OutboundTransport(), trust_env=False
+    )
     if provider.kind == "azure":
         client = openai.AzureOpenAI(
             azure_endpoint=provider.base_url,
@@ -280,6 +285,10 @@ def chat_complete(
             return _result(response.text, started, attempt)
         except LimiterError as exc:
             raise LlmError(f"provider limits: {exc}", retryable=True) from None
+        except OutboundDenied as exc:  # EVALHUB_OUTBOUND_DENY, checked as the connection opens
+            raise LlmError(
+                f"the provider's address is refused: {exc.message}", fatal=True
+            ) from None
         except openai.APIStatusError as exc:
             last_error = _status_error(exc, provider.api_key)
             retry_after = retry_after_seconds(exc.response.headers)
@@ -288,6 +297,10 @@ def chat_complete(
                 f"the provider did not answer within {provider.timeout_seconds:g}s", retryable=True
             )
         except openai.APIConnectionError as exc:
+            if isinstance(exc.__cause__, OutboundDenied):  # as an SDK may wrap it
+                raise LlmError(
+                    f"the provider's address is refused: {exc.__cause__.message}", fatal=True
+                ) from None
             cause = scrub(str(exc.__cause__ or exc), provider.api_key)
             last_error = LlmError(f"cannot reach the provider: {cause}", retryable=True)
         except (openai.APIResponseValidationError, json.JSONDecodeError, ValueError) as exc:

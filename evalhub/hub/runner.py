@@ -14,6 +14,7 @@ from django.views.decorators.debug import sensitive_variables
 from evalhub.hub.code_evaluators import CheckError, CodeInput, check_run
 from evalhub.hub.config import CodeConfig, EvaluatorConfigError, LlmJudgeConfig, config_parse
 from evalhub.hub.crypto import SecretUndecryptable
+from evalhub.hub.custom_code import custom_code_run
 from evalhub.hub.judge import (
     JudgeRequest,
     TemplateVariableMissing,
@@ -23,7 +24,6 @@ from evalhub.hub.judge import (
 )
 from evalhub.hub.limiter import Limiter
 from evalhub.hub.llm import LlmError, ProviderConfig, RetryPolicy, chat_complete
-from evalhub.hub.sandbox import sandbox_run
 from evalhub.hub.variables import is_missing, source_value, value_text, variables_resolve
 
 if TYPE_CHECKING:
@@ -251,7 +251,8 @@ def _run_code(result: EvaluationResult, config: CodeConfig, data: CodeInput) -> 
         )
         result.latency_ms = round((time.monotonic() - started) * 1000, 3)
         return
-    sandboxed = sandbox_run(
+    sandboxed = custom_code_run(
+        version_id=result.version_id,
         code=config.code,
         arguments={
             "input": data.input,
@@ -267,6 +268,7 @@ def _run_code(result: EvaluationResult, config: CodeConfig, data: CodeInput) -> 
     result.raw_response = sandboxed.stdout or None
     if sandboxed.error:
         result.error, result.traceback = sandboxed.error, sandboxed.traceback
+        result.fatal = sandboxed.unavailable  # no other item could run either
         return
     if sandboxed.label is None and sandboxed.score is None:
         result.error = "evaluate() returned neither a label nor a score"

@@ -200,44 +200,36 @@ def test_unbounded_allocation_hits_the_memory_limit():
     assert "MemoryError" in result.error or "memory" in result.error
 
 
-def test_the_environment_holds_no_secrets(monkeypatch):
+def test_the_environment_is_empty(monkeypatch):
     monkeypatch.setenv("EVALHUB_TEST_SECRET", "hunter2")
-    monkeypatch.setenv("DATABASE_URL", "postgres://user:pw@db/evalhub")
     code = """
 import os
 def evaluate(**kw):
-    return {"label": ",".join(sorted(os.environ)), "explanation": os.environ["EVALHUB_TEST_SECRET"]}
+    return {"label": repr(dict(os.environ)), "explanation": os.environ["EVALHUB_TEST_SECRET"]}
 """
     result = sandbox_run(code=code, arguments=ARGS)
     assert result.error == "KeyError: 'EVALHUB_TEST_SECRET'"
     listing = sandbox_run(
-        code="import os\ndef evaluate(**kw):\n    return ','.join(sorted(os.environ))",
-        arguments=ARGS,
+        code="import os\ndef evaluate(**kw):\n    return repr(dict(os.environ))", arguments=ARGS
     )
-    assert set(listing.label.split(",")) <= {"PATH", "LANG", "LC_CTYPE"}
+    assert listing.label == "{}"
 
 
-def test_the_database_settings_and_network_are_out_of_reach():
-    from django.conf import settings
-
-    database = os.path.join(settings.BASE_DIR, "evalhub", "settings.py")
-    code = f"""
-def evaluate(**kw):
-    return open({database!r}).read()[:20]
-"""
-    result = sandbox_run(code=code, arguments=ARGS)
-    assert result.error is not None and result.error.startswith("PermissionError")
+def test_network_processes_and_writes_are_refused_by_the_kernel():
+    """The whole corpus is tests/security/test_sandbox_escapes.py."""
     network = """
 import socket
 def evaluate(**kw):
     socket.create_connection(("127.0.0.1", 6379), timeout=1)
     return "connected"
 """
-    assert sandbox_run(code=network, arguments=ARGS).error.startswith("PermissionError")
+    eperm = "PermissionError: [Errno 1] Operation not permitted"
+    assert sandbox_run(code=network, arguments=ARGS).error == eperm
     spawn = "import subprocess\ndef evaluate(**kw):\n    return subprocess.run(['id']).returncode"
-    assert sandbox_run(code=spawn, arguments=ARGS).error.startswith("PermissionError")
+    assert sandbox_run(code=spawn, arguments=ARGS).error == eperm
     write = "def evaluate(**kw):\n    open('/tmp/evalhub-sandbox-test', 'w')\n    return 1"
-    assert sandbox_run(code=write, arguments=ARGS).error.startswith("PermissionError")
+    assert sandbox_run(code=write, arguments=ARGS).error.startswith(eperm)
+    assert not os.path.exists("/tmp/evalhub-sandbox-test")
 
 
 def test_a_bad_return_value_is_an_error():

@@ -312,7 +312,7 @@ def test_builtin_code_evaluator_on_a_span_and_recorded(db):
     assert annotation.metadata["version_id"] == version.pk
 
 
-def test_custom_code_failure_is_recorded_as_an_error(staff):
+def test_custom_code_failure_is_recorded_as_an_error(staff, celery_eager):
     spans = factories.trace()
     evaluator = evaluator_create(
         name="custom",
@@ -333,7 +333,7 @@ def test_custom_code_failure_is_recorded_as_an_error(staff):
     assert Annotation.objects.count() == 1
 
 
-def test_custom_code_sees_the_span(staff):
+def test_custom_code_sees_the_span(staff, celery_eager):
     span = factories.trace(llm_latency_ms=900)[2]
     code = (
         "def evaluate(input, output, metadata, reference, span):\n"

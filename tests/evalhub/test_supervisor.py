@@ -77,4 +77,7 @@ def test_evalhub_runs_gunicorn_with_its_config_a_worker_and_one_beat(tmp_path):
         "evalhub.wsgi",
     ]  # fmt: skip
     assert specs["worker"][:6] == ["py", "-m", "celery", "--app", "evalhub", "worker"]
+    # The worker also takes the custom code evaluators that web processes send it.
+    queues = specs["worker"][specs["worker"].index("--queues") + 1]
+    assert queues.split(",") == ["celery", "sandbox"]
     assert specs["beat"][:6] == ["py", "-m", "celery", "--app", "evalhub", "beat"]

@@ -29,8 +29,10 @@ def redis_url() -> str:
 class Worker:
     """``start()`` / ``kill()`` (SIGKILL to the whole process group, as when a machine dies)."""
 
-    def __init__(self, tmp: Path, **env: str) -> None:
+    def __init__(self, tmp: Path, *, queues: str = "celery", beat: bool = True, **env: str) -> None:
         self.tmp = tmp
+        self.queues = queues
+        self.beat = beat
         self.env = env
         self.process: subprocess.Popen[bytes] | None = None
         self.log = tmp / f"worker-{uuid.uuid4().hex[:6]}.log"
@@ -52,12 +54,15 @@ class Worker:
             "EVALHUB_TASK_LATE_COMMIT_SECONDS": "30",
             "EVALHUB_LLM_MAX_BACKOFF_SECONDS": "1",
             "CELERY_TASK_ALWAYS_EAGER": "false",
+            # Not root (a developer's checkout): evaluator code cannot drop to another user.
+            **({} if os.geteuid() == 0 else {"EVALHUB_SANDBOX_USER": "current"}),
             **self.env,
         }
 
     def start(self) -> Worker:
         assert connection.vendor == "postgresql"
         schedule = self.tmp / f"beat-{uuid.uuid4().hex[:6]}"
+        beat = ["--beat", "--schedule", str(schedule)] if self.beat else []
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -66,9 +71,9 @@ class Worker:
                 "--app",
                 "evalhub",
                 "worker",
-                "--beat",
-                "--schedule",
-                str(schedule),
+                *beat,
+                "--queues",
+                self.queues,
                 "--loglevel",
                 "INFO",
                 "--concurrency",

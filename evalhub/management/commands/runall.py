@@ -27,6 +27,7 @@ class Command(BaseCommand):
             python=sys.executable,
             base_dir=settings.BASE_DIR,
             worker_concurrency=options["worker_concurrency"],
+            queues=("celery", settings.EVALHUB_SANDBOX_QUEUE),
         )
         code = Supervisor(specs, cwd=settings.BASE_DIR, stream=sys.stdout).run()
         if code:
