@@ -6,6 +6,7 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -14,8 +15,18 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from annotations.models import Annotation, AnnotationSource, AnnotatorKind, TargetKind
+from evalhub.access import (
+    ROLE_MAX_SCOPE,
+    Need,
+    Principal,
+    refusal,
+    scope_allowed_for,
+    user_is_admin,
+    user_role,
+)
 from evalhub.models import (
     ApiKey,
+    ApiKeyScope,
     Evaluator,
     EvaluatorKind,
     EvaluatorVersion,
@@ -41,19 +52,91 @@ def api_key_new_secret(key: ApiKey) -> str:
     return raw
 
 
+class ApiKeyInvalid(ValueError):
+    """A key that cannot be made or changed as asked; ``field`` names the input at fault."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
+
+class ApiKeyForbidden(PermissionError):
+    """The acting person or key may not make or revoke this key."""
+
+
+def _key_rules(
+    *, actor: Principal | None, owner: AbstractBaseUser | None, scope: str | None = None
+) -> None:
+    """Members manage their own keys, up to their role's widest scope; admins anyone's, and
+    user-less keys. ``actor`` None: a trusted caller (the command line)."""
+    if actor is None:
+        return
+    if not actor.can(Need.KEYS):
+        raise ApiKeyForbidden(refusal(actor, Need.KEYS))
+    is_admin = actor.is_admin
+    if not is_admin and (owner is None or owner.pk != getattr(actor.user, "pk", None)):
+        raise ApiKeyForbidden("only an admin manages other people's keys and keys with no user")
+    if scope is not None and owner is not None:
+        role = user_role(owner)
+        if role is None:
+            raise ApiKeyInvalid("user", f"{owner.get_username()} is deactivated")
+        if not scope_allowed_for(role, scope):
+            raise ApiKeyInvalid(
+                "scope", f"a {role.value} may have keys up to {ROLE_MAX_SCOPE[role]} scope"
+            )
+
+
 @transaction.atomic
-def api_key_create(*, name: str, user: AbstractBaseUser | None = None) -> tuple[ApiKey, str]:
-    """Create a key; returns the row and the raw key, which is never stored or shown again."""
-    if not name.strip():
-        raise ValueError("name must not be empty")
-    key = ApiKey(name=name.strip(), user=user)
+def api_key_create(
+    *,
+    name: str,
+    scope: str,
+    user: AbstractBaseUser | None = None,
+    expires_at: datetime | None = None,
+    actor: Principal | None = None,
+) -> tuple[ApiKey, str]:
+    """Create a key; returns the row and the raw key, which is never stored or shown again.
+
+    Raises ``ApiKeyInvalid`` (naming the field) or ``ApiKeyForbidden`` when ``actor`` (None:
+    the command line) may not make it (see ``_key_rules``)."""
+    name = (name or "").strip()
+    if not name:
+        raise ApiKeyInvalid("name", "must not be empty")
+    if len(name) > 200:
+        raise ApiKeyInvalid("name", "at most 200 characters")
+    if scope not in ApiKeyScope.values:
+        raise ApiKeyInvalid("scope", f"must be one of {', '.join(ApiKeyScope.values)}")
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ApiKeyInvalid("expires_at", "must be in the future")
+    _key_rules(actor=actor, owner=user, scope=scope)
+    key = ApiKey(
+        name=name,
+        user=user,
+        scope=scope,
+        expires_at=expires_at,
+        created_by=actor.user if actor is not None else None,
+    )
     raw = api_key_new_secret(key)
     key.save()
     return key, raw
 
 
-def api_key_mark_used(*, key: ApiKey) -> None:
-    ApiKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now())
+@transaction.atomic
+def api_key_revoke(*, key: ApiKey, actor: Principal | None = None) -> bool:
+    """Revoke ``key`` (False if it was revoked already). Members revoke their own keys, admins
+    anyone's."""
+    _key_rules(actor=actor, owner=key.user)
+    revoked = ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+    key.refresh_from_db(fields=["revoked_at"])
+    return bool(revoked)
+
+
+def api_key_mark_used(*, key: ApiKey, now: datetime | None = None) -> None:
+    now = now or timezone.now()
+    ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+    key.last_used_at = now
 
 
 # --- the evaluator hub: providers, evaluators, recorded results -------------------------------
@@ -211,18 +294,19 @@ def provider_test_connection(*, provider: Provider, model: str = "") -> Connecti
     return ConnectionTest(True, answer, None, result.model or model, round(result.latency_ms, 1))
 
 
-def _config_check(config: dict[str, Any], user: AbstractBaseUser | None) -> dict[str, Any]:
+def _config_check(
+    config: dict[str, Any], user: AbstractBaseUser | None, admin: bool | None
+) -> dict[str, Any]:
+    """The validated definition. Custom code needs an admin: ``admin`` says whether the caller
+    acts as one (an API key: its scope and its user's role); None judges ``user``'s role."""
     from django.core.exceptions import PermissionDenied
 
     from evalhub.hub.config import CodeConfig, config_parse
 
     parsed = config_parse(config)
-    if (
-        isinstance(parsed, CodeConfig)
-        and parsed.check == "custom"
-        and not (user is not None and getattr(user, "is_staff", False))
-    ):
-        raise PermissionDenied("only staff users can create or change custom code evaluators")
+    is_admin = user_is_admin(user) if admin is None else admin
+    if isinstance(parsed, CodeConfig) and parsed.check == "custom" and not is_admin:
+        raise PermissionDenied("only admins can create or change custom code evaluators")
     if (
         getattr(parsed, "provider_id", None) is not None
         and not Provider.objects.filter(
@@ -241,9 +325,11 @@ def evaluator_create(
     description: str = "",
     user: AbstractBaseUser | None = None,
     template_key: str = "",
+    admin: bool | None = None,
 ) -> Evaluator:
     """A new evaluator with ``config`` as its version 1. Raises ``EvaluatorConfigError`` or
-    ``ValueError`` naming the field, ``PermissionDenied`` for custom code by a non-staff user."""
+    ``ValueError`` naming the field, ``PermissionDenied`` for custom code by a non-admin (see
+    ``_config_check`` for ``admin``)."""
     name = name.strip()
     if not _EVALUATOR_NAME.match(name):
         raise ValueError(
@@ -251,7 +337,7 @@ def evaluator_create(
         )
     if Evaluator.objects.filter(name=name).exists():
         raise ValueError(f"name: an evaluator named {name!r} exists")
-    cleaned = _config_check(config, user)
+    cleaned = _config_check(config, user, admin)
     now = timezone.now()
     evaluator = Evaluator.objects.create(
         name=name,
@@ -275,6 +361,7 @@ def evaluator_update(
     user: AbstractBaseUser | None = None,
     description: str | None = None,
     config: dict[str, Any] | None = None,
+    admin: bool | None = None,
 ) -> EvaluatorVersion:
     """Change the description and/or the definition; a changed definition is a new version
     (the kind stays). Returns the latest version."""
@@ -284,7 +371,7 @@ def evaluator_update(
     if description is not None:
         evaluator.description = description.strip()
     if config is not None:
-        cleaned = _config_check(config, user)
+        cleaned = _config_check(config, user, admin)
         if cleaned["kind"] != evaluator.kind:
             raise ValueError("kind: an evaluator's kind cannot change; create a new evaluator")
         if cleaned != latest.config:
