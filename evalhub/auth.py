@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from functools import cache
 from typing import Any, Final
 
 from django.contrib.auth.views import redirect_to_login
@@ -29,12 +28,11 @@ from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
-from django.urls import ResolverMatch
 from ninja.security import APIKeyHeader
 
 from evalhub.access import ANONYMOUS, Need, Principal, refusal
 from evalhub.models import ApiKey
-from evalhub.policy import SAFE_METHODS, api_need, page_rule
+from evalhub.policy import SAFE_METHODS, api_need, api_operation, is_api_route, page_rule
 from evalhub.selectors import (
     LAST_USED_RESOLUTION,
     api_key_find,
@@ -125,34 +123,6 @@ def csrf_failure(request: HttpRequest) -> str | None:
 
 
 # --- which route, what it needs -----------------------------------------------------------------
-
-
-@cache
-def _api_operations() -> dict[tuple[str, str], tuple[str, Any]]:
-    """(route, method) → (``api:<url name>``, ninja operation), for every REST operation."""
-    from evalhub.api import api
-
-    namespace = api.urls_namespace
-    found: dict[tuple[str, str], tuple[str, Any]] = {}
-    for bound in api._get_bound_routers():
-        patterns = list(bound.urls_paths(bound.prefix))
-        operations = [op for view in bound.path_operations.values() for op in view.operations]
-        for pattern, operation in zip(patterns, operations, strict=True):
-            for method in operation.methods:
-                found[(str(pattern.pattern), method.upper())] = (
-                    f"{namespace}:{pattern.name}",
-                    operation,
-                )
-    return found
-
-
-def api_operation(match: ResolverMatch, method: str) -> tuple[str, Any] | None:
-    """The REST operation a resolved request reaches: its name and ninja operation."""
-    return _api_operations().get((match.route, method.upper()))
-
-
-def is_api_route(match: ResolverMatch) -> bool:
-    return any(route == match.route for route, _method in _api_operations())
 
 
 def _reads_json(operation: Any) -> bool:

@@ -21,8 +21,13 @@ The rules of thumb (``evalhub.access`` defines the needs):
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Final
+from functools import cache
+from typing import Any, Final
+
+from django.urls import URLPattern, URLResolver, get_resolver
+from django.urls.resolvers import ResolverMatch
 
 from evalhub.access import Need
 
@@ -246,4 +251,103 @@ def api_need(operation_name: str) -> Need | None:
     return API.get(operation_name)
 
 
-__all__ = ["API", "NAMESPACES", "PAGES", "PageRule", "api_need", "page", "page_rule"]
+# --- the routes that exist ---------------------------------------------------------------------
+
+
+@cache
+def _api_operations() -> dict[tuple[str, str], tuple[str, Any]]:
+    """(route, method) → (``api:<url name>``, ninja operation), for every REST operation."""
+    from evalhub.api import api
+
+    namespace = api.urls_namespace
+    found: dict[tuple[str, str], tuple[str, Any]] = {}
+    for bound in api._get_bound_routers():
+        patterns = list(bound.urls_paths(bound.prefix))
+        operations = [op for view in bound.path_operations.values() for op in view.operations]
+        for pattern, operation in zip(patterns, operations, strict=True):
+            for method in operation.methods:
+                found[(str(pattern.pattern), method.upper())] = (
+                    f"{namespace}:{pattern.name}",
+                    operation,
+                )
+    return found
+
+
+def api_operation(match: ResolverMatch, method: str) -> tuple[str, Any] | None:
+    """The REST operation a resolved request reaches: its name and ninja operation."""
+    return _api_operations().get((match.route, method.upper()))
+
+
+def is_api_route(match: ResolverMatch) -> bool:
+    """Whether the request reached a ninja path (with any method)."""
+    return match.route in {route for route, _method in _api_operations()}
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A route of the URL configuration: a page (any method; GET and POST matter) or a REST
+    operation (its methods)."""
+
+    name: str
+    route: str
+    methods: tuple[str, ...]
+    is_api: bool
+
+
+def _walk(
+    resolver: URLResolver, prefix: str = "", namespaces: tuple[str, ...] = ()
+) -> Iterator[tuple[str, str, Any]]:
+    for entry in resolver.url_patterns:
+        if isinstance(entry, URLResolver):
+            inner = (*namespaces, entry.namespace) if entry.namespace else namespaces
+            yield from _walk(entry, prefix + str(entry.pattern), inner)
+        elif isinstance(entry, URLPattern):
+            name = entry.name or entry.lookup_str
+            yield ":".join((*namespaces, name)), prefix + str(entry.pattern), entry.callback
+
+
+def routes() -> list[Route]:
+    """Every route of the URL configuration, REST operations one by one (ninja gives each of
+    them a URL pattern of its own name, but one path answers all methods)."""
+    operations = _api_operations()
+    api_routes = {route for route, _method in operations}
+    by_name: dict[str, tuple[str, list[str]]] = {}
+    for (route, method), (name, _operation) in operations.items():
+        by_name.setdefault(name, (route, []))[1].append(method)
+    found = [
+        Route(name, route, tuple(sorted(methods)), True)
+        for name, (route, methods) in sorted(by_name.items())
+    ]
+    for name, route, _callback in _walk(get_resolver()):
+        if route in api_routes:
+            continue
+        if name in API:
+            found.append(Route(name, route, ("GET", "POST"), True))
+        else:
+            found.append(Route(name, route, ("GET", "POST"), False))
+    return found
+
+
+def unclassified() -> list[Route]:
+    """Routes the table does not name: each needs a decision above."""
+    return [
+        route
+        for route in routes()
+        if (api_need(route.name) is None if route.is_api else page_rule(route.name) is None)
+    ]
+
+
+__all__ = [
+    "API",
+    "NAMESPACES",
+    "PAGES",
+    "PageRule",
+    "Route",
+    "api_need",
+    "api_operation",
+    "is_api_route",
+    "page",
+    "page_rule",
+    "routes",
+    "unclassified",
+]

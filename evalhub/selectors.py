@@ -161,3 +161,33 @@ def playground_span(span_id: str) -> Span | None:
     if not span_id:
         return None
     return Span.objects.filter(span_id=span_id).select_related("project").first()
+
+
+# --- people and their roles ---------------------------------------------------------------------
+
+
+def user_list() -> list[AbstractBaseUser]:
+    """Everyone, active first then by username, each with its role known without a query."""
+    from django.contrib.auth import get_user_model
+    from django.db.models import Exists, OuterRef
+
+    from annotations.roles import ANNOTATOR_GROUP
+
+    user_model = get_user_model()
+    in_group = user_model.groups.through.objects.filter(  # type: ignore[attr-defined]
+        user_id=OuterRef("pk"), group__name=ANNOTATOR_GROUP
+    )
+    users = list(
+        user_model._default_manager.annotate(_in_annotator_group=Exists(in_group)).order_by(
+            "-is_active", "username"
+        )
+    )
+    for user in users:
+        user._evalhub_is_annotator = user._in_annotator_group and not user.is_superuser
+    return users
+
+
+def user_get(user_id: int) -> AbstractBaseUser | None:
+    from django.contrib.auth import get_user_model
+
+    return get_user_model()._default_manager.filter(pk=user_id).first()

@@ -6,11 +6,11 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
@@ -19,6 +19,7 @@ from evalhub.access import (
     ROLE_MAX_SCOPE,
     Need,
     Principal,
+    Role,
     refusal,
     scope_allowed_for,
     user_is_admin,
@@ -106,6 +107,8 @@ def api_key_create(
         raise ApiKeyInvalid("name", "at most 200 characters")
     if scope not in ApiKeyScope.values:
         raise ApiKeyInvalid("scope", f"must be one of {', '.join(ApiKeyScope.values)}")
+    if expires_at is not None and timezone.is_naive(expires_at):
+        expires_at = timezone.make_aware(expires_at, UTC)
     if expires_at is not None and expires_at <= timezone.now():
         raise ApiKeyInvalid("expires_at", "must be in the future")
     _key_rules(actor=actor, owner=user, scope=scope)
@@ -461,3 +464,147 @@ def provider_keys_rotate() -> int:
         provider.api_key_encrypted = secret_rotate(provider.api_key_encrypted)
     Provider.objects.bulk_update(providers, ["api_key_encrypted"])
     return len(providers)
+
+
+# --- people and their roles -------------------------------------------------------------------
+
+
+class UserInvalid(ValueError):
+    """A person that cannot be created or changed as asked; ``field`` names the input."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
+
+@dataclass(frozen=True, slots=True)
+class SetPasswordLink:
+    """A one-time link to choose a password: valid until used (a new password voids it) or
+    ``settings.PASSWORD_RESET_TIMEOUT`` passes."""
+
+    path: str
+
+
+def set_password_link(*, user: AbstractBaseUser) -> SetPasswordLink:
+    from django.contrib.auth.tokens import default_token_generator
+    from django.urls import reverse
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
+    uidb64 = urlsafe_base64_encode(force_bytes(user.pk))
+    token = default_token_generator.make_token(user)  # type: ignore[arg-type]
+    return SetPasswordLink(reverse("set-password", kwargs={"uidb64": uidb64, "token": token}))
+
+
+def _active_admins_except(user: AbstractBaseUser) -> int:
+    from django.contrib.auth import get_user_model
+
+    from annotations.roles import ANNOTATOR_GROUP
+
+    others = get_user_model()._default_manager.filter(is_active=True).exclude(pk=user.pk)
+    return (
+        others.filter(is_superuser=True).count()
+        + others.filter(is_superuser=False, is_staff=True)
+        .exclude(groups__name=ANNOTATOR_GROUP)
+        .count()
+    )
+
+
+def _lock_admins() -> None:
+    """Lock the admins' rows, so two concurrent demotions cannot both see another admin."""
+    from django.contrib.auth import get_user_model
+
+    admins = get_user_model()._default_manager.filter(
+        models.Q(is_staff=True) | models.Q(is_superuser=True)
+    )
+    list(admins.select_for_update().values_list("pk", flat=True))
+
+
+def _set_role(user: AbstractBaseUser, role: Role) -> None:
+    from annotations.roles import annotator_role_grant, annotator_role_revoke
+
+    user.is_staff = role == Role.ADMIN  # type: ignore[attr-defined]
+    if role != Role.ADMIN:
+        user.is_superuser = False  # type: ignore[attr-defined]
+    user.save(update_fields=["is_staff", "is_superuser"])
+    if role == Role.ANNOTATOR:
+        annotator_role_grant(user=user)
+    else:
+        annotator_role_revoke(user=user)
+
+
+@transaction.atomic
+def user_create(
+    *, username: str, role: str, email: str = "", password: str | None = None
+) -> tuple[AbstractBaseUser, SetPasswordLink | None]:
+    """A new active person with ``role``. With ``password`` they can log in at once; without,
+    the returned one-time link lets them choose one. Raises ``UserInvalid``."""
+    from django.contrib.auth import get_user_model, password_validation
+    from django.core.exceptions import ValidationError
+    from django.core.validators import validate_email
+
+    user_model = get_user_model()
+    username = (username or "").strip()
+    if not username:
+        raise UserInvalid("username", "must not be empty")
+    try:
+        user_model.username_validator(username)  # type: ignore[attr-defined]
+    except ValidationError as exc:
+        raise UserInvalid("username", " ".join(exc.messages)) from None
+    if len(username) > 150:
+        raise UserInvalid("username", "at most 150 characters")
+    if user_model._default_manager.filter(username__iexact=username).exists():
+        raise UserInvalid("username", f"{username!r} is taken")
+    email = (email or "").strip()
+    if email:
+        try:
+            validate_email(email)
+        except ValidationError:
+            raise UserInvalid("email", "is not an email address") from None
+    try:
+        chosen_role = Role(role)
+    except ValueError:
+        raise UserInvalid("role", f"must be one of {', '.join(Role)}") from None
+    user = user_model(username=username, email=email)
+    if password:
+        try:
+            password_validation.validate_password(password, user)
+        except ValidationError as exc:
+            raise UserInvalid("password", " ".join(exc.messages)) from None
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
+    user.save()
+    _set_role(user, chosen_role)
+    return user, None if password else set_password_link(user=user)
+
+
+@transaction.atomic
+def user_role_change(*, user: AbstractBaseUser, role: str, actor: AbstractBaseUser) -> None:
+    """Give ``user`` ``role``. The last active admin stays one; an admin does not demote
+    themselves (another admin does). Raises ``UserInvalid``."""
+    _lock_admins()
+    try:
+        new_role = Role(role)
+    except ValueError:
+        raise UserInvalid("role", f"must be one of {', '.join(Role)}") from None
+    if new_role != Role.ADMIN and user_role(user) == Role.ADMIN:
+        if user.pk == actor.pk:
+            raise UserInvalid("role", "you cannot take your own admin role; ask another admin")
+        if user.is_active and _active_admins_except(user) == 0:  # type: ignore[attr-defined]
+            raise UserInvalid("role", "EvalHub needs at least one active admin")
+    _set_role(user, new_role)
+
+
+@transaction.atomic
+def user_active_set(*, user: AbstractBaseUser, active: bool, actor: AbstractBaseUser) -> None:
+    """Deactivate (they can no longer log in, their sessions end and their API keys stop
+    working) or reactivate ``user``. Not oneself, not the last active admin."""
+    _lock_admins()
+    if not active:
+        if user.pk == actor.pk:
+            raise UserInvalid("is_active", "you cannot deactivate yourself")
+        if user_role(user) == Role.ADMIN and _active_admins_except(user) == 0:
+            raise UserInvalid("is_active", "EvalHub needs at least one active admin")
+    user.is_active = active  # type: ignore[attr-defined]
+    user.save(update_fields=["is_active"])

@@ -10,3 +10,10 @@ document.addEventListener("click", (event) => {
     setTimeout(() => (button.textContent = previous), 1200);
   });
 });
+
+// Forms that ask before doing something that cannot be undone: <form data-confirm="Delete …?">.
+// (No inline onsubmit handlers: the Content-Security-Policy allows scripts from files only.)
+document.addEventListener("submit", (event) => {
+  const form = event.target.closest("form[data-confirm]");
+  if (form && !window.confirm(form.dataset.confirm)) event.preventDefault();
+});
