@@ -48,7 +48,7 @@ class Need(enum.StrEnum):
 
     PUBLIC = "public"  # anyone, signed in or not
     SIGNED_IN = "signed in"  # any person or key but an ingest-only key
-    INGEST = "ingest"  # send OTLP spans
+    INGEST = "ingest"  # send OTLP spans (with an API key only)
     QUEUE = "queue"  # labeling queues: see one's queues and label their items
     READ = "read"  # read projects, spans, annotations, evaluators, tasks, datasets
     WRITE = "write"  # log spans, annotate, evaluate, create/change/delete team content
@@ -139,6 +139,8 @@ class Principal:
             return True
         if self.is_anonymous:
             return False
+        if need == Need.INGEST and self.key is None:
+            return False  # exporters send spans with a key; a browser session never does
         if self.key is not None and need not in SCOPE_GRANTS.get(self.key.scope, frozenset()):
             return False
         if self.user is None:

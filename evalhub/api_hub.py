@@ -24,6 +24,7 @@ from evalhub.selectors import (
     provider_list,
 )
 from evalhub.services import (
+    EvaluatorInUse,
     evaluator_create,
     evaluator_create_from_template,
     evaluator_delete,
@@ -299,7 +300,10 @@ def evaluators_update(request: HttpRequest, ident: str, body: EvaluatorPatch) ->
 
 @router.delete("/evaluators/{ident}", response={204: None})
 def evaluators_delete(request: HttpRequest, ident: str) -> Status:
-    evaluator_delete(evaluator=_evaluator(ident))
+    try:
+        evaluator_delete(evaluator=_evaluator(ident))
+    except EvaluatorInUse as exc:
+        raise HttpError(409, str(exc)) from None
     return Status(204, None)
 
 

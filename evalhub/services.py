@@ -411,8 +411,27 @@ def evaluator_create_from_template(
     )
 
 
+class EvaluatorInUse(Exception):
+    """An evaluator that tasks still use cannot be deleted."""
+
+
+@transaction.atomic
 def evaluator_delete(*, evaluator: Evaluator) -> None:
-    """Removes the evaluator and its versions; results already recorded stay."""
+    """Removes the evaluator and its versions; results already recorded stay. Raises
+    ``EvaluatorInUse`` (nothing deleted) while tasks use it."""
+    from evalhub.models import Task
+
+    tasks = list(
+        Task.objects.filter(task_evaluators__evaluator=evaluator)
+        .order_by("name")
+        .values_list("name", flat=True)
+        .distinct()
+    )
+    if tasks:
+        raise EvaluatorInUse(
+            f"{evaluator.name} is used by the task{'s' if len(tasks) > 1 else ''} "
+            f"{', '.join(tasks)}: remove it from them first"
+        )
     evaluator.delete()
 
 
