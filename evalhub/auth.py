@@ -100,6 +100,24 @@ def request_api_key(request: HttpRequest) -> ApiKey | None:
         return None
 
 
+def client_ip(request: HttpRequest) -> str | None:
+    """The client's address for login throttling: the peer's, or with
+    ``EVALHUB_TRUSTED_PROXIES`` = n, the n-th address from the right of X-Forwarded-For (the
+    one our outermost proxy saw; what clients put further left is not trusted)."""
+    from django.conf import settings
+
+    proxies: int = settings.EVALHUB_TRUSTED_PROXIES
+    if proxies:
+        forwarded = [
+            part.strip()
+            for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
+            if part.strip()
+        ]
+        if len(forwarded) >= proxies:
+            return forwarded[-proxies]
+    return request.META.get("REMOTE_ADDR")
+
+
 # --- CSRF for cookie-authenticated API calls ----------------------------------------------------
 
 

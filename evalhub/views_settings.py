@@ -12,7 +12,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.utils import timezone
@@ -37,6 +37,7 @@ from evalhub.services import (
 API_KEYS_TEMPLATE = "evalhub/settings/api_keys.html"
 USERS_TEMPLATE = "evalhub/settings/users.html"
 USER_TEMPLATE = "evalhub/settings/user.html"
+LOGIN_TEMPLATE = "registration/login.html"
 
 
 # --- API keys ---------------------------------------------------------------------------------
@@ -194,6 +195,32 @@ def _role(person: Any) -> str:
             delattr(person, attr)
     role = user_role(person)
     return f"{'an' if role and role.value[0] in 'aeiou' else 'a'} {role}" if role else "inactive"
+
+
+# --- login throttling ---------------------------------------------------------------------------
+
+
+def login_locked_out(
+    request: HttpRequest, response: HttpResponse | None = None, credentials: Any = None
+) -> HttpResponse:
+    """What a refused login gets (django-axes' ``AXES_LOCKOUT_CALLABLE``): the login form with
+    the reason, or JSON for an API client, with 429."""
+    from django.contrib.auth.forms import AuthenticationForm
+
+    minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+    message = (
+        "Too many failed logins for this account or from this address: "
+        f"try again in {minutes} minutes."
+    )
+    if request.path.startswith("/v1/") or "application/json" in request.headers.get("Accept", ""):
+        locked = JsonResponse({"detail": message}, status=429)
+    else:
+        # An unbound form: validating it would try the password again.
+        form = AuthenticationForm(request, initial={"username": request.POST.get("username", "")})
+        context = {"form": form, "next": request.POST.get("next", ""), "lockout": message}
+        locked = render(request, LOGIN_TEMPLATE, context, status=429)
+    locked["Retry-After"] = str(minutes * 60)
+    return locked
 
 
 # --- the one-time set-password link -------------------------------------------------------------
