@@ -178,7 +178,7 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
 
 # --- security headers and cookies (README: Production → Security) ------------------------------
@@ -244,6 +244,7 @@ AXES_COOLOFF_TIME = timedelta(minutes=env_int("EVALHUB_LOGIN_COOLOFF_MINUTES", 1
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_DISABLE_ACCESS_LOG = True
+AXES_VERBOSE = False
 AXES_LOCKOUT_CALLABLE = "evalhub.views_settings.login_locked_out"
 AXES_CLIENT_IP_CALLABLE = "evalhub.auth.client_ip"
 # How many reverse proxies in front append to X-Forwarded-For (0: use the peer's address).
