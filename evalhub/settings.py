@@ -245,6 +245,7 @@ AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_DISABLE_ACCESS_LOG = True
 AXES_VERBOSE = False
+AXES_ENABLE_ADMIN = False  # lift a lock with: manage.py axes_reset_username <name> (or axes_reset)
 AXES_LOCKOUT_CALLABLE = "evalhub.views_settings.login_locked_out"
 AXES_CLIENT_IP_CALLABLE = "evalhub.auth.client_ip"
 # How many reverse proxies in front append to X-Forwarded-For (0: use the peer's address).

@@ -107,13 +107,12 @@ def test_json_with_a_charset_is_fine(admin):
 
 HOSTILE_PAGE = """<!doctype html>
 <html><body>
-<form id="plain" method="post" action="{api}/v1/projects" enctype="text/plain" target="sink">
+<form id="plain" method="post" action="{api}/v1/projects" enctype="text/plain">
   <input name='{{"name": "evil-form", "x": "' value='"}}'>
 </form>
-<form id="page" method="post" action="{api}/settings/api-keys/" target="sink">
+<form id="page" method="post" action="{api}/settings/api-keys/">
   <input name="name" value="stolen"><input name="scope" value="admin">
 </form>
-<iframe name="sink"></iframe>
 <script>
 window.attack = async () => {{
   const results = {{}};
@@ -176,9 +175,10 @@ def test_a_hostile_page_cannot_act_with_the_admins_cookie(
     refused = {r.getMessage() for r in caplog.records if r.name == "django.request"}
     assert refused & {"Forbidden: /v1/projects", "Unauthorized: /v1/projects"}, refused
     for form in ("#plain", "#page"):
-        with page.expect_response(lambda r: r.request.method == "POST") as posted:
+        page.goto(f"http://{host}:{port}/attack.html")
+        with page.expect_navigation() as navigation:
             page.eval_on_selector(form, "f => f.submit()")
-        assert posted.value.status in (401, 403)
+        assert navigation.value is not None and navigation.value.status in (401, 403)
 
     assert set(Project.objects.values_list("name", flat=True)) == {"demo"}
     assert not ApiKey.objects.filter(name="stolen").exists()

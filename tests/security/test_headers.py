@@ -20,7 +20,7 @@ from annotations.services_queues import queue_create, queue_items_add
 from evalhub.online.services import TaskEvaluatorInput, TaskInput, run_backfill_create, task_create
 from evalhub.services import evaluator_create
 from tests import factories
-from tests.browser.conftest import PASSWORD
+from tests.browser.fixtures import PASSWORD
 
 
 @pytest.fixture

@@ -399,11 +399,11 @@ def test_what_the_audit_found_is_refused(client, django_user_model):
     from evalhub.models import Evaluator
     from tracing.models import Project, Span
 
-    admin = django_user_model.objects.create_user("boss", is_staff=True)
-    member = django_user_model.objects.create_user("mia")
+    admin = django_user_model.objects.create_user("chief", is_staff=True)
+    member = django_user_model.objects.create_user("moe")
     factories.trace(project="team")
     evaluator_create(
-        name="custom",
+        name="custom-check",
         config={
             "kind": "CODE",
             "check": "custom",
@@ -411,13 +411,13 @@ def test_what_the_audit_found_is_refused(client, django_user_model):
         },
         user=admin,
     )
-    members_key = api_key_create(name="mia's", scope="write", user=member)[1]
+    members_key = api_key_create(name="moe's", scope="write", user=member)[1]
     serviceless = api_key_create(name="ci", scope="write")[1]
 
     client.force_login(member)
     for headers in ({}, {"Authorization": f"Bearer {members_key}"}):
         assert client.delete("/v1/projects/team", headers=headers).status_code == 403
-        assert client.delete("/v1/evaluators/custom", headers=headers).status_code == 403
+        assert client.delete("/v1/evaluators/custom-check", headers=headers).status_code == 403
     client.logout()
     refused = client.post(
         "/v1/providers",
@@ -428,9 +428,9 @@ def test_what_the_audit_found_is_refused(client, django_user_model):
     assert refused.status_code == 403
     assert "admin scope" in refused.json()["detail"]
     assert Span.objects.filter(project__name="team").count() == 3
-    assert Evaluator.objects.filter(name="custom").exists()
+    assert Evaluator.objects.filter(name="custom-check").exists()
 
     client.force_login(admin)
-    assert client.delete("/v1/evaluators/custom").status_code == 204
+    assert client.delete("/v1/evaluators/custom-check").status_code == 204
     assert client.delete("/v1/projects/team").status_code == 204
     assert not Project.objects.filter(name="team").exists()
