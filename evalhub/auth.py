@@ -33,13 +33,7 @@ from ninja.security import APIKeyHeader
 from evalhub.access import ANONYMOUS, Need, Principal, refusal
 from evalhub.models import ApiKey
 from evalhub.policy import SAFE_METHODS, api_need, api_operation, is_api_route, page_rule
-from evalhub.selectors import (
-    LAST_USED_RESOLUTION,
-    api_key_find,
-    api_key_from_headers,
-    api_key_refusal,
-)
-from evalhub.services import api_key_mark_used
+from evalhub.selectors import api_key_check, api_key_from_headers
 
 logger = logging.getLogger(__name__)
 
@@ -55,15 +49,9 @@ class Unauthenticated(Exception):
 
 
 def _key_principal(raw_key: str) -> Principal:
-    key = api_key_find(raw_key)
-    problem = api_key_refusal(key)
-    if problem is not None or key is None:
+    key, problem = api_key_check(raw_key)
+    if key is None:
         raise Unauthenticated(problem or "invalid API key")
-    from django.utils import timezone
-
-    now = timezone.now()
-    if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
-        api_key_mark_used(key=key, now=now)
     return Principal(user=key.user, key=key)
 
 

@@ -40,16 +40,23 @@ def api_key_refusal(key: ApiKey | None, *, now: datetime | None = None) -> str |
     return None
 
 
-def api_key_authenticate(raw_key: str | None) -> ApiKey | None:
-    """The live key matching ``raw_key``, or None. Notes its use at most once a minute, so
-    ingest at many requests a second does not write the key's row each time."""
+def api_key_check(raw_key: str | None) -> tuple[ApiKey | None, str | None]:
+    """The live key matching ``raw_key`` and None, or None and why no key can be used. Notes a
+    key's use at most once a minute (``LAST_USED_RESOLUTION``), so ingest at many requests a
+    second does not write the key's row each time."""
     key = api_key_find(raw_key)
     now = timezone.now()
-    if key is None or api_key_refusal(key, now=now) is not None:
-        return None
+    problem = api_key_refusal(key, now=now)
+    if problem is not None or key is None:
+        return None, problem or "invalid API key"
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
         api_key_mark_used(key=key, now=now)
-    return key
+    return key, None
+
+
+def api_key_authenticate(raw_key: str | None) -> ApiKey | None:
+    """The live key matching ``raw_key``, or None (see ``api_key_check``)."""
+    return api_key_check(raw_key)[0]
 
 
 def api_key_list(*, user: AbstractBaseUser | None = None) -> QuerySet[ApiKey]:
