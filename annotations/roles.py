@@ -1,49 +1,21 @@
 """The annotator role: people who label the items of their labeling queues and do nothing else.
 
-An annotator is a member of the ``annotator`` group who is not a superuser. Grant the role with
-``annotator_role_grant`` (or ``manage.py annotator_role <username>``, or the Groups field of the
-user in the admin). ``AnnotatorRestrictionMiddleware`` (after ``AuthenticationMiddleware``) lets
-annotators reach only the queue pages, login/logout, the home redirect and the queue API; every
-other page or route answers 403, whether the request comes from a browser session or carries
-an annotator's API key.
+An annotator is a member of the ``annotator`` group who is not a superuser (the group wins over
+``is_staff``: the more restrictive reading). Grant
+the role with ``annotator_role_grant`` (or ``manage.py annotator_role <username>``, or the Users
+and roles page in Settings). What an annotator may open is decided with every other role in
+``evalhub.access`` / ``evalhub.policy``: the labeling queue pages and API (``Need.QUEUE``), and
+nothing else.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Final
+from typing import Final
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
 
 ANNOTATOR_GROUP: Final = "annotator"
-
-# The pages an annotator may open, by URL name (``namespace:name``).
-ANNOTATOR_PAGES: Final = frozenset(
-    {
-        "home",
-        "login",
-        "logout",
-        "annotations:queues",
-        "annotations:queue",
-        "annotations:queue-label",
-        "annotations:queue-item",
-    }
-)
-# The queue API routes (``api:<url_name>``, set on each route in annotations/api_queues.py).
-QUEUE_API_ROUTES: Final = frozenset(
-    {
-        "api:annotation_queues",
-        "api:annotation_queues_create",
-        "api:annotation_queue",
-        "api:annotation_queue_items",
-        "api:annotation_queue_items_add",
-        "api:annotation_queue_progress",
-    }
-)
-API_PREFIX: Final = "/v1/"
 _CACHE_ATTR: Final = "_evalhub_is_annotator"
 
 
@@ -87,67 +59,4 @@ def annotator_role_revoke(*, user: AbstractBaseUser) -> bool:
     return had
 
 
-def api_key_is_annotators(raw_key: str) -> bool:
-    """Whether ``raw_key`` is a live API key of a user with the annotator role."""
-    from evalhub.models import ApiKey
-    from evalhub.services import api_key_hash
-
-    return ApiKey.objects.filter(
-        key_hash=api_key_hash(raw_key.strip()),
-        revoked_at__isnull=True,
-        user__groups__name=ANNOTATOR_GROUP,
-        user__is_superuser=False,
-    ).exists()
-
-
-def _forbidden(request: HttpRequest) -> HttpResponse:
-    if request.path.startswith(API_PREFIX):
-        return JsonResponse(
-            {"detail": "the annotator role may only use the labeling queue API"}, status=403
-        )
-    return render(request, "annotations/queue_forbidden.html", status=403)
-
-
-class AnnotatorRestrictionMiddleware:
-    """Answers 403 to annotators outside their pages (``ANNOTATOR_PAGES``) and the queue API
-    (``QUEUE_API_ROUTES``). The check runs once the URL is resolved (``process_view``), so
-    unknown paths stay 404 and static files (served before this) are untouched. An API key of
-    an annotator is looked up only for routes annotators may not use."""
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        return self.get_response(request)
-
-    def process_view(
-        self,
-        request: HttpRequest,
-        view_func: Callable[..., Any],
-        view_args: tuple[Any, ...],
-        view_kwargs: dict[str, Any],
-    ) -> HttpResponse | None:
-        match = request.resolver_match
-        view_name = match.view_name if match is not None else ""
-        if view_name in ANNOTATOR_PAGES or view_name in QUEUE_API_ROUTES:
-            return None
-        if is_annotator(getattr(request, "user", None)):
-            return _forbidden(request)
-        from evalhub.selectors import api_key_from_headers
-
-        raw_key = api_key_from_headers(request.headers)
-        if raw_key and api_key_is_annotators(raw_key):
-            return _forbidden(request)
-        return None
-
-
-__all__ = [
-    "ANNOTATOR_GROUP",
-    "ANNOTATOR_PAGES",
-    "QUEUE_API_ROUTES",
-    "AnnotatorRestrictionMiddleware",
-    "annotator_role_grant",
-    "annotator_role_revoke",
-    "api_key_is_annotators",
-    "is_annotator",
-]
+__all__ = ["ANNOTATOR_GROUP", "annotator_role_grant", "annotator_role_revoke", "is_annotator"]

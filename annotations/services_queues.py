@@ -91,6 +91,17 @@ class QueueItemUnavailable(Exception):
     """The item cannot be labelled by this person (not theirs)."""
 
 
+class QueueItemAlreadyDone(QueueItemUnavailable):
+    """An open queue's item that someone else completed first (one completion finishes it)."""
+
+    def __init__(self, *, by: str) -> None:
+        self.by = by
+        super().__init__(
+            f"{by} labelled this item first; in this queue one label finishes an item, so your "
+            "answers were not saved"
+        )
+
+
 class QueueItemReserved(QueueItemUnavailable):
     """Someone else has the item open."""
 
@@ -475,7 +486,12 @@ def queue_item_reserve(*, item: LabelingQueueItem, user: AbstractBaseUser) -> bo
 
 
 def _lock_for(item: LabelingQueueItem, user: AbstractBaseUser) -> None:
-    """Lock the item's row and check ``user`` may write to it now."""
+    """Lock the item's row and check ``user`` may write to it now.
+
+    The row lock orders concurrent writers of one item: the second one waits for the first to
+    commit, then reads what it wrote (each statement sees the latest commit under PostgreSQL's
+    READ COMMITTED; SQLite serialises write transactions), so checks made after the lock hold.
+    """
     if not queue_item_can_label(item=item, user=user):
         raise QueueItemUnavailable("this item is not yours to label")
     holder_id, until = (
@@ -489,6 +505,20 @@ def _lock_for(item: LabelingQueueItem, user: AbstractBaseUser) -> None:
         raise QueueItemReserved(
             holder=holder.get_username() if holder else "someone else", until=until
         )
+
+
+def _refuse_if_done_by_other(item: LabelingQueueItem, user: AbstractBaseUser) -> None:
+    """In an open queue one completion finishes an item: refuse a second person's answers
+    (call with the item's row locked, see ``_lock_for``)."""
+    first = (
+        LabelingQueueReview.objects.filter(item=item, state=ItemState.COMPLETED)
+        .exclude(user=user)
+        .select_related("user")
+        .order_by("updated_at")
+        .first()
+    )
+    if first is not None:
+        raise QueueItemAlreadyDone(by=first.user.get_username())
 
 
 def _review_set(item: LabelingQueueItem, user: AbstractBaseUser, state: str) -> None:
@@ -571,9 +601,12 @@ def queue_item_submit(
     """Write ``user``'s answers (config name → label, number or text) as human annotations on
     the item's target (source APP, identifier the username) and mark the item completed for
     them, in one transaction. Raises ``QueueItemUnavailable`` (``QueueItemReserved`` when
-    someone else holds it) and ``QueueAnswersInvalid``; nothing is written then."""
+    someone else holds it, ``QueueItemAlreadyDone`` when someone else completed it first in an
+    open queue) and ``QueueAnswersInvalid``; nothing is written then."""
     _lock_for(item, user)
     queue = item.queue
+    if not assignee_ids(queue):
+        _refuse_if_done_by_other(item, user)
     cleaned = _clean_answers(queue_configs(queue=queue), answers)
     target_id = item_target_id(item)
     annotations = annotations_upsert(
@@ -617,6 +650,7 @@ __all__ = [
     "MAX_ITEMS_PER_ADD",
     "QueueAnswersInvalid",
     "QueueInvalid",
+    "QueueItemAlreadyDone",
     "QueueItemReserved",
     "QueueItemUnavailable",
     "QueueItemsAdded",

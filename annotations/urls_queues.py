@@ -1,7 +1,7 @@
 """Annotation pages: queues (included in the ``annotations`` namespace by annotations/urls.py).
 
-Annotators reach only ``queues``, ``queue``, ``queue-label`` and ``queue-item`` (see
-``annotations.roles.ANNOTATOR_PAGES``)."""
+Annotators reach only ``queues``, ``queue``, ``queue-label`` and ``queue-item`` (``Need.QUEUE``
+in ``evalhub.policy``)."""
 
 from django.urls import URLPattern, path
 

@@ -48,6 +48,7 @@ from annotations.selectors_queues import (
 from annotations.services_queues import (
     QueueAnswersInvalid,
     QueueInvalid,
+    QueueItemAlreadyDone,
     QueueItemsNotFound,
     QueueItemUnavailable,
     QueueNameTaken,
@@ -382,6 +383,9 @@ def queue_item_label(request: HttpRequest, queue_id: int, item_id: int) -> HttpR
                 return redirect(_label_url(queue, None, skipped))
         except QueueAnswersInvalid as exc:
             form.add_answer_errors(exc.errors)
+        except QueueItemAlreadyDone as exc:
+            messages.warning(request, str(exc))
+            return redirect(_label_url(queue, None, skipped))
         except QueueItemUnavailable as exc:
             messages.error(request, str(exc))
     else:

@@ -21,7 +21,7 @@ from django.test import Client  # noqa: E402
 
 from evalhub.services import api_key_create  # noqa: E402
 
-_key, raw = api_key_create(name="export-bench")
+_key, raw = api_key_create(name="export-bench", scope="read")
 started = time.perf_counter()
 response = Client(headers={"Authorization": f"Bearer {raw}"}).get(
     "/v1/projects/bench/spans/export?format=parquet"

@@ -102,7 +102,7 @@ def measure(runs: int) -> list[tuple[str, float, float, int]]:
 
     from evalhub.services import api_key_create
 
-    _key, raw = api_key_create(name="query-bench")
+    _key, raw = api_key_create(name="query-bench", scope="read")
     client = Client(headers={"Authorization": f"Bearer {raw}"})
     results = []
     for label, expr in QUERIES.items():

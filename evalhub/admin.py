@@ -7,8 +7,18 @@ from evalhub.services import api_key_new_secret
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ["name", "prefix", "user", "created_at", "last_used_at", "revoked_at"]
-    fields = ["name", "user", "revoked_at"]
+    list_display = [
+        "name",
+        "prefix",
+        "user",
+        "scope",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "revoked_at",
+    ]
+    list_filter = ["scope"]
+    fields = ["name", "user", "scope", "expires_at", "revoked_at"]
     readonly_fields = ["prefix", "created_at", "last_used_at"]
 
     def save_model(self, request: HttpRequest, obj: ApiKey, form, change: bool) -> None:  # type: ignore[no-untyped-def]

@@ -41,6 +41,7 @@ def _on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResp
 
 @api.exception_handler(AuthenticationError)
 def _on_auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    # AccessMiddleware answers every refusal first; this only runs if it did not run.
     return api.create_response(
         request,
         {"detail": "missing or invalid API key (send 'Authorization: Bearer <key>')"},
@@ -74,6 +75,7 @@ def _register_routers() -> None:
     from annotations.api_datasets import router as datasets_router
     from annotations.api_queues import router as annotation_queues_router
     from evalhub.api_hub import router as hub_router
+    from evalhub.api_keys import router as api_keys_router
     from evalhub.api_tasks import router as tasks_router
     from tracing.api import router as tracing_router
     from tracing.api_mutations import router as mutations_router
@@ -87,6 +89,7 @@ def _register_routers() -> None:
     api.add_router("/v1", datasets_router)
     api.add_router("/v1", hub_router)
     api.add_router("/v1", tasks_router)
+    api.add_router("/v1", api_keys_router)
 
 
 _register_routers()

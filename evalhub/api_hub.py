@@ -12,6 +12,7 @@ from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
 from pydantic import SecretStr
 
+from evalhub.auth import request_principal
 from evalhub.hub import TEMPLATES, evaluator_run
 from evalhub.hub.config import EvaluatorConfigError
 from evalhub.models import ApiKey, Evaluator, Provider
@@ -23,6 +24,7 @@ from evalhub.selectors import (
     provider_list,
 )
 from evalhub.services import (
+    EvaluatorInUse,
     evaluator_create,
     evaluator_create_from_template,
     evaluator_delete,
@@ -44,14 +46,9 @@ def _user(request: HttpRequest) -> AbstractBaseUser | None:
     return auth if isinstance(auth, AbstractBaseUser) else None
 
 
-def _require_admin(request: HttpRequest) -> None:
-    """Providers hold secrets: staff users, or API keys (which only admins create)."""
-    auth = getattr(request, "auth", None)
-    if isinstance(auth, ApiKey) and (auth.user is None or auth.user.is_staff):
-        return
-    user = _user(request)
-    if user is None or not getattr(user, "is_staff", False):
-        raise HttpError(403, "only staff users can manage AI providers")
+def _acts_as_admin(request: HttpRequest) -> bool:
+    """Whether the caller may write custom code: an admin, or a key with admin power."""
+    return request_principal(request).is_admin
 
 
 # --- providers --------------------------------------------------------------------------------
@@ -127,7 +124,6 @@ def providers_list(request: HttpRequest) -> dict[str, Any]:
 
 @router.post("/providers", response={201: ProviderOut})
 def providers_create(request: HttpRequest, body: ProviderIn) -> Status:
-    _require_admin(request)
     try:
         data = body.dict() | {"api_key": body.api_key.get_secret_value()}
         return Status(201, provider_create(**data))
@@ -142,7 +138,6 @@ def providers_get(request: HttpRequest, provider_id: int) -> Provider:
 
 @router.patch("/providers/{provider_id}", response=ProviderOut)
 def providers_update(request: HttpRequest, provider_id: int, body: ProviderPatch) -> Provider:
-    _require_admin(request)
     try:
         data = body.dict()
         data["api_key"] = body.api_key.get_secret_value() if body.api_key is not None else None
@@ -153,14 +148,12 @@ def providers_update(request: HttpRequest, provider_id: int, body: ProviderPatch
 
 @router.delete("/providers/{provider_id}", response={204: None})
 def providers_delete(request: HttpRequest, provider_id: int) -> Status:
-    _require_admin(request)
     provider_delete(provider=_provider(provider_id))
     return Status(204, None)
 
 
 @router.post("/providers/{provider_id}/test", response=ConnectionTestOut)
 def providers_test(request: HttpRequest, provider_id: int) -> Any:
-    _require_admin(request)
     return provider_test_connection(provider=_provider(provider_id))
 
 
@@ -265,7 +258,11 @@ def evaluators_create(request: HttpRequest, body: EvaluatorIn) -> Status:
             evaluator = evaluator_create_from_template(key=body.template, name=body.name, user=user)
         elif body.config is not None and body.name:
             evaluator = evaluator_create(
-                name=body.name, config=body.config, description=body.description, user=user
+                name=body.name,
+                config=body.config,
+                description=body.description,
+                user=user,
+                admin=_acts_as_admin(request),
             )
         else:
             raise HttpError(422, "give name and config, or template")
@@ -292,6 +289,7 @@ def evaluators_update(request: HttpRequest, ident: str, body: EvaluatorPatch) ->
             user=_user(request),
             description=body.description,
             config=body.config,
+            admin=_acts_as_admin(request),
         )
     except PermissionDenied as exc:
         raise HttpError(403, str(exc)) from None
@@ -302,7 +300,10 @@ def evaluators_update(request: HttpRequest, ident: str, body: EvaluatorPatch) ->
 
 @router.delete("/evaluators/{ident}", response={204: None})
 def evaluators_delete(request: HttpRequest, ident: str) -> Status:
-    evaluator_delete(evaluator=_evaluator(ident))
+    try:
+        evaluator_delete(evaluator=_evaluator(ident))
+    except EvaluatorInUse as exc:
+        raise HttpError(409, str(exc)) from None
     return Status(204, None)
 
 

@@ -1,7 +1,10 @@
-"""The single-machine set-up behind ``./dev run``: an admin user and an API key made once.
+"""The single-machine set-up behind ``./dev run``: an admin user and two API keys, made once.
 
-The generated password and raw key are kept under ``var/`` (mode 0600), so every later run can
-print them again; only the key's hash is in the database, as for any other key.
+The ingest key (``var/api_key``, scope ``ingest``) is the one to put in instrumented apps' OTLP
+headers: it can send spans and nothing else. The SDK key (``var/api_key_sdk``, scope ``write``)
+is for the Python SDK and the Phoenix client (read, log, annotate, evaluate). The generated
+password and raw keys are kept under ``var/`` (mode 0600), so every later run can print them
+again; only the keys' hashes are in the database, as for any other key.
 """
 
 from __future__ import annotations
@@ -13,13 +16,24 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from evalhub.selectors import api_key_authenticate
-from evalhub.services import api_key_create
+from evalhub.models import ApiKeyScope
+from evalhub.selectors import api_key_authenticate, api_key_find
+from evalhub.services import api_key_create, api_key_revoke
 
 ADMIN_USERNAME = "admin"
-API_KEY_NAME = "local (./dev run)"
 ADMIN_SECRET_FILE = "admin_password"  # noqa: S105 - a file name
-API_KEY_FILE = "api_key"
+
+
+@dataclass(frozen=True, slots=True)
+class LocalKey:
+    file: str
+    name: str
+    scope: str
+
+
+INGEST_KEY = LocalKey("api_key", "local ingest (./dev run)", ApiKeyScope.INGEST)
+SDK_KEY = LocalKey("api_key_sdk", "local SDK (./dev run)", ApiKeyScope.WRITE)
+API_KEY_FILE = INGEST_KEY.file
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,16 +80,33 @@ def local_admin_ensure(*, var_dir: Path, username: str = ADMIN_USERNAME) -> Loca
     return LocalAdmin(username=username, password=None, created=False)
 
 
-def local_api_key_ensure(*, var_dir: Path) -> tuple[str, bool]:
-    """The local API key (raw) and whether it was just created.
+@dataclass(frozen=True, slots=True)
+class LocalKeyResult:
+    raw: str
+    created: bool
+    replaced_scope: str | None  # the scope of a stored key replaced because it was not ``scope``
 
-    A new key is made when none was stored yet or the stored one was revoked or deleted.
+
+@transaction.atomic
+def local_api_key_ensure(*, var_dir: Path, spec: LocalKey = INGEST_KEY) -> LocalKeyResult:
+    """The local key ``spec`` (raw) and whether it was just made.
+
+    A new key is made when none was stored yet, the stored one was revoked or deleted, or it has
+    another scope than ``spec.scope`` (a key from before scopes existed was an admin key: it is
+    revoked, so an app config that leaks it no longer gives admin power).
     """
-    path = var_dir / API_KEY_FILE
+    path = var_dir / spec.file
     stored = _read_secret(path)
-    if stored and api_key_authenticate(stored) is not None:
-        return stored, False
+    live = api_key_authenticate(stored) if stored else None
+    if live is not None and live.scope == spec.scope:
+        return LocalKeyResult(raw=stored or "", created=False, replaced_scope=None)
+    replaced_scope = None
+    if live is not None:
+        replaced_scope = live.scope
+        api_key_revoke(key=live)
+    elif stored and (old := api_key_find(stored)) is not None and old.revoked_at is None:
+        api_key_revoke(key=old)  # expired or its user deactivated
     admin = get_user_model().objects.filter(username=ADMIN_USERNAME).first()
-    _key, raw = api_key_create(name=API_KEY_NAME, user=admin)
+    _key, raw = api_key_create(name=spec.name, scope=spec.scope, user=admin)
     _write_secret(path, raw)
-    return raw, True
+    return LocalKeyResult(raw=raw, created=True, replaced_scope=replaced_scope)

@@ -1,11 +1,14 @@
-"""The main navigation. An entry is shown only once its page exists (its URL name resolves)."""
+"""The main navigation. An entry is shown only once its page exists (its URL name resolves) and
+the signed-in person may open it (``evalhub.policy``)."""
 
 from __future__ import annotations
 
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 
-from annotations.roles import ANNOTATOR_PAGES, is_annotator
+from evalhub.access import Need, Principal
+from evalhub.auth import request_principal
+from evalhub.policy import page_rule
 
 # (label, url name, the first path segment that marks it active)
 NAVIGATION = [
@@ -14,7 +17,7 @@ NAVIGATION = [
     ("Tasks", "tasks:list", "tasks"),
     ("Annotation queues", "annotations:queues", "queues"),
     ("Datasets", "annotations:datasets", "datasets"),
-    ("Settings", "evaluators:providers", "settings"),
+    ("Settings", "settings", "settings"),
 ]
 
 
@@ -22,27 +25,53 @@ NAVIGATION = [
 SETTINGS_NAVIGATION = [
     ("AI providers", "evaluators:providers"),
     ("Annotation configs", "annotations:configs"),
+    ("API keys", "settings:api-keys"),
+    ("Users and roles", "settings:users"),
 ]
 
 
+def _may_open(principal: Principal, url_name: str) -> bool:
+    rule = page_rule(url_name)
+    return rule is not None and principal.can(rule.read)
+
+
+def _entries(principal: Principal, pages: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(label, url) of the pages that exist and that ``principal`` may open."""
+    found = []
+    for label, url_name in pages:
+        if not _may_open(principal, url_name):
+            continue
+        try:
+            found.append((label, reverse(url_name)))
+        except NoReverseMatch:
+            continue
+    return found
+
+
 def navigation(request: HttpRequest) -> dict[str, object]:
-    """Template context: ``nav`` — the entries whose pages exist, with the active one marked."""
+    """Template context: ``nav`` — the entries whose pages exist, with the active one marked;
+    ``settings_nav`` — the settings tabs; ``can`` — what the signed-in person may do, to hide
+    the buttons of actions they may not take (the server checks them anyway)."""
+    principal = request_principal(request)
     first_segment = request.path.strip("/").split("/", 1)[0]
-    annotator = is_annotator(getattr(request, "user", None))
+    settings_entries = [
+        {"label": label, "url": url, "active": request.path == url}
+        for label, url in _entries(principal, SETTINGS_NAVIGATION)
+    ]
     entries = []
     for label, url_name, segment in NAVIGATION:
-        if annotator and url_name not in ANNOTATOR_PAGES:
+        if url_name == "settings":
+            # The Settings entry opens the first settings page this person may see.
+            if settings_entries:
+                entries.append(
+                    {
+                        "label": label,
+                        "url": settings_entries[0]["url"],
+                        "active": first_segment == segment,
+                    }
+                )
             continue
-        try:
-            url = reverse(url_name)
-        except NoReverseMatch:
-            continue
-        entries.append({"label": label, "url": url, "active": first_segment == segment})
-    settings_entries = []
-    for label, url_name in SETTINGS_NAVIGATION if not annotator else ():
-        try:
-            url = reverse(url_name)
-        except NoReverseMatch:
-            continue
-        settings_entries.append({"label": label, "url": url, "active": request.path == url})
-    return {"nav": entries, "settings_nav": settings_entries}
+        for _label, url in _entries(principal, [(label, url_name)]):
+            entries.append({"label": label, "url": url, "active": first_segment == segment})
+    can = {need.name.lower(): principal.can(need) for need in Need}
+    return {"nav": entries, "settings_nav": settings_entries, "can": can}

@@ -6,10 +6,12 @@ import ipaddress
 import os
 import re
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 
 from evalhub.env import env_bool, env_int, env_list, env_size, env_str
 
@@ -48,6 +50,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "django_filters",
+    "ninja",  # the API docs' Swagger UI from its own static files, not a CDN
+    "axes",  # login attempts limited per account and per address
     "evalhub",
     "tracing",
     "annotations",
@@ -55,15 +59,18 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "annotations.roles.AnnotatorRestrictionMiddleware",
+    "evalhub.auth.AccessMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "evalhub.urls"
@@ -114,6 +121,11 @@ else:
     }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # refuses locked-out accounts and addresses first
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -183,12 +195,78 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
 
-if not DEBUG:
-    SESSION_COOKIE_HTTPONLY = True
-    SECURE_CONTENT_TYPE_NOSNIFF = True
+# --- security headers and cookies (README: Production → Security) ------------------------------
+SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Scripts, styles, fonts and images from our own static files only: no inline script, no
+# inline style attribute, no eval. Pages set widths from data attributes in static/js/app.js.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"],
+    "font-src": [CSP.SELF],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.SELF],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
+PERMISSIONS_POLICY: dict[str, list[str]] = {
+    feature: []
+    for feature in (
+        "accelerometer",
+        "camera",
+        "display-capture",
+        "geolocation",
+        "gyroscope",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "usb",
+    )
+}
+# Behind TLS (at a reverse proxy): secure cookies, HSTS, and the proxy's word on the scheme.
+EVALHUB_TLS = env_bool("EVALHUB_TLS", False)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", EVALHUB_TLS)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", EVALHUB_TLS)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if EVALHUB_TLS else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# The header a TLS-terminating proxy sets (and strips from clients): "X-Forwarded-Proto" by
+# default with EVALHUB_TLS; "none": no such header (the app itself sees HTTPS).
+_proxy_ssl_header = env_str(
+    "EVALHUB_PROXY_SSL_HEADER", "X-Forwarded-Proto" if EVALHUB_TLS else "none"
+)
+if _proxy_ssl_header and _proxy_ssl_header.lower() != "none":
+    SECURE_PROXY_SSL_HEADER = (
+        "HTTP_" + _proxy_ssl_header.upper().replace("-", "_"),
+        "https",
+    )
+
+# Login attempts (django-axes, counters in the database, so every worker and host shares them):
+# after EVALHUB_LOGIN_FAILURE_LIMIT failures for one account, or from one address, logging in
+# there is refused (429) for EVALHUB_LOGIN_COOLOFF_MINUTES; a success resets the account's count.
+AXES_FAILURE_LIMIT = env_int("EVALHUB_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("EVALHUB_LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True
+AXES_VERBOSE = False
+AXES_ENABLE_ADMIN = False  # lift a lock with: manage.py axes_reset_username <name> (or axes_reset)
+AXES_LOCKOUT_CALLABLE = "evalhub.views_settings.login_locked_out"
+AXES_CLIENT_IP_CALLABLE = "evalhub.auth.client_ip"
+# How many reverse proxies in front append to X-Forwarded-For (0: use the peer's address).
+EVALHUB_TRUSTED_PROXIES = env_int("EVALHUB_TRUSTED_PROXIES", 0, minimum=0)
 
 # Evaluator hub. Provider API keys are encrypted with keys derived from these secrets (newest
 # first; every one decrypts); empty: SECRET_KEY and SECRET_KEY_FALLBACKS. See evalhub/hub/crypto.py.

@@ -4,12 +4,14 @@ from django.urls import include, path
 
 from evalhub.api import api
 from evalhub.views import home
+from evalhub.views_settings import set_password
 from tracing.views_otlp import otlp_traces
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("set-password/<uidb64>/<token>/", set_password, name="set-password"),
     # OTLP/HTTP ingest is a plain view: raw protobuf/JSON bodies, no schema layer.
     path("v1/traces", otlp_traces, name="otlp-traces"),
     path("", home, name="home"),
@@ -18,5 +20,6 @@ urlpatterns = [
     path("", include("evalhub.urls_hub")),
     path("", include("annotations.urls")),
     path("", include("evalhub.urls_tasks")),
+    path("", include("evalhub.urls_settings")),
     path("", api.urls),
 ]

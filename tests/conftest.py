@@ -10,6 +10,10 @@ from django.core.servers import basehttp
 
 from tests import factories
 
+# Chromium through Playwright (browser, page, logged_in_page, …): for tests/browser and the
+# security tests alike; the browser starts only for a test that asks for it.
+pytest_plugins = ["tests.browser.fixtures"]
+
 
 # Django's development handler drops headers with underscores (``api_key``); production servers
 # are configured to keep them (gunicorn ``header_map``), so the test live server keeps them too.

@@ -20,8 +20,9 @@ def next_hex(width: int) -> str:
     return f"{next(_counter):0{width}x}"
 
 
-def api_key(name: str = "test") -> str:
-    _key, raw = api_key_create(name=name)
+def api_key(name: str = "test", *, scope: str = "admin", user: Any = None) -> str:
+    """A raw API key; by default an admin-scope key with no user, which may call every route."""
+    _key, raw = api_key_create(name=name, scope=scope, user=user)
     return raw
 
 

@@ -10,3 +10,46 @@ document.addEventListener("click", (event) => {
     setTimeout(() => (button.textContent = previous), 1200);
   });
 });
+
+// Forms that ask before doing something that cannot be undone: <form data-confirm="Delete …?">.
+// (No inline onsubmit handlers: the Content-Security-Policy allows scripts from files only.)
+document.addEventListener("submit", (event) => {
+  const form = event.target.closest("form[data-confirm]");
+  if (form && !window.confirm(form.dataset.confirm)) event.preventDefault();
+});
+
+// Layout from data attributes, set through the style property (which the
+// Content-Security-Policy allows, unlike style="" attributes): bar widths
+// (<span data-width="42.5">), span-tree indentation (<li data-depth="2">) and waterfall bars
+// (<span data-bar="left:10%;width:20%">). Runs on each page and on all content htmx swaps in.
+const BAR_PROPERTIES = new Set(["left", "width"]);
+
+function percent(value) {
+  const number = Number.parseFloat(value);
+  return Number.isFinite(number) ? `${Math.min(Math.max(number, 0), 100)}%` : null;
+}
+
+function applyLayout(root) {
+  if (!root.querySelectorAll) return;
+  const within = (selector) => [
+    ...(root.matches && root.matches(selector) ? [root] : []),
+    ...root.querySelectorAll(selector),
+  ];
+  for (const element of within("[data-width]")) {
+    const width = percent(element.dataset.width);
+    if (width) element.style.width = width;
+  }
+  for (const element of within(".span-tree [data-depth]")) {
+    const depth = Number.parseInt(element.dataset.depth, 10);
+    if (Number.isFinite(depth)) element.style.setProperty("--depth", String(depth));
+  }
+  for (const element of within("[data-bar]")) {
+    for (const declaration of element.dataset.bar.split(";")) {
+      const [name, value] = declaration.split(":").map((part) => part.trim());
+      const amount = percent(value);
+      if (BAR_PROPERTIES.has(name) && amount) element.style.setProperty(name, amount);
+    }
+  }
+}
+document.addEventListener("DOMContentLoaded", () => applyLayout(document));
+document.addEventListener("htmx:load", (event) => applyLayout(event.target));

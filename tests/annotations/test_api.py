@@ -62,7 +62,7 @@ def test_the_api_key_user_is_recorded(client, django_user_model):
     from evalhub.services import api_key_create
 
     user = django_user_model.objects.create_user("alice", password="x")
-    _, raw = api_key_create(name="alice", user=user)
+    _, raw = api_key_create(name="alice", scope="write", user=user)
     span = factories.trace()[0]
     response = post(
         client,

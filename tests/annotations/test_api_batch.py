@@ -127,7 +127,7 @@ def test_batch_limits_and_validation(client, auth):
 
 
 def test_batch_route_is_documented(client, auth):
-    schema = client.get("/openapi.json").json()
+    schema = client.get("/openapi.json", headers=auth).json()
     batch = schema["paths"]["/v1/projects/{project}/span_annotations/batch"]["post"]
     assert "1,000" in batch["summary"]
     records = schema["paths"]["/v1/projects/{project}/evaluations/records"]["post"]

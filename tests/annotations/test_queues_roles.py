@@ -60,7 +60,7 @@ def annotator_client(client, annotator):
 
 @pytest.fixture
 def annotator_key(annotator) -> dict[str, str]:
-    _, raw = api_key_create(name="ann's key", user=annotator)
+    _, raw = api_key_create(name="ann's key", scope="write", user=annotator)
     return {"Authorization": f"Bearer {raw}"}
 
 
@@ -167,7 +167,7 @@ def test_an_annotators_api_key_reaches_only_the_queue_api(client, queues, annota
             headers=annotator_key,
         )
         assert response.status_code == 403, (method, url, response.content)
-        assert "annotator" in response.json()["detail"]
+        assert "of ann, an annotator" in response.json()["detail"]
     assert AnnotationConfig.objects.count() == 1
 
     listed = client.get("/v1/annotation_queues", headers=annotator_key)

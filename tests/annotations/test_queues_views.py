@@ -333,3 +333,23 @@ def test_someone_not_assigned_reads_but_cannot_label(client, queue, django_user_
     )
     assert response.status_code == 403
     assert not item.reviews.exists()
+
+
+def test_an_open_queue_item_labelled_first_by_someone_else_says_so(
+    client, staff, correctness, django_user_model
+):
+    queue = queue_create(name="open", item_kind="TRACE", configs=[correctness])
+    spans = make_traces(1)
+    queue_items_add(queue=queue, trace_ids=[spans[0][0].trace.trace_id])
+    item = LabelingQueueItem.objects.get(queue=queue)
+    url = reverse("annotations:queue-item", args=[queue.pk, item.pk])
+    field = f"config_{correctness.pk}"
+    other = django_user_model.objects.create_user(username="other")
+    client.force_login(other)
+    assert client.post(url, {"action": "submit", field: "correct"}).status_code == 302
+
+    client.force_login(staff)
+    response = client.post(url, {"action": "submit", field: "incorrect"}, follow=True)
+    assert "other labelled this item first" in response.content.decode()
+    assert "your answers were not saved" in response.content.decode()
+    assert list(Annotation.objects.values_list("identifier", "label")) == [("other", "correct")]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from annotations.models import Annotation, AnnotationConfig
 from tests import factories
@@ -76,10 +77,7 @@ def test_rubric_to_annotation_to_filter(logged_in_page, user):  # type: ignore[n
     form.get_by_text("Notes", exact=True).click()
     form.get_by_label("quality notes").fill("misses the 30-day limit")
     form.get_by_role("button", name="bad", exact=True).click()
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('#annotate-span button.choice[aria-pressed=true]')]"
-        ".map(b => b.textContent).join() === 'bad'"
-    )
+    expect(page.locator("#annotate-span button.choice[aria-pressed=true]")).to_have_text(["bad"])
     stored = Annotation.objects.get()
     assert (stored.label, stored.score, stored.explanation) == (
         "bad",
@@ -108,9 +106,7 @@ def test_rubric_to_annotation_to_filter(logged_in_page, user):  # type: ignore[n
     assert first.get_by_text("reviewer").is_visible() and first.get_by_text("HUMAN").is_visible()
     page.get_by_label("Search").fill("30-day")
     page.wait_for_url(re.compile(r"q=30-day"))
-    page.wait_for_function(
-        "() => document.querySelectorAll('table.annotation-table tbody tr').length === 1"
-    )
+    expect(page.locator("table.annotation-table tbody tr")).to_have_count(1)
     first.get_by_role("link").click()  # to the annotated span
     page.wait_for_url(re.compile(rf"/spans/{annotated.span_id}/$"))
     assert _pressed(page.locator("#annotate-span")) == ["bad"]
@@ -122,7 +118,7 @@ def test_rubric_to_annotation_to_filter(logged_in_page, user):  # type: ignore[n
     box.fill("annotation.quality.label = 'bad'")
     box.press("Enter")
     page.wait_for_url(re.compile(r"q=annotation"))
-    page.wait_for_function("() => document.querySelectorAll('#rows tr').length === 1")
+    expect(page.locator("#rows tr")).to_have_count(1)
     keys = page.locator("#rows tr").evaluate_all("rows => rows.map(r => r.dataset.key)")
     assert keys == [annotated.trace.trace_id]
     assert other.trace.trace_id not in keys

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from annotations.models import Dataset
 from annotations.services import AnnotationInput, annotations_upsert
@@ -80,9 +81,7 @@ def test_select_rows_export_to_a_new_dataset_then_download_it(logged_in_page, sh
 
     # Opening the panel loads the existing datasets to choose from; type a new name instead.
     panel.get_by_text("Add to dataset…").click()
-    page.wait_for_function(
-        "document.querySelector('#dataset-names option[value=\"an older dataset\"]') !== null"
-    )
+    expect(page.locator('#dataset-names option[value="an older dataset"]')).to_have_count(1)
     panel.get_by_label("Dataset").fill("support golden set")
     add_selected.click()
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from tests import factories
 from tracing.demo import demo_seed
@@ -29,11 +30,10 @@ def _row_keys(page) -> list[str]:  # type: ignore[no-untyped-def]
 
 def _wait_for_rows(page, expected: list[str]) -> None:  # type: ignore[no-untyped-def]
     """Wait until the table shows exactly these rows (a history step may reload the page)."""
-    page.wait_for_function(
-        "keys => JSON.stringify([...document.querySelectorAll('#rows tr')]"
-        ".map(r => r.dataset.key)) === JSON.stringify(keys)",
-        arg=expected,
-    )
+    rows = page.locator("#rows tr")
+    expect(rows).to_have_count(len(expected))
+    for index, key in enumerate(expected):
+        expect(rows.nth(index)).to_have_attribute("data-key", key)
 
 
 def _wait_for_url(page, pattern: str) -> None:  # type: ignore[no-untyped-def]
@@ -66,7 +66,7 @@ def test_filter_page_share_and_reload(logged_in_page, demo, live_server):
     box.fill("")
     page.get_by_label("Rows per page").select_option("25")
     _wait_for_url(page, r"size=25")
-    page.wait_for_function("!location.search.includes('q=')")
+    expect(page).not_to_have_url(re.compile(r"[?&]q="))
     first_page = _row_keys(page)
     assert len(first_page) == 25
     page.get_by_role("link", name="Next →").click()

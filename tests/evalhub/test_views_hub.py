@@ -92,7 +92,9 @@ def test_providers_page_never_shows_the_key_and_tests_the_connection(staff_clien
 def test_providers_page_is_for_staff_only(client):
     user = get_user_model().objects.create_user("member", password="x")
     client.force_login(user)
-    assert client.get("/settings/providers/").status_code == 302
+    response = client.get("/settings/providers/")
+    assert response.status_code == 403
+    assert "it needs an admin" in response.content.decode()
 
 
 def test_list_search_swaps_only_the_results(staff_client):

@@ -206,9 +206,7 @@ def test_custom_code_stays_staff_only(client):
             "code": "def evaluate(input, output, metadata, reference, span):\n    return 1\n",
         },
     )
-    assert "only staff users can create or change custom code evaluators" in (
-        response.content.decode()
-    )
+    assert "only admins can create or change custom code evaluators" in (response.content.decode())
     assert Evaluator.objects.count() == 0
 
 

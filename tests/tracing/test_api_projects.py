@@ -138,8 +138,9 @@ def test_api_key_header_is_accepted(client, api_key):
     assert response.status_code == 200
 
 
-def test_openapi_schema_lists_the_routes(client):
-    response = client.get("/openapi.json")
+def test_openapi_schema_lists_the_routes(client, auth):
+    assert client.get("/openapi.json").status_code == 401
+    response = client.get("/openapi.json", headers=auth)
     assert response.status_code == 200
     paths = response.json()["paths"]
     for path in [

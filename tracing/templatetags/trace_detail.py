@@ -63,12 +63,11 @@ def span_tree_rows(rows: Sequence[TreeRow], selected_id: str) -> SafeString:
         add(
             f'<li role="treeitem" class="{classes}" data-span-id="{span_id}" '
             f'data-depth="{depth}" aria-level="{depth + 1}" '
-            f'aria-selected="{"true" if selected else "false"}"{expanded} '
-            f'style="--depth:{depth}">'
+            f'aria-selected="{"true" if selected else "false"}"{expanded}>'
             f'<span class="label">{twisty}<a class="span-link" href="{url}" hx-get="{url}">'
             f'<span class="kind kind-{kind}">{kind}</span> '
             f'<span class="span-name">{escape(row.name)}</span></a>{badges}</span>'
-            f'<span class="bar-track"><span class="bar" style="{escape(row.bar_style)}">'
+            f'<span class="bar-track"><span class="bar" data-bar="{escape(row.bar_style)}">'
             f'</span></span><span class="dur">{escape(row.duration)}</span></li>\n'
         )
     return mark_safe("".join(parts))  # noqa: S308 - every interpolated value is escaped above

@@ -11,7 +11,8 @@ from django.urls import reverse
 from evalhub.env import env_int, env_str
 from evalhub.local_setup import (
     ADMIN_SECRET_FILE,
-    API_KEY_FILE,
+    INGEST_KEY,
+    SDK_KEY,
     local_admin_ensure,
     local_api_key_ensure,
 )
@@ -38,14 +39,16 @@ def _login_path() -> str:
 
 class Command(BaseCommand):
     help = (
-        "Make sure the local admin user and API key exist (created once, kept under var/) and "
-        "print how to log in and send traces. Used by ./dev run."
+        "Make sure the local admin user and API keys exist (created once, kept under var/) and "
+        "print how to log in, send traces and use the SDK. Used by ./dev run."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
         var_dir = settings.VAR_DIR
         admin = local_admin_ensure(var_dir=var_dir)
-        raw_key, _created = local_api_key_ensure(var_dir=var_dir)
+        ingest = local_api_key_ensure(var_dir=var_dir, spec=INGEST_KEY)
+        sdk = local_api_key_ensure(var_dir=var_dir, spec=SDK_KEY)
+        raw_key, sdk_key = ingest.raw, sdk.raw
         base = _base_url()
         password = (
             f"{admin.password}   (kept in {var_dir / ADMIN_SECRET_FILE})"
@@ -53,6 +56,13 @@ class Command(BaseCommand):
             else "(changed since it was generated; reset it with: "
             "./dev manage changepassword admin)"
         )
+        replaced = ""
+        if ingest.replaced_scope:
+            replaced = (
+                f"\n  Note: the key kept in {var_dir / INGEST_KEY.file} had the "
+                f"{ingest.replaced_scope!r} scope;\n  it was revoked and replaced by an "
+                "ingest-only key. Update your apps' OTLP headers.\n"
+            )
         rule = "─" * 78
         self.stdout.write(
             f"""{rule}
@@ -61,9 +71,16 @@ EvalHub: {base}/
   Log in:    {base}{_login_path()}
   Username:  {admin.username}
   Password:  {password}
-  API key:   {raw_key}
-             (kept in {var_dir / API_KEY_FILE})
 
+  Ingest API key (OTLP only; put it in your apps' exporter headers):
+             {raw_key}
+             (kept in {var_dir / INGEST_KEY.file})
+  SDK API key (write scope: read, log, annotate, evaluate; for the Python SDK
+  and the Phoenix client — keep it out of app configs):
+             {sdk_key}
+             (kept in {var_dir / SDK_KEY.file})
+  More keys, with a scope and an expiry: {base}/settings/api-keys/
+{replaced}
 Send traces from an OpenTelemetry / OpenInference app (project "my-app"):
 
   export OTEL_EXPORTER_OTLP_ENDPOINT={base}
@@ -78,6 +95,11 @@ or in Python with arize-phoenix-otel:
       project_name="my-app",
       auto_instrument=True,
   )
+
+Read and annotate with the Phoenix client (or evalhub_client.Client):
+
+  from phoenix.client import Client
+  client = Client(base_url="{base}", api_key="{sdk_key}")
 
 Stop with Ctrl-C.
 {rule}"""
