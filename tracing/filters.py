@@ -17,6 +17,7 @@ from django import forms
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from annotations.naming import filter_field
 from tracing.models import Project, Span, SpanKind, StatusCode
 from tracing.query import FilterError, compile_filter
 from tracing.selectors.browser import evaluation_names
@@ -40,11 +41,6 @@ NOTHING_CLAUSE: Final = "span_id IS NULL"  # every span has an id: matches no sp
 def quote(text: str) -> str:
     """A filter-language string literal for ``text``."""
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def quote_name(text: str) -> str:
-    """A quoted field segment (``eval."Q&A"``) for an annotation name."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _moment(value: datetime) -> str:
@@ -246,7 +242,7 @@ class SpanFilterSet(django_filters.FilterSet):
         if not names:
             # No evaluations at all: nothing has one, everything has none.
             return self._where(queryset, NOTHING_CLAUSE) if value == "yes" else queryset
-        has = " or ".join(f"eval.{quote_name(n)} IS NOT NULL" for n in names)
+        has = " or ".join(f"{filter_field(n, human=False)} IS NOT NULL" for n in names)
         return self._where(queryset, has if value == "yes" else f"not ({has})")
 
 
@@ -255,6 +251,5 @@ __all__ = [
     "TIME_RANGES",
     "SpanFilterSet",
     "quote",
-    "quote_name",
     "window",
 ]
