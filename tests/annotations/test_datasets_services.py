@@ -309,7 +309,7 @@ def test_a_trace_without_its_root_yet_gives_its_earliest_span():
 
 def _matching(project: Project, tab: str, query: str, limit: int = 100) -> list[int]:
     filters = SpanFilterSet(
-        {"q": query}, queryset=browse_spans(project=project, tab=tab), project=project
+        {"q": query}, queryset=browse_spans(project=project, tab=tab), project=project, tab=tab
     )
     return dataset_source_spans_matching(
         project=project, tab=tab, spans=filters.qs, filtering=filters.is_filtering, limit=limit

@@ -57,7 +57,7 @@ def _evaluate(span: Span, name: str, label: str, kind: str = "LLM", score: float
 
 def _page(project: Project, tab: str, data: dict | None = None, **kwargs):  # type: ignore[no-untyped-def]
     filters = SpanFilterSet(
-        data or {}, queryset=browse_spans(project=project, tab=tab), project=project
+        data or {}, queryset=browse_spans(project=project, tab=tab), project=project, tab=tab
     )
     return browse_page(
         project=project, tab=tab, spans=filters.qs, filtering=filters.is_filtering, **kwargs
@@ -291,7 +291,7 @@ def test_live_returns_only_rows_newer_than_the_top_row():
         ]
     )
     filters = SpanFilterSet(
-        {}, queryset=browse_spans(project=project, tab="spans"), project=project
+        {}, queryset=browse_spans(project=project, tab="spans"), project=project, tab="spans"
     )
     newer = browse_newer(
         project=project, tab="spans", spans=filters.qs, filtering=False, newer_than=page.top_cursor
@@ -320,20 +320,30 @@ def test_badges_for_a_page_come_from_one_query(django_assert_num_queries):
             )
         ]
     )
+    # The whole trace shows on its row: results on child spans too, equal ones counted.
+    _retriever, llm = traces[0][1:]
+    _evaluate(llm, "Correctness", "incorrect", score=0.0)
+    _evaluate(_retriever, "Correctness", "correct", score=1.0)
+    _evaluate(traces[1][2], "Correctness", "correct", score=1.0)
     rows = list(
         Span.objects.filter(parent_id__isnull=True).select_related("trace").order_by("start_time")
     )
     with django_assert_num_queries(1):
         badges_attach(rows, tab="traces")
     first = rows[0]
-    assert [(b.name, b.text, b.tone) for b in first.eval_badges] == [
-        ("Correctness", "incorrect", "error"),
-        ("Helpfulness", "0.9", "ok"),
-        ("Resolved", "correct", "ok"),
+    assert [(b.name, b.text, b.tone, b.count) for b in first.eval_badges] == [
+        ("Correctness", "incorrect", "error", 2),
+        ("Correctness", "correct", "ok", 1),
+        ("Helpfulness", "0.9", "ok", 1),
+        ("Resolved", "correct", "ok", 1),
     ]
     assert [(b.name, b.text) for b in first.note_badges] == [("Reviewed", "yes")]
-    assert rows[1].eval_badges == [] and rows[1].note_badges == []
-    assert Annotation.objects.count() == 4
+    assert [(b.name, b.text) for b in rows[1].eval_badges] == [("Correctness", "correct")]
+    assert rows[2].eval_badges == [] and rows[2].note_badges == []
+    assert Annotation.objects.count() == 7
+    with django_assert_num_queries(1):
+        badges_attach(rows, tab="spans")
+    assert [(b.name, b.text) for b in rows[1].eval_badges] == []  # its root span has none
 
 
 def test_selection_and_result_spans_cover_whole_traces_and_sessions():
@@ -347,14 +357,20 @@ def test_selection_and_result_spans_cover_whole_traces_and_sessions():
     assert selection_spans(project=project, tab="sessions", keys=["chat"]).count() == 3
 
     filters = SpanFilterSet(
-        {"status": ["ERROR"]}, queryset=browse_spans(project=project, tab="traces"), project=project
+        {"status": ["ERROR"]},
+        queryset=browse_spans(project=project, tab="traces"),
+        project=project,
+        tab="traces",
     )
     everything = result_spans(
         project=project, tab="traces", spans=filters.qs, filtering=filters.is_filtering
     )
     assert {s.span_id for s in everything} == {s.span_id for s in two}
     spans_only = SpanFilterSet(
-        {"status": ["ERROR"]}, queryset=browse_spans(project=project, tab="spans"), project=project
+        {"status": ["ERROR"]},
+        queryset=browse_spans(project=project, tab="spans"),
+        project=project,
+        tab="spans",
     )
     assert (
         result_spans(project=project, tab="spans", spans=spans_only.qs, filtering=True).count() == 2
@@ -373,6 +389,7 @@ def test_quick_filters_are_filter_language_clauses_with_quoting():
         {"model": "it's \\ model", "status": ["OK"], "kind": ["CHAIN"]},
         queryset=browse_spans(project=project, tab="spans"),
         project=project,
+        tab="spans",
     )
     assert [span.name for span in filters.qs] == ["quoted"]
     assert set(filters.clauses) == {
@@ -381,7 +398,10 @@ def test_quick_filters_are_filter_language_clauses_with_quoting():
         "span_kind IN ('CHAIN')",
     }
     bad = SpanFilterSet(
-        {"q": "  name = "}, queryset=browse_spans(project=project, tab="spans"), project=project
+        {"q": "  name = "},
+        queryset=browse_spans(project=project, tab="spans"),
+        project=project,
+        tab="spans",
     )
     assert (
         bad.filter_error is not None and bad.filter_error.position == 9

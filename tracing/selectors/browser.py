@@ -342,6 +342,7 @@ class Badge:
     text: str
     tone: str  # "ok", "error" or "" (CSS class)
     explanation: str
+    count: int = 1  # equal results on the row's spans (a trace's), shown once
 
 
 @dataclass(slots=True)
@@ -548,52 +549,83 @@ def _table_query(
     return query
 
 
+_BADGE_FIELDS: Final = (
+    "span_id",
+    "span__trace_id",
+    "trace_id",
+    "session_id",
+    "name",
+    "label",
+    "score",
+    "explanation",
+    "annotator_kind",
+)
+
+
 def badges_attach(rows: Sequence[Any], *, tab: Tab) -> None:
     """Give each row ``eval_badges`` and ``note_badges`` (lists of ``Badge``) from one query.
 
-    Spans get the annotations on them; a trace row (its root span) also those on its trace; a
-    session row those on the session. Evaluations are by LLM and code annotators, annotations
-    by people.
+    Spans get the annotations on them; a trace row (its root span) those of the whole trace —
+    on any of its spans and on the trace itself; a session row those on the session.
+    Evaluations are by LLM and code annotators, annotations by people. Equal badges (same
+    name and result) are shown once with a count.
     """
     for row in rows:
         row.eval_badges, row.note_badges = [], []
     if not rows:
         return
-    owners: dict[tuple[str, int], Any] = {}
+    owners: dict[tuple[str, int], list[Any]] = {}
     if tab == "sessions":
-        condition = Q(session_id__in=[row.pk for row in rows])
-        owners.update({("session", row.pk): row for row in rows})
-    else:
-        condition = Q(span_id__in=[row.pk for row in rows])
-        owners.update({("span", row.pk): row for row in rows})
-        if tab == "traces":
-            condition |= Q(trace_id__in=[row.trace_id for row in rows])
-            owners.update({("trace", row.trace_id): row for row in rows})
-    for item in (
-        Annotation.objects.filter(condition)
-        .order_by("name", "id")
-        .values(
-            "span_id",
-            "trace_id",
-            "session_id",
-            "name",
-            "label",
-            "score",
-            "explanation",
-            "annotator_kind",
+        for row in rows:
+            owners.setdefault(("session", row.pk), []).append(row)
+        items = (
+            Annotation.objects.filter(session_id__in=[row.pk for row in rows])
+            .order_by("name", "id")
+            .values(*_BADGE_FIELDS)
         )
-    ):
-        for key in ("span", "trace", "session"):
-            owner = owners.get((key, item[f"{key}_id"]))
-            if owner is not None:
-                break
+    elif tab == "traces":
+        for row in rows:
+            owners.setdefault(("trace", row.trace_id), []).append(row)
+        traces = sorted({row.trace_id for row in rows})
+        # Two index-served halves in one statement: the annotations on the traces' spans (by
+        # the spans' (trace, start_time) index) and those on the traces themselves.
+        on_spans = Annotation.objects.filter(span__in=Span.objects.filter(trace_id__in=traces))
+        on_traces = Annotation.objects.filter(trace_id__in=traces)
+        items = (
+            on_spans.values(*_BADGE_FIELDS, "id")
+            .union(on_traces.values(*_BADGE_FIELDS, "id"), all=True)
+            .order_by("name", "id")
+        )
+    else:
+        for row in rows:
+            owners.setdefault(("span", row.pk), []).append(row)
+        items = (
+            Annotation.objects.filter(span_id__in=[row.pk for row in rows])
+            .order_by("name", "id")
+            .values(*_BADGE_FIELDS)
+        )
+    found: dict[int, dict[tuple[bool, str, str, str], Badge]] = {}
+    for item in items:
+        if tab == "traces":
+            key = ("trace", item["span__trace_id"] or item["trace_id"])
+        elif tab == "sessions":
+            key = ("session", item["session_id"])
         else:
-            continue
+            key = ("span", item["span_id"])
         badge = _badge(item)
-        if item["annotator_kind"] in EVALUATOR_KINDS:
-            owner.eval_badges.append(badge)
-        else:
-            owner.note_badges.append(badge)
+        machine = item["annotator_kind"] in EVALUATOR_KINDS
+        for owner in owners.get(key, ()):
+            mine = found.setdefault(id(owner), {})
+            same = mine.get((machine, badge.name, badge.text, badge.tone))
+            if same is not None:
+                same.count += 1
+                continue
+            badge = Badge(badge.name, badge.text, badge.tone, badge.explanation)
+            mine[(machine, badge.name, badge.text, badge.tone)] = badge
+            (owner.eval_badges if machine else owner.note_badges).append(badge)
+    for row in rows:
+        row.eval_badges.sort(key=lambda badge: (badge.name, -badge.count, badge.text))
+        row.note_badges.sort(key=lambda badge: (badge.name, -badge.count, badge.text))
 
 
 _GOOD_LABELS: Final = {"correct", "factual", "relevant", "pass", "passed", "good", "yes", "true"}
