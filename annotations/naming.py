@@ -117,6 +117,12 @@ def filter_field(name: str, *, human: bool, attribute: str = "") -> str:
     return f"{field}.{attribute}" if attribute else field
 
 
+def label_key(name: str, annotator_kind: str) -> str:
+    """The key of a result in a dataset example's ``labels``: a person's label under its
+    rubric's name, a machine's result under ``eval.<name>`` — so both of one name are kept."""
+    return name if is_human(annotator_kind) else f"eval.{name}"
+
+
 def frame_column(name: str, attribute: str, *, human: bool, target_kind: str = "SPAN") -> str:
     """The data-frame column of a result: ``eval.X.label``, ``trace_annotation.X.score``…"""
     head = "annotation" if human else "eval"
@@ -142,6 +148,7 @@ __all__ = [
     "human_expression",
     "is_human",
     "kinds_selected",
+    "label_key",
     "quote_name",
     "result_name",
 ]
