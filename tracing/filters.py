@@ -188,6 +188,9 @@ class SpanFilterSet(django_filters.FilterSet):
         self._row_clauses: list[str] = []
         self._match_clauses: list[str] = []
         self._absent_clauses: list[str] = []
+        # On the Traces tab, when traces match by any span: the rows before that match (root
+        # spans in the time range), for ``browse_page``'s bounded search window.
+        self._window_rows: QuerySet[Span] | None = None
 
     # --- what the page reads -------------------------------------------------------------
 
@@ -214,10 +217,18 @@ class SpanFilterSet(django_filters.FilterSet):
 
     # --- filters: each writes a clause; ``filter_queryset`` compiles them -----------------
 
+    @property
+    def search_window(self) -> QuerySet[Span] | None:
+        """The rows a page of the Traces tab searches when traces match by any span (root
+        spans in the time range, before that match), after ``qs`` is read; else None."""
+        self.qs  # noqa: B018
+        return self._window_rows
+
     def filter_queryset(self, queryset: QuerySet[Span]) -> QuerySet[Span]:
         self.clauses, self._row_clauses, self._match_clauses = [], [], []
         self._absent_clauses = []
         self.root_only = False
+        self._window_rows = None
         super().filter_queryset(queryset)  # the methods below collect the clauses
         rows = queryset
         for clause in self._row_clauses:
@@ -229,6 +240,12 @@ class SpanFilterSet(django_filters.FilterSet):
         ):
             # The rows are root spans: the old rule, without a subquery.
             self.clauses.append(ROOT_CLAUSE)
+        if (
+            self.tab == "traces"
+            and not self.root_only
+            and (self._match_clauses or self._absent_clauses)
+        ):
+            self._window_rows = rows
         for clause in self._absent_clauses:  # "none of the trace's spans" (Traces tab only)
             absent = compile_filter(clause)
             rows = rows.exclude(absent if self.root_only else trace_matches(absent))

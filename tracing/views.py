@@ -125,6 +125,7 @@ def project_browse(request: HttpRequest, project: str, tab: Tab) -> HttpResponse
         "sort": options.sort,
         "descending": options.descending,
         "size": options.size,
+        "window": filters.search_window,
     }
     notice, first_page = "", not options.after and not options.before
     try:

@@ -478,3 +478,62 @@ def test_traces_sorted_by_trace_totals_page_through_ties_and_two_root_traces(sor
         project, "traces", sort=sort, descending=descending, before=pages[2].prev_cursor, size=3
     )
     assert [r.pk for r in back.rows] == [r.pk for r in pages[1].rows]
+
+
+@pytest.mark.parametrize("sort", ["start_time", "latency", "tokens"])
+def test_a_rare_any_span_match_is_searched_a_window_at_a_time(sort):
+    """Traces that match by a child span, few among many: each page looks at no more than the
+    window of traces past its cursor, says so, and its cursor goes on searching; the pages
+    together list every match once, forward and back."""
+    traces = [
+        factories.trace(start=T0 + timedelta(minutes=n), llm_latency_ms=100 + n) for n in range(12)
+    ]
+    slow = {1, 2, 9}
+    Span.objects.filter(pk__in=[traces[n][2].pk for n in slow]).update(name="slow-llm")
+    project = Project.objects.get(name="default")
+    filters = SpanFilterSet(
+        {"q": "name = 'slow-llm'"},
+        queryset=browse_spans(project=project, tab="traces"),
+        project=project,
+        tab="traces",
+    )
+    assert filters.search_window is not None
+    table = {
+        "project": project,
+        "tab": "traces",
+        "spans": filters.qs,
+        "filtering": True,
+        "sort": sort,
+        "size": 2,
+        "window": filters.search_window,
+        "window_size": 4,
+    }
+    seen, pages, after = [], [], None
+    while True:
+        page = browse_page(**table, after=after)
+        pages.append(page)
+        seen += [row.trace_id for row in page.rows]
+        if page.next_cursor is None:
+            break
+        after = page.next_cursor
+    assert sorted(seen) == sorted(traces[n][0].trace_id for n in slow)
+    assert len(seen) == len(set(seen))
+    assert all(len(page.rows) <= 2 for page in pages)
+    assert any(page.searched == 4 and page.searched_to is not None for page in pages)
+    assert any(page.rows == [] and page.searched == 4 for page in pages)  # no match in a window
+    # Back from the last page with rows: the matches before it, every one once.
+    last = next(page for page in reversed(pages) if page.rows)
+    back, before = [], last.prev_cursor
+    while before is not None:
+        page = browse_page(**table, before=before)
+        back = [row.trace_id for row in page.rows] + back
+        before = page.prev_cursor
+    assert back + [row.trace_id for row in last.rows] == seen
+    # Root span only: the plain filter on root spans, no window.
+    roots = SpanFilterSet(
+        {"q": "name = 'slow-llm'", "root": "1"},
+        queryset=browse_spans(project=project, tab="traces"),
+        project=project,
+        tab="traces",
+    )
+    assert roots.search_window is None and list(roots.qs) == []

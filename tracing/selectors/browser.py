@@ -53,6 +53,9 @@ TABS: Final[tuple[Tab, ...]] = ("traces", "spans", "sessions")
 SORTS: Final = ("start_time", "latency", "tokens", "cost")
 PAGE_SIZES: Final = (25, 50, 100, 200)
 DEFAULT_PAGE_SIZE: Final = 50
+# Traces a page of the Traces tab looks at, at most, when a trace matches by any of its spans:
+# a filter that few traces match then costs a bounded scan, and the page continues the search.
+SEARCH_WINDOW: Final = 1000
 PREVIEW_CHARS: Final = 240
 LIVE_MAX_ROWS: Final = 200
 EVALUATOR_KINDS: Final = (AnnotatorKind.LLM, AnnotatorKind.CODE)
@@ -352,6 +355,10 @@ class BrowsePage[T]:
     prev_cursor: str | None  # ``before=`` for the previous page; None when it is the first
     has_prev: bool  # there is a previous page (the first page when ``prev_cursor`` is None)
     top_cursor: str | None  # the first row, for polling rows newer than it ("live")
+    # When the search window ended the page before it was full: how many rows were looked at,
+    # and the sort value of the last one (the next page searches on from there).
+    searched: int | None = None
+    searched_to: Any = None
 
 
 def browse_spans(*, project: Project, tab: Tab) -> QuerySet[Span]:
@@ -404,10 +411,18 @@ def browse_page(
     after: str | None = None,
     before: str | None = None,
     size: int = DEFAULT_PAGE_SIZE,
+    window: QuerySet[Span] | None = None,
+    window_size: int = SEARCH_WINDOW,
 ) -> BrowsePage[Any]:
     """One page of a tab. ``spans`` is the tab's filtered span queryset (``browse_spans`` put
     through the filters); ``filtering`` says whether any filter is set, so the sessions table
     reads sessions directly when none is. Raises ``InvalidCursor`` for a cursor not made here.
+
+    ``window``, for the Traces tab when a trace matches by any of its spans: the rows before
+    that match (root spans, time range applied). The page then looks at no more than
+    ``window_size`` of them past its cursor — an index range — so its cost is bounded however
+    few traces match; when the window ends before the page is full, the page says so
+    (``searched``) and its cursor continues the search after the window.
     """
     if sort not in SORTS:
         raise ValueError(f"sort must be one of {', '.join(SORTS)}")
@@ -415,37 +430,70 @@ def browse_page(
     kind = f"{tab}:{sort}:{'desc' if descending else 'asc'}"
     query = _table_query(project=project, tab=tab, spans=spans, filtering=filtering, spec=spec)
     keys = (spec.path, *spec.ties, "id")
+
+    def edge_of(direction: bool, values: tuple[Any, ...] | None) -> tuple[Any, ...] | None:
+        """The last row of the search window in ``direction`` past ``values``."""
+        if window is None:
+            return None
+        rows = _table_query(project=project, tab=tab, spans=window, filtering=True, spec=spec)
+        if values is not None:
+            rows = rows.filter(_keyset(keys, values, descending=direction))
+        order = _order(keys, descending=direction)
+        edge = list(rows.order_by(*order).values_list(*keys)[window_size - 1 : window_size])
+        return tuple(edge[0]) if edge else None
+
+    def cursor_at(values: tuple[Any, ...]) -> str:
+        return _cursor_encode(kind, _encode_value(values[0], spec.value_kind), *values[1:])
+
+    edge: tuple[Any, ...] | None = None
     if before:
         values = _cursor_values(before, kind, spec)
+        edge = edge_of(not descending, values)
+        query = query.filter(_keyset(keys, values, descending=not descending))
+        if edge is not None:
+            query = query.filter(_keyset_through(keys, edge, descending=not descending))
         reverse_order = _order(keys, descending=not descending)
-        rows = list(
-            query.filter(_keyset(keys, values, descending=not descending)).order_by(*reverse_order)[
-                : size + 1
-            ]
-        )
+        rows = list(query.order_by(*reverse_order)[: size + 1])
         has_prev = len(rows) > size
         rows = list(reversed(rows[:size]))
         has_next = True
+        cut = not has_prev and edge is not None
+        has_prev = has_prev or cut
     else:
-        if after:
-            values = _cursor_values(after, kind, spec)
+        values = _cursor_values(after, kind, spec) if after else None
+        edge = edge_of(descending, values)
+        if values is not None:
             query = query.filter(_keyset(keys, values, descending=descending))
+        if edge is not None:
+            query = query.filter(_keyset_through(keys, edge, descending=descending))
         rows = list(query.order_by(*_order(keys, descending=descending))[: size + 1])
         has_next = len(rows) > size
         rows = rows[:size]
         has_prev = bool(after)
+        cut = not has_next and edge is not None
 
     def cursor(row: Any) -> str:
-        value = _encode_value(_value_of(row, spec.path), spec.value_kind)
-        return _cursor_encode(kind, value, *(_value_of(row, tie) for tie in spec.ties), row.pk)
+        return cursor_at(
+            (_value_of(row, spec.path), *(_value_of(row, tie) for tie in spec.ties), row.pk)
+        )
 
+    next_cursor = cursor(rows[-1]) if rows and has_next else None
+    prev_cursor = cursor(rows[0]) if rows and has_prev else None
+    if cut and edge is not None:
+        # The window ended the page: the search goes on after its last row.
+        if before:
+            prev_cursor = cursor_at(edge)
+        else:
+            next_cursor = cursor_at(edge)
     badges_attach(rows, tab=tab)
     return BrowsePage(
         rows=rows,
-        next_cursor=cursor(rows[-1]) if rows and has_next else None,
-        prev_cursor=cursor(rows[0]) if rows and has_prev else None,
+        next_cursor=next_cursor,
+        prev_cursor=prev_cursor,
         has_prev=has_prev,
         top_cursor=cursor(rows[0]) if rows else None,
+        searched=window_size if cut else None,
+        searched_to=edge[0] if cut and edge is not None else None,
     )
 
 
@@ -504,6 +552,13 @@ def _keyset(keys: Sequence[str], values: Sequence[Any], *, descending: bool) -> 
             step &= Q(**{equal_key: equal_value})
         after |= step
     return Q(**{f"{keys[0]}__{beyond}e": values[0]}) & after
+
+
+def _keyset_through(keys: Sequence[str], values: Sequence[Any], *, descending: bool) -> Q:
+    """Rows up to and including ``values`` in the order of ``keys``: the end of a search
+    window (with a plain range on the first key, so the scan stays an index range)."""
+    bound = "gte" if descending else "lte"
+    return Q(**{f"{keys[0]}__{bound}": values[0]}) & ~_keyset(keys, values, descending=descending)
 
 
 def _table_query(
@@ -756,6 +811,7 @@ def span_ids_of(query: QuerySet[Span], *, limit: int) -> list[str]:
 __all__ = [
     "DEFAULT_PAGE_SIZE",
     "PAGE_SIZES",
+    "SEARCH_WINDOW",
     "SORTS",
     "TABS",
     "Badge",
