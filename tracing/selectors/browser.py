@@ -260,13 +260,19 @@ def evaluation_names_recent(*, project: Project, sample: int = 2000) -> list[str
 
 
 def evaluation_names(*, project: Project) -> list[str]:
-    """Every evaluation name of the project (what "has an evaluation" means)."""
-    return sorted(
-        Annotation.objects.filter(project=project, annotator_kind__in=EVALUATOR_KINDS)
-        .order_by()
-        .values_list("name", flat=True)
-        .distinct()
-    )
+    """Every evaluation name of the project (what "has an evaluation" means), sorted.
+
+    Read name by name along the ``(name, label, span)`` index — the next name after the last
+    one found, one short index read each — rather than by a DISTINCT over every annotation
+    (200,000 of them took 65 ms on a loaded machine; a project has a handful of names)."""
+    evaluations = Annotation.objects.filter(project=project, annotator_kind__in=EVALUATOR_KINDS)
+    names: list[str] = []
+    while True:
+        following = evaluations.filter(name__gt=names[-1]) if names else evaluations
+        name = following.order_by("name").values_list("name", flat=True).first()
+        if name is None:
+            return sorted(names)
+        names.append(name)
 
 
 # --- tables -----------------------------------------------------------------------------------
