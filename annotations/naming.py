@@ -3,9 +3,10 @@
 - **A result is named after what produced it**: an evaluator's result carries the evaluator's
   name (``Correctness``), a person's label the rubric's name (``Quality``). Nothing is added to
   the name: a task, the Phoenix client, the batch API and the SDK write the same name, and the
-  browser shows it.
+  browser shows it (``result_name``; ``filter_field`` writes it as a filter field; a dataset
+  example keeps a machine's result beside a person's label of the same name, ``label_key``).
 - **Who produced it is its annotator kind**: a machine (``LLM`` or ``CODE``) or a person
-  (``HUMAN``). ``machine_kinds(head)`` says which kinds a prefix selects, for filters
+  (``HUMAN``). ``kinds_selected(head)`` says which kinds a prefix selects, for filters
   (``eval.X`` / ``evals['X']`` machine results, ``annotation.X`` / ``annotations['X']`` human
   ones) and for data-frame columns (``eval.X.label`` machine, ``annotation.X.label`` human;
   ``trace_`` / ``session_`` prefixes for results on traces and sessions).
@@ -21,7 +22,7 @@ from __future__ import annotations
 import re
 from typing import Final, Literal
 
-from django.db.models import BooleanField, Case, Q, Value, When
+from django.db.models import BooleanField, Case, Value, When
 
 # Plain values (``annotations.models`` builds its unique key from this module, so this module
 # does not import it): the annotator kinds and target kinds of ``Annotation``.
@@ -36,9 +37,6 @@ AnnotatorClass = Literal["human", "machine"]
 
 MACHINE_KINDS: Final[tuple[str, ...]] = (LLM, CODE)
 HUMAN_KINDS: Final[tuple[str, ...]] = (HUMAN,)
-
-# The prefix task results were stored under before this rule (migration 0006 removed it).
-LEGACY_TASK_PREFIX: Final = "eval."
 
 # Filter-language heads → the annotator kinds they select.
 FILTER_HEADS: Final[dict[str, tuple[str, ...]]] = {
@@ -97,11 +95,6 @@ def kinds_selected(head: str) -> tuple[str, ...]:
     return FILTER_HEADS[head]
 
 
-def by_class(klass: AnnotatorClass) -> Q:
-    """Annotations of one class, as a condition."""
-    return Q(annotator_kind__in=class_kinds(klass))
-
-
 def quote_name(name: str) -> str:
     """A result name as a field segment of the filter language: plain words as they are,
     anything else in double quotes (``eval."Q&A Correctness"``)."""
@@ -123,28 +116,15 @@ def label_key(name: str, annotator_kind: str) -> str:
     return name if is_human(annotator_kind) else f"eval.{name}"
 
 
-def frame_column(name: str, attribute: str, *, human: bool, target_kind: str = "SPAN") -> str:
-    """The data-frame column of a result: ``eval.X.label``, ``trace_annotation.X.score``…"""
-    head = "annotation" if human else "eval"
-    if target_kind == TRACE:
-        head = f"trace_{head}"
-    elif target_kind == SESSION:
-        head = f"session_{head}"
-    return f"{head}.{name}.{attribute}"
-
-
 __all__ = [
     "FILTER_HEADS",
     "HUMAN_KINDS",
-    "LEGACY_TASK_PREFIX",
     "MACHINE_KINDS",
     "RECORD_PREFIXES",
     "AnnotatorClass",
     "annotator_class",
-    "by_class",
     "class_kinds",
     "filter_field",
-    "frame_column",
     "human_expression",
     "is_human",
     "kinds_selected",
