@@ -3,9 +3,14 @@
 Pure functions on plain values (no queries): ``annotations.selectors.agreement_ratings`` reads
 the ratings, ``agreement`` pairs them up. Two people (two HUMAN identifiers) are compared on
 every rubric name both used on the same target; a person is also compared with each LLM or code
-evaluator whose results carry that name (an evaluator's ``eval.X`` results count as rubric
-``X``). Labels give percent agreement and Cohen's kappa; scores give Pearson's r and the mean
-absolute difference.
+evaluator whose results carry that name (a result is named after its evaluator,
+``annotations.naming``). Labels give percent agreement and Cohen's kappa; scores give Pearson's
+r and the mean absolute difference.
+
+Pairing (``PAIRING_RULE``): a label and a result are paired on the same span, trace or session.
+Where the levels differ — a person labelled a trace (a Traces queue does), the judge scored
+spans — the trace's label is paired with the judge's result on the trace's root span, unless the
+judge has a result on the trace itself. Each pair says which way it was made.
 """
 
 from __future__ import annotations
@@ -16,8 +21,14 @@ from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
 
-EVALUATOR_PREFIX = "eval."
 HUMAN = "HUMAN"
+TRACE = "TRACE"
+PAIRING_RULE = (
+    "A person's label is compared with another person's, or with an evaluator's result of "
+    "the same name, on the same span, trace or session. A label on a trace is compared with "
+    "the evaluator's result on the trace, or — when it has none there — on the trace's root "
+    "span."
+)
 MAX_DISAGREEMENTS = 50
 SCORE_TOLERANCE = 1e-9
 
@@ -97,18 +108,14 @@ class Rater:
 
 @dataclass(frozen=True, slots=True)
 class Rating:
-    name: str  # the rubric name
+    name: str  # the rubric name (an evaluator's results carry the evaluator's name)
     target: TargetRef
     rater: Rater
     label: str | None
     score: float | None
-
-
-def rubric_name(name: str, annotator_kind: str) -> str:
-    """The rubric an annotation rates: an evaluator's ``eval.X`` rates ``X``."""
-    if annotator_kind != HUMAN and name.startswith(EVALUATOR_PREFIX):
-        return name[len(EVALUATOR_PREFIX) :]
-    return name
+    # An evaluator's result on a root span: the trace it stands for when a person labelled the
+    # trace and the evaluator has no result on the trace itself.
+    stands_for: TargetRef | None = None
 
 
 def rater_of(*, annotator_kind: str, name: str, identifier: str, username: str | None) -> Rater:
@@ -137,7 +144,9 @@ class Disagreement:
 
 @dataclass(frozen=True, slots=True)
 class PairAgreement:
-    """How two raters compare on one rubric, over the targets both rated."""
+    """How two raters compare on one rubric, over the targets both rated. ``root_span_pairs``
+    of the ``pairs`` paired a trace's label with the trace's root-span result; the others are
+    on the same target."""
 
     a: Rater
     b: Rater
@@ -150,16 +159,38 @@ class PairAgreement:
     mean_abs_difference: float | None
     disagreement_count: int
     disagreements: list[Disagreement] = field(default_factory=list)
+    root_span_pairs: int = 0
 
     @property
     def kind(self) -> str:
         return "Human - human" if self.b.is_human else f"Human - {self.b.kind}"
+
+    @property
+    def same_target_pairs(self) -> int:
+        return self.pairs - self.root_span_pairs
 
 
 @dataclass(frozen=True, slots=True)
 class NameAgreement:
     name: str
     pairs: list[PairAgreement]
+
+
+@dataclass(frozen=True, slots=True)
+class AgreementReport:
+    """Every rubric's pairs of raters, with how the pairs were found: ``pairs`` in all, of
+    which ``root_span_pairs`` paired a trace's label with a root-span result; ``unpaired``
+    counts people's labels that found nobody to be compared with."""
+
+    names: list[NameAgreement]
+    pairs: int
+    root_span_pairs: int
+    unpaired: int
+    rule: str = PAIRING_RULE
+
+    @property
+    def same_target_pairs(self) -> int:
+        return self.pairs - self.root_span_pairs
 
 
 def _ordered(x: Rating, y: Rating) -> tuple[Rating, Rating]:
@@ -209,33 +240,50 @@ def _pair(
         mean_abs_difference=mean_absolute_difference(scores),
         disagreement_count=len(disagreements),
         disagreements=disagreements[:max_disagreements],
+        root_span_pairs=sum(1 for x, y in compared if x.target != y.target),
     )
 
 
 def agreement(
     ratings: Iterable[Rating], *, max_disagreements: int = MAX_DISAGREEMENTS
-) -> list[NameAgreement]:
+) -> AgreementReport:
     """Per rubric name (sorted), each pair of raters who rated the same targets — two people,
     or a person and an evaluator; never two evaluators — with their statistics and the targets
     they disagree on (labels that differ; else scores that differ, biggest difference first).
-    A rater's second rating of the same target and name replaces the first."""
+    A rater's second rating of the same target and name replaces the first. A person's label
+    on a trace is also paired with an evaluator's root-span result that ``stands_for`` the
+    trace, when that evaluator has no result on the trace itself (``PAIRING_RULE``)."""
     by_name: dict[str, dict[TargetRef, dict[str, Rating]]] = {}
+    stand_ins: dict[str, dict[TargetRef, dict[str, Rating]]] = {}
     for rating in ratings:
         if rating.label is None and rating.score is None:
             continue
         targets = by_name.setdefault(rating.name, {})
         targets.setdefault(rating.target, {})[rating.rater.key] = rating
+        if rating.stands_for is not None and not rating.rater.is_human:
+            traces = stand_ins.setdefault(rating.name, {})
+            traces.setdefault(rating.stands_for, {})[rating.rater.key] = rating
     result = []
+    paired: set[tuple[str, TargetRef, str]] = set()
+    people = 0
     for name in sorted(by_name):
         compared: dict[tuple[str, str], tuple[Rater, Rater, list[tuple[Rating, Rating]]]] = {}
-        for target_ratings in by_name[name].values():
-            for x, y in combinations(target_ratings.values(), 2):
+        for target, target_ratings in by_name[name].items():
+            raters = dict(target_ratings)
+            people += sum(1 for rating in raters.values() if rating.rater.is_human)
+            if target.kind == TRACE:
+                for key, rating in stand_ins.get(name, {}).get(target, {}).items():
+                    raters.setdefault(key, rating)  # a result on the trace itself comes first
+            for x, y in combinations(raters.values(), 2):
                 first, second = _ordered(x, y)
                 if not first.rater.is_human:
                     continue  # two evaluators: not what this report is for
                 key = (first.rater.key, second.rater.key)
                 entry = compared.setdefault(key, (first.rater, second.rater, []))
                 entry[2].append((first, second))
+                for rating in (first, second):
+                    if rating.rater.is_human:
+                        paired.add((name, target, rating.rater.key))
         pairs = [
             _pair(a, b, items, max_disagreements)
             for a, b, items in sorted(
@@ -245,11 +293,19 @@ def agreement(
         ]
         if pairs:
             result.append(NameAgreement(name=name, pairs=pairs))
-    return result
+    every_pair = [pair for entry in result for pair in entry.pairs]
+    return AgreementReport(
+        names=result,
+        pairs=sum(pair.pairs for pair in every_pair),
+        root_span_pairs=sum(pair.root_span_pairs for pair in every_pair),
+        unpaired=people - len(paired),
+    )
 
 
 __all__ = [
     "MAX_DISAGREEMENTS",
+    "PAIRING_RULE",
+    "AgreementReport",
     "Disagreement",
     "NameAgreement",
     "PairAgreement",
@@ -262,5 +318,4 @@ __all__ = [
     "pearson",
     "percent_agreement",
     "rater_of",
-    "rubric_name",
 ]

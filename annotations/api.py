@@ -1,4 +1,5 @@
-"""Phoenix-compatible routes for span, trace and session annotations (``/v1``)."""
+"""Phoenix-compatible routes for span, trace and session annotations (``/v1``), and the
+project's agreement report."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
+from annotations.agreement import agreement
 from annotations.models import Annotation, AnnotatorKind, TargetKind
-from annotations.selectors import MAX_PAGE_SIZE, annotation_list
+from annotations.selectors import MAX_PAGE_SIZE, agreement_ratings, annotation_list
 from annotations.services import (
     AnnotationInput,
     AnnotationInputError,
@@ -311,3 +313,80 @@ def session_annotations_list(
 ) -> dict[str, Any]:
     """Annotations on the given sessions of a project, newest first, a page at a time."""
     return _list(project, TargetKind.SESSION, filters)
+
+
+# --- agreement ----------------------------------------------------------------------------------
+
+
+class RaterOut(Schema):
+    label: str
+    kind: str = Field(..., description="HUMAN, LLM or CODE")
+
+
+class PairAgreementOut(Schema):
+    a: RaterOut
+    b: RaterOut
+    pairs: int = Field(..., description="Targets both rated")
+    same_target_pairs: int
+    root_span_pairs: int = Field(
+        ..., description="A trace's label paired with the evaluator's result on its root span"
+    )
+    label_pairs: int
+    percent_agreement: float | None
+    kappa: float | None = Field(..., description="Cohen's kappa of the labels")
+    score_pairs: int
+    pearson: float | None
+    mean_abs_difference: float | None
+    disagreements: int
+
+
+class NameAgreementOut(Schema):
+    name: str
+    pairs: list[PairAgreementOut]
+
+
+class AgreementOut(Schema):
+    rule: str = Field(..., description="How labels and results were paired")
+    pairs: int
+    same_target_pairs: int
+    root_span_pairs: int
+    unpaired: int = Field(..., description="People's labels with nothing to compare with")
+    names: list[NameAgreementOut]
+
+
+@router.get("/projects/{project}/agreement", response=AgreementOut)
+def agreement_get(request: HttpRequest, project: str, name: str | None = None) -> dict[str, Any]:
+    """Agreement between people, and between people and evaluators, per rubric name (the
+    project's Annotations → Agreement page): percent agreement and Cohen's kappa of labels,
+    Pearson's r and mean absolute difference of scores, and how the pairs were found."""
+    report = agreement(agreement_ratings(project=project_from_path(project), name=name or None))
+    return {
+        "rule": report.rule,
+        "pairs": report.pairs,
+        "same_target_pairs": report.same_target_pairs,
+        "root_span_pairs": report.root_span_pairs,
+        "unpaired": report.unpaired,
+        "names": [
+            {
+                "name": entry.name,
+                "pairs": [
+                    {
+                        "a": {"label": pair.a.label, "kind": pair.a.kind},
+                        "b": {"label": pair.b.label, "kind": pair.b.kind},
+                        "pairs": pair.pairs,
+                        "same_target_pairs": pair.same_target_pairs,
+                        "root_span_pairs": pair.root_span_pairs,
+                        "label_pairs": pair.label_pairs,
+                        "percent_agreement": pair.percent_agreement,
+                        "kappa": pair.kappa,
+                        "score_pairs": pair.score_pairs,
+                        "pearson": pair.pearson,
+                        "mean_abs_difference": pair.mean_abs_difference,
+                        "disagreements": pair.disagreement_count,
+                    }
+                    for pair in entry.pairs
+                ],
+            }
+            for entry in report.names
+        ],
+    }

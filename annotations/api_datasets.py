@@ -107,8 +107,9 @@ class ExamplesSourceIn(Schema):
     expected_output_from: str | None = Field(
         None,
         description=(
-            "an annotation name whose explanation (else label) becomes expected_output; "
-            "by default the reference in the span's metadata"
+            "an annotation whose explanation (else label) becomes expected_output: a rubric's "
+            "name for people's labels, eval.<name> for an evaluator's results; by default the "
+            "reference in the span's metadata"
         ),
     )
 

@@ -65,7 +65,10 @@ class QueueFilterForm(forms.Form):
                 "autocomplete": "off",
             }
         ),
-        help_text="The trace browser's filter language, on spans. Empty: everything.",
+        help_text=(
+            "The trace browser's filter language, on spans: a trace or session is added when any of "
+            "its spans matches (parent_id IS NULL: its root span). Empty: everything."
+        ),
     )
     limit = forms.IntegerField(
         label="Cap",

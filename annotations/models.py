@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
+from annotations.naming import human_expression
 from tracing.models import Project, Session, Span, Trace
 
 
@@ -58,20 +59,32 @@ class Annotation(models.Model):
 
     class Meta:
         constraints = [
+            # One result per target, name, class (human or machine) and identifier: a
+            # person's label and a judge's result of the same name live side by side
+            # (``annotations.naming`` says why).
             models.UniqueConstraint(
-                fields=["span", "name", "identifier"],
+                F("span"),
+                F("name"),
+                F("identifier"),
+                human_expression(),
                 condition=Q(span__isnull=False),
-                name="annotation_unique_span",
+                name="annotation_unique_span_class",
             ),
             models.UniqueConstraint(
-                fields=["trace", "name", "identifier"],
+                F("trace"),
+                F("name"),
+                F("identifier"),
+                human_expression(),
                 condition=Q(trace__isnull=False),
-                name="annotation_unique_trace",
+                name="annotation_unique_trace_class",
             ),
             models.UniqueConstraint(
-                fields=["session", "name", "identifier"],
+                F("session"),
+                F("name"),
+                F("identifier"),
+                human_expression(),
                 condition=Q(session__isnull=False),
-                name="annotation_unique_session",
+                name="annotation_unique_session_class",
             ),
             models.CheckConstraint(
                 condition=(

@@ -9,8 +9,9 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import F, Model, OrderBy, Prefetch, Q, QuerySet
 from django.db.models.functions import Coalesce
 
-from annotations.agreement import EVALUATOR_PREFIX, Rating, TargetRef, rater_of, rubric_name
+from annotations.agreement import Rating, TargetRef, rater_of
 from annotations.models import Annotation, AnnotationConfig, AnnotatorKind, TargetKind
+from annotations.naming import MACHINE_KINDS, is_human
 from tracing.models import Project, Session, Span, Trace
 
 DEFAULT_PAGE_SIZE = 100
@@ -231,7 +232,10 @@ def annotate_panel_get(
     items = []
     for config in configs:
         annotations = by_name.get(config.name, [])
-        mine = next((a for a in annotations if a.identifier == username), None)
+        mine = next(
+            (a for a in annotations if a.identifier == username and is_human(a.annotator_kind)),
+            None,
+        )
         items.append(
             AnnotateItem(config=config, mine=mine, others=[a for a in annotations if a is not mine])
         )
@@ -374,6 +378,8 @@ _RATING_FIELDS = (
     "span__span_id",
     "span__trace__trace_id",
     "span__name",
+    "span__parent_id",
+    "span__trace__root_span_name",
     "trace__trace_id",
     "trace__root_span_name",
     "session__session_id",
@@ -393,19 +399,26 @@ def _ratings(query: QuerySet[Annotation]) -> list[Rating]:
         span_key,
         span_trace_key,
         span_name,
+        span_parent,
+        span_trace_name,
         trace_key,
         trace_name,
         session_key,
     ) in query.values_list(*_RATING_FIELDS):
+        stands_for = None
         if target_kind == TargetKind.SPAN:
             target = TargetRef(target_kind, span_key, span_trace_key, span_name)
+            if span_parent is None and not is_human(annotator_kind):
+                stands_for = TargetRef(
+                    TargetKind.TRACE, span_trace_key, span_trace_key, span_trace_name
+                )
         elif target_kind == TargetKind.TRACE:
             target = TargetRef(target_kind, trace_key, trace_key, trace_name)
         else:
             target = TargetRef(target_kind, session_key)
         ratings.append(
             Rating(
-                name=rubric_name(name, annotator_kind),
+                name=name,
                 target=target,
                 rater=rater_of(
                     annotator_kind=annotator_kind,
@@ -415,6 +428,7 @@ def _ratings(query: QuerySet[Annotation]) -> list[Rating]:
                 ),
                 label=label,
                 score=score,
+                stands_for=stands_for,
             )
         )
     return ratings
@@ -422,8 +436,9 @@ def _ratings(query: QuerySet[Annotation]) -> list[Rating]:
 
 def agreement_ratings(*, project: Project, name: str | None = None) -> list[Rating]:
     """What ``annotations.agreement.agreement`` compares: the people's labels and scores in the
-    project (of rubric ``name``), and the evaluators' results of the same names (``X`` or
-    ``eval.X``) on the targets people annotated."""
+    project (of rubric ``name``), and the evaluators' results of the same names on the targets
+    people annotated — and, for a trace people annotated, on its root span
+    (``annotations.agreement.PAIRING_RULE``)."""
     rated = Q(label__isnull=False) | Q(score__isnull=False)
     human = Annotation.objects.filter(rated, project=project, annotator_kind=AnnotatorKind.HUMAN)
     if name is not None:
@@ -432,23 +447,26 @@ def agreement_ratings(*, project: Project, name: str | None = None) -> list[Rati
     names = {rating.name for rating in ratings}
     if not names:
         return ratings
+    human_traces = human.filter(trace__isnull=False).values("trace")
     on_human_targets = (
         Q(target_kind=TargetKind.SPAN, span__in=human.filter(span__isnull=False).values("span"))
-        | Q(
-            target_kind=TargetKind.TRACE,
-            trace__in=human.filter(trace__isnull=False).values("trace"),
-        )
+        | Q(target_kind=TargetKind.TRACE, trace__in=human_traces)
         | Q(
             target_kind=TargetKind.SESSION,
             session__in=human.filter(session__isnull=False).values("session"),
+        )
+        | Q(
+            target_kind=TargetKind.SPAN,
+            span__parent_id__isnull=True,
+            span__trace__in=human_traces,
         )
     )
     evaluators = Annotation.objects.filter(
         rated,
         on_human_targets,
         project=project,
-        annotator_kind__in=[AnnotatorKind.LLM, AnnotatorKind.CODE],
-        name__in=sorted(names | {f"{EVALUATOR_PREFIX}{n}" for n in names}),
+        annotator_kind__in=MACHINE_KINDS,
+        name__in=sorted(names),
     )
     return ratings + _ratings(evaluators.order_by("id"))
 

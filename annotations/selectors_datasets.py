@@ -16,6 +16,7 @@ from typing import Any, Final, Literal
 from django.db.models import Count, F, OuterRef, QuerySet, Subquery
 
 from annotations.models import Annotation, Dataset, DatasetExample, TargetKind
+from annotations.naming import label_key
 from tracing.models import Project, Session, Span, Trace
 from tracing.selectors.browser import Tab
 
@@ -95,14 +96,14 @@ def dataset_names() -> list[str]:
 
 
 def annotation_names_recent(*, project: Project, sample: int = 2000) -> list[str]:
-    """Names of the project's most recent annotations of any kind (for choosing the one an
-    expected output comes from)."""
+    """Keys of the project's most recent annotations of any kind, as an example's ``labels``
+    holds them (for choosing the one an expected output comes from)."""
     recent = (
         Annotation.objects.filter(project=project)
         .order_by("-created_at")
-        .values_list("name", flat=True)[:sample]
+        .values_list("name", "annotator_kind")[:sample]
     )
-    return sorted(set(recent))
+    return sorted({label_key(name, kind) for name, kind in recent})
 
 
 # --- examples ---------------------------------------------------------------------------------
@@ -269,10 +270,12 @@ class ExampleSource:
 def example_sources(pks: Sequence[int], *, source: SourceKind = "span") -> dict[int, ExampleSource]:
     """The spans with these pks (missing ones left out), with the labels of their annotations.
 
-    ``labels`` maps an annotation name to its label, score and explanation: the annotations on
-    the span and, for an example that stands for a trace or a session, those on the span's
-    trace or session; on a name found on both, the trace's or session's wins. Of annotations
-    with the same name and target (several annotators), the last updated wins.
+    ``labels`` maps an annotation name to its label, score and explanation — people's labels
+    under the rubric's name, evaluators' results under ``eval.<name>`` (``annotations.naming``)
+    so both of one name are kept: the annotations on the span and, for an example that stands
+    for a trace or a session, those on the span's trace or session; on a key found on both, the
+    trace's or session's wins. Of annotations with the same key and target (several
+    annotators), the last updated wins.
     """
     rows = list(
         Span.objects.filter(pk__in=list(pks)).values(
@@ -323,11 +326,12 @@ def _labels_merge(
     annotations = (
         Annotation.objects.filter(target_kind=kind, **{f"{column}__in": list(owners)})
         .order_by("updated_at", "id")
-        .values(column, "name", "label", "score", "explanation")
+        .values(column, "name", "annotator_kind", "label", "score", "explanation")
     )
     for item in annotations:
+        key = label_key(item["name"], item["annotator_kind"])
         for span_pk in owners[item[column]]:
-            labels[span_pk][item["name"]] = {
+            labels[span_pk][key] = {
                 "label": item["label"],
                 "score": item["score"],
                 "explanation": item["explanation"],

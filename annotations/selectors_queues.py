@@ -28,6 +28,7 @@ from annotations.models import (
     Annotation,
     AnnotationConfig,
     AnnotationConfigKind,
+    AnnotatorKind,
     AssignmentMode,
     ItemState,
     LabelingQueue,
@@ -493,7 +494,10 @@ def queue_item_answers(
     by_name = {config.name: config for config in configs}
     answers: dict[str, Any] = {}
     for annotation in Annotation.objects.filter(
-        **{key: pk}, identifier=user.get_username(), name__in=list(by_name)
+        **{key: pk},
+        identifier=user.get_username(),
+        name__in=list(by_name),
+        annotator_kind=AnnotatorKind.HUMAN,
     ):
         config = by_name[annotation.name]
         if config.kind == AnnotationConfigKind.CATEGORICAL:

@@ -23,6 +23,7 @@ from annotations.models import (
     ProjectAnnotationConfig,
     TargetKind,
 )
+from annotations.naming import RECORD_PREFIXES, AnnotatorClass, annotator_class, class_kinds
 from tracing.models import Project, Session, Span, Trace
 
 MAX_NAME_LENGTH = 255
@@ -216,9 +217,10 @@ def annotations_upsert(
 ) -> list[Annotation]:
     """Create or update annotations; returns one annotation per item, in the items' order.
 
-    An annotation is identified by its target, ``name`` and ``identifier``: writing the same
-    again updates its result, metadata, annotator kind, source, user and ``updated_at``. Within
-    one batch, the last item for a key wins (earlier ones return the same annotation).
+    An annotation is identified by its target, ``name``, class (a person's or a machine's,
+    ``annotations.naming``) and ``identifier``: writing the same again updates its result,
+    metadata, annotator kind, source, user and ``updated_at``. Within one batch, the last item
+    for a key wins (earlier ones return the same annotation).
 
     Everything is validated before anything is written: an invalid item raises
     ``AnnotationInputError`` (a ``ValueError``) naming its index and field; targets that do not
@@ -238,13 +240,13 @@ def annotations_upsert(
         return []
     targets = _resolve_targets(cleaned, project)
 
-    # One row per (kind, target pk, name, identifier); the last item for a key wins.
-    latest: dict[tuple[str, int, str, str], _Cleaned] = {}
+    # One row per (kind, target pk, name, class, identifier) — ``annotations.naming`` — and
+    # the last item for a key wins.
+    latest: dict[_Key, _Cleaned] = {}
     for item in cleaned:
-        target_pk = targets[(item.target_kind, item.target_id)][0][0]
-        latest[(item.target_kind, target_pk, item.name, item.identifier)] = item
+        latest[_key_of(item, targets)] = item
 
-    existing: dict[tuple[str, int, str, str], Annotation] = {}
+    existing: dict[_Key, Annotation] = {}
     for kind in {k for k, *_ in latest}:
         fk = _TARGETS[kind][1]
         keys = [key for key in latest if key[0] == kind]
@@ -255,7 +257,13 @@ def annotations_upsert(
             }
         )
         for annotation in query:
-            key = (kind, getattr(annotation, fk), annotation.name, annotation.identifier)
+            key = (
+                kind,
+                getattr(annotation, fk),
+                annotation.name,
+                annotator_class(annotation.annotator_kind),
+                annotation.identifier,
+            )
             if key in latest:
                 existing[key] = annotation
 
@@ -263,11 +271,11 @@ def annotations_upsert(
     user_pk = user.pk if user is not None else None
     to_update: list[Annotation] = []
     to_create: list[Annotation] = []
-    by_key: dict[tuple[str, int, str, str], Annotation] = {}
+    by_key: dict[_Key, Annotation] = {}
     for key, item in latest.items():
         annotation = existing.get(key)
         if annotation is None:
-            kind, target_pk, _, _ = key
+            kind, target_pk, *_ = key
             annotation = Annotation(
                 project_id=targets[(item.target_kind, item.target_id)][0][1],
                 target_kind=kind,
@@ -302,24 +310,26 @@ def annotations_upsert(
     if to_create:
         Annotation.objects.bulk_create(to_create, batch_size=500)
 
-    result = []
-    for item in cleaned:
-        target_pk = targets[(item.target_kind, item.target_id)][0][0]
-        result.append(by_key[(item.target_kind, target_pk, item.name, item.identifier)])
-    return result
+    return [by_key[_key_of(item, targets)] for item in cleaned]
+
+
+_Key = tuple[str, int, str, str, str]  # target kind, target pk, name, class, identifier
+
+
+def _key_of(item: _Cleaned, targets: dict[tuple[str, str], list[tuple[int, int]]]) -> _Key:
+    target_pk = targets[(item.target_kind, item.target_id)][0][0]
+    return (
+        item.target_kind,
+        target_pk,
+        item.name,
+        annotator_class(item.annotator_kind),
+        item.identifier,
+    )
 
 
 # --- dataframe-shaped evaluation records --------------------------------------------------------
 
-# Column prefix → (what it annotates, who annotated it).
-RECORD_PREFIXES: dict[str, tuple[str, str]] = {
-    "eval": (TargetKind.SPAN, AnnotatorKind.LLM),
-    "annotation": (TargetKind.SPAN, AnnotatorKind.HUMAN),
-    "trace_eval": (TargetKind.TRACE, AnnotatorKind.LLM),
-    "trace_annotation": (TargetKind.TRACE, AnnotatorKind.HUMAN),
-    "session_eval": (TargetKind.SESSION, AnnotatorKind.LLM),
-    "session_annotation": (TargetKind.SESSION, AnnotatorKind.HUMAN),
-}
+# Column prefix → (what it annotates, who annotated it): ``annotations.naming``.
 # Target id column → the target kind it names (the first spelling is the documented one).
 RECORD_ID_COLUMNS: dict[str, str] = {
     "context.span_id": TargetKind.SPAN,
@@ -804,7 +814,13 @@ _TARGET_LOOKUPS = {
 
 
 def _stored(
-    *, project: Project, target_kind: str, target_id: str, name: str, identifier: str
+    *,
+    project: Project,
+    target_kind: str,
+    target_id: str,
+    name: str,
+    identifier: str,
+    klass: AnnotatorClass = "human",
 ) -> models.QuerySet[Annotation]:
     """The stored annotation with this key (at most one), as a query."""
     if target_kind not in _TARGET_LOOKUPS:
@@ -814,6 +830,7 @@ def _stored(
         target_kind=target_kind,
         name=name,
         identifier=identifier,
+        annotator_kind__in=class_kinds(klass),
         **{_TARGET_LOOKUPS[target_kind]: target_id},
     )
 
@@ -920,16 +937,24 @@ def annotation_person_save(
 
 @transaction.atomic
 def annotation_delete(
-    *, project: Project, target_kind: str, target_id: str, name: str, identifier: str
+    *,
+    project: Project,
+    target_kind: str,
+    target_id: str,
+    name: str,
+    identifier: str,
+    klass: AnnotatorClass = "human",
 ) -> bool:
-    """Delete the annotation named ``name`` with ``identifier`` on a span, trace or session of
-    ``project``; False when there is none."""
+    """Delete the annotation named ``name`` with ``identifier`` by a person (``klass``
+    "human") or a machine on a span, trace or session of ``project``; False when there is
+    none."""
     deleted, _ = _stored(
         project=project,
         target_kind=target_kind,
         target_id=target_id,
         name=name,
         identifier=identifier,
+        klass=klass,
     ).delete()
     return deleted > 0
 

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import models, transaction
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from annotations.models import (
@@ -56,6 +56,7 @@ from annotations.services import (
     save_named,
 )
 from tracing.models import Project, Session, Span, Trace
+from tracing.query import compile_filter, session_matches, trace_matches
 from tracing.selectors import span_queryset
 
 MAX_ITEMS_PER_ADD: Final = 10_000
@@ -369,14 +370,16 @@ def queue_items_add(
 
 
 def _filter_candidates(queue: LabelingQueue, project: Project, filter_text: str) -> QuerySet[Any]:
-    spans = span_queryset(project=project, filter_expr=filter_text)
+    """The spans a filter selects, or the traces / sessions with a span that matches it
+    (``tracing.query.units``), newest first."""
     if queue.item_kind == TargetKind.SPAN:
-        return spans
-    model = Trace if queue.item_kind == TargetKind.TRACE else Session
-    column = "trace_id" if queue.item_kind == TargetKind.TRACE else "session_id"
-    return model._default_manager.filter(
-        project=project, pk__in=spans.order_by().values(column)
-    ).order_by("-start_time", "-id")
+        return span_queryset(project=project, filter_expr=filter_text)
+    condition = compile_filter(filter_text) & Q(project=project)
+    if queue.item_kind == TargetKind.TRACE:
+        rows: QuerySet[Any] = Trace.objects.filter(trace_matches(condition, trace="pk"))
+    else:
+        rows = Session.objects.filter(session_matches(condition, session="pk"))
+    return rows.filter(project=project).order_by("-start_time", "-id")
 
 
 @transaction.atomic

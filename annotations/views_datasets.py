@@ -184,7 +184,10 @@ def dataset_add(request: HttpRequest, project: str, tab: Tab) -> HttpResponse:
     back = _back(request, project_row, tab)
     if request.POST.get("scope") == "all":
         filters = SpanFilterSet(
-            request.GET, queryset=browse_spans(project=project_row, tab=tab), project=project_row
+            request.GET,
+            queryset=browse_spans(project=project_row, tab=tab),
+            project=project_row,
+            tab=tab,
         )
         if filters.filter_error is not None:
             messages.error(

@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-DB = "evalhub_bench_query"
+DB = os.environ.get("EVALHUB_BENCH_DB", "evalhub_bench_query")  # another name: parallel checkouts
 os.environ["DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:5432/{DB}"
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalhub.settings")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver")

@@ -9,6 +9,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from annotations.naming import filter_field, result_name
+
 
 class ApiKeyScope(models.TextChoices):
     """What a key may do (``evalhub.access``): ``ingest`` sends OTLP spans and nothing else;
@@ -117,7 +119,8 @@ class EvaluatorKind(models.TextChoices):
 
 
 class Evaluator(models.Model):
-    """A named evaluator; its results are the annotations ``eval.<name>``. Its definition lives
+    """A named evaluator; its results are annotations with its name (``annotations.naming``),
+    by an LLM or code annotator — ``eval.<name>`` in the filter language. Its definition lives
     in immutable versions: editing adds a version, and every result names the one it came from.
     """
 
@@ -141,7 +144,13 @@ class Evaluator(models.Model):
 
     @property
     def annotation_name(self) -> str:
-        return f"eval.{self.name}"
+        """The name its results are stored and shown under."""
+        return result_name(self.name)
+
+    @property
+    def result_filter(self) -> str:
+        """The filter-language field of its results' labels: ``eval.<name>.label``."""
+        return filter_field(self.annotation_name, human=False, attribute="label")
 
 
 class EvaluatorVersion(models.Model):

@@ -458,7 +458,7 @@ def evaluation_result_record(
     result: EvaluationResult,
     source: str = AnnotationSource.TASK,
 ) -> Annotation:
-    """Write ``result`` as the annotation ``eval.<name>`` on the span — or on its trace or
+    """Write ``result`` as the annotation named after the evaluator on the span — or on its trace or
     session for those granularities. A failed evaluation is recorded too: no label or score,
     the error as explanation and in ``metadata.error``."""
     from annotations.services import AnnotationInput, annotations_upsert

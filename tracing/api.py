@@ -346,11 +346,15 @@ def traces_list(
             error=params.error,
             min_latency_ms=params.min_latency_ms,
             max_latency_ms=params.max_latency_ms,
+            filter_expr=params.filter,
+            root_spans_only=params.root_spans_only,
             cursor=params.cursor,
             limit=params.limit,
         )
     except InvalidCursor as exc:
         raise HttpError(400, f"cursor: {exc}") from exc
+    except FilterError as exc:
+        raise _filter_error(exc) from exc
     include_spans = params.include_spans
     spans = selectors.trace_spans([t.pk for t in page.items]) if include_spans else {}
     return {

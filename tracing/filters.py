@@ -5,6 +5,11 @@ clause of the filter language and compiled with ``tracing.query.compile_filter``
 compiler the API, tasks and exports use; nothing here filters spans any other way. So a quick
 filter means exactly what the same clause typed into the box means, and ``expression()`` shows
 the whole filter as one expression.
+
+On the Traces tab a trace is listed when any of its spans matches (``tracing.query.units``);
+the time range picks traces by their start (the root span's), "has no evaluation" keeps the
+traces none of whose spans has one, and "root span only" (``root``) asks the root span to
+match instead, which is ``parent_id IS NULL`` in the language.
 """
 
 from __future__ import annotations
@@ -14,12 +19,13 @@ from typing import Any, Final
 
 import django_filters
 from django import forms
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from annotations.naming import filter_field
 from tracing.models import Project, Span, SpanKind, StatusCode
-from tracing.query import FilterError, compile_filter
-from tracing.selectors.browser import evaluation_names
+from tracing.query import FilterError, compile_filter, trace_matches
+from tracing.selectors.browser import Tab, evaluation_names
 
 TIME_RANGES: Final[dict[str, timedelta]] = {
     "1h": timedelta(hours=1),
@@ -35,16 +41,12 @@ RANGE_CHOICES: Final = [
     ("custom", "Custom"),
 ]
 NOTHING_CLAUSE: Final = "span_id IS NULL"  # every span has an id: matches no span
+ROOT_CLAUSE: Final = "parent_id IS NULL"  # "root span only"
 
 
 def quote(text: str) -> str:
     """A filter-language string literal for ``text``."""
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def quote_name(text: str) -> str:
-    """A quoted field segment (``eval."Q&A"``) for an annotation name."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _moment(value: datetime) -> str:
@@ -101,8 +103,10 @@ class SpanFilterForm(forms.Form):
 
 
 class SpanFilterSet(django_filters.FilterSet):
-    """The browser's filters over a span queryset (``browse_spans``). Bound to ``request.GET``;
-    ``project`` gives the evaluation names that "has an evaluation" means."""
+    """The browser's filters over a tab's span queryset (``browse_spans``). Bound to
+    ``request.GET``; ``project`` gives the evaluation names that "has an evaluation" means;
+    ``tab`` says what a row is (on ``traces`` a root span standing for its trace, listed when
+    a span of the trace matches)."""
 
     q = django_filters.CharFilter(
         method="filter_expression",
@@ -154,6 +158,11 @@ class SpanFilterSet(django_filters.FilterSet):
         label="Evaluation name",
         widget=forms.TextInput(attrs={"list": "evaluation-names", "placeholder": "any name"}),
     )
+    root = django_filters.BooleanFilter(
+        method="filter_root",
+        label="Root span only",
+        widget=forms.CheckboxInput(attrs={"value": "1"}),
+    )
 
     class Meta:
         model = Span
@@ -166,13 +175,22 @@ class SpanFilterSet(django_filters.FilterSet):
         queryset: QuerySet[Span] | None = None,
         *,
         project: Project,
+        tab: Tab,
         now: datetime | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(data, queryset=queryset, **kwargs)
         self.project = project
+        self.tab = tab
         self.now = now or timezone.now()
         self.clauses: list[str] = []
+        self.root_only = False
+        self._row_clauses: list[str] = []
+        self._match_clauses: list[str] = []
+        self._absent_clauses: list[str] = []
+        # On the Traces tab, when traces match by any span: the rows before that match (root
+        # spans in the time range), for ``browse_page``'s bounded search window.
+        self._window_rows: QuerySet[Span] | None = None
 
     # --- what the page reads -------------------------------------------------------------
 
@@ -197,11 +215,64 @@ class SpanFilterSet(django_filters.FilterSet):
             f"({clause})" if len(self.clauses) > 1 else clause for clause in self.clauses
         )
 
-    # --- filters: each writes a clause and compiles it -----------------------------------
+    # --- filters: each writes a clause; ``filter_queryset`` compiles them -----------------
 
-    def _where(self, queryset: QuerySet[Span], clause: str) -> QuerySet[Span]:
+    @property
+    def search_window(self) -> QuerySet[Span] | None:
+        """The rows a page of the Traces tab searches when traces match by any span (root
+        spans in the time range, before that match), after ``qs`` is read; else None."""
+        self.qs  # noqa: B018
+        return self._window_rows
+
+    def filter_queryset(self, queryset: QuerySet[Span]) -> QuerySet[Span]:
+        self.clauses, self._row_clauses, self._match_clauses = [], [], []
+        self._absent_clauses = []
+        self.root_only = False
+        self._window_rows = None
+        super().filter_queryset(queryset)  # the methods below collect the clauses
+        rows = queryset
+        for clause in self._row_clauses:
+            rows = rows.filter(compile_filter(clause))
+        if (
+            self.tab == "traces"
+            and self.root_only
+            and (self._match_clauses or self._absent_clauses)
+        ):
+            # The rows are root spans: the old rule, without a subquery.
+            self.clauses.append(ROOT_CLAUSE)
+        if (
+            self.tab == "traces"
+            and not self.root_only
+            and (self._match_clauses or self._absent_clauses)
+        ):
+            self._window_rows = rows
+        for clause in self._absent_clauses:  # "none of the trace's spans" (Traces tab only)
+            absent = compile_filter(clause)
+            rows = rows.exclude(absent if self.root_only else trace_matches(absent))
+        if not self._match_clauses:
+            return rows
+        condition = Q()
+        for clause in self._match_clauses:
+            condition &= compile_filter(clause)
+        if self.tab != "traces" or self.root_only:
+            return rows.filter(condition)
+        return rows.filter(trace_matches(condition, trace="trace_id"))
+
+    def _where(self, queryset: QuerySet[Span], clause: str, *, row: bool = False) -> QuerySet[Span]:
+        """Collect ``clause``; on the Traces tab a ``row`` clause (the time range) applies to
+        the trace's root span, the others to any span of the trace."""
         self.clauses.append(clause)
-        return queryset.filter(compile_filter(clause))
+        if row and self.tab == "traces":
+            self._row_clauses.append(clause)
+        else:
+            self._match_clauses.append(clause)
+        return queryset
+
+    def filter_root(
+        self, queryset: QuerySet[Span], name: str, value: bool | None
+    ) -> QuerySet[Span]:
+        self.root_only = bool(value)
+        return queryset
 
     def filter_expression(self, queryset: QuerySet[Span], name: str, value: str) -> QuerySet[Span]:
         return self._where(queryset, value.strip()) if value.strip() else queryset
@@ -211,7 +282,7 @@ class SpanFilterSet(django_filters.FilterSet):
             return queryset  # filter_start / filter_end
         start, _end = window(value, now=self.now)
         assert start is not None
-        return self._where(queryset, f"start_time >= {_moment(start)}")
+        return self._where(queryset, f"start_time >= {_moment(start)}", row=True)
 
     def _custom(self) -> bool:
         return self.form.cleaned_data.get("range") == "custom"
@@ -219,12 +290,12 @@ class SpanFilterSet(django_filters.FilterSet):
     def filter_start(self, queryset: QuerySet[Span], name: str, value: datetime) -> QuerySet[Span]:
         if not self._custom():
             return queryset
-        return self._where(queryset, f"start_time >= {_moment(value)}")
+        return self._where(queryset, f"start_time >= {_moment(value)}", row=True)
 
     def filter_end(self, queryset: QuerySet[Span], name: str, value: datetime) -> QuerySet[Span]:
         if not self._custom():
             return queryset
-        return self._where(queryset, f"start_time < {_moment(value)}")
+        return self._where(queryset, f"start_time < {_moment(value)}", row=True)
 
     def filter_status(
         self, queryset: QuerySet[Span], name: str, value: list[str]
@@ -246,15 +317,22 @@ class SpanFilterSet(django_filters.FilterSet):
         if not names:
             # No evaluations at all: nothing has one, everything has none.
             return self._where(queryset, NOTHING_CLAUSE) if value == "yes" else queryset
-        has = " or ".join(f"eval.{quote_name(n)} IS NOT NULL" for n in names)
-        return self._where(queryset, has if value == "yes" else f"not ({has})")
+        has = " or ".join(f"{filter_field(n, human=False)} IS NOT NULL" for n in names)
+        if value == "yes":
+            return self._where(queryset, has)
+        if self.tab == "traces":
+            # "Has no evaluation": none of the trace's spans has one (not "some span has none").
+            self.clauses.append(f"not ({has})")
+            self._absent_clauses.append(has)
+            return queryset
+        return self._where(queryset, f"not ({has})")
 
 
 __all__ = [
     "RANGE_CHOICES",
+    "ROOT_CLAUSE",
     "TIME_RANGES",
     "SpanFilterSet",
     "quote",
-    "quote_name",
     "window",
 ]

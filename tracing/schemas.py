@@ -191,6 +191,12 @@ class TraceListParams(Schema):
     error: bool | None = None
     min_latency_ms: float | None = Field(None, ge=0)
     max_latency_ms: float | None = Field(None, ge=0)
+    filter: str | None = Field(
+        None,
+        description="A filter-language expression: a trace is listed when any of its spans "
+        "matches (with root_spans_only, when its root span does).",
+    )
+    root_spans_only: bool = Field(False, description="Match the filter on root spans only.")
 
 
 class ExportParams(Schema):

@@ -86,14 +86,15 @@ def project_home(request: HttpRequest, project: str) -> HttpResponse:
 
 def _filters(request: HttpRequest, project: Project, tab: Tab) -> SpanFilterSet:
     return SpanFilterSet(
-        request.GET, queryset=browse_spans(project=project, tab=tab), project=project
+        request.GET, queryset=browse_spans(project=project, tab=tab), project=project, tab=tab
     )
 
 
 @login_required
 @require_GET
 def project_browse(request: HttpRequest, project: str, tab: Tab) -> HttpResponse:
-    """A project's traces (root spans), spans or sessions, filtered, sorted and paged."""
+    """A project's traces (root spans; a trace is listed when any of its spans matches the
+    filter), spans or sessions, filtered, sorted and paged."""
     if tab not in TABS:
         raise Http404("no such tab")
     project_row = get_object_or_404(Project, name=project)
@@ -124,6 +125,7 @@ def project_browse(request: HttpRequest, project: str, tab: Tab) -> HttpResponse
         "sort": options.sort,
         "descending": options.descending,
         "size": options.size,
+        "window": filters.search_window,
     }
     notice, first_page = "", not options.after and not options.before
     try:
@@ -313,7 +315,11 @@ def _delete_result(request: HttpRequest, project: Project, tab: Tab) -> HttpResp
     confirmed = posted and params.get("confirmed") == "1" and as_of is not None
     as_of = min(as_of, now) if as_of is not None else now
     filters = SpanFilterSet(
-        params, queryset=browse_spans(project=project, tab=tab), project=project, now=as_of
+        params,
+        queryset=browse_spans(project=project, tab=tab),
+        project=project,
+        tab=tab,
+        now=as_of,
     )
     if not filters.form.is_valid():
         messages.error(request, "The filter is not valid, so nothing was deleted. Fix it first.")

@@ -28,6 +28,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotations.models import AnnotationSource, AnnotatorKind
+from annotations.naming import result_name
 from annotations.services import AnnotationInput, AnnotationTargetNotFound, annotations_upsert
 from evalhub.hub.config import LlmJudgeConfig, config_parse
 from evalhub.hub.limiter import Limiter
@@ -360,7 +361,7 @@ class _Engine:
                     AnnotationInput(
                         target_kind=kind,
                         target_id=item.row.target_key,
-                        name=f"eval.{evaluator.name}",
+                        name=result_name(evaluator.name),
                         annotator_kind=evaluator.annotator_kind,
                         label=result.label if result.ok else None,
                         score=result.score if result.ok else None,

@@ -1,9 +1,9 @@
 """Which items a run evaluates.
 
 A candidate is a span, a trace or a session of the run's project that matches the task's
-filter (a trace by its root span, a session when any of its spans does — as the trace
-browser's lists match them), is complete (no span of it was
-ingested during the quiet period), and has not been listed by the task before. Continuous runs
+filter (a trace or a session when any of its spans does — ``tracing.query.units``, as the trace
+browser's lists match them; ``parent_id IS NULL and …`` asks the root span), is complete (no
+span of it was ingested during the quiet period), and has not been listed by the task before. Continuous runs
 take candidates by ingestion time — so a late span, whatever its start time, is seen when it
 arrives — backfills by start time, newest first. Every query is built from the filter
 language's ``Q``; no user text reaches the SQL.
@@ -21,7 +21,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from evalhub.models import Granularity, TaskRunItem
 from evalhub.online.sampling import in_sample
 from tracing.models import Session, Span, Trace
-from tracing.query import compile_filter
+from tracing.query import compile_filter, session_matches, trace_matches
 
 CHUNK = 2000
 
@@ -83,11 +83,12 @@ def candidates_query(
             if window.end is not None:
                 query = query.filter(start_time__lt=window.end)
         if condition:
-            # As in the trace browser: a trace matches by its root span, a session by any span.
-            matching = spans.filter(condition, **{link: OuterRef("pk")})
+            # As in the trace browser: a trace or a session matches when any span does.
+            in_project = condition & Q(project_id=project_id)
             if granularity == Granularity.TRACE:
-                matching = matching.filter(parent_id__isnull=True)
-            query = query.filter(Exists(matching))
+                query = query.filter(trace_matches(in_project, trace="pk"))
+            else:
+                query = query.filter(session_matches(in_project, session="pk"))
         if window.complete_before is not None:
             open_spans = Span.objects.filter(
                 **{link: OuterRef("pk"), "ingested_at__gte": window.complete_before}

@@ -6,8 +6,9 @@ aggregation is done in the database: one grouped query counts results per label 
 one averages scores per bucket, whatever the number of buckets.
 
 "Evaluations" are annotations written by LLM and code annotators (what ``eval.<name>`` means in
-the filter language, and how task results are stored: ``eval.<evaluator>``); human annotations
-are included only when asked for, and kept apart from evaluations of the same name.
+the filter language; a task's results carry its evaluator's name, ``annotations.naming``);
+human annotations are included only when asked for, and kept apart from evaluations of the same
+name.
 """
 
 from __future__ import annotations

@@ -16,8 +16,9 @@ from urllib.parse import urlencode
 from django import template
 from django.urls import NoReverseMatch, reverse
 
+from annotations.naming import filter_field
 from evalhub.online.trends import Trend, TrendBucket
-from tracing.filters import quote, quote_name
+from tracing.filters import quote
 
 register = template.Library()
 
@@ -327,9 +328,9 @@ def trend_charts(trend: Trend, axis: list[datetime], bucket: str) -> TrendCharts
 
 
 def result_field(trend: Trend) -> str:
-    """The filter-language field of a trend's results: ``eval."<name>"`` for evaluations (LLM
-    and code annotators), ``annotation."<name>"`` for human annotations."""
-    return f"{'annotation' if trend.human else 'eval'}.{quote_name(trend.name)}"
+    """The filter-language field of a trend's results: ``eval.<name>`` for evaluations (LLM
+    and code annotators), ``annotation.<name>`` for human annotations (``annotations.naming``)."""
+    return filter_field(trend.name, human=trend.human)
 
 
 def label_filter(trend: Trend, label: str | None) -> str:

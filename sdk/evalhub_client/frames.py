@@ -41,6 +41,9 @@ EVAL_FIELDS = {
     "text": "explanation",
 }
 # Column prefixes of the evaluation-records route: evaluations (LLM) and annotations (human).
+# The name between prefix and field is the result's name as the server stores and shows it
+# (an evaluator's or rubric's name; ``eval.<name>`` in filters selects machines' results,
+# ``annotation.<name>`` people's), the same rule as the server's ``annotations.naming``.
 EVALUATION_PREFIXES = ("eval.", "trace_eval.", "session_eval.")
 ANNOTATION_PREFIXES = ("annotation.", "trace_annotation.", "session_annotation.")
 ID_COLUMNS = ("context.span_id", "span_id", "context.trace_id", "trace_id", "session_id")

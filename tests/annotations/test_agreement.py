@@ -18,7 +18,6 @@ from annotations.agreement import (
     pearson,
     percent_agreement,
     rater_of,
-    rubric_name,
 )
 from annotations.selectors import agreement_ratings
 from annotations.services import AnnotationInput, annotations_upsert
@@ -76,27 +75,20 @@ def test_mean_absolute_difference():
 # --- raters and rubric names --------------------------------------------------------------------
 
 
-def test_an_evaluators_eval_prefix_names_the_rubric_a_persons_does_not():
-    assert rubric_name("eval.quality", "LLM") == "quality"
-    assert rubric_name("eval.quality", "CODE") == "quality"
-    assert rubric_name("quality", "LLM") == "quality"
-    assert rubric_name("eval.quality", "HUMAN") == "eval.quality"
-
-
 def test_raters_are_people_by_identifier_then_user_and_evaluators_by_name():
     assert rater_of(annotator_kind="HUMAN", name="q", identifier="ann", username="u").label == "ann"
     by_user = rater_of(annotator_kind="HUMAN", name="q", identifier="", username="u")
     assert by_user.label == "u" and by_user.is_human
-    judge = rater_of(annotator_kind="LLM", name="eval.q", identifier="", username=None)
-    assert (judge.label, judge.is_human) == ("eval.q", False)
+    judge = rater_of(annotator_kind="LLM", name="q", identifier="", username=None)
+    assert (judge.label, judge.is_human) == ("q", False)
 
 
 # --- pairing -------------------------------------------------------------------------------------
 
 ALICE = Rater("HUMAN:alice", "alice", "HUMAN")
 BOB = Rater("HUMAN:bob", "bob", "HUMAN")
-JUDGE = Rater("LLM:eval.q:", "eval.q", "LLM")
-CHECK = Rater("CODE:eval.q:", "eval.q (code)", "CODE")
+JUDGE = Rater("LLM:q:", "q", "LLM")
+CHECK = Rater("CODE:q:", "q (code)", "CODE")
 
 
 def span(n: int) -> TargetRef:
@@ -116,14 +108,14 @@ def test_agreement_pairs_people_and_people_with_evaluators_never_two_evaluators(
         rate(ALICE, 2, "bad"),
         rate(JUDGE, 2, "good"),
     ]
-    (report,) = agreement(ratings)
+    (report,) = agreement(ratings).names
     assert report.name == "q"
     assert [(p.a.label, p.b.label, p.pairs) for p in report.pairs] == [
         ("alice", "bob", 1),
-        ("alice", "eval.q", 2),
-        ("alice", "eval.q (code)", 1),
-        ("bob", "eval.q", 1),
-        ("bob", "eval.q (code)", 1),
+        ("alice", "q", 2),
+        ("alice", "q (code)", 1),
+        ("bob", "q", 1),
+        ("bob", "q (code)", 1),
     ]
     alice_judge = report.pairs[1]
     assert alice_judge.kind == "Human - LLM"
@@ -139,7 +131,7 @@ def test_agreement_of_labels_matches_the_statistics():
     b = ["yes"] * 20 + ["no"] * 5 + ["yes"] * 10 + ["no"] * 15
     ratings = [rate(ALICE, i, label) for i, label in enumerate(a)]
     ratings += [rate(BOB, i, label) for i, label in enumerate(b)]
-    (report,) = agreement(ratings, max_disagreements=3)
+    (report,) = agreement(ratings, max_disagreements=3).names
     (pair,) = report.pairs
     assert (pair.pairs, pair.label_pairs, pair.score_pairs) == (50, 50, 0)
     assert pair.percent_agreement == pytest.approx(0.7)
@@ -151,7 +143,7 @@ def test_agreement_of_labels_matches_the_statistics():
 def test_agreement_of_scores_lists_the_biggest_differences_first():
     ratings = [rate(ALICE, i, score=s) for i, s in enumerate([1, 2, 3, 4, 5])]
     ratings += [rate(BOB, i, score=s) for i, s in enumerate([2, 4, 5, 4, 5])]
-    (report,) = agreement(ratings)
+    (report,) = agreement(ratings).names
     (pair,) = report.pairs
     assert pair.label_pairs == 0 and pair.percent_agreement is None and pair.kappa is None
     assert pair.pearson == pytest.approx(math.sqrt(0.6))
@@ -169,13 +161,52 @@ def test_agreement_skips_names_with_one_rater_and_ratings_without_a_result():
         rate(ALICE, 1, "good"),
         rate(BOB, 1, None, None),  # a note: no label, no score
     ]
-    assert agreement(ratings) == []
+    assert agreement(ratings).names == []
 
 
 def test_a_raters_second_rating_of_a_target_replaces_the_first():
     ratings = [rate(ALICE, 1, "bad"), rate(ALICE, 1, "good"), rate(BOB, 1, "good")]
-    (report,) = agreement(ratings)
+    (report,) = agreement(ratings).names
     assert report.pairs[0].percent_agreement == 1.0
+
+
+def trace_ref(n: int) -> TargetRef:
+    return TargetRef("TRACE", f"t{n}", f"t{n}", f"trace {n}")
+
+
+def root_of(n: int) -> TargetRef:
+    return TargetRef("SPAN", f"r{n}", f"t{n}", "root")
+
+
+def test_a_trace_label_pairs_with_the_judges_trace_result_else_its_root_span_result():
+    ratings = [
+        Rating("q", trace_ref(1), ALICE, "good", None),
+        Rating("q", trace_ref(1), JUDGE, "good", None),  # on the trace itself: it is used
+        Rating("q", root_of(1), JUDGE, "bad", None, stands_for=trace_ref(1)),
+        Rating("q", trace_ref(2), ALICE, "bad", None),
+        Rating("q", root_of(2), JUDGE, "good", None, stands_for=trace_ref(2)),
+        Rating("q", trace_ref(3), ALICE, "good", None),  # the judge has nothing: unpaired
+    ]
+    report = agreement(ratings)
+    (entry,) = report.names
+    (pair,) = entry.pairs
+    assert (pair.pairs, pair.same_target_pairs, pair.root_span_pairs) == (2, 1, 1)
+    assert pair.percent_agreement == pytest.approx(0.5)
+    (disagreement,) = pair.disagreements
+    assert disagreement.target == trace_ref(2)  # shown as the trace the person labelled
+    assert (disagreement.a.label, disagreement.b.label) == ("bad", "good")
+    assert (report.pairs, report.same_target_pairs, report.root_span_pairs) == (2, 1, 1)
+    assert report.unpaired == 1
+    assert "root span" in report.rule
+
+
+def test_a_root_span_result_does_not_stand_for_the_trace_between_two_people():
+    ratings = [
+        Rating("q", trace_ref(1), ALICE, "good", None),
+        Rating("q", root_of(1), BOB, "good", None, stands_for=trace_ref(1)),
+    ]
+    report = agreement(ratings)
+    assert report.names == [] and report.unpaired == 2
 
 
 # --- the ratings read from the store -----------------------------------------------------------
@@ -195,10 +226,10 @@ def test_agreement_ratings_reads_people_and_evaluators_on_the_same_targets():
         items=[
             item(root, "quality", "good", identifier="alice"),
             item(root, "quality", "bad", identifier="bob"),
-            item(root, "eval.quality", "good", kind="LLM"),
-            item(retriever, "eval.quality", "bad", kind="LLM"),  # no person annotated it
+            item(root, "quality", "good", kind="LLM"),
+            item(retriever, "quality", "bad", kind="LLM"),  # no person annotated it
             item(llm, "quality", "good", identifier="alice"),
-            item(root, "eval.other", "good", kind="LLM"),  # a name no person used
+            item(root, "other", "good", kind="LLM"),  # a name no person used
             item(other, "quality", "good", identifier="carol"),  # another project
             AnnotationInput("SPAN", root.span_id, "note", explanation="just a note"),
         ]
@@ -209,15 +240,61 @@ def test_agreement_ratings_reads_people_and_evaluators_on_the_same_targets():
         [
             ("quality", "alice", root.span_id, "good"),
             ("quality", "bob", root.span_id, "bad"),
-            ("quality", "eval.quality", root.span_id, "good"),
+            ("quality", "quality", root.span_id, "good"),
             ("quality", "alice", llm.span_id, "good"),
         ]
     )
     assert {r.target.trace_key for r in ratings} == {root.trace.trace_id}
     assert agreement_ratings(project=root.project, name="other") == []
-    (report,) = agreement(ratings)
+    (report,) = agreement(ratings).names
     assert [(p.a.label, p.b.label) for p in report.pairs] == [
         ("alice", "bob"),
-        ("alice", "eval.quality"),
-        ("bob", "eval.quality"),
+        ("alice", "quality"),
+        ("bob", "quality"),
     ]
+
+
+@pytest.mark.django_db
+def test_a_traces_queue_label_is_compared_with_the_judge_on_the_root_span():
+    """People label traces (a Traces queue writes trace annotations); the judge scored spans:
+    its root-span results pair with the trace labels, its results on other spans do not."""
+    traces = [factories.trace(project="shop") for _ in range(4)]
+    items = []
+    for number, (root, _retriever, llm) in enumerate(traces):
+        human = "good" if number % 2 == 0 else "bad"
+        judge = "good" if number < 3 else "bad"  # agrees on traces 0, 2 and 3
+        items += [
+            AnnotationInput(
+                "TRACE", root.trace.trace_id, "quality", label=human, identifier="alice"
+            ),
+            AnnotationInput("SPAN", root.span_id, "quality", annotator_kind="LLM", label=judge),
+            AnnotationInput("SPAN", llm.span_id, "quality", annotator_kind="LLM", label="bad"),
+        ]
+    annotations_upsert(items=items)
+    report = agreement(agreement_ratings(project=traces[0][0].project))
+    (entry,) = report.names
+    (pair,) = entry.pairs
+    assert (pair.a.label, pair.b.label, pair.kind) == ("alice", "quality", "Human - LLM")
+    assert (pair.pairs, pair.root_span_pairs, pair.same_target_pairs) == (4, 4, 0)
+    assert pair.percent_agreement == pytest.approx(0.75)
+    # alice: good bad good bad; judge: good good good bad → p_o = 3/4,
+    # p_e = (2*3 + 2*1) / 16 = 1/2, kappa = (3/4 - 1/2) / (1/2) = 0.5
+    assert pair.kappa == pytest.approx(0.5)
+    assert {d.target.kind for d in pair.disagreements} == {"TRACE"}
+    assert report.unpaired == 0
+
+
+@pytest.mark.django_db
+def test_a_trace_level_judge_result_is_preferred_to_the_root_span_one():
+    root, _retriever, _llm = factories.trace(project="shop")
+    trace_id = root.trace.trace_id
+    annotations_upsert(
+        items=[
+            AnnotationInput("TRACE", trace_id, "quality", label="good", identifier="alice"),
+            AnnotationInput("TRACE", trace_id, "quality", annotator_kind="LLM", label="good"),
+            AnnotationInput("SPAN", root.span_id, "quality", annotator_kind="LLM", label="bad"),
+        ]
+    )
+    report = agreement(agreement_ratings(project=root.project))
+    (pair,) = report.names[0].pairs
+    assert (pair.pairs, pair.same_target_pairs, pair.percent_agreement) == (1, 1, 1.0)

@@ -365,3 +365,47 @@ def test_get_trace_and_session_annotations(client, auth):
         "/v1/projects/shop/session_annotations?session_ids=c1", headers=auth
     ).json()
     assert [(r["session_id"], r["result"]["label"]) for r in sessions["data"]] == [("c1", "good")]
+
+
+def test_agreement_reports_the_pairs_and_how_they_were_found(client, auth):
+    """People labelled traces, the judge scored their root spans: the pairs say so."""
+    roots = [factories.trace(project="shop")[0] for _ in range(2)]
+    for root, human, judge in zip(roots, ["good", "bad"], ["good", "good"], strict=True):
+        judged = post(
+            client,
+            "/v1/span_annotations",
+            {"data": [span_annotation(root.span_id, "quality", label=judge)]},
+            auth,
+            sync="true",
+        )
+        labelled = post(
+            client,
+            "/v1/trace_annotations",
+            {
+                "data": [
+                    {
+                        "trace_id": root.trace.trace_id,
+                        "name": "quality",
+                        "annotator_kind": "HUMAN",
+                        "identifier": "alice",
+                        "result": {"label": human},
+                    }
+                ]
+            },
+            auth,
+            sync="true",
+        )
+        assert judged.status_code == labelled.status_code == 200
+    body = client.get("/v1/projects/shop/agreement", headers=auth).json()
+    assert (body["pairs"], body["same_target_pairs"], body["root_span_pairs"]) == (2, 0, 2)
+    assert body["unpaired"] == 0 and "root span" in body["rule"]
+    ((name, pairs),) = [(entry["name"], entry["pairs"]) for entry in body["names"]]
+    assert name == "quality"
+    (pair,) = pairs
+    assert pair["a"] == {"label": "alice", "kind": "HUMAN"}
+    assert pair["b"] == {"label": "quality", "kind": "LLM"}
+    assert (pair["pairs"], pair["root_span_pairs"], pair["percent_agreement"]) == (2, 2, 0.5)
+    # alice: good bad, judge: good good → p_o = 1/2 = p_e, kappa 0
+    assert pair["kappa"] == 0.0 and pair["disagreements"] == 1
+    assert client.get("/v1/projects/shop/agreement?name=other", headers=auth).json()["pairs"] == 0
+    assert client.get("/v1/projects/nope/agreement", headers=auth).status_code == 404

@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from annotations import services_datasets
 from annotations.models import Dataset, DatasetExample
 from annotations.selectors_datasets import (
+    annotation_names_recent,
     dataset_examples_page,
     dataset_get,
     dataset_page,
@@ -309,7 +310,7 @@ def test_a_trace_without_its_root_yet_gives_its_earliest_span():
 
 def _matching(project: Project, tab: str, query: str, limit: int = 100) -> list[int]:
     filters = SpanFilterSet(
-        {"q": query}, queryset=browse_spans(project=project, tab=tab), project=project
+        {"q": query}, queryset=browse_spans(project=project, tab=tab), project=project, tab=tab
     )
     return dataset_source_spans_matching(
         project=project, tab=tab, spans=filters.qs, filtering=filters.is_filtering, limit=limit
@@ -352,3 +353,17 @@ def test_pages_of_datasets_and_examples():
     rest = dataset_examples_page(dataset=first, cursor=examples.next_cursor, limit=2)
     assert [e.source_span_id for e in rest.items] == [spans[2].span_id]
     assert rest.next_cursor is None
+
+
+def test_a_persons_label_and_a_judges_result_of_one_name_both_reach_the_example():
+    span = factories.trace()[0]
+    _annotate("SPAN", span.span_id, "quality", label="good", explanation="clear")
+    _annotate("SPAN", span.span_id, "quality", label="bad", annotator_kind="LLM")
+    result = dataset_create(name="both", spans=[span.pk], expected_output_from="eval.quality")
+    (example,) = _examples(result.dataset)
+    assert example.labels == {
+        "quality": {"label": "good", "score": None, "explanation": "clear"},
+        "eval.quality": {"label": "bad", "score": None, "explanation": None},
+    }
+    assert example.expected_output == "bad"
+    assert annotation_names_recent(project=span.project) == ["eval.quality", "quality"]

@@ -1,5 +1,7 @@
 """End to end with the real ``arize-phoenix-client`` against a live server."""
 
+import re
+
 import httpx
 import pandas as pd
 import pytest
@@ -255,3 +257,89 @@ def test_delete_span(px):
     with pytest.raises(httpx.HTTPStatusError) as info:
         px.spans.delete(span_identifier=llm.span_id)
     assert info.value.response.status_code == 404
+
+
+def test_a_result_has_one_name_in_the_client_the_sdk_and_the_browser(
+    px, live_server, api_key, client, django_user_model
+):
+    """A task's results, the Phoenix client, the SDK and the trace browser use one name: the
+    evaluator's. A person's label of the same name on the same span lives beside the judge's."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from evalhub_client import Client as SdkClient
+    from phoenix.client.types.spans import SpanQuery
+
+    from evalhub.online.engine import run_work
+    from evalhub.online.services import run_backfill_create
+    from tests.evalhub.online_helpers import code_check, make_task
+
+    now = timezone.now()
+    traces = [
+        factories.trace(
+            project="shop",
+            session_id=f"chat-{n}",
+            start=now - timedelta(hours=n + 1),
+            output_value=text,
+        )
+        for n, text in enumerate(["A refund takes 5 days.", "Shipping is free.", "No refund."])
+    ]
+    llms = [spans[2] for spans in traces]
+    # A task runs the code evaluator "mentions_refund" on the LLM spans.
+    task = make_task(code_check(), project="shop", filter="span_kind = 'LLM'", quiet_seconds=0)
+    run = run_backfill_create(task=task, start=now - timedelta(days=1))
+    assert run_work(run_id=run.pk, worker="test") == "finished"
+
+    # The Phoenix client reads the results under the evaluator's name …
+    got = px.spans.get_span_annotations(
+        span_ids=[span.span_id for span in llms], project_identifier="shop"
+    )
+    assert sorted((a["span_id"], a["name"], a["result"]["label"]) for a in got) == sorted(
+        [
+            (llms[0].span_id, "mentions_refund", "contains"),
+            (llms[1].span_id, "mentions_refund", "does_not_contain"),
+            (llms[2].span_id, "mentions_refund", "contains"),
+        ]
+    )
+    # … and selects by it with evals['…'] in get_spans_dataframe.
+    frame = px.spans.get_spans_dataframe(
+        project_identifier="shop",
+        query=SpanQuery().where("evals['mentions_refund'].label == 'contains'"),
+    )
+    assert set(frame.index) == {llms[0].span_id, llms[2].span_id}
+
+    # A person labels the first under the same name: it does not replace the judge's result.
+    px.spans.add_span_annotation(
+        span_id=llms[0].span_id,
+        annotation_name="mentions_refund",
+        annotator_kind="HUMAN",
+        label="does_not_contain",
+        identifier="",
+        sync=True,
+    )
+    assert Annotation.objects.filter(span=llms[0], name="mentions_refund").count() == 2
+    # The SDK logs another evaluation from a data frame.
+    with SdkClient(base_url=live_server.url, api_key=api_key) as sdk:
+        sdk.spans.update_evaluations(
+            "shop",
+            pd.DataFrame({"context.span_id": [llms[1].span_id], "eval.tone.label": ["polite"]}),
+        )
+
+    # The browser filters every one of them by the same names, on every tab.
+    client.force_login(django_user_model.objects.create_user("ana", is_staff=True))
+
+    def traces_listed(tab: str, expression: str) -> set[str]:
+        html = client.get(f"/projects/shop/{tab}/", {"q": expression}).content.decode()
+        return set(re.findall(r'<tr data-key="([^"]+)"', html))
+
+    trace_ids = [spans[0].trace.trace_id for spans in traces]
+    sessions = ["chat-0", "chat-1", "chat-2"]
+    for expression, which in [
+        ("eval.mentions_refund.label = 'contains'", [0, 2]),
+        ("annotation.mentions_refund.label = 'does_not_contain'", [0]),  # the person's
+        ("eval.mentions_refund.label = 'does_not_contain'", [1]),  # the judge's
+        ("eval.tone.label = 'polite'", [1]),
+    ]:
+        assert traces_listed("traces", expression) == {trace_ids[n] for n in which}, expression
+        assert traces_listed("spans", expression) == {llms[n].span_id for n in which}
+        assert traces_listed("sessions", expression) == {sessions[n] for n in which}

@@ -54,7 +54,9 @@ def test_upsert_creates_one_annotation_per_target_with_the_targets_project():
 def test_writing_the_same_key_again_updates_and_keeps_created_at():
     span = factories.trace()[0]
     user = get_user_model().objects.create_user("ann", password="x")
-    (first,) = annotations_upsert(items=[span_item(span.span_id, score=0.2, metadata={"a": 1})])
+    (first,) = annotations_upsert(
+        items=[span_item(span.span_id, score=0.2, metadata={"a": 1}, annotator_kind="CODE")]
+    )
     (second,) = annotations_upsert(
         items=[
             span_item(
@@ -75,6 +77,27 @@ def test_writing_the_same_key_again_updates_and_keeps_created_at():
     assert (stored.annotator_kind, stored.source, stored.user) == ("LLM", "APP", user)
     assert stored.created_at == first.created_at
     assert stored.updated_at > first.updated_at
+
+
+def test_a_persons_label_and_a_judges_result_of_one_name_live_side_by_side():
+    """The key has the annotator's class (``annotations.naming``): a HUMAN write never
+    replaces an LLM or CODE result of the same name and identifier, nor the other way round;
+    within a class the upsert replaces, as Phoenix's does."""
+    span = factories.trace()[0]
+    annotations_upsert(items=[span_item(span.span_id, label="incorrect", annotator_kind="LLM")])
+    annotations_upsert(items=[span_item(span.span_id, label="correct", annotator_kind="HUMAN")])
+    annotations_upsert(items=[span_item(span.span_id, label="correct", annotator_kind="CODE")])
+    annotations_upsert(items=[span_item(span.span_id, label="wrong", annotator_kind="HUMAN")])
+    rows = sorted(Annotation.objects.values_list("name", "annotator_kind", "label"))
+    assert rows == [("correctness", "CODE", "correct"), ("correctness", "HUMAN", "wrong")]
+    both = annotations_upsert(
+        items=[
+            span_item(span.span_id, label="a", annotator_kind="HUMAN"),
+            span_item(span.span_id, label="b", annotator_kind="LLM"),
+        ]
+    )
+    assert both[0].pk != both[1].pk
+    assert Annotation.objects.count() == 2
 
 
 def test_a_different_identifier_keeps_two_rows():

@@ -766,7 +766,7 @@ def test_agreement_view_compares_people_and_evaluators(app, alice, bob):
         items += [
             AnnotationInput("SPAN", span_id, "quality", label=a, identifier="alice"),
             AnnotationInput("SPAN", span_id, "quality", label=b, identifier="bob"),
-            AnnotationInput("SPAN", span_id, "eval.quality", annotator_kind="LLM", label=judge),
+            AnnotationInput("SPAN", span_id, "quality", annotator_kind="LLM", label=judge),
         ]
     annotations_upsert(items=items, source="APP")
     response = app.get("/projects/shop/annotations/agreement/")
@@ -775,7 +775,8 @@ def test_agreement_view_compares_people_and_evaluators(app, alice, bob):
     assert 'class="active" aria-current="page">Agreement</a>' in html
     table = html[html.index('data-name="quality"') :]
     rows = re.findall(r"<tr>\s*<td>(.*?)</td>\s*<td>(.*?)</td>.*?</tr>", table, re.S)
-    assert rows[:3] == [("alice", "bob"), ("alice", "eval.quality"), ("bob", "eval.quality")]
+    assert rows[:3] == [("alice", "bob"), ("alice", "quality"), ("bob", "quality")]
+    assert "Pairing rule:" in html and "12 pairs found</strong>: 12 on the same target" in html
     # alice vs bob: 3 of 4 agree; kappa = (0.75 - 0.5) / 0.5 = 0.5
     first = table.split("</tr>")[1]
     assert ">4<" in first and ">75%<" in first and ">0.50<" in first

@@ -100,7 +100,7 @@ def test_create_test_save_backfill_and_view_traces(
     rows = page.locator("#rows tr")
     assert rows.count() == 2
     badges = page.locator("#rows .badges .badge").all_inner_texts()
-    assert badges.count("eval.correctness: correct") == 2
+    assert badges.count("correctness: correct") == 2
     assert {traces[0][0].trace.trace_id, traces[1][0].trace.trace_id} == set(
         rows.evaluate_all("rows => rows.map(r => r.dataset.key)")
     )

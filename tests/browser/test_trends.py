@@ -39,7 +39,7 @@ def evaluated(transactional_db):  # type: ignore[no-untyped-def]
             AnnotationInput(
                 target_kind="SPAN",
                 target_id=llm.span_id,
-                name="eval.correctness",
+                name="correctness",
                 annotator_kind="LLM",
                 label=label,
                 score=score,
@@ -63,19 +63,19 @@ def test_trends_tab_charts_and_legend_link(logged_in_page, evaluated):
     page.goto("/projects/shop/traces/")
     page.get_by_role("link", name="Score trends").click()
     page.wait_for_url(re.compile(r"/projects/shop/trends/$"))
-    assert page.locator('section.trend[data-trend="eval.correctness"]').is_visible()
+    assert page.locator('section.trend[data-trend="correctness"]').is_visible()
 
     # Last 7 days: per day, automatically.
     page.goto("/projects/shop/trends/?range=7d")
-    section = page.locator('section.trend[data-trend="eval.correctness"]')
-    assert section.get_by_role("heading", name="eval.correctness").is_visible()
-    mix = section.get_by_role("img", name=re.compile(r"^Label mix of eval\.correctness"))
+    section = page.locator('section.trend[data-trend="correctness"]')
+    assert section.get_by_role("heading", name="correctness").is_visible()
+    mix = section.get_by_role("img", name=re.compile(r"^Label mix of correctness"))
     assert mix.is_visible()
     assert mix.locator(".bars rect").count() == 4  # two days, two labels each
-    score = section.get_by_role("img", name=re.compile(r"^Mean score of eval\.correctness"))
+    score = section.get_by_role("img", name=re.compile(r"^Mean score of correctness"))
     assert score.is_visible()
     assert score.locator("circle").count() == 2
-    legend = section.get_by_role("list", name="Labels of eval.correctness")
+    legend = section.get_by_role("list", name="Labels of correctness")
     assert [" ".join(text.split()) for text in legend.locator("li").all_inner_texts()] == [
         "correct 4",
         "incorrect 2",
@@ -90,7 +90,7 @@ def test_trends_tab_charts_and_legend_link(logged_in_page, evaluated):
     # Per hour: the select swaps the charts and keeps the range in the URL.
     page.get_by_label("Buckets").select_option("hour")
     page.wait_for_url(re.compile(r"range=7d.*bucket=hour|bucket=hour.*range=7d"))
-    section = page.locator('section.trend[data-trend="eval.correctness"]')
+    section = page.locator('section.trend[data-trend="correctness"]')
     page.locator("p.window", has_text="per hour").wait_for()
     hours = _table(section)
     assert len(hours) == 4  # yesterday 09:00, 10:00, 11:00; today 00:00
@@ -101,7 +101,7 @@ def test_trends_tab_charts_and_legend_link(logged_in_page, evaluated):
     section.get_by_role("link", name="incorrect").click()
     page.wait_for_url(re.compile(r"/projects/shop/spans/\?"))
     query = parse_qs(urlsplit(page.url).query)
-    assert query["q"] == ["eval.\"eval.correctness\".label = 'incorrect'"]
+    assert query["q"] == ["eval.correctness.label = 'incorrect'"]
     assert query["range"] == ["7d"]
     assert page.get_by_label("Filter").input_value() == query["q"][0]
     keys = page.locator("#rows tr").evaluate_all("rows => rows.map(r => r.dataset.key)")

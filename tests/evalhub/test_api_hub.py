@@ -61,7 +61,7 @@ def test_evaluator_from_template_versions_and_playground_run(client, auth, provi
         headers=auth,
     )
     assert created.status_code == 201, created.content
-    assert created.json()["annotation_name"] == "eval.ref"
+    assert created.json()["annotation_name"] == "ref"
     config = created.json()["config"] | {"output_mode": "json"}
     patched = client.patch(
         "/v1/evaluators/ref", {"config": config}, content_type="application/json", headers=auth

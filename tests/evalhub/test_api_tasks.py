@@ -122,13 +122,13 @@ def test_create_with_every_field_then_get(api, provider):
         {
             "evaluator": "correctness",
             "evaluator_id": evaluator.pk,
-            "annotation_name": "eval.correctness",
+            "annotation_name": "correctness",
             "variables": {"input": "metadata.question"},
         },
         {
             "evaluator": "mentions_refund",
             "evaluator_id": check.pk,
-            "annotation_name": "eval.mentions_refund",
+            "annotation_name": "mentions_refund",
             "variables": {},
         },
     ]
@@ -369,7 +369,7 @@ def test_a_backfill_started_by_the_api_reports_its_counts(api, fast_retry):
     assert messages[0].startswith("backfill queued:")
     assert "8 items match; 5 in the sample and the cap" in messages
     assert run["logs_total"] == len(messages) and run["logs_next_after"] is None
-    assert Annotation.objects.filter(name="eval.mentions_refund").count() == 5
+    assert Annotation.objects.filter(name="mentions_refund").count() == 5
 
     # The log a page at a time.
     first = api("get", f"/v1/runs/{run_id}", logs_limit=1).json()

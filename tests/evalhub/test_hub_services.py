@@ -306,7 +306,7 @@ def test_builtin_code_evaluator_on_a_span_and_recorded(db):
     result = evaluator_run(version=version, span=spans[0])
     assert (result.label, result.score, result.error) == ("match", 1.0, None)
     annotation = evaluation_result_record(version=version, span=spans[0], result=result)
-    assert annotation.name == "eval.matches-reference"
+    assert annotation.name == "matches-reference"
     assert annotation.annotator_kind == "CODE" and annotation.source == "TASK"
     assert annotation.metadata["version"] == 1
     assert annotation.metadata["version_id"] == version.pk
@@ -362,7 +362,7 @@ def test_judge_results_record_the_version_that_produced_them(provider, fake_open
     assert annotation.metadata["version"] == 2 and annotation.label == "incorrect"
     assert annotation.annotator_kind == "LLM"
     assert annotation.metadata["total_tokens"] > 0
-    assert Annotation.objects.filter(name="eval.qa").count() == 1  # upserted
+    assert Annotation.objects.filter(name="qa").count() == 1  # upserted
 
 
 def test_error_reports_hide_the_decrypted_key(provider, monkeypatch):

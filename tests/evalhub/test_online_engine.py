@@ -74,7 +74,7 @@ def test_continuous_run_evaluates_new_spans_once(provider, fake_openai, fast_ret
     assert (run.evaluated, run.succeeded, run.errored, run.skipped) == (2, 2, 0, 0)
     assert run.prompt_tokens > 0 and run.completion_tokens > 0
     llm_ids = {s.span_id for s in spans if s.span_kind == "LLM"}
-    results = Annotation.objects.filter(name="eval.correctness")
+    results = Annotation.objects.filter(name="correctness")
     assert {a.span.span_id for a in results} == llm_ids
     assert {(a.label, a.score, a.annotator_kind, a.source) for a in results} == {
         ("correct", 1.0, "LLM", "TASK")
@@ -98,7 +98,7 @@ def test_a_late_span_is_seen_when_it_arrives(provider, fake_openai, fast_retry):
     assert second is not None
     assert list(second.items.values_list("target_key", flat=True)) == [late.span_id]
     _work(second, fast_retry)
-    assert Annotation.objects.filter(span=late, name="eval.correctness").count() == 1
+    assert Annotation.objects.filter(span=late, name="correctness").count() == 1
 
 
 def test_one_continuous_run_at_a_time(provider, fast_retry):
@@ -119,7 +119,7 @@ def test_trace_granularity_waits_for_the_quiet_period(provider, fake_openai, fas
     run = continuous_run_plan(task_id=task.pk, now=_later(61))
     assert run is not None and run.sampled == 1
     _work(run, fast_retry)
-    annotation = Annotation.objects.get(name="eval.correctness")
+    annotation = Annotation.objects.get(name="correctness")
     assert annotation.target_kind == "TRACE" and annotation.trace_id == spans[0].trace_id
     # The judge saw the root span's input and output.
     assert "What is the refund policy?" in fake_openai.bodies[-1]["messages"][-1]["content"]
@@ -151,7 +151,7 @@ def test_session_granularity(provider, fake_openai, fast_retry):
     assert run.sampled == 2
     _work(run, fast_retry)
     assert set(
-        Annotation.objects.filter(name="eval.correctness").values_list(
+        Annotation.objects.filter(name="correctness").values_list(
             "target_kind", "session__session_id"
         )
     ) == {("SESSION", "s-1"), ("SESSION", "s-2")}
@@ -273,7 +273,7 @@ def test_a_run_resumes_after_its_worker_vanished(provider, fake_openai, fast_ret
     assert run_work(run_id=run.pk, worker="B", retry=fast_retry) == "finished"
     run.refresh_from_db()
     assert (run.status, run.evaluated, run.succeeded) == (RunStatus.COMPLETED, 6, 6)
-    assert Annotation.objects.filter(name="eval.correctness").count() == 6
+    assert Annotation.objects.filter(name="correctness").count() == 6
     assert len(fake_openai.requests) == 6  # nothing evaluated twice
     assert run.logs.filter(message__startswith="resumed on B").exists()
 
@@ -321,7 +321,7 @@ def test_backfill_over_a_range_with_a_cap(provider, fake_openai, fast_retry):
         message="8 items match; 3 in the sample and the cap; "
         "5 already evaluated by this task were left out"
     ).exists()
-    assert Annotation.objects.filter(name="eval.mentions_refund").count() == 8
+    assert Annotation.objects.filter(name="mentions_refund").count() == 8
 
 
 def test_backfill_rejections(provider):
@@ -360,14 +360,14 @@ def test_manual_run_over_exactly_the_selection(provider, fake_openai, fast_retry
     assert run.task is None and run.sampled == 2
     _work(run, fast_retry)
     assert set(
-        Annotation.objects.filter(name="eval.correctness").values_list("span__span_id", flat=True)
+        Annotation.objects.filter(name="correctness").values_list("span__span_id", flat=True)
     ) == set(chosen)
     # Again: a manual run re-evaluates.
     again = run_manual_create(
         project=spans[0].project, granularity="span", keys=chosen, evaluator=evaluator
     )
     _work(again, fast_retry)
-    assert Annotation.objects.filter(name="eval.correctness").count() == 2
+    assert Annotation.objects.filter(name="correctness").count() == 2
     with pytest.raises(RunRejected) as excinfo:
         run_manual_create(
             project=spans[0].project, granularity="span", keys=["nope"], evaluator=evaluator

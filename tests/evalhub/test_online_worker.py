@@ -116,7 +116,7 @@ def test_continuous_task_scores_spans_sent_through_otlp(
     run = wait_for(_finished(task), timeout=60, worker=process)
     assert run.status == RunStatus.COMPLETED, run.error
     assert (run.matched, run.sampled, run.evaluated, run.succeeded, run.errored) == (4, 4, 4, 4, 0)
-    results = Annotation.objects.filter(name="eval.correctness")
+    results = Annotation.objects.filter(name="correctness")
     assert results.count() == 4
     assert {a.span.span_kind for a in results} == {"LLM"} and {a.label for a in results} == {
         "correct"
@@ -124,7 +124,7 @@ def test_continuous_task_scores_spans_sent_through_otlp(
     # More spans later: a second run evaluates only them.
     _send(client, auth, traces=2, start=timezone.now() + timedelta(seconds=10))
     wait_for(
-        lambda: Annotation.objects.filter(name="eval.correctness").count() == 6,
+        lambda: Annotation.objects.filter(name="correctness").count() == 6,
         timeout=60,
         worker=process,
     )
@@ -143,7 +143,7 @@ def test_backfill_with_a_cap(client, auth, provider, worker):
     assert (run.status, run.matched, run.sampled, run.succeeded) == (
         RunStatus.COMPLETED, 12, 5, 5
     )  # fmt: skip
-    assert Annotation.objects.filter(name="eval.mentions_refund").count() == 5
+    assert Annotation.objects.filter(name="mentions_refund").count() == 5
 
 
 def test_a_judge_answering_429_then_succeeding(client, auth, provider, worker, fake_openai):
@@ -165,7 +165,7 @@ def test_a_bad_key_fails_the_run_and_pauses_the_task(client, auth, provider, wor
     task.refresh_from_db()
     assert run.status == RunStatus.FAILED and "authentication failed (401)" in run.error
     assert task.status == TaskStatus.PAUSED and f"run #{run.pk} failed" in task.paused_reason
-    assert not Annotation.objects.filter(name="eval.correctness").exists()
+    assert not Annotation.objects.filter(name="correctness").exists()
 
 
 def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(
@@ -192,7 +192,7 @@ def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(
     run = wait_for(_finished(task, RunKind.BACKFILL), timeout=120, worker=second)
     assert run.status == RunStatus.COMPLETED
     assert (run.sampled, run.evaluated, run.succeeded, run.errored) == (30, 30, 30, 0)
-    assert Annotation.objects.filter(name="eval.correctness").count() == 30
+    assert Annotation.objects.filter(name="correctness").count() == 30
     assert run.logs.filter(message__contains="the lease of").exists()
     # Only what the dead worker had not committed was asked again; nothing committed was.
     assert 30 <= len(fake_openai.requests) <= 30 + uncommitted
@@ -215,9 +215,9 @@ def test_trace_and_session_granularity(client, auth, provider, worker, fake_open
     _send(client, auth, traces=1, session="chat-2")
     wait_for(_finished(trace_task), timeout=60, worker=process)
     wait_for(_finished(session_task), timeout=60, worker=process)
-    traces = Annotation.objects.filter(name="eval.correctness")
+    traces = Annotation.objects.filter(name="correctness")
     assert traces.count() == 3 and {a.target_kind for a in traces} == {"TRACE"}
-    sessions = Annotation.objects.filter(name="eval.conversation")
+    sessions = Annotation.objects.filter(name="conversation")
     assert sorted(a.session.session_id for a in sessions) == ["chat-1", "chat-2"]
     # The session judge saw both turns of chat-1.
     prompts = [b["messages"][-1]["content"] for b in fake_openai.bodies]

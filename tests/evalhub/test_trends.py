@@ -39,7 +39,7 @@ NOV20 = datetime(2026, 11, 20, tzinfo=UTC)  # a Friday
 NOV21 = NOV20 + timedelta(days=1)
 NOV22 = NOV20 + timedelta(days=2)
 NOV23 = NOV20 + timedelta(days=3)  # a Monday: a new week
-CORRECTNESS = "eval.correctness"
+CORRECTNESS = "correctness"
 TRICKY = 'it\'s <b>&</b> "odd"'  # a label with quotes, markup and an ampersand
 
 
@@ -82,7 +82,7 @@ def _evaluate(
 
 @pytest.fixture
 def shop() -> dict[str, Span]:
-    """eval.correctness on five LLM spans over two days; plus a code evaluation with scores
+    """correctness on five LLM spans over two days; plus a code evaluation with scores
     only, a trace-level evaluation, a human label, and an evaluation in another project."""
     spans = {
         "a": _llm_span(start=NOV20 + timedelta(hours=12)),
@@ -98,9 +98,9 @@ def shop() -> dict[str, Span]:
     _evaluate(spans["d"], "correct", 1.0)
     _evaluate(spans["e"], TRICKY, 0.5)
     _evaluate(spans["f"], "incorrect", None)  # a label without a score
-    _evaluate(spans["a"], None, 120.0, name="eval.length", kind="CODE")
-    _evaluate(spans["d"], None, 80.0, name="eval.length", kind="CODE")
-    _evaluate(spans["b"], "resolved", 1.0, name="eval.resolution", target="TRACE")
+    _evaluate(spans["a"], None, 120.0, name="length", kind="CODE")
+    _evaluate(spans["d"], None, 80.0, name="length", kind="CODE")
+    _evaluate(spans["b"], "resolved", 1.0, name="resolution", target="TRACE")
     _evaluate(spans["a"], "good", 1.0, name="Quality", kind="HUMAN")
     other = _llm_span(project="other", start=NOV20 + timedelta(hours=12))
     _evaluate(other, "correct", 1.0)
@@ -128,9 +128,9 @@ def test_daily_counts_per_label_and_mean_score(shop, django_assert_num_queries):
         trends = score_trends(project=shop_project, start=NOV20, end=NOV22, bucket="day")
 
     assert [(t.name, t.human) for t in trends] == [
-        ("eval.correctness", False),
-        ("eval.length", False),
-        ("eval.resolution", False),
+        ("correctness", False),
+        ("length", False),
+        ("resolution", False),
     ]  # the human label is not an evaluation; the other project's result is not here
     correctness = _trend(trends, CORRECTNESS)
     assert _series(correctness) == [
@@ -142,11 +142,11 @@ def test_daily_counts_per_label_and_mean_score(shop, django_assert_num_queries):
     assert correctness.mean_score == pytest.approx(3.5 / 5)
     assert correctness.target_kinds == ["SPAN"]
 
-    length = _trend(trends, "eval.length")
+    length = _trend(trends, "length")
     assert _series(length) == [(NOV20, {None: 1}, 120.0, 1), (NOV21, {None: 1}, 80.0, 1)]
     assert length.labels == [None]
 
-    resolution = _trend(trends, "eval.resolution")
+    resolution = _trend(trends, "resolution")
     assert resolution.target_kinds == ["TRACE"]
     assert _series(resolution) == [(NOV20, {"resolved": 1}, 1.0, 1)]
 
@@ -193,8 +193,8 @@ def test_human_annotations_only_when_asked_and_apart_from_evaluations(shop):
 
     assert [(t.name, t.human) for t in trends] == [
         (CORRECTNESS, False),
-        ("eval.length", False),
-        ("eval.resolution", False),
+        ("length", False),
+        ("resolution", False),
         ("Quality", True),
         (CORRECTNESS, True),
     ]  # evaluations first, then human annotations, each by name
@@ -208,7 +208,7 @@ def test_session_evaluations_use_the_session_start(db):
     later = _llm_span(start=NOV21 + timedelta(hours=3), session_id="conv-1")
     session = Session.objects.get(session_id="conv-1")
     assert session.start_time == span.trace.start_time
-    _evaluate(later, "frustrated", 0.2, name="eval.sentiment", target="SESSION")
+    _evaluate(later, "frustrated", 0.2, name="sentiment", target="SESSION")
 
     trends = score_trends(project=_project(), start=None, end=None, bucket="day")
 
@@ -350,6 +350,8 @@ def test_mean_score_line_is_dashed_across_buckets_without_scores(shop):
 
 
 def test_filters_quote_names_and_labels():
+    plain = Trend(name="correctness", human=False, target_kinds=["SPAN"])
+    assert label_filter(plain, "ok") == "eval.correctness.label = 'ok'"
     evaluation = Trend(name="eval.correctness", human=False, target_kinds=["SPAN"])
     human = Trend(name='Q&A "tone"', human=True, target_kinds=["SPAN"])
     assert label_filter(evaluation, "it's") == "eval.\"eval.correctness\".label = 'it\\'s'"
@@ -444,14 +446,14 @@ def test_page_shows_counts_means_and_the_tab(staff, shop):
     assert "5 results · mean score 0.7</span>" in section
     # Two charts with titles, axis labels and the bars and points behind the numbers.
     assert section.count('<svg class="chart-svg') == 2
-    assert "Label mix of eval.correctness: results per day, stacked by label" in section
+    assert "Label mix of correctness: results per day, stacked by label" in section
     assert "Time of the evaluated item (UTC), per day" in section
     assert section.count("<rect x=") == 4
     assert section.count("<circle ") == 2
     assert html.escape(TRICKY) in section  # user data is escaped
     assert TRICKY not in section
 
-    length = _section(page, "eval.length")
+    length = _section(page, "length")
     assert _table(length) == [
         ["2026-11-20", "1", "1", "1", "120"],
         ["2026-11-21", "1", "1", "1", "80"],
@@ -468,7 +470,7 @@ def test_legend_links_filter_the_trace_browser_over_the_same_range(staff, shop):
     assert link.path == reverse("tracing:spans", kwargs={"project": "shop"})
     params = parse_qs(link.query)
     assert params == {
-        "q": ['eval."eval.correctness".label = \'it\\\'s <b>&</b> "odd"\''],
+        "q": ["eval.correctness.label = 'it\\'s <b>&</b> \"odd\"'"],
         **{key: [value] for key, value in CUSTOM.items()},
     }
 
@@ -484,7 +486,7 @@ def test_legend_links_filter_the_trace_browser_over_the_same_range(staff, shop):
 
 def test_trace_level_evaluations_link_to_the_traces_tab(staff, shop):
     page = staff.get(_url(**CUSTOM)).content.decode()
-    link = urlsplit(_legend(_section(page, "eval.resolution"))["resolved"])
+    link = urlsplit(_legend(_section(page, "resolution"))["resolved"])
     assert link.path == reverse("tracing:traces", kwargs={"project": "shop"})
 
 
@@ -514,14 +516,14 @@ def test_human_toggle_adds_human_annotations(staff, shop):
     assert "human annotations" in section
     assert _table(section) == [["2026-11-20", "1", "1", "1", "1"]]
     link = parse_qs(urlsplit(_legend(section)["good"]).query)
-    assert link["q"] == ["annotation.\"Quality\".label = 'good'"]
+    assert link["q"] == ["annotation.Quality.label = 'good'"]
     assert 'name="human" value="1" id="id_human" checked' in page
 
 
 def test_only_one_evaluation(staff, shop):
     page = staff.get(_url(**CUSTOM, name=CORRECTNESS)).content.decode()
-    assert 'data-trend="eval.correctness"' in page
-    assert 'data-trend="eval.length"' not in page
+    assert 'data-trend="correctness"' in page
+    assert 'data-trend="length"' not in page
     assert "Show every evaluation" in page
 
 
@@ -536,7 +538,7 @@ def test_coarsened_bucket_is_said(staff, shop):
 def test_htmx_swaps_the_results_only(staff, shop):
     response = staff.get(_url(**CUSTOM), headers={"HX-Request": "true"})
     body = response.content.decode()
-    assert 'data-trend="eval.correctness"' in body
+    assert 'data-trend="correctness"' in body
     assert '<form id="range"' not in body
 
 
@@ -545,7 +547,7 @@ def test_bad_range_is_said_and_the_page_still_renders(staff, shop):
     assert response.status_code == 200
     body = response.content.decode()
     assert "The end must be after the start." in body
-    assert 'data-trend="eval.correctness"' in body  # from the start on; the bad end is left out
+    assert 'data-trend="correctness"' in body  # from the start on; the bad end is left out
 
 
 def test_empty_states(staff, shop):

@@ -244,12 +244,22 @@ def test_live_count_shows_filter_errors_with_the_column(logged_in):
         {"project": "default", "granularity": "trace", "filter": "span_kind = 'AGENT'"},
     ).content.decode()
     assert '<strong class="count">1</strong> trace matched' in ok
-    # A trace matches by its root span, as the Traces tab does: the LLM child does not count.
+    # A trace matches when any of its spans does, as the Traces tab lists them: the LLM child
+    # counts; "parent_id IS NULL" asks the root span.
     child = logged_in.get(
         "/tasks/form/count/",
         {"project": "default", "granularity": "trace", "filter": "span_kind = 'LLM'"},
     ).content.decode()
-    assert '<strong class="count">0</strong> traces matched' in child
+    assert '<strong class="count">1</strong> trace matched' in child
+    root = logged_in.get(
+        "/tasks/form/count/",
+        {
+            "project": "default",
+            "granularity": "trace",
+            "filter": "parent_id IS NULL and span_kind = 'LLM'",
+        },
+    ).content.decode()
+    assert '<strong class="count">0</strong> traces matched' in root
     bad = logged_in.get(
         "/tasks/form/count/",
         {"project": "default", "granularity": "span", "filter": "latncy_ms > 1"},
@@ -658,7 +668,7 @@ def test_view_traces_opens_the_browser_on_the_run_items(logged_in, provider, fas
     page = logged_in.get(f"/runs/{run.pk}/").content.decode()
     assert 'class="button" href="/projects/default/traces/?q=' in page
     browser = logged_in.get(url).content.decode()
-    assert browser.count("eval.mentions_refund: contains") == 2
+    assert browser.count("mentions_refund: contains") == 2
 
 
 def test_view_traces_for_spans_and_without_items(provider):

@@ -101,7 +101,7 @@ def test_tasks_from_creation_to_deletion(client, refund_check, worker):
     assert client.tasks.get(str(task.id)) == task
     assert [t.id for t in client.tasks.list(project="shop")] == [task.id]
     assert client.tasks.list(project="shop")[0].evaluators[0]["annotation_name"] == (
-        "eval.mentions_refund"
+        "mentions_refund"
     )
 
     updated = client.tasks.update(task, sampling_rate=100, granularity="trace", quiet_seconds=0)
@@ -177,7 +177,7 @@ def test_backfill_wait_and_read_the_log(client, refund_check, spans, work_while_
     )
     assert finished.started_at and finished.finished_at and finished.duration_seconds >= 0
     assert "run #" in capsys.readouterr().err  # the progress bar
-    assert Annotation.objects.filter(name="eval.mentions_refund").count() == 5
+    assert Annotation.objects.filter(name="mentions_refund").count() == 5
 
     messages = [entry["message"] for entry in client.tasks.logs(finished)]
     assert messages[0].startswith("backfill queued:")

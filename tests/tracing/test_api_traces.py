@@ -117,3 +117,28 @@ def test_bad_cursor_and_unknown_project(client, auth):
     response = _get(client, auth, project="ghost")
     assert response.status_code == 404
     assert "'ghost'" in response.json()["detail"]
+
+
+def test_a_filter_lists_the_traces_with_a_matching_span_or_root_span(client, auth):
+    slow = factories.trace(start=T0, llm_latency_ms=3000)
+    fast = factories.trace(start=T0 + timedelta(minutes=1), llm_latency_ms=100)
+    failed = factories.trace(start=T0 + timedelta(minutes=2), status_code="ERROR")
+
+    def listed(**params):  # type: ignore[no-untyped-def]
+        response = _get(client, auth, **params)
+        assert response.status_code == 200, response.content
+        return [t["trace_id"] for t in response.json()["data"]]
+
+    # The LLM span is a child: the trace is listed when any of its spans matches.
+    assert listed(filter="span_kind = 'LLM' and latency_ms > 2000") == [slow[0].trace.trace_id]
+    assert listed(filter="span_kind = 'LLM' and latency_ms > 2000", root_spans_only="true") == []
+    assert listed(filter="status_code = 'ERROR'", root_spans_only="true") == [
+        failed[0].trace.trace_id
+    ]
+    assert listed(filter="name = 'retrieve'", limit=2) == [
+        failed[0].trace.trace_id,
+        fast[0].trace.trace_id,
+    ]
+    bad = _get(client, auth, filter="latncy_ms > 1")
+    assert bad.status_code == 400
+    assert bad.json()["detail"].startswith("filter: unknown field 'latncy_ms'")

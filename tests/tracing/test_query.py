@@ -232,7 +232,11 @@ CASES = [
     ("tag.tags IS NOT NULL", {"tool"}),
     # Evaluations and annotations.
     ("eval.Correctness.label = 'correct'", {"a.llm", "b.agent"}),
-    ("annotation.Correctness.label = 'correct'", {"a.llm", "b.agent", "b.llm"}),
+    # annotation.X is a person's: alice's "correct" on b.llm, not the judge's.
+    ("annotation.Correctness.label = 'correct'", {"b.llm"}),
+    ("annotations['Correctness'].label == 'incorrect'", set()),
+    ("evals['Correctness'].label == 'incorrect'", {"b.llm"}),
+    ("annotation.Correctness IS NOT NULL", {"b.llm"}),
     ("eval.Correctness.label != 'correct'", {"b.llm"}),
     ("eval.Correctness.label IS NULL", ALL - {"a.llm", "b.llm", "b.agent"}),
     ("NOT (eval.Correctness.label = 'correct')", ALL - {"a.llm", "b.agent"}),

@@ -57,7 +57,7 @@ def _evaluate(span: Span, name: str, label: str, kind: str = "LLM", score: float
 
 def _page(project: Project, tab: str, data: dict | None = None, **kwargs):  # type: ignore[no-untyped-def]
     filters = SpanFilterSet(
-        data or {}, queryset=browse_spans(project=project, tab=tab), project=project
+        data or {}, queryset=browse_spans(project=project, tab=tab), project=project, tab=tab
     )
     return browse_page(
         project=project, tab=tab, spans=filters.qs, filtering=filters.is_filtering, **kwargs
@@ -291,7 +291,7 @@ def test_live_returns_only_rows_newer_than_the_top_row():
         ]
     )
     filters = SpanFilterSet(
-        {}, queryset=browse_spans(project=project, tab="spans"), project=project
+        {}, queryset=browse_spans(project=project, tab="spans"), project=project, tab="spans"
     )
     newer = browse_newer(
         project=project, tab="spans", spans=filters.qs, filtering=False, newer_than=page.top_cursor
@@ -320,20 +320,30 @@ def test_badges_for_a_page_come_from_one_query(django_assert_num_queries):
             )
         ]
     )
+    # The whole trace shows on its row: results on child spans too, equal ones counted.
+    _retriever, llm = traces[0][1:]
+    _evaluate(llm, "Correctness", "incorrect", score=0.0)
+    _evaluate(_retriever, "Correctness", "correct", score=1.0)
+    _evaluate(traces[1][2], "Correctness", "correct", score=1.0)
     rows = list(
         Span.objects.filter(parent_id__isnull=True).select_related("trace").order_by("start_time")
     )
     with django_assert_num_queries(1):
         badges_attach(rows, tab="traces")
     first = rows[0]
-    assert [(b.name, b.text, b.tone) for b in first.eval_badges] == [
-        ("Correctness", "incorrect", "error"),
-        ("Helpfulness", "0.9", "ok"),
-        ("Resolved", "correct", "ok"),
+    assert [(b.name, b.text, b.tone, b.count) for b in first.eval_badges] == [
+        ("Correctness", "incorrect", "error", 2),
+        ("Correctness", "correct", "ok", 1),
+        ("Helpfulness", "0.9", "ok", 1),
+        ("Resolved", "correct", "ok", 1),
     ]
     assert [(b.name, b.text) for b in first.note_badges] == [("Reviewed", "yes")]
-    assert rows[1].eval_badges == [] and rows[1].note_badges == []
-    assert Annotation.objects.count() == 4
+    assert [(b.name, b.text) for b in rows[1].eval_badges] == [("Correctness", "correct")]
+    assert rows[2].eval_badges == [] and rows[2].note_badges == []
+    assert Annotation.objects.count() == 7
+    with django_assert_num_queries(1):
+        badges_attach(rows, tab="spans")
+    assert [(b.name, b.text) for b in rows[1].eval_badges] == []  # its root span has none
 
 
 def test_selection_and_result_spans_cover_whole_traces_and_sessions():
@@ -347,14 +357,20 @@ def test_selection_and_result_spans_cover_whole_traces_and_sessions():
     assert selection_spans(project=project, tab="sessions", keys=["chat"]).count() == 3
 
     filters = SpanFilterSet(
-        {"status": ["ERROR"]}, queryset=browse_spans(project=project, tab="traces"), project=project
+        {"status": ["ERROR"]},
+        queryset=browse_spans(project=project, tab="traces"),
+        project=project,
+        tab="traces",
     )
     everything = result_spans(
         project=project, tab="traces", spans=filters.qs, filtering=filters.is_filtering
     )
     assert {s.span_id for s in everything} == {s.span_id for s in two}
     spans_only = SpanFilterSet(
-        {"status": ["ERROR"]}, queryset=browse_spans(project=project, tab="spans"), project=project
+        {"status": ["ERROR"]},
+        queryset=browse_spans(project=project, tab="spans"),
+        project=project,
+        tab="spans",
     )
     assert (
         result_spans(project=project, tab="spans", spans=spans_only.qs, filtering=True).count() == 2
@@ -373,6 +389,7 @@ def test_quick_filters_are_filter_language_clauses_with_quoting():
         {"model": "it's \\ model", "status": ["OK"], "kind": ["CHAIN"]},
         queryset=browse_spans(project=project, tab="spans"),
         project=project,
+        tab="spans",
     )
     assert [span.name for span in filters.qs] == ["quoted"]
     assert set(filters.clauses) == {
@@ -381,7 +398,10 @@ def test_quick_filters_are_filter_language_clauses_with_quoting():
         "span_kind IN ('CHAIN')",
     }
     bad = SpanFilterSet(
-        {"q": "  name = "}, queryset=browse_spans(project=project, tab="spans"), project=project
+        {"q": "  name = "},
+        queryset=browse_spans(project=project, tab="spans"),
+        project=project,
+        tab="spans",
     )
     assert (
         bad.filter_error is not None and bad.filter_error.position == 9
@@ -458,3 +478,62 @@ def test_traces_sorted_by_trace_totals_page_through_ties_and_two_root_traces(sor
         project, "traces", sort=sort, descending=descending, before=pages[2].prev_cursor, size=3
     )
     assert [r.pk for r in back.rows] == [r.pk for r in pages[1].rows]
+
+
+@pytest.mark.parametrize("sort", ["start_time", "latency", "tokens"])
+def test_a_rare_any_span_match_is_searched_a_window_at_a_time(sort):
+    """Traces that match by a child span, few among many: each page looks at no more than the
+    window of traces past its cursor, says so, and its cursor goes on searching; the pages
+    together list every match once, forward and back."""
+    traces = [
+        factories.trace(start=T0 + timedelta(minutes=n), llm_latency_ms=100 + n) for n in range(12)
+    ]
+    slow = {1, 2, 9}
+    Span.objects.filter(pk__in=[traces[n][2].pk for n in slow]).update(name="slow-llm")
+    project = Project.objects.get(name="default")
+    filters = SpanFilterSet(
+        {"q": "name = 'slow-llm'"},
+        queryset=browse_spans(project=project, tab="traces"),
+        project=project,
+        tab="traces",
+    )
+    assert filters.search_window is not None
+    table = {
+        "project": project,
+        "tab": "traces",
+        "spans": filters.qs,
+        "filtering": True,
+        "sort": sort,
+        "size": 2,
+        "window": filters.search_window,
+        "window_size": 4,
+    }
+    seen, pages, after = [], [], None
+    while True:
+        page = browse_page(**table, after=after)
+        pages.append(page)
+        seen += [row.trace_id for row in page.rows]
+        if page.next_cursor is None:
+            break
+        after = page.next_cursor
+    assert sorted(seen) == sorted(traces[n][0].trace_id for n in slow)
+    assert len(seen) == len(set(seen))
+    assert all(len(page.rows) <= 2 for page in pages)
+    assert any(page.searched == 4 and page.searched_to is not None for page in pages)
+    assert any(page.rows == [] and page.searched == 4 for page in pages)  # no match in a window
+    # Back from the last page with rows: the matches before it, every one once.
+    last = next(page for page in reversed(pages) if page.rows)
+    back, before = [], last.prev_cursor
+    while before is not None:
+        page = browse_page(**table, before=before)
+        back = [row.trace_id for row in page.rows] + back
+        before = page.prev_cursor
+    assert back + [row.trace_id for row in last.rows] == seen
+    # Root span only: the plain filter on root spans, no window.
+    roots = SpanFilterSet(
+        {"q": "name = 'slow-llm'", "root": "1"},
+        queryset=browse_spans(project=project, tab="traces"),
+        project=project,
+        tab="traces",
+    )
+    assert roots.search_window is None and list(roots.qs) == []

@@ -188,7 +188,9 @@ def test_rows_kept_at_ingest_equal_a_full_recount_whatever_the_arrival_order(see
 
 def _matching(tab: str, data: dict) -> object:
     project = factories.project("p")
-    return SpanFilterSet(data, queryset=browse_spans(project=project, tab=tab), project=project).qs
+    return SpanFilterSet(
+        data, queryset=browse_spans(project=project, tab=tab), project=project, tab=tab
+    ).qs
 
 
 def test_delete_result_removes_whole_traces_in_batches_with_their_annotations():

@@ -155,13 +155,23 @@ def test_spans_tab_shows_every_span(staff):
     [
         ({"q": "status_code = 'ERROR'"}, ["error-root"]),
         ({"status": "ERROR"}, ["error-root"]),
-        ({"status": ["OK", "UNSET"]}, ["evaluated-root", "ok-root", "old-root"]),
+        # A trace is listed when any of its spans matches: the error trace's retriever is UNSET.
+        ({"status": ["OK", "UNSET"]}, ["evaluated-root", "error-root", "ok-root", "old-root"]),
+        ({"status": ["OK", "UNSET"], "root": "1"}, ["evaluated-root", "ok-root", "old-root"]),
+        (
+            {"q": "status_code IN ('OK', 'UNSET') and parent_id IS NULL"},
+            ["evaluated-root", "ok-root", "old-root"],
+        ),
         ({"range": "1h"}, ["evaluated-root", "error-root", "ok-root"]),
         ({"range": "7d", "q": "input = 'ok question'"}, ["ok-root"]),
         ({"kind": "AGENT"}, ["evaluated-root", "error-root", "ok-root", "old-root"]),
-        ({"kind": "LLM"}, []),
+        ({"kind": "LLM"}, ["evaluated-root", "error-root", "ok-root", "old-root"]),
+        ({"kind": "LLM", "root": "1"}, []),
+        ({"q": "model_name = 'gpt-4o'"}, ["error-root"]),  # on the LLM child
+        ({"range": "1h", "q": "model_name = 'gpt-4o-mini'"}, ["ok-root"]),
         ({"evaluated": "yes"}, ["evaluated-root"]),
-        ({"evaluated": "no"}, ["error-root", "ok-root", "old-root"]),
+        ({"evaluated": "no"}, ["error-root", "ok-root", "old-root"]),  # none of its spans has one
+        ({"evaluated": "no", "root": "1"}, ["error-root", "ok-root", "old-root"]),
         ({"evaluated": "yes", "evaluation": "Correctness"}, ["evaluated-root"]),
         ({"evaluated": "yes", "evaluation": "Other"}, []),
         # Equal latencies: ties go by id, in the sort's direction.

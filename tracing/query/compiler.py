@@ -7,8 +7,9 @@ Semantics, in short (docs/filter-language.md has the long form):
 - Text columns that keep ``""`` for "absent" (model_name, session_id, user_id, status_message)
   treat ``""`` as null.
 - JSON paths (``attributes.*``, ``metadata.*``) compare only values of the literal's type.
-- ``eval.X.label = 'y'``: there is an annotation named X by an LLM or code evaluator on the span
-  whose label is 'y'; ``eval.X.label IS NULL`` is the negation of ``IS NOT NULL``.
+- ``eval.X.label = 'y'``: there is a result named X by an LLM or code evaluator on the span
+  whose label is 'y' (``annotation.X``: by a person; ``annotations.naming``);
+  ``eval.X.label IS NULL`` is the negation of ``IS NOT NULL``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from django.db.models import Exists, F, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import StrIndex
 from django.db.models.lookups import GreaterThan
 
-from annotations.models import Annotation, AnnotatorKind
+from annotations.models import Annotation
 from tracing.query.errors import FilterError
 from tracing.query.expressions import JSONPredicate, JSONScalar, json_type_of
 from tracing.query.fields import (
@@ -58,7 +59,6 @@ _INTEGER_RANGES = {
     # is written to these columns by ingest.
     "IntegerField": (-(2**31), 2**31 - 1),
 }
-_EVALUATOR_KINDS = (AnnotatorKind.LLM, AnnotatorKind.CODE)
 
 
 def compile_filter(text: str, *, using: str = "default") -> Q:
@@ -205,9 +205,7 @@ class _Compiler:
         trace- and session-level results (``eval.X`` from a trace task) filter the traces and
         sessions lists."""
         op = comparison.op
-        named = Annotation.objects.filter(name=target.name)
-        if target.evaluators_only:
-            named = named.filter(annotator_kind__in=_EVALUATOR_KINDS)
+        named = Annotation.objects.filter(name=target.name, annotator_kind__in=target.kinds)
         if not target.attribute:
             if op not in ("is null", "is not null"):
                 raise FilterError(

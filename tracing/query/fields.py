@@ -7,6 +7,7 @@ import difflib
 from dataclasses import dataclass
 from typing import Literal
 
+from annotations.naming import FILTER_HEADS, kinds_selected
 from tracing.models import SpanKind, StatusCode
 from tracing.query.errors import FilterError
 from tracing.query.parser import FieldRef, Segment
@@ -130,8 +131,6 @@ ANNOTATION_ATTRIBUTES: dict[str, FieldType] = {
     "explanation": "string",
 }
 
-_EVAL_HEADS = {"eval": True, "evals": True, "annotation": False, "annotations": False}
-
 
 def _catalogue() -> dict[str, FieldSpec]:
     fields = {spec.name: spec for spec in _COLUMNS}
@@ -157,14 +156,17 @@ def _catalogue() -> dict[str, FieldSpec]:
     fields["metadata.<path>"] = FieldSpec(
         "metadata.<path>", "json", "A key of the span's metadata, e.g. metadata.region"
     )
-    for head, kinds in (("eval", "by an LLM or code evaluator"), ("annotation", "of any kind")):
+    for head, kinds in (
+        ("eval", "an LLM or code evaluator's result"),
+        ("annotation", "a person's annotation"),
+    ):
         for attribute, type_ in ANNOTATION_ATTRIBUTES.items():
             name = f"{head}.<name>.{attribute}"
             fields[name] = FieldSpec(
                 name,
                 type_,
-                f"The {attribute} of an annotation named <name> {kinds}; quote names with "
-                f'spaces: {head}."Q&A Correctness".{attribute}',
+                f"The {attribute} of {kinds} named <name> (an evaluator's or rubric's name); "
+                f'quote names with spaces: {head}."Q&A Correctness".{attribute}',
                 attribute,
                 nullable=True,
             )
@@ -189,7 +191,7 @@ class JSONTarget:
 @dataclass(frozen=True, slots=True)
 class AnnotationTarget:
     name: str
-    evaluators_only: bool  # eval.X: LLM and CODE annotators; annotation.X: any
+    kinds: tuple[str, ...]  # eval.X: LLM and CODE annotators; annotation.X: HUMAN
     attribute: str  # label, score, explanation, or "" for the annotation itself
     label: str
 
@@ -206,7 +208,7 @@ def resolve(field: FieldRef) -> Target:
     plain = all(not s.quoted for s in segments)
     if plain and field.dotted in FIELDS and "<" not in field.dotted:
         return ColumnTarget(FIELDS[field.dotted])
-    if head in _EVAL_HEADS:
+    if head in FILTER_HEADS:
         return _annotation_target(field)
     if head in ("attributes", "metadata"):
         if len(segments) == 1:
@@ -261,7 +263,7 @@ def _annotation_target(field: FieldRef) -> AnnotationTarget:
                 segments[2].position,
                 "use label, score or explanation",
             )
-    return AnnotationTarget(name.text, _EVAL_HEADS[head.text], attribute, field.dotted)
+    return AnnotationTarget(name.text, kinds_selected(head.text), attribute, field.dotted)
 
 
 def _unknown_field(field: FieldRef) -> FilterError:

@@ -310,10 +310,16 @@ def trace_list(
     error: bool | None = None,
     min_latency_ms: float | None = None,
     max_latency_ms: float | None = None,
+    filter_expr: str | None = None,
+    root_spans_only: bool = False,
     cursor: str | None = None,
     limit: int = DEFAULT_PAGE_SIZE,
 ) -> Page[Trace]:
-    """One page of a project's traces, ordered by ``sort`` then id in direction ``order``."""
+    """One page of a project's traces, ordered by ``sort`` then id in direction ``order``.
+
+    ``filter_expr`` (the filter language) keeps the traces with a span that matches it — with
+    ``root_spans_only``, whose root span matches; it raises ``FilterError`` when it cannot be
+    read."""
     if sort not in TRACE_SORTS:
         raise ValueError(f"sort must be one of {', '.join(TRACE_SORTS)}")
     if order not in ("asc", "desc"):
@@ -338,6 +344,11 @@ def trace_list(
         query = query.filter(latency_ms__gte=min_latency_ms)
     if max_latency_ms is not None:
         query = query.filter(latency_ms__lte=max_latency_ms)
+    if filter_expr and filter_expr.strip():
+        from tracing.query import compile_filter, trace_matches
+
+        condition = compile_filter(filter_expr) & Q(project=project)
+        query = query.filter(trace_matches(condition, trace="pk", root_only=root_spans_only))
     kind = f"trace:{sort}:{order}"
     if cursor:
         raw_value, last_id = _cursor_decode(cursor, kind, 2)
