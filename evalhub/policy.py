@@ -178,6 +178,7 @@ API: Final[dict[str, Need]] = {
     "api:session_annotations_list": R,
     "api:span_annotations_batch": W,
     "api:evaluation_records": W,
+    "api:agreement_get": R,
     "api:annotation_configs_list": R,
     "api:annotation_configs_create": W,
     "api:annotation_config_detail": R,
