@@ -14,6 +14,7 @@ from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET
 
 from annotations.selectors import annotate_panel_get
+from evalhub.converters import name_segment
 from tracing.selectors.detail import (
     SpanUrl,
     session_detail_get,
@@ -32,7 +33,7 @@ def _span_url(project: str, trace_id: str) -> SpanUrl:
         "detail:span_pane", kwargs={"project": project, "trace_id": trace_id, "span_id": marker}
     )
     prefix, _, suffix = template.rpartition(marker)
-    return lambda span_id: f"{prefix}{span_id}{suffix}"
+    return lambda span_id: f"{prefix}{name_segment(span_id)}{suffix}"
 
 
 def _optional_url(name: str, **kwargs: str) -> str | None:
