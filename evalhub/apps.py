@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class EvalhubConfig(AppConfig):
     name = "evalhub"
     verbose_name = "EvalHub"
+
+    def ready(self) -> None:
+        import evalhub.converters  # noqa: F401  (the <name:…> path converter)
+        from evalhub.online.filter_fields import filter_fields_register
+
+        filter_fields_register()

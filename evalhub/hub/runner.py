@@ -44,6 +44,9 @@ class EvaluationResult:
     score: float | None = None
     explanation: str | None = None
     error: str | None = None
+    # The evaluation could not run on this item — a variable has no value on it (an error
+    # trace without an output) — so an online run skips it: why, the same for every such item.
+    skipped: str | None = None
     traceback: str | None = None
     values: dict[str, str] = field(default_factory=dict)  # the resolved variables
     rendered_prompt: str | None = None
@@ -55,6 +58,8 @@ class EvaluationResult:
     latency_ms: float | None = None
     cost: float | None = None
     attempts: int | None = None
+    # The trace of the judge call, when the task records its judge calls (Enable tracing).
+    judge_trace_id: str | None = None
     # The error is not about this item: a bad key, an exhausted quota, an unknown model or a
     # missing provider. Every other item would fail the same way, so a run stops on it.
     fatal: bool = False
@@ -78,6 +83,7 @@ class EvaluationResult:
             "total_tokens",
             "latency_ms",
             "cost",
+            "judge_trace_id",
         )
         data = {"evaluator": self.evaluator, **{k: getattr(self, k) for k in keys}}
         if self.traceback:
@@ -326,6 +332,9 @@ def evaluation_prepare(
             _prepare_judge(prepared, config, span, values, provider, model)
         else:
             prepared.code_input = _code_input(config, span, values)
+    except TemplateVariableMissing as exc:
+        _fail(result, exc)
+        result.skipped = exc.reason
     except _EXPECTED as exc:
         _fail(result, exc)
     return prepared
