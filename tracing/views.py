@@ -26,7 +26,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods
 
 from tracing.export import FORMATS, span_export_stream
-from tracing.filters import SpanFilterSet
+from tracing.filters import SpanFilterSet, with_default_range
 from tracing.forms import SORT_LABELS, ProjectsRangeForm, TableOptionsForm
 from tracing.models import Project
 from tracing.project_tabs import project_tabs
@@ -42,6 +42,7 @@ from tracing.selectors.browser import (
     evaluation_names_recent,
     model_names_recent,
     project_cards,
+    project_has_rows,
     result_size,
     result_spans,
     selection_spans,
@@ -86,7 +87,9 @@ def project_home(request: HttpRequest, project: str) -> HttpResponse:
 
 def _filters(request: HttpRequest, project: Project, tab: Tab) -> SpanFilterSet:
     return SpanFilterSet(
-        request.GET, queryset=browse_spans(project=project, tab=tab), project=project
+        with_default_range(request.GET),
+        queryset=browse_spans(project=project, tab=tab),
+        project=project,
     )
 
 
@@ -152,6 +155,7 @@ def project_browse(request: HttpRequest, project: str, tab: Tab) -> HttpResponse
         "oob": partial,
         "ingest_url": request.build_absolute_uri(reverse("otlp-traces")),
     }
+    context["project_has_rows"] = bool(page.rows) or project_has_rows(project=project_row, tab=tab)
     if partial:
         return render(request, f"{TEMPLATE}#results", context)
     context["model_names"] = model_names_recent(project=project_row)
@@ -313,7 +317,10 @@ def _delete_result(request: HttpRequest, project: Project, tab: Tab) -> HttpResp
     confirmed = posted and params.get("confirmed") == "1" and as_of is not None
     as_of = min(as_of, now) if as_of is not None else now
     filters = SpanFilterSet(
-        params, queryset=browse_spans(project=project, tab=tab), project=project, now=as_of
+        with_default_range(params),
+        queryset=browse_spans(project=project, tab=tab),
+        project=project,
+        now=as_of,
     )
     if not filters.form.is_valid():
         messages.error(request, "The filter is not valid, so nothing was deleted. Fix it first.")

@@ -51,6 +51,12 @@ def _crumbs(project: str, list_name: str) -> dict[str, str | None]:
     }
 
 
+def _highlight(request: HttpRequest) -> str:
+    """``?result=<evaluator>``: the evaluator whose result the page highlights (a link from a
+    task run's items)."""
+    return request.GET.get("result", "")[:200]
+
+
 def _trace_page(
     request: HttpRequest, project: str, trace_id: str, span_id: str | None
 ) -> HttpResponse:
@@ -71,6 +77,7 @@ def _trace_page(
             "pane": detail.selected,
             "annotate_trace": annotate_panel_get(target=detail.trace, user=request.user),
             "annotate_span": annotate_panel_get(target=detail.selected.span, user=request.user),
+            "highlight": _highlight(request),
             **_crumbs(project, "traces"),
         },
     )
@@ -104,6 +111,7 @@ def span_detail(request: HttpRequest, project: str, trace_id: str, span_id: str)
             "project_name": project,
             "pane": pane,
             "annotate_span": annotate_panel_get(target=pane.span, user=request.user),
+            "highlight": _highlight(request),
         },
     )
 
@@ -122,6 +130,7 @@ def session_detail(request: HttpRequest, project: str, session_id: str) -> HttpR
             "project_name": project,
             "detail": detail,
             "annotate_session": annotate_panel_get(target=detail.session, user=request.user),
+            "highlight": _highlight(request),
             **_crumbs(project, "sessions"),
         },
     )

@@ -60,6 +60,7 @@ class EvaluationResult:
     attempts: int | None = None
     # The trace of the judge call, when the task records its judge calls (Enable tracing).
     judge_trace_id: str | None = None
+    judge_project: str | None = None
     # The error is not about this item: a bad key, an exhausted quota, an unknown model or a
     # missing provider. Every other item would fail the same way, so a run stops on it.
     fatal: bool = False
@@ -84,6 +85,7 @@ class EvaluationResult:
             "latency_ms",
             "cost",
             "judge_trace_id",
+            "judge_project",
         )
         data = {"evaluator": self.evaluator, **{k: getattr(self, k) for k in keys}}
         if self.traceback:

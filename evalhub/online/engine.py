@@ -516,6 +516,7 @@ def _item_result(evaluator: str, result: EvaluationResult) -> dict[str, Any]:
         "error": None if result.skipped else result.error,
         "skipped": result.skipped,
         "judge_trace_id": result.judge_trace_id,
+        "judge_project": result.judge_project,
     }
     if entry["error"] is not None:
         entry["error"] = entry["error"][:MAX_LOG_MESSAGE]

@@ -185,6 +185,37 @@ class Run:
         return int(self.counts.get("total", 0))
 
 
+@dataclass(frozen=True)
+class RunItem:
+    """A span, trace or session a run listed: ``target_kind`` (span, trace, session),
+    ``target_id`` (its id), ``outcome`` (succeeded, errored, skipped, pending), ``reason`` (why
+    it was skipped), and ``results``: one dict per evaluator with ``evaluator``, ``label``,
+    ``score``, ``explanation``, ``latency_ms``, ``error`` or ``skipped`` and, when the task
+    records its judge calls, ``judge_trace_id`` and ``judge_project``."""
+
+    id: int
+    target_kind: str
+    target_id: str
+    outcome: str
+    reason: str = ""
+    results: list[dict[str, Any]] = field(default_factory=list)
+    start_time: datetime | None = None
+    finished_at: datetime | None = None
+
+    @classmethod
+    def from_api(cls, body: Mapping[str, Any]) -> RunItem:
+        return cls(
+            id=int(body["id"]),
+            target_kind=body["target_kind"],
+            target_id=body["target_id"],
+            outcome=body["outcome"],
+            reason=body.get("reason") or "",
+            results=list(body.get("results") or []),
+            start_time=_when(body.get("start_time")),
+            finished_at=_when(body.get("finished_at")),
+        )
+
+
 TaskRef = Task | int | str
 RunRef = Run | int
 
@@ -342,6 +373,21 @@ class Tasks:
             after = body.get("logs_next_after")
             if after is None:
                 return entries
+
+    def run_items(
+        self, run: RunRef, *, outcome: str | None = None, limit: int | None = None
+    ) -> builtins.list[RunItem]:
+        """The items the run listed, in order — exactly what ``task_run = <run id>`` shows in
+        the trace browser — with each evaluator's result; ``outcome`` keeps one of succeeded,
+        errored, skipped, pending; ``limit`` stops after that many (``None``: all)."""
+        items: builtins.list[RunItem] = []
+        page_size = PAGE_SIZE if limit is None else max(1, min(limit, 1000))
+        path = f"/v1/runs/{_run_id(run)}/items"
+        for body in self._pages(path, {"limit": page_size, "outcome": outcome}):
+            if limit is not None and len(items) >= limit:
+                break
+            items.append(RunItem.from_api(body))
+        return items
 
     def cancel(self, run: RunRef) -> Run:
         """Stop a queued or running run; what it evaluated stays."""

@@ -226,7 +226,9 @@ def test_a_missing_variable_skips_the_item_and_is_logged_once_with_a_count(
     # A later run adds to the same line.
     more = factories.span_record(kind="LLM", name="llm", status_code="ERROR", output_value=None)
     factories.ingest([more])
-    again = run_manual_create(project=task.project, granularity="span", keys=[more.span_id], task=task)
+    again = run_manual_create(
+        project=task.project, granularity="span", keys=[more.span_id], task=task
+    )
     _work(again, fast_retry)
     assert again.logs.get(level="warning").count == 1
 

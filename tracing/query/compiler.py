@@ -231,7 +231,6 @@ class _Compiler:
             return ~_on_span_or_root(named.filter(_present(spec)))
         return _on_span_or_root(named.filter(self.column(spec, target.label, comparison)))
 
-
     # --- membership fields (registered by products) ----------------------------------------
 
     def membership(self, target: MembershipTarget, comparison: Comparison) -> Q:

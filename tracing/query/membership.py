@@ -56,7 +56,7 @@ class MembershipField:
 
     def members(self, values: list[Any] | None) -> Q:
         """The spans that are members for one of ``values`` (``None``: for any value)."""
-        rows = self.model._default_manager.all()  # noqa: SLF001
+        rows = self.model._default_manager.all()
         if values is not None:
             rows = rows.filter(**{f"{self.value_path}__in": values})
         condition = Q()
