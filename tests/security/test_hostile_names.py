@@ -67,7 +67,7 @@ class _Links(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         for name, value in attrs:
-            if value and (name == "href" and tag == "a" or name == "hx-get"):
+            if value and ((name == "href" and tag == "a") or name == "hx-get"):
                 self.links.append(value)
 
 
