@@ -36,6 +36,7 @@ from evalhub.online.dryrun import (
     DRY_RUN_LIMIT,
     evaluator_mappings,
     preview_span,
+    skip_forecast,
     task_dry_run,
 )
 from evalhub.online.judge_tracing import judge_project_name
@@ -241,10 +242,22 @@ def _mappings_context(draft: _Draft) -> dict[str, Any]:
             )
         except FilterError:
             span = None  # the count shows the error
+    forecast = None
+    if draft.project is not None and draft.entries:
+        try:
+            forecast = skip_forecast(
+                project=draft.project,
+                granularity=draft.granularity,
+                filter_text=draft.filter_text,
+                entries=draft.entries,
+            )
+        except FilterError:
+            forecast = None  # the count shows the error
     return {
         "preview": span,
         "mappings": evaluator_mappings(entries=draft.entries, span=span),
         "draft": draft,
+        "forecast": forecast,
     }
 
 
@@ -439,6 +452,12 @@ def task_form_test(request: HttpRequest) -> HttpResponse:
     if data is not None:
         try:
             ctx["items"] = task_dry_run(data=data)
+            ctx["forecast"] = skip_forecast(
+                project=data.project,
+                granularity=data.granularity,
+                filter_text=data.filter,
+                entries=data.evaluators,
+            )
         except FilterError as exc:
             ctx["problems"] = [f"Filter: {exc}"]
         ctx["project_name"] = data.project.name

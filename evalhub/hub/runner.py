@@ -342,6 +342,29 @@ def evaluation_prepare(
     return prepared
 
 
+def evaluation_skip_reason(
+    *, version: EvaluatorVersion, span: Span, variables: Mapping[str, str] | None = None
+) -> str | None:
+    """Why an online run would skip evaluating ``span`` with ``version`` (and a task's
+    ``variables`` mapping): a variable with no value on it, as ``evaluation_prepare`` finds it;
+    ``None`` when it would run. Reads the span only: no provider, no call."""
+    try:
+        config = config_parse(version.config)
+        if variables:
+            config = config_parse(
+                {**version.config, "variables": {**config.variables, **variables}}
+            )
+    except EvaluatorConfigError:
+        return None  # not a skip: the run reports the error
+    if not isinstance(config, LlmJudgeConfig):
+        return None
+    try:
+        variables_resolve(mapping=config.mapping(), span=span)
+    except TemplateVariableMissing as exc:
+        return exc.reason
+    return None
+
+
 def evaluation_execute(
     prepared: PreparedEvaluation,
     *,

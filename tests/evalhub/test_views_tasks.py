@@ -483,6 +483,31 @@ def test_test_task_shows_results_and_writes_nothing(logged_in, provider, fake_op
     assert not TaskRun.objects.exists()
 
 
+def test_the_form_warns_how_many_recent_matches_would_be_skipped_and_why(
+    logged_in, provider, fake_openai
+):
+    fake_openai.answer("correct", "fine")
+    evaluator = judge()
+    factories.trace(start=_ago(hours=1))
+    factories.ingest(
+        [factories.span_record(kind="LLM", name="llm", output_value=None, start=_ago(hours=2))]
+    )
+    form = _form(evaluators=[str(evaluator.pk)], filter="span_kind = 'LLM'")
+    mappings = logged_in.post("/tasks/form/variables/", form).content.decode()
+    assert "1 of the 2 newest matching spans would be skipped" in mappings
+    assert 'missing variable {output}: output has no value <span class="muted">(1)</span>' in (
+        mappings
+    )
+    tested = logged_in.post("/tasks/form/test/", form).content.decode()
+    assert '<span class="badge warn">skipped</span>' in tested
+    assert "1 of the 2 newest matching item" in tested
+    assert len(fake_openai.requests) == 1  # the skipped one is not sent to the judge
+    fine = logged_in.post(
+        "/tasks/form/variables/", {**form, "filter": "span_kind = 'LLM' and output IS NOT NULL"}
+    ).content.decode()
+    assert "would be skipped" not in fine
+
+
 def test_test_task_shows_problems_instead_of_running(logged_in, provider):
     factories.trace(start=_ago(hours=1))
     page = logged_in.post("/tasks/form/test/", _form()).content.decode()
