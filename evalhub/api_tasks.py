@@ -120,6 +120,9 @@ class TaskIn(_Strict):
     )
     provider: int | str | None = Field(None, description="LLM provider id or name")
     model: str = Field("", description="Model for LLM evaluators (default: the provider's)")
+    tracing: bool = Field(
+        False, description="Record each judge call as an LLM span in '<project> · judge traces'"
+    )
     description: str = Field("", max_length=MAX_DESCRIPTION)
     backfill: BackfillIn | None = Field(None, description="Also start a backfill run")
 
@@ -138,6 +141,7 @@ class TaskPatch(_Strict):
     quiet_seconds: int | None = None
     provider: int | str | None = None
     model: str | None = None
+    tracing: bool | None = None
     description: str | None = Field(None, max_length=MAX_DESCRIPTION)
 
 
@@ -173,6 +177,7 @@ class TaskOut(Schema):
     provider: str | None
     provider_id: int | None
     model: str
+    tracing: bool
     last_checked_at: datetime | None
     created_at: datetime
     updated_at: datetime

@@ -87,6 +87,12 @@ class TaskForm(forms.Form):
         max_length=200,
         widget=forms.TextInput(attrs={"placeholder": "the evaluator's model or the provider's"}),
     )
+    tracing = forms.BooleanField(
+        required=False,
+        label="Enable tracing",
+        help_text="Record every judge call (prompt, answer, tokens, cost, latency, retries) as "
+        "an LLM span in the project's judge-traces project; each result links to its call.",
+    )
     span = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
 
     def clean_evaluators(self) -> list[Evaluator]:
@@ -136,6 +142,7 @@ class TaskForm(forms.Form):
             quiet_seconds=data.get("quiet_seconds"),
             provider=data.get("provider"),
             model=data.get("model") or "",
+            tracing=bool(data.get("tracing")),
             description=data.get("description") or "",
         )
 

@@ -472,7 +472,17 @@ def task_form_test(request: HttpRequest) -> HttpResponse:
 def task_detail(request: HttpRequest, task_id: int) -> HttpResponse:
     task = _task_or_404(task_id)
     page = Paginator(run_list(task=task), RUNS_PER_PAGE).get_page(request.GET.get("page"))
-    return render(request, DETAIL_TEMPLATE, {"task": task, "page": page})
+    judge_project = judge_project_name(task.project.name)
+    return render(
+        request,
+        DETAIL_TEMPLATE,
+        {
+            "task": task,
+            "page": page,
+            "judge_project": judge_project,
+            "judge_project_exists": Project.objects.filter(name=judge_project).exists(),
+        },
+    )
 
 
 @login_required

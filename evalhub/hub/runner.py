@@ -58,6 +58,11 @@ class EvaluationResult:
     latency_ms: float | None = None
     cost: float | None = None
     attempts: int | None = None
+    # When the judge call started and ended (epoch seconds, retries included), and the attempts
+    # that failed before its answer (``evalhub.hub.llm.ChatResult.failures``).
+    started_at: float | None = None
+    ended_at: float | None = None
+    attempt_failures: list[dict[str, Any]] = field(default_factory=list)
     # The trace of the judge call, when the task records its judge calls (Enable tracing).
     judge_trace_id: str | None = None
     judge_project: str | None = None
@@ -171,6 +176,7 @@ def _call_judge(
     result, config, request = prepared.result, prepared.config, prepared.request
     assert isinstance(config, LlmJudgeConfig) and request is not None
     assert prepared.provider is not None
+    result.started_at = time.time()
     chat = chat_complete(
         prepared.provider,
         messages=request.messages,
@@ -183,6 +189,8 @@ def _call_judge(
         limiter=limiter,
         retry=retry,
     )
+    result.ended_at = time.time()
+    result.attempt_failures = chat.failures
     result.raw_response = chat.raw
     result.model = chat.model or result.model
     result.prompt_tokens = chat.prompt_tokens
@@ -383,6 +391,11 @@ def evaluation_execute(
             _run_code(result, prepared.config, prepared.code_input)
     except _EXPECTED as exc:
         _fail(result, exc)
+        if result.started_at is not None and result.ended_at is None:
+            result.ended_at = time.time()
+        if isinstance(exc, LlmError):
+            result.attempt_failures = exc.failures
+            result.attempts = len(exc.failures) + 1
     return result
 
 

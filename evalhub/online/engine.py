@@ -52,6 +52,7 @@ from evalhub.models import (
     TaskRunItem,
     TaskRunLog,
 )
+from evalhub.online.judge_tracing import JudgeCall, judge_calls_record
 from evalhub.online.services import lease_seconds, run_fail, run_log, run_plan
 from tracing.models import Span, Trace
 
@@ -84,6 +85,7 @@ class _Item:
     row: TaskRunItem
     span: Span | None
     results: list[EvaluationResult | None] = field(default_factory=list)
+    prepared: dict[int, PreparedEvaluation] = field(default_factory=dict)  # for judge tracing
     skip_reason: str = ""
 
     @property
@@ -193,6 +195,7 @@ class _Engine:
         self.run, self.worker = run, worker
         self.limiter, self.retry = limiter, retry
         self.granularity = run.config["granularity"]
+        self.tracing = bool(run.config.get("tracing"))
         self.evaluators = self._evaluators()
         self.concurrency = concurrency or self._concurrency()
         self.ready: list[_Item] = []
@@ -278,6 +281,8 @@ class _Engine:
                         if evaluator.version.evaluator.kind == EvaluatorKind.LLM
                         else "",
                     )
+                    if self.tracing and prepared.request is not None:
+                        item.prepared[index] = prepared
                     yield _Unit(item=item, index=index, prepared=prepared)
 
     def _complete(self, unit: _Unit, result: EvaluationResult) -> None:
@@ -387,7 +392,26 @@ class _Engine:
             return
         self.run = run
 
+    def _judge_calls_record(self, run: TaskRun, items: list[_Item]) -> None:
+        """Enable tracing: the judge calls of these items as LLM spans, their trace ids kept
+        on the results (so the annotations and the items link to them)."""
+        calls = [
+            JudgeCall(
+                prepared=prepared,
+                result=item.results[index],  # type: ignore[arg-type]
+                evaluator=self.evaluators[index].name,
+                target_kind=item.row.target_kind,
+                target_id=item.row.target_key,
+            )
+            for item in items
+            if not item.skip_reason
+            for index, prepared in item.prepared.items()
+        ]
+        judge_calls_record(calls, project_name=run.project.name, run_id=run.pk, task_id=run.task_id)
+
     def _write(self, run: TaskRun, items: list[_Item]) -> None:
+        if self.tracing:
+            self._judge_calls_record(run, items)
         while True:
             try:
                 with transaction.atomic():

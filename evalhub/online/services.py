@@ -104,6 +104,7 @@ class TaskInput:
     quiet_seconds: int | None = None
     provider: Provider | None = None
     model: str = ""
+    tracing: bool = False
     description: str = ""
 
 
@@ -119,6 +120,7 @@ TASK_FIELDS = (
     "quiet_seconds",
     "provider",
     "model",
+    "tracing",
     "description",
 )
 
@@ -201,6 +203,7 @@ def _task_check(data: TaskInput, *, instance: Task | None = None) -> None:
         )
     if data.quiet_seconds is not None and not 0 <= int(data.quiet_seconds) <= MAX_QUIET_SECONDS:
         raise TaskInvalid("quiet_seconds", f"must be from 0 to {MAX_QUIET_SECONDS} s")
+    data.tracing = bool(data.tracing)
     data.model = (data.model or "").strip()
     if len(data.model) > 200:
         raise TaskInvalid("model", "at most 200 characters")
@@ -356,6 +359,7 @@ def run_config(
         "quiet_seconds": task.effective_quiet_seconds if task else 0,
         "provider_id": task.provider_id if task else None,
         "model": task.model if task else "",
+        "tracing": task.tracing if task else False,
         "evaluators": [
             {
                 "evaluator_id": e.evaluator.pk,

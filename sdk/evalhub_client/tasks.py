@@ -80,6 +80,8 @@ class Task:
     model: str
     description: str
     paused_reason: str = ""
+    tracing: bool = False
+    """Judge calls are recorded as LLM spans in the project ``"<project> · judge traces"``."""
     created_at: datetime | None = None
     updated_at: datetime | None = None
     backfill_run_id: int | None = None
@@ -104,6 +106,7 @@ class Task:
             model=body.get("model") or "",
             description=body.get("description") or "",
             paused_reason=body.get("paused_reason") or "",
+            tracing=bool(body.get("tracing")),
             created_at=_when(body.get("created_at")),
             updated_at=_when(body.get("updated_at")),
             backfill_run_id=body.get("backfill_run_id"),
@@ -251,7 +254,8 @@ class Tasks:
         ``evaluators``: names or ids, or ``{"evaluator": name, "variables": {var: source}}``.
         ``fields``: ``granularity`` (span, trace, session), ``filter``, ``sampling_rate``
         (percent), ``continuous``, ``interval_seconds``, ``quiet_seconds``, ``provider``
-        (id or name), ``model``, ``description``. ``backfill``: a start time (``"7d"``, a
+        (id or name), ``model``, ``tracing`` (record each judge call as an LLM span),
+        ``description``. ``backfill``: a start time (``"7d"``, a
         datetime…) or ``{"data_start_time", "data_end_time", "max_spans"}`` to start a backfill
         run too; its id is the task's ``backfill_run_id``. Nothing is created when the task or
         its backfill is refused.

@@ -114,11 +114,13 @@ def test_create_with_every_field_then_get(api, provider):
             "quiet_seconds": 120,
             "provider": "fake",
             "model": "judge-large",
+            "tracing": True,
             "description": "Is it grounded?",
         },
     )
     assert response.status_code == 201, response.content
     task = response.json()
+    assert task["tracing"] is True
     assert task["name"] == "grounded" and task["project"] == "shop"
     assert task["evaluators"] == [
         {

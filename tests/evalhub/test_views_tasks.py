@@ -440,8 +440,19 @@ def test_edit_shows_and_saves_the_task(logged_in, provider):
         120,
         10.0,
     )
-    assert not task.continuous
+    assert not task.continuous and not task.tracing
     assert TaskEvaluator.objects.get(task=task).variables == {}
+    # Advanced: Enable tracing, next to the LLM override.
+    page = logged_in.get(f"/tasks/{task.pk}/edit/").content.decode()
+    assert "LLM override" in page and 'name="tracing"' in page and "Enable tracing" in page
+    logged_in.post(
+        f"/tasks/{task.pk}/edit/",
+        _form(name="renamed", evaluators=[str(evaluator.pk)], tracing="on"),
+    )
+    task.refresh_from_db()
+    assert task.tracing
+    detail = logged_in.get(f"/tasks/{task.pk}/").content.decode()
+    assert 'judge calls recorded in <span class="mono">default · judge traces</span>' in detail
 
 
 def test_edit_with_a_backfill_on_a_paused_task_is_rejected_and_nothing_changes(logged_in, provider):
