@@ -3,8 +3,8 @@
 import pytest
 from django.contrib.auth import get_user_model
 
-from evalhub.models import Evaluator, Provider
 from evalhub.hub.templates_library import template_get
+from evalhub.models import Evaluator, Provider
 from evalhub.services import evaluator_create_from_template
 from tests import factories
 from tests.evalhub.fake_openai import VALID_KEY
