@@ -22,7 +22,7 @@ from django.http import (
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods
 
 from tracing.export import FORMATS, span_export_stream
@@ -235,8 +235,12 @@ def project_export(request: HttpRequest, project: str, tab: Tab) -> HttpResponse
     response = StreamingHttpResponse(
         span_export_stream(spans, export_format=export_format), content_type=content_type
     )
-    filename = f"{project_row.name}-{scope}-{stamp}.{extension}".replace('"', "")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    # Any project name: control characters, quotes and slashes become "_"; non-ASCII names
+    # are sent as RFC 6266 ``filename*``.
+    name = "".join(c if c.isprintable() and c not in '"\\/;' else "_" for c in project_row.name)
+    response["Content-Disposition"] = content_disposition_header(
+        True, f"{name}-{scope}-{stamp}.{extension}"
+    )
     return response
 
 

@@ -255,6 +255,18 @@ def test_detail_pages_show_the_hostile_names(client, hostile):
         assert client.get(url).status_code == 200
 
 
+def test_exports_of_hostile_projects_have_safe_file_names(client, hostile):
+    for name in PROJECTS:
+        url = reverse("tracing:export", kwargs={"project": name, "tab": "spans"})
+        response = client.get(url, {"format": "csv", "range": "all"})
+        assert response.status_code == 200
+        header = response["Content-Disposition"]
+        assert header.startswith("attachment; filename")
+        assert not any(ord(c) < 32 or ord(c) > 126 for c in header), header
+        assert "/" not in header.split("filename", 1)[1].replace("utf-8''", "")
+        b"".join(response.streaming_content)
+
+
 def test_a_slash_in_a_project_sent_by_an_exporter_breaks_no_page(client, admin, auth):
     from tests.tracing.test_ingest_otlp import otlp_json, pb_request, pb_span
 
