@@ -325,3 +325,13 @@ def test_api_routes_take_hostile_names(client, hostile, auth):
     assert gone.status_code == 204
     assert not Span.objects.filter(span_id="span/1").exists()
     assert client.get("/v1/projects/broken~x", headers=auth).status_code == 404
+    # Queues, datasets and rubrics by their (hostile) names.
+    for route, key in (
+        (f"/v1/annotation_queues/{name_to_url(f'sessions/{MARKUP}')}", "name"),
+        (f"/v1/datasets/{name_to_url(f'data/{MARKUP}')}", "name"),
+        (f"/v1/annotation_configs/{name_to_url(f'rubric/{MARKUP}')}", "name"),
+    ):
+        response = client.get(route.replace(" ", "%20"), headers=auth)
+        assert response.status_code == 200, (route, response.content)
+        body = response.json()
+        assert body.get("data", body)[key].endswith(MARKUP)
