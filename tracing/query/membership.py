@@ -17,10 +17,11 @@ registers the field when its app is ready::
         )
     )
 
-A span is a member when a row names it, its trace or its session; the compiler writes each
-level as a subquery on the span's own, its trace's or its session's primary key
-(``id IN (SELECT target_pk FROM ... WHERE run_id = %s AND target_kind = 'span')``), every value
-bound as a parameter.
+A span is a member when a row names it, its trace or its session; the compiler writes one
+subquery on the span's primary key, the union of the spans named directly and the spans of the
+traces and sessions named (``id IN (SELECT id FROM span WHERE id IN (SELECT target_pk ...)
+UNION ALL SELECT id FROM span WHERE trace_id IN (...) UNION ALL ...)``), every value bound as a
+parameter.
 """
 
 from __future__ import annotations
@@ -59,13 +60,23 @@ class MembershipField:
         rows = self.model._default_manager.all()
         if values is not None:
             rows = rows.filter(**{f"{self.value_path}__in": values})
-        condition = Q()
-        for level, stored in self.levels.items():
-            # Uncorrelated: the database reads the rows once (a hash or a semi-join), rather
-            # than probing them for every span it scans.
-            named = rows.filter(**{self.level_path: stored}).values(self.member_path)
-            condition |= Q(**{f"{LEVEL_COLUMNS[level]}__in": named})
-        return condition
+        from tracing.models import Span
+
+        # One ``id IN (... UNION ALL ...)``: the database lists the member spans first (from the
+        # rows' index, then the spans' pk, trace and session indexes) and joins them, instead
+        # of testing every span it scans against three subqueries joined by OR — at 1M spans,
+        # 15 ms instead of seconds for a run of a few dozen items (bench/run_items_bench.py).
+        parts = [
+            Span.objects.filter(
+                **{
+                    f"{LEVEL_COLUMNS[level]}__in": rows.filter(**{self.level_path: stored}).values(
+                        self.member_path
+                    )
+                }
+            ).values("pk")
+            for level, stored in self.levels.items()
+        ]
+        return Q(pk__in=parts[0].union(*parts[1:], all=True))
 
 
 _FIELDS: dict[str, MembershipField] = {}
