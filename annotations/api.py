@@ -291,7 +291,7 @@ def _list(project: str, kind: str, filters: Any) -> dict[str, Any]:
     }
 
 
-@router.get("/projects/{project}/span_annotations", response=SpanAnnotationsPage)
+@router.get("/projects/{name:project}/span_annotations", response=SpanAnnotationsPage)
 def span_annotations_list(
     request: HttpRequest, project: str, filters: Query[SpanAnnotationFilters]
 ) -> dict[str, Any]:
@@ -299,7 +299,7 @@ def span_annotations_list(
     return _list(project, TargetKind.SPAN, filters)
 
 
-@router.get("/projects/{project}/trace_annotations", response=TraceAnnotationsPage)
+@router.get("/projects/{name:project}/trace_annotations", response=TraceAnnotationsPage)
 def trace_annotations_list(
     request: HttpRequest, project: str, filters: Query[TraceAnnotationFilters]
 ) -> dict[str, Any]:
@@ -307,7 +307,7 @@ def trace_annotations_list(
     return _list(project, TargetKind.TRACE, filters)
 
 
-@router.get("/projects/{project}/session_annotations", response=SessionAnnotationsPage)
+@router.get("/projects/{name:project}/session_annotations", response=SessionAnnotationsPage)
 def session_annotations_list(
     request: HttpRequest, project: str, filters: Query[SessionAnnotationFilters]
 ) -> dict[str, Any]:

@@ -103,7 +103,7 @@ def _not_found(exc: AnnotationTargetNotFound) -> Status:
 
 
 @router.post(
-    "/projects/{project}/span_annotations/batch",
+    "/projects/{name:project}/span_annotations/batch",
     response={
         200: SpanAnnotationsBatchOut,
         404: TargetsNotFoundOut,
@@ -165,7 +165,7 @@ def span_annotations_batch(
 
 
 @router.post(
-    "/projects/{project}/evaluations/records",
+    "/projects/{name:project}/evaluations/records",
     response={200: EvaluationRecordsOut, 404: TargetsNotFoundOut, 422: ErrorOut},
     summary=(
         "Write evaluations and annotations from data-frame records "

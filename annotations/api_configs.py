@@ -137,13 +137,17 @@ def annotation_configs_create(request: HttpRequest, body: AnnotationConfigIn) ->
     return {"data": _config_out(config)}
 
 
-@router.get("/annotation_configs/{config}", response=AnnotationConfigResponse, exclude_unset=True)
+@router.get(
+    "/annotation_configs/{name:config}", response=AnnotationConfigResponse, exclude_unset=True
+)
 def annotation_config_detail(request: HttpRequest, config: str) -> dict[str, Any]:
     """One annotation config, by id or name."""
     return {"data": _config_out(_config_from_path(config))}
 
 
-@router.put("/annotation_configs/{config}", response=AnnotationConfigResponse, exclude_unset=True)
+@router.put(
+    "/annotation_configs/{name:config}", response=AnnotationConfigResponse, exclude_unset=True
+)
 def annotation_config_replace(
     request: HttpRequest, config: str, body: AnnotationConfigIn
 ) -> dict[str, Any]:
@@ -158,7 +162,7 @@ def annotation_config_replace(
 
 
 @router.delete(
-    "/annotation_configs/{config}", response=AnnotationConfigResponse, exclude_unset=True
+    "/annotation_configs/{name:config}", response=AnnotationConfigResponse, exclude_unset=True
 )
 def annotation_config_remove(request: HttpRequest, config: str) -> dict[str, Any]:
     """Delete an annotation config (by id or name) and disable it in every project; returns it.
@@ -170,7 +174,9 @@ def annotation_config_remove(request: HttpRequest, config: str) -> dict[str, Any
 
 
 @router.get(
-    "/projects/{project}/annotation_configs", response=AnnotationConfigsPage, exclude_unset=True
+    "/projects/{name:project}/annotation_configs",
+    response=AnnotationConfigsPage,
+    exclude_unset=True,
 )
 def project_annotation_configs_list(
     request: HttpRequest,
@@ -182,7 +188,7 @@ def project_annotation_configs_list(
 
 
 @router.post(
-    "/projects/{project}/annotation_configs/{config}",
+    "/projects/{name:project}/annotation_configs/{name:config}",
     response=AnnotationConfigResponse,
     exclude_unset=True,
     summary="Enable an annotation config for a project",
@@ -198,7 +204,7 @@ def project_annotation_config_add(
 
 
 @router.delete(
-    "/projects/{project}/annotation_configs/{config}",
+    "/projects/{name:project}/annotation_configs/{name:config}",
     response=AnnotationConfigResponse,
     exclude_unset=True,
     summary="Disable an annotation config for a project",

@@ -245,13 +245,13 @@ def datasets_create(request: HttpRequest, body: DatasetCreateIn) -> dict[str, An
     return {"data": _dataset_out(_reloaded(result.dataset))}
 
 
-@router.get("/datasets/{dataset}", response=DatasetResponse)
+@router.get("/datasets/{name:dataset}", response=DatasetResponse)
 def dataset_detail(request: HttpRequest, dataset: str) -> dict[str, Any]:
     """One dataset, by id or name, with its example count."""
     return {"data": _dataset_out(_dataset_from_path(dataset))}
 
 
-@router.delete("/datasets/{dataset}", response=DatasetResponse)
+@router.delete("/datasets/{name:dataset}", response=DatasetResponse)
 def dataset_remove(request: HttpRequest, dataset: str) -> dict[str, Any]:
     """Delete a dataset (by id or name) with its examples; returns it as it was."""
     found = _dataset_from_path(dataset)
@@ -260,7 +260,7 @@ def dataset_remove(request: HttpRequest, dataset: str) -> dict[str, Any]:
     return {"data": out}
 
 
-@router.get("/datasets/{dataset}/examples", response=ExamplesPage)
+@router.get("/datasets/{name:dataset}/examples", response=ExamplesPage)
 def dataset_examples_list(
     request: HttpRequest, dataset: str, paging: Query[PageQuery]
 ) -> dict[str, Any]:
@@ -276,7 +276,7 @@ def dataset_examples_list(
     }
 
 
-@router.post("/datasets/{dataset}/examples", response=ExamplesAddedResponse)
+@router.post("/datasets/{name:dataset}/examples", response=ExamplesAddedResponse)
 def dataset_examples_append(
     request: HttpRequest, dataset: str, body: ExamplesSourceIn
 ) -> dict[str, Any]:

@@ -259,14 +259,14 @@ def annotation_queues_create(request: HttpRequest, body: QueueIn) -> dict[str, A
     return {"data": _queue_out(queue)}
 
 
-@router.get("/annotation_queues/{queue}", response=QueueResponse, url_name="annotation_queue")
+@router.get("/annotation_queues/{name:queue}", response=QueueResponse, url_name="annotation_queue")
 def annotation_queue_detail(request: HttpRequest, queue: str) -> dict[str, Any]:
     """One queue, by id or name."""
     return {"data": _queue_out(_queue(request, queue))}
 
 
 @router.post(
-    "/annotation_queues/{queue}/items",
+    "/annotation_queues/{name:queue}/items",
     response=ItemsAddedResponse,
     url_name="annotation_queue_items_add",
 )
@@ -312,7 +312,7 @@ def annotation_queue_items_add(request: HttpRequest, queue: str, body: ItemsIn) 
 
 
 @router.get(
-    "/annotation_queues/{queue}/items", response=ItemsPage, url_name="annotation_queue_items"
+    "/annotation_queues/{name:queue}/items", response=ItemsPage, url_name="annotation_queue_items"
 )
 def annotation_queue_items(
     request: HttpRequest, queue: str, params: Query[ItemsQuery]
@@ -350,7 +350,7 @@ def annotation_queue_items(
 
 
 @router.get(
-    "/annotation_queues/{queue}/progress",
+    "/annotation_queues/{name:queue}/progress",
     response=ProgressResponse,
     url_name="annotation_queue_progress",
 )

@@ -106,8 +106,9 @@ def _clean(index: int, item: AnnotationInput) -> _Cleaned:
     if target_kind not in _TARGETS:
         raise fail("target_kind", f"must be one of SPAN, TRACE, SESSION (got {item.target_kind!r})")
     id_field = _TARGETS[target_kind][2]
-    target_id = item.target_id.strip() if isinstance(item.target_id, str) else ""
-    if not target_id:
+    # An id is kept as given: ids from production may start or end with spaces.
+    target_id = item.target_id if isinstance(item.target_id, str) else ""
+    if not target_id.strip():
         raise fail(id_field, "must not be empty")
     name = item.name.strip() if isinstance(item.name, str) else ""
     if not name:
@@ -473,7 +474,7 @@ def evaluation_records_read(records: Sequence[Mapping[str, Any]]) -> list[Record
                     columns=tuple(column for column, _ in fields.values()),
                     item=AnnotationInput(
                         target_kind=target_kind,
-                        target_id=target_id.strip(),
+                        target_id=target_id,
                         name=name,
                         annotator_kind=annotator_kind,
                         label=values.get("label"),

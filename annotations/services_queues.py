@@ -312,7 +312,7 @@ def _ids_clean(field: str, ids: Any) -> list[str]:
     for index, value in enumerate(ids):
         if not isinstance(value, str) or not value.strip():
             raise QueueInvalid(field=f"{field}[{index}]", message="must be a non-empty string")
-        cleaned.append(value.strip())
+        cleaned.append(value)  # as given: ids from production may start or end with spaces
     cleaned = list(dict.fromkeys(cleaned))
     if not cleaned:
         raise QueueInvalid(field=field, message="must not be empty")

@@ -6,6 +6,7 @@ project's Annotations tab with its agreement view. ``project`` is the project's 
 
 from django.urls import URLPattern, path
 
+import evalhub.converters  # noqa: F401  (registers the <name:…> path converter)
 from annotations import views_annotate
 
 urlpatterns: list[URLPattern] = [
@@ -22,17 +23,17 @@ urlpatterns: list[URLPattern] = [
         name="config-delete",
     ),
     path(
-        "projects/<str:project>/annotate/<str:target>/<str:target_id>/",
+        "projects/<name:project>/annotate/<name:target>/<name:target_id>/",
         views_annotate.annotate,
         name="annotate",
     ),
     path(
-        "projects/<str:project>/annotations/",
+        "projects/<name:project>/annotations/",
         views_annotate.project_annotations,
         name="project-annotations",
     ),
     path(
-        "projects/<str:project>/annotations/agreement/",
+        "projects/<name:project>/annotations/agreement/",
         views_annotate.project_agreement,
         name="agreement",
     ),

@@ -2,13 +2,14 @@
 
 from django.urls import URLPattern, path
 
+import evalhub.converters  # noqa: F401  (registers the <name:…> path converter)
 from annotations import views_datasets
 
 urlpatterns: list[URLPattern] = [
     path("datasets/", views_datasets.datasets, name="datasets"),
     path("datasets/options/", views_datasets.dataset_options, name="dataset-options"),
     path(
-        "datasets/add/<str:project>/<str:tab>/",
+        "datasets/add/<name:project>/<name:tab>/",
         views_datasets.dataset_add,
         name="dataset-add",
     ),

@@ -5,13 +5,14 @@ in ``evalhub.policy``)."""
 
 from django.urls import URLPattern, path
 
+import evalhub.converters  # noqa: F401  (registers the <name:…> path converter)
 from annotations import views_queues
 
 urlpatterns: list[URLPattern] = [
     path("queues/", views_queues.queues, name="queues"),
     path("queues/new/", views_queues.queue_new, name="queue-new"),
     path(
-        "queues/add-selected/<str:project>/",
+        "queues/add-selected/<name:project>/",
         views_queues.queue_add_selected,
         name="queue-add-selected",
     ),

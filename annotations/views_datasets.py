@@ -47,7 +47,7 @@ from annotations.services_datasets import (
     dataset_examples_add_by_name,
     dataset_update,
 )
-from tracing.filters import SpanFilterSet
+from tracing.filters import SpanFilterSet, with_default_range
 from tracing.models import Project
 from tracing.selectors.browser import TABS, Tab, browse_spans
 
@@ -184,7 +184,7 @@ def dataset_add(request: HttpRequest, project: str, tab: Tab) -> HttpResponse:
     back = _back(request, project_row, tab)
     if request.POST.get("scope") == "all":
         filters = SpanFilterSet(
-            request.GET,
+            with_default_range(request.GET),
             queryset=browse_spans(project=project_row, tab=tab),
             project=project_row,
             tab=tab,

@@ -6,6 +6,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
+import evalhub.converters  # noqa: F401  (registers the <name:…> path converter)
 from evalhub.auth import ApiKeyAuth
 
 # The Phoenix client checks the server's version before using newer routes.

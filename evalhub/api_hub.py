@@ -275,12 +275,12 @@ def evaluators_create(request: HttpRequest, body: EvaluatorIn) -> Status:
     return Status(201, _out(evaluator))
 
 
-@router.get("/evaluators/{ident}", response=EvaluatorOut)
+@router.get("/evaluators/{name:ident}", response=EvaluatorOut)
 def evaluators_get(request: HttpRequest, ident: str) -> dict[str, Any]:
     return _out(_evaluator(ident))
 
 
-@router.patch("/evaluators/{ident}", response=EvaluatorOut)
+@router.patch("/evaluators/{name:ident}", response=EvaluatorOut)
 def evaluators_update(request: HttpRequest, ident: str, body: EvaluatorPatch) -> dict[str, Any]:
     evaluator = _evaluator(ident)
     try:
@@ -298,7 +298,7 @@ def evaluators_update(request: HttpRequest, ident: str, body: EvaluatorPatch) ->
     return _out(evaluator)
 
 
-@router.delete("/evaluators/{ident}", response={204: None})
+@router.delete("/evaluators/{name:ident}", response={204: None})
 def evaluators_delete(request: HttpRequest, ident: str) -> Status:
     try:
         evaluator_delete(evaluator=_evaluator(ident))
@@ -307,12 +307,12 @@ def evaluators_delete(request: HttpRequest, ident: str) -> Status:
     return Status(204, None)
 
 
-@router.get("/evaluators/{ident}/versions", response=VersionListOut)
+@router.get("/evaluators/{name:ident}/versions", response=VersionListOut)
 def evaluators_versions(request: HttpRequest, ident: str) -> dict[str, Any]:
     return {"data": list(_evaluator(ident).versions.order_by("-number"))}
 
 
-@router.post("/evaluators/{ident}/run")
+@router.post("/evaluators/{name:ident}/run")
 def evaluators_run(request: HttpRequest, ident: str, body: RunIn) -> dict[str, Any]:
     """The playground: evaluate a span or pasted values; nothing is written."""
     evaluator = _evaluator(ident)

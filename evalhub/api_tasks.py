@@ -22,8 +22,25 @@ from ninja import Field, Query, Router, Schema, Status
 from ninja.errors import HttpError
 from pydantic import ConfigDict
 
-from evalhub.models import ApiKey, Provider, Task, TaskRun
-from evalhub.online.selectors import run_get, run_list, run_logs, run_progress, task_get, task_list
+from evalhub.models import (
+    OUTCOME_STATUS,
+    ApiKey,
+    ItemOutcome,
+    ItemStatus,
+    Provider,
+    Task,
+    TaskRun,
+    TaskRunItem,
+)
+from evalhub.online.selectors import (
+    run_get,
+    run_items,
+    run_list,
+    run_logs,
+    run_progress,
+    task_get,
+    task_list,
+)
 from evalhub.online.services import (
     DEFAULT_MAX_ITEMS,
     TASK_FIELDS,
@@ -103,6 +120,9 @@ class TaskIn(_Strict):
     )
     provider: int | str | None = Field(None, description="LLM provider id or name")
     model: str = Field("", description="Model for LLM evaluators (default: the provider's)")
+    tracing: bool = Field(
+        False, description="Record each judge call as an LLM span in '<project> · judge traces'"
+    )
     description: str = Field("", max_length=MAX_DESCRIPTION)
     backfill: BackfillIn | None = Field(None, description="Also start a backfill run")
 
@@ -121,6 +141,7 @@ class TaskPatch(_Strict):
     quiet_seconds: int | None = None
     provider: int | str | None = None
     model: str | None = None
+    tracing: bool | None = None
     description: str | None = Field(None, max_length=MAX_DESCRIPTION)
 
 
@@ -156,6 +177,7 @@ class TaskOut(Schema):
     provider: str | None
     provider_id: int | None
     model: str
+    tracing: bool
     last_checked_at: datetime | None
     created_at: datetime
     updated_at: datetime
@@ -213,6 +235,7 @@ class RunLogOut(Schema):
     time: datetime
     level: str
     message: str
+    count: int = Field(1, description="Items this line stands for (a reason items were skipped)")
     target_kind: str
     target_key: str
     evaluator: str
@@ -224,6 +247,40 @@ class RunDetailOut(RunOut):
     logs_next_after: int | None = Field(
         None, description="Pass as logs_after for the next log entries; null at the end"
     )
+
+
+class RunItemResultOut(Schema):
+    evaluator: str
+    label: str | None = None
+    score: float | None = None
+    explanation: str | None = None
+    latency_ms: float | None = None
+    error: str | None = Field(None, description="Why the evaluation failed")
+    skipped: str | None = Field(None, description="Why it could not run (a missing variable)")
+    judge_trace_id: str | None = Field(None, description="The judge call's trace (tracing on)")
+    judge_project: str | None = None
+
+
+class RunItemOut(Schema):
+    id: int
+    target_kind: str = Field(..., description="span, trace or session")
+    target_id: str = Field(..., description="The span id, trace id or session id")
+    outcome: str = Field(..., description="succeeded, errored, skipped or pending")
+    reason: str = Field(..., description="Why the item was skipped")
+    start_time: datetime | None
+    finished_at: datetime | None
+    results: list[RunItemResultOut] = Field(..., description="One per evaluator")
+
+
+class RunItemListOut(Schema):
+    data: list[RunItemOut]
+    next_cursor: str | None
+
+
+class RunItemsQuery(Schema):
+    outcome: str | None = Field(None, description="succeeded, errored, skipped or pending")
+    cursor: str | None = None
+    limit: int = Field(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
 
 
 class RunListOut(Schema):
@@ -574,6 +631,7 @@ def runs_get(request: HttpRequest, run_id: int, logs: Query[LogsQuery]) -> dict[
                 "time": entry.created_at,
                 "level": entry.level,
                 "message": entry.message,
+                "count": entry.count,
                 "target_kind": entry.target_kind,
                 "target_key": entry.target_key,
                 "evaluator": entry.evaluator,
@@ -583,6 +641,62 @@ def runs_get(request: HttpRequest, run_id: int, logs: Query[LogsQuery]) -> dict[
         "logs_total": total,
         "logs_next_after": page[-1].pk if more and page else None,
     }
+
+
+_STATUS_OUTCOME = {status: outcome.value for outcome, status in OUTCOME_STATUS.items()}
+
+
+def _run_item_out(item: TaskRunItem) -> dict[str, Any]:
+    return {
+        "id": item.pk,
+        "target_kind": item.target_kind,
+        "target_id": item.target_key,
+        "outcome": _STATUS_OUTCOME[ItemStatus(item.status)],
+        "reason": item.reason,
+        "start_time": item.start_time,
+        "finished_at": item.finished_at,
+        "results": item.results,
+    }
+
+
+def _run_items(run: TaskRun, query: RunItemsQuery) -> dict[str, Any]:
+    outcome = query.outcome or ""
+    if outcome and outcome not in ItemOutcome.values:
+        raise HttpError(400, f"outcome: must be one of {', '.join(ItemOutcome.values)}")
+    after = None
+    if query.cursor:
+        if not (query.cursor.isascii() and query.cursor.isdigit() and len(query.cursor) < 19):
+            raise HttpError(400, f"cursor: {query.cursor!r} is not valid")
+        after = int(query.cursor)
+    page = run_items(run=run, outcome=outcome, after=after, limit=query.limit)
+    return {
+        "data": [_run_item_out(item) for item in page.items],
+        "next_cursor": str(page.next_after) if page.next_after is not None else None,
+    }
+
+
+@router.get(
+    "/tasks/{task_id}/runs/{run_id}/items",
+    response={200: RunItemListOut, 400: ErrorOut, 404: ErrorOut},
+)
+def tasks_run_items(
+    request: HttpRequest, task_id: int, run_id: int, query: Query[RunItemsQuery]
+) -> dict[str, Any]:
+    """The items a run of the task listed, in order, a page at a time: each span, trace or
+    session with its outcome (``outcome=`` keeps one: succeeded, errored, skipped, pending)
+    and each evaluator's label, score, explanation, latency and error. The same items as the
+    trace browser's ``task_run = <run id>``."""
+    run = _run(run_id)
+    if run.task_id != _task(task_id).pk:
+        raise HttpError(404, f"task #{task_id} has no run #{run_id}")
+    return _run_items(run, query)
+
+
+@router.get("/runs/{run_id}/items", response={200: RunItemListOut, 400: ErrorOut, 404: ErrorOut})
+def runs_items(request: HttpRequest, run_id: int, query: Query[RunItemsQuery]) -> dict[str, Any]:
+    """A run's items (also runs of no task: manual runs with an evaluator); as
+    ``/v1/tasks/{task_id}/runs/{run_id}/items``."""
+    return _run_items(_run(run_id), query)
 
 
 @router.post("/runs/{run_id}/cancel", response={200: RunOut, 404: ErrorOut, 409: RejectedOut})

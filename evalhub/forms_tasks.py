@@ -12,7 +12,7 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
-from evalhub.models import Evaluator, Granularity, RunStatus
+from evalhub.models import Evaluator, Granularity, ItemOutcome, RunStatus
 from evalhub.online.dryrun import default_mapping
 from evalhub.online.services import (
     DEFAULT_MAX_ITEMS,
@@ -87,6 +87,12 @@ class TaskForm(forms.Form):
         max_length=200,
         widget=forms.TextInput(attrs={"placeholder": "the evaluator's model or the provider's"}),
     )
+    tracing = forms.BooleanField(
+        required=False,
+        label="Enable tracing",
+        help_text="Record every judge call (prompt, answer, tokens, cost, latency, retries) as "
+        "an LLM span in the project's judge-traces project; each result links to its call.",
+    )
     span = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
 
     def clean_evaluators(self) -> list[Evaluator]:
@@ -136,6 +142,7 @@ class TaskForm(forms.Form):
             quiet_seconds=data.get("quiet_seconds"),
             provider=data.get("provider"),
             model=data.get("model") or "",
+            tracing=bool(data.get("tracing")),
             description=data.get("description") or "",
         )
 
@@ -202,3 +209,16 @@ class RunFilterForm(forms.Form):
         empty_label="All projects",
     )
     status = forms.ChoiceField(choices=[("", "Any status"), *RunStatus.choices], required=False)
+
+
+class RunItemsForm(forms.Form):
+    """A run page's items list (GET): an outcome and the keyset cursor. A bad value falls back
+    to all items from the first: these come from URLs people share and edit."""
+
+    outcome = forms.ChoiceField(choices=[("", "All"), *ItemOutcome.choices], required=False)
+    after = forms.IntegerField(required=False, min_value=0, max_value=2**63 - 1)
+
+    def outcome_after(self) -> tuple[str, int | None]:
+        self.is_valid()
+        data: dict[str, Any] = getattr(self, "cleaned_data", {})
+        return data.get("outcome") or "", data.get("after")

@@ -211,6 +211,10 @@ class Task(models.Model):
         Provider, null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks"
     )
     model = models.CharField(max_length=200, blank=True, default="")
+    tracing = models.BooleanField(
+        default=False,
+        help_text="Record every judge call as an LLM span in the project's judge-traces project.",
+    )
     status = models.CharField(max_length=8, choices=TaskStatus.choices, default=TaskStatus.ACTIVE)
     paused_reason = models.TextField(blank=True, default="")
     # Continuous runs have planned every item ingested before this instant.
@@ -309,6 +313,9 @@ class TaskRun(models.Model):
     skipped = models.PositiveIntegerField(default=0)
     # Evaluations (an item times each evaluator).
     evaluated = models.PositiveIntegerField(default=0)
+    finished = models.PositiveIntegerField(
+        default=0, help_text="Items finished: evaluated by every evaluator that could, or skipped."
+    )
     succeeded = models.PositiveIntegerField(default=0)
     errored = models.PositiveIntegerField(default=0)
     prompt_tokens = models.BigIntegerField(default=0)
@@ -356,9 +363,8 @@ class TaskRun(models.Model):
 
     @property
     def done(self) -> int:
-        """Items finished (evaluated by every evaluator, or skipped)."""
-        evaluators = max(len(self.config.get("evaluators", [])), 1)
-        return self.evaluated // evaluators + self.skipped
+        """Items finished (evaluated by every evaluator that could, or skipped)."""
+        return self.finished
 
 
 class ItemStatus(models.TextChoices):
@@ -368,10 +374,29 @@ class ItemStatus(models.TextChoices):
     SKIPPED = "skipped", "Skipped"
 
 
+class ItemOutcome(models.TextChoices):
+    """An item's status as users filter it."""
+
+    SUCCEEDED = "succeeded", "Succeeded"
+    ERRORED = "errored", "Errored"
+    SKIPPED = "skipped", "Skipped"
+    PENDING = "pending", "Pending"
+
+
+OUTCOME_STATUS = {
+    ItemOutcome.SUCCEEDED: ItemStatus.DONE,
+    ItemOutcome.ERRORED: ItemStatus.ERROR,
+    ItemOutcome.SKIPPED: ItemStatus.SKIPPED,
+    ItemOutcome.PENDING: ItemStatus.PENDING,
+}
+
+
 class TaskRunItem(models.Model):
     """A span, trace or session a run evaluates. ``dedupe_task`` (the task, except in manual
     runs) makes an item unique per task: continuous runs and backfills never evaluate it
-    twice. Marked done in the transaction that writes its results."""
+    twice. Marked done in the transaction that writes its results, with ``results``: one entry
+    per evaluator (``evaluator``, ``label``, ``score``, ``explanation``, ``latency_ms``,
+    ``error`` or ``skipped``, ``judge_trace_id``), and ``reason`` when it was skipped."""
 
     run = models.ForeignKey(TaskRun, on_delete=models.CASCADE, related_name="items")
     dedupe_task = models.ForeignKey(
@@ -382,6 +407,9 @@ class TaskRunItem(models.Model):
     target_key = models.CharField(max_length=255)  # span_id / trace_id / session_id
     start_time = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=8, choices=ItemStatus.choices, default=ItemStatus.PENDING)
+    results = models.JSONField(default=list, blank=True)
+    reason = models.TextField(blank=True, default="")
+    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -394,7 +422,10 @@ class TaskRunItem(models.Model):
                 name="taskrunitem_unique_in_task",
             ),
         ]
-        indexes = [models.Index(fields=["run", "status", "id"], name="taskrunitem_run_status")]
+        indexes = [
+            models.Index(fields=["run", "status", "id"], name="taskrunitem_run_status"),
+            models.Index(fields=["run", "id"], name="taskrunitem_run_pages"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.target_kind} {self.target_key} ({self.status})"
@@ -407,7 +438,8 @@ class RunLogLevel(models.TextChoices):
 
 
 class TaskRunLog(models.Model):
-    """A line in a run's log: one per failed evaluation, plus the run's milestones."""
+    """A line in a run's log: one per failed evaluation, one per reason items were skipped for
+    (``count`` items, the first of them in ``target_key``), plus the run's milestones."""
 
     run = models.ForeignKey(TaskRun, on_delete=models.CASCADE, related_name="logs")
     created_at = models.DateTimeField(default=timezone.now)
@@ -416,6 +448,7 @@ class TaskRunLog(models.Model):
     target_key = models.CharField(max_length=255, blank=True, default="")
     evaluator = models.CharField(max_length=200, blank=True, default="")
     message = models.TextField()
+    count = models.PositiveIntegerField(default=1)
 
     class Meta:
         ordering = ["run", "id"]

@@ -227,6 +227,8 @@ API: Final[dict[str, Need]] = {
     "api:tasks_run_backfill": W,
     "api:tasks_runs": R,
     "api:runs_get": R,
+    "api:runs_items": R,
+    "api:tasks_run_items": R,
     "api:runs_cancel": W,
     # API keys
     "api:api_keys_list": K,

@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+import evalhub.converters  # noqa: F401  (registers the <name:…> path converter)
 from evalhub import views_hub
 
 app_name = "evaluators"
@@ -15,10 +16,10 @@ urlpatterns = [
         views_hub.evaluator_form_variables,
         name="form-variables",
     ),
-    path("evaluators/<str:ident>/", views_hub.evaluator_detail, name="detail"),
-    path("evaluators/<str:ident>/edit/", views_hub.evaluator_edit, name="edit"),
-    path("evaluators/<str:ident>/playground/", views_hub.evaluator_playground, name="playground"),
-    path("evaluators/<str:ident>/spans/", views_hub.evaluator_spans, name="spans"),
+    path("evaluators/<name:ident>/", views_hub.evaluator_detail, name="detail"),
+    path("evaluators/<name:ident>/edit/", views_hub.evaluator_edit, name="edit"),
+    path("evaluators/<name:ident>/playground/", views_hub.evaluator_playground, name="playground"),
+    path("evaluators/<name:ident>/spans/", views_hub.evaluator_spans, name="spans"),
     path("settings/providers/", views_hub.providers, name="providers"),
     path("settings/providers/<int:provider_id>/", views_hub.provider_edit, name="provider"),
     path(

@@ -2,6 +2,7 @@
 
 from django.urls import URLPattern, path
 
+import evalhub.converters  # noqa: F401  (registers the <name:…> path converter)
 from evalhub import views_tasks as views
 
 urlpatterns: list[URLPattern] = [
@@ -21,12 +22,12 @@ urlpatterns: list[URLPattern] = [
     path("runs/<int:run_id>/", views.run_detail, name="run"),
     path("runs/<int:run_id>/cancel/", views.run_cancel_view, name="run-cancel"),
     path(
-        "tasks/evaluate/<str:project>/<str:tab>/",
+        "tasks/evaluate/<name:project>/<name:tab>/",
         views.evaluate_selected,
         name="evaluate",
     ),
     path(
-        "tasks/evaluate/<str:project>/<str:tab>/options/",
+        "tasks/evaluate/<name:project>/<name:tab>/options/",
         views.evaluate_options,
         name="evaluate-options",
     ),

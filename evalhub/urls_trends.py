@@ -2,8 +2,9 @@
 
 from django.urls import URLPattern, path
 
+import evalhub.converters  # noqa: F401  (registers the <name:…> path converter)
 from evalhub import views_trends
 
 urlpatterns: list[URLPattern] = [
-    path("projects/<str:project>/trends/", views_trends.project_trends, name="trends"),
+    path("projects/<name:project>/trends/", views_trends.project_trends, name="trends"),
 ]

@@ -13,10 +13,11 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from evalhub.forms_hub import SOURCE_SUGGESTIONS, EvaluatorForm, variable_rows
 from evalhub.hub import TEMPLATES, evaluator_run
+from evalhub.hub.templates_library import JudgeTemplate, template_get
 from evalhub.models import Evaluator, EvaluatorKind, Provider, ProviderKind
 from evalhub.selectors import (
     evaluator_get,
@@ -31,7 +32,6 @@ from evalhub.selectors import (
 )
 from evalhub.services import (
     evaluator_create,
-    evaluator_create_from_template,
     evaluator_update,
     provider_create,
     provider_delete,
@@ -77,24 +77,19 @@ def evaluators_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_GET
 def templates_library(request: HttpRequest) -> HttpResponse:
-    if request.method == "POST":
-        try:
-            evaluator = evaluator_create_from_template(
-                key=request.POST.get("key", ""),
-                name=request.POST.get("name") or None,
-                user=request.user,
-            )
-        except (KeyError, ValueError) as exc:
-            messages.error(request, str(exc.args[0] if isinstance(exc, KeyError) else exc))
-        else:
-            messages.success(request, f"Created {evaluator.name} from the template.")
-            return redirect("evaluators:detail", ident=evaluator.name)
+    """The judge templates; "Use" opens the new-evaluator form filled from one (nothing is
+    created until that form is saved, with a name, a provider and a model chosen)."""
     return render(request, "evalhub/template_library.html", {"templates": TEMPLATES})
 
 
 def _save_evaluator(
-    request: HttpRequest, form: EvaluatorForm, evaluator: Evaluator | None
+    request: HttpRequest,
+    form: EvaluatorForm,
+    evaluator: Evaluator | None,
+    *,
+    template_key: str = "",
 ) -> Evaluator | None:
     """The saved evaluator, or None with the service's errors put on the form."""
     config = form.cleaned_data["config"]
@@ -105,6 +100,7 @@ def _save_evaluator(
                 description=form.cleaned_data["description"],
                 config=config,
                 user=request.user,
+                template_key=template_key,
             )
         evaluator_update(
             evaluator=evaluator,
@@ -121,30 +117,55 @@ def _save_evaluator(
 
 
 def _form_page(
-    request: HttpRequest, form: EvaluatorForm, evaluator: Evaluator | None
+    request: HttpRequest,
+    form: EvaluatorForm,
+    evaluator: Evaluator | None,
+    *,
+    template: JudgeTemplate | None = None,
 ) -> HttpResponse:
     return render(
         request,
         "evalhub/evaluator_form.html",
-        {"form": form, "evaluator": evaluator, "sources": SOURCE_SUGGESTIONS},
+        {
+            "form": form,
+            "evaluator": evaluator,
+            "sources": SOURCE_SUGGESTIONS,
+            "library_template": template,
+        },
     )
 
 
 @login_required
 def evaluator_new(request: HttpRequest) -> HttpResponse:
-    kind = request.GET.get("kind", EvaluatorKind.LLM)
-    start = _CUSTOM_EXAMPLE if kind == "custom" else _NEW_DEFINITIONS.get(kind)
+    """A new evaluator: an LLM judge, a code evaluator (``?kind=CODE``), custom code
+    (``?kind=custom``), or a copy of a library template (``?template=<key>``) to name and give a
+    provider and model before it is created."""
+    template = None
+    initial: dict[str, str] = {}
+    if request.GET.get("template"):
+        try:
+            template = template_get(request.GET["template"])
+        except KeyError:
+            raise Http404("no such judge template") from None
+        start = template.config()
+        initial = {"name": template.key, "description": template.description}
+    else:
+        kind = request.GET.get("kind", EvaluatorKind.LLM)
+        start = _CUSTOM_EXAMPLE if kind == "custom" else _NEW_DEFINITIONS.get(kind)
     form = EvaluatorForm(
         request.POST or None,
         config=start or _NEW_DEFINITIONS[EvaluatorKind.LLM],
         user=request.user,
+        initial=initial,
     )
     if request.method == "POST" and form.is_valid():
-        evaluator = _save_evaluator(request, form, None)
+        evaluator = _save_evaluator(
+            request, form, None, template_key=template.key if template else ""
+        )
         if evaluator is not None:
             messages.success(request, f"Created {evaluator.name}.")
             return redirect("evaluators:detail", ident=evaluator.name)
-    return _form_page(request, form, None)
+    return _form_page(request, form, None, template=template)
 
 
 @login_required

@@ -10,7 +10,6 @@ every 2 s while the run is active and comes back without its trigger once it has
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from urllib.parse import urlencode
 
@@ -25,17 +24,27 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from evalhub.forms_tasks import BackfillForm, RunFilterForm, TaskFilterForm, TaskForm
-from evalhub.models import Evaluator, Granularity, Task, TaskRun
+from evalhub.forms_tasks import (
+    BackfillForm,
+    RunFilterForm,
+    RunItemsForm,
+    TaskFilterForm,
+    TaskForm,
+)
+from evalhub.models import Evaluator, Granularity, ItemOutcome, Task, TaskRun, TaskRunItem
 from evalhub.online.dryrun import (
     DRY_RUN_LIMIT,
     evaluator_mappings,
     preview_span,
+    skip_forecast,
     task_dry_run,
 )
+from evalhub.online.judge_tracing import judge_project_name
 from evalhub.online.selectors import (
     matching_count,
     run_get,
+    run_item_counts,
+    run_items,
     run_list,
     run_logs,
     run_progress,
@@ -61,7 +70,7 @@ from evalhub.online.services import (
 )
 from evalhub.online.services import task_create as task_create_service
 from evalhub.selectors import evaluator_list
-from tracing.filters import quote
+from tracing.filters import ALL_TIME, quote
 from tracing.models import Project, Span
 from tracing.query import FilterError
 from tracing.selectors import spans_existing
@@ -82,7 +91,6 @@ TAB_GRANULARITY: Final = {
     "sessions": Granularity.SESSION,
 }
 GRANULARITY_TAB: Final = {granularity: tab for tab, granularity in TAB_GRANULARITY.items()}
-BROWSER_MINUTE: Final = "%Y-%m-%dT%H:%M"  # the trace browser's custom range (UTC)
 
 
 def _htmx_partial(request: HttpRequest) -> bool:
@@ -234,10 +242,22 @@ def _mappings_context(draft: _Draft) -> dict[str, Any]:
             )
         except FilterError:
             span = None  # the count shows the error
+    forecast = None
+    if draft.project is not None and draft.entries:
+        try:
+            forecast = skip_forecast(
+                project=draft.project,
+                granularity=draft.granularity,
+                filter_text=draft.filter_text,
+                entries=draft.entries,
+            )
+        except FilterError:
+            forecast = None  # the count shows the error
     return {
         "preview": span,
         "mappings": evaluator_mappings(entries=draft.entries, span=span),
         "draft": draft,
+        "forecast": forecast,
     }
 
 
@@ -432,6 +452,12 @@ def task_form_test(request: HttpRequest) -> HttpResponse:
     if data is not None:
         try:
             ctx["items"] = task_dry_run(data=data)
+            ctx["forecast"] = skip_forecast(
+                project=data.project,
+                granularity=data.granularity,
+                filter_text=data.filter,
+                entries=data.evaluators,
+            )
         except FilterError as exc:
             ctx["problems"] = [f"Filter: {exc}"]
         ctx["project_name"] = data.project.name
@@ -446,7 +472,17 @@ def task_form_test(request: HttpRequest) -> HttpResponse:
 def task_detail(request: HttpRequest, task_id: int) -> HttpResponse:
     task = _task_or_404(task_id)
     page = Paginator(run_list(task=task), RUNS_PER_PAGE).get_page(request.GET.get("page"))
-    return render(request, DETAIL_TEMPLATE, {"task": task, "page": page})
+    judge_project = judge_project_name(task.project.name)
+    return render(
+        request,
+        DETAIL_TEMPLATE,
+        {
+            "task": task,
+            "page": page,
+            "judge_project": judge_project,
+            "judge_project_exists": Project.objects.filter(name=judge_project).exists(),
+        },
+    )
 
 
 @login_required
@@ -519,31 +555,16 @@ def task_backfill(request: HttpRequest, task_id: int) -> HttpResponse:
 # --- a run's log ------------------------------------------------------------------------------
 
 
-def _minute(value: datetime) -> str:
-    return value.astimezone(UTC).strftime(BROWSER_MINUTE)
-
-
 def run_traces_url(run: TaskRun) -> str:
-    """The trace browser on the run's project — its spans, traces or sessions tab — with the
-    task's filter and the time range of the items the run evaluated (to the minute, the end
-    padded by one), so they show with their new evaluations."""
+    """The trace browser on the run's project — its spans, traces or sessions tab — showing
+    exactly the items the run listed: the filter ``task_run = <id>`` (which the user can read
+    and edit) over all time."""
     granularity = run.config.get("granularity", Granularity.SPAN)
     url = reverse(
         f"tracing:{GRANULARITY_TAB.get(granularity, 'spans')}",
         kwargs={"project": run.project.name},
     )
-    params: dict[str, str] = {}
-    if run.config.get("filter"):
-        params["q"] = run.config["filter"]
-    start = run.items_start or run.data_start
-    end = run.items_end or run.data_end
-    if start is not None or end is not None:
-        params["range"] = "custom"
-        if start is not None:
-            params["start"] = _minute(start)
-        if end is not None:
-            params["end"] = _minute(end + timedelta(minutes=1))
-    return f"{url}?{urlencode(params)}" if params else url
+    return f"{url}?{urlencode({'q': f'task_run = {run.pk}', 'range': ALL_TIME})}"
 
 
 def _duration(run: TaskRun) -> str:
@@ -557,6 +578,34 @@ def _duration(run: TaskRun) -> str:
     return f"{seconds // 3600} h {seconds % 3600 // 60} min"
 
 
+def _target_urls(
+    project: str, targets: list[tuple[str, str]], *, result: str = ""
+) -> dict[tuple[str, str], str]:
+    """The page of each (kind, key) target — a span's pane in its trace, a trace, a session
+    — with ``?result=<evaluator>`` to highlight that evaluator's result; targets that are gone
+    have none."""
+    span_traces = spans_existing([key for kind, key in targets if kind == Granularity.SPAN and key])
+    query = f"?{urlencode({'result': result})}" if result else ""
+    urls = {}
+    for kind, key in targets:
+        if not key:
+            continue
+        if kind == Granularity.SPAN and key in span_traces:
+            urls[kind, key] = reverse(
+                "detail:span_pane",
+                kwargs={"project": project, "trace_id": span_traces[key], "span_id": key},
+            )
+        elif kind == Granularity.TRACE:
+            urls[kind, key] = reverse("detail:trace", kwargs={"project": project, "trace_id": key})
+        elif kind == Granularity.SESSION:
+            urls[kind, key] = reverse(
+                "detail:session", kwargs={"project": project, "session_id": key}
+            )
+        if (kind, key) in urls:
+            urls[kind, key] += query
+    return urls
+
+
 @dataclass(frozen=True, slots=True)
 class _LogLine:
     entry: Any
@@ -565,25 +614,71 @@ class _LogLine:
 
 def _log_lines(run: TaskRun, entries: list[Any]) -> list[_LogLine]:
     """Each log entry with a link to its span / trace / session."""
-    span_traces = spans_existing(
-        [e.target_key for e in entries if e.target_kind == Granularity.SPAN and e.target_key]
-    )
+    urls = _target_urls(run.project.name, [(e.target_kind, e.target_key) for e in entries])
+    return [_LogLine(entry=e, url=urls.get((e.target_kind, e.target_key), "")) for e in entries]
+
+
+@dataclass(frozen=True, slots=True)
+class _ItemResult:
+    entry: dict[str, Any]  # evaluator, label, score, explanation, latency_ms, error / skipped
+    url: str  # the item's page with this result highlighted
+    judge_url: str  # the trace of the judge call, when the task recorded it
+
+
+@dataclass(frozen=True, slots=True)
+class _ItemRow:
+    item: TaskRunItem
+    url: str
+    results: list[_ItemResult]
+
+
+def _item_rows(run: TaskRun, items: list[TaskRunItem]) -> list[_ItemRow]:
+    """Each item with links to its page (a result highlighted) and its judge calls' traces."""
     project = run.project.name
-    lines = []
-    for entry in entries:
-        url = ""
-        key = entry.target_key
-        if key and entry.target_kind == Granularity.SPAN and key in span_traces:
-            url = reverse(
-                "detail:span_pane",
-                kwargs={"project": project, "trace_id": span_traces[key], "span_id": key},
+    targets = [(i.target_kind, i.target_key) for i in items]
+    plain = _target_urls(project, targets)
+    judge_project = judge_project_name(project)
+    rows = []
+    for item in items:
+        target = (item.target_kind, item.target_key)
+        url = plain.get(target, "")
+        results = []
+        for entry in item.results:
+            judge_trace = entry.get("judge_trace_id") or ""
+            results.append(
+                _ItemResult(
+                    entry=entry,
+                    url=f"{url}?{urlencode({'result': entry.get('evaluator', '')})}" if url else "",
+                    judge_url=reverse(
+                        "detail:trace",
+                        kwargs={
+                            "project": entry.get("judge_project") or judge_project,
+                            "trace_id": judge_trace,
+                        },
+                    )
+                    if judge_trace
+                    else "",
+                )
             )
-        elif key and entry.target_kind == Granularity.TRACE:
-            url = reverse("detail:trace", kwargs={"project": project, "trace_id": key})
-        elif key and entry.target_kind == Granularity.SESSION:
-            url = reverse("detail:session", kwargs={"project": project, "session_id": key})
-        lines.append(_LogLine(entry=entry, url=url))
-    return lines
+        rows.append(_ItemRow(item=item, url=url, results=results))
+    return rows
+
+
+def _items_context(request: HttpRequest, run: TaskRun) -> dict[str, Any]:
+    """The run's items: a keyset page (``after``) of one outcome (``outcome``)."""
+    form = RunItemsForm(request.GET)
+    outcome, after = form.outcome_after()
+    page = run_items(run=run, outcome=outcome, after=after)
+    counts = run_item_counts(run)
+    return {
+        "items_outcome": outcome,
+        "items_after": after,
+        "item_rows": _item_rows(run, page.items),
+        "items_next": page.next_after,
+        "item_counts": counts,
+        "outcomes": [(value, label, counts[value]) for value, label in ItemOutcome.choices],
+        "traces_url": run_traces_url(run),
+    }
 
 
 def _run_name(run: TaskRun) -> str:
@@ -599,6 +694,10 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     """A run: status, window, timing, counts, progress, cost, error and its log. htmx polls
     the ``live`` partial every 2 s while the run is queued or running."""
     run = _run_or_404(run_id)
+    if _htmx_partial(request) and request.htmx.target == "run-items":  # type: ignore[attr-defined]
+        return render(
+            request, f"{RUN_TEMPLATE}#items", {"run": run, **_items_context(request, run)}
+        )
     logs = Paginator(run_logs(run=run), LOGS_PER_PAGE).get_page(request.GET.get("page"))
     ctx = {
         "run": run,
@@ -613,7 +712,7 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     }
     if _htmx_partial(request):
         return render(request, f"{RUN_TEMPLATE}#live", ctx)
-    return render(request, RUN_TEMPLATE, ctx)
+    return render(request, RUN_TEMPLATE, {**ctx, **_items_context(request, run)})
 
 
 @login_required

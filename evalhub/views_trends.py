@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from evalhub.online.trends import BUCKETS, Bucket, trends_page
-from tracing.filters import RANGE_CHOICES, DateTimeLocalInput, window
+from tracing.filters import DEFAULT_RANGE, RANGE_CHOICES, DateTimeLocalInput, window
 from tracing.models import Project
 from tracing.project_tabs import project_tabs
 
@@ -65,7 +65,7 @@ def _query(request: HttpRequest, form: TrendsForm, *, now: datetime) -> TrendsQu
     form.is_valid()
     data: dict[str, Any] = getattr(form, "cleaned_data", {})
     range_key = data.get("range") or ""
-    start, end = window(range_key or None, data.get("start"), data.get("end"), now=now)
+    start, end = window(range_key or DEFAULT_RANGE, data.get("start"), data.get("end"), now=now)
     range_query = {"range": range_key} if range_key else {}
     if range_key == "custom":
         for key in ("start", "end"):
@@ -73,7 +73,7 @@ def _query(request: HttpRequest, form: TrendsForm, *, now: datetime) -> TrendsQu
                 range_query[key] = request.GET[key]
     names = [name.strip() for name in request.GET.getlist("name") if name.strip()][:MAX_NAMES]
     return TrendsQuery(
-        range_key=range_key,
+        range_key=range_key or DEFAULT_RANGE,
         start=start,
         end=end,
         bucket=data.get("bucket") or None,

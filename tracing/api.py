@@ -115,12 +115,12 @@ def projects_create(request: HttpRequest, body: ProjectIn) -> dict[str, Any]:
     return {"data": _project_out(project)}
 
 
-@router.get("/projects/{project}", response={200: ProjectOneOut, 404: ErrorOut})
+@router.get("/projects/{name:project}", response={200: ProjectOneOut, 404: ErrorOut})
 def projects_get(request: HttpRequest, project: str) -> dict[str, Any]:
     return {"data": _project_out(_project_or_404(project))}
 
 
-@router.put("/projects/{project}", response={200: ProjectOneOut, 404: ErrorOut})
+@router.put("/projects/{name:project}", response={200: ProjectOneOut, 404: ErrorOut})
 def projects_update(request: HttpRequest, project: str, body: ProjectUpdateIn) -> dict[str, Any]:
     updated = services.project_update(
         project=_project_or_404(project), description=body.description or ""
@@ -128,7 +128,7 @@ def projects_update(request: HttpRequest, project: str, body: ProjectUpdateIn) -
     return {"data": _project_out(updated)}
 
 
-@router.delete("/projects/{project}", response={204: None, 404: ErrorOut})
+@router.delete("/projects/{name:project}", response={204: None, 404: ErrorOut})
 def projects_delete(request: HttpRequest, project: str) -> Status:
     services.project_delete(project=_project_or_404(project))
     return Status(204, None)
@@ -138,7 +138,7 @@ def projects_delete(request: HttpRequest, project: str) -> Status:
 
 
 @router.get(
-    "/projects/{project}/spans",
+    "/projects/{name:project}/spans",
     response={200: SpanListOut, 400: ErrorOut, 404: ErrorOut, 422: ErrorOut},
     summary="List a project's spans, newest first",
 )
@@ -189,7 +189,7 @@ def _rejected(exc: services.SpanBatchRejected) -> dict[str, Any]:
 
 
 @router.post(
-    "/projects/{project}/spans",
+    "/projects/{name:project}/spans",
     response={200: SpansLogOut, 400: SpansLogRejectedOut, 404: ErrorOut},
     summary="Log spans (and evaluations of them), all or nothing",
 )
@@ -224,7 +224,7 @@ def spans_create(request: HttpRequest, project: str, body: SpansLogIn) -> Status
 
 
 @router.get(
-    "/projects/{project}/spans/export",
+    "/projects/{name:project}/spans/export",
     response={200: None, 400: ErrorOut, 404: ErrorOut},
     summary="Export spans as JSONL, CSV or Parquet (streamed)",
 )
@@ -326,7 +326,7 @@ def _trace_out(trace: Trace, spans: list[Any] | None) -> dict[str, Any]:
 
 
 @router.get(
-    "/projects/{project}/traces",
+    "/projects/{name:project}/traces",
     response={200: TraceListOut, 400: ErrorOut, 404: ErrorOut, 422: ErrorOut},
     summary="List a project's traces",
     exclude_unset=True,

@@ -71,7 +71,7 @@ class SpansDeleteOut(Schema):
     deleted: int
 
 
-@router.patch("/projects/{project}/spans/metadata", response=SpanMetadataPatchOut)
+@router.patch("/projects/{name:project}/spans/metadata", response=SpanMetadataPatchOut)
 def spans_metadata_update(
     request: HttpRequest, project: str, body: SpanMetadataPatchBody
 ) -> dict[str, Any]:
@@ -92,7 +92,7 @@ def spans_metadata_update(
     }
 
 
-@router.delete("/spans/{span_identifier}", response={204: None})
+@router.delete("/spans/{name:span_identifier}", response={204: None})
 def span_delete(request: HttpRequest, span_identifier: str) -> HttpResponse:
     """Delete one span for good (its children stay); by OpenTelemetry span_id or GlobalID."""
     span_id = span_identifier
@@ -106,7 +106,7 @@ def span_delete(request: HttpRequest, span_identifier: str) -> HttpResponse:
     return HttpResponse(status=204)
 
 
-@router.post("/projects/{project}/spans/delete", response=SpansDeleteOut)
+@router.post("/projects/{name:project}/spans/delete", response=SpansDeleteOut)
 def spans_delete_many(request: HttpRequest, project: str, body: SpansDeleteBody) -> dict[str, int]:
     """Delete spans of a project for good, with their annotations; unknown ids are ignored."""
     deleted = spans_delete(span_ids=body.span_ids, project=project_from_path(project))

@@ -20,6 +20,7 @@ from typing import Any, Final
 import django_filters
 from django import forms
 from django.db.models import Q, QuerySet
+from django.http import QueryDict
 from django.utils import timezone
 
 from annotations.naming import filter_field
@@ -33,13 +34,18 @@ TIME_RANGES: Final[dict[str, timedelta]] = {
     "7d": timedelta(days=7),
     "30d": timedelta(days=30),
 }
+ALL_TIME: Final = "all"
 RANGE_CHOICES: Final = [
     ("1h", "Last hour"),
     ("24h", "Last 24 hours"),
     ("7d", "Last 7 days"),
     ("30d", "Last 30 days"),
+    (ALL_TIME, "All time"),
     ("custom", "Custom"),
 ]
+# Every page with a time range (Projects, the Traces / Spans / Sessions tabs, Score trends)
+# starts on this one; a URL with ``range`` keeps the one chosen.
+DEFAULT_RANGE: Final = "7d"
 NOTHING_CLAUSE: Final = "span_id IS NULL"  # every span has an id: matches no span
 ROOT_CLAUSE: Final = "parent_id IS NULL"  # "root span only"
 
@@ -61,13 +67,23 @@ def window(
     now: datetime | None = None,
 ) -> tuple[datetime | None, datetime | None]:
     """``[start, end)`` of a time range choice: a preset ends now, ``custom`` uses ``start`` and
-    ``end`` (either may be open), no choice is all time."""
+    ``end`` (either may be open), ``all`` (or no choice) is all time."""
     if range_key in TIME_RANGES:
         moment = now or timezone.now()
         return moment - TIME_RANGES[range_key], None
     if range_key == "custom":
         return start, end
     return None, None
+
+
+def with_default_range(params: QueryDict) -> QueryDict:
+    """A page's parameters with the default time range when they choose none: every page with
+    a range starts on ``DEFAULT_RANGE``; ``range=all`` is all time."""
+    if params.get("range"):
+        return params
+    params = params.copy()
+    params["range"] = DEFAULT_RANGE
+    return params
 
 
 class DateTimeLocalInput(forms.DateTimeInput):
@@ -122,7 +138,7 @@ class SpanFilterSet(django_filters.FilterSet):
         ),
     )
     range = django_filters.ChoiceFilter(
-        choices=RANGE_CHOICES, method="filter_range", label="Time", empty_label="All time"
+        choices=RANGE_CHOICES, method="filter_range", label="Time", empty_label=None
     )
     start = django_filters.DateTimeFilter(
         method="filter_start", label="From (UTC)", widget=DateTimeLocalInput()
@@ -278,8 +294,8 @@ class SpanFilterSet(django_filters.FilterSet):
         return self._where(queryset, value.strip()) if value.strip() else queryset
 
     def filter_range(self, queryset: QuerySet[Span], name: str, value: str) -> QuerySet[Span]:
-        if value == "custom":
-            return queryset  # filter_start / filter_end
+        if value in ("custom", ALL_TIME):
+            return queryset  # custom: filter_start / filter_end
         start, _end = window(value, now=self.now)
         assert start is not None
         return self._where(queryset, f"start_time >= {_moment(start)}", row=True)
@@ -329,10 +345,13 @@ class SpanFilterSet(django_filters.FilterSet):
 
 
 __all__ = [
+    "ALL_TIME",
+    "DEFAULT_RANGE",
     "RANGE_CHOICES",
     "ROOT_CLAUSE",
     "TIME_RANGES",
     "SpanFilterSet",
     "quote",
     "window",
+    "with_default_range",
 ]

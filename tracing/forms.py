@@ -12,7 +12,7 @@ from typing import Any
 
 from django import forms
 
-from tracing.filters import RANGE_CHOICES, DateTimeLocalInput, window
+from tracing.filters import DEFAULT_RANGE, RANGE_CHOICES, DateTimeLocalInput, window
 from tracing.selectors.browser import DEFAULT_PAGE_SIZE, PAGE_SIZES, SORTS
 
 SORT_LABELS = {
@@ -68,13 +68,14 @@ class TableOptionsForm(forms.Form):
 
 
 class ProjectsRangeForm(forms.Form):
-    """The projects page's time range: a preset (default the last 7 days) or custom."""
+    """The projects page's time range: a preset (default: ``DEFAULT_RANGE``, as on every page
+    with a range) or custom."""
 
     range = forms.ChoiceField(choices=RANGE_CHOICES, required=False, label="Time range")
     start = forms.DateTimeField(required=False, label="From (UTC)", widget=DateTimeLocalInput())
     end = forms.DateTimeField(required=False, label="To (UTC)", widget=DateTimeLocalInput())
 
-    DEFAULT_RANGE = "7d"
+    DEFAULT_RANGE = DEFAULT_RANGE
 
     def window(self, *, now: datetime | None = None) -> tuple[datetime | None, datetime | None]:
         """``[start, end)`` asked for; the default range when nothing valid is."""

@@ -2,32 +2,33 @@
 
 from django.urls import path
 
+import evalhub.converters  # noqa: F401  (registers the <name:…> path converter)
 from tracing import views
 
 app_name = "tracing"
 urlpatterns = [
     path("projects/", views.projects, name="projects"),
-    path("projects/<str:project>/", views.project_home, name="project"),
+    path("projects/<name:project>/", views.project_home, name="project"),
     path(
-        "projects/<str:project>/traces/",
+        "projects/<name:project>/traces/",
         views.project_browse,
         {"tab": "traces"},
         name="traces",
     ),
-    path("projects/<str:project>/spans/", views.project_browse, {"tab": "spans"}, name="spans"),
+    path("projects/<name:project>/spans/", views.project_browse, {"tab": "spans"}, name="spans"),
     path(
-        "projects/<str:project>/sessions/",
+        "projects/<name:project>/sessions/",
         views.project_browse,
         {"tab": "sessions"},
         name="sessions",
     ),
     path(
-        "projects/<str:project>/<str:tab>/export/",
+        "projects/<name:project>/<name:tab>/export/",
         views.project_export,
         name="export",
     ),
     path(
-        "projects/<str:project>/<str:tab>/delete/",
+        "projects/<name:project>/<name:tab>/delete/",
         views.project_delete,
         name="delete",
     ),

@@ -5,22 +5,23 @@
 
 from django.urls import path
 
+import evalhub.converters  # noqa: F401  (registers the <name:…> path converter)
 from tracing import views_detail
 
 app_name = "detail"
 urlpatterns = [
     path(
-        "projects/<str:project>/traces/<str:trace_id>/",
+        "projects/<name:project>/traces/<name:trace_id>/",
         views_detail.trace_detail,
         name="trace",
     ),
     path(
-        "projects/<str:project>/traces/<str:trace_id>/spans/<str:span_id>/",
+        "projects/<name:project>/traces/<name:trace_id>/spans/<name:span_id>/",
         views_detail.span_detail,
         name="span_pane",
     ),
     path(
-        "projects/<str:project>/sessions/<str:session_id>/",
+        "projects/<name:project>/sessions/<name:session_id>/",
         views_detail.session_detail,
         name="session",
     ),

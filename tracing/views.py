@@ -22,11 +22,11 @@ from django.http import (
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods
 
 from tracing.export import FORMATS, span_export_stream
-from tracing.filters import SpanFilterSet
+from tracing.filters import SpanFilterSet, with_default_range
 from tracing.forms import SORT_LABELS, ProjectsRangeForm, TableOptionsForm
 from tracing.models import Project
 from tracing.project_tabs import project_tabs
@@ -42,6 +42,7 @@ from tracing.selectors.browser import (
     evaluation_names_recent,
     model_names_recent,
     project_cards,
+    project_has_rows,
     result_size,
     result_spans,
     selection_spans,
@@ -86,7 +87,10 @@ def project_home(request: HttpRequest, project: str) -> HttpResponse:
 
 def _filters(request: HttpRequest, project: Project, tab: Tab) -> SpanFilterSet:
     return SpanFilterSet(
-        request.GET, queryset=browse_spans(project=project, tab=tab), project=project, tab=tab
+        with_default_range(request.GET),
+        queryset=browse_spans(project=project, tab=tab),
+        project=project,
+        tab=tab,
     )
 
 
@@ -154,6 +158,7 @@ def project_browse(request: HttpRequest, project: str, tab: Tab) -> HttpResponse
         "oob": partial,
         "ingest_url": request.build_absolute_uri(reverse("otlp-traces")),
     }
+    context["project_has_rows"] = bool(page.rows) or project_has_rows(project=project_row, tab=tab)
     if partial:
         return render(request, f"{TEMPLATE}#results", context)
     context["model_names"] = model_names_recent(project=project_row)
@@ -233,8 +238,12 @@ def project_export(request: HttpRequest, project: str, tab: Tab) -> HttpResponse
     response = StreamingHttpResponse(
         span_export_stream(spans, export_format=export_format), content_type=content_type
     )
-    filename = f"{project_row.name}-{scope}-{stamp}.{extension}".replace('"', "")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    # Any project name: control characters, quotes and slashes become "_"; non-ASCII names
+    # are sent as RFC 6266 ``filename*``.
+    name = "".join(c if c.isprintable() and c not in '"\\/;' else "_" for c in project_row.name)
+    response["Content-Disposition"] = content_disposition_header(
+        True, f"{name}-{scope}-{stamp}.{extension}"
+    )
     return response
 
 
@@ -315,7 +324,7 @@ def _delete_result(request: HttpRequest, project: Project, tab: Tab) -> HttpResp
     confirmed = posted and params.get("confirmed") == "1" and as_of is not None
     as_of = min(as_of, now) if as_of is not None else now
     filters = SpanFilterSet(
-        params,
+        with_default_range(params),
         queryset=browse_spans(project=project, tab=tab),
         project=project,
         tab=tab,

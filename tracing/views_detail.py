@@ -14,6 +14,7 @@ from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET
 
 from annotations.selectors import annotate_panel_get
+from evalhub.converters import name_segment
 from tracing.selectors.detail import (
     SpanUrl,
     session_detail_get,
@@ -32,7 +33,7 @@ def _span_url(project: str, trace_id: str) -> SpanUrl:
         "detail:span_pane", kwargs={"project": project, "trace_id": trace_id, "span_id": marker}
     )
     prefix, _, suffix = template.rpartition(marker)
-    return lambda span_id: f"{prefix}{span_id}{suffix}"
+    return lambda span_id: f"{prefix}{name_segment(span_id)}{suffix}"
 
 
 def _optional_url(name: str, **kwargs: str) -> str | None:
@@ -48,6 +49,12 @@ def _crumbs(project: str, list_name: str) -> dict[str, str | None]:
         "projects_url": _optional_url("tracing:projects"),
         f"{list_name}_url": _optional_url(f"tracing:{list_name}", project=project),
     }
+
+
+def _highlight(request: HttpRequest) -> str:
+    """``?result=<evaluator>``: the evaluator whose result the page highlights (a link from a
+    task run's items)."""
+    return request.GET.get("result", "")[:200]
 
 
 def _trace_page(
@@ -70,6 +77,7 @@ def _trace_page(
             "pane": detail.selected,
             "annotate_trace": annotate_panel_get(target=detail.trace, user=request.user),
             "annotate_span": annotate_panel_get(target=detail.selected.span, user=request.user),
+            "highlight": _highlight(request),
             **_crumbs(project, "traces"),
         },
     )
@@ -103,6 +111,7 @@ def span_detail(request: HttpRequest, project: str, trace_id: str, span_id: str)
             "project_name": project,
             "pane": pane,
             "annotate_span": annotate_panel_get(target=pane.span, user=request.user),
+            "highlight": _highlight(request),
         },
     )
 
@@ -121,6 +130,7 @@ def session_detail(request: HttpRequest, project: str, session_id: str) -> HttpR
             "project_name": project,
             "detail": detail,
             "annotate_session": annotate_panel_get(target=detail.session, user=request.user),
+            "highlight": _highlight(request),
             **_crumbs(project, "sessions"),
         },
     )

@@ -25,14 +25,23 @@ TOOL_NAME = "record_evaluation"
 
 
 class TemplateVariableMissing(KeyError):
-    """A template variable without a value; ``name`` is the variable."""
+    """A template variable without a value; ``name`` is the variable, ``source`` where it was
+    looked for (when it was)."""
 
-    def __init__(self, name: str, detail: str = "") -> None:
-        self.name, self.detail = name, detail
+    def __init__(self, name: str, detail: str = "", *, source: str = "") -> None:
+        self.name, self.detail, self.source = name, detail, source
         super().__init__(name)
 
     def __str__(self) -> str:
         return f"missing variable {{{self.name}}}" + (f": {self.detail}" if self.detail else "")
+
+    @property
+    def reason(self) -> str:
+        """Why, the same for every item it happens to: ``missing variable {output}: output has
+        no value``."""
+        if self.source:
+            return f"missing variable {{{self.name}}}: {self.source} has no value"
+        return f"missing variable {{{self.name}}}"
 
 
 class UnparseableAnswer(ValueError):

@@ -47,6 +47,8 @@ class LlmError(Exception):
     ):
         super().__init__(message)
         self.status, self.retryable = status, retryable
+        # The attempts that failed before this error (see ``ChatResult.failures``).
+        self.failures: list[dict[str, Any]] = []
         # Not about one request: a bad key, no permission, an unknown model or endpoint, an
         # exhausted quota, a missing provider. Every call would fail the same way.
         self.fatal = fatal or status in (401, 403, 404)
@@ -87,6 +89,9 @@ class ChatResult:
     latency_ms: float  # the successful attempt's
     attempts: int
     raw: str  # the response body as JSON text
+    # Each failed attempt before the answer: ``attempt``, ``error``, ``status``, ``time``
+    # (epoch seconds) and ``retry_in_seconds``.
+    failures: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,19 +281,24 @@ def chat_complete(
         kwargs["response_format"] = response_format
 
     last_error: LlmError | None = None
+    failures: list[dict[str, Any]] = []
     for attempt in range(1, retry.max_attempts + 1):
         retry_after = None
         try:
             with limiter.slot(provider.limits(), timeout=retry.limiter_timeout_seconds):
                 started = time.monotonic()
                 response = client.chat.completions.with_raw_response.create(**kwargs)
-            return _result(response.text, started, attempt)
+            result = _result(response.text, started, attempt)
+            result.failures = failures
+            return result
         except LimiterError as exc:
-            raise LlmError(f"provider limits: {exc}", retryable=True) from None
+            error = LlmError(f"provider limits: {exc}", retryable=True)
+            error.failures = failures
+            raise error from None
         except OutboundDenied as exc:  # EVALHUB_OUTBOUND_DENY, checked as the connection opens
-            raise LlmError(
-                f"the provider's address is refused: {exc.message}", fatal=True
-            ) from None
+            error = LlmError(f"the provider's address is refused: {exc.message}", fatal=True)
+            error.failures = failures
+            raise error from None
         except openai.APIStatusError as exc:
             last_error = _status_error(exc, provider.api_key)
             retry_after = retry_after_seconds(exc.response.headers)
@@ -304,12 +314,23 @@ def chat_complete(
             cause = scrub(str(exc.__cause__ or exc), provider.api_key)
             last_error = LlmError(f"cannot reach the provider: {cause}", retryable=True)
         except (openai.APIResponseValidationError, json.JSONDecodeError, ValueError) as exc:
-            raise LlmError(
+            error = LlmError(
                 f"the provider's response cannot be read: {scrub(str(exc), provider.api_key)[:300]}"
-            ) from None
+            )
+            error.failures = failures
+            raise error from None
         if not last_error.retryable or attempt == retry.max_attempts:
             break
         delay = retry.backoff(attempt, retry_after)
+        failures.append(
+            {
+                "attempt": attempt,
+                "error": str(last_error),
+                "status": last_error.status,
+                "time": time.time(),
+                "retry_in_seconds": round(delay, 3),
+            }
+        )
         logger.info(
             "provider %s: attempt %d failed (%s); retrying in %.2fs",
             provider.key,
@@ -320,9 +341,12 @@ def chat_complete(
         sleep(delay)
     assert last_error is not None
     if last_error.retryable and retry.max_attempts > 1:
-        raise LlmError(
+        error = LlmError(
             f"{last_error} (gave up after {retry.max_attempts} attempts)",
             status=last_error.status,
             retryable=True,
         )
+        error.failures = failures
+        raise error
+    last_error.failures = failures
     raise last_error

@@ -44,6 +44,9 @@ class EvaluationResult:
     score: float | None = None
     explanation: str | None = None
     error: str | None = None
+    # The evaluation could not run on this item — a variable has no value on it (an error
+    # trace without an output) — so an online run skips it: why, the same for every such item.
+    skipped: str | None = None
     traceback: str | None = None
     values: dict[str, str] = field(default_factory=dict)  # the resolved variables
     rendered_prompt: str | None = None
@@ -55,6 +58,14 @@ class EvaluationResult:
     latency_ms: float | None = None
     cost: float | None = None
     attempts: int | None = None
+    # When the judge call started and ended (epoch seconds, retries included), and the attempts
+    # that failed before its answer (``evalhub.hub.llm.ChatResult.failures``).
+    started_at: float | None = None
+    ended_at: float | None = None
+    attempt_failures: list[dict[str, Any]] = field(default_factory=list)
+    # The trace of the judge call, when the task records its judge calls (Enable tracing).
+    judge_trace_id: str | None = None
+    judge_project: str | None = None
     # The error is not about this item: a bad key, an exhausted quota, an unknown model or a
     # missing provider. Every other item would fail the same way, so a run stops on it.
     fatal: bool = False
@@ -78,6 +89,8 @@ class EvaluationResult:
             "total_tokens",
             "latency_ms",
             "cost",
+            "judge_trace_id",
+            "judge_project",
         )
         data = {"evaluator": self.evaluator, **{k: getattr(self, k) for k in keys}}
         if self.traceback:
@@ -163,6 +176,7 @@ def _call_judge(
     result, config, request = prepared.result, prepared.config, prepared.request
     assert isinstance(config, LlmJudgeConfig) and request is not None
     assert prepared.provider is not None
+    result.started_at = time.time()
     chat = chat_complete(
         prepared.provider,
         messages=request.messages,
@@ -175,6 +189,8 @@ def _call_judge(
         limiter=limiter,
         retry=retry,
     )
+    result.ended_at = time.time()
+    result.attempt_failures = chat.failures
     result.raw_response = chat.raw
     result.model = chat.model or result.model
     result.prompt_tokens = chat.prompt_tokens
@@ -328,9 +344,35 @@ def evaluation_prepare(
             _prepare_judge(prepared, config, span, values, provider, model)
         else:
             prepared.code_input = _code_input(config, span, values)
+    except TemplateVariableMissing as exc:
+        _fail(result, exc)
+        result.skipped = exc.reason
     except _EXPECTED as exc:
         _fail(result, exc)
     return prepared
+
+
+def evaluation_skip_reason(
+    *, version: EvaluatorVersion, span: Span, variables: Mapping[str, str] | None = None
+) -> str | None:
+    """Why an online run would skip evaluating ``span`` with ``version`` (and a task's
+    ``variables`` mapping): a variable with no value on it, as ``evaluation_prepare`` finds it;
+    ``None`` when it would run. Reads the span only: no provider, no call."""
+    try:
+        config = config_parse(version.config)
+        if variables:
+            config = config_parse(
+                {**version.config, "variables": {**config.variables, **variables}}
+            )
+    except EvaluatorConfigError:
+        return None  # not a skip: the run reports the error
+    if not isinstance(config, LlmJudgeConfig):
+        return None
+    try:
+        variables_resolve(mapping=config.mapping(), span=span)
+    except TemplateVariableMissing as exc:
+        return exc.reason
+    return None
 
 
 def evaluation_execute(
@@ -351,6 +393,11 @@ def evaluation_execute(
             _run_code(result, prepared.config, prepared.code_input)
     except _EXPECTED as exc:
         _fail(result, exc)
+        if result.started_at is not None and result.ended_at is None:
+            result.ended_at = time.time()
+        if isinstance(exc, LlmError):
+            result.attempt_failures = exc.failures
+            result.attempts = len(exc.failures) + 1
     return result
 
 

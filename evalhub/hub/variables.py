@@ -244,7 +244,7 @@ def variables_resolve(
         value = source_value(span, source)
         if value is _MISSING:
             raise TemplateVariableMissing(
-                name, f"{source} is missing on span {span.span_id} ({span.name})"
+                name, f"{source} is missing on span {span.span_id} ({span.name})", source=source
             )
         resolved[name] = value_text(value)
     return resolved

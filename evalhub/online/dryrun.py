@@ -18,6 +18,7 @@ from evalhub.hub.runner import (
     evaluation_cost,
     evaluation_execute,
     evaluation_prepare,
+    evaluation_skip_reason,
 )
 from evalhub.models import Evaluator, EvaluatorKind, EvaluatorVersion, Granularity
 from evalhub.online.engine import representative_spans
@@ -171,6 +172,72 @@ def evaluator_mappings(
     return mappings
 
 
+# --- what a run would skip ------------------------------------------------------------------------
+
+SKIP_FORECAST_LIMIT = 50
+
+
+@dataclass(frozen=True, slots=True)
+class SkipForecast:
+    """Of the ``checked`` newest matching items, how many a run would skip (a variable with
+    no value on them), and why: ``reasons`` are (evaluator, reason, items), most items first."""
+
+    checked: int
+    skipped: int
+    reasons: list[tuple[str, str, int]]
+
+
+def skip_forecast(
+    *,
+    project: Project,
+    granularity: str,
+    filter_text: str,
+    entries: Sequence[TaskEvaluatorInput],
+    limit: int = SKIP_FORECAST_LIMIT,
+    now: datetime | None = None,
+) -> SkipForecast:
+    """Check the ``limit`` newest matching items (the last 7 days, else any time) the way a run
+    would before calling a judge: an item is skipped when none of its evaluators can fill its
+    variables. Reads only; raises ``FilterError`` for a bad filter."""
+    chosen = _recent_candidates(
+        project=project,
+        granularity=granularity,
+        filter_text=filter_text,
+        rate_percent=100.0,
+        limit=limit,
+        now=now or timezone.now(),
+    )
+    if not chosen or not entries:
+        return SkipForecast(checked=len(chosen), skipped=0, reasons=[])
+    spans = representative_spans(granularity, [c.pk for c in chosen])
+    versions = [(e, evaluator_version_latest(evaluator=e.evaluator)) for e in entries]
+    counts: dict[tuple[str, str], int] = {}
+    skipped = 0
+    for candidate in chosen:
+        span = spans.get(candidate.pk)
+        if span is None:
+            continue
+        reasons = [
+            (entry.evaluator.name, reason)
+            for entry, version in versions
+            if (
+                reason := evaluation_skip_reason(
+                    version=version, span=span, variables=entry.variables
+                )
+            )
+        ]
+        for key in reasons:
+            counts[key] = counts.get(key, 0) + 1
+        if len(reasons) == len(versions):
+            skipped += 1
+    ranked = sorted(counts.items(), key=lambda pair: (-pair[1], pair[0]))
+    return SkipForecast(
+        checked=len(chosen),
+        skipped=skipped,
+        reasons=[(name, reason, n) for (name, reason), n in ranked],
+    )
+
+
 # --- the test run -------------------------------------------------------------------------------
 
 
@@ -249,9 +316,11 @@ __all__ = [
     "DRY_RUN_LIMIT",
     "DryRunItem",
     "EvaluatorMapping",
+    "SkipForecast",
     "VariableRow",
     "default_mapping",
     "evaluator_mappings",
     "preview_span",
+    "skip_forecast",
     "task_dry_run",
 ]

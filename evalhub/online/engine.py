@@ -25,6 +25,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from annotations.models import AnnotationSource, AnnotatorKind
@@ -52,6 +53,7 @@ from evalhub.models import (
     TaskRunItem,
     TaskRunLog,
 )
+from evalhub.online.judge_tracing import JudgeCall, judge_calls_record
 from evalhub.online.services import lease_seconds, run_fail, run_log, run_plan
 from tracing.models import Span, Trace
 
@@ -84,6 +86,7 @@ class _Item:
     row: TaskRunItem
     span: Span | None
     results: list[EvaluationResult | None] = field(default_factory=list)
+    prepared: dict[int, PreparedEvaluation] = field(default_factory=dict)  # for judge tracing
     skip_reason: str = ""
 
     @property
@@ -193,6 +196,7 @@ class _Engine:
         self.run, self.worker = run, worker
         self.limiter, self.retry = limiter, retry
         self.granularity = run.config["granularity"]
+        self.tracing = bool(run.config.get("tracing"))
         self.evaluators = self._evaluators()
         self.concurrency = concurrency or self._concurrency()
         self.ready: list[_Item] = []
@@ -265,7 +269,7 @@ class _Engine:
                 item = _Item(row=row, span=spans.get(row.target_pk))
                 item.results = [None] * len(self.evaluators)
                 if item.span is None:
-                    item.skip_reason = f"{self.granularity} {row.target_key} no longer exists"
+                    item.skip_reason = f"the {self.granularity} no longer exists"
                     self.ready.append(item)
                     continue
                 for index, evaluator in enumerate(self.evaluators):
@@ -278,6 +282,8 @@ class _Engine:
                         if evaluator.version.evaluator.kind == EvaluatorKind.LLM
                         else "",
                     )
+                    if self.tracing and prepared.request is not None:
+                        item.prepared[index] = prepared
                     yield _Unit(item=item, index=index, prepared=prepared)
 
     def _complete(self, unit: _Unit, result: EvaluationResult) -> None:
@@ -308,7 +314,7 @@ class _Engine:
                     if unit is None:
                         exhausted = True
                         break
-                    if unit.prepared.result.error is not None:
+                    if unit.prepared.result.error is not None:  # or skipped: nothing to call
                         self._complete(unit, unit.prepared.result)
                         continue
                     future = pool.submit(
@@ -349,6 +355,8 @@ class _Engine:
                 continue
             for evaluator, result in zip(self.evaluators, item.results, strict=True):
                 assert result is not None
+                if result.skipped:
+                    continue
                 metadata = {
                     **result.annotation_metadata(),
                     "run_id": self.run.pk,
@@ -385,7 +393,26 @@ class _Engine:
             return
         self.run = run
 
+    def _judge_calls_record(self, run: TaskRun, items: list[_Item]) -> None:
+        """Enable tracing: the judge calls of these items as LLM spans, their trace ids kept
+        on the results (so the annotations and the items link to them)."""
+        calls = [
+            JudgeCall(
+                prepared=prepared,
+                result=item.results[index],  # type: ignore[arg-type]
+                evaluator=self.evaluators[index].name,
+                target_kind=item.row.target_kind,
+                target_id=item.row.target_key,
+            )
+            for item in items
+            if not item.skip_reason
+            for index, prepared in item.prepared.items()
+        ]
+        judge_calls_record(calls, project_name=run.project.name, run_id=run.pk, task_id=run.task_id)
+
     def _write(self, run: TaskRun, items: list[_Item]) -> None:
+        if self.tracing:
+            self._judge_calls_record(run, items)
         while True:
             try:
                 with transaction.atomic():
@@ -399,32 +426,33 @@ class _Engine:
                 missing = set(exc.missing)
                 for item in items:
                     if item.row.target_key in missing and not item.skip_reason:
-                        item.skip_reason = f"{self.granularity} {item.row.target_key} was deleted"
-        status_of: dict[str, list[int]] = {s: [] for s in ItemStatus.values}
+                        item.skip_reason = f"the {self.granularity} was deleted"
         logs: list[TaskRunLog] = []
+        skips: dict[tuple[str, str], list[TaskRunItem]] = {}
         counts = dict.fromkeys(
             ("evaluated", "succeeded", "errored", "skipped", "prompt_tokens", "completion_tokens"),
             0,
         )
         cost = 0.0
+        now = timezone.now()
         for item in items:
             row = item.row
+            row.finished_at = now
             if item.skip_reason:
-                status_of[ItemStatus.SKIPPED].append(row.pk)
+                row.status, row.reason, row.results = ItemStatus.SKIPPED, item.skip_reason, []
                 counts["skipped"] += 1
-                logs.append(
-                    TaskRunLog(
-                        run=run,
-                        level=RunLogLevel.WARNING,
-                        target_kind=row.target_kind,
-                        target_key=row.target_key,
-                        message=f"skipped: {item.skip_reason}",
-                    )
-                )
+                skips.setdefault(("", item.skip_reason), []).append(row)
                 continue
             failed = False
+            ran = False
+            row.results = []
             for evaluator, result in zip(self.evaluators, item.results, strict=True):
                 assert result is not None
+                row.results.append(_item_result(evaluator.name, result))
+                if result.skipped:
+                    skips.setdefault((evaluator.name, result.skipped), []).append(row)
+                    continue
+                ran = True
                 counts["evaluated"] += 1
                 counts["prompt_tokens"] += result.prompt_tokens or 0
                 counts["completion_tokens"] += result.completion_tokens or 0
@@ -444,21 +472,25 @@ class _Engine:
                         message=(result.error or "")[:MAX_LOG_MESSAGE],
                     )
                 )
-            status_of[ItemStatus.ERROR if failed else ItemStatus.DONE].append(row.pk)
-        for status, pks in status_of.items():
-            if pks:
-                TaskRunItem.objects.filter(pk__in=pks, status=ItemStatus.PENDING).update(
-                    status=status
-                )
+            if not ran:
+                counts["skipped"] += 1
+                row.status = ItemStatus.SKIPPED
+                row.reason = "; ".join(dict.fromkeys(r["skipped"] for r in row.results))
+            else:
+                row.status = ItemStatus.ERROR if failed else ItemStatus.DONE
+        TaskRunItem.objects.bulk_update(
+            [item.row for item in items], ["status", "results", "reason", "finished_at"]
+        )
+        logs += _skip_logs(run, skips)
         TaskRunLog.objects.bulk_create(logs)
         for name, value in counts.items():
             setattr(run, name, getattr(run, name) + value)
+        run.finished += len(items)
         run.cost += cost
         starts = [i.row.start_time for i in items if i.row.start_time is not None]
         if starts:
             run.items_start = min([*starts, *([run.items_start] if run.items_start else [])])
             run.items_end = max([*starts, *([run.items_end] if run.items_end else [])])
-        now = timezone.now()
         run.lease_expires_at = now + timedelta(seconds=lease_seconds())
         run.updated_at = now
         run.save()
@@ -496,6 +528,48 @@ class _Engine:
 
 class _Fatal(Exception):
     pass
+
+
+def _item_result(evaluator: str, result: EvaluationResult) -> dict[str, Any]:
+    """What an item keeps of one evaluation, for its run's items list."""
+    entry = {
+        "evaluator": evaluator,
+        "label": result.label,
+        "score": result.score,
+        "explanation": result.explanation,
+        "latency_ms": result.latency_ms,
+        "error": None if result.skipped else result.error,
+        "skipped": result.skipped,
+        "judge_trace_id": result.judge_trace_id,
+        "judge_project": result.judge_project,
+    }
+    if entry["error"] is not None:
+        entry["error"] = entry["error"][:MAX_LOG_MESSAGE]
+    return {key: value for key, value in entry.items() if value is not None}
+
+
+def _skip_logs(run: TaskRun, skips: dict[tuple[str, str], list[TaskRunItem]]) -> list[TaskRunLog]:
+    """One log line per reason items were skipped for: an existing line of the run counts the
+    new items, else a new line names the first item."""
+    new = []
+    for (evaluator, reason), rows in skips.items():
+        message = f"skipped: {reason}"[:MAX_LOG_MESSAGE]
+        counted = TaskRunLog.objects.filter(
+            run=run, level=RunLogLevel.WARNING, evaluator=evaluator, message=message
+        ).update(count=F("count") + len(rows))
+        if not counted:
+            new.append(
+                TaskRunLog(
+                    run=run,
+                    level=RunLogLevel.WARNING,
+                    target_kind=rows[0].target_kind,
+                    target_key=rows[0].target_key,
+                    evaluator=evaluator,
+                    message=message,
+                    count=len(rows),
+                )
+            )
+    return new
 
 
 def run_work(

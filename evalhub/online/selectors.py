@@ -6,10 +6,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Count, Prefetch, QuerySet
 from django.utils import timezone
 
-from evalhub.models import ACTIVE_RUN_STATUSES, Task, TaskEvaluator, TaskRun, TaskRunLog
+from evalhub.models import (
+    ACTIVE_RUN_STATUSES,
+    OUTCOME_STATUS,
+    ItemOutcome,
+    Task,
+    TaskEvaluator,
+    TaskRun,
+    TaskRunItem,
+    TaskRunLog,
+)
 from evalhub.online.planning import Window, candidates_query
 from tracing.models import Project
 
@@ -65,6 +74,48 @@ def run_logs(*, run: TaskRun, level: str = "", limit: int | None = None) -> Quer
     if level:
         query = query.filter(level=level)
     return query[:limit] if limit is not None else query
+
+
+RUN_ITEMS_PAGE = 50
+MAX_RUN_ITEMS_PAGE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class RunItemsPage:
+    """A page of a run's items in the order they were listed; ``next_after`` is the id to pass
+    as ``after`` for the next page (None on the last)."""
+
+    items: list[TaskRunItem]
+    next_after: int | None
+
+
+def run_items(
+    *, run: TaskRun, outcome: str = "", after: int | None = None, limit: int | None = None
+) -> RunItemsPage:
+    """The run's items after item ``after`` (keyset pages: items added meanwhile neither shift
+    nor repeat rows), of one ``outcome`` (succeeded, errored, skipped, pending) or all."""
+    limit = limit or RUN_ITEMS_PAGE
+    query = run.items.order_by("id")
+    if outcome:
+        query = query.filter(status=OUTCOME_STATUS[ItemOutcome(outcome)])
+    if after is not None:
+        query = query.filter(id__gt=after)
+    rows = list(query[: limit + 1])
+    if len(rows) > limit:
+        return RunItemsPage(items=rows[:limit], next_after=rows[limit - 1].pk)
+    return RunItemsPage(items=rows, next_after=None)
+
+
+def run_item_counts(run: TaskRun) -> dict[str, int]:
+    """How many of the run's items have each outcome (and ``all``)."""
+    by_status = dict(
+        run.items.order_by()
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
+    )
+    counts = {o.value: by_status.get(status, 0) for o, status in OUTCOME_STATUS.items()}
+    return {"all": sum(counts.values()), **counts}
 
 
 def run_is_active(run: TaskRun) -> bool:

@@ -104,6 +104,7 @@ class TaskInput:
     quiet_seconds: int | None = None
     provider: Provider | None = None
     model: str = ""
+    tracing: bool = False
     description: str = ""
 
 
@@ -119,11 +120,12 @@ TASK_FIELDS = (
     "quiet_seconds",
     "provider",
     "model",
+    "tracing",
     "description",
 )
 
 
-def _evaluators_check(data: TaskInput) -> None:
+def _evaluators_check(data: TaskInput, *, require_provider: bool = True) -> None:
     if not data.evaluators:
         raise TaskInvalid("evaluators", "choose at least one evaluator")
     seen: set[int] = set()
@@ -155,7 +157,7 @@ def _evaluators_check(data: TaskInput) -> None:
                     f"{evaluator.name}: no variable named {', '.join(unknown)} in its template "
                     f"(it has {', '.join(sorted(known))})",
                 )
-            if data.provider is None and not _provider_available(config):
+            if require_provider and data.provider is None and not _provider_available(config):
                 raise TaskInvalid(
                     "provider",
                     f"{evaluator.name} has no LLM provider: add one under Settings → AI "
@@ -169,7 +171,9 @@ def _provider_available(config: LlmJudgeConfig) -> bool:
     return Provider.objects.filter(is_default=True).exists()
 
 
-def _task_check(data: TaskInput, *, instance: Task | None = None) -> None:
+def _task_check(
+    data: TaskInput, *, instance: Task | None = None, require_provider: bool = True
+) -> None:
     name = (data.name or "").strip()
     if not name:
         raise TaskInvalid("name", "is required")
@@ -201,10 +205,11 @@ def _task_check(data: TaskInput, *, instance: Task | None = None) -> None:
         )
     if data.quiet_seconds is not None and not 0 <= int(data.quiet_seconds) <= MAX_QUIET_SECONDS:
         raise TaskInvalid("quiet_seconds", f"must be from 0 to {MAX_QUIET_SECONDS} s")
+    data.tracing = bool(data.tracing)
     data.model = (data.model or "").strip()
     if len(data.model) > 200:
         raise TaskInvalid("model", "at most 200 characters")
-    _evaluators_check(data)
+    _evaluators_check(data, require_provider=require_provider)
 
 
 def _task_apply(task: Task, data: TaskInput) -> None:
@@ -222,11 +227,17 @@ def _evaluators_save(task: Task, entries: Sequence[TaskEvaluatorInput]) -> None:
 
 
 @transaction.atomic
-def task_create(*, data: TaskInput, user: AbstractBaseUser | None = None) -> Task:
-    """A new task; continuous runs cover spans ingested from now on."""
-    _task_check(data)
+def task_create(
+    *, data: TaskInput, user: AbstractBaseUser | None = None, paused_reason: str = ""
+) -> Task:
+    """A new task; continuous runs cover spans ingested from now on. With ``paused_reason``
+    it starts paused, and may lack an LLM provider for now (its runs are refused until it has
+    one): the demo's task, made before any provider is set up."""
+    _task_check(data, require_provider=not paused_reason)
     now = timezone.now()
     task = Task(created_by=user if user and user.is_authenticated else None, created_at=now)
+    if paused_reason:
+        task.status, task.paused_reason = TaskStatus.PAUSED, paused_reason
     _task_apply(task, data)
     task.updated_at = now
     task.cursor = now
@@ -356,6 +367,7 @@ def run_config(
         "quiet_seconds": task.effective_quiet_seconds if task else 0,
         "provider_id": task.provider_id if task else None,
         "model": task.model if task else "",
+        "tracing": task.tracing if task else False,
         "evaluators": [
             {
                 "evaluator_id": e.evaluator.pk,

@@ -17,7 +17,7 @@ from evalhub_client.errors import (
     ValidationError,
 )
 from evalhub_client.spans import MetadataUpdateResult, SpanList, Spans
-from evalhub_client.tasks import Run, Task, Tasks
+from evalhub_client.tasks import Run, RunItem, Task, Tasks
 
 __all__ = [
     "AuthenticationError",
@@ -26,6 +26,7 @@ __all__ = [
     "MetadataUpdateResult",
     "NotFoundError",
     "Run",
+    "RunItem",
     "RunRejectedError",
     "ServerError",
     "SpanList",

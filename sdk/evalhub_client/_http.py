@@ -8,6 +8,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -22,6 +23,17 @@ from evalhub_client.errors import (
 )
 
 Params = Mapping[str, str | int | float | bool | None]
+
+
+def path_segment(value: object) -> str:
+    """A name or id as one URL path segment, as the server reads it: ``~`` is written ``~~``,
+    ``/`` ``~s``, and a value of dots only (``.``, ``..``) ``~d`` per dot — servers decode
+    ``%2F`` and browsers drop dot segments, so neither can be sent as it is — then the rest is
+    percent-encoded (``team/app`` → ``team~sapp``)."""
+    text = str(value).replace("~", "~~").replace("/", "~s")
+    if text and set(text) == {"."}:
+        text = "~d" * len(text)
+    return quote(text, safe="~")
 
 
 def json_default(value: Any) -> Any:

@@ -10,14 +10,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import quote
 
 import pandas as pd
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from evalhub_client import frames
-from evalhub_client._http import Params, Transport
+from evalhub_client._http import Params, Transport, path_segment
 from evalhub_client.errors import EvalHubError, NotFoundError
 
 Record = dict[str, Any]
@@ -46,7 +45,7 @@ def _chunks[T](items: Sequence[T]) -> Iterator[Sequence[T]]:
 
 
 def _project_path(project: str) -> str:
-    return f"/v1/projects/{quote(str(project), safe='')}"
+    return f"/v1/projects/{path_segment(project)}"
 
 
 class SpanList:

@@ -80,6 +80,8 @@ class Task:
     model: str
     description: str
     paused_reason: str = ""
+    tracing: bool = False
+    """Judge calls are recorded as LLM spans in the project ``"<project> · judge traces"``."""
     created_at: datetime | None = None
     updated_at: datetime | None = None
     backfill_run_id: int | None = None
@@ -104,6 +106,7 @@ class Task:
             model=body.get("model") or "",
             description=body.get("description") or "",
             paused_reason=body.get("paused_reason") or "",
+            tracing=bool(body.get("tracing")),
             created_at=_when(body.get("created_at")),
             updated_at=_when(body.get("updated_at")),
             backfill_run_id=body.get("backfill_run_id"),
@@ -185,6 +188,37 @@ class Run:
         return int(self.counts.get("total", 0))
 
 
+@dataclass(frozen=True)
+class RunItem:
+    """A span, trace or session a run listed: ``target_kind`` (span, trace, session),
+    ``target_id`` (its id), ``outcome`` (succeeded, errored, skipped, pending), ``reason`` (why
+    it was skipped), and ``results``: one dict per evaluator with ``evaluator``, ``label``,
+    ``score``, ``explanation``, ``latency_ms``, ``error`` or ``skipped`` and, when the task
+    records its judge calls, ``judge_trace_id`` and ``judge_project``."""
+
+    id: int
+    target_kind: str
+    target_id: str
+    outcome: str
+    reason: str = ""
+    results: list[dict[str, Any]] = field(default_factory=list)
+    start_time: datetime | None = None
+    finished_at: datetime | None = None
+
+    @classmethod
+    def from_api(cls, body: Mapping[str, Any]) -> RunItem:
+        return cls(
+            id=int(body["id"]),
+            target_kind=body["target_kind"],
+            target_id=body["target_id"],
+            outcome=body["outcome"],
+            reason=body.get("reason") or "",
+            results=list(body.get("results") or []),
+            start_time=_when(body.get("start_time")),
+            finished_at=_when(body.get("finished_at")),
+        )
+
+
 TaskRef = Task | int | str
 RunRef = Run | int
 
@@ -220,7 +254,8 @@ class Tasks:
         ``evaluators``: names or ids, or ``{"evaluator": name, "variables": {var: source}}``.
         ``fields``: ``granularity`` (span, trace, session), ``filter``, ``sampling_rate``
         (percent), ``continuous``, ``interval_seconds``, ``quiet_seconds``, ``provider``
-        (id or name), ``model``, ``description``. ``backfill``: a start time (``"7d"``, a
+        (id or name), ``model``, ``tracing`` (record each judge call as an LLM span),
+        ``description``. ``backfill``: a start time (``"7d"``, a
         datetime…) or ``{"data_start_time", "data_end_time", "max_spans"}`` to start a backfill
         run too; its id is the task's ``backfill_run_id``. Nothing is created when the task or
         its backfill is refused.
@@ -342,6 +377,21 @@ class Tasks:
             after = body.get("logs_next_after")
             if after is None:
                 return entries
+
+    def run_items(
+        self, run: RunRef, *, outcome: str | None = None, limit: int | None = None
+    ) -> builtins.list[RunItem]:
+        """The items the run listed, in order — exactly what ``task_run = <run id>`` shows in
+        the trace browser — with each evaluator's result; ``outcome`` keeps one of succeeded,
+        errored, skipped, pending; ``limit`` stops after that many (``None``: all)."""
+        items: builtins.list[RunItem] = []
+        page_size = PAGE_SIZE if limit is None else max(1, min(limit, 1000))
+        path = f"/v1/runs/{_run_id(run)}/items"
+        for body in self._pages(path, {"limit": page_size, "outcome": outcome}):
+            if limit is not None and len(items) >= limit:
+                break
+            items.append(RunItem.from_api(body))
+        return items
 
     def cancel(self, run: RunRef) -> Run:
         """Stop a queued or running run; what it evaluated stays."""

@@ -163,6 +163,9 @@
   function init() {
     const selected = currentRow();
     if (selected) selected.scrollIntoView({ block: "nearest" });
+    // A run's item links here with ?result=<evaluator>: show that result.
+    const highlighted = document.getElementById("highlighted-result");
+    if (highlighted) highlighted.scrollIntoView({ block: "center" });
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
   else init();

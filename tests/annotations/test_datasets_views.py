@@ -162,13 +162,13 @@ def test_delete_asks_then_deletes(staff):
 def test_trace_browser_offers_add_to_dataset(staff):
     factories.trace(start=T0)
     url = reverse("tracing:traces", kwargs={"project": "default"})
-    html = staff.get(url, {"q": "latency_ms > 1", "after": "x"}).content.decode()
+    html = staff.get(url, {"q": "latency_ms > 1", "after": "x", "range": "all"}).content.decode()
     assert "Add to dataset…" in html
     assert f'formaction="{_add_url("traces")}" data-needs-selection disabled>Add selected' in html
     # "Add all matching" carries the table's filter, not its page.
     match = re.search(r'formaction="([^"]+)" name="scope" value="all"', html)
     assert match is not None
-    assert match.group(1) == _add_url("traces", query="q=latency_ms+%3E+1")
+    assert match.group(1) == _add_url("traces", query="q=latency_ms+%3E+1&amp;range=all")
     assert 'name="dataset" list="dataset-names"' in html
 
 
@@ -260,22 +260,27 @@ def test_add_all_matching_uses_the_filter_in_the_query_string(staff):
     ok = factories.trace(start=T0)
     bad = factories.trace(start=T0 + timedelta(minutes=1), status_code="ERROR")
     response = staff.post(
-        _add_url("traces", query="q=status_code+%3D+%27ERROR%27&size=25"),
+        _add_url("traces", query="q=status_code+%3D+%27ERROR%27&size=25&range=all"),
         {"scope": "all", "selected": [ok[0].trace.trace_id], "dataset": "errors"},
     )
     assert response.status_code == 302
     assert _sources("errors") == [bad[0].span_id]  # the selection does not count
-    staff.post(_add_url("spans", query="kind=LLM"), {"scope": "all", "dataset": "llm calls"})
+    staff.post(
+        _add_url("spans", query="kind=LLM&range=all"), {"scope": "all", "dataset": "llm calls"}
+    )
     assert _sources("llm calls") == [bad[2].span_id, ok[2].span_id]
-    staff.post(_add_url("spans"), {"scope": "all", "dataset": "everything"})
+    staff.post(_add_url("spans", query="range=all"), {"scope": "all", "dataset": "everything"})
     assert len(_sources("everything")) == 6
+    # With no range, the default one (the last 7 days), as the table shows it: nothing here.
+    staff.post(_add_url("spans"), {"scope": "all", "dataset": "this week"})
+    assert _sources("this week") == []
 
 
 def test_add_all_refuses_more_than_the_limit(staff, monkeypatch):
     monkeypatch.setattr(services_datasets, "MAX_EXAMPLES_PER_ADD", 2)
     monkeypatch.setattr(views_datasets, "MAX_EXAMPLES_PER_ADD", 2)
     factories.trace(start=T0)
-    response = staff.post(_add_url("spans"), {"scope": "all", "dataset": "big"})
+    response = staff.post(_add_url("spans", query="range=all"), {"scope": "all", "dataset": "big"})
     assert _messages(response) == [
         "Nothing added: more than 2 spans match; narrow the filter down."
     ]

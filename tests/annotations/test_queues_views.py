@@ -188,7 +188,7 @@ def test_add_from_a_filter_page(client, staff, correctness):
 def test_add_the_selected_rows_from_the_trace_browser(client, staff, correctness):
     queue = queue_create(name="picked", item_kind="TRACE", configs=[correctness])
     spans = make_traces(2)
-    page = client.get(reverse("tracing:traces", kwargs={"project": "default"}))
+    page = client.get(reverse("tracing:traces", kwargs={"project": "default"}) + "?range=all")
     html = page.content.decode()
     assert 'name="labeling_queue"' in html
     assert f'<option value="{queue.pk}">picked</option>' in html

@@ -112,7 +112,7 @@ def test_rubric_to_annotation_to_filter(logged_in_page, user):  # type: ignore[n
     assert _pressed(page.locator("#annotate-span")) == ["bad"]
 
     # The traces list filtered by the annotation shows the annotated trace only.
-    page.goto("/projects/shop/traces/")
+    page.goto("/projects/shop/traces/?range=all")
     assert page.locator("#rows tr").count() == 2
     box = page.get_by_label("Filter")
     box.fill("annotation.quality.label = 'bad'")

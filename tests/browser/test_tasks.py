@@ -94,9 +94,26 @@ def test_create_test_save_backfill_and_view_traces(
     assert "completed: 2 succeeded, 0 errored, 0 skipped" in page.locator(".run-log").inner_text()
     page.screenshot(path=str(tmp_path / "run.png"), full_page=True)
 
-    # View traces: the trace browser on the run's items, with their new labels.
-    page.get_by_role("link", name="View traces").click()
-    page.wait_for_url(re.compile(r"/projects/default/traces/\?q=span_kind"))
+    # The run lists its items with their results; an item opens with its result highlighted.
+    items = page.locator("#run-items table tbody tr")
+    assert items.count() == 2
+    assert items.locator(".badge", has_text="correct").count() == 2
+    page.locator("#run-items").get_by_role("link", name="Skipped").click()
+    page.locator("#run-items").get_by_text("No skipped items.").wait_for()
+    assert "outcome=skipped" in page.url
+    page.locator("#run-items").get_by_role("link", name="All").click()
+    page.locator("#run-items table tbody tr").first.wait_for()
+    page.locator("#run-items").get_by_role("link", name="correctness").first.click()
+    page.wait_for_url(re.compile(r"/projects/default/traces/[0-9a-f]+/\?result=correctness"))
+    highlighted = page.locator("#highlighted-result")
+    assert "correct" in highlighted.inner_text() and highlighted.is_visible()
+    page.go_back()
+    page.wait_for_url(re.compile(rf"/runs/{run.pk}/"))
+
+    # View traces: the trace browser on exactly the run's items, with their new labels.
+    page.get_by_role("link", name="View traces").first.click()
+    page.wait_for_url(re.compile(r"/projects/default/traces/\?q=task_run"))
+    assert page.locator("#id_q").input_value() == f"task_run = {run.pk}"
     rows = page.locator("#rows tr")
     assert rows.count() == 2
     badges = page.locator("#rows .badges .badge").all_inner_texts()

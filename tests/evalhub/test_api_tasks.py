@@ -78,6 +78,8 @@ def _create(api, **fields):
         ("post", "/v1/tasks/1/runs"),
         ("get", "/v1/tasks/1/runs"),
         ("get", "/v1/runs/1"),
+        ("get", "/v1/runs/1/items"),
+        ("get", "/v1/tasks/1/runs/1/items"),
         ("post", "/v1/runs/1/cancel"),
     ],
 )
@@ -112,11 +114,13 @@ def test_create_with_every_field_then_get(api, provider):
             "quiet_seconds": 120,
             "provider": "fake",
             "model": "judge-large",
+            "tracing": True,
             "description": "Is it grounded?",
         },
     )
     assert response.status_code == 201, response.content
     task = response.json()
+    assert task["tracing"] is True
     assert task["name"] == "grounded" and task["project"] == "shop"
     assert task["evaluators"] == [
         {
@@ -401,6 +405,64 @@ def test_a_run_with_errors_shows_them_in_its_log(api, provider, fake_openai, fas
     assert errors["logs_total"] == 1
     assert errors["logs"][0]["evaluator"] == "correctness"
     assert errors["logs"][0]["target_kind"] == "span" and errors["logs"][0]["target_key"]
+
+
+def test_a_runs_items_with_results_outcomes_and_pages(api, provider, fake_openai, fast_retry):
+    judge()
+    task = _create(api, evaluators=["correctness"], filter="span_kind == 'LLM'")
+    spans = [factories.trace(start=timezone.now() - timedelta(hours=h))[2] for h in (1, 2)]
+    no_output = factories.span_record(
+        kind="LLM", name="llm", output_value=None, start=timezone.now() - timedelta(hours=3)
+    )
+    factories.ingest([no_output])
+    fake_openai.answer("correct", "Right.")
+    fake_openai.enqueue(Behavior.garbage())
+    run_id = api(
+        "post",
+        f"/v1/tasks/{task['id']}/runs",
+        {"data_start_time": _iso(timezone.now() - timedelta(days=1))},
+    ).json()["run_id"]
+    run_work(run_id=run_id, worker="test", retry=fast_retry, concurrency=1)
+
+    body = api("get", f"/v1/tasks/{task['id']}/runs/{run_id}/items").json()
+    assert body["next_cursor"] is None
+    items = body["data"]
+    assert [i["target_id"] for i in items] == [
+        spans[0].span_id,
+        spans[1].span_id,
+        no_output.span_id,
+    ]
+    assert {i["outcome"] for i in items} == {"succeeded", "errored", "skipped"}
+    succeeded = next(i for i in items if i["outcome"] == "succeeded")
+    (result,) = succeeded["results"]
+    assert (result["evaluator"], result["label"], result["score"]) == (
+        "correctness",
+        "correct",
+        1.0,
+    )
+    assert result["explanation"] == "Right." and result["latency_ms"] >= 0
+    errored = next(i for i in items if i["outcome"] == "errored")
+    assert errored["results"][0]["error"].startswith("the provider's response cannot be read")
+    skipped = next(i for i in items if i["outcome"] == "skipped")
+    assert skipped["reason"] == "missing variable {output}: output has no value"
+    assert skipped["target_kind"] == "span" and skipped["finished_at"]
+
+    first = api("get", f"/v1/runs/{run_id}/items", limit=2).json()
+    assert [i["id"] for i in first["data"]] == [i["id"] for i in items[:2]]
+    rest = api("get", f"/v1/runs/{run_id}/items", limit=2, cursor=first["next_cursor"]).json()
+    assert [i["id"] for i in rest["data"]] == [items[2]["id"]] and rest["next_cursor"] is None
+    only = api("get", f"/v1/runs/{run_id}/items", outcome="skipped").json()["data"]
+    assert [i["id"] for i in only] == [skipped["id"]]
+    log = api("get", f"/v1/runs/{run_id}", logs_level="warning").json()["logs"]
+    assert [(e["message"], e["count"]) for e in log] == [(f"skipped: {skipped['reason']}", 1)]
+
+    assert api("get", f"/v1/runs/{run_id}/items", outcome="nope").status_code == 400
+    assert api("get", f"/v1/runs/{run_id}/items", cursor="x").status_code == 400
+    assert api("get", f"/v1/runs/{run_id}/items", cursor="9" * 40).status_code == 400
+    assert api("get", f"/v1/runs/{run_id}/items", limit=0).status_code == 422
+    assert api("get", "/v1/runs/999999/items").status_code == 404
+    other = _create(api, name="other", evaluators=["correctness"])
+    assert api("get", f"/v1/tasks/{other['id']}/runs/{run_id}/items").status_code == 404
 
 
 def test_runs_are_listed_newest_first_a_page_at_a_time(api):

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from annotations.models import Annotation
 from evalhub.models import TaskRun, TaskRunItem
-from evalhub.online.dryrun import evaluator_mappings, preview_span, task_dry_run
+from evalhub.online.dryrun import evaluator_mappings, preview_span, skip_forecast, task_dry_run
 from evalhub.online.sampling import in_sample
 from evalhub.online.services import TaskEvaluatorInput, TaskInput
 from evalhub.services import provider_create
@@ -72,6 +72,7 @@ def test_dry_run_gives_each_evaluator_its_result_or_its_error(provider, fake_ope
     assert (check.evaluator, check.label, check.error) == ("mentions_refund", "contains", None)
     assert grounded.evaluator == "grounded" and grounded.label is None
     assert "metadata.context is missing" in grounded.error
+    assert grounded.skipped == "missing variable {context}: metadata.context has no value"
     assert fake_openai.requests == []  # nothing to ask the judge without its variable
     assert _nothing_written()
 
@@ -182,3 +183,41 @@ def test_evaluator_mappings_show_sources_and_values(db):
     )
     assert "unknown source 'nonsense'" in bad.error
     assert [row.source for row in bad.rows] == ["nonsense", "output"]
+
+
+def test_skip_forecast_counts_the_recent_matches_a_run_would_skip_and_why(db):
+    for hours in range(1, 4):
+        factories.trace(start=_ago(hours=hours))
+    for hours in range(4, 6):
+        factories.ingest(
+            [
+                factories.span_record(
+                    kind="LLM", name="llm", output_value=None, start=_ago(hours=hours)
+                )
+            ]
+        )
+    correctness = judge()
+    data = _input(correctness, filter="span_kind = 'LLM'")
+    forecast = skip_forecast(
+        project=data.project, granularity="span", filter_text=data.filter, entries=data.evaluators
+    )
+    assert (forecast.checked, forecast.skipped) == (5, 2)
+    assert forecast.reasons == [
+        ("correctness", "missing variable {output}: output has no value", 2)
+    ]
+    # A code evaluator beside it still runs on them: nothing is skipped as a whole.
+    both = _input(correctness, code_check(), filter="span_kind = 'LLM'")
+    mixed = skip_forecast(
+        project=both.project, granularity="span", filter_text=both.filter, entries=both.evaluators
+    )
+    assert mixed.skipped == 0 and mixed.reasons == forecast.reasons
+    # Mapped to a source every span has: nothing to skip.
+    mapped = _input(correctness, variables={"output": "name"}, filter="span_kind = 'LLM'")
+    none = skip_forecast(
+        project=mapped.project,
+        granularity="span",
+        filter_text=mapped.filter,
+        entries=mapped.evaluators,
+    )
+    assert (none.skipped, none.reasons) == (0, [])
+    assert _nothing_written()

@@ -195,17 +195,67 @@ def test_an_unparseable_answer_is_an_item_error_and_the_run_goes_on(
     assert set(run.items.values_list("status", flat=True)) == {ItemStatus.DONE, ItemStatus.ERROR}
 
 
-def test_a_missing_variable_is_an_item_error(provider, fake_openai, fast_retry):
-    evaluator = judge(
-        template="Context: {context}\nAnswer: {output}", variables={"context": "metadata.context"}
+def test_a_missing_variable_skips_the_item_and_is_logged_once_with_a_count(
+    provider, fake_openai, fast_retry
+):
+    """Error traces have no output: their items are skipped with the reason, counted under
+    skipped, and the log has one line for the reason with how many items it skipped."""
+    fake_openai.answer("correct", "fine")
+    task = make_task(judge(), filter="span_kind = 'LLM'")
+    fine = [factories.trace()[2] for _ in range(2)]
+    failed = []
+    for _ in range(3):
+        llm = factories.span_record(kind="LLM", name="llm", status_code="ERROR", output_value=None)
+        failed += factories.ingest([llm])
+    run = continuous_run_plan(task_id=task.pk, now=_later())
+    assert _work(run, fast_retry) == "finished"
+    run.refresh_from_db()
+    assert (run.sampled, run.evaluated, run.succeeded, run.errored, run.skipped) == (5, 2, 2, 0, 3)
+    assert run.done == 5 and run.status == RunStatus.COMPLETED
+    assert len(fake_openai.requests) == 2  # no judge call for a skipped item
+    skipped = run.items.filter(status=ItemStatus.SKIPPED)
+    assert {i.target_key for i in skipped} == {s.span_id for s in failed}
+    reason = "missing variable {output}: output has no value"
+    assert {i.reason for i in skipped} == {reason}
+    assert all(i.results[0]["skipped"] == reason for i in skipped)
+    (line,) = run.logs.filter(level="warning")
+    assert (line.message, line.count, line.evaluator) == (f"skipped: {reason}", 3, "correctness")
+    assert not run.logs.filter(level="error").exists()
+    assert Annotation.objects.filter(name="eval.correctness").count() == len(fine)
+
+    # A later run adds to the same line.
+    more = factories.span_record(kind="LLM", name="llm", status_code="ERROR", output_value=None)
+    factories.ingest([more])
+    again = run_manual_create(
+        project=task.project, granularity="span", keys=[more.span_id], task=task
     )
-    task = make_task(evaluator, filter="span_kind = 'LLM'")
+    _work(again, fast_retry)
+    assert again.logs.get(level="warning").count == 1
+
+
+def test_an_evaluator_that_cannot_fill_its_mapping_leaves_the_others_to_run(
+    provider, fake_openai, fast_retry
+):
+    fake_openai.answer("correct", "fine")
+    needs_context = judge(
+        "grounded",
+        template="Context: {context}\nAnswer: {output}",
+        variables={"context": "metadata.context"},
+    )
+    task = make_task(needs_context, code_check(), filter="span_kind = 'LLM'")
     factories.trace()
     run = continuous_run_plan(task_id=task.pk, now=_later())
     _work(run, fast_retry)
     run.refresh_from_db()
-    assert (run.errored, run.succeeded) == (1, 0)
-    assert "metadata.context" in run.logs.get(level="error").message
+    assert (run.evaluated, run.succeeded, run.skipped, run.done) == (1, 1, 0, 1)
+    (item,) = run.items.all()
+    assert item.status == ItemStatus.DONE
+    grounded, refund = item.results
+    assert grounded == {
+        "evaluator": "grounded",
+        "skipped": "missing variable {context}: metadata.context has no value",
+    }
+    assert refund["evaluator"] == "mentions_refund" and refund["label"] is not None
     assert fake_openai.requests == []
 
 
@@ -353,7 +403,7 @@ def test_backfill_with_a_missing_provider_is_rejected(provider):
 def test_manual_run_over_exactly_the_selection(provider, fake_openai, fast_retry):
     evaluator = judge()
     spans = factories.trace() + factories.trace()
-    chosen = [spans[0].span_id, spans[4].span_id]
+    chosen = [spans[0].span_id, spans[5].span_id]
     run = run_manual_create(
         project=spans[0].project, granularity="span", keys=chosen, evaluator=evaluator
     )

@@ -3,10 +3,12 @@
 import pytest
 from django.contrib.auth import get_user_model
 
+from evalhub.hub.templates_library import template_get
 from evalhub.models import Evaluator, Provider
 from evalhub.services import evaluator_create_from_template
 from tests import factories
 from tests.evalhub.fake_openai import VALID_KEY
+from tests.evalhub.hub_form_helpers import browser_data
 
 pytestmark = pytest.mark.django_db
 
@@ -24,12 +26,28 @@ def test_navigation_shows_evaluators_and_settings(staff_client):
     assert '<a href="/settings/providers/">Settings</a>' in page
 
 
-def test_template_library_use_creates_an_evaluator(staff_client):
+def test_template_library_use_opens_the_form_filled_from_the_template(staff_client, provider):
     page = staff_client.get("/evaluators/templates/").content.decode()
-    assert page.count('name="key"') >= 12
-    response = staff_client.post("/evaluators/templates/", {"key": "toxicity", "name": "tox"})
+    assert page.count('href="/evaluators/new/?template=') >= 12
+    assert staff_client.post("/evaluators/templates/", {"key": "toxicity"}).status_code == 405
+    form = staff_client.get("/evaluators/new/?template=toxicity")
+    html = form.content.decode()
+    assert form.status_code == 200 and not Evaluator.objects.exists()  # nothing created yet
+    assert 'name="name" value="toxicity"' in html and "From the template" in html
+    assert "toxic" in html and 'name="provider"' in html
+    assert staff_client.get("/evaluators/new/?template=nope").status_code == 404
+    # The user names it and picks the provider and model, then creates it.
+    shown = form.context["form"]
+    data = dict(
+        browser_data(shown, name="tox", provider=str(provider.pk), model="judge-large").lists()
+    )
+    response = staff_client.post("/evaluators/new/?template=toxicity", data)
     assert response.status_code == 302 and response["Location"] == "/evaluators/tox/"
-    assert Evaluator.objects.get(name="tox").template_key == "toxicity"
+    evaluator = Evaluator.objects.get(name="tox")
+    assert evaluator.template_key == "toxicity"
+    config = evaluator.versions.get().config
+    assert (config["provider_id"], config["model"]) == (provider.pk, "judge-large")
+    assert config["template"] == template_get("toxicity").template
 
 
 def test_edit_with_an_invalid_definition_shows_the_reason(staff_client):

@@ -24,7 +24,12 @@ from evalhub.models import (
     TaskStatus,
 )
 from evalhub.online.engine import run_work
-from evalhub.online.services import run_backfill_create, run_fail, task_pause
+from evalhub.online.services import (
+    run_backfill_create,
+    run_fail,
+    run_manual_create,
+    task_pause,
+)
 from evalhub.views_tasks import run_traces_url
 from tests import factories
 from tests.evalhub.online_helpers import code_check, judge, make_task
@@ -445,8 +450,19 @@ def test_edit_shows_and_saves_the_task(logged_in, provider):
         120,
         10.0,
     )
-    assert not task.continuous
+    assert not task.continuous and not task.tracing
     assert TaskEvaluator.objects.get(task=task).variables == {}
+    # Advanced: Enable tracing, next to the LLM override.
+    page = logged_in.get(f"/tasks/{task.pk}/edit/").content.decode()
+    assert "LLM override" in page and 'name="tracing"' in page and "Enable tracing" in page
+    logged_in.post(
+        f"/tasks/{task.pk}/edit/",
+        _form(name="renamed", evaluators=[str(evaluator.pk)], tracing="on"),
+    )
+    task.refresh_from_db()
+    assert task.tracing
+    detail = logged_in.get(f"/tasks/{task.pk}/").content.decode()
+    assert 'judge calls recorded in <span class="mono">default · judge traces</span>' in detail
 
 
 def test_edit_with_a_backfill_on_a_paused_task_is_rejected_and_nothing_changes(logged_in, provider):
@@ -486,6 +502,31 @@ def test_test_task_shows_results_and_writes_nothing(logged_in, provider, fake_op
     assert "Nothing was written." in page
     assert not Annotation.objects.exists() and not Task.objects.exists()
     assert not TaskRun.objects.exists()
+
+
+def test_the_form_warns_how_many_recent_matches_would_be_skipped_and_why(
+    logged_in, provider, fake_openai
+):
+    fake_openai.answer("correct", "fine")
+    evaluator = judge()
+    factories.trace(start=_ago(hours=1))
+    factories.ingest(
+        [factories.span_record(kind="LLM", name="llm", output_value=None, start=_ago(hours=2))]
+    )
+    form = _form(evaluators=[str(evaluator.pk)], filter="span_kind = 'LLM'")
+    mappings = logged_in.post("/tasks/form/variables/", form).content.decode()
+    assert "1 of the 2 newest matching spans would be skipped" in mappings
+    assert 'missing variable {output}: output has no value <span class="muted">(1)</span>' in (
+        mappings
+    )
+    tested = logged_in.post("/tasks/form/test/", form).content.decode()
+    assert '<span class="badge warn">skipped</span>' in tested
+    assert "1 of the 2 newest matching item" in tested
+    assert len(fake_openai.requests) == 1  # the skipped one is not sent to the judge
+    fine = logged_in.post(
+        "/tasks/form/variables/", {**form, "filter": "span_kind = 'LLM' and output IS NOT NULL"}
+    ).content.decode()
+    assert "would be skipped" not in fine
 
 
 def test_test_task_shows_problems_instead_of_running(logged_in, provider):
@@ -648,40 +689,108 @@ def test_failed_run_shows_its_reason(logged_in, provider):
 # --- View traces --------------------------------------------------------------------------------
 
 
-def test_view_traces_opens_the_browser_on_the_run_items(logged_in, provider, fast_retry):
+def _browser_rows(client, url: str) -> set[str]:
+    """The row ids (span, trace or session ids) a trace browser page lists."""
+    page = client.get(url).content.decode()
+    return set(re.findall(r'name="selected" value="([^"]+)"', page))
+
+
+def test_view_traces_opens_exactly_the_items_the_run_evaluated(logged_in, provider, fast_retry):
+    """The filter matches four traces in the window; the run evaluated two of them (a manual
+    run over a selection): View traces shows those two, through a filter one can read."""
     task = make_task(
         code_check(), filter="span_kind = 'AGENT'", granularity="trace", quiet_seconds=0
     )
-    first = factories.trace(start=_ago(hours=3))
-    last = factories.trace(start=_ago(hours=1))
-    run = _worked_backfill(task, fast_retry)
+    traces = [factories.trace(start=_ago(hours=h))[0].trace.trace_id for h in (1, 2, 3, 50)]
+    run = run_manual_create(
+        project=task.project, granularity="trace", keys=[traces[0], traces[3]], task=task
+    )
+    assert run_work(run_id=run.pk, worker="test", retry=fast_retry) == "finished"
     url = run_traces_url(run)
     parts = urlsplit(url)
-    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
     assert parts.path == "/projects/default/traces/"
-    assert query == {
-        "q": "span_kind = 'AGENT'",
-        "range": "custom",
-        "start": _minute(first[0].start_time),
-        "end": _minute(last[0].start_time + timedelta(minutes=1)),
-    }
+    assert parse_qs(parts.query) == {"q": [f"task_run = {run.pk}"], "range": ["all"]}
     page = logged_in.get(f"/runs/{run.pk}/").content.decode()
-    assert 'class="button" href="/projects/default/traces/?q=' in page
+    assert f'href="{escape(url)}">View traces</a>' in page
+    assert _browser_rows(logged_in, url) == {traces[0], traces[3]}
     browser = logged_in.get(url).content.decode()
-    assert browser.count("mentions_refund: contains") == 2
+    assert escape(f"task_run = {run.pk}") in browser  # the filter box shows it, editable
+    # The whole project in the same window has all four.
+    assert _browser_rows(logged_in, "/projects/default/traces/?range=all") == set(traces)
 
 
-def test_view_traces_for_spans_and_without_items(provider):
-    task = make_task(code_check(), granularity="span")
-    start = _ago(days=1)
-    run = run_backfill_create(task=task, start=start)
+def test_view_traces_for_spans_and_sessions(logged_in, provider, fast_retry):
+    task = make_task(code_check(), granularity="span", filter="span_kind = 'LLM'")
+    spans = [factories.trace(start=_ago(hours=1), session_id="s/1")[2] for _ in range(3)]
+    run = run_manual_create(
+        project=task.project, granularity="span", keys=[spans[1].span_id], task=task
+    )
+    run_work(run_id=run.pk, worker="test", retry=fast_retry)
     url = run_traces_url(run)
     assert url.startswith("/projects/default/spans/?")
-    query = parse_qs(urlsplit(url).query)
-    assert "q" not in query and query["start"] == [_minute(start)]
+    assert _browser_rows(logged_in, url) == {spans[1].span_id}
     session_task = make_task(code_check(name="c2"), name="s", granularity="session")
-    session_run = run_backfill_create(task=session_task, start=start)
-    assert run_traces_url(session_run).startswith("/projects/default/sessions/?")
+    session_run = run_manual_create(
+        project=task.project, granularity="session", keys=["s/1"], task=session_task
+    )
+    run_work(run_id=session_run.pk, worker="test", retry=fast_retry)
+    session_url = run_traces_url(session_run)
+    assert session_url.startswith("/projects/default/sessions/?")
+    assert _browser_rows(logged_in, session_url) == {"s/1"}
+
+
+def test_run_page_lists_its_items_paged_and_by_outcome(
+    logged_in, provider, fake_openai, fast_retry, monkeypatch
+):
+    from evalhub.online import selectors
+
+    monkeypatch.setattr(selectors, "RUN_ITEMS_PAGE", 2)
+    fake_openai.answer("correct", "It says 30 days.")
+    task = make_task(judge(), filter="span_kind = 'LLM'")
+    fine = [factories.trace(start=_ago(hours=h))[2] for h in (1, 2, 3)]
+    broken = factories.ingest(
+        [factories.span_record(kind="LLM", name="llm", output_value=None, start=_ago(hours=4))]
+    )[0]
+    run = _worked_backfill(task, fast_retry)
+    page = logged_in.get(f"/runs/{run.pk}/").content.decode()
+    assert 'Items <span class="muted">(4)</span>' in page
+    assert 'data-outcome="succeeded"' in page and '>Succeeded <span class="muted">3</span>' in page
+    assert '>Skipped <span class="muted">1</span>' in page
+    # The first page has two items (newest listed first), with their results and links.
+    first = re.findall(r'data-item="(\d+)"', page)
+    assert len(set(first)) == 2
+    assert "It says 30 days." in page and '<span class="badge">correct</span>' in page
+    span = fine[0]
+    pane = f"/projects/default/traces/{span.trace.trace_id}/spans/{span.span_id}/"
+    assert f'href="{pane}?result=correctness"' in page
+    next_link = re.search(r'href="(/runs/\d+/\?after=\d+)"', page).group(1)
+    second = logged_in.get(next_link).content.decode()
+    assert set(re.findall(r'data-item="(\d+)"', second)).isdisjoint(first)
+    # Only the skipped one, with its reason; an htmx request gets the list alone.
+    skipped = logged_in.get(
+        f"/runs/{run.pk}/?outcome=skipped",
+        headers={"HX-Request": "true", "HX-Target": "run-items"},
+    ).content.decode()
+    assert skipped.lstrip().startswith('<section id="run-items"')
+    assert broken.span_id in skipped and "skipped: missing variable {output}" in skipped
+    assert fine[0].span_id not in skipped
+    # Bad values fall back to all items, never a 500.
+    for query in ("outcome=nope", "after=-1", "after=x", f"after={2**70}"):
+        assert logged_in.get(f"/runs/{run.pk}/?{query}").status_code == 200
+
+
+def test_the_span_pane_highlights_the_result_a_run_item_links_to(logged_in, provider, fast_retry):
+    task = make_task(code_check(), filter="span_kind = 'LLM'")
+    span = factories.trace(start=_ago(hours=1))[2]
+    run = _worked_backfill(task, fast_retry)
+    assert run.succeeded == 1
+    pane = f"/projects/default/traces/{span.trace.trace_id}/spans/{span.span_id}/"
+    page = logged_in.get(f"{pane}?result=mentions_refund").content.decode()
+    assert re.search(
+        r'<li class="eval[^"]*highlight[^"]*"[^>]*>\s*<strong>[^<]*mentions_refund', page
+    )
+    plain = logged_in.get(pane).content.decode()
+    assert "highlight" not in re.findall(r'<li class="eval[^"]*"', plain)[0]
 
 
 # --- "Evaluate with…" in the trace browser ------------------------------------------------------
@@ -692,7 +801,7 @@ def test_trace_browser_bulk_bar_loads_the_evaluate_choices(logged_in, provider):
     task = make_task(code_check())
     make_task(judge(name="elsewhere"), project="other", name="not-here")
     factories.trace()
-    page = logged_in.get("/projects/default/traces/").content.decode()
+    page = logged_in.get("/projects/default/traces/?range=all").content.decode()
     assert 'hx-get="/tasks/evaluate/default/traces/options/" hx-trigger="load"' in page
     options = logged_in.get("/tasks/evaluate/default/traces/options/").content.decode()
     assert f'<option value="evaluator:{evaluator.pk}">correctness</option>' in options

@@ -19,7 +19,7 @@ from evalhub_client import spans as sdk_spans
 from annotations.models import Annotation
 from tests import factories
 from tests.sdk.conftest import T0, span_frame
-from tracing.models import Span
+from tracing.models import Project, Span
 
 
 def _by_id(frame: pd.DataFrame) -> pd.DataFrame:
@@ -199,3 +199,12 @@ def test_large_frames_go_in_batches(client, monkeypatch):
     assert client.spans.update_metadata("p", metadata).spans_updated == 5
     assert [len(page.data) for page in client.spans.list("p", limit=2).pages()] == [2, 2, 2]
     assert client.spans.delete("p", ids) == 5
+
+
+@pytest.mark.parametrize("name", ["team/app", "..", "a~b %2F ü 🚀", "q?x#y"])
+def test_any_project_name_works_even_with_slashes_and_dots(client, name):
+    sent = span_frame(2)
+    client.spans.log(name, sent)
+    assert Project.objects.filter(name=name).exists()
+    got = client.spans.list(name).to_df()
+    assert sorted(got["context.span_id"]) == sorted(sent["context.span_id"])

@@ -8,7 +8,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import timezone
-from evalhub_client import NotFoundError, Run, RunRejectedError, Task, ValidationError
+from evalhub_client import (
+    NotFoundError,
+    Run,
+    RunItem,
+    RunRejectedError,
+    Task,
+    ValidationError,
+)
 from evalhub_client.cli import main
 from evalhub_client.tasks import duration_parse, time_param
 
@@ -193,6 +200,28 @@ def test_backfill_wait_and_read_the_log(client, refund_check, spans, work_while_
     assert (again.counts["matched"], again.counts["succeeded"]) == (10, 5)
     assert [r.id for r in client.tasks.runs(task)] == [again.id, run.id]
     assert [r.id for r in client.tasks.runs(task, limit=1)] == [again.id]
+
+
+def test_run_items_are_exactly_what_the_run_evaluated(client, refund_check, spans, worker):
+    """``client.tasks.run_items``: the run's items with their results and outcomes, paged,
+    filtered by outcome — the same spans as ``task_run = <run id>`` in the filter language."""
+    task = client.tasks.create(
+        "checks", "shop", [code_check("exact").pk], filter="span_kind == 'LLM'"
+    )
+    run = client.tasks.run_backfill(task, start_time=timedelta(days=41), max_spans=4)
+    worker.work()
+    items = client.tasks.run_items(run)
+    assert isinstance(items[0], RunItem) and len(items) == 4
+    assert [i.id for i in items] == sorted(i.id for i in items)
+    assert all(i.target_kind == "span" and i.outcome == "succeeded" for i in items)
+    assert {r["evaluator"] for i in items for r in i.results} == {"exact"}
+    assert all("label" in i.results[0] and "latency_ms" in i.results[0] for i in items)
+    assert [i.id for i in client.tasks.run_items(run, limit=3)] == [i.id for i in items[:3]]
+    assert client.tasks.run_items(run, outcome="errored") == []
+    listed = {
+        s["context"]["span_id"] for s in client.spans.list("shop", filter=f"task_run = {run.id}")
+    }
+    assert listed == {i.target_id for i in items}
 
 
 def test_refused_runs_carry_their_code(client, refund_check, worker):

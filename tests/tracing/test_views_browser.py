@@ -104,7 +104,7 @@ def test_unknown_project_is_404(staff):
 def test_projects_page_shows_cards_with_stats_for_the_range(staff):
     _shop()
     page = staff.get(reverse("tracing:projects"), {"range": "24h"}).content.decode()
-    assert 'href="/projects/default/traces/"' in page
+    assert 'href="/projects/default/traces/?range=24h"' in page  # the tabs keep the range
     assert re.search(r'data-stat="traces">3<', page)  # the 3-day-old trace is outside 24 h
     assert re.search(r'data-stat="spans">9<', page)
     assert re.search(r'data-stat="error-rate">33.3%<', page)
@@ -318,7 +318,8 @@ def test_pagination_forward_and_back_keeps_the_filters(staff):
         factories.trace(start=T0 + timedelta(minutes=index), status_code="ERROR")
         factories.trace(start=T0 + timedelta(minutes=index, seconds=30))
     # 40 error spans (the root and the LLM span of 20 failed traces) among 120.
-    first = staff.get(_url("spans"), {"status": "ERROR", "size": "25"}).content.decode()
+    first = staff.get(_url("spans"), {"status": "ERROR", "size": "25", "range": "all"})
+    first = first.content.decode()
     href = _next_href(first)
     assert href and "status=ERROR" in href and "size=25" in href and "after=" in href
     assert _prev_href(first) is None
@@ -335,12 +336,12 @@ def test_pagination_forward_and_back_keeps_the_filters(staff):
 def test_pagination_links_are_keyset_cursors_and_stale_cursors_fall_back(staff):
     for index in range(30):
         factories.trace(start=T0 + timedelta(minutes=index))
-    first = staff.get(_url(), {"size": "25"}).content.decode()
+    first = staff.get(_url(), {"size": "25", "range": "all"}).content.decode()
     href = _next_href(first)
     assert href and "after=" in href and "size=25" in href and "page=" not in href
     second = staff.get(_url() + href).content.decode()
     assert len(_names(second)) == 5
-    stale = staff.get(_url(), {"after": "garbage"}).content.decode()
+    stale = staff.get(_url(), {"after": "garbage", "range": "all"}).content.decode()
     assert "out of date" in stale and len(_names(stale)) == 30
 
 
@@ -349,7 +350,7 @@ def test_pagination_links_are_keyset_cursors_and_stale_cursors_fall_back(staff):
 
 def test_live_poll_returns_only_new_rows_out_of_band(staff):
     factories.trace(start=T0)
-    page = staff.get(_url(), {"live": "1"}).content.decode()
+    page = staff.get(_url(), {"live": "1", "range": "all"}).content.decode()
     poll = re.search(r'id="live-poller"[^>]*hx-get="([^"]+)"', page)
     assert poll, "the live poller is on the page"
     poll_url = _url() + poll.group(1).replace("&amp;", "&")
@@ -573,7 +574,7 @@ def test_delete_all_matching_sessions_without_a_filter_says_it_is_everything(sta
     factories.trace(start=T0, session_id="chat-1")
     factories.trace(start=T0, session_id="chat-2")
     factories.trace(start=T0)  # no session: not a row of the sessions table
-    page = staff.get(_delete_url("sessions")).content.decode()
+    page = staff.get(_delete_url("sessions") + "?range=all").content.decode()
     assert "Delete all 2 matching sessions?" in page
     assert "No filter is set: this is every session in the project." in page
     data = dict(_hidden(page))

@@ -1,11 +1,15 @@
-"""Writes the demo data: spans through ``spans_ingest``, evaluations through
-``annotations_upsert``. Running it again changes nothing that is already there."""
+"""Writes the demo data: spans through ``spans_ingest``, human labels through
+``annotations_upsert``, and the LLM evaluations as the results of the demo's task (its
+evaluators made from the template library, its run listing what it evaluated) through the
+online-tasks product's ``demo_task_seed``. Running it again changes nothing that is already
+there."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import batched
+from typing import TYPE_CHECKING
 
 from django.utils import timezone
 
@@ -14,6 +18,9 @@ from annotations.services import AnnotationInput, annotations_upsert
 from tracing.demo.generate import DEMO_SEED, DemoTrace, demo_generate
 from tracing.models import Project
 from tracing.services import spans_ingest
+
+if TYPE_CHECKING:
+    from evalhub.online.demo import DemoResult
 
 DEFAULT_PROJECT = "demo"
 DEFAULT_TRACES = 300
@@ -56,9 +63,12 @@ def demo_seed(
         spans += result.received
         inserted += result.inserted
     stored = Project.objects.get(name=project)
-    annotations = 0
-    for source, items in _annotation_inputs(generated).items():
-        annotations += len(annotations_upsert(items=items, source=source, project=stored))
+    labels = _human_labels(generated)
+    annotations = len(annotations_upsert(items=labels, source=AnnotationSource.APP, project=stored))
+    # The demo calls the online-tasks product (above this layer) for its task's results.
+    from evalhub.online.demo import demo_task_seed
+
+    annotations += demo_task_seed(project=stored, results=_llm_results(generated)).annotations
     return DemoSeedResult(
         project=project,
         traces=len(generated),
@@ -68,27 +78,39 @@ def demo_seed(
     )
 
 
-def _annotation_inputs(traces: list[DemoTrace]) -> dict[str, list[AnnotationInput]]:
-    """Evaluator results as if logged through the API; human labels as if made in the app."""
-    by_source: dict[str, list[AnnotationInput]] = {
-        AnnotationSource.API: [],
-        AnnotationSource.APP: [],
-    }
-    for trace in traces:
-        for item in trace.annotations:
-            source = (
-                AnnotationSource.APP if item.annotator_kind == "HUMAN" else AnnotationSource.API
-            )
-            by_source[source].append(
-                AnnotationInput(
-                    target_kind="SPAN",
-                    target_id=item.span_id,
-                    name=item.name,
-                    annotator_kind=item.annotator_kind,
-                    label=item.label,
-                    score=item.score,
-                    explanation=item.explanation,
-                    metadata=dict(item.metadata),
-                )
-            )
-    return by_source
+def _human_labels(traces: list[DemoTrace]) -> list[AnnotationInput]:
+    """The human labels, as if made in the app."""
+    return [
+        AnnotationInput(
+            target_kind="SPAN",
+            target_id=item.span_id,
+            name=item.name,
+            annotator_kind=item.annotator_kind,
+            label=item.label,
+            score=item.score,
+            explanation=item.explanation,
+            metadata=dict(item.metadata),
+        )
+        for trace in traces
+        for item in trace.annotations
+        if item.annotator_kind == "HUMAN"
+    ]
+
+
+def _llm_results(traces: list[DemoTrace]) -> list[DemoResult]:
+    """The LLM evaluations, for the demo's task."""
+    from evalhub.online.demo import DemoResult
+
+    return [
+        DemoResult(
+            span_id=item.span_id,
+            evaluator=item.name,
+            label=item.label,
+            score=item.score,
+            explanation=item.explanation,
+            model=str(item.metadata.get("model", "")),
+        )
+        for trace in traces
+        for item in trace.annotations
+        if item.annotator_kind != "HUMAN"
+    ]

@@ -35,6 +35,7 @@ from tracing.query.fields import (
     FieldSpec,
     FieldType,
     JSONTarget,
+    MembershipTarget,
     resolve,
 )
 from tracing.query.parser import And, Comparison, Node, Not, Operator, Or, parse
@@ -100,6 +101,8 @@ class _Compiler:
             return self.column(target.spec, target.spec.name, comparison)
         if isinstance(target, JSONTarget):
             return self.json(target, comparison)
+        if isinstance(target, MembershipTarget):
+            return self.membership(target, comparison)
         return self.annotation(target, comparison)
 
     # --- columns -------------------------------------------------------------------------
@@ -225,6 +228,53 @@ class _Compiler:
         if op == "is null":
             return ~_on_span_or_root(named.filter(_present(spec)))
         return _on_span_or_root(named.filter(self.column(spec, target.label, comparison)))
+
+    # --- membership fields (registered by products) ----------------------------------------
+
+    def membership(self, target: MembershipTarget, comparison: Comparison) -> Q:
+        """``task_run = 42``: the span, its trace or its session is among the members the
+        field's rows list for 42 (``IN``: for any of the values; ``IS NOT NULL``: for any
+        value at all). ``!=``, ``NOT IN`` and ``IS NULL`` are the negations."""
+        op = comparison.op
+        spec = target.spec
+        if op in ("is null", "is not null"):
+            members = spec.members(None)
+            return ~members if op == "is null" else members
+        if op not in ("=", "!=", "in", "not in"):
+            raise FilterError(
+                f"{op.upper()} does not apply to {target.label}",
+                comparison.position,
+                f"use {target.label} = x, {target.label} IN (x, y), != or IS NOT NULL",
+            )
+        values = [_membership_value(target, value) for value in comparison.values]
+        members = spec.members([v for v in values if v is not None])
+        return members if op in ("=", "in") else ~members
+
+
+def _membership_value(target: MembershipTarget, value: Literal) -> Any:
+    """A membership field's value: an id for ``integer`` fields (``None`` when it is out of
+    range, which no row holds), text for ``string`` fields."""
+    if target.spec.value_type == "string":
+        if value.kind == "boolean":
+            raise _value_error(value, target.label, "string")
+        return _as_text(value, target.label)
+    number: Any = value.value
+    if value.kind == "string":
+        assert isinstance(value.value, str)
+        text = value.value.strip()
+        digits = text.removeprefix("-")
+        if not (digits.isascii() and digits.isdigit()):
+            raise _value_error(value, target.label, "integer", "not an id")
+        if len(digits) > 19:
+            return None
+        number = int(text)
+    if value.kind == "boolean" or not isinstance(number, int | float):
+        raise _value_error(value, target.label, "integer", "not an id")
+    if isinstance(number, float):
+        if not number.is_integer():
+            raise _value_error(value, target.label, "integer", "not an id")
+        number = int(number)
+    return number if -(2**63) <= number < 2**63 else None
 
 
 def _on_span_or_root(annotations: QuerySet[Annotation]) -> Q:

@@ -10,6 +10,7 @@ from typing import Literal
 from annotations.naming import FILTER_HEADS, kinds_selected
 from tracing.models import SpanKind, StatusCode
 from tracing.query.errors import FilterError
+from tracing.query.membership import MembershipField, membership_get
 from tracing.query.parser import FieldRef, Segment
 
 FieldType = Literal["string", "enum", "number", "integer", "datetime", "list", "json"]
@@ -196,7 +197,13 @@ class AnnotationTarget:
     label: str
 
 
-Target = ColumnTarget | JSONTarget | AnnotationTarget
+@dataclass(frozen=True, slots=True)
+class MembershipTarget:
+    spec: MembershipField
+    label: str
+
+
+Target = ColumnTarget | JSONTarget | AnnotationTarget | MembershipTarget
 
 _MAX_INDEX = 2**31 - 1
 
@@ -206,6 +213,8 @@ def resolve(field: FieldRef) -> Target:
     segments = field.segments
     head = segments[0].text
     plain = all(not s.quoted for s in segments)
+    if plain and (membership := membership_get(field.dotted)) is not None:
+        return MembershipTarget(membership, field.dotted)
     if plain and field.dotted in FIELDS and "<" not in field.dotted:
         return ColumnTarget(FIELDS[field.dotted])
     if head in FILTER_HEADS:

@@ -567,6 +567,14 @@ def _keyset_through(keys: Sequence[str], values: Sequence[Any], *, descending: b
     return Q(**{f"{keys[0]}__{bound}": values[0]}) & ~_keyset(keys, values, descending=descending)
 
 
+def project_has_rows(*, project: Project, tab: Tab) -> bool:
+    """Whether the tab would list anything with no filter and no time range: an empty page
+    says "nothing matches" then, and how to send the first trace (or session) otherwise."""
+    if tab == "sessions":
+        return Session.objects.filter(project=project, start_time__isnull=False).exists()
+    return Span.objects.filter(project=project).exists()
+
+
 def _table_query(
     *, project: Project, tab: Tab, spans: QuerySet[Span], filtering: bool, spec: _Sort
 ) -> QuerySet[Any]:

@@ -4,13 +4,12 @@ templates escape as usual; nothing here marks span content safe."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from urllib.parse import quote
 
 from django import template
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
-from django.utils.http import RFC3986_SUBDELIMS
 
+from evalhub.converters import name_segment
 from tracing import project_tabs
 
 register = template.Library()
@@ -31,7 +30,7 @@ def link_or_empty(name: str, key: str, value: str, **kwargs: str) -> str:
 def _row_link(context: template.Context, name: str, key: str, value: str, **kwargs: str) -> str:
     """``link_or_empty`` for one table row. The URL is reversed once per page render with a
     placeholder for ``value``, then filled in per row: reversing is slow at 50 rows a page."""
-    if not value or "/" in value:
+    if not value:
         return ""
     cache = context.render_context.setdefault("tracing_browser_links", {})
     cache_key = (name, key, tuple(sorted(kwargs.items())))
@@ -40,7 +39,8 @@ def _row_link(context: template.Context, name: str, key: str, value: str, **kwar
     pattern: str = cache[cache_key]
     if not pattern:
         return ""
-    return pattern.replace(_SLOT, quote(value, safe=RFC3986_SUBDELIMS + "~:@"), 1)
+    head, _, tail = pattern.rpartition(_SLOT)  # the id comes after the project's name
+    return f"{head}{name_segment(value)}{tail}"
 
 
 @register.simple_tag(takes_context=True)
