@@ -85,7 +85,7 @@ def test_each_judge_call_is_an_llm_span_and_each_result_links_to_it(
     assert retried[0].metadata["attempts"] == 2
 
     # Each result names the trace of its call; the call was about that result's span.
-    results = Annotation.objects.filter(name="eval.correctness")
+    results = Annotation.objects.filter(name="correctness")
     assert {a.span.span_id for a in results} == {s.span_id for s in llm_spans}
     by_trace = {s.trace.trace_id: s for s in spans}
     for annotation in results:
@@ -126,7 +126,7 @@ def test_a_failed_call_is_an_error_span_with_its_attempts(provider, fake_openai,
     names = [e["name"] for e in span.events]
     assert names == ["retry", "retry", "exception"]
     assert "cannot be read" in span.events[-1]["attributes"]["exception.message"]
-    (annotation,) = Annotation.objects.filter(name="eval.correctness")
+    (annotation,) = Annotation.objects.filter(name="correctness")
     assert annotation.metadata["judge_trace_id"] == span.trace.trace_id
 
 

@@ -221,7 +221,7 @@ def test_a_missing_variable_skips_the_item_and_is_logged_once_with_a_count(
     (line,) = run.logs.filter(level="warning")
     assert (line.message, line.count, line.evaluator) == (f"skipped: {reason}", 3, "correctness")
     assert not run.logs.filter(level="error").exists()
-    assert Annotation.objects.filter(name="eval.correctness").count() == len(fine)
+    assert Annotation.objects.filter(name="correctness").count() == len(fine)
 
     # A later run adds to the same line.
     more = factories.span_record(kind="LLM", name="llm", status_code="ERROR", output_value=None)
