@@ -230,7 +230,7 @@ def test_the_system_check_names_an_unclassified_route(monkeypatch):
     with pytest.raises(SystemCheckError) as failed:
         call_command("check")
     assert "evalhub.E001" in str(failed.value)
-    assert "'api:projects_delete' (v1/projects/<project>) is not in the access policy" in str(
+    assert "'api:projects_delete' (v1/projects/<name:project>) is not in the access policy" in str(
         failed.value
     )
 
