@@ -228,9 +228,7 @@ def test_delete_by_the_ids_the_span_listing_gives(client, auth):
         "deleted": 2,
         "deleted_span_ids": [llm.span_id, retriever.span_id],
     }
-    assert list(Span.objects.filter(project__name="shop").values_list("pk", flat=True)) == [
-        root.pk
-    ]
+    assert list(Span.objects.filter(project__name="shop").values_list("pk", flat=True)) == [root.pk]
     assert Span.objects.filter(pk=other.pk).exists()
 
     # One span, by the listing's id; a span_id that looks like a number is a span_id first.
