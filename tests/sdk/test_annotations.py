@@ -1,11 +1,17 @@
 """Annotations and evaluations through the SDK: annotate_spans, update_evaluations/annotations."""
 
+from datetime import timedelta
+
 import pandas as pd
 import pytest
 from evalhub_client import NotFoundError, ValidationError
 
 from annotations.models import Annotation
 from tests import factories
+from tests.sdk.conftest import T0
+
+# factories' spans start at T0: look them up around it (annotate_spans defaults to 31 days ago).
+AROUND_T0 = {"start_time": T0 - timedelta(days=1), "end_time": T0 + timedelta(days=1)}
 
 
 def _results(**filters):
@@ -29,7 +35,9 @@ def test_annotate_spans_in_both_shapes(client):
             },
             {"span_id": root.span_id, "name": "quality", "score": 0.5},
         ],
+        **AROUND_T0,
     )
+    assert [w["record_id"] for w in written] == [llm.span_id, root.span_id]
     assert [(w["span_id"], [a["name"] for a in w["annotations"]]) for w in written] == [
         (llm.span_id, ["correctness", "tone"]),
         (root.span_id, ["quality"]),
@@ -51,6 +59,7 @@ def test_annotate_spans_with_unknown_ids_raises_and_writes_nothing(client):
                 {"span_id": "00000000000000aa", "name": "q", "label": "bad"},
                 {"span_id": "00000000000000bb", "name": "q", "label": "bad"},
             ],
+            **AROUND_T0,
         )
     assert missing.value.missing_ids == ["00000000000000aa", "00000000000000bb"]
     assert "00000000000000aa" in missing.value.detail
@@ -70,7 +79,14 @@ def test_update_evaluations_from_an_exported_frame(client):
     frame["eval.has_days.explanation"] = "mentions a number of days"
     frame["trace_eval.goal.label"] = "reached"
     frame["session_eval.mood.score"] = [0.9, None, None]
-    assert client.spans.update_evaluations("p", frame) == {"records": 3, "annotations": 7}
+    assert client.spans.update_evaluations("p", frame) == {
+        "spans_processed": 3,
+        "spans_updated": 3,
+        "spans_failed": 0,
+        "errors": [],
+        "records": 3,
+        "annotations": 7,
+    }
 
     spans = list(frame["context.span_id"])
     assert _results(span__span_id=spans[0]) == {
@@ -102,7 +118,8 @@ def test_update_annotations_by_index_and_errors(client):
         },
         index=pd.Index([spans[0].span_id, spans[1].span_id], name="context.span_id"),
     )
-    assert client.spans.update_annotations("p", frame) == {"records": 2, "annotations": 2}
+    result = client.spans.update_annotations("p", frame)
+    assert (result.records, result.annotations, result["spans_updated"]) == (2, 2, 2)
     assert _results(span=spans[1]) == {"review": (None, 0.0, "vague", "HUMAN")}
 
     unknown = frame.rename(index={spans[1].span_id: "00000000000000cc"})

@@ -14,7 +14,7 @@ from evalhub_client import (
     SpanLogError,
     ValidationError,
 )
-from evalhub_client import spans as sdk_spans
+from evalhub_client.spans import client as sdk_spans
 
 from annotations.models import Annotation
 from tests import factories
@@ -170,9 +170,9 @@ def test_delete(client):
     frame = span_frame(5)
     client.spans.log("p", frame)
     ids = list(frame["context.span_id"])
-    assert client.spans.delete("p", [ids[1], ids[2], "0000000000000bad"]) == 2
+    assert client.spans.delete("p", [ids[1], ids[2], "0000000000000bad"]) is None
     factories.project("other")
-    assert client.spans.delete("other", ids) == 0
+    assert client.spans.delete("other", ids) is None  # none of them is there: nothing to do
     remaining = {s["context"]["span_id"] for s in client.spans.list("p")}
     assert remaining == {ids[0], ids[3], ids[4]}
 
@@ -190,12 +190,15 @@ def test_large_frames_go_in_batches(client, monkeypatch):
 
     ids = list(frame["context.span_id"])
     records = pd.DataFrame({"context.span_id": ids, "eval.quality.label": list("abcde")})
-    assert client.spans.update_evaluations("p", records) == {"records": 5, "annotations": 5}
+    assert client.spans.update_evaluations("p", records).annotations == 5
     written = client.spans.annotate_spans(
-        "p", annotations=[{"span_id": i, "name": "seen", "label": "yes"} for i in ids]
+        "p",
+        annotations=[{"span_id": i, "name": "seen", "label": "yes"} for i in ids],
+        start_time=T0,
     )
     assert [w["span_id"] for w in written] == ids
     metadata = pd.DataFrame({"context.span_id": ids, "attributes.metadata.batch": range(5)})
     assert client.spans.update_metadata("p", metadata).spans_updated == 5
     assert [len(page.data) for page in client.spans.list("p", limit=2).pages()] == [2, 2, 2]
-    assert client.spans.delete("p", ids) == 5
+    assert client.spans.delete("p", ids) is None
+    assert not Span.objects.filter(span_id__in=ids).exists()

@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from evalhub_client import NotFoundError, ValidationError
-from evalhub_client import spans as sdk_spans
+from evalhub_client.spans import client as sdk_spans
 from evalhub_client.cli import main
 
 from tests import factories
