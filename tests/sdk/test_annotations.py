@@ -1,6 +1,6 @@
 """Annotations and evaluations through the SDK: annotate_spans, update_evaluations/annotations."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
@@ -132,3 +132,94 @@ def test_update_annotations_by_index_and_errors(client):
     assert bad.value.detail.startswith("column 'annotation.review.labelx'")
     with pytest.raises(ValueError, match=r"no columns starting with eval\."):
         client.spans.update_evaluations("p", frame)
+
+
+def test_annotate_spans_takes_the_arize_types_and_their_dict_forms(client):
+    from evalhub_client.annotation_queues.types import AnnotationInput as QueueAnnotationInput
+    from evalhub_client.spans.types import AnnotateRecordInput as SpansAnnotateRecordInput
+    from evalhub_client.types import AnnotateRecordInput, AnnotationInput
+
+    assert (SpansAnnotateRecordInput, QueueAnnotationInput) == (
+        AnnotateRecordInput,
+        AnnotationInput,
+    )
+    root, _, llm = factories.trace(project="p")
+    written = client.spans.annotate_spans(
+        project="p",
+        annotations=[
+            AnnotateRecordInput(
+                record_id=llm.span_id,
+                values=[AnnotationInput(name="accuracy", label="correct", score=1)],
+            ),
+            {"record_id": root.span_id, "values": [{"name": "notes", "text": "checked"}]},
+        ],
+        space="ignored",
+        **AROUND_T0,
+    )
+    assert [(w["record_id"], [a["name"] for a in w["annotations"]]) for w in written] == [
+        (llm.span_id, ["accuracy"]),
+        (root.span_id, ["notes"]),
+    ]
+    assert _results(span=llm) == {"accuracy": ("correct", 1.0, None, "HUMAN")}
+    assert _results(span=root) == {"notes": (None, None, "checked", "HUMAN")}
+
+    with pytest.raises(ValueError, match="annotator"):  # the Arize type has no such field
+        client.spans.annotate_spans(
+            "p", [{"record_id": root.span_id, "values": [{"name": "q", "annotator": "me"}]}]
+        )
+    with pytest.raises(ValueError, match="values"):
+        AnnotateRecordInput(record_id=root.span_id, values=[])
+
+
+def test_annotate_spans_looks_within_the_last_31_days_by_default(client):
+    now = datetime.now(UTC)
+    recent = factories.trace(project="p", start=now - timedelta(days=30))[0]
+    old = factories.trace(project="p", start=now - timedelta(days=32))[0]
+    future = factories.trace(project="p", start=now + timedelta(hours=1))[0]
+    records = [{"record_id": s.span_id, "values": [{"name": "q", "score": 1}]} for s in (recent,)]
+    client.spans.annotate_spans("p", records)
+    assert _results(span=recent) == {"q": (None, 1.0, None, "HUMAN")}
+
+    for span in (old, future):
+        with pytest.raises(NotFoundError) as missing:
+            client.spans.annotate_spans(
+                "p", [*records, {"record_id": span.span_id, "values": [{"name": "q", "score": 0}]}]
+            )
+        assert missing.value.missing_ids == [span.span_id]
+        assert "among spans started from" in missing.value.detail
+    assert Annotation.objects.count() == 1
+    assert Annotation.objects.get().score == 1.0  # the failed batches wrote nothing
+
+    # A window ending earlier reaches 31 days before its end; an explicit start goes further.
+    client.spans.annotate_spans(
+        "p", [{"span_id": old.span_id, "name": "q", "score": 0}], end_time=now - timedelta(days=31)
+    )
+    client.spans.annotate_spans(
+        "p",
+        [{"record_id": future.span_id, "values": [{"name": "q", "score": 0}]}],
+        start_time=(now - timedelta(days=90)).replace(tzinfo=None).isoformat(),
+        end_time=now + timedelta(days=1),
+    )
+    assert Annotation.objects.count() == 3
+
+
+def test_update_evaluations_and_annotations_in_long_form(client):
+    spans = factories.trace(project="p")
+    evals = pd.DataFrame(
+        {
+            "context.span_id": [spans[0].span_id, spans[1].span_id],
+            "name": ["Quality", "Tone"],
+            "score": [0.5, None],
+            "label": [None, "calm"],
+        }
+    )
+    result = client.spans.update_evaluations(project_name="p", dataframe=evals, space_id="x")
+    assert (result["spans_processed"], result["spans_updated"], result.annotations) == (2, 2, 2)
+    assert _results(span=spans[0]) == {"Quality": (None, 0.5, None, "LLM")}
+    assert _results(span=spans[1]) == {"Tone": ("calm", None, None, "LLM")}
+
+    notes = pd.DataFrame({"span_id": [spans[2].span_id], "name": ["review"], "text": ["fine"]})
+    assert client.spans.update_annotations("p", notes, space="x")["annotations"] == 1
+    assert _results(span=spans[2]) == {"review": (None, None, "fine", "HUMAN")}
+    with pytest.raises(ValueError, match="every row needs a name"):
+        client.spans.update_evaluations("p", evals.assign(name=[None, "Tone"]))
