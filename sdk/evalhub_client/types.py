@@ -13,6 +13,7 @@ The Arize SDK's import paths work with the package name changed:
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Mapping
 from datetime import datetime
@@ -87,7 +88,7 @@ class Span(_Model):
         return self.span_kind
 
     def to_dict(self) -> dict[str, Any]:
-        return json.loads(json.dumps(self._raw)) if self._raw else super().to_dict()
+        return copy.deepcopy(self._raw) if self._raw else super().to_dict()
 
 
 class Pagination(_Model):

@@ -87,49 +87,71 @@ def _starts_statement(line: str, in_code: bool) -> bool:
         return True
     stack: list[str] = []
     code = _scan(text, stack)
-    candidate = code + "".join(reversed(stack))
-    if code.endswith(":") and not stack:
-        candidate += " pass"
-    try:
-        ast.parse(candidate)
-    except SyntaxError:
-        return False
-    return True
+    closed = code + "".join(reversed(stack))
+    # A compound statement's header may go on past the line: ``if (a`` / ``and b):``.
+    candidates = [closed + " pass"] if code.endswith(":") and not stack else [closed]
+    if stack:
+        candidates.append(closed + ": pass")
+    for candidate in candidates:
+        try:
+            ast.parse(candidate)
+        except SyntaxError:
+            continue
+        return True
+    return False
+
+
+@dataclass
+class _Open:
+    """A compound statement whose body is being read."""
+
+    level: int  # its own indentation level
+    definition: bool  # def / class: the body runs to the end of the block
+    statements: int = 0  # in its body so far
 
 
 def _reindent(lines: list[str]) -> str:
     """Indentation for lines that lost it (see the module's docstring)."""
     out: list[str] = []
-    # Open compound statements: (their indentation level, is a def/class, statements in body).
-    blocks: list[list[int | bool]] = []
-    stack: list[str] = []
+    open_: list[_Open] = []
+    stack: list[str] = []  # brackets open in the current statement
+    statement = ""  # the current statement's first line
+
+    def indent(level: int, text: str) -> None:
+        out.append("    " * level + text)
+
+    def ended(code: str) -> None:
+        """A statement ended (its brackets closed): a ``:`` opens a body."""
+        if code.endswith(":"):
+            open_.append(_Open(len(open_), bool(_DEFINITIONS.match(statement))))
+
     for raw in lines:
         text = raw.strip()
         if stack:  # inside brackets: a level per open bracket, closers back out
-            depth = len(stack) - (1 if text[:1] in _CLOSERS else 0)
-            out.append("    " * (len(blocks) + depth) + text)
-            _scan(text, stack)
+            indent(len(open_) + len(stack) - (1 if text[:1] in _CLOSERS else 0), text)
+            code = _scan(text, stack)
+            if not stack:
+                ended(code)
             continue
         if text.startswith("#"):
-            if blocks and not blocks[-1][1] and blocks[-1][2]:
-                blocks.pop()
-            out.append("    " * len(blocks) + text)
+            if open_ and not open_[-1].definition and open_[-1].statements:
+                open_.pop()  # a comment after a loop's statements starts the next step
+            indent(len(open_), text)
             continue
+        statement = text
         if re.match(rf"({'|'.join(_CONTINUATIONS)})\b", text):
-            while blocks and blocks[-1][1]:
-                blocks.pop()
-            level = int(blocks.pop()[0]) if blocks else 0
-            out.append("    " * level + text)
-            blocks.append([level, False, 0])
+            while open_ and open_[-1].definition:
+                open_.pop()
+            level = open_.pop().level if open_ else 0
+            indent(level, text)
+            open_.append(_Open(level, definition=False))
             continue
-        if blocks:
-            blocks[-1][2] = int(blocks[-1][2]) + 1
-        level = len(blocks)
-        out.append("    " * level + text)
+        if open_:
+            open_[-1].statements += 1
+        indent(len(open_), text)
         code = _scan(text, stack)
-        if not stack and code.endswith(":"):
-            blocks.append([level, bool(_DEFINITIONS.match(text)), 0])
-    # A statement that continues over lines decides on ":" only once its brackets close.
+        if not stack:
+            ended(code)
     return "\n".join(out) + "\n"
 
 
