@@ -351,7 +351,7 @@ class Spans:
         self, project_name: str, dataframe: pd.DataFrame, prefixes: tuple[str, ...]
     ) -> SpansUpdateResult:
         rows = frames.frame_records(dataframe)
-        if rows and not any(str(c).startswith(prefixes) for row in rows[:1] for c in row):
+        if rows and not any(column.startswith(prefixes) for column in rows[0]):
             rows = frames.long_form_records(rows, prefixes[0]) or rows
         result = SpansUpdateResult(
             spans_processed=len(rows),
