@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import asyncio
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -303,7 +304,10 @@ def test_batch_evaluation_pattern(page_client, fake_openai: FakeOpenAI):  # noqa
         "llm_judge": Judge(fake_openai.base_url),
     }
     run(("Batch Evaluation Pattern", "async def evaluate_traces():"), namespace)
-    asyncio.run(namespace["evaluate_traces"]())
+    # The page defines the coroutine; a reader runs it with asyncio.run (in a thread of its own
+    # here, as Playwright's tests may leave an event loop running in this one).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, namespace["evaluate_traces"]()).result()
 
     assert len(fake_openai.requests) == 3
     for span_id in ("span-1", "span-2", "span-3"):
