@@ -6,6 +6,7 @@ answer is 404 with ``missing_ids`` listing them, and nothing is written.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from django.http import HttpRequest
@@ -52,6 +53,17 @@ class SpanAnnotationsRecordIn(Schema):
 
 class SpanAnnotationsBatchIn(Schema):
     data: list[SpanAnnotationsRecordIn] = Field(..., max_length=MAX_RECORDS)
+    start_time: datetime | None = Field(
+        None,
+        description=(
+            "Only spans that started at or after this time are looked up (no bound when "
+            "absent); a span outside the window counts as not found. Times without a zone "
+            "are UTC."
+        ),
+    )
+    end_time: datetime | None = Field(
+        None, description="Only spans that started before this time are looked up"
+    )
 
 
 class WrittenAnnotationOut(Schema):
@@ -98,6 +110,11 @@ class EvaluationRecordsOut(Schema):
     annotations: int = Field(..., description="Annotations created or updated")
 
 
+def _utc(value: datetime | None) -> datetime | None:
+    """Times without a zone are read as UTC."""
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
 def _not_found(exc: AnnotationTargetNotFound) -> Status:
     return Status(404, {"detail": str(exc), "missing_ids": exc.missing})
 
@@ -116,10 +133,14 @@ def span_annotations_batch(
 ) -> Status:
     """Create or update annotations on spans of the project, by span, name and identifier.
 
-    All or nothing: when a span id is not in the project the answer is 404 with every unknown
-    id in ``missing_ids``, and nothing is written.
+    All or nothing: when a span id is not in the project (or, with ``start_time`` /
+    ``end_time``, the span did not start within that window) the answer is 404 with every
+    unknown id in ``missing_ids``, and nothing is written.
     """
     target = project_from_path(project)
+    start, end = _utc(body.start_time), _utc(body.end_time)
+    if start is not None and end is not None and end <= start:
+        raise HttpError(422, "end_time: must be after start_time")
     positions: list[tuple[int, int]] = []
     items: list[AnnotationInput] = []
     for i, record in enumerate(body.data):
@@ -148,9 +169,17 @@ def span_annotations_batch(
     if len(items) > MAX_ANNOTATIONS:
         raise HttpError(422, f"data: at most {MAX_ANNOTATIONS} annotations per request")
     try:
-        written = annotations_upsert(items=items, user=_request_user(request), project=target)
+        written = annotations_upsert(
+            items=items,
+            user=_request_user(request),
+            project=target,
+            span_window=(start, end) if start is not None or end is not None else None,
+        )
     except AnnotationTargetNotFound as exc:
-        return _not_found(exc)
+        if start is None and end is None:
+            return _not_found(exc)
+        window = f"started from {start or 'any time'} until before {end or 'any time'}"
+        return Status(404, {"detail": f"{exc} (among spans {window})", "missing_ids": exc.missing})
     except AnnotationInputError as exc:
         i, j = positions[exc.index]
         raise HttpError(422, f"data[{i}].annotations[{j}].{exc.field}: {exc.message}") from None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from numbers import Real
 from typing import Any
 
@@ -157,12 +158,17 @@ def _clean(index: int, item: AnnotationInput) -> _Cleaned:
     )
 
 
+SpanWindow = tuple[datetime | None, datetime | None]
+"""When targeted spans started: (start inclusive, end exclusive), ``None`` for no bound."""
+
+
 def _resolve_targets(
-    cleaned: Sequence[_Cleaned], project: Project | None
+    cleaned: Sequence[_Cleaned], project: Project | None, span_window: SpanWindow | None = None
 ) -> dict[tuple[str, str], list[tuple[int, int]]]:
     """(kind, user-facing id) → [(target pk, project pk)], the target rows locked.
 
-    Raises ``AnnotationTargetNotFound`` listing every missing id, and
+    Raises ``AnnotationTargetNotFound`` listing every missing id (a span that did not start
+    within ``span_window`` counts as missing), and
     ``AnnotationTargetAmbiguous`` for a session id found in several projects without ``project``.
     """
     wanted: dict[str, set[str]] = {}
@@ -174,6 +180,12 @@ def _resolve_targets(
         query = model._default_manager.filter(**{f"{id_field}__in": sorted(ids)})
         if project is not None:
             query = query.filter(project=project)
+        if kind == TargetKind.SPAN and span_window is not None:
+            start, end = span_window
+            if start is not None:
+                query = query.filter(start_time__gte=start)
+            if end is not None:
+                query = query.filter(start_time__lt=end)
         # Lock the targets (in id order) so concurrent upserts on them run one after the other
         # and a second writer sees the first one's rows instead of colliding on insert.
         rows = (
@@ -215,6 +227,7 @@ def annotations_upsert(
     user: AbstractBaseUser | None = None,
     project: Project | None = None,
     merge: bool = False,
+    span_window: SpanWindow | None = None,
 ) -> list[Annotation]:
     """Create or update annotations; returns one annotation per item, in the items' order.
 
@@ -233,13 +246,16 @@ def annotations_upsert(
 
     With ``merge``, a ``None`` label, score or explanation (and empty metadata) keeps what the
     stored annotation has instead of clearing it.
+
+    With ``span_window`` (start inclusive, end exclusive; ``None`` for no bound), a span that did
+    not start within it counts as not found.
     """
     if source not in AnnotationSource.values:
         raise ValueError(f"source must be one of {', '.join(AnnotationSource.values)}")
     cleaned = [_clean(index, item) for index, item in enumerate(items)]
     if not cleaned:
         return []
-    targets = _resolve_targets(cleaned, project)
+    targets = _resolve_targets(cleaned, project, span_window)
 
     # One row per (kind, target pk, name, class, identifier) — ``annotations.naming`` — and
     # the last item for a key wins.
@@ -974,6 +990,7 @@ __all__ = [
     "EvaluationRecordError",
     "RecordAnnotation",
     "RecordColumn",
+    "SpanWindow",
     "annotation_config_create",
     "annotation_config_delete",
     "annotation_config_projects_set",

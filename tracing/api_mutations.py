@@ -2,38 +2,26 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from ninja import Field, Router, Schema
 from ninja.errors import HttpError
 
-from tracing.models import Project, Span
-from tracing.selectors import project_get
-from tracing.services import spans_delete, spans_metadata_patch
+from tracing.models import Project
+from tracing.selectors import global_id_pk, project_get, span_ids_resolve
+from tracing.services import spans_delete, spans_delete_identified, spans_metadata_patch
 
 router = Router(tags=["spans"])
 
 MAX_BATCH = 1000
 
 
-def _global_id_pk(identifier: str, node_type: str) -> int | None:
-    """The primary key in a Phoenix relay GlobalID (base64 of ``"<Type>:<pk>"``), if it is one."""
-    try:
-        decoded = base64.b64decode(identifier, validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        return None
-    kind, _, pk = decoded.partition(":")
-    return int(pk) if kind == node_type and pk.isdigit() else None
-
-
 def project_from_path(identifier: str) -> Project:
     """The project a path names (numeric id or name, or a Phoenix GlobalID), else 404."""
     project = project_get(identifier)
     if project is None:
-        pk = _global_id_pk(identifier, "Project")
+        pk = global_id_pk(identifier, "Project")
         project = Project.objects.filter(pk=pk).first() if pk is not None else None
     if project is None:
         raise HttpError(404, f"project {identifier!r} not found")
@@ -64,11 +52,16 @@ class SpanMetadataPatchOut(Schema):
 
 
 class SpansDeleteBody(Schema):
-    span_ids: list[str] = Field(..., max_length=MAX_BATCH)
+    span_ids: list[str] = Field(
+        ...,
+        max_length=MAX_BATCH,
+        description="span_ids, or ids as the span listing gives them (either form)",
+    )
 
 
 class SpansDeleteOut(Schema):
     deleted: int
+    deleted_span_ids: list[str] = Field(..., description="The span_id of every span deleted")
 
 
 @router.patch("/projects/{name:project}/spans/metadata", response=SpanMetadataPatchOut)
@@ -94,20 +87,18 @@ def spans_metadata_update(
 
 @router.delete("/spans/{name:span_identifier}", response={204: None})
 def span_delete(request: HttpRequest, span_identifier: str) -> HttpResponse:
-    """Delete one span for good (its children stay); by OpenTelemetry span_id or GlobalID."""
-    span_id = span_identifier
-    if not Span.objects.filter(span_id=span_id).exists():
-        pk = _global_id_pk(span_identifier, "Span")
-        found = Span.objects.filter(pk=pk).values_list("span_id", flat=True).first() if pk else None
-        if found is None:
-            raise HttpError(404, f"span {span_identifier!r} not found")
-        span_id = found
-    spans_delete(span_ids=[span_id])
+    """Delete one span for good (its children stay); by OpenTelemetry span_id, or by the ``id``
+    the span listing gives (digits, or a GlobalID)."""
+    found = span_ids_resolve(identifiers=[span_identifier])
+    if not found:
+        raise HttpError(404, f"span {span_identifier!r} not found")
+    spans_delete(span_ids=found)
     return HttpResponse(status=204)
 
 
 @router.post("/projects/{name:project}/spans/delete", response=SpansDeleteOut)
-def spans_delete_many(request: HttpRequest, project: str, body: SpansDeleteBody) -> dict[str, int]:
-    """Delete spans of a project for good, with their annotations; unknown ids are ignored."""
-    deleted = spans_delete(span_ids=body.span_ids, project=project_from_path(project))
-    return {"deleted": deleted}
+def spans_delete_many(request: HttpRequest, project: str, body: SpansDeleteBody) -> dict[str, Any]:
+    """Delete spans of a project for good, with their annotations; unknown ids are ignored.
+    Spans are named by ``span_id`` or by the ``id`` the span listing gives."""
+    deleted = spans_delete_identified(project=project_from_path(project), identifiers=body.span_ids)
+    return {"deleted": len(deleted), "deleted_span_ids": deleted}

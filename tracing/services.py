@@ -18,6 +18,7 @@ from tracing.ingest.records import SpanRecord, SpanRecordError, columns_of
 from tracing.models import Project, Session, Span, StatusCode, Trace
 from tracing.pricing import cost_of
 from tracing.rollups import rows_update, sessions_rollup, traces_rollup
+from tracing.selectors import span_ids_resolve
 from tracing.selectors.browser import ResultSize, Tab, result_units, unit_spans
 
 DEFAULT_PROJECT = "default"
@@ -347,6 +348,16 @@ def spans_delete(*, span_ids: Sequence[str], project: Project | None = None) -> 
     return _spans_delete(query)
 
 
+@transaction.atomic
+def spans_delete_identified(*, project: Project, identifiers: Sequence[str]) -> list[str]:
+    """Delete the spans of ``project`` that ``identifiers`` name (``span_id``s, or ``id``s as
+    the span listing gives them; see ``span_ids_resolve``), with their annotations; unknown
+    identifiers are ignored. Returns the ``span_id``s deleted."""
+    span_ids = span_ids_resolve(identifiers=identifiers, project=project)
+    _spans_delete(Span.objects.filter(project=project, span_id__in=span_ids))
+    return span_ids
+
+
 def _spans_delete(query: QuerySet[Span]) -> int:
     """Delete the spans of ``query`` (in the caller's transaction), recompute their traces and
     sessions; the number of spans deleted."""
@@ -621,6 +632,7 @@ __all__ = [
     "projects_ensure",
     "sessions_recompute",
     "spans_delete",
+    "spans_delete_identified",
     "spans_ingest",
     "spans_log",
     "spans_metadata_patch",

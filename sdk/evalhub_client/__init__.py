@@ -2,7 +2,8 @@
 
 >>> from evalhub_client import Client
 >>> client = Client(base_url="http://127.0.0.1:8000", api_key="...")
->>> client.spans.list("my-app", filter="span_kind == 'LLM'").to_df()
+>>> for span in client.spans.list(project="my-app", filter="span_kind = 'LLM'").spans:
+...     print(span.span_id, span.name)
 >>> client.tasks.wait(client.tasks.run_backfill("quality", start_time="7d", project="my-app"))
 """
 
@@ -16,22 +17,40 @@ from evalhub_client.errors import (
     SpanLogError,
     ValidationError,
 )
-from evalhub_client.spans import MetadataUpdateResult, SpanList, Spans
+from evalhub_client.spans import SpanList, SpanListResponse, Spans
 from evalhub_client.tasks import Run, RunItem, Task, Tasks
+from evalhub_client.types import (
+    AnnotateRecordInput,
+    AnnotationInput,
+    MetadataUpdateResult,
+    Pagination,
+    Span,
+    SpanDeletePartialResponse,
+    SpansLogResponse,
+    SpansUpdateResult,
+)
 
 __all__ = [
+    "AnnotateRecordInput",
+    "AnnotationInput",
     "AuthenticationError",
     "Client",
     "EvalHubError",
     "MetadataUpdateResult",
     "NotFoundError",
+    "Pagination",
     "Run",
     "RunItem",
     "RunRejectedError",
     "ServerError",
+    "Span",
+    "SpanDeletePartialResponse",
     "SpanList",
+    "SpanListResponse",
     "SpanLogError",
     "Spans",
+    "SpansLogResponse",
+    "SpansUpdateResult",
     "Task",
     "Tasks",
     "ValidationError",

@@ -118,6 +118,13 @@ class Transport:
     def request(
         self, method: str, path: str, *, params: Params | None = None, json: Any = None
     ) -> Any:
+        """The JSON answer (``None`` when there is no body); an error answer raises."""
+        return self.send(method, path, params=params, json=json)[1]
+
+    def send(
+        self, method: str, path: str, *, params: Params | None = None, json: Any = None
+    ) -> tuple[int, Any]:
+        """The HTTP status and the JSON answer; an error answer raises."""
         content = dumps(json) if json is not None else None
         headers = {"Content-Type": "application/json"} if content is not None else None
         try:
@@ -133,8 +140,8 @@ class Transport:
         if response.is_error:
             raise error_for(response)
         if response.status_code == 204 or not response.content:
-            return None
-        return response.json()
+            return response.status_code, None
+        return response.status_code, response.json()
 
     @contextmanager
     def stream(self, path: str, *, params: Params | None = None) -> Iterator[httpx.Response]:

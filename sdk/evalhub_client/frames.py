@@ -52,8 +52,9 @@ Record = dict[str, Any]
 
 
 def is_null(value: Any) -> bool:
-    """None, NaN, ``pd.NA`` and ``NaT`` are null; lists, dicts and arrays never are."""
-    if value is None or value is pd.NA or value is pd.NaT:
+    """None, NaN, ``pd.NA``, ``NaT`` and ``...`` (the placeholder of documentation examples,
+    ``"attributes.llm.input_messages": [...]``) are null; lists, dicts and arrays never are."""
+    if value is None or value is pd.NA or value is pd.NaT or value is Ellipsis:
         return True
     if isinstance(value, float):
         return math.isnan(value)
@@ -66,10 +67,13 @@ def is_null(value: Any) -> bool:
 
 
 def native(value: Any) -> Any:
-    """A cell → plain Python: numpy scalars and arrays unwrapped, nulls → ``None``."""
+    """A cell → plain Python: numpy scalars and arrays unwrapped, nulls → ``None``. A list of
+    nothing but placeholders (``[...]``) is null too."""
     if isinstance(value, Mapping):
         return {str(k): native(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
+        if value and all(v is Ellipsis for v in value):
+            return None
         return [native(v) for v in value]
     if hasattr(value, "tolist") and not pd.api.types.is_scalar(value):  # numpy array
         return [native(v) for v in value.tolist()]
@@ -92,6 +96,29 @@ def frame_records(frame: pd.DataFrame) -> list[Record]:
         {column: native(value) for column, value in zip(columns, row, strict=True)}
         for row in frame.itertuples(index=False, name=None)
     ]
+
+
+RESULT_FIELDS = ("label", "score", "explanation", "text")
+
+
+def long_form_records(rows: Sequence[Record], prefix: str) -> list[Record] | None:
+    """Rows in long form — a ``name`` column and ``label`` / ``score`` / ``explanation`` /
+    ``text`` columns, one result per row — as ``<prefix><name>.<field>`` records; ``None``
+    when the rows are not in that form."""
+    columns = {column for row in rows for column in row}
+    if "name" not in columns or not columns & set(RESULT_FIELDS):
+        return None
+    records = []
+    for row in rows:
+        name = row.get("name")
+        if is_null(name) or not str(name):
+            raise ValueError("every row needs a name (the evaluation's name)")
+        record = {column: row[column] for column in ID_COLUMNS if column in row}
+        for field in RESULT_FIELDS:
+            if field in row and not is_null(row[field]):
+                record[f"{prefix}{name}.{field}"] = row[field]
+        records.append(record)
+    return records
 
 
 def _utc_iso(value: Any, column: str) -> str:
@@ -307,6 +334,7 @@ __all__ = [
     "ANNOTATION_PREFIXES",
     "EVALUATION_PREFIXES",
     "ID_COLUMNS",
+    "RESULT_FIELDS",
     "SPAN_COLUMNS",
     "SPAN_ID",
     "TRACE_ID",
@@ -315,6 +343,7 @@ __all__ = [
     "flatten_objects",
     "frame_records",
     "is_null",
+    "long_form_records",
     "merge",
     "metadata_patch",
     "metadata_value",

@@ -1,4 +1,5 @@
 import json
+from datetime import UTC, datetime
 
 import pytest
 
@@ -88,6 +89,41 @@ def test_batch_rejects_unknown_span_ids_and_writes_nothing(client, auth):
     assert response.json()["missing_ids"] == ["feedfacefeedface", elsewhere.span_id]
     assert "feedfacefeedface" in response.json()["detail"]
     assert Annotation.objects.count() == 0
+
+
+def test_batch_looks_spans_up_within_a_time_window(client, auth):
+    early = factories.trace(project="p", start=datetime(2026, 3, 31, 23, 59, tzinfo=UTC))[0]
+    inside = factories.trace(project="p", start=datetime(2026, 4, 1, tzinfo=UTC))[0]
+    late = factories.trace(project="p", start=datetime(2026, 5, 1, tzinfo=UTC))[0]
+
+    def batch(*spans, **window):
+        records = [
+            {"span_id": s.span_id, "annotations": [{"name": "q", "score": 1}]} for s in spans
+        ]
+        return post(client, BATCH.format("p"), {"data": records, **window}, auth)
+
+    # Start inclusive, end exclusive; times without a zone are UTC.
+    window = {"start_time": "2026-04-01T00:00:00", "end_time": "2026-05-01T00:00:00+00:00"}
+    response = batch(early, inside, late, **window)
+    assert response.status_code == 404
+    assert response.json()["missing_ids"] == [early.span_id, late.span_id]
+    assert "2026-04-01 00:00:00+00:00" in response.json()["detail"]
+    assert Annotation.objects.count() == 0
+
+    assert batch(inside, **window).status_code == 200
+    assert batch(late, start_time="2026-04-30T00:00:00Z").status_code == 200
+    assert batch(early, end_time="2026-04-01T00:00:00Z").status_code == 200
+    assert batch(early, late).status_code == 200  # no window: any time
+    assert Annotation.objects.count() == 3
+
+    reversed_window = batch(
+        inside, start_time="2026-05-01T00:00:00Z", end_time=window["start_time"]
+    )
+    assert reversed_window.status_code == 422
+    assert reversed_window.json()["detail"] == "end_time: must be after start_time"
+    bad_time = batch(inside, start_time="yesterday")
+    assert bad_time.status_code == 422
+    assert "start_time" in bad_time.json()["detail"]
 
 
 def test_batch_limits_and_validation(client, auth):

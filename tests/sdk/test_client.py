@@ -3,6 +3,7 @@
 import json
 from datetime import timedelta
 
+import httpx
 import pandas as pd
 import pytest
 from evalhub_client import (
@@ -10,11 +11,14 @@ from evalhub_client import (
     Client,
     EvalHubError,
     NotFoundError,
+    SpanDeletePartialResponse,
     SpanList,
     SpanLogError,
+    SpansLogResponse,
     ValidationError,
 )
-from evalhub_client import spans as sdk_spans
+from evalhub_client import Span as SpanObject
+from evalhub_client.spans import client as sdk_spans
 
 from annotations.models import Annotation
 from tests import factories
@@ -170,9 +174,9 @@ def test_delete(client):
     frame = span_frame(5)
     client.spans.log("p", frame)
     ids = list(frame["context.span_id"])
-    assert client.spans.delete("p", [ids[1], ids[2], "0000000000000bad"]) == 2
+    assert client.spans.delete("p", [ids[1], ids[2], "0000000000000bad"]) is None
     factories.project("other")
-    assert client.spans.delete("other", ids) == 0
+    assert client.spans.delete("other", ids) is None  # none of them is there: nothing to do
     remaining = {s["context"]["span_id"] for s in client.spans.list("p")}
     assert remaining == {ids[0], ids[3], ids[4]}
 
@@ -190,15 +194,120 @@ def test_large_frames_go_in_batches(client, monkeypatch):
 
     ids = list(frame["context.span_id"])
     records = pd.DataFrame({"context.span_id": ids, "eval.quality.label": list("abcde")})
-    assert client.spans.update_evaluations("p", records) == {"records": 5, "annotations": 5}
+    assert client.spans.update_evaluations("p", records).annotations == 5
     written = client.spans.annotate_spans(
-        "p", annotations=[{"span_id": i, "name": "seen", "label": "yes"} for i in ids]
+        "p",
+        annotations=[{"span_id": i, "name": "seen", "label": "yes"} for i in ids],
+        start_time=T0,
     )
     assert [w["span_id"] for w in written] == ids
     metadata = pd.DataFrame({"context.span_id": ids, "attributes.metadata.batch": range(5)})
     assert client.spans.update_metadata("p", metadata).spans_updated == 5
     assert [len(page.data) for page in client.spans.list("p", limit=2).pages()] == [2, 2, 2]
-    assert client.spans.delete("p", ids) == 5
+    assert client.spans.delete("p", ids) is None
+    assert not Span.objects.filter(span_id__in=ids).exists()
+
+
+def test_list_response_objects(client):
+    sent = span_frame(3)
+    client.spans.log("p", sent)
+    resp = client.spans.list(project="p", limit=2, space="ignored", space_id="ignored")
+
+    # Span objects: every field as an attribute, nested ones too, and the Arize SDK's names.
+    span = resp.spans[0]
+    assert isinstance(span, SpanObject)
+    assert (span.span_id, span.name, span.kind) == (
+        sent.loc[2, "context.span_id"],
+        "step-2",
+        "CHAIN",
+    )
+    assert span.context.trace_id == span.trace_id == "a" * 32
+    assert span.parent_id == sent.loc[0, "context.span_id"]
+    assert span.start_time == T0 + timedelta(seconds=2)
+    assert (span.status_code, span.status_message) == ("ERROR", "boom")
+    assert span.attributes["input.value"] == "question 2"
+    assert span.attributes["metadata.region"] == "us-east"
+    assert span.events == []
+    assert span.id == str(Span.objects.get(span_id=span.span_id).pk)
+    # Field introspection, and conversions.
+    assert {"id", "name", "context", "span_kind", "start_time", "attributes"} <= set(
+        type(span).model_fields
+    )
+    assert span.to_dict() == resp.data[0]
+    assert json.loads(span.to_json()) == resp.data[0]
+    assert span.model_dump()["context"] == {"trace_id": "a" * 32, "span_id": span.span_id}
+
+    # The page and the way on.
+    assert set(SpanList.model_fields) == {"spans", "pagination"}
+    assert resp.pagination.has_more is True
+    assert resp.to_dict() == {
+        "spans": resp.data,
+        "pagination": {"next_cursor": resp.next_cursor, "has_more": True},
+    }
+    last = client.spans.list(project="p", limit=2, cursor=resp.pagination.next_cursor)
+    assert [s.name for s in resp.spans + last.spans] == ["step-2", "llm", "step-0"]
+    assert last.pagination.to_dict() == {"has_more": False}
+    assert json.loads(resp.model_dump_json())["pagination"]["has_more"] is True
+    assert len(resp.to_df(all_pages=True)) == 3
+
+
+def test_log_returns_the_status_code_and_the_totals(client):
+    response = client.spans.log(project_name="p", dataframe=span_frame(2), space_id="ignored")
+    assert isinstance(response, SpansLogResponse)
+    assert (response.status_code, response.ok) == (200, True)
+    assert response == {"total_received": 2, "total_queued": 2, "total_evaluations": 0}
+    assert response.total_queued == 2
+
+
+def test_delete_takes_the_ids_the_listing_gives(client):
+    client.spans.log("p", span_frame(3))
+    first, second, third = client.spans.list("p").spans
+    assert client.spans.delete(project="p", span_ids=[first.id, second.span_id], space="x") is None
+    assert [s.span_id for s in client.spans.list("p").spans] == [third.span_id]
+    with pytest.raises(ValueError, match="must not be empty"):
+        client.spans.delete("p", [])
+
+
+class DropsSecondDelete(httpx.HTTPTransport):
+    """A network that fails to connect for the second span delete request (the server is
+    real; only that connection is refused)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.deletes = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/spans/delete"):
+            self.deletes += 1
+            if self.deletes == 2:
+                raise httpx.ConnectError("connection refused", request=request)
+        return super().handle_request(request)
+
+
+def test_delete_reports_a_partial_deletion(live_server, transactional_db, monkeypatch):
+    monkeypatch.setattr(sdk_spans, "MAX_BATCH", 2)
+    transport = DropsSecondDelete()
+    with (
+        httpx.Client(transport=transport) as http,
+        Client(base_url=live_server.url, api_key=factories.api_key(), http_client=http) as client,
+    ):
+        frame = span_frame(5)
+        client.spans.log("p", frame)
+        ids = list(frame["context.span_id"])
+        partial = client.spans.delete("p", ids)
+        assert isinstance(partial, SpanDeletePartialResponse)
+        assert partial.deleted_span_ids == ids[:2]
+        assert "cannot reach" in (partial.detail or "")
+        assert set(Span.objects.values_list("span_id", flat=True)) == set(ids[2:])
+
+        assert client.spans.delete("p", ids) is None  # retrying completes it
+        assert not Span.objects.exists()
+
+        transport.deletes = 1  # the first request of a call fails: nothing was deleted
+        client.spans.log("p", span_frame(1, first=10))
+        with pytest.raises(EvalHubError, match="cannot reach"):
+            client.spans.delete("p", [f"{10:016x}"])
+        assert Span.objects.count() == 1
 
 
 @pytest.mark.parametrize("name", ["team/app", "..", "a~b %2F ü 🚀", "q?x#y"])

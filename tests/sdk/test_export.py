@@ -13,8 +13,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from evalhub_client import NotFoundError, ValidationError
-from evalhub_client import spans as sdk_spans
 from evalhub_client.cli import main
+from evalhub_client.spans import client as sdk_spans
 
 from tests import factories
 from tests.sdk.conftest import T0, span_frame

@@ -67,3 +67,28 @@ def test_eval_columns_name_the_bad_column():
     assert [(s.name, s.field) for s in specs] == [("Q&A v2", "label"), ("x", "explanation")]
     with pytest.raises(ValueError, match=r"'eval\.x\.lable'"):
         frames.eval_columns(["eval.x.lable"])
+
+
+def test_placeholders_of_documentation_examples_are_null_cells():
+    frame = pd.DataFrame(
+        [{"a": [...], "b": [..., ...], "c": ..., "d": [1, ...], "e": []}],
+    )
+    (row,) = frames.frame_records(frame)
+    assert row == {"a": None, "b": None, "c": None, "d": [1, None], "e": []}
+    assert frames.is_null(...)
+    assert not frames.is_null([...])  # a list is never null; frame_records reads it
+
+
+def test_long_form_results_become_result_columns():
+    rows = [
+        {"context.span_id": "s1", "name": "Quality", "score": 0.5, "other": "x"},
+        {"context.span_id": "s2", "name": "tone.v2", "label": "calm", "text": None},
+    ]
+    assert frames.long_form_records(rows, "eval.") == [
+        {"context.span_id": "s1", "eval.Quality.score": 0.5},
+        {"context.span_id": "s2", "eval.tone.v2.label": "calm"},
+    ]
+    assert frames.long_form_records([{"context.span_id": "s1", "name": "q"}], "eval.") is None
+    assert frames.long_form_records([{"context.span_id": "s1", "score": 1}], "eval.") is None
+    with pytest.raises(ValueError, match="every row needs a name"):
+        frames.long_form_records([{"context.span_id": "s1", "name": None, "score": 1}], "eval.")

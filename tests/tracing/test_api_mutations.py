@@ -183,7 +183,10 @@ def test_delete_many_recomputes_traces_and_sessions(client, auth):
         [first[2].span_id, *[s.span_id for s in second], "unknown00000000", elsewhere[0].span_id],
     )
     assert response.status_code == 200
-    assert response.json() == {"deleted": 4}
+    assert response.json() == {
+        "deleted": 4,
+        "deleted_span_ids": [first[2].span_id, *[s.span_id for s in second]],
+    }
     assert Span.objects.filter(pk=elsewhere[0].pk).exists()
     assert Annotation.objects.filter(span__in=second).count() == 0
     assert Annotation.objects.count() == 2
@@ -197,8 +200,43 @@ def test_delete_many_recomputes_traces_and_sessions(client, auth):
     assert (session.trace_count, session.span_count) == (1, 2)
 
     response = delete_many(client, auth, "shop", [s.span_id for s in first[:2]])
-    assert response.json() == {"deleted": 2}
+    assert response.json() == {"deleted": 2, "deleted_span_ids": [s.span_id for s in first[:2]]}
     assert not Session.objects.filter(session_id="conv").exists()
     assert not Annotation.objects.exists()
     assert delete_many(client, auth, "shop", ["x"] * 1001).status_code == 422
     assert delete_many(client, auth, "missing-project", ["x"]).status_code == 404
+
+
+def test_delete_by_the_ids_the_span_listing_gives(client, auth):
+    root, retriever, llm = factories.trace(project="shop")
+    other = factories.trace(project="elsewhere")[0]
+    listed = client.get("/v1/projects/shop/spans", headers=auth).json()["data"]
+    ids = {span["context"]["span_id"]: span["id"] for span in listed}
+    assert ids[llm.span_id] == str(llm.pk)
+
+    global_id = base64.b64encode(f"Span:{retriever.pk}".encode()).decode()
+    response = delete_many(
+        client,
+        auth,
+        "shop",
+        # The listing's id, a GlobalID, the same span twice (both forms), another project's
+        # span by id, and ids that are no span: a huge number and text that is not base64.
+        [ids[llm.span_id], global_id, llm.span_id, str(other.pk), "9" * 40, "Span:1"],
+    )
+    assert response.status_code == 200
+    assert response.json() == {
+        "deleted": 2,
+        "deleted_span_ids": [llm.span_id, retriever.span_id],
+    }
+    assert list(Span.objects.filter(project__name="shop").values_list("pk", flat=True)) == [root.pk]
+    assert Span.objects.filter(pk=other.pk).exists()
+
+    # One span, by the listing's id; a span_id that looks like a number is a span_id first.
+    assert client.delete(f"/v1/spans/{root.pk}", headers=auth).status_code == 204
+    assert not Span.objects.filter(pk=root.pk).exists()
+    numeric = factories.trace(project="shop")[0]
+    Span.objects.filter(pk=numeric.pk).update(span_id=str(other.pk))
+    assert client.delete(f"/v1/spans/{other.pk}", headers=auth).status_code == 204
+    assert not Span.objects.filter(pk=numeric.pk).exists()
+    assert Span.objects.filter(pk=other.pk).exists()
+    assert client.delete(f"/v1/spans/{'9' * 40}", headers=auth).status_code == 404

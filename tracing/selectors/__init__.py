@@ -43,6 +43,26 @@ class InvalidAttributeFilter(ValueError):
     """An ``attribute=key:value`` parameter that cannot be read."""
 
 
+_MAX_PK_DIGITS: Final = 18
+"""Longer digit strings are not primary keys (a bigint has 19 digits at most)."""
+
+
+def global_id_pk(identifier: str, node_type: str) -> int | None:
+    """The primary key in a Phoenix relay GlobalID (base64 of ``"<Type>:<pk>"``), if it is one."""
+    try:
+        decoded = base64.b64decode(identifier, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    kind, _, pk = decoded.partition(":")
+    return _pk(pk) if kind == node_type else None
+
+
+def _pk(text: str) -> int | None:
+    if text.isascii() and text.isdigit() and len(text) <= _MAX_PK_DIGITS:
+        return int(text)
+    return None
+
+
 # --- projects ---------------------------------------------------------------------------------
 
 
@@ -391,6 +411,33 @@ def trace_spans(trace_pks: Sequence[int]) -> dict[int, list[Span]]:
     return spans
 
 
+def span_ids_resolve(*, identifiers: Sequence[str], project: Project | None = None) -> list[str]:
+    """The ``span_id``s of the spans (of ``project``) that ``identifiers`` name, in their order,
+    once each; unknown identifiers are left out.
+
+    An identifier is a span's OpenTelemetry ``span_id`` or its ``id`` as the span listing gives
+    it (the primary key as digits, or a Phoenix GlobalID ``base64("Span:<pk>")``); a ``span_id``
+    match wins.
+    """
+    spans = Span.objects.all() if project is None else Span.objects.filter(project=project)
+    wanted = list(dict.fromkeys(str(identifier) for identifier in identifiers))
+    by_span_id = set(spans.filter(span_id__in=wanted).values_list("span_id", flat=True))
+    pks: dict[str, int] = {}
+    for identifier in wanted:
+        if identifier not in by_span_id:
+            pk = _pk(identifier)
+            pk = pk if pk is not None else global_id_pk(identifier, "Span")
+            if pk is not None:
+                pks[identifier] = pk
+    by_pk = dict(spans.filter(pk__in=set(pks.values())).values_list("pk", "span_id"))
+    resolved: dict[str, None] = {}
+    for identifier in wanted:
+        span_id = identifier if identifier in by_span_id else by_pk.get(pks.get(identifier, -1))
+        if span_id is not None:
+            resolved[span_id] = None
+    return list(resolved)
+
+
 def spans_existing(span_ids: Sequence[str]) -> dict[str, str]:
     """Of these span ids, those already stored, with their trace id."""
     return dict(
@@ -415,8 +462,10 @@ __all__ = [
     "InvalidCursor",
     "Page",
     "attribute_filter_parse",
+    "global_id_pk",
     "project_get",
     "project_list",
+    "span_ids_resolve",
     "span_list",
     "span_queryset",
     "span_rows_batched",
