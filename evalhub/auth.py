@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.http import HttpRequest
@@ -17,6 +18,13 @@ def request_api_key(request: HttpRequest) -> ApiKey | None:
     if key is not None:
         request.api_key = key  # type: ignore[attr-defined]
     return key
+
+
+def ingest_api_key(headers: Mapping[str, str]) -> ApiKey | None:
+    """The valid API key that may send spans, from request headers or gRPC metadata (a
+    case-insensitive mapping): ``Authorization: Bearer <key>`` or ``api_key``. The one check
+    for both OTLP transports, HTTP (``tracing.views_otlp``) and gRPC (``tracing.grpc_otlp``)."""
+    return api_key_authenticate(api_key_from_headers(headers))
 
 
 class ApiKeyAuth(APIKeyHeader):

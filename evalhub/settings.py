@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import secrets
+from datetime import date
 from pathlib import Path
 
 import dj_database_url
 
-from evalhub.env import env_bool, env_int, env_list, env_size, env_str
+from evalhub.env import env_bool, env_date, env_int, env_list, env_size, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("EVALHUB_VAR_DIR", str(BASE_DIR / "var")))
@@ -46,6 +47,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: a database failure anywhere below answers 503 + Retry-After on the API routes.
+    "evalhub.database.DatabaseFailureMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -132,6 +135,10 @@ LOGOUT_REDIRECT_URL = "login"
 EVALHUB_MAX_BODY_SIZE = env_size("EVALHUB_MAX_BODY_SIZE", 32 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = EVALHUB_MAX_BODY_SIZE
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 10_000
+# Spans whose times fall outside [EVALHUB_SPAN_EARLIEST, now + EVALHUB_SPAN_MAX_FUTURE_SECONDS]
+# are refused (OTLP: partial success), like the rest of a batch's invalid spans.
+EVALHUB_SPAN_EARLIEST = env_date("EVALHUB_SPAN_EARLIEST", date(2000, 1, 1))
+EVALHUB_SPAN_MAX_FUTURE_SECONDS = env_int("EVALHUB_SPAN_MAX_FUTURE_SECONDS", 86_400, minimum=0)
 
 # Celery: CELERY_BROKER_URL, else REDIS_URL, else the filesystem transport under var/.
 REDIS_URL = env_str("REDIS_URL")

@@ -7,7 +7,6 @@ from annotations.models import Annotation, AnnotatorKind, TargetKind
 from tests import factories
 from tracing import services
 from tracing.filters import SpanFilterSet
-from tracing.ingest import SpanRecordError
 from tracing.models import ModelPrice, Session, Span, Trace
 from tracing.pricing import price_cache_clear
 from tracing.selectors.browser import ResultSize, browse_spans, result_size
@@ -71,14 +70,18 @@ def test_a_span_sent_twice_is_stored_once():
     assert Trace.objects.get(trace_id=record.trace_id).span_count == 1
 
 
-def test_an_invalid_record_writes_nothing():
+def test_invalid_records_are_left_out_with_a_reason_and_the_others_stored():
     good = factories.span_record()
     bad = factories.span_record()
     bad.end_time = bad.start_time - timedelta(seconds=1)
-    with pytest.raises(SpanRecordError, match="end_time"):
-        spans_ingest(records=[good, bad], default_project="p")
-    assert Span.objects.count() == 0
-    assert Trace.objects.count() == 0
+    result = spans_ingest(records=[good, bad], default_project="p")
+    assert (result.received, result.inserted) == (2, 1)
+    [rejected] = result.rejected
+    assert (rejected.span_id, rejected.trace_id) == (bad.span_id, bad.trace_id)
+    assert "end_time is before start_time" in rejected.reason
+    assert list(Span.objects.values_list("span_id", flat=True)) == [good.span_id]
+    # The bad span's trace is not created.
+    assert list(Trace.objects.values_list("trace_id", flat=True)) == [good.trace_id]
 
 
 def test_openinference_columns_are_read_from_attributes():

@@ -11,8 +11,11 @@ from typing import Any
 
 import pytest
 import requests
-from django.db import OperationalError, connection
+from django.db import OperationalError
 from django.test import override_settings
+from google.rpc.code_pb2 import INVALID_ARGUMENT, UNAVAILABLE
+from google.rpc.error_details_pb2 import RetryInfo
+from google.rpc.status_pb2 import Status as RpcStatus
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -87,6 +90,16 @@ def llm_request(**resource: Any) -> ExportTraceServiceRequest:
 
 def post(client: Any, body: bytes, *, content_type: str = PROTOBUF, **headers: str) -> Any:
     return client.post(URL, data=body, content_type=content_type, headers=headers)
+
+
+def detail(response: Any) -> str:
+    """The reason of a refused request: a ``google.rpc.Status`` message for a protobuf request
+    (as OTLP asks), the JSON ``detail`` otherwise."""
+    if response["Content-Type"] == PROTOBUF:
+        return RpcStatus.FromString(response.content).message
+    body = response.json()
+    assert body["message"] == body["detail"]
+    return body["detail"]
 
 
 def assert_nothing_written() -> None:
@@ -209,7 +222,7 @@ def test_an_empty_request_is_accepted(client, auth):
 def test_requests_without_a_valid_key_are_refused(client, api_key, headers):
     response = post(client, llm_request().SerializeToString(), **headers)
     assert response.status_code == 401
-    assert "API key" in response.json()["detail"]
+    assert "API key" in detail(response)
     assert_nothing_written()
 
 
@@ -245,23 +258,25 @@ def test_unsupported_content_encoding(client, auth):
     body = llm_request().SerializeToString()
     response = post(client, body, **auth, **{"Content-Encoding": "br"})
     assert response.status_code == 415
-    assert "'br' is not supported" in response.json()["detail"]
+    assert "'br' is not supported" in detail(response)
     assert_nothing_written()
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
-    ("content_type", "body", "detail"),
+    ("content_type", "body", "message"),
     [
         (PROTOBUF, b"\xff\xff\xff\xff garbage", "malformed protobuf"),
         ("application/json", b'{"resourceSpans": [', "malformed JSON"),
         ("application/json", b'{"resourceSpans": 3}', "resourceSpans must be an array"),
     ],
 )
-def test_malformed_payloads(client, auth, content_type, body, detail):
+def test_malformed_payloads(client, auth, content_type, body, message):
     response = post(client, body, content_type=content_type, **auth)
     assert response.status_code == 400
-    assert detail in response.json()["detail"]
+    assert message in detail(response)
+    if content_type == PROTOBUF:
+        assert RpcStatus.FromString(response.content).code == INVALID_ARGUMENT
     assert_nothing_written()
 
 
@@ -270,32 +285,41 @@ def test_a_corrupt_gzip_body(client, auth):
     body = gzip.compress(llm_request().SerializeToString())[:-30]
     response = post(client, body, **auth, **{"Content-Encoding": "gzip"})
     assert response.status_code == 400
-    assert "gzip" in response.json()["detail"]
+    assert "gzip" in detail(response)
     assert_nothing_written()
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
-    ("bad_span", "detail"),
+    ("bad_span", "reason"),
     [
         (pb_span(span_id=bytes(range(1, 9)), trace_id=b"\x01\x02"), "trace_id must be 16 bytes"),
+        (pb_span(span_id=bytes(range(1, 9)), trace_id=bytes(16)), "not all zero"),
         (pb_span(span_id=bytes(range(1, 9)), end_ns=START_NS - 10**9), "end_time is before"),
     ],
 )
 @pytest.mark.parametrize("as_json", [False, True], ids=["protobuf", "json"])
-def test_one_invalid_span_refuses_the_whole_request(client, auth, bad_span, detail, as_json):
+def test_invalid_spans_are_left_out_and_the_others_stored(client, auth, bad_span, reason, as_json):
+    """OTLP partial success: 200, the valid spans stored, the rejected ones counted and named."""
     request = llm_request()
     request.resource_spans[0].scope_spans[0].spans.append(bad_span)
     if as_json:
-        detail = detail.replace("trace_id must be 16 bytes", "traceId must be 32 hex characters")
+        reason = reason.replace("trace_id must be 16 bytes", "traceId must be 32 hex characters")
         body = json.dumps(otlp_json(request)).encode()
         response = post(client, body, content_type="application/json", **auth)
+        assert response.status_code == 200, response.content
+        partial = response.json()["partialSuccess"]
+        rejected, message = int(partial["rejectedSpans"]), partial["errorMessage"]
     else:
         response = post(client, request.SerializeToString(), **auth)
-    assert response.status_code == 400
-    assert detail in response.json()["detail"]
-    assert "0102030405060708" in response.json()["detail"]
-    assert_nothing_written()
+        assert response.status_code == 200, response.content
+        partial = ExportTraceServiceResponse.FromString(response.content).partial_success
+        rejected, message = partial.rejected_spans, partial.error_message
+    assert rejected == 1
+    assert reason in message
+    assert "0102030405060708" in message
+    assert_llm_request_stored()
+    assert not Span.objects.filter(span_id="0102030405060708").exists()
 
 
 @pytest.mark.django_db
@@ -304,7 +328,7 @@ def test_a_body_over_the_limit_by_content_length(client, auth):
     with override_settings(EVALHUB_MAX_BODY_SIZE=len(body) - 1):
         response = post(client, body, **auth)
     assert response.status_code == 413
-    assert f"limit of {len(body) - 1} bytes" in response.json()["detail"]
+    assert f"limit of {len(body) - 1} bytes" in detail(response)
     assert_nothing_written()
 
 
@@ -325,7 +349,7 @@ def test_a_missing_content_length_is_refused(client, auth):
         URL, data=b"", content_type=PROTOBUF, headers=auth, CONTENT_TYPE=PROTOBUF
     )
     assert response.status_code == 411
-    assert "Content-Length" in response.json()["detail"]
+    assert "Content-Length" in detail(response)
 
 
 @pytest.mark.django_db
@@ -342,36 +366,49 @@ def test_a_compression_bomb_is_refused(client, auth, encoding):
     with override_settings(EVALHUB_MAX_BODY_SIZE=1024 * 1024):
         response = post(client, body, **auth, **{"Content-Encoding": encoding})
     assert response.status_code == 413
-    assert (
-        "decompressed body is larger than the limit of 1048576 bytes" in (response.json()["detail"])
-    )
+    assert "decompressed body is larger than the limit of 1048576 bytes" in detail(response)
     assert_nothing_written()
 
 
 @pytest.mark.django_db
-def test_a_busy_database_answers_503_so_the_exporter_retries(client, auth, monkeypatch):
+@pytest.mark.parametrize("as_json", [False, True], ids=["protobuf", "json"])
+def test_a_busy_database_answers_503_so_the_exporter_retries(client, auth, monkeypatch, as_json):
     def busy(**kwargs: Any) -> None:
         raise OperationalError("database is locked")
 
-    monkeypatch.setattr("tracing.views_otlp.spans_ingest", busy)
-    response = post(client, llm_request().SerializeToString(), **auth)
+    monkeypatch.setattr("tracing.views_otlp.otlp_ingest", busy)
+    request = llm_request()
+    if as_json:
+        body = json.dumps(otlp_json(request)).encode()
+        response = post(client, body, content_type="application/json", **auth)
+    else:
+        response = post(client, request.SerializeToString(), **auth)
     assert response.status_code == 503
     assert response["Retry-After"] == "1"
-    assert "retry" in response.json()["detail"]
+    assert "retry" in detail(response)
+    if not as_json:
+        status = RpcStatus.FromString(response.content)
+        assert status.code == UNAVAILABLE
+        retry = RetryInfo()
+        assert status.details[0].Unpack(retry)
+        assert retry.retry_delay.seconds == 1
 
 
 @pytest.mark.django_db
-def test_a_value_the_database_refuses_is_a_400_not_a_500(client, auth):
-    """PostgreSQL refuses NUL characters in text and jsonb; SQLite stores them."""
-    request = pb_request(pb_span(attributes={"input.value": "before\x00after"}))
+def test_a_nul_character_rejects_its_span_on_every_database(client, auth):
+    """PostgreSQL refuses NUL characters in text and jsonb: such a span is left out (with the
+    attribute named), on SQLite too, and the other spans are stored."""
+    request = llm_request()
+    request.resource_spans[0].scope_spans[0].spans.append(
+        pb_span(span_id=bytes(range(1, 9)), attributes={"input.value": "before\x00after"})
+    )
     response = post(client, request.SerializeToString(), **auth)
-    if connection.vendor == "postgresql":
-        assert response.status_code == 400
-        assert "database rejected a value" in response.json()["detail"]
-        assert_nothing_written()
-    else:
-        assert response.status_code == 200
-        assert Span.objects.get().input_value == "before\x00after"
+    assert response.status_code == 200, response.content
+    partial = ExportTraceServiceResponse.FromString(response.content).partial_success
+    assert partial.rejected_spans == 1
+    assert "input.value contains a NUL character" in partial.error_message
+    assert_llm_request_stored()
+    assert Span.objects.count() == 2
 
 
 # --- What is stored ---------------------------------------------------------------------------
