@@ -33,7 +33,7 @@ class ProcessSpec:
 def evalhub_processes(
     *, python: str, base_dir: Path, worker_concurrency: int = 2
 ) -> list[ProcessSpec]:
-    """The web server, one Celery worker and Celery beat."""
+    """The web server, the OTLP/gRPC receiver, one Celery worker and Celery beat."""
     return [
         ProcessSpec(
             "web",
@@ -46,6 +46,7 @@ def evalhub_processes(
                 "evalhub.wsgi",
             ],
         ),
+        ProcessSpec("grpc", [python, str(base_dir / "manage.py"), "grpc_ingest"]),
         ProcessSpec(
             "worker",
             [

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -52,3 +52,22 @@ def phoenix_span(
 @pytest.fixture
 def make_span() -> Callable[..., dict[str, Any]]:
     return phoenix_span
+
+
+@pytest.fixture
+def grpc_endpoint(transactional_db, monkeypatch) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """``host:port`` of an OTLP/gRPC receiver (``tracing.grpc_otlp``) on a free port, in this
+    process, serving from its own threads on the test database (committed data, hence
+    ``transactional_db``), as ``live_server`` does for HTTP."""
+    from django.db import connection
+
+    from tracing.grpc_otlp import grpc_server
+
+    # Each request closes its thread's connection when done, so none outlives the test.
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 0)
+    server, port = grpc_server(host="127.0.0.1", port=0, threads=4)
+    server.start()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.stop(grace=None).wait()
