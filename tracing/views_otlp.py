@@ -122,9 +122,9 @@ def _read_body(request: HttpRequest, limit: int) -> bytes:
                 break
             chunks.append(chunk)
             size += len(chunk)
-    except TimeoutError:
-        raise _Refused(408, "the request body stopped arriving") from None
-    except OSError as exc:
+    except OSError as exc:  # Django wraps it in UnreadablePostError
+        if isinstance(exc, TimeoutError) or isinstance(exc.__cause__, TimeoutError):
+            raise _Refused(408, "the request body stopped arriving") from None
         raise _Refused(400, f"the request body could not be read: {exc}") from None
     if size > limit:
         raise _Refused(413, too_large)

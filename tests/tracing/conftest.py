@@ -71,3 +71,22 @@ def grpc_endpoint(transactional_db, monkeypatch) -> Iterator[str]:  # type: igno
         yield f"127.0.0.1:{port}"
     finally:
         server.stop(grace=None).wait()
+
+
+@pytest.fixture(scope="session")
+def gunicorn_server(django_db_setup, tmp_path_factory) -> Iterator[Any]:  # type: ignore[no-untyped-def]
+    """EvalHub under gunicorn with its production config (gthread workers), in a child process
+    on the test database (PostgreSQL), for one session: one worker of 4 threads, a 1 MiB body
+    limit and a 2 s stalled-body timeout, so the limits can be reached quickly. Tests that use
+    it take ``transactional_db`` for the data they send to be visible."""
+    from tests.servers import Gunicorn, needs_postgresql
+
+    needs_postgresql()
+    server = Gunicorn(
+        tmp_path_factory.mktemp("gunicorn"),
+        WEB_THREADS="4",
+        EVALHUB_MAX_BODY_SIZE="1M",
+        WEB_BODY_TIMEOUT="2",
+    ).start()
+    yield server
+    server.stop()

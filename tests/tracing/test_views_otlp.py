@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import select
+import socket
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -634,3 +636,174 @@ def test_otlp_json_of_sdk_spans_over_http(live_server, api_key):
     assert response.headers["Content-Type"] == "application/json"
     assert response.json() == {}
     assert_agent_run_stored(trace_id, project="json")
+
+
+# --- Chunked bodies and slow clients, under gunicorn ------------------------------------------
+
+
+def raw_post(
+    port: int,
+    headers: dict[str, str],
+    chunks: Iterable[bytes],
+    *,
+    chunked: bool = True,
+    path: str = URL,
+) -> tuple[int, bytes, int]:
+    """POST over a raw socket, the body sent chunk by chunk (in chunked transfer coding unless
+    ``chunked`` is false), stopping as soon as the server answers: the status, the body, and
+    how many body bytes were sent."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    head = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Connection: close"]
+    if chunked:
+        head.append("Transfer-Encoding: chunked")
+    head.extend(f"{name}: {value}" for name, value in headers.items())
+    sent = 0
+    with sock:
+        sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
+        try:
+            for chunk in chunks:
+                if select.select([sock], [], [], 0)[0]:
+                    break  # answered already
+                sock.sendall(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n" if chunked else chunk)
+                sent += len(chunk)
+            else:
+                if chunked:
+                    sock.sendall(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server answered and closed while we were sending
+        answer = b""
+        while data := sock.recv(65536):
+            answer += data
+    head_bytes, _, body = answer.partition(b"\r\n\r\n")
+    status = int(head_bytes.split(b" ", 2)[1])
+    if b"transfer-encoding: chunked" in head_bytes.lower():
+        body = _dechunk(body)
+    return status, body, sent
+
+
+def _dechunk(data: bytes) -> bytes:
+    out = b""
+    while data:
+        size_line, _, data = data.partition(b"\r\n")
+        size = int(size_line.split(b";")[0], 16)
+        if size == 0:
+            break
+        out, data = out + data[:size], data[size + 2 :]
+    return out
+
+
+def pieces(body: bytes, size: int = 100) -> Iterator[bytes]:
+    for start in range(0, len(body), size):
+        yield body[start : start + size]
+
+
+@pytest.mark.usefixtures("transactional_db")
+@pytest.mark.parametrize("gzipped", [False, True], ids=["plain", "gzip"])
+@pytest.mark.parametrize("as_json", [False, True], ids=["protobuf", "json"])
+def test_a_chunked_body_is_read_to_its_end(gunicorn_server, api_key, gzipped, as_json):
+    request = llm_request()
+    body = json.dumps(otlp_json(request)).encode() if as_json else request.SerializeToString()
+    headers = {
+        "Content-Type": "application/json" if as_json else PROTOBUF,
+        "Authorization": f"Bearer {api_key}",
+    }
+    if gzipped:
+        body = gzip.compress(body)
+        headers["Content-Encoding"] = "gzip"
+
+    status, answer, _ = raw_post(gunicorn_server.port, headers, pieces(body))
+
+    assert status == 200, answer
+    assert answer == (b"{}" if as_json else b"")
+    assert_llm_request_stored()
+
+
+@pytest.mark.usefixtures("transactional_db")
+@pytest.mark.parametrize("gzipped", [False, True], ids=["plain", "gzip"])
+def test_a_chunked_body_past_the_limit_is_refused_without_reading_the_rest(
+    gunicorn_server, api_key, gzipped
+):
+    """The server has a 1 MiB limit; the client would send 64 MiB (or a gzip stream that
+    inflates past the limit) and stops when the answer comes."""
+    headers = {"Content-Type": PROTOBUF, "Authorization": f"Bearer {api_key}"}
+    if gzipped:
+        request = llm_request()
+        request.resource_spans[0].scope_spans[0].spans[0].attributes.add(
+            key="padding"
+        ).value.string_value = "\0" * (4 * 1024 * 1024)
+        chunks: Iterable[bytes] = pieces(gzip.compress(request.SerializeToString()), 1024)
+        headers["Content-Encoding"] = "gzip"
+    else:
+        chunks = (bytes(64 * 1024) for _ in range(1024))
+
+    status, answer, sent = raw_post(gunicorn_server.port, headers, chunks)
+
+    assert status == 413, answer
+    assert "limit of 1048576 bytes" in RpcStatus.FromString(answer).message
+    assert sent < 64 * 1024 * 1024
+    assert_nothing_written()
+
+
+@pytest.mark.usefixtures("transactional_db")
+@pytest.mark.parametrize("chunked", [True, False], ids=["chunked", "content-length"])
+def test_a_body_that_stops_arriving_is_answered_408(gunicorn_server, api_key, chunked):
+    """The server's WEB_BODY_TIMEOUT is 2 s: the request ends instead of holding a thread."""
+    first = llm_request().SerializeToString()[:20]
+    framing = (
+        f"Transfer-Encoding: chunked\r\n\r\n{len(first):x}\r\n".encode() + first + b"\r\n"
+        if chunked
+        else b"Content-Length: 100000\r\n\r\n" + first
+    )
+    with socket.create_connection(("127.0.0.1", gunicorn_server.port), timeout=30) as sock:
+        sock.sendall(
+            f"POST {URL} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {PROTOBUF}\r\n"
+            f"api_key: {api_key}\r\n".encode()
+            + framing
+        )
+        answer = b""
+        while data := sock.recv(65536):  # the rest never comes; the server answers first
+            answer += data
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408"), answer
+    if b"chunked" in head.lower():
+        body = _dechunk(body)
+    assert "stopped arriving" in RpcStatus.FromString(body).message
+    assert_nothing_written()
+
+
+@pytest.mark.usefixtures("transactional_db")
+def test_slow_clients_do_not_block_other_requests(gunicorn_server, api_key):
+    """Two clients trickling bodies held both sync workers; gthread threads serve on."""
+    sockets = []
+    try:
+        for _ in range(2):
+            sock = socket.create_connection(("127.0.0.1", gunicorn_server.port), timeout=30)
+            sock.sendall(
+                (
+                    f"POST {URL} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {PROTOBUF}\r\n"
+                    f"api_key: {api_key}\r\nContent-Length: 100000\r\n\r\n"
+                ).encode()
+                + b"\x0a"
+            )
+            sockets.append(sock)
+        response = requests.get(f"{gunicorn_server.url}/healthz", timeout=20)
+        assert response.status_code == 200
+        assert response.json() == {"status": "ok"}
+        # The slow clients are still waiting for their answers.
+        assert not any(select.select(sockets, [], [], 0)[0])
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+@pytest.mark.usefixtures("transactional_db")
+def test_django_dev_server_refuses_a_chunked_body_with_a_clear_411(live_server, api_key):
+    """Django's development server cannot pass chunked bodies to the application; EvalHub
+    says so instead of reading an empty body."""
+    port = int(live_server.url.rsplit(":", 1)[1])
+    headers = {"Content-Type": "application/json", "api_key": api_key}
+    body = json.dumps(otlp_json(llm_request())).encode()
+    status, answer, _ = raw_post(port, headers, pieces(body))
+    assert status == 411
+    assert "cannot read a chunked body" in json.loads(answer)["detail"]
+    assert_nothing_written()
