@@ -2,7 +2,7 @@
 
 OTLP exporters retry 503 (and 429) and drop a batch on any other error, so an outage of the
 database must never reach them as a 500. ``DatabaseFailureMiddleware`` (first in ``MIDDLEWARE``)
-answers JSON 503 on the API and health routes whenever the database or a connection to it fails
+answers 503 on the API and health routes (JSON; a ``google.rpc.Status`` to protobuf requests) whenever the database or a connection to it fails
 at any point of the request — in the view, or before it (session, authentication and role
 middleware query too). ``database_busy`` tells a busy database (locks, too many connections:
 retry soon) from one that cannot be reached; the gRPC receiver maps them to RESOURCE_EXHAUSTED
@@ -19,6 +19,8 @@ from typing import Any, Final
 from django.core.signals import got_request_exception
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from google.protobuf import duration_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 logger = logging.getLogger(__name__)
 
@@ -55,15 +57,29 @@ def retry_after(exc: BaseException) -> int:
     return RETRY_AFTER_BUSY if database_busy(exc) else RETRY_AFTER_UNAVAILABLE
 
 
-def unavailable_response(exc: BaseException) -> JsonResponse:
-    """503, JSON ``{"detail": ...}``, with ``Retry-After``."""
-    busy = database_busy(exc)
-    detail = (
-        "the database is busy; retry later" if busy else "the database is unavailable; retry later"
-    )
-    response = JsonResponse({"detail": detail}, status=503)
-    response["Retry-After"] = str(retry_after(exc))
+def unavailable_response(exc: BaseException, *, protobuf: bool = False) -> HttpResponse:
+    """503 with ``Retry-After``: JSON ``{"detail", "code", "message"}``, or for a protobuf
+    request (OTLP) a ``google.rpc.Status`` (UNAVAILABLE) carrying a ``RetryInfo``."""
+    seconds = retry_after(exc)
+    detail = f"the database is {'busy' if database_busy(exc) else 'unavailable'}; retry later"
+    if protobuf:
+        status = status_pb2.Status(code=code_pb2.UNAVAILABLE, message=detail)
+        status.details.add().Pack(
+            error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=seconds))
+        )
+        response: HttpResponse = HttpResponse(
+            status.SerializeToString(), status=503, content_type="application/x-protobuf"
+        )
+    else:
+        response = JsonResponse(
+            {"detail": detail, "code": code_pb2.UNAVAILABLE, "message": detail}, status=503
+        )
+    response["Retry-After"] = str(seconds)
     return response
+
+
+def _protobuf_request(request: HttpRequest) -> bool:
+    return request.content_type in ("application/x-protobuf", "application/protobuf")
 
 
 def _json_route(request: HttpRequest) -> bool:
@@ -92,14 +108,14 @@ class DatabaseFailureMiddleware:
         response = self.get_response(request)
         failure = getattr(request, _FAILURE_ATTR, None)
         if failure is not None and response.status_code == 500 and _json_route(request):
-            return unavailable_response(failure)
+            return unavailable_response(failure, protobuf=_protobuf_request(request))
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not (is_database_failure(exception) and _json_route(request)):
             return None
         logger.warning("%s %s: database failure: %s", request.method, request.path, exception)
-        return unavailable_response(exception)
+        return unavailable_response(exception, protobuf=_protobuf_request(request))
 
 
 __all__ = [

@@ -20,11 +20,10 @@ from django.conf import settings
 from django.db import DataError, InterfaceError, OperationalError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from google.protobuf import duration_pb2
-from google.rpc import code_pb2, error_details_pb2, status_pb2
+from google.rpc import code_pb2, status_pb2
 
 from evalhub.auth import ingest_api_key
-from evalhub.database import database_busy, retry_after
+from evalhub.database import unavailable_response
 from tracing.ingest import (
     BodyTooLargeError,
     OtlpDecodeError,
@@ -53,7 +52,6 @@ _RPC_CODES = {
     411: code_pb2.INVALID_ARGUMENT,
     413: code_pb2.RESOURCE_EXHAUSTED,
     415: code_pb2.INVALID_ARGUMENT,
-    503: code_pb2.UNAVAILABLE,
 }
 
 
@@ -64,26 +62,12 @@ class _Refused(Exception):
         self.detail = detail
 
 
-def _error(
-    status: int, detail: str, *, protobuf: bool, retry_after_seconds: int | None = None
-) -> HttpResponse:
+def _error(status: int, detail: str, *, protobuf: bool) -> HttpResponse:
     code = _RPC_CODES.get(status, code_pb2.UNKNOWN)
     if protobuf:
-        rpc_status = status_pb2.Status(code=code, message=detail)
-        if retry_after_seconds is not None:
-            rpc_status.details.add().Pack(
-                error_details_pb2.RetryInfo(
-                    retry_delay=duration_pb2.Duration(seconds=retry_after_seconds)
-                )
-            )
-        response: HttpResponse = HttpResponse(
-            rpc_status.SerializeToString(), status=status, content_type=PROTOBUF
-        )
-    else:
-        response = JsonResponse({"detail": detail, "code": code, "message": detail}, status=status)
-    if retry_after_seconds is not None:
-        response["Retry-After"] = str(retry_after_seconds)
-    return response
+        body = status_pb2.Status(code=code, message=detail).SerializeToString()
+        return HttpResponse(body, status=status, content_type=PROTOBUF)
+    return JsonResponse({"detail": detail, "code": code, "message": detail}, status=status)
 
 
 def _read_body(request: HttpRequest, limit: int) -> bytes:
@@ -180,13 +164,7 @@ def otlp_traces(request: HttpRequest) -> HttpResponse:
         return _error(400, f"the database rejected a value in this batch: {exc}", protobuf=protobuf)
     except (OperationalError, InterfaceError) as exc:  # evalhub.database.is_database_failure
         logger.warning("OTLP batch not stored: database failure: %s", exc)
-        busy = database_busy(exc)
-        return _error(
-            503,
-            f"the database is {'busy' if busy else 'unavailable'}; retry later",
-            protobuf=protobuf,
-            retry_after_seconds=retry_after(exc),
-        )
+        return unavailable_response(exc, protobuf=protobuf)
 
     if result.rejected:
         logger.info(
