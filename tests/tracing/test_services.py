@@ -7,7 +7,7 @@ from annotations.models import Annotation, AnnotatorKind, TargetKind
 from tests import factories
 from tracing import services
 from tracing.filters import SpanFilterSet
-from tracing.models import ModelPrice, Session, Span, Trace
+from tracing.models import ModelPrice, Project, Session, Span, Trace
 from tracing.pricing import price_cache_clear
 from tracing.selectors.browser import ResultSize, browse_spans, result_size
 from tracing.services import (
@@ -273,3 +273,28 @@ def test_delete_result_commits_each_batch_and_a_second_run_deletes_the_rest(monk
     assert spans_delete_result(project=project, tab="sessions", spans=spans, as_of=as_of) == (
         ResultSize(0, 0)
     )
+
+
+def test_a_trace_whose_spans_name_two_projects_stays_in_one_with_a_warning(caplog):
+    """The trace's first stored span decides; later spans naming another project join it."""
+    root = factories.span_record(name="root", project_name="alpha")
+    child = factories.span_record(
+        trace_id=root.trace_id, parent_id=root.span_id, name="child", project_name="beta"
+    )
+    late = factories.span_record(
+        trace_id=root.trace_id, parent_id=root.span_id, name="late", project_name="gamma"
+    )
+    with caplog.at_level("WARNING", logger="tracing.services"):
+        spans_ingest(records=[root, child])
+        spans_ingest(records=[late])
+
+    assert set(Span.objects.values_list("project__name", flat=True)) == {"alpha"}
+    assert Trace.objects.get(trace_id=root.trace_id).project.name == "alpha"
+    assert not Project.objects.filter(name__in=["beta", "gamma"]).exists()
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [
+        f"trace {root.trace_id}: span {child.span_id} names project 'beta' but the trace is in "
+        "project 'alpha'; its spans are stored in 'alpha'",
+        f"trace {root.trace_id}: span {late.span_id} names project 'gamma' but the trace is in "
+        "project 'alpha'; its spans are stored in 'alpha'",
+    ]
