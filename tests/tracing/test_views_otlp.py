@@ -772,6 +772,44 @@ def test_a_body_that_stops_arriving_is_answered_408(gunicorn_server, api_key, ch
 
 
 @pytest.mark.usefixtures("transactional_db")
+def test_a_body_that_trickles_in_too_slowly_is_answered_408(gunicorn_server, api_key):
+    """2 s plus one more per 1,000 bytes received: 10 bytes every 0.3 s is far too slow."""
+    with socket.create_connection(("127.0.0.1", gunicorn_server.port), timeout=30) as sock:
+        sock.sendall(
+            f"POST {URL} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {PROTOBUF}\r\n"
+            f"api_key: {api_key}\r\nContent-Length: 100000\r\n\r\n".encode()
+        )
+        sent = 0
+        while not select.select([sock], [], [], 0.3)[0]:  # until the server answers
+            sock.sendall(bytes(10))
+            sent += 10
+        answer = b""
+        while data := sock.recv(65536):
+            answer += data
+    assert answer.startswith(b"HTTP/1.1 408"), answer
+    assert sent < 1000
+    assert_nothing_written()
+
+
+@pytest.mark.usefixtures("transactional_db")
+def test_requests_after_one_on_the_same_connection_are_read_normally(gunicorn_server, api_key):
+    """Keep-alive: the body timeout of one request does not carry over to the next."""
+    request = llm_request()
+    root, child = request.resource_spans[0].scope_spans[0].spans
+    headers = {"Content-Type": PROTOBUF, "api_key": api_key}
+    with requests.Session() as session:
+        for part in (pb_request(child), pb_request(root)):
+            response = session.post(
+                f"{gunicorn_server.url}{URL}",
+                data=part.SerializeToString(),
+                headers=headers,
+                timeout=30,
+            )
+            assert response.status_code == 200, response.content
+    assert_llm_request_stored()
+
+
+@pytest.mark.usefixtures("transactional_db")
 def test_slow_clients_do_not_block_other_requests(gunicorn_server, api_key):
     """Two clients trickling bodies held both sync workers; gthread threads serve on."""
     sockets = []
