@@ -58,7 +58,8 @@ class Command(BaseCommand):
             )
         except (OSError, RuntimeError) as exc:
             raise CommandError(
-                f"cannot serve OTLP/gRPC on {host}:{options['port']}: {exc}"
+                f"cannot serve OTLP/gRPC on {host}:{options['port']}: {exc} (another process "
+                "may hold the port: choose another with EVALHUB_GRPC_PORT or --port)"
             ) from exc
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
