@@ -179,7 +179,12 @@ def send_all_grpc(endpoint: str, payloads: list[bytes], api_key: str, clients: i
     def send(body: bytes) -> None:
         export = getattr(local, "export", None)
         if export is None:
-            channel = grpc.insecure_channel(endpoint)
+            # Its own connection (gRPC would otherwise share one among the channels of a
+            # process), as separate exporters have: the kernel spreads connections over the
+            # receiver's processes (SO_REUSEPORT), never the requests of one connection.
+            channel = grpc.insecure_channel(
+                endpoint, options=[("grpc.use_local_subchannel_pool", 1)]
+            )
             export = local.export = channel.unary_unary(GRPC_EXPORT)
         for attempt in range(100_000):
             try:
