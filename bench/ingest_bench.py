@@ -179,9 +179,8 @@ def send_all_grpc(endpoint: str, payloads: list[bytes], api_key: str, clients: i
     def send(body: bytes) -> None:
         export = getattr(local, "export", None)
         if export is None:
-            # Its own connection (gRPC would otherwise share one among the channels of a
-            # process), as separate exporters have: the kernel spreads connections over the
-            # receiver's processes (SO_REUSEPORT), never the requests of one connection.
+            # Its own connection, as separate exporters have (gRPC would otherwise share one
+            # among the channels of a process).
             channel = grpc.insecure_channel(
                 endpoint, options=[("grpc.use_local_subchannel_pool", 1)]
             )
@@ -415,9 +414,9 @@ def main() -> None:
         help="also send the payloads over OTLP/gRPC (manage.py grpc_ingest) and compare",
     )
     parser.add_argument(
-        "--grpc-processes", type=int, default=2, help="grpc_ingest processes (one per core)"
+        "--grpc-processes", type=int, default=2, help="grpc_ingest ingest processes (per core)"
     )
-    parser.add_argument("--grpc-threads", type=int, default=8, help="threads per grpc process")
+    parser.add_argument("--grpc-threads", type=int, default=8, help="grpc_ingest threads")
     parser.add_argument("--phoenix", help="path to the `phoenix` command, to compare against it")
     parser.add_argument(
         "--skip-evalhub", action="store_true", help="measure only Phoenix (or only gRPC)"

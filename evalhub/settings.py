@@ -135,12 +135,12 @@ LOGOUT_REDIRECT_URL = "login"
 EVALHUB_MAX_BODY_SIZE = env_size("EVALHUB_MAX_BODY_SIZE", 32 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = EVALHUB_MAX_BODY_SIZE
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 10_000
-# OTLP/gRPC receiver (manage.py grpc_ingest, started by ./dev run): where it listens, the
-# threads that serve requests in each process, and how many processes share the port.
+# OTLP/gRPC receiver (manage.py grpc_ingest, started by ./dev run): where it listens, how many
+# requests it serves at once, and how many ingest processes decode and store the spans.
 EVALHUB_GRPC_HOST = env_str("EVALHUB_GRPC_HOST", "127.0.0.1") or "127.0.0.1"
 EVALHUB_GRPC_PORT = env_int("EVALHUB_GRPC_PORT", 4317, minimum=0)
 EVALHUB_GRPC_THREADS = env_int("EVALHUB_GRPC_THREADS", 8, minimum=1)
-EVALHUB_GRPC_PROCESSES = env_int("EVALHUB_GRPC_PROCESSES", 1, minimum=1)
+EVALHUB_GRPC_PROCESSES = env_int("EVALHUB_GRPC_PROCESSES", 2, minimum=0)
 # Spans whose times fall outside [EVALHUB_SPAN_EARLIEST, now + EVALHUB_SPAN_MAX_FUTURE_SECONDS]
 # are refused (OTLP: partial success), like the rest of a batch's invalid spans.
 EVALHUB_SPAN_EARLIEST = env_date("EVALHUB_SPAN_EARLIEST", date(2000, 1, 1))

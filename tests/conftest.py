@@ -56,20 +56,20 @@ def auth(api_key: str) -> dict[str, str]:
 @pytest.fixture
 def grpc_endpoint(transactional_db, monkeypatch) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """``host:port`` of an OTLP/gRPC receiver (``tracing.grpc_otlp``) on a free port, in this
-    process, serving from its own threads on the test database (committed data, hence
-    ``transactional_db``), as ``live_server`` does for HTTP."""
+    process, storing from its own threads (no ingest processes) on the test database (committed
+    data, hence ``transactional_db``), as ``live_server`` does for HTTP."""
     from django.db import connection
 
     from tracing.grpc_otlp import grpc_server
 
     # Each request closes its thread's connection when done, so none outlives the test.
     monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 0)
-    server, port = grpc_server(host="127.0.0.1", port=0, threads=4)
+    server = grpc_server(host="127.0.0.1", port=0, threads=4, processes=0)
     server.start()
     try:
-        yield f"127.0.0.1:{port}"
+        yield f"127.0.0.1:{server.port}"
     finally:
-        server.stop(grace=None).wait()
+        server.stop()
 
 
 @pytest.fixture(scope="session")

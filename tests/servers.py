@@ -6,7 +6,6 @@ in-memory test database cannot offer."""
 from __future__ import annotations
 
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -148,16 +147,14 @@ class Gunicorn(ChildServer):
 
 
 class GrpcIngest(ChildServer):
-    """``manage.py grpc_ingest`` (``processes`` > 1: that many, sharing ``port``)."""
+    """``manage.py grpc_ingest`` with ``processes`` ingest processes."""
 
     name = "grpc_ingest"
 
-    def __init__(
-        self, tmp: Path, *, processes: int = 1, port: int | None = None, **env: str
-    ) -> None:
+    def __init__(self, tmp: Path, *, processes: int = 1, **env: str) -> None:
         super().__init__(tmp, **env)
         self.processes = processes
-        self.port = port or free_port()
+        self.port = free_port()
         self.endpoint = f"127.0.0.1:{self.port}"
 
     def argv(self) -> list[str]:
@@ -173,10 +170,24 @@ class GrpcIngest(ChildServer):
             "4",
         ]
 
-    def listening(self) -> int:
-        return len(re.findall(r"OTLP/gRPC listening on ", self.output()))
-
     def start(self) -> GrpcIngest:
         super().start()
-        self.wait_until(lambda: self.listening() >= self.processes)
+        self.wait_until(lambda: "OTLP/gRPC listening on " in self.output())
         return self
+
+    def ingest_processes(self) -> list[int]:
+        """The process ids of the ingest processes: the server's children that multiprocessing
+        spawned (not its resource tracker)."""
+        assert self.process is not None
+        children = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    stat = (entry / "stat").read_text()
+                    command = (entry / "cmdline").read_bytes()
+                except OSError:
+                    continue
+                parent = int(stat.rsplit(")", 1)[1].split()[1])
+                if parent == self.process.pid and b"spawn_main" in command:
+                    children.append(int(entry.name))
+        return children

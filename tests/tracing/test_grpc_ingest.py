@@ -3,6 +3,8 @@ in a child process on the test database, fed by the real OpenTelemetry gRPC expo
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 
 import pytest
@@ -40,17 +42,23 @@ def test_the_command_serves_exporters_and_stops_on_sigterm(tmp_path, api_key):
     assert "stopping: finishing the requests in flight" in server.output()
 
 
-def test_several_processes_share_one_port(tmp_path, api_key):
+def test_an_ingest_process_that_dies_is_replaced_and_the_export_sent_again(tmp_path, api_key):
+    """Ingest processes behind one connection (started as the work needs them, up to two); one
+    is killed: the next request fails with UNAVAILABLE, the exporter sends it again, new
+    processes store it."""
     server = GrpcIngest(tmp_path, processes=2).start()
     try:
-        runs = [send_agent_run(server.endpoint, api_key, f"p{n}") for n in range(4)]
+        first = send_agent_run(server.endpoint, api_key, "p1")
+        server.wait_until(server.ingest_processes)
+        os.kill(server.ingest_processes()[0], signal.SIGKILL)
+        second = send_agent_run(server.endpoint, api_key, "p2")
     finally:
         code = server.stop()
-    assert server.listening() == 2
-    for n, (trace_id, results) in enumerate(runs):
+    for project, (trace_id, results) in (("p1", first), ("p2", second)):
         assert results == [SpanExportResult.SUCCESS] * 3, server.output()
         trace = Trace.objects.get(trace_id=f"{trace_id:032x}")
-        assert (trace.project.name, trace.span_count, trace.error_count) == (f"p{n}", 3, 1)
+        assert (trace.project.name, trace.span_count, trace.error_count) == (project, 3, 1)
+    assert "an OTLP/gRPC ingest process died; starting new ones" in server.output()
     assert code == 0, server.output()
 
 

@@ -238,12 +238,12 @@ def test_a_database_failure_asks_the_client_to_retry_later(
 def test_a_message_over_the_size_limit_is_resource_exhausted(api_key):
     body = llm_request().SerializeToString()
     with override_settings(EVALHUB_MAX_BODY_SIZE=len(body) - 1):
-        server, port = grpc_server(host="127.0.0.1", port=0, threads=1)
+        server = grpc_server(host="127.0.0.1", port=0, threads=1)
     server.start()
     try:
-        error = refused(f"127.0.0.1:{port}", body, [("api_key", api_key)])
+        error = refused(f"127.0.0.1:{server.port}", body, [("api_key", api_key)])
     finally:
-        server.stop(None).wait()
+        server.stop()
     assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert_nothing_written()
 
@@ -255,17 +255,17 @@ def test_a_gzip_bomb_is_cut_off_at_the_limit_once_inflated(api_key):
     ).value.string_value = "\0" * (16 * 1024 * 1024)
     assert len(gzip.compress(request.SerializeToString())) < 64 * 1024
     with override_settings(EVALHUB_MAX_BODY_SIZE=1024 * 1024):
-        server, port = grpc_server(host="127.0.0.1", port=0, threads=1)
+        server = grpc_server(host="127.0.0.1", port=0, threads=1)
     server.start()
     try:
         with pytest.raises(grpc.RpcError) as caught:
             export_raw(
-                f"127.0.0.1:{port}",
+                f"127.0.0.1:{server.port}",
                 request.SerializeToString(),
                 [("api_key", api_key)],
                 compression=grpc.Compression.Gzip,
             )
     finally:
-        server.stop(None).wait()
+        server.stop()
     assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert_nothing_written()
