@@ -1,7 +1,9 @@
-"""Ingest benchmark: OTLP protobuf spans into EvalHub (gunicorn + PostgreSQL), and optionally
-the same payloads into Arize Phoenix (``phoenix serve`` on PostgreSQL), with the ratio.
+"""Ingest benchmark: OTLP protobuf spans into EvalHub (gunicorn + PostgreSQL), optionally the
+same payloads over OTLP/gRPC (``manage.py grpc_ingest``) and into Arize Phoenix (``phoenix
+serve`` on PostgreSQL), with the ratios.
 
     .venv/bin/python bench/ingest_bench.py --spans 100000 --phoenix /tmp/phoenix-venv/bin/phoenix
+    .venv/bin/python bench/ingest_bench.py --spans 100000 --grpc
 
 Reports spans/s from the first request until every span is queryable (counted in the
 database), and the peak resident memory of the web server processes.
@@ -17,9 +19,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import grpc
 import psycopg
 import requests as http
 
@@ -161,6 +165,44 @@ def send_all(url: str, payloads: list[bytes], headers: dict[str, str], clients: 
     return started
 
 
+GRPC_EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+GRPC_RETRIED = (grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE)
+
+
+def send_all_grpc(endpoint: str, payloads: list[bytes], api_key: str, clients: int) -> float:
+    """As ``send_all``, over OTLP/gRPC: ``clients`` channels (connections) at once, each request
+    sent again after a back-off when the server sheds load."""
+    local = threading.local()
+    retries = [0]
+    metadata = (("authorization", f"Bearer {api_key}"), ("x-project-name", "bench"))
+
+    def send(body: bytes) -> None:
+        export = getattr(local, "export", None)
+        if export is None:
+            # Its own connection, as separate exporters have (gRPC would otherwise share one
+            # among the channels of a process).
+            channel = grpc.insecure_channel(
+                endpoint, options=[("grpc.use_local_subchannel_pool", 1)]
+            )
+            export = local.export = channel.unary_unary(GRPC_EXPORT)
+        for attempt in range(100_000):
+            try:
+                export(body, metadata=metadata, timeout=300)
+                return
+            except grpc.RpcError as error:
+                if error.code() not in GRPC_RETRIED:  # type: ignore[attr-defined]
+                    raise
+                retries[0] += 1
+                time.sleep(min(0.1 * 2**attempt, 2.0))
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        list(pool.map(send, payloads))
+    if retries[0]:
+        print(f"{endpoint}: {retries[0]} requests were refused for load and sent again")
+    return started
+
+
 def wait_count(dsn: str, table: str, expected: int, timeout: float = 900) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -172,9 +214,8 @@ def wait_count(dsn: str, table: str, expected: int, timeout: float = 900) -> Non
     )
 
 
-def bench_evalhub(
-    payloads: list[bytes], spans: int, clients: int, workers: int
-) -> dict[str, object]:
+def evalhub_database(workers: int) -> tuple[str, dict[str, str], str]:
+    """A fresh, migrated database; the environment to run EvalHub on it; an API key."""
     db = "evalhub_bench_ingest"
     recreate_database(db)
     env = {
@@ -195,6 +236,42 @@ def bench_evalhub(
         capture_output=True,
         text=True,
     ).stdout.strip()
+    return f"{PG}/{db}", env, key
+
+
+def measured(
+    system: str,
+    server: subprocess.Popen[bytes],
+    send: Callable[[], float],
+    dsn: str,
+    spans: int,
+    **extra: object,
+) -> dict[str, object]:
+    watch = MemoryWatch(server.pid)
+    watch.start()
+    started = send()
+    wait_count(dsn, "tracing_span", spans)
+    elapsed = time.perf_counter() - started
+    watch.stopped.set()
+    watch.join()
+    server_cpu, db_cpu = watch.cpu_seconds()
+    return {
+        "system": system,
+        "server_cpu_s": server_cpu,
+        "postgres_cpu_s": db_cpu,
+        "spans": spans,
+        "seconds": round(elapsed, 2),
+        "spans_per_s": round(spans / elapsed),
+        **extra,
+        "peak_rss_total_mib": round(watch.peak_total / 1024),
+        "peak_rss_process_mib": round(watch.peak_single / 1024),
+    }
+
+
+def bench_evalhub(
+    payloads: list[bytes], spans: int, clients: int, workers: int
+) -> dict[str, object]:
+    dsn, env, key = evalhub_database(workers)
     server = subprocess.Popen(
         [
             str(ROOT / ".venv" / "bin" / "gunicorn"),
@@ -208,33 +285,71 @@ def bench_evalhub(
     )
     try:
         wait_http("http://127.0.0.1:8765/healthz")
-        watch = MemoryWatch(server.pid)
-        watch.start()
         headers = {
             "Content-Type": "application/x-protobuf",
             "Authorization": f"Bearer {key}",
             "x-project-name": "bench",
         }
-        started = send_all("http://127.0.0.1:8765/v1/traces", payloads, headers, clients)
-        wait_count(f"{PG}/{db}", "tracing_span", spans)
-        elapsed = time.perf_counter() - started
-        watch.stopped.set()
-        watch.join()
-        server_cpu, db_cpu = watch.cpu_seconds()
-        return {
-            "system": "EvalHub",
-            "server_cpu_s": server_cpu,
-            "postgres_cpu_s": db_cpu,
-            "spans": spans,
-            "seconds": round(elapsed, 2),
-            "spans_per_s": round(spans / elapsed),
-            "web_workers": workers,
-            "peak_rss_total_mib": round(watch.peak_total / 1024),
-            "peak_rss_process_mib": round(watch.peak_single / 1024),
-        }
+        return measured(
+            "EvalHub OTLP/HTTP",
+            server,
+            lambda: send_all("http://127.0.0.1:8765/v1/traces", payloads, headers, clients),
+            dsn,
+            spans,
+            web_workers=workers,
+        )
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(30)
+
+
+def bench_evalhub_grpc(
+    payloads: list[bytes], spans: int, clients: int, processes: int, threads: int
+) -> dict[str, object]:
+    dsn, env, key = evalhub_database(processes)
+    port = 4399
+    server = subprocess.Popen(
+        [
+            str(ROOT / ".venv" / "bin" / "python"),
+            "manage.py",
+            "grpc_ingest",
+            "--port",
+            str(port),
+            "--processes",
+            str(processes),
+            "--threads",
+            str(threads),
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        wait_grpc(f"127.0.0.1:{port}")
+        return measured(
+            "EvalHub OTLP/gRPC",
+            server,
+            lambda: send_all_grpc(f"127.0.0.1:{port}", payloads, key, clients),
+            dsn,
+            spans,
+            grpc_processes=processes,
+            grpc_threads=threads,
+        )
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(30)
+
+
+def wait_grpc(endpoint: str, timeout: float = 90) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        with grpc.insecure_channel(endpoint) as channel:
+            try:
+                grpc.channel_ready_future(channel).result(timeout=1)
+                return
+            except grpc.FutureTimeoutError:
+                pass
+    raise SystemExit(f"gRPC server at {endpoint} did not come up")
 
 
 def bench_phoenix(
@@ -293,8 +408,19 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, default=2, help="gunicorn workers for EvalHub (one per core)"
     )
+    parser.add_argument(
+        "--grpc",
+        action="store_true",
+        help="also send the payloads over OTLP/gRPC (manage.py grpc_ingest) and compare",
+    )
+    parser.add_argument(
+        "--grpc-processes", type=int, default=2, help="grpc_ingest ingest processes (per core)"
+    )
+    parser.add_argument("--grpc-threads", type=int, default=8, help="grpc_ingest threads")
     parser.add_argument("--phoenix", help="path to the `phoenix` command, to compare against it")
-    parser.add_argument("--skip-evalhub", action="store_true", help="measure only Phoenix")
+    parser.add_argument(
+        "--skip-evalhub", action="store_true", help="measure only Phoenix (or only gRPC)"
+    )
     args = parser.parse_args()
 
     payloads = list(make_requests(args.spans, args.per_request))
@@ -307,6 +433,15 @@ def main() -> None:
     if not args.skip_evalhub:
         results.append(bench_evalhub(payloads, args.spans, args.clients, args.workers))
         print(json.dumps(results[-1]), flush=True)
+    if args.grpc:
+        grpc_result = bench_evalhub_grpc(
+            payloads, args.spans, args.clients, args.grpc_processes, args.grpc_threads
+        )
+        print(json.dumps(grpc_result), flush=True)
+        if results:
+            ratio = grpc_result["spans_per_s"] / results[0]["spans_per_s"]  # type: ignore[operator]
+            print(f"EvalHub gRPC / HTTP throughput: {ratio:.2f}x")
+        return
     if args.phoenix:
         results.append(bench_phoenix(args.phoenix, payloads, args.spans, args.clients))
         print(json.dumps(results[-1]), flush=True)

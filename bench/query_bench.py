@@ -66,7 +66,7 @@ def load(spans: int) -> None:
     for index, body in enumerate(requests(spans, 5000, seed=11, run="q")):
         if index * 5000 < have:
             continue
-        spans_ingest(records=spans_from_otlp_protobuf(body, project_name="bench"))
+        spans_ingest(records=spans_from_otlp_protobuf(body, project_name="bench").records)
         if index % 20 == 0:
             print(f"  {(index + 1) * 5000} spans, {time.perf_counter() - started:.0f}s", flush=True)
     rng = random.Random(3)

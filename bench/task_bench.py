@@ -158,7 +158,7 @@ def ingest(spans: int) -> None:
     from tracing.services import spans_ingest
 
     for body in requests(spans, 5000, seed=5, run="t"):
-        spans_ingest(records=spans_from_otlp_protobuf(body, project_name="bench"))
+        spans_ingest(records=spans_from_otlp_protobuf(body, project_name="bench").records)
 
 
 def backfill(args: argparse.Namespace) -> None:
@@ -265,7 +265,7 @@ def latency(args: argparse.Namespace) -> None:
         print(f"sending {args.rate} spans/s for {args.seconds}s…", flush=True)
         began = time.monotonic()
         for second, body in enumerate(bodies):
-            spans_ingest(records=spans_from_otlp_protobuf(body, project_name="bench"))
+            spans_ingest(records=spans_from_otlp_protobuf(body, project_name="bench").records)
             time.sleep(max(0.0, began + second + 1 - time.monotonic()))
         llm = Span.objects.filter(project=project, span_kind="LLM")
         expected = llm.count()

@@ -8,6 +8,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 import evalhub.converters  # noqa: F401  (registers the <name:…> path converter)
 from evalhub.auth import ApiKeyAuth
+from evalhub.json_input import JsonInputError, JsonInputParser
 
 # The Phoenix client checks the server's version before using newer routes.
 PHOENIX_COMPATIBLE_VERSION = "20.8.0"
@@ -19,6 +20,7 @@ api = NinjaAPI(
     urls_namespace="api",
     docs_url="/docs",
     openapi_url="/openapi.json",
+    parser=JsonInputParser(),
 )
 
 
@@ -52,7 +54,10 @@ def _on_auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpRespon
 
 @api.exception_handler(HttpError)
 def _on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
-    return api.create_response(request, {"detail": str(exc)}, status=exc.status_code)
+    # A body that is not storable JSON: say where, not just "Cannot parse request body".
+    cause = exc.__cause__
+    detail = str(cause) if isinstance(cause, JsonInputError) else str(exc)
+    return api.create_response(request, {"detail": detail}, status=exc.status_code)
 
 
 @api.get("/healthz", auth=None, include_in_schema=False)

@@ -20,7 +20,7 @@ user as ``request.auth`` from ``ApiKeyAuth``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from django.contrib.auth.views import redirect_to_login
@@ -265,6 +265,19 @@ def _unclassified(view_name: str) -> Need:
 
 
 # --- ninja ----------------------------------------------------------------------------------------
+
+
+def ingest_api_key(headers: Mapping[str, str]) -> ApiKey | None:
+    """The valid API key that may send spans, from request headers or gRPC metadata (a
+    case-insensitive mapping): ``Authorization: Bearer <key>`` or ``api_key``. The one check
+    for both OTLP transports, HTTP (``tracing.views_otlp``) and gRPC (``tracing.grpc_otlp``)."""
+    raw_key = api_key_from_headers(headers)
+    if not raw_key:
+        return None
+    key, _problem = api_key_check(raw_key)
+    if key is None or not Principal(user=key.user, key=key).can(Need.INGEST):
+        return None
+    return key
 
 
 class ApiKeyAuth(APIKeyHeader):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import date
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -67,3 +68,14 @@ def env_size(name: str, default: int) -> int:
     if number <= 0:
         raise ImproperlyConfigured(f"{name}={value!r} must be positive")
     return number
+
+
+def env_date(name: str, default: date) -> date:
+    """A calendar date in ISO form, e.g. ``2000-01-01``."""
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r} is not a date (use YYYY-MM-DD)") from None

@@ -6,14 +6,14 @@ import ipaddress
 import os
 import re
 import secrets
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
-from evalhub.env import env_bool, env_int, env_list, env_size, env_str
+from evalhub.env import env_bool, env_date, env_int, env_list, env_size, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("EVALHUB_VAR_DIR", str(BASE_DIR / "var")))
@@ -58,6 +58,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: a database failure anywhere below answers 503 + Retry-After on the API routes.
+    "evalhub.database.DatabaseFailureMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
@@ -152,6 +154,16 @@ LOGOUT_REDIRECT_URL = "login"
 EVALHUB_MAX_BODY_SIZE = env_size("EVALHUB_MAX_BODY_SIZE", 32 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = EVALHUB_MAX_BODY_SIZE
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 10_000
+# OTLP/gRPC receiver (manage.py grpc_ingest, started by ./dev run): where it listens, how many
+# requests it serves at once, and how many ingest processes decode and store the spans.
+EVALHUB_GRPC_HOST = env_str("EVALHUB_GRPC_HOST", "127.0.0.1") or "127.0.0.1"
+EVALHUB_GRPC_PORT = env_int("EVALHUB_GRPC_PORT", 4317, minimum=0)
+EVALHUB_GRPC_THREADS = env_int("EVALHUB_GRPC_THREADS", 8, minimum=1)
+EVALHUB_GRPC_PROCESSES = env_int("EVALHUB_GRPC_PROCESSES", 2, minimum=0)
+# Spans whose times fall outside [EVALHUB_SPAN_EARLIEST, now + EVALHUB_SPAN_MAX_FUTURE_SECONDS]
+# are refused (OTLP: partial success), like the rest of a batch's invalid spans.
+EVALHUB_SPAN_EARLIEST = env_date("EVALHUB_SPAN_EARLIEST", date(2000, 1, 1))
+EVALHUB_SPAN_MAX_FUTURE_SECONDS = env_int("EVALHUB_SPAN_MAX_FUTURE_SECONDS", 86_400, minimum=0)
 
 # Celery: CELERY_BROKER_URL, else REDIS_URL, else the filesystem transport under var/.
 REDIS_URL = env_str("REDIS_URL")

@@ -37,8 +37,8 @@ def evalhub_processes(
     worker_concurrency: int = 2,
     queues: Sequence[str] = ("celery", "sandbox"),
 ) -> list[ProcessSpec]:
-    """The web server, one Celery worker (consuming ``queues``: the default one and the one
-    custom code evaluators are sent to) and Celery beat."""
+    """The web server, the OTLP/gRPC receiver, one Celery worker (consuming ``queues``: the
+    default one and the one custom code evaluators are sent to) and Celery beat."""
     return [
         ProcessSpec(
             "web",
@@ -51,6 +51,7 @@ def evalhub_processes(
                 "evalhub.wsgi",
             ],
         ),
+        ProcessSpec("grpc", [python, str(base_dir / "manage.py"), "grpc_ingest"]),
         ProcessSpec(
             "worker",
             [

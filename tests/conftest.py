@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from typing import Any
 from wsgiref import simple_server
 
 import pytest
@@ -71,3 +73,41 @@ def api_key(db) -> str:  # type: ignore[no-untyped-def]
 def auth(api_key: str) -> dict[str, str]:
     """Headers for Django's test client: ``client.get(url, headers=auth)``."""
     return {"Authorization": f"Bearer {api_key}"}
+
+
+@pytest.fixture
+def grpc_endpoint(transactional_db, monkeypatch) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """``host:port`` of an OTLP/gRPC receiver (``tracing.grpc_otlp``) on a free port, in this
+    process, storing from its own threads (no ingest processes) on the test database (committed
+    data, hence ``transactional_db``), as ``live_server`` does for HTTP."""
+    from django.db import connection
+
+    from tracing.grpc_otlp import grpc_server
+
+    # Each request closes its thread's connection when done, so none outlives the test.
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 0)
+    server = grpc_server(host="127.0.0.1", port=0, threads=4, processes=0)
+    server.start()
+    try:
+        yield f"127.0.0.1:{server.port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def gunicorn_server(django_db_setup, tmp_path_factory) -> Iterator[Any]:  # type: ignore[no-untyped-def]
+    """EvalHub under gunicorn with its production config (gthread workers), in a child process
+    on the test database (PostgreSQL), for one session: one worker of 4 threads, a 1 MiB body
+    limit and a 2 s stalled-body timeout, so the limits can be reached quickly. Tests that use
+    it take ``transactional_db`` for the data they send to be visible."""
+    from tests.servers import Gunicorn, needs_postgresql
+
+    needs_postgresql()
+    server = Gunicorn(
+        tmp_path_factory.mktemp("gunicorn"),
+        WEB_THREADS="4",
+        EVALHUB_MAX_BODY_SIZE="1M",
+        WEB_BODY_TIMEOUT="2",
+    ).start()
+    yield server
+    server.stop()

@@ -9,6 +9,10 @@ from django.utils import timezone
 
 
 class SpanKind(models.TextChoices):
+    """The OpenInference span kinds known today. A span keeps the kind it was sent with, known
+    or not (``Span.span_kind`` is free text), so kinds the conventions add later are stored,
+    filtered and shown as they are; these are the ones the UI offers and colours."""
+
     LLM = "LLM"
     CHAIN = "CHAIN"
     TOOL = "TOOL"
@@ -18,7 +22,12 @@ class SpanKind(models.TextChoices):
     RERANKER = "RERANKER"
     GUARDRAIL = "GUARDRAIL"
     EVALUATOR = "EVALUATOR"
+    PROMPT = "PROMPT"
+    DECISION = "DECISION"
     UNKNOWN = "UNKNOWN"
+
+
+SPAN_KIND_MAX_LENGTH = 64
 
 
 class StatusCode(models.TextChoices):
@@ -114,7 +123,8 @@ class Span(models.Model):
     span_id = models.CharField(max_length=32, unique=True)
     parent_id = models.CharField(max_length=32, null=True, blank=True)
     name = models.CharField(max_length=1024)
-    span_kind = models.CharField(max_length=16, choices=SpanKind.choices, default=SpanKind.UNKNOWN)
+    # Free text: any kind a span names, not only ``SpanKind``'s (see there).
+    span_kind = models.CharField(max_length=SPAN_KIND_MAX_LENGTH, default=SpanKind.UNKNOWN)
     status_code = models.CharField(
         max_length=8, choices=StatusCode.choices, default=StatusCode.UNSET
     )

@@ -92,27 +92,33 @@ WHERE tracing_session.id = agg.id
 """
 
 
+# Most parameters bound in one statement: PostgreSQL takes 65,535, SQLite 32,766. Larger
+# batches are split into several statements.
+MAX_PARAMS = 30_000
+
+
 def _placeholders(ids: Sequence[int]) -> str:
     return ", ".join(["%s"] * len(ids))
 
 
+def _id_chunks(pks: Sequence[int], per_statement: int) -> list[list[int]]:
+    ids = [int(pk) for pk in pks]
+    return [ids[i : i + per_statement] for i in range(0, len(ids), per_statement)]
+
+
 def traces_rollup(trace_pks: Sequence[int]) -> None:
     """Recompute the given trace rows from their spans (traces with no span are left alone)."""
-    ids = [int(pk) for pk in trace_pks]
-    if not ids:
-        return
-    sql = _TRACES_SQL.format(ids=_placeholders(ids), latency=_LATENCY[connection.vendor])
-    with connection.cursor() as cursor:
-        cursor.execute(sql, ids + ids)
+    for ids in _id_chunks(trace_pks, MAX_PARAMS // 2):
+        sql = _TRACES_SQL.format(ids=_placeholders(ids), latency=_LATENCY[connection.vendor])
+        with connection.cursor() as cursor:
+            cursor.execute(sql, ids + ids)
 
 
 def sessions_rollup(session_pks: Sequence[int]) -> None:
     """Recompute the given session rows from their traces."""
-    ids = [int(pk) for pk in session_pks]
-    if not ids:
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(_SESSIONS_SQL.format(ids=_placeholders(ids)), ids)
+    for ids in _id_chunks(session_pks, MAX_PARAMS):
+        with connection.cursor() as cursor:
+            cursor.execute(_SESSIONS_SQL.format(ids=_placeholders(ids)), ids)
 
 
 def rows_update(model: type[Model], fields: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
@@ -122,6 +128,11 @@ def rows_update(model: type[Model], fields: Sequence[str], rows: Sequence[Sequen
     Values are bound parameters, prepared by each field for the database.
     """
     if not rows:
+        return
+    per_statement = MAX_PARAMS // (len(fields) + 1)
+    if len(rows) > per_statement:
+        for start in range(0, len(rows), per_statement):
+            rows_update(model, fields, rows[start : start + per_statement])
         return
     meta = model._meta
     columns = [meta.pk] + [meta.get_field(name) for name in fields]

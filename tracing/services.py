@@ -3,6 +3,7 @@ stay right whatever order spans arrive in, over any number of requests, and afte
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,12 +15,22 @@ from django.utils import timezone
 
 from annotations.services import AnnotationInput, AnnotationTargetNotFound, annotations_upsert
 from tracing.bulk import spans_insert
-from tracing.ingest.records import SpanRecord, SpanRecordError, columns_of
+from tracing.ingest.otlp import spans_from_otlp_json, spans_from_otlp_protobuf
+from tracing.ingest.records import (
+    RejectedSpan,
+    SpanRecord,
+    SpanRecordError,
+    columns_of,
+    row_problem,
+    span_time_window,
+)
 from tracing.models import Project, Session, Span, StatusCode, Trace
 from tracing.pricing import cost_of
 from tracing.rollups import rows_update, sessions_rollup, traces_rollup
 from tracing.selectors import span_ids_resolve
 from tracing.selectors.browser import ResultSize, Tab, result_units, unit_spans
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_PROJECT = "default"
 
@@ -30,6 +41,7 @@ class IngestResult:
     inserted: int = 0
     duplicates: int = 0
     projects: set[str] = field(default_factory=set)
+    rejected: list[RejectedSpan] = field(default_factory=list)
 
 
 @transaction.atomic
@@ -94,44 +106,102 @@ def projects_ensure(names: Iterable[str]) -> dict[str, Project]:
     return {p.name: p for p in Project.objects.filter(name__in=wanted)}
 
 
+# Ids bound in one statement at most: PostgreSQL takes 65,535 parameters a statement, SQLite
+# 32,766; a batch of spans from thousands of traces is read and written this many at a time.
+QUERY_CHUNK: Final = 2000
+
+
+def _chunks(items: Sequence[Any], size: int = QUERY_CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
 @transaction.atomic
 def spans_ingest(
     *, records: Sequence[SpanRecord], default_project: str | None = None
 ) -> IngestResult:
-    """Store spans; a span already stored (same span_id) is kept as it was.
+    """Store the valid spans of a batch; the others are left out and listed in
+    ``result.rejected``, each with its reason (OTLP's partial success).
 
-    Raises ``SpanRecordError`` before writing anything if a record is invalid.
+    A span is rejected when it is invalid (``SpanRecord.validate``, ``row_problem``) or when
+    its span id is already stored in another trace. A span already stored in the same trace is
+    kept as it was (an exporter's retry) and counted in ``duplicates``.
+
+    A span joins its trace's project: the project of the trace's first stored span (or, for a
+    trace new in this batch, of its first span in the batch); ``project_name`` else
+    ``default_project`` else "default" name it. A span that names another project is stored in
+    the trace's project all the same, with a warning in the log.
     """
     result = IngestResult(received=len(records))
     if not records:
         return result
-    by_span_id: dict[str, SpanRecord] = {}
+    window = span_time_window()
+    rows_by_span: dict[str, tuple[SpanRecord, dict[str, Any]]] = {}
     for record in records:
-        record.validate()
-        by_span_id[record.span_id] = record
-    unique = sorted(by_span_id.values(), key=lambda r: r.span_id)
+        try:
+            record.validate(window=window)
+            columns = columns_of(record)
+            problem = row_problem(record, columns)
+        except SpanRecordError as exc:
+            problem = str(exc)
+        if problem is not None:
+            result.rejected.append(RejectedSpan(record.trace_id, record.span_id, problem))
+        elif record.span_id in rows_by_span:
+            result.duplicates += 1
+        else:
+            rows_by_span[record.span_id] = (record, columns)
 
+    # Spans already stored: the same span sent again is a duplicate; the same id in another
+    # trace is refused rather than dropped (it would leave an empty trace behind).
+    for chunk in _chunks(sorted(rows_by_span)):
+        for span_id, trace_id, project_name in Span.objects.filter(span_id__in=chunk).values_list(
+            "span_id", "trace__trace_id", "project__name"
+        ):
+            record, _ = rows_by_span.pop(span_id)
+            if trace_id == record.trace_id:
+                result.duplicates += 1
+            else:
+                result.rejected.append(
+                    RejectedSpan(
+                        record.trace_id,
+                        span_id,
+                        f"span id {span_id} is already stored in trace {trace_id} "
+                        f"(project {project_name!r})",
+                    )
+                )
+    if not rows_by_span:
+        return result
+    rows = sorted(rows_by_span.values(), key=lambda row: row[0].span_id)
+
+    # Which project each trace is in: the stored trace's, else its first span's in the batch.
     fallback = (default_project or DEFAULT_PROJECT).strip() or DEFAULT_PROJECT
-    projects = projects_ensure(r.project_name or fallback for r in unique)
-    result.projects = set(projects)
+    named: dict[str, str] = {}
+    for record, _ in rows_by_span.values():  # batch order
+        named.setdefault(record.trace_id, record.project_name or fallback)
+    stored_projects: dict[str, str] = {}
+    for chunk in _chunks(sorted(named)):
+        stored_projects.update(
+            Trace.objects.filter(trace_id__in=chunk).values_list("trace_id", "project__name")
+        )
+    _log_project_conflicts(rows_by_span.values(), {**named, **stored_projects}, fallback)
+    new_traces = {t: p for t, p in named.items() if t not in stored_projects}
+    projects = projects_ensure(new_traces.values())
+    result.projects = set(projects) | set(stored_projects.values())
 
     # Trace rows first (sorted, so concurrent batches lock in the same order), then lock them.
-    trace_project: dict[str, int] = {}
-    for record in unique:
-        trace_project.setdefault(record.trace_id, projects[record.project_name or fallback].pk)
     Trace.objects.bulk_create(
-        [Trace(trace_id=t, project_id=p) for t, p in sorted(trace_project.items())],
+        [Trace(trace_id=t, project_id=projects[p].pk) for t, p in sorted(new_traces.items())],
         ignore_conflicts=True,
     )
-    traces = {
-        t.trace_id: t
-        for t in Trace.objects.select_for_update()
-        .filter(trace_id__in=list(trace_project))
-        .order_by("id")
-        .only("id", "trace_id", "project_id", *_TRACE_ROLLUP_FIELDS)
-    }
-
-    rows = [(record, columns_of(record)) for record in unique]
+    traces: dict[str, Trace] = {}
+    for chunk in _chunks(sorted(named)):
+        traces.update(
+            (t.trace_id, t)
+            for t in Trace.objects.select_for_update()
+            .filter(trace_id__in=chunk)
+            .order_by("trace_id")
+            .only("id", "trace_id", "project_id", *_TRACE_ROLLUP_FIELDS)
+        )
 
     # Sessions, by (project, session.id).
     session_keys = sorted(
@@ -143,28 +213,22 @@ def spans_ingest(
             [Session(project_id=p, session_id=s) for p, s in session_keys], ignore_conflicts=True
         )
         wanted = set(session_keys)
-        for pk, project_id, session_id in (
-            Session.objects.select_for_update()
-            .filter(
-                project_id__in={p for p, _ in session_keys},
-                session_id__in={s for _, s in session_keys},
-            )
-            .order_by("id")
-            .values_list("id", "project_id", "session_id")
-        ):
-            if (project_id, session_id) in wanted:
-                sessions[(project_id, session_id)] = pk
+        for chunk in _chunks(session_keys):
+            for pk, project_id, session_id in (
+                Session.objects.select_for_update()
+                .filter(
+                    project_id__in={p for p, _ in chunk},
+                    session_id__in={s for _, s in chunk},
+                )
+                .order_by("id")
+                .values_list("id", "project_id", "session_id")
+            ):
+                if (project_id, session_id) in wanted:
+                    sessions[(project_id, session_id)] = pk
 
-    existing = set(
-        Span.objects.filter(span_id__in=[r.span_id for r in unique]).values_list(
-            "span_id", flat=True
-        )
-    )
     now = timezone.now()
     new_spans = []
     for record, columns in rows:
-        if record.span_id in existing:
-            continue
         trace = traces[record.trace_id]
         new_spans.append(
             {
@@ -189,7 +253,6 @@ def spans_ingest(
         )
     exact = spans_insert(new_spans)
     result.inserted = len(new_spans)
-    result.duplicates = len(records) - len(new_spans)
 
     if exact:
         _rollups_merge(list(traces.values()), new_spans)
@@ -197,9 +260,49 @@ def spans_ingest(
         touched_sessions = set(sessions.values()) | {
             t.session_id for t in traces.values() if t.session_id
         }
+        # Also drops a trace this batch created whose spans all went elsewhere meanwhile.
         traces_recompute([t.pk for t in traces.values()])
         sessions_recompute(touched_sessions)
+        result.inserted = Span.objects.filter(
+            span_id__in=[s["span_id"] for s in new_spans], ingested_at=now
+        ).count()
+        result.duplicates += len(new_spans) - result.inserted
     return result
+
+
+def otlp_ingest(*, body: bytes, is_json: bool, project_name: str | None = None) -> IngestResult:
+    """Store the spans of an OTLP ``ExportTraceServiceRequest`` (protobuf, or OTLP JSON when
+    ``is_json``; already decompressed) as ``spans_ingest`` does: the valid ones are stored, the
+    others come back in ``result.rejected``. Raises ``OtlpDecodeError`` when the payload cannot
+    be read at all. ``project_name`` (the ``x-project-name`` header) wins over the resource's
+    ``openinference.project.name``. Both OTLP transports, HTTP and gRPC, come through here."""
+    decode = spans_from_otlp_json if is_json else spans_from_otlp_protobuf
+    decoded = decode(body, project_name=project_name)
+    result = spans_ingest(records=decoded.records, default_project=project_name)
+    result.received += len(decoded.rejected)
+    result.rejected[:0] = decoded.rejected
+    return result
+
+
+def _log_project_conflicts(
+    rows: Iterable[tuple[SpanRecord, dict[str, Any]]], trace_projects: dict[str, str], fallback: str
+) -> None:
+    """Warn, once a trace, when a span names a project other than its trace's."""
+    warned: set[str] = set()
+    for record, _ in rows:
+        wanted = record.project_name or fallback
+        actual = trace_projects[record.trace_id]
+        if wanted != actual and record.trace_id not in warned:
+            warned.add(record.trace_id)
+            logger.warning(
+                "trace %s: span %s names project %r but the trace is in project %r; "
+                "its spans are stored in %r",
+                record.trace_id,
+                record.span_id,
+                wanted,
+                actual,
+                actual,
+            )
 
 
 _TRACE_ROLLUP_FIELDS = [
@@ -290,11 +393,10 @@ def _rollups_merge(traces: list[Trace], new_spans: list[dict[str, Any]]) -> None
         if delta["end"] is None or trace.end_time > delta["end"]:
             delta["end"] = trace.end_time
     session_rows = []
-    for session in (
-        Session.objects.select_for_update()
-        .filter(pk__in=sorted(set(deltas) - recompute))
-        .order_by("id")
-    ):
+    locked: list[Session] = []
+    for chunk in _chunks(sorted(set(deltas) - recompute)):
+        locked.extend(Session.objects.select_for_update().filter(pk__in=chunk).order_by("id"))
+    for session in locked:
         delta = deltas[session.pk]
         session.trace_count += delta["trace_count"]
         for field_name in _SUMMED:
@@ -315,11 +417,12 @@ def traces_recompute(trace_pks: Iterable[int]) -> None:
     if not pks:
         return
     traces_rollup(pks)
-    empty = Trace.objects.filter(pk__in=pks).exclude(
-        Exists(Span.objects.filter(trace_id=OuterRef("pk")))
-    )
-    if empty.exists():
-        empty.delete()
+    for chunk in _chunks(pks):
+        empty = Trace.objects.filter(pk__in=chunk).exclude(
+            Exists(Span.objects.filter(trace_id=OuterRef("pk")))
+        )
+        if empty.exists():
+            empty.delete()
 
 
 def sessions_recompute(session_pks: Iterable[int]) -> None:
@@ -328,11 +431,12 @@ def sessions_recompute(session_pks: Iterable[int]) -> None:
     if not pks:
         return
     sessions_rollup(pks)
-    empty = Session.objects.filter(pk__in=pks).exclude(
-        Exists(Trace.objects.filter(session_id=OuterRef("pk")))
-    )
-    if empty.exists():
-        empty.delete()
+    for chunk in _chunks(pks):
+        empty = Session.objects.filter(pk__in=chunk).exclude(
+            Exists(Trace.objects.filter(session_id=OuterRef("pk")))
+        )
+        if empty.exists():
+            empty.delete()
 
 
 @transaction.atomic
@@ -516,6 +620,14 @@ def spans_log(
         raise SpanBatchRejected(received=len(spans), invalid=invalid, duplicates=duplicates)
 
     ingested = spans_ingest(records=records, default_project=project.name)
+    if ingested.rejected:
+        raise SpanBatchRejected(
+            received=len(spans),
+            invalid=[
+                {"span_id": r.span_id, "trace_id": r.trace_id, "error": r.reason}
+                for r in ingested.rejected
+            ],
+        )
     if ingested.inserted != len(records):
         # Another request stored some of these spans since the check above.
         raise SpanBatchRejected(
@@ -625,6 +737,7 @@ __all__ = [
     "SpanMetadataPatchResult",
     "SpanRecordError",
     "metadata_merge",
+    "otlp_ingest",
     "project_create",
     "project_create_unique",
     "project_delete",

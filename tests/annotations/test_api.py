@@ -129,12 +129,13 @@ def test_bad_items_are_422_naming_the_field(client, auth, change, expected):
 
 @pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
 def test_a_non_finite_score_is_rejected(client, auth, literal):
+    """NaN and Infinity are not JSON: the body is refused (400) naming the field."""
     span = factories.trace()[0]
     item = json.dumps({"span_id": span.span_id, "name": "n", "annotator_kind": "CODE"})
     raw = '{"data": [' + item[:-1] + ', "result": {"score": ' + literal + "}}]}"
     response = post(client, "/v1/span_annotations", raw, auth)
-    assert response.status_code == 422
-    assert "data[0].score" in response.json()["detail"]
+    assert response.status_code == 400
+    assert response.json()["detail"] == f"data[0].result.score: {literal} is not a JSON number"
     assert not Annotation.objects.exists()
 
 

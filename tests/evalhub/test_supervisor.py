@@ -70,8 +70,10 @@ def test_sigint_stops_every_child_and_exits_cleanly(tmp_path):
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-def test_evalhub_runs_gunicorn_with_its_config_a_worker_and_one_beat(tmp_path):
+def test_evalhub_runs_gunicorn_with_its_config_the_grpc_receiver_a_worker_and_one_beat(tmp_path):
     specs = {s.name: s.argv for s in evalhub_processes(python="py", base_dir=tmp_path)}
+    assert list(specs) == ["web", "grpc", "worker", "beat"]
+    assert specs["grpc"] == ["py", str(tmp_path / "manage.py"), "grpc_ingest"]
     assert specs["web"] == [
         "py", "-m", "gunicorn", "--config", str(tmp_path / "evalhub/gunicorn_conf.py"),
         "evalhub.wsgi",

@@ -27,7 +27,6 @@ from tracing.ingest import (
     BodyTooLargeError,
     OtlpDecodeError,
     SpanRecord,
-    SpanRecordError,
     UnsupportedEncodingError,
     body_decompress,
     spans_from_otlp_json,
@@ -127,8 +126,18 @@ def otlp_json(request: ExportTraceServiceRequest, *, snake_case: bool = False) -
     return document
 
 
+def decode_protobuf(body: bytes, **kwargs: Any) -> list[SpanRecord]:
+    """The records of a protobuf request in which every span is valid."""
+    decoded = spans_from_otlp_protobuf(body, **kwargs)
+    assert decoded.rejected == []
+    return decoded.records
+
+
 def decode_json(document: Any, **kwargs: Any) -> list[SpanRecord]:
-    return spans_from_otlp_json(json.dumps(document).encode(), **kwargs)
+    """The records of an OTLP JSON request in which every span is valid."""
+    decoded = spans_from_otlp_json(json.dumps(document).encode(), **kwargs)
+    assert decoded.rejected == []
+    return decoded.records
 
 
 # --- Protobuf ---------------------------------------------------------------------------------
@@ -147,7 +156,7 @@ def test_protobuf_span_fields():
         ),
         resource={"service.name": "svc", "openinference.project.name": "support-bot"},
     )
-    root, child = spans_from_otlp_protobuf(request.SerializeToString())
+    root, child = decode_protobuf(request.SerializeToString())
 
     assert root.trace_id == "0af7651916cd43dd8448eb211c80319c"
     assert root.span_id == "b7ad6b7169203331"
@@ -176,7 +185,7 @@ def test_protobuf_span_fields():
     ],
 )
 def test_protobuf_status_codes(code: int, expected: str):
-    [record] = spans_from_otlp_protobuf(pb_request(pb_span(status_code=code)).SerializeToString())
+    [record] = decode_protobuf(pb_request(pb_span(status_code=code)).SerializeToString())
     assert record.status_code == expected
 
 
@@ -196,9 +205,7 @@ def test_protobuf_attribute_values_of_every_kind():
         "infinite": float("-inf"),
         "llm.input_messages.0.message.role": "user",
     }
-    [record] = spans_from_otlp_protobuf(
-        pb_request(pb_span(attributes=attributes)).SerializeToString()
-    )
+    [record] = decode_protobuf(pb_request(pb_span(attributes=attributes)).SerializeToString())
     assert record.attributes == {
         "input.value": "What is the refund policy?",
         "llm.token_count.prompt": 9_000_000_000,
@@ -236,7 +243,7 @@ def test_protobuf_events_keep_exception_attributes():
             ("first token", START_NS + 2_000_000, {}),
         ]
     )
-    [record] = spans_from_otlp_protobuf(pb_request(span).SerializeToString())
+    [record] = decode_protobuf(pb_request(span).SerializeToString())
     assert record.events == [
         {
             "name": "exception",
@@ -259,22 +266,27 @@ def test_project_comes_from_the_header_then_the_resource_then_nothing():
     other.scope_spans.add().spans.append(pb_span(span_id=CHILD_ID))
     body = request.SerializeToString()
 
-    with_resource, without = spans_from_otlp_protobuf(body)
+    with_resource, without = decode_protobuf(body)
     assert (with_resource.project_name, without.project_name) == ("from-resource", None)
 
-    records = spans_from_otlp_protobuf(body, project_name="from-header")
+    records = decode_protobuf(body, project_name="from-header")
     assert [r.project_name for r in records] == ["from-header", "from-header"]
 
-    records = spans_from_otlp_protobuf(body, project_name="  ")
+    records = decode_protobuf(body, project_name="  ")
     assert [r.project_name for r in records] == ["from-resource", None]
 
 
-def test_a_project_name_too_long_for_the_store_is_rejected():
-    body = pb_request(
-        pb_span(), resource={"openinference.project.name": "p" * 201}
-    ).SerializeToString()
-    with pytest.raises(SpanRecordError, match="longer than 200"):
-        spans_from_otlp_protobuf(body)
+def test_a_project_name_too_long_for_the_store_rejects_the_spans_of_its_resource():
+    request = pb_request(pb_span(), resource={"openinference.project.name": "p" * 201})
+    other = request.resource_spans.add()
+    other.scope_spans.add().spans.append(pb_span(span_id=CHILD_ID))
+
+    decoded = spans_from_otlp_protobuf(request.SerializeToString())
+
+    assert [r.span_id for r in decoded.records] == [CHILD_ID.hex()]
+    [rejected] = decoded.rejected
+    assert (rejected.trace_id, rejected.span_id) == (TRACE_ID.hex(), ROOT_ID.hex())
+    assert "project name is longer than 200 characters" in rejected.reason
 
 
 @pytest.mark.parametrize(
@@ -290,11 +302,14 @@ def test_a_project_name_too_long_for_the_store_is_rejected():
         (pb_span(status_code=7), "status code 7 is not 0, 1 or 2"),
     ],
 )
-def test_protobuf_invalid_spans_are_refused_with_a_reason(span: Span, message: str):
+def test_protobuf_invalid_spans_are_left_out_with_a_reason(span: Span, message: str):
     body = pb_request(pb_span(span_id=CHILD_ID), span).SerializeToString()
-    with pytest.raises(SpanRecordError, match=message) as info:
-        spans_from_otlp_protobuf(body)
-    assert repr(span.name) in str(info.value)
+    decoded = spans_from_otlp_protobuf(body)
+    assert [r.span_id for r in decoded.records] == [CHILD_ID.hex()]
+    [rejected] = decoded.rejected
+    assert message in rejected.reason
+    assert repr(span.name) in str(rejected)
+    assert span.span_id.hex() in str(rejected)
 
 
 @pytest.mark.parametrize("body", [b"\xff\xff\xff\xff", b"not a protobuf", b'{"resourceSpans": []}'])
@@ -304,7 +319,7 @@ def test_malformed_protobuf_is_refused(body: bytes):
 
 
 def test_an_empty_protobuf_request_has_no_spans():
-    assert spans_from_otlp_protobuf(b"") == []
+    assert decode_protobuf(b"") == []
 
 
 # --- JSON -------------------------------------------------------------------------------------
@@ -463,7 +478,7 @@ def _every_kind_request() -> ExportTraceServiceRequest:
 @pytest.mark.parametrize("snake_case", [False, True], ids=["camelCase", "snake_case"])
 def test_json_and_protobuf_of_the_same_request_give_the_same_records(snake_case: bool):
     request = _every_kind_request()
-    from_protobuf = spans_from_otlp_protobuf(request.SerializeToString())
+    from_protobuf = decode_protobuf(request.SerializeToString())
     from_json = decode_json(otlp_json(request, snake_case=snake_case))
     assert from_json == from_protobuf
     assert len(from_json) == 2
@@ -475,7 +490,7 @@ def test_json_accepts_base64_ids_as_protobufs_own_json_mapping_writes_them():
     assert document["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["traceId"] == (
         base64.b64encode(TRACE_ID).decode()
     )
-    assert decode_json(document) == spans_from_otlp_protobuf(request.SerializeToString())
+    assert decode_json(document) == decode_protobuf(request.SerializeToString())
 
 
 @pytest.mark.parametrize(
@@ -518,13 +533,15 @@ def test_malformed_json_is_refused(body: bytes):
         ({"status": {"code": 9}}, "status code 9"),
     ],
 )
-def test_json_invalid_spans_are_refused_with_a_reason(change: dict[str, Any], message: str):
-    document = otlp_json(pb_request(pb_span(name="bad one")))
+def test_json_invalid_spans_are_left_out_with_a_reason(change: dict[str, Any], message: str):
+    document = otlp_json(pb_request(pb_span(name="bad one"), pb_span(span_id=CHILD_ID)))
     document["resourceSpans"][0]["scopeSpans"][0]["spans"][0].update(change)
-    with pytest.raises(SpanRecordError, match=message) as info:
-        decode_json(document)
-    assert "resourceSpans[0].scopeSpans[0].spans[0]" in str(info.value)
-    assert "'bad one'" in str(info.value)
+    decoded = spans_from_otlp_json(json.dumps(document).encode())
+    assert [r.span_id for r in decoded.records] == [CHILD_ID.hex()]
+    [rejected] = decoded.rejected
+    assert message in rejected.reason
+    assert "resourceSpans[0].scopeSpans[0].spans[0]" in str(rejected)
+    assert "'bad one'" in str(rejected)
 
 
 @pytest.mark.parametrize(
@@ -576,7 +593,7 @@ def test_a_request_encoded_by_the_opentelemetry_sdk():
     sdk_llm, sdk_root = memory.get_finished_spans()
     request = encode_spans([sdk_llm, sdk_root])
 
-    llm_record, root_record = spans_from_otlp_protobuf(request.SerializeToString())
+    llm_record, root_record = decode_protobuf(request.SerializeToString())
     assert root_record.trace_id == f"{sdk_root.context.trace_id:032x}"
     assert root_record.span_id == f"{sdk_root.context.span_id:016x}"
     assert root_record.parent_id is None

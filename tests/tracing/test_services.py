@@ -7,8 +7,7 @@ from annotations.models import Annotation, AnnotatorKind, TargetKind
 from tests import factories
 from tracing import services
 from tracing.filters import SpanFilterSet
-from tracing.ingest import SpanRecordError
-from tracing.models import ModelPrice, Session, Span, Trace
+from tracing.models import ModelPrice, Project, Session, Span, Trace
 from tracing.pricing import price_cache_clear
 from tracing.selectors.browser import ResultSize, browse_spans, result_size
 from tracing.services import (
@@ -71,14 +70,18 @@ def test_a_span_sent_twice_is_stored_once():
     assert Trace.objects.get(trace_id=record.trace_id).span_count == 1
 
 
-def test_an_invalid_record_writes_nothing():
+def test_invalid_records_are_left_out_with_a_reason_and_the_others_stored():
     good = factories.span_record()
     bad = factories.span_record()
     bad.end_time = bad.start_time - timedelta(seconds=1)
-    with pytest.raises(SpanRecordError, match="end_time"):
-        spans_ingest(records=[good, bad], default_project="p")
-    assert Span.objects.count() == 0
-    assert Trace.objects.count() == 0
+    result = spans_ingest(records=[good, bad], default_project="p")
+    assert (result.received, result.inserted) == (2, 1)
+    [rejected] = result.rejected
+    assert (rejected.span_id, rejected.trace_id) == (bad.span_id, bad.trace_id)
+    assert "end_time is before start_time" in rejected.reason
+    assert list(Span.objects.values_list("span_id", flat=True)) == [good.span_id]
+    # The bad span's trace is not created.
+    assert list(Trace.objects.values_list("trace_id", flat=True)) == [good.trace_id]
 
 
 def test_openinference_columns_are_read_from_attributes():
@@ -272,3 +275,28 @@ def test_delete_result_commits_each_batch_and_a_second_run_deletes_the_rest(monk
     assert spans_delete_result(project=project, tab="sessions", spans=spans, as_of=as_of) == (
         ResultSize(0, 0)
     )
+
+
+def test_a_trace_whose_spans_name_two_projects_stays_in_one_with_a_warning(caplog):
+    """The trace's first stored span decides; later spans naming another project join it."""
+    root = factories.span_record(name="root", project_name="alpha")
+    child = factories.span_record(
+        trace_id=root.trace_id, parent_id=root.span_id, name="child", project_name="beta"
+    )
+    late = factories.span_record(
+        trace_id=root.trace_id, parent_id=root.span_id, name="late", project_name="gamma"
+    )
+    with caplog.at_level("WARNING", logger="tracing.services"):
+        spans_ingest(records=[root, child])
+        spans_ingest(records=[late])
+
+    assert set(Span.objects.values_list("project__name", flat=True)) == {"alpha"}
+    assert Trace.objects.get(trace_id=root.trace_id).project.name == "alpha"
+    assert not Project.objects.filter(name__in=["beta", "gamma"]).exists()
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [
+        f"trace {root.trace_id}: span {child.span_id} names project 'beta' but the trace is in "
+        "project 'alpha'; its spans are stored in 'alpha'",
+        f"trace {root.trace_id}: span {late.span_id} names project 'gamma' but the trace is in "
+        "project 'alpha'; its spans are stored in 'alpha'",
+    ]

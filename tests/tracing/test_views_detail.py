@@ -239,3 +239,18 @@ def test_error_spans_and_their_ancestors_are_marked_in_the_tree(browser_client):
     assert f'class="row error" data-span-id="{llm.span_id}"' in html
     assert f'class="row" data-span-id="{retriever.span_id}"' in html
     assert html.count('<span class="badge error" title="This span failed">error</span>') == 2
+
+
+def test_span_kinds_are_shown_as_sent_with_a_badge(browser_client):
+    """PROMPT has its own badge colour; a kind no one knows yet is shown as sent, its class
+    built only from a plain identifier."""
+    prompt = factories.span_record(name="template", kind="PROMPT")
+    future = factories.span_record(
+        trace_id=prompt.trace_id, parent_id=prompt.span_id, name="odd", kind='x"><b>y'
+    )
+    factories.ingest([prompt, future], project="kinds")
+
+    page = browser_client.get(trace_url("kinds", prompt.trace_id)).content.decode()
+    assert '<span class="kind kind-PROMPT">PROMPT</span>' in page
+    assert '<span class="kind kind-other">X&quot;&gt;&lt;B&gt;Y</span>' in page
+    assert 'X"><B>Y' not in page

@@ -3,16 +3,25 @@
 from tracing.ingest.otlp import (
     BodyTooLargeError,
     OtlpDecodeError,
+    OtlpSpans,
     UnsupportedEncodingError,
     body_decompress,
     spans_from_otlp_json,
     spans_from_otlp_protobuf,
 )
-from tracing.ingest.records import SpanRecord, SpanRecordError, flatten, unflatten
+from tracing.ingest.records import (
+    RejectedSpan,
+    SpanRecord,
+    SpanRecordError,
+    flatten,
+    unflatten,
+)
 
 __all__ = [
     "BodyTooLargeError",
     "OtlpDecodeError",
+    "OtlpSpans",
+    "RejectedSpan",
     "SpanRecord",
     "SpanRecordError",
     "UnsupportedEncodingError",

@@ -4,6 +4,10 @@ Two wire forms are read: protobuf, by iterating the generated messages directly 
 ``MessageToDict``), and OTLP JSON (lowerCamelCase names, hex ids, 64-bit integers as numbers
 or strings, enums as integers or names; snake_case names and base64 ids are accepted too).
 
+Spans are judged one by one (OTLP's partial success): a span with a bad id, time or status is
+left out with its reason (``OtlpSpans.rejected``) and the others are kept; only a payload that
+cannot be read at all (``OtlpDecodeError``) refuses the whole request.
+
 What is kept of a span: its ids, name, times, status, attributes (flat dotted keys exactly as
 sent, values as Python values) and events. What is not kept:
 
@@ -26,20 +30,29 @@ import base64
 import binascii
 import math
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+from google.protobuf.json_format import MessageToJson
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTracePartialSuccess,
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 
-from tracing.ingest.records import SpanRecord, SpanRecordError
+from tracing.ingest.records import (
+    RejectedSpan,
+    SpanRecord,
+    SpanRecordError,
+    TimeWindow,
+    span_time_window,
+)
 from tracing.models import Project, StatusCode
 
 PROTOBUF_CONTENT_TYPES = frozenset({"application/x-protobuf", "application/protobuf"})
@@ -60,6 +73,14 @@ _STATUS_BY_NAME = {
 _TRACE_ID_BYTES = 16
 _SPAN_ID_BYTES = 8
 _INFLATE_CHUNK = 256 * 1024
+
+
+@dataclass
+class OtlpSpans:
+    """The spans of a request: those that can be stored, and those left out with a reason."""
+
+    records: list[SpanRecord] = field(default_factory=list)
+    rejected: list[RejectedSpan] = field(default_factory=list)
 
 
 class OtlpDecodeError(ValueError):
@@ -184,6 +205,7 @@ def _span_record(
     attributes: dict[str, Any],
     events: list[dict[str, Any]],
     project_name: str | None,
+    window: TimeWindow,
 ) -> SpanRecord:
     if start_nanos <= 0:
         raise SpanRecordError("start_time_unix_nano is missing")
@@ -204,7 +226,7 @@ def _span_record(
         events=events,
         project_name=project_name,
     )
-    record.validate()
+    record.validate(window=window)
     return record
 
 
@@ -216,19 +238,15 @@ def _event(name: str, nanos: int, attributes: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "timestamp": timestamp, "attributes": attributes}
 
 
-def _describe(span_id: str, name: str) -> str:
-    return f"span {span_id or '?'} ({name[:80]!r})"
-
-
 # --- Protobuf ---------------------------------------------------------------------------------
 
 
-def spans_from_otlp_protobuf(body: bytes, *, project_name: str | None = None) -> list[SpanRecord]:
+def spans_from_otlp_protobuf(body: bytes, *, project_name: str | None = None) -> OtlpSpans:
     """Spans of a protobuf ``ExportTraceServiceRequest``.
 
     ``project_name`` (the ``x-project-name`` header) wins over the resource attribute
     ``openinference.project.name``; with neither a record's project is None. Raises
-    ``OtlpDecodeError`` for a malformed payload and ``SpanRecordError`` for an invalid span.
+    ``OtlpDecodeError`` for a malformed payload; an invalid span is left out with its reason.
     """
     request = ExportTraceServiceRequest()
     try:
@@ -236,13 +254,25 @@ def spans_from_otlp_protobuf(body: bytes, *, project_name: str | None = None) ->
     except DecodeError as exc:
         raise OtlpDecodeError(f"malformed protobuf ExportTraceServiceRequest: {exc}") from None
     override = (project_name or "").strip() or None
-    records: list[SpanRecord] = []
+    window = span_time_window()
+    result = OtlpSpans()
     for resource_spans in request.resource_spans:
-        project = _project(_pb_attributes(resource_spans.resource.attributes), override)
-        for scope_spans in resource_spans.scope_spans:
-            for span in scope_spans.spans:
-                records.append(_pb_span(span, project))
-    return records
+        spans = [span for scope in resource_spans.scope_spans for span in scope.spans]
+        try:
+            project = _project(_pb_attributes(resource_spans.resource.attributes), override)
+        except SpanRecordError as exc:
+            result.rejected.extend(
+                RejectedSpan(s.trace_id.hex(), s.span_id.hex(), str(exc), s.name) for s in spans
+            )
+            continue
+        for span in spans:
+            try:
+                result.records.append(_pb_span(span, project, window))
+            except SpanRecordError as exc:
+                result.rejected.append(
+                    RejectedSpan(span.trace_id.hex(), span.span_id.hex(), str(exc), span.name)
+                )
+    return result
 
 
 def _pb_value(value: AnyValue) -> Any:
@@ -268,49 +298,46 @@ def _pb_attributes(attributes: Iterable[KeyValue]) -> dict[str, Any]:
     return {kv.key: _pb_value(kv.value) for kv in attributes}
 
 
-def _pb_span(span: PbSpan, project: str | None) -> SpanRecord:
-    span_id = span.span_id.hex()
-    try:
-        trace_id, parent_id = span.trace_id, span.parent_span_id
-        if len(trace_id) != _TRACE_ID_BYTES or not any(trace_id):
-            raise SpanRecordError(
-                f"trace_id must be {_TRACE_ID_BYTES} bytes, not all zero (got {len(trace_id)})"
-            )
-        if len(span.span_id) != _SPAN_ID_BYTES or not any(span.span_id):
-            raise SpanRecordError(
-                f"span_id must be {_SPAN_ID_BYTES} bytes, not all zero (got {len(span.span_id)})"
-            )
-        if parent_id and len(parent_id) != _SPAN_ID_BYTES:
-            raise SpanRecordError(
-                f"parent_span_id must be empty or {_SPAN_ID_BYTES} bytes (got {len(parent_id)})"
-            )
-        status = span.status
-        if not 0 <= status.code < len(_STATUS_BY_NUMBER):
-            raise SpanRecordError(f"status code {status.code} is not 0, 1 or 2")
-        return _span_record(
-            trace_id=trace_id.hex(),
-            span_id=span_id,
-            parent_id=parent_id.hex() if parent_id else None,
-            name=span.name,
-            start_nanos=span.start_time_unix_nano,
-            end_nanos=span.end_time_unix_nano,
-            status_code=_STATUS_BY_NUMBER[status.code],
-            status_message=status.message,
-            attributes=_pb_attributes(span.attributes),
-            events=[
-                _event(event.name, event.time_unix_nano, _pb_attributes(event.attributes))
-                for event in span.events
-            ],
-            project_name=project,
+def _pb_span(span: PbSpan, project: str | None, window: TimeWindow) -> SpanRecord:
+    trace_id, parent_id = span.trace_id, span.parent_span_id
+    if len(trace_id) != _TRACE_ID_BYTES or not any(trace_id):
+        raise SpanRecordError(
+            f"trace_id must be {_TRACE_ID_BYTES} bytes, not all zero (got {len(trace_id)})"
         )
-    except SpanRecordError as exc:
-        raise SpanRecordError(f"{_describe(span_id, span.name)}: {exc}") from None
+    if len(span.span_id) != _SPAN_ID_BYTES or not any(span.span_id):
+        raise SpanRecordError(
+            f"span_id must be {_SPAN_ID_BYTES} bytes, not all zero (got {len(span.span_id)})"
+        )
+    if parent_id and len(parent_id) != _SPAN_ID_BYTES:
+        raise SpanRecordError(
+            f"parent_span_id must be empty or {_SPAN_ID_BYTES} bytes (got {len(parent_id)})"
+        )
+    status = span.status
+    if not 0 <= status.code < len(_STATUS_BY_NUMBER):
+        raise SpanRecordError(f"status code {status.code} is not 0, 1 or 2")
+    return _span_record(
+        trace_id=trace_id.hex(),
+        span_id=span.span_id.hex(),
+        parent_id=parent_id.hex() if parent_id else None,
+        name=span.name,
+        start_nanos=span.start_time_unix_nano,
+        end_nanos=span.end_time_unix_nano,
+        status_code=_STATUS_BY_NUMBER[status.code],
+        status_message=status.message,
+        attributes=_pb_attributes(span.attributes),
+        events=[
+            _event(event.name, event.time_unix_nano, _pb_attributes(event.attributes))
+            for event in span.events
+        ],
+        project_name=project,
+        window=window,
+    )
 
 
 # --- JSON -------------------------------------------------------------------------------------
 
 
-def spans_from_otlp_json(body: bytes, *, project_name: str | None = None) -> list[SpanRecord]:
+def spans_from_otlp_json(body: bytes, *, project_name: str | None = None) -> OtlpSpans:
     """Spans of an OTLP JSON ``ExportTraceServiceRequest``; see ``spans_from_otlp_protobuf``."""
     try:
         document = orjson.loads(body)
@@ -319,11 +346,12 @@ def spans_from_otlp_json(body: bytes, *, project_name: str | None = None) -> lis
     if not isinstance(document, dict):
         raise OtlpDecodeError("the JSON body must be an object (an ExportTraceServiceRequest)")
     override = (project_name or "").strip() or None
-    records: list[SpanRecord] = []
+    window = span_time_window()
+    result = OtlpSpans()
     for r, resource_spans in enumerate(_array(document, "resourceSpans", "resource_spans", "")):
         where = f"resourceSpans[{r}]"
         resource = _object(_field(resource_spans, "resource", "resource"), f"{where}.resource")
-        project = _project(_json_attributes(resource, f"{where}.resource"), override)
+        resource_attributes = _json_attributes(resource, f"{where}.resource")
         scopes = _array(resource_spans, "scopeSpans", "scope_spans", where)
         if not scopes:  # OTLP before 0.19
             scopes = _array(
@@ -332,11 +360,38 @@ def spans_from_otlp_json(body: bytes, *, project_name: str | None = None) -> lis
                 "instrumentation_library_spans",
                 where,
             )
-        for s, scope_spans in enumerate(scopes):
-            scope_where = f"{where}.scopeSpans[{s}]"
-            for i, span in enumerate(_array(scope_spans, "spans", "spans", scope_where)):
-                records.append(_json_span(span, project, f"{scope_where}.spans[{i}]"))
-    return records
+        spans = [
+            (f"{where}.scopeSpans[{s}].spans[{i}]", span)
+            for s, scope_spans in enumerate(scopes)
+            for i, span in enumerate(
+                _array(scope_spans, "spans", "spans", f"{where}.scopeSpans[{s}]")
+            )
+        ]
+        try:
+            project: str | None = _project(resource_attributes, override)
+            problem = ""
+        except SpanRecordError as exc:
+            project, problem = None, str(exc)
+        for span_where, span in spans:
+            try:
+                if problem:
+                    raise SpanRecordError(problem)
+                result.records.append(_json_span(span, project, span_where, window))
+            except SpanRecordError as exc:
+                result.rejected.append(_json_rejected(span, f"{span_where}: {exc}"))
+    return result
+
+
+def _json_rejected(span: Mapping[str, Any], reason: str) -> RejectedSpan:
+    def text(value: Any) -> str:
+        return value[:64] if isinstance(value, str) else ""
+
+    return RejectedSpan(
+        text(_field(span, "traceId", "trace_id")),
+        text(_field(span, "spanId", "span_id")),
+        reason,
+        text(span.get("name")),
+    )
 
 
 def _field(obj: Mapping[str, Any], camel: str, snake: str) -> Any:
@@ -488,60 +543,82 @@ def _json_status(status: dict[str, Any], where: str) -> tuple[str, str]:
     return _STATUS_BY_NUMBER[number], message
 
 
-def _json_span(span: dict[str, Any], project: str | None, where: str) -> SpanRecord:
+def _json_span(
+    span: dict[str, Any], project: str | None, where: str, window: TimeWindow
+) -> SpanRecord:
     name = span.get("name") or ""
     if not isinstance(name, str):
         raise OtlpDecodeError(f"{where}.name must be a string")
-    raw_span_id = _field(span, "spanId", "span_id")
-    label = f"{where}: {_describe(raw_span_id if isinstance(raw_span_id, str) else '', name)}"
-    try:
-        span_id = _json_id(raw_span_id, _SPAN_ID_BYTES, "spanId")
-        trace_id = _json_id(_field(span, "traceId", "trace_id"), _TRACE_ID_BYTES, "traceId")
-        raw_parent = _field(span, "parentSpanId", "parent_span_id")
-        parent_id = _json_id(raw_parent, _SPAN_ID_BYTES, "parentSpanId") if raw_parent else None
-        status_code, status_message = _json_status(_object(span.get("status"), where), where)
-        events = []
-        for n, event in enumerate(_array(span, "events", "events", where)):
-            event_name = event.get("name") or ""
-            if not isinstance(event_name, str):
-                raise OtlpDecodeError(f"{where}.events[{n}].name must be a string")
-            nanos = _json_int(
-                _field(event, "timeUnixNano", "time_unix_nano") or 0,
-                f"{where}.events[{n}].timeUnixNano",
-            )
-            attributes = _json_attributes(event, f"{where}.events[{n}]")
-            events.append(_event(event_name, nanos, attributes))
-        return _span_record(
-            trace_id=trace_id,
-            span_id=span_id,
-            parent_id=parent_id,
-            name=name,
-            start_nanos=_json_int(
-                _field(span, "startTimeUnixNano", "start_time_unix_nano") or 0,
-                f"{where}.startTimeUnixNano",
-            ),
-            end_nanos=_json_int(
-                _field(span, "endTimeUnixNano", "end_time_unix_nano") or 0,
-                f"{where}.endTimeUnixNano",
-            ),
-            status_code=status_code,
-            status_message=status_message,
-            attributes=_json_attributes(span, where),
-            events=events,
-            project_name=project,
+    span_id = _json_id(_field(span, "spanId", "span_id"), _SPAN_ID_BYTES, "spanId")
+    trace_id = _json_id(_field(span, "traceId", "trace_id"), _TRACE_ID_BYTES, "traceId")
+    raw_parent = _field(span, "parentSpanId", "parent_span_id")
+    parent_id = _json_id(raw_parent, _SPAN_ID_BYTES, "parentSpanId") if raw_parent else None
+    status_code, status_message = _json_status(_object(span.get("status"), where), where)
+    events = []
+    for n, event in enumerate(_array(span, "events", "events", where)):
+        event_name = event.get("name") or ""
+        if not isinstance(event_name, str):
+            raise OtlpDecodeError(f"{where}.events[{n}].name must be a string")
+        nanos = _json_int(
+            _field(event, "timeUnixNano", "time_unix_nano") or 0,
+            f"{where}.events[{n}].timeUnixNano",
         )
-    except SpanRecordError as exc:
-        raise SpanRecordError(f"{label}: {exc}") from None
+        attributes = _json_attributes(event, f"{where}.events[{n}]")
+        events.append(_event(event_name, nanos, attributes))
+    return _span_record(
+        trace_id=trace_id,
+        span_id=span_id,
+        parent_id=parent_id,
+        name=name,
+        start_nanos=_json_int(
+            _field(span, "startTimeUnixNano", "start_time_unix_nano") or 0,
+            f"{where}.startTimeUnixNano",
+        ),
+        end_nanos=_json_int(
+            _field(span, "endTimeUnixNano", "end_time_unix_nano") or 0,
+            f"{where}.endTimeUnixNano",
+        ),
+        status_code=status_code,
+        status_message=status_message,
+        attributes=_json_attributes(span, where),
+        events=events,
+        project_name=project,
+        window=window,
+    )
 
 
 # --- Responses --------------------------------------------------------------------------------
 
+# Problems named in a partial success's error message, and its longest length.
+_PROBLEMS_SHOWN = 5
+_MESSAGE_MAX = 2000
 
-def export_response_protobuf() -> bytes:
-    """An ``ExportTraceServiceResponse`` with no partial success: every span was accepted."""
-    return ExportTraceServiceResponse().SerializeToString()
+
+def export_response(rejected: Sequence[RejectedSpan] = ()) -> ExportTraceServiceResponse:
+    """The answer to an export: empty when every span was stored, else a ``partial_success``
+    with the number of spans left out and the first reasons."""
+    response = ExportTraceServiceResponse()
+    if rejected:
+        problems = "; ".join(str(r) for r in rejected[:_PROBLEMS_SHOWN])
+        more = len(rejected) - _PROBLEMS_SHOWN
+        message = f"{len(rejected)} span(s) rejected: {problems}" + (
+            f"; and {more} more" if more > 0 else ""
+        )
+        response.partial_success.CopyFrom(
+            ExportTracePartialSuccess(
+                rejected_spans=len(rejected), error_message=message[:_MESSAGE_MAX]
+            )
+        )
+    return response
 
 
-def export_response_json() -> bytes:
-    """The OTLP JSON form of ``export_response_protobuf``."""
-    return b"{}"
+def export_response_protobuf(rejected: Sequence[RejectedSpan] = ()) -> bytes:
+    """``export_response`` as protobuf bytes."""
+    return export_response(rejected).SerializeToString()
+
+
+def export_response_json(rejected: Sequence[RejectedSpan] = ()) -> bytes:
+    """``export_response`` in OTLP JSON (``{}`` when nothing was rejected)."""
+    if not rejected:
+        return b"{}"
+    return MessageToJson(export_response(rejected), indent=None).encode()

@@ -9,13 +9,18 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
 
-from tracing.models import SpanKind, StatusCode
+import orjson
+from django.conf import settings
+from django.utils import timezone
 
-_SPAN_KINDS = {kind.value for kind in SpanKind}
+from evalhub.json_input import MAX_JSON_DEPTH, json_value_problem
+from tracing.models import SPAN_KIND_MAX_LENGTH, SpanKind, StatusCode
+
 _STATUS_CODES = {code.value for code in StatusCode}
+_NUL = "\x00"
 
 # Attributes kept in their own columns rather than inside the attributes JSON.
 COLUMN_ATTRIBUTES = (
@@ -29,6 +34,36 @@ COLUMN_ATTRIBUTES = (
 
 class SpanRecordError(ValueError):
     """A span that cannot be stored, with the reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedSpan:
+    """A span left out of a batch, and why (OTLP's partial success reports these)."""
+
+    trace_id: str
+    span_id: str
+    reason: str
+    name: str = ""
+
+    def __str__(self) -> str:
+        name = f" ({self.name[:80]!r})" if self.name else ""
+        return f"span {self.span_id or '?'}{name}: {self.reason}"
+
+
+class TimeWindow(NamedTuple):
+    """The span start and end times accepted: ``earliest`` <= time <= ``latest``."""
+
+    earliest: datetime
+    latest: datetime
+
+
+def span_time_window(now: datetime | None = None) -> TimeWindow:
+    """From ``EVALHUB_SPAN_EARLIEST`` to ``EVALHUB_SPAN_MAX_FUTURE_SECONDS`` past ``now``: a
+    clock at 0 (1970) or a garbage timestamp (year 9999) would otherwise put spans where no
+    time filter finds them and stretch every chart."""
+    earliest = datetime.combine(settings.EVALHUB_SPAN_EARLIEST, datetime.min.time(), tzinfo=UTC)
+    latest = (now or timezone.now()) + timedelta(seconds=settings.EVALHUB_SPAN_MAX_FUTURE_SECONDS)
+    return TimeWindow(earliest, latest)
 
 
 @dataclass(slots=True)
@@ -46,7 +81,9 @@ class SpanRecord:
     project_name: str | None = None
     span_kind: str | None = None  # overrides openinference.span.kind when given
 
-    def validate(self) -> None:
+    def validate(self, *, window: TimeWindow | None = None) -> None:
+        """Raise ``SpanRecordError`` for ids, times or a status that cannot be stored; times
+        must fall in ``window`` (``span_time_window()`` when not given)."""
         if not self.trace_id:
             raise SpanRecordError("trace_id is empty")
         if not self.span_id:
@@ -55,10 +92,33 @@ class SpanRecord:
             raise SpanRecordError("trace_id or span_id is too long")
         if self.parent_id == "":
             self.parent_id = None
+        if self.parent_id is not None and len(self.parent_id) > 32:
+            raise SpanRecordError("parent_id is too long")
+        for name, value in (
+            ("trace_id", self.trace_id),
+            ("span_id", self.span_id),
+            ("parent_id", self.parent_id or ""),
+        ):
+            if _NUL in value:
+                raise SpanRecordError(f"{name} contains a NUL character")
         if self.start_time.tzinfo is None or self.end_time.tzinfo is None:
             raise SpanRecordError("start_time and end_time must carry a time zone")
         if self.end_time < self.start_time:
             raise SpanRecordError("end_time is before start_time")
+        earliest, latest = window or span_time_window()
+        if self.start_time < earliest:
+            raise SpanRecordError(
+                f"start_time {self.start_time.isoformat()} is before {earliest.date()} "
+                "(EVALHUB_SPAN_EARLIEST)"
+            )
+        if self.end_time > latest:
+            which = "start_time" if self.start_time > latest else "end_time"
+            value = getattr(self, which)
+            raise SpanRecordError(
+                f"{which} {value.isoformat()} is more than "
+                f"{settings.EVALHUB_SPAN_MAX_FUTURE_SECONDS} s in the future "
+                "(EVALHUB_SPAN_MAX_FUTURE_SECONDS)"
+            )
         if self.status_code not in _STATUS_CODES:
             raise SpanRecordError(
                 f"status_code {self.status_code!r} is not one of UNSET, OK, ERROR"
@@ -66,9 +126,14 @@ class SpanRecord:
 
 
 def span_kind_of(record: SpanRecord) -> str:
-    kind = record.span_kind or record.attributes.get("openinference.span.kind") or "UNKNOWN"
-    kind = str(kind).upper()
-    return kind if kind in _SPAN_KINDS else SpanKind.UNKNOWN
+    """The span's kind as sent (upper-cased), known to ``SpanKind`` or not; UNKNOWN when none."""
+    kind = record.span_kind or record.attributes.get("openinference.span.kind")
+    kind = str(kind).strip().upper() if kind is not None else ""
+    if len(kind) > SPAN_KIND_MAX_LENGTH:
+        raise SpanRecordError(
+            f"the span kind is longer than {SPAN_KIND_MAX_LENGTH} characters: {kind[:40]!r}..."
+        )
+    return kind or SpanKind.UNKNOWN
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -100,7 +165,12 @@ def metadata_of(attributes: Mapping[str, Any]) -> dict[str, Any]:
         return dict(raw)
     if isinstance(raw, str):
         try:
-            parsed = json.loads(raw)
+            # NaN and Infinity become strings, as non-finite OTLP doubles do.
+            parsed = json.loads(raw, parse_constant=str)
+        except RecursionError:
+            raise SpanRecordError(
+                f"metadata: the JSON is nested deeper than {MAX_JSON_DEPTH} levels"
+            ) from None
         except ValueError:
             return {"value": raw}
         return parsed if isinstance(parsed, dict) else {"value": parsed}
@@ -141,6 +211,79 @@ def columns_of(record: SpanRecord) -> dict[str, Any]:
         "tags": tags_of(attrs),
         "attributes": unflatten({k: v for k, v in attrs.items() if k not in COLUMN_ATTRIBUTES}),
     }
+
+
+# Text columns a span row fills, checked for NUL characters (PostgreSQL refuses them).
+_TEXT_COLUMNS = (
+    "span_kind",
+    "input_value",
+    "input_mime_type",
+    "output_value",
+    "output_mime_type",
+    "model_name",
+    "session_key",
+    "user_id",
+)
+_JSON_COLUMNS = ("attributes", "metadata", "tags")
+
+
+def row_problem(record: SpanRecord, columns: Mapping[str, Any]) -> str | None:
+    """Why the row of ``record`` (``columns`` from ``columns_of``) cannot be stored, or None:
+    a NUL character in any text or JSON, a non-finite number or JSON nested deeper than
+    ``MAX_JSON_DEPTH`` (an attribute key counts one level a dot)."""
+    for name, value in (("name", record.name), ("status_message", record.status_message)):
+        if _NUL in value:
+            return f"{name} contains a NUL character"
+    for name in _TEXT_COLUMNS:
+        value = columns[name]
+        if value is not None and _NUL in value:
+            return f"{_COLUMN_LABELS.get(name, name)} contains a NUL character"
+    # The fast path: orjson writes the JSON columns in C (raising past 254 levels or on an
+    # integer beyond 64 bits, escaping NUL as \\u0000); only a span that fails it is walked in
+    # Python to say where.
+    failure = ""
+    try:
+        blobs = [orjson.dumps(columns[name]) for name in _JSON_COLUMNS]
+        blobs.append(orjson.dumps(record.events))
+    except orjson.JSONEncodeError as exc:
+        failure = str(exc)
+    else:
+        if not any(b"\\u0000" in blob for blob in blobs):
+            return None
+    for key, value in record.attributes.items():
+        levels = key.count(".") + 1
+        if levels > MAX_JSON_DEPTH:
+            return (
+                f"attribute {key[:60]!r}...: its key has {levels} dot-separated parts, "
+                f"more than {MAX_JSON_DEPTH}"
+            )
+        if _NUL in key:
+            return f"attribute {key!r}: the key contains a NUL character"
+        problem = json_value_problem(
+            value, field=f"attribute {key!r}", max_depth=MAX_JSON_DEPTH - levels
+        )
+        if problem is not None:
+            return problem
+    for name in _JSON_COLUMNS:
+        problem = json_value_problem(columns[name], field=name)
+        if problem is not None:
+            return problem
+    problem = json_value_problem(record.events, field="events")
+    if problem is None and failure:
+        return f"the attributes cannot be written as JSON: {failure}"
+    return problem
+
+
+_COLUMN_LABELS = {
+    "span_kind": "openinference.span.kind",
+    "input_value": "input.value",
+    "input_mime_type": "input.mime_type",
+    "output_value": "output.value",
+    "output_mime_type": "output.mime_type",
+    "model_name": "llm.model_name",
+    "session_key": "session.id",
+    "user_id": "user.id",
+}
 
 
 def unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:

@@ -342,7 +342,7 @@ def _coerce(spec: FieldSpec, label: str, value: Literal) -> Any:
         text = _as_text(value, label)
         if spec.type == "enum":
             upper = text.upper()
-            if upper not in spec.choices:
+            if upper not in spec.choices and not spec.open:
                 near = difflib.get_close_matches(upper, spec.choices, n=1, cutoff=0.5)
                 raise FilterError(
                     f"{label} is one of {', '.join(spec.choices)}, not {value.text}",

@@ -29,6 +29,9 @@ class FieldSpec:
     empty_is_null: bool = False  # the column keeps "" for "absent"
     choices: tuple[str, ...] = ()
     alias_of: str = ""
+    # An enum whose ``choices`` are the known values, not all of them: any other text is taken
+    # too (upper-cased), the choices are what the UI and the catalogue suggest.
+    open: bool = False
 
 
 def _column(
@@ -40,8 +43,9 @@ def _column(
     nullable: bool = False,
     empty_is_null: bool = False,
     choices: tuple[str, ...] = (),
+    open: bool = False,
 ) -> FieldSpec:
-    return FieldSpec(name, type_, description, column, nullable, empty_is_null, choices)
+    return FieldSpec(name, type_, description, column, nullable, empty_is_null, choices, open=open)
 
 
 _COLUMNS: tuple[FieldSpec, ...] = (
@@ -49,9 +53,10 @@ _COLUMNS: tuple[FieldSpec, ...] = (
     _column(
         "span_kind",
         "enum",
-        "OpenInference span kind: " + ", ".join(SpanKind.values),
+        "OpenInference span kind: " + ", ".join(SpanKind.values) + ", or any other kind sent",
         "span_kind",
         choices=tuple(SpanKind.values),
+        open=True,
     ),
     _column(
         "status_code",
@@ -146,6 +151,7 @@ def _catalogue() -> dict[str, FieldSpec]:
             spec.empty_is_null,
             spec.choices,
             alias_of=target,
+            open=spec.open,
         )
     fields["attributes.<path>"] = FieldSpec(
         "attributes.<path>",

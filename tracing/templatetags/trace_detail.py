@@ -15,6 +15,7 @@ from django import template
 from django.utils.safestring import SafeString, mark_safe
 
 from tracing.selectors.detail import TreeRow
+from tracing.templatetags.span_kinds import kind_class
 
 register = template.Library()
 
@@ -65,7 +66,7 @@ def span_tree_rows(rows: Sequence[TreeRow], selected_id: str) -> SafeString:
             f'data-depth="{depth}" aria-level="{depth + 1}" '
             f'aria-selected="{"true" if selected else "false"}"{expanded}>'
             f'<span class="label">{twisty}<a class="span-link" href="{url}" hx-get="{url}">'
-            f'<span class="kind kind-{kind}">{kind}</span> '
+            f'<span class="kind {kind_class(row.kind)}">{kind}</span> '
             f'<span class="span-name">{escape(row.name)}</span></a>{badges}</span>'
             f'<span class="bar-track"><span class="bar" data-bar="{escape(row.bar_style)}">'
             f'</span></span><span class="dur">{escape(row.duration)}</span></li>\n'

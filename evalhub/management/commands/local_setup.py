@@ -28,6 +28,15 @@ def _base_url() -> str:
     return f"http://{host}:{port}"
 
 
+def _grpc_url() -> str:
+    host = settings.EVALHUB_GRPC_HOST
+    if host in ("0.0.0.0", "::"):  # noqa: S104 - a bind address, shown as the local one
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.EVALHUB_GRPC_PORT}"
+
+
 def _login_path() -> str:
     """The app's login page once it has one, else the admin's."""
     try:
@@ -95,6 +104,11 @@ or in Python with arize-phoenix-otel:
       project_name="my-app",
       auto_instrument=True,
   )
+
+or over OTLP/gRPC (Phoenix's default, Node and Go SDKs, collectors):
+
+  export OTEL_EXPORTER_OTLP_PROTOCOL=grpc
+  export OTEL_EXPORTER_OTLP_ENDPOINT={_grpc_url()}
 
 Read and annotate with the Phoenix client (or evalhub_client.Client):
 

@@ -11,8 +11,9 @@ from evalhub.supervisor import Supervisor, evalhub_processes
 
 class Command(BaseCommand):
     help = (
-        "Run the web server (gunicorn), a Celery worker and Celery beat together, with their "
-        "output prefixed; Ctrl-C stops all three. For one machine; see the README for production."
+        "Run the web server (gunicorn), the OTLP/gRPC receiver (grpc_ingest), a Celery worker "
+        "and Celery beat together, with their output prefixed; Ctrl-C stops them all. For one "
+        "machine; see the README for production."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
