@@ -25,12 +25,12 @@ from typing import Any, Final
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.db import DatabaseError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from ninja.security import APIKeyHeader
 
 from evalhub.access import ANONYMOUS, Need, Principal, refusal
+from evalhub.api_errors import error_response, is_protobuf_request
 from evalhub.models import ApiKey
 from evalhub.policy import SAFE_METHODS, api_need, api_operation, is_api_route, page_rule
 from evalhub.selectors import api_key_check, api_key_from_headers
@@ -158,12 +158,10 @@ def _content_type_refusal(request: HttpRequest) -> str | None:
 # --- refusals -----------------------------------------------------------------------------------
 
 
-def _json(status: int, detail: str) -> JsonResponse:
-    response = JsonResponse({"detail": detail}, status=status)
+def _json(request: HttpRequest, status: int, detail: str) -> HttpResponse:
+    response = error_response(status, detail, protobuf=is_protobuf_request(request))
     if status == 401:
         response["WWW-Authenticate"] = 'Bearer realm="evalhub"'
-    if status == 503:
-        response["Retry-After"] = "1"
     return response
 
 
@@ -225,31 +223,31 @@ class AccessMiddleware:
         if need == Need.PUBLIC:
             setattr(request, _PRINCIPAL_ATTR, ANONYMOUS)
             return None
-        try:
+        try:  # a database failure here is answered by DatabaseFailureMiddleware (503)
             principal = api_principal(request)
         except Unauthenticated as exc:
-            return _json(401, str(exc))
-        except DatabaseError:
-            logger.exception("API key check failed: database unavailable")
-            return _json(503, "the database is busy or unavailable; retry later")
+            return _json(request, 401, str(exc))
         setattr(request, _PRINCIPAL_ATTR, principal)
         if principal.is_anonymous:
-            return _json(401, "missing API key: send 'Authorization: Bearer <key>' (or sign in)")
+            return _json(
+                request, 401, "missing API key: send 'Authorization: Bearer <key>' (or sign in)"
+            )
         unsafe = (request.method or "GET").upper() not in SAFE_METHODS
         if principal.key is None and unsafe:
             reason = csrf_failure(request)
             if reason is not None:
                 return _json(
+                    request,
                     403,
                     f"CSRF check failed ({reason}): a signed-in browser must send the "
                     "X-CSRFToken header; scripts should use an API key",
                 )
         if not principal.can(need):
-            return _json(403, refusal(principal, need))
+            return _json(request, 403, refusal(principal, need))
         if unsafe and operation is not None and _reads_json(operation):
             problem = _content_type_refusal(request)
             if problem is not None:
-                return _json(415, problem)
+                return _json(request, 415, problem)
         return None
 
 

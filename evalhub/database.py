@@ -18,9 +18,11 @@ from typing import Any, Final
 
 from django.core.signals import got_request_exception
 from django.db import InterfaceError, OperationalError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from google.protobuf import duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
+
+from evalhub.api_errors import error_response, is_protobuf_request
 
 logger = logging.getLogger(__name__)
 
@@ -71,15 +73,9 @@ def unavailable_response(exc: BaseException, *, protobuf: bool = False) -> HttpR
             status.SerializeToString(), status=503, content_type="application/x-protobuf"
         )
     else:
-        response = JsonResponse(
-            {"detail": detail, "code": code_pb2.UNAVAILABLE, "message": detail}, status=503
-        )
+        response = error_response(503, detail)
     response["Retry-After"] = str(seconds)
     return response
-
-
-def _protobuf_request(request: HttpRequest) -> bool:
-    return request.content_type in ("application/x-protobuf", "application/protobuf")
 
 
 def _json_route(request: HttpRequest) -> bool:
@@ -108,14 +104,14 @@ class DatabaseFailureMiddleware:
         response = self.get_response(request)
         failure = getattr(request, _FAILURE_ATTR, None)
         if failure is not None and response.status_code == 500 and _json_route(request):
-            return unavailable_response(failure, protobuf=_protobuf_request(request))
+            return unavailable_response(failure, protobuf=is_protobuf_request(request))
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not (is_database_failure(exception) and _json_route(request)):
             return None
         logger.warning("%s %s: database failure: %s", request.method, request.path, exception)
-        return unavailable_response(exception, protobuf=_protobuf_request(request))
+        return unavailable_response(exception, protobuf=is_protobuf_request(request))
 
 
 __all__ = [

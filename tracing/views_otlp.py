@@ -18,10 +18,10 @@ import logging
 
 from django.conf import settings
 from django.db import DataError, InterfaceError, OperationalError, transaction
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
-from google.rpc import code_pb2, status_pb2
 
+from evalhub.api_errors import PROTOBUF, error_response
 from evalhub.auth import ingest_api_key
 from evalhub.database import unavailable_response
 from tracing.ingest import (
@@ -41,18 +41,7 @@ from tracing.services import otlp_ingest
 
 logger = logging.getLogger(__name__)
 
-PROTOBUF = "application/x-protobuf"
 _READ_CHUNK = 256 * 1024
-# The google.rpc.Code in an error body, by HTTP status.
-_RPC_CODES = {
-    400: code_pb2.INVALID_ARGUMENT,
-    401: code_pb2.UNAUTHENTICATED,
-    405: code_pb2.UNIMPLEMENTED,
-    408: code_pb2.DEADLINE_EXCEEDED,
-    411: code_pb2.INVALID_ARGUMENT,
-    413: code_pb2.RESOURCE_EXHAUSTED,
-    415: code_pb2.INVALID_ARGUMENT,
-}
 
 
 class _Refused(Exception):
@@ -63,11 +52,7 @@ class _Refused(Exception):
 
 
 def _error(status: int, detail: str, *, protobuf: bool) -> HttpResponse:
-    code = _RPC_CODES.get(status, code_pb2.UNKNOWN)
-    if protobuf:
-        body = status_pb2.Status(code=code, message=detail).SerializeToString()
-        return HttpResponse(body, status=status, content_type=PROTOBUF)
-    return JsonResponse({"detail": detail, "code": code, "message": detail}, status=status)
+    return error_response(status, detail, protobuf=protobuf)
 
 
 def _read_body(request: HttpRequest, limit: int) -> bytes:

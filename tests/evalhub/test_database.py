@@ -44,8 +44,8 @@ def fail_with(exc: Exception) -> Any:
 def test_a_failure_in_a_middleware_before_the_view(
     client, api_key, monkeypatch, exc, detail, retry_after
 ):
-    """The annotator role middleware looks the key up before the ingest view runs."""
-    monkeypatch.setattr("annotations.roles.api_key_is_annotators", fail_with(exc))
+    """The access middleware looks the key up before the ingest view runs."""
+    monkeypatch.setattr("evalhub.auth.api_key_check", fail_with(exc))
     response = client.post(
         "/v1/traces",
         data=llm_request().SerializeToString(),

@@ -98,7 +98,16 @@ def test_the_demo_has_every_kind_of_trace_a_user_looks_for():
     spans = Span.objects.filter(project__name="demo")
 
     kinds = Counter(spans.values_list("span_kind", flat=True))
-    assert set(kinds) == {"AGENT", "CHAIN", "LLM", "TOOL", "EMBEDDING", "RETRIEVER", "RERANKER"}
+    assert set(kinds) == {
+        "AGENT",
+        "CHAIN",
+        "LLM",
+        "TOOL",
+        "EMBEDDING",
+        "RETRIEVER",
+        "RERANKER",
+        "PROMPT",
+    }
     roots = Counter(spans.filter(parent_id=None).values_list("span_kind", flat=True))
     assert roots["AGENT"] > 40 and roots["CHAIN"] > 40
 

@@ -768,6 +768,20 @@ class _Generator:
                 _Message("user", question),
             ]
             params = {"temperature": 0.0, "max_tokens": 512}
+            # LangChain's ChatPromptTemplate: an OpenInference PROMPT span formats the messages.
+            builder.child(
+                name="ChatPromptTemplate",
+                kind="PROMPT",
+                latency_ms=0.4,
+                attributes={
+                    "input.value": json.dumps({"context": context, "question": question}),
+                    "input.mime_type": "application/json",
+                    "output.value": messages[0].content,
+                    "output.mime_type": "text/plain",
+                    "llm.prompt_template.template": content.SYSTEM_PROMPT_RAG,
+                    "llm.prompt_template.version": "v2" if "prompt-v2" in tags else "v1",
+                },
+            )
             if fail_at == "llm":
                 failure = _llm_failure(rng, provider, model, "generate")
                 output = None
