@@ -762,9 +762,9 @@ def runs_stale(*, now: datetime | None = None) -> list[int]:
         finished_at__isnull=True,
         lease_expires_at__lt=now,
     ).values_list("run_id", flat=True)
-    held = TaskRunShard.objects.filter(
-        finished_at__isnull=True, lease_expires_at__gte=now
-    ).values("run_id")
+    held = TaskRunShard.objects.filter(finished_at__isnull=True, lease_expires_at__gte=now).values(
+        "run_id"
+    )
     idle = (
         TaskRun.objects.filter(status=RunStatus.RUNNING, updated_at__lt=before)
         .exclude(pk__in=held)

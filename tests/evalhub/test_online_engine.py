@@ -14,7 +14,6 @@ from evalhub.models import (
     ItemStatus,
     RunKind,
     RunStatus,
-    TaskRun,
     TaskRunItem,
     TaskRunShard,
     TaskStatus,
