@@ -198,6 +198,10 @@ EVALHUB_RUNS_SWEEP_SECONDS = env_int("EVALHUB_RUNS_SWEEP_SECONDS", 30, minimum=1
 EVALHUB_RUN_LEASE_SECONDS = env_int("EVALHUB_RUN_LEASE_SECONDS", 60, minimum=2)
 EVALHUB_RUN_SLICE_SECONDS = env_int("EVALHUB_RUN_SLICE_SECONDS", 60, minimum=1)
 EVALHUB_TASK_CONCURRENCY = env_int("EVALHUB_TASK_CONCURRENCY", 16, minimum=1)
+# A run's items are cut into shards worked by as many workers at once as are free, up to this
+# many shards of one run (the other workers stay for other runs); 0: shards sized by the run.
+EVALHUB_RUN_MAX_SHARDS = env_int("EVALHUB_RUN_MAX_SHARDS", 8, minimum=1)
+EVALHUB_RUN_SHARD_ITEMS = env_int("EVALHUB_RUN_SHARD_ITEMS", 0, minimum=0)
 EVALHUB_TASK_LATE_COMMIT_SECONDS = env_int("EVALHUB_TASK_LATE_COMMIT_SECONDS", 120, minimum=0)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

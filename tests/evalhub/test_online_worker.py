@@ -222,3 +222,34 @@ def test_trace_and_session_granularity(client, auth, provider, worker, fake_open
     # The session judge saw both turns of chat-1.
     prompts = [b["messages"][-1]["content"] for b in fake_openai.bodies]
     assert any("Conversation:" in p and "q0" in p and "q1" in p for p in prompts)
+
+
+def test_one_backfill_is_worked_by_two_workers_at_once(client, auth, provider, worker, fake_openai):
+    # Three requests in flight for the provider, across every process (the Redis limiter);
+    # each worker process would send two, and there are four of them.
+    provider_update(provider=provider, max_concurrency=3)
+    fake_openai.delay = 0.5
+    task = make_task(judge(), filter="span_kind = 'LLM'", continuous=False)
+    old = timezone.now() - timedelta(days=1)
+    _send(client, auth, traces=60, start=old)
+    settings = {"EVALHUB_RUN_SHARD_ITEMS": "5", "EVALHUB_TASK_CONCURRENCY": "2"}
+    first, second = worker(**settings), worker(beat=False, **settings)
+    for process in (first, second):
+        wait_for(lambda p=process: " ready." in p.output(), timeout=60, worker=process)
+    run = run_backfill_create(task=task, start=old - timedelta(minutes=1), end=timezone.now())
+    run = wait_for(_finished(task, RunKind.BACKFILL), timeout=120, worker=first)
+    assert run.status == RunStatus.COMPLETED, run.error
+    assert (run.sampled, run.evaluated, run.succeeded, run.finished) == (60, 60, 60, 60)
+    assert run.shards.count() == 12
+    # Every item once: one result each, one judge call each.
+    assert Annotation.objects.filter(name="correctness").count() == 60
+    assert len(fake_openai.requests) == 60
+    assert fake_openai.max_in_flight <= 3
+    # Both workers wrote results, within the same seconds.
+    seconds: dict[str, set[int]] = {}
+    for name, finished_at in run.items.values_list("worker", "finished_at"):
+        host = name.split(":", 1)[0]  # the Celery worker's hostname
+        seconds.setdefault(host, set()).add(int(finished_at.timestamp()))
+    assert len(seconds) == 2, seconds.keys()
+    together = set.intersection(*seconds.values())
+    assert len(together) >= 2, seconds
