@@ -33,9 +33,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-# Parallel checkouts on one machine each take their own (BENCH_DB, BENCH_REDIS_URL).
-DB = os.environ.get("BENCH_DB", "evalhub_bench_tasks")
-BROKER = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
+# Parallel checkouts on one machine each take their own (EVALHUB_BENCH_DB, _REDIS_URL).
+DB = os.environ.get("EVALHUB_BENCH_DB", "evalhub_bench_tasks")
+BROKER = os.environ.get("EVALHUB_BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
 os.environ["DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:5432/{DB}"
 os.environ["REDIS_URL"] = BROKER
 os.environ["CELERY_BROKER_URL"] = BROKER
