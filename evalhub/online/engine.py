@@ -32,7 +32,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from annotations.models import AnnotationSource, AnnotatorKind
@@ -674,6 +674,21 @@ def _skip_logs(run: TaskRun, skips: dict[tuple[str, str], list[TaskRunItem]]) ->
     return new
 
 
+def _others_waiting(run_id: int) -> bool:
+    """Whether another run waits for a worker: queued, or with a shard nobody holds. A worker
+    that finished a shard then sends its run to the back of the queue instead of taking the
+    run's next shard, so runs share the workers a shard at a time."""
+    others = TaskRun.objects.exclude(pk=run_id)
+    if others.filter(status=RunStatus.QUEUED).exists():
+        return True
+    return (
+        TaskRunShard.objects.filter(run__status=RunStatus.RUNNING, finished_at__isnull=True)
+        .exclude(run_id=run_id)
+        .filter(Q(lease_owner="") | Q(lease_expires_at__lt=timezone.now()))
+        .exists()
+    )
+
+
 def run_work(
     *,
     run_id: int,
@@ -708,5 +723,5 @@ def run_work(
         outcome = engine.go(deadline)
         if outcome != "shard done":
             return outcome
-        if time.monotonic() > deadline:
-            return "yielded"
+        if time.monotonic() > deadline or _others_waiting(run_id):
+            return "yielded"  # to the back of the queue: a shard is a turn

@@ -557,3 +557,30 @@ def test_cancel_stops_every_shard(provider, fake_openai, fast_retry, settings):
     assert not run.shards.filter(finished_at__isnull=True).exists()
     assert not Annotation.objects.exists()
     assert run_work(run_id=run.pk, worker="C") == "gone"
+
+
+def test_runs_share_the_workers_a_shard_at_a_time(provider, fake_openai, fast_retry, settings):
+    settings.EVALHUB_RUN_SHARD_ITEMS = 2
+    check = code_check()
+    big = _spans_run(make_task(check, filter="span_kind = 'LLM'", name="backfill"), 6)
+    live = continuous_run_plan(
+        task_id=make_task(judge(), filter="span_kind = 'LLM'", name="live").pk, now=_later(2)
+    )
+    assert live.status == RunStatus.QUEUED and live.sampled == 6
+    # While the other run waits, a worker that finished a shard sends its run to the back of
+    # the queue: the two runs take turns, a shard each.
+    turns = []
+    while big.is_active or live.is_active:
+        for run in (big, live):
+            if run.is_active:
+                turns.append((run.task.name, _work(run, fast_retry)))
+                run.refresh_from_db()
+    assert turns == [
+        ("backfill", "yielded"), ("live", "yielded"),
+        ("backfill", "yielded"), ("live", "yielded"),
+        ("backfill", "finished"), ("live", "finished"),
+    ]  # fmt: skip
+    assert (big.succeeded, live.succeeded) == (6, 6)
+    # Alone, a worker goes from shard to shard.
+    alone = _spans_run(make_task(check, filter="span_kind = 'LLM'", name="alone"), 4)
+    assert _work(alone, fast_retry) == "finished"

@@ -129,3 +129,27 @@ def test_the_pass_is_on_the_beat_schedule():
     entry = beat_schedule()["retention-sweep"]
     assert entry["task"] == "evalhub.retention_sweep"
     assert entry["schedule"] == 3600.0
+
+
+def test_the_command_sets_shows_and_runs(settings):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    settings.EVALHUB_RETENTION_DAYS = 90
+    factories.trace(project="shop", start=timezone.now() - timedelta(days=45))
+    factories.trace(project="lab", start=timezone.now() - timedelta(days=45))
+    call_command("retention", project="shop", days=30)
+    out = StringIO()
+    call_command("retention", stdout=out)
+    assert out.getvalue().splitlines() == ["default: 90 days", "lab: 90 days", "shop: 30 days"]
+    out = StringIO()
+    call_command("retention", run=True, stdout=out)
+    assert out.getvalue().startswith("shop: deleted 1 traces, 3 spans")
+    assert Span.objects.filter(project__name="lab").count() == 3
+    with pytest.raises(CommandError, match="no project named"):
+        call_command("retention", project="nope'; drop table x", days=3)
+    with pytest.raises(CommandError, match="--days"):
+        call_command("retention", project="shop", days=-1)
+    call_command("retention", project="shop", default=True)
+    assert retention_days(project=factories.project("shop")) == 90
