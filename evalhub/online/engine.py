@@ -704,7 +704,7 @@ def run_work(
     or ``lost`` (a shard's lease went to another worker)."""
     worker = worker or worker_name()
     slice_seconds = slice_seconds or _setting("EVALHUB_RUN_SLICE_SECONDS", 60)
-    deadline = time.monotonic() + slice_seconds
+    deadline: float | None = None
     run = TaskRun.objects.filter(pk=run_id).first()
     if run is None or not run.is_active:
         return "gone"
@@ -713,6 +713,8 @@ def run_work(
         if isinstance(claimed, str):
             return claimed
         run, shard = claimed
+        if deadline is None:  # the slice starts once the run is listed and a shard held
+            deadline = time.monotonic() + slice_seconds
         try:
             engine = _Engine(
                 run, shard, worker, limiter=limiter, retry=retry, concurrency=concurrency

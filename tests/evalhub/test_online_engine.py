@@ -314,9 +314,9 @@ def test_a_run_resumes_after_its_worker_vanished(provider, fake_openai, fast_ret
         factories.trace()
     run = continuous_run_plan(task_id=task.pk, now=_later())
     # Worker A does part of the run, then "dies" holding the lease.
-    fake_openai.delay = 0.05
+    fake_openai.delay = 0.1
     outcome = run_work(
-        run_id=run.pk, worker="A", retry=fast_retry, concurrency=1, slice_seconds=0.12
+        run_id=run.pk, worker="A", retry=fast_retry, concurrency=1, slice_seconds=0.25
     )
     assert outcome == "yielded"
     run.refresh_from_db()
