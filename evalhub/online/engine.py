@@ -506,6 +506,8 @@ class _Engine:
         judge_calls_record(calls, project_name=run.project.name, run_id=run.pk, task_id=run.task_id)
 
     def _write(self, run: TaskRun, items: list[_Item]) -> None:
+        """Where results are written: the annotations, the items and the run's counts, in the
+        transaction of ``_flush`` (which holds the run's lock and checks the shard's lease)."""
         if self.tracing:
             self._judge_calls_record(run, items)
         while True:
