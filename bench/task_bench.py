@@ -3,10 +3,17 @@ answering every request after 200 ms (``tests/evalhub/fake_openai.py`` in its ow
 
     .venv/bin/python bench/task_bench.py backfill --spans 100000 --concurrency 64
     .venv/bin/python bench/task_bench.py latency --seconds 180 --interval 30
+    .venv/bin/python bench/task_bench.py workers --spans 3000 --delay 0.4 --concurrency 8 \
+        --provider-limit 256 --workers 1 2 4
 
 ``backfill``: one Celery worker process (prefork, one child) works a backfill over every span;
 reports the evaluation rate once the run is going (evaluations/s against the concurrency
 limit's ceiling of concurrency / 0.2 s) and the worker's peak memory (VmHWM of its processes).
+
+``workers``: one backfill over every span, worked by 1, 2, 4… worker processes at once (each
+``--concurrency`` judge calls in flight, the provider allowing ``--provider-limit`` across all of
+them); reports each count's evaluation rate and its speed-up over one worker, and checks that
+every item was evaluated exactly once (one result, one judge call each).
 
 ``latency``: a continuous task (check interval ``--interval`` s) on a project receiving LLM
 spans steadily; reports the delay from each span's ingestion to its result (p50 / p95 / max).
@@ -26,8 +33,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-DB = "evalhub_bench_tasks"
-BROKER = "redis://127.0.0.1:6379/11"
+# Parallel checkouts on one machine each take their own (EVALHUB_BENCH_DB, _REDIS_URL).
+DB = os.environ.get("EVALHUB_BENCH_DB", "evalhub_bench_tasks")
+BROKER = os.environ.get("EVALHUB_BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
 os.environ["DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:5432/{DB}"
 os.environ["REDIS_URL"] = BROKER
 os.environ["CELERY_BROKER_URL"] = BROKER
@@ -38,7 +46,7 @@ def fresh_database() -> None:
     import psycopg
     import redis
 
-    stale = subprocess.run(["pgrep", "-f", "hostname bench@"], capture_output=True, text=True)
+    stale = subprocess.run(["pgrep", "-f", "hostname bench"], capture_output=True, text=True)
     if stale.stdout.strip():
         raise SystemExit(
             f"a benchmark worker is still running (pids {stale.stdout.split()}); stop it first"
@@ -62,15 +70,17 @@ def start_judge(delay: float, port: int = 0) -> tuple[subprocess.Popen[bytes], s
     return judge, url
 
 
-def start_worker(concurrency: int, *, beat: bool, log: Path) -> subprocess.Popen[bytes]:
+def start_worker(
+    concurrency: int, *, beat: bool, log: Path, name: str = "bench"
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "EVALHUB_TASK_CONCURRENCY": str(concurrency),
         "EVALHUB_RUN_SLICE_SECONDS": "120",
     }
     command = [
-        sys.executable, "-m", "celery", "--app", "evalhub", "worker", "--loglevel", "WARNING",
-        "--concurrency", "1", "--hostname", "bench@%h", "--without-mingle", "--without-gossip",
+        sys.executable, "-m", "celery", "--app", "evalhub", "worker", "--loglevel", "INFO",
+        "--concurrency", "1", "--hostname", f"{name}@%h", "--without-mingle", "--without-gossip",
     ]  # fmt: skip
     if beat:
         command += ["--beat", "--schedule", str(log.with_suffix(".beat"))]
@@ -157,7 +167,7 @@ def ingest(spans: int) -> None:
     from tracing.ingest.otlp import spans_from_otlp_protobuf
     from tracing.services import spans_ingest
 
-    for body in requests(spans, 5000, seed=5, run="t"):
+    for body in requests(spans, min(spans, 5000), seed=5, run="t"):
         spans_ingest(records=spans_from_otlp_protobuf(body, project_name="bench").records)
 
 
@@ -236,6 +246,104 @@ def backfill(args: argparse.Namespace) -> None:
         stop(judge)
 
 
+def workers(args: argparse.Namespace) -> None:
+    fresh_database()
+    judge, judge_url = start_judge(args.delay)
+    try:
+        _provider, evaluator = setup(args.provider_limit, judge_url)
+        from django.utils import timezone
+
+        from annotations.models import Annotation
+        from evalhub.models import RunStatus, TaskRun
+        from evalhub.online.services import (
+            TaskEvaluatorInput,
+            TaskInput,
+            run_backfill_create,
+            task_create,
+        )  # fmt: skip
+        from tracing.models import Project
+
+        print(f"ingesting {args.spans} spans…", flush=True)
+        ingest(args.spans)
+        project = Project.objects.get(name="bench")
+        rates: dict[int, float] = {}
+        for count in args.workers:
+            logs = [Path(f"/tmp/task-bench-workers-{count}-{i}.log") for i in range(count)]
+            processes = [
+                start_worker(args.concurrency, beat=False, log=log, name=f"bench{i}")
+                for i, log in enumerate(logs)
+            ]
+            deadline = time.monotonic() + 60
+            while not all(" ready." in log.read_text(errors="replace") for log in logs):
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"the workers did not start; see {logs}")
+                time.sleep(0.2)
+            task = task_create(
+                data=TaskInput(
+                    name=f"bench x{count}", project=project, continuous=False,
+                    evaluators=[TaskEvaluatorInput(evaluator=evaluator)],
+                )
+            )  # fmt: skip
+            calls_before = judge_requests(judge_url)
+            run = run_backfill_create(
+                task=task, start=timezone.now() - timedelta(days=7), max_items=args.spans
+            )  # dispatched on commit
+            samples: list[tuple[float, int]] = []
+            while True:
+                time.sleep(0.5)
+                run.refresh_from_db()
+                samples.append((time.monotonic(), run.evaluated))
+                if run.status not in (RunStatus.QUEUED, RunStatus.RUNNING):
+                    break
+                if any(p.poll() is not None for p in processes):
+                    raise SystemExit(f"a worker exited; see {logs}")
+            for process in processes:
+                stop(process)
+            going = [i for i, (_, n) in enumerate(samples) if n > 0]
+            (t0, n0) = samples[max(going[0] - 1, 0)]
+            (t1, n1) = samples[going[-1]]
+            rates[count] = (n1 - n0) / (t1 - t0)
+            results = Annotation.objects.filter(metadata__run_id=run.pk).count()
+            calls = judge_requests(judge_url) - calls_before
+            per_worker = sorted(n for n in _items_by_host(run).values())  # items each worker wrote
+            print(
+                f"{count} worker(s): run #{run.pk} {run.status}, {run.evaluated} evaluated in "
+                f"{run.shards.count()} shards; {rates[count]:.1f} evaluations/s "
+                f"(x{rates[count] / rates[args.workers[0]]:.2f}); results {results}, judge "
+                f"calls {calls}; items per worker {per_worker}",
+                flush=True,
+            )
+            assert results == run.sampled == calls, "an item was not evaluated exactly once"
+        ceiling = args.concurrency / args.delay
+        print(f"ceiling per worker: {args.concurrency} in flight / {args.delay}s = {ceiling:.0f}/s")
+        for count, rate in rates.items():
+            print(
+                f"  {count} worker(s): {rate:6.1f}/s  speed-up x{rate / rates[args.workers[0]]:.2f}"
+                f"  ({100 * rate / (count * ceiling):.0f}% of {count * ceiling:.0f}/s)"
+            )
+        TaskRun.objects.all()  # keep the database for inspection
+    finally:
+        stop(judge)
+
+
+def _items_by_host(run) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    counts: dict[str, int] = {}
+    for name in run.items.values_list("worker", flat=True):
+        host = name.split(":", 1)[0]
+        counts[host] = counts.get(host, 0) + 1
+    return counts
+
+
+def judge_requests(judge_url: str) -> int:
+    """Requests the standalone fake judge has answered."""
+    import json
+    import urllib.request
+
+    root = judge_url.rsplit("/v1", 1)[0]
+    with urllib.request.urlopen(f"{root}/stats", timeout=5) as response:
+        return int(json.load(response)["requests"])
+
+
 def latency(args: argparse.Namespace) -> None:
     fresh_database()
     judge, judge_url = start_judge(args.delay)
@@ -304,8 +412,14 @@ def main() -> None:
     two.add_argument("--rate", type=int, default=50, help="spans per second (whole traces)")
     two.add_argument("--interval", type=int, default=30)
     two.add_argument("--delay", type=float, default=0.2)
+    three = sub.add_parser("workers")
+    three.add_argument("--spans", type=int, default=3000)
+    three.add_argument("--concurrency", type=int, default=8, help="judge calls per worker")
+    three.add_argument("--provider-limit", type=int, default=256)
+    three.add_argument("--delay", type=float, default=0.4)
+    three.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     args = parser.parse_args()
-    {"backfill": backfill, "latency": latency}[args.mode](args)
+    {"backfill": backfill, "latency": latency, "workers": workers}[args.mode](args)
 
 
 if __name__ == "__main__":

@@ -28,11 +28,13 @@ app.autodiscover_tasks()
 
 
 def beat_schedule() -> dict[str, dict[str, object]]:
-    """The one schedule registry: continuous tasks' tick and the stale-run sweeper."""
+    """The one schedule registry: continuous tasks' tick, the stale-run sweeper and the
+    retention pass."""
     from django.conf import settings
 
     tick = float(getattr(settings, "EVALHUB_TASKS_TICK_SECONDS", 5))
     sweep = float(getattr(settings, "EVALHUB_RUNS_SWEEP_SECONDS", 30))
+    retention = float(getattr(settings, "EVALHUB_RETENTION_SWEEP_SECONDS", 3600))
     return {
         "tasks-tick": {
             "task": "evalhub.tasks_tick",
@@ -43,6 +45,11 @@ def beat_schedule() -> dict[str, dict[str, object]]:
             "task": "evalhub.runs_sweep",
             "schedule": sweep,
             "options": {"expires": sweep},
+        },
+        "retention-sweep": {
+            "task": "evalhub.retention_sweep",
+            "schedule": retention,
+            "options": {"expires": retention},
         },
     }
 

@@ -324,8 +324,6 @@ class TaskRun(models.Model):
     items_start = models.DateTimeField(null=True, blank=True)  # the items' earliest start time
     items_end = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True, default="")
-    lease_owner = models.CharField(max_length=200, blank=True, default="")
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
@@ -346,7 +344,7 @@ class TaskRun(models.Model):
         ]
         indexes = [
             models.Index(fields=["task", "-created_at"], name="taskrun_task_newest"),
-            models.Index(fields=["status", "lease_expires_at"], name="taskrun_status_lease"),
+            models.Index(fields=["status", "updated_at"], name="taskrun_status_updated"),
         ]
 
     def __str__(self) -> str:
@@ -410,6 +408,7 @@ class TaskRunItem(models.Model):
     results = models.JSONField(default=list, blank=True)
     reason = models.TextField(blank=True, default="")
     finished_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=200, blank=True, default="")  # who wrote its results
 
     class Meta:
         constraints = [
@@ -429,6 +428,39 @@ class TaskRunItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.target_kind} {self.target_key} ({self.status})"
+
+
+class TaskRunShard(models.Model):
+    """A contiguous chunk of a run's items (ids ``first_item`` to ``last_item``) that one
+    worker at a time leases: a run's shards are worked by as many workers at once as are free
+    (up to ``EVALHUB_RUN_MAX_SHARDS``). The lease is renewed with every write of results; a
+    shard whose lease expired is taken over by the next worker that asks. ``finished_at``: no
+    item of it is left pending."""
+
+    run = models.ForeignKey(TaskRun, on_delete=models.CASCADE, related_name="shards")
+    number = models.PositiveIntegerField()
+    first_item = models.BigIntegerField()
+    last_item = models.BigIntegerField()
+    size = models.PositiveIntegerField()
+    lease_owner = models.CharField(max_length=200, blank=True, default="")
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "number"], name="taskrunshard_unique_number")
+        ]
+        indexes = [
+            models.Index(
+                fields=["lease_expires_at"],
+                condition=models.Q(finished_at__isnull=True),
+                name="taskrunshard_open_lease",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"run #{self.run_id} shard {self.number}"
 
 
 class RunLogLevel(models.TextChoices):

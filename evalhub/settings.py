@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "evalhub",
     "tracing",
     "annotations",
+    "evalhub.retention",
 ]
 
 MIDDLEWARE = [
@@ -198,6 +199,14 @@ EVALHUB_RUNS_SWEEP_SECONDS = env_int("EVALHUB_RUNS_SWEEP_SECONDS", 30, minimum=1
 EVALHUB_RUN_LEASE_SECONDS = env_int("EVALHUB_RUN_LEASE_SECONDS", 60, minimum=2)
 EVALHUB_RUN_SLICE_SECONDS = env_int("EVALHUB_RUN_SLICE_SECONDS", 60, minimum=1)
 EVALHUB_TASK_CONCURRENCY = env_int("EVALHUB_TASK_CONCURRENCY", 16, minimum=1)
+# A run's items are cut into shards worked by as many workers at once as are free, up to this
+# many shards of one run (the other workers stay for other runs); 0: shards sized by the run.
+EVALHUB_RUN_MAX_SHARDS = env_int("EVALHUB_RUN_MAX_SHARDS", 8, minimum=1)
+EVALHUB_RUN_SHARD_ITEMS = env_int("EVALHUB_RUN_SHARD_ITEMS", 0, minimum=0)
+# Retention (evalhub.retention): traces older than this many days are deleted, in projects
+# without a limit of their own; 0 keeps them forever. The pass runs on beat this often.
+EVALHUB_RETENTION_DAYS = env_int("EVALHUB_RETENTION_DAYS", 0, minimum=0)
+EVALHUB_RETENTION_SWEEP_SECONDS = env_int("EVALHUB_RETENTION_SWEEP_SECONDS", 3600, minimum=60)
 EVALHUB_TASK_LATE_COMMIT_SECONDS = env_int("EVALHUB_TASK_LATE_COMMIT_SECONDS", 120, minimum=0)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

@@ -1,14 +1,21 @@
-"""``run_work``: evaluate a run's pending items.
+"""``run_work``: evaluate a run's pending items, a shard at a time.
 
-A worker first claims the run's lease (a run has one worker at a time; a lease whose worker
-vanished expires and the sweeper hands the run to another). Items are read from the database
-on this thread, evaluated on a thread pool — the judge calls are what takes time — and their
-results written in small transactions that also mark the items done and add to the run's
-counts. A redelivered message, a second worker or a resumed run therefore never evaluates a
-finished item again, and re-writing an annotation only updates it.
+A run's items are cut into shards — contiguous chunks of its item list — when the first worker
+takes it up. A worker leases one shard (under the run's row lock) and sends one more message for
+the run when another shard is free, so every free worker joins in, up to
+``EVALHUB_RUN_MAX_SHARDS`` shards of one run at once (the rest of the workers stay for other
+runs). Items are read from the database on this thread, evaluated on a thread pool — the judge
+calls are what takes time — and their results written in small transactions that check the
+shard's lease, mark the items done, add to the run's counts and renew the lease. A redelivered
+message, a second worker or a resumed run therefore never evaluates a finished item again, and
+re-writing an annotation only updates it. A worker that vanished leaves its shard's lease to
+expire; the sweeper then sends a message and the next worker takes the shard over. A cancelled
+or failed run stops every shard at its next write.
 
-A slice of work is bounded in time (``EVALHUB_RUN_SLICE_SECONDS``): the run then lets go of its
-lease and is dispatched again, so long backfills share the workers and fit Celery's limits.
+Work is bounded in time (``EVALHUB_RUN_SLICE_SECONDS``): the worker then lets go of its shard
+and the run is dispatched again, so long backfills share the workers and fit Celery's limits.
+Provider limits (concurrency, requests per minute) are held in Redis across every process
+(``evalhub.hub.limiter``), so more shards never ask more of a provider than it allows.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from annotations.models import AnnotationSource, AnnotatorKind
@@ -52,7 +59,9 @@ from evalhub.models import (
     TaskRun,
     TaskRunItem,
     TaskRunLog,
+    TaskRunShard,
 )
+from evalhub.online import dispatch
 from evalhub.online.judge_tracing import JudgeCall, judge_calls_record
 from evalhub.online.services import lease_seconds, run_fail, run_log, run_plan
 from tracing.models import Span, Trace
@@ -105,35 +114,104 @@ class _LeaseLost(Exception):
     pass
 
 
-# --- claiming -----------------------------------------------------------------------------
+# --- shards and claiming -------------------------------------------------------------------
 
 
-def _claim(run_id: int, worker: str) -> TaskRun | None:
+def max_shards() -> int:
+    """Shards of one run worked at once, at most: the other workers stay free for other runs."""
+    return max(int(_setting("EVALHUB_RUN_MAX_SHARDS", 8)), 1)
+
+
+def shard_size(total: int) -> int:
+    """Items per shard: small enough that every free worker gets some (about four shards per
+    worker a run may have), large enough that a shard's start and its last requests draining
+    stay a small part of it; ``EVALHUB_RUN_SHARD_ITEMS`` fixes it."""
+    fixed = int(_setting("EVALHUB_RUN_SHARD_ITEMS", 0))
+    if fixed > 0:
+        return fixed
+    return min(max(-(-total // (4 * max_shards())), 50), 1000)
+
+
+def _shards_make(run: TaskRun) -> None:
+    """Cut the run's items, in id order, into contiguous shards (once, under the run's lock).
+    The ids are streamed: memory stays flat however many items there are."""
+    size = shard_size(run.items.count())
+    shards: list[TaskRunShard] = []
+    first = last = None
+    count = 0
+    for item_id in run.items.order_by("id").values_list("id", flat=True).iterator(10_000):
+        if first is None:
+            first = item_id
+        last, count = item_id, count + 1
+        if count == size:
+            shards.append(_shard(run, len(shards) + 1, first, last, count))
+            first, count = None, 0
+    if first is not None and last is not None:
+        shards.append(_shard(run, len(shards) + 1, first, last, count))
+    TaskRunShard.objects.bulk_create(shards, batch_size=1000)
+    if len(shards) > 1:
+        run_log(run, f"{run.items.count()} items in {len(shards)} shards of up to {size}")
+
+
+def _shard(run: TaskRun, number: int, first: int, last: int, size: int) -> TaskRunShard:
+    return TaskRunShard(run=run, number=number, first_item=first, last_item=last, size=size)
+
+
+def _run_complete(run: TaskRun) -> None:
+    now = timezone.now()
+    run.status, run.finished_at, run.updated_at = RunStatus.COMPLETED, now, now
+    run.save()
+    run_log(
+        run,
+        f"completed: {run.succeeded} succeeded, {run.errored} errored, {run.skipped} skipped",
+    )
+
+
+def _claim(run_id: int, worker: str) -> tuple[TaskRun, TaskRunShard] | str:
+    """Lease the run's next free shard (listing the run's items and cutting them into shards
+    first, if no worker has). Returns the run and the shard, or ``gone``, ``busy`` (every open
+    shard is leased, or the run has its share of workers) or ``finished`` (no shard is open)."""
     with transaction.atomic():
         run = TaskRun.objects.select_for_update().filter(pk=run_id).first()
         if run is None or not run.is_active:
-            return None
+            return "gone"
         now = timezone.now()
-        held = run.lease_owner and run.lease_owner != worker
-        if held and run.lease_expires_at is not None and run.lease_expires_at > now:
-            return None
         if run.status == RunStatus.QUEUED:
-            run.started_at = now
+            run.status, run.started_at, run.updated_at = RunStatus.RUNNING, now, now
+            run.save(update_fields=["status", "started_at", "updated_at"])
             run_log(run, f"started on {worker}")
-        elif held:
+        if not run.planned:
+            run = run_plan(run=run)
+        if not run.shards.exists():
+            _shards_make(run)
+        open_shards = run.shards.filter(finished_at__isnull=True)
+        if not open_shards.exists():
+            _run_complete(run)
+            return "finished"
+        leased = open_shards.exclude(lease_owner="").filter(lease_expires_at__gte=now)
+        in_flight = leased.count()
+        if in_flight >= max_shards():
+            return "busy"
+        free = open_shards.exclude(pk__in=leased.values("pk")).order_by("number")
+        shard = free.first()
+        if shard is None:
+            return "busy"
+        if shard.lease_owner:
             run_log(
                 run,
-                f"resumed on {worker}: the lease of {run.lease_owner} expired",
+                f"resumed on {worker} (shard {shard.number}): the lease of {shard.lease_owner} "
+                "expired",
                 level=RunLogLevel.WARNING,
             )
-        run.status = RunStatus.RUNNING
-        run.lease_owner = worker
-        run.lease_expires_at = now + timedelta(seconds=lease_seconds())
+        shard.lease_owner = worker
+        shard.lease_expires_at = now + timedelta(seconds=lease_seconds())
+        shard.save(update_fields=["lease_owner", "lease_expires_at"])
         run.updated_at = now
-        run.save(
-            update_fields=["status", "started_at", "lease_owner", "lease_expires_at", "updated_at"]
-        )
-        return run
+        run.save(update_fields=["updated_at"])
+        if in_flight + 1 < max_shards() and free.exclude(pk=shard.pk).exists():
+            # One more message for the run: the next free worker takes the next shard.
+            transaction.on_commit(lambda: dispatch.run_dispatch(run_id))
+        return run, shard
 
 
 # --- representative spans -------------------------------------------------------------------
@@ -187,13 +265,14 @@ class _Engine:
     def __init__(
         self,
         run: TaskRun,
+        shard: TaskRunShard,
         worker: str,
         *,
         limiter: Limiter | None,
         retry: RetryPolicy | None,
         concurrency: int | None,
     ) -> None:
-        self.run, self.worker = run, worker
+        self.run, self.shard, self.worker = run, shard, worker
         self.limiter, self.retry = limiter, retry
         self.granularity = run.config["granularity"]
         self.tracing = bool(run.config.get("tracing"))
@@ -253,13 +332,13 @@ class _Engine:
 
     # The items, read on this thread; each yields one unit per evaluator.
     def _units(self) -> Any:
-        last_id = 0
+        last_id = self.shard.first_item - 1
         model = self.run.config.get("model", "")
         while not self.stop:
             rows = list(
-                self.run.items.filter(status=ItemStatus.PENDING, id__gt=last_id).order_by("id")[
-                    :ITEM_CHUNK
-                ]
+                self.run.items.filter(
+                    status=ItemStatus.PENDING, id__gt=last_id, id__lte=self.shard.last_item
+                ).order_by("id")[:ITEM_CHUNK]
             )
             if not rows:
                 return
@@ -298,13 +377,14 @@ class _Engine:
             self.ready.append(unit.item)
 
     def go(self, deadline: float) -> str:
-        """Evaluate until no item is left, the deadline passes, or the run stops. Returns
-        ``finished``, ``yielded``, ``failed``, ``cancelled`` or ``lost``."""
+        """Evaluate the shard until no item of it is left, the deadline passes, or the run
+        stops. Returns ``finished`` (the run), ``shard done``, ``yielded``, ``failed``,
+        ``cancelled`` or ``lost``."""
         units = self._units()
         exhausted = False
         inflight: dict[Future[EvaluationResult], _Unit] = {}
         with ThreadPoolExecutor(
-            max_workers=self.concurrency, thread_name_prefix=f"run{self.run.pk}"
+            max_workers=self.concurrency, thread_name_prefix=f"run{self.run.pk}.{self.shard.number}"
         ) as pool:
             while True:
                 if time.monotonic() > deadline:
@@ -332,7 +412,7 @@ class _Engine:
                         self._complete(inflight.pop(future), future.result())
         self._flush()
         if self.lost:
-            return "lost"
+            return self._gone()
         if self.fatal:
             run_fail(run_id=self.run.pk, reason=self.fatal, pause_task=True)
             return "failed"
@@ -379,15 +459,30 @@ class _Engine:
                 )
         return inputs
 
+    def _held(self) -> tuple[TaskRun, TaskRunShard] | None:
+        """The run, locked, and the shard, while this worker still holds the shard's lease and
+        the run is running (not cancelled or failed by another shard). Every change to a
+        shard's lease happens under this lock."""
+        run = TaskRun.objects.select_for_update().get(pk=self.run.pk)
+        shard = TaskRunShard.objects.get(pk=self.shard.pk)
+        if run.status != RunStatus.RUNNING or shard.lease_owner != self.worker:
+            return None
+        return run, shard
+
     def _flush(self) -> None:
+        """Write the ready results and renew the shard's lease (the heartbeat: at least every
+        third of a lease, results or not)."""
         self.last_flush = time.monotonic()
         items, self.ready = self.ready, []
         try:
             with transaction.atomic():
-                run = TaskRun.objects.select_for_update().get(pk=self.run.pk)
-                if run.status != RunStatus.RUNNING or run.lease_owner != self.worker:
+                held = self._held()
+                if held is None:
                     raise _LeaseLost
+                run, shard = held
                 self._write(run, items)
+                shard.lease_expires_at = timezone.now() + timedelta(seconds=lease_seconds())
+                shard.save(update_fields=["lease_expires_at"])
         except _LeaseLost:
             self.lost = self.stop = True
             return
@@ -411,6 +506,8 @@ class _Engine:
         judge_calls_record(calls, project_name=run.project.name, run_id=run.pk, task_id=run.task_id)
 
     def _write(self, run: TaskRun, items: list[_Item]) -> None:
+        """Where results are written: the annotations, the items and the run's counts, in the
+        transaction of ``_flush`` (which holds the run's lock and checks the shard's lease)."""
         if self.tracing:
             self._judge_calls_record(run, items)
         while True:
@@ -437,7 +534,7 @@ class _Engine:
         now = timezone.now()
         for item in items:
             row = item.row
-            row.finished_at = now
+            row.finished_at, row.worker = now, self.worker[:200]
             if item.skip_reason:
                 row.status, row.reason, row.results = ItemStatus.SKIPPED, item.skip_reason, []
                 counts["skipped"] += 1
@@ -479,7 +576,7 @@ class _Engine:
             else:
                 row.status = ItemStatus.ERROR if failed else ItemStatus.DONE
         TaskRunItem.objects.bulk_update(
-            [item.row for item in items], ["status", "results", "reason", "finished_at"]
+            [item.row for item in items], ["status", "results", "reason", "finished_at", "worker"]
         )
         logs += _skip_logs(run, skips)
         TaskRunLog.objects.bulk_create(logs)
@@ -491,38 +588,45 @@ class _Engine:
         if starts:
             run.items_start = min([*starts, *([run.items_start] if run.items_start else [])])
             run.items_end = max([*starts, *([run.items_end] if run.items_end else [])])
-        run.lease_expires_at = now + timedelta(seconds=lease_seconds())
         run.updated_at = now
         run.save()
 
     def _finish(self) -> str:
+        """The shard has no item left: close it, and the run when it was the last open one."""
         with transaction.atomic():
-            run = TaskRun.objects.select_for_update().get(pk=self.run.pk)
-            if run.status != RunStatus.RUNNING or run.lease_owner != self.worker:
-                return "lost"
-            if run.items.filter(status=ItemStatus.PENDING).exists():
-                return self._release(run)
-            now = timezone.now()
-            run.status, run.finished_at, run.updated_at = RunStatus.COMPLETED, now, now
-            run.lease_owner, run.lease_expires_at = "", None
-            run.save()
-            run_log(
-                run,
-                f"completed: {run.succeeded} succeeded, {run.errored} errored, "
-                f"{run.skipped} skipped",
+            held = self._held()
+            if held is None:
+                return self._gone()
+            run, shard = held
+            pending = run.items.filter(
+                status=ItemStatus.PENDING, id__gte=shard.first_item, id__lte=shard.last_item
             )
+            if pending.exists():
+                return self._release(run, shard)
+            shard.lease_owner, shard.lease_expires_at = "", None
+            shard.finished_at = timezone.now()
+            shard.save(update_fields=["lease_owner", "lease_expires_at", "finished_at"])
+            if run.shards.filter(finished_at__isnull=True).exists():
+                return "shard done"
+            _run_complete(run)
         return "finished"
 
     def _yield(self) -> str:
         with transaction.atomic():
-            run = TaskRun.objects.select_for_update().get(pk=self.run.pk)
-            if run.status != RunStatus.RUNNING or run.lease_owner != self.worker:
-                return "cancelled" if run.status == RunStatus.CANCELLED else "lost"
-            return self._release(run)
+            held = self._held()
+            if held is None:
+                return self._gone()
+            return self._release(*held)
 
-    def _release(self, run: TaskRun) -> str:
-        run.lease_owner, run.lease_expires_at, run.updated_at = "", None, timezone.now()
-        run.save(update_fields=["lease_owner", "lease_expires_at", "updated_at"])
+    def _gone(self) -> str:
+        status = TaskRun.objects.filter(pk=self.run.pk).values_list("status", flat=True).first()
+        return "cancelled" if status == RunStatus.CANCELLED else "lost"
+
+    def _release(self, run: TaskRun, shard: TaskRunShard) -> str:
+        shard.lease_owner, shard.lease_expires_at = "", None
+        shard.save(update_fields=["lease_owner", "lease_expires_at"])
+        run.updated_at = timezone.now()
+        run.save(update_fields=["updated_at"])
         return "yielded"
 
 
@@ -572,6 +676,21 @@ def _skip_logs(run: TaskRun, skips: dict[tuple[str, str], list[TaskRunItem]]) ->
     return new
 
 
+def _others_waiting(run_id: int) -> bool:
+    """Whether another run waits for a worker: queued, or with a shard nobody holds. A worker
+    that finished a shard then sends its run to the back of the queue instead of taking the
+    run's next shard, so runs share the workers a shard at a time."""
+    others = TaskRun.objects.exclude(pk=run_id)
+    if others.filter(status=RunStatus.QUEUED).exists():
+        return True
+    return (
+        TaskRunShard.objects.filter(run__status=RunStatus.RUNNING, finished_at__isnull=True)
+        .exclude(run_id=run_id)
+        .filter(Q(lease_owner="") | Q(lease_expires_at__lt=timezone.now()))
+        .exists()
+    )
+
+
 def run_work(
     *,
     run_id: int,
@@ -581,24 +700,32 @@ def run_work(
     limiter: Limiter | None = None,
     retry: RetryPolicy | None = None,
 ) -> str:
-    """Work on a run for up to ``slice_seconds``. Returns ``finished``, ``yielded`` (items are
-    left: dispatch it again), ``failed``, ``cancelled``, ``busy`` (another worker holds it),
-    ``gone`` (no such active run) or ``lost`` (its lease went to another worker)."""
+    """Work on a run's shards, one after the other, for up to ``slice_seconds``. Returns
+    ``finished`` (the run is), ``yielded`` (items are left: dispatch it again), ``failed``,
+    ``cancelled``, ``busy`` (other workers hold what is left), ``gone`` (no such active run)
+    or ``lost`` (a shard's lease went to another worker)."""
     worker = worker or worker_name()
     slice_seconds = slice_seconds or _setting("EVALHUB_RUN_SLICE_SECONDS", 60)
-    deadline = time.monotonic() + slice_seconds
+    deadline: float | None = None
     run = TaskRun.objects.filter(pk=run_id).first()
     if run is None or not run.is_active:
         return "gone"
-    claimed = _claim(run_id, worker)
-    if claimed is None:
-        return "busy"
-    run = claimed
-    try:
-        if not run.planned:
-            run = run_plan(run=run)
-        engine = _Engine(run, worker, limiter=limiter, retry=retry, concurrency=concurrency)
-    except _Fatal as exc:
-        run_fail(run_id=run.pk, reason=str(exc), pause_task=True)
-        return "failed"
-    return engine.go(deadline)
+    while True:
+        claimed = _claim(run_id, worker)
+        if isinstance(claimed, str):
+            return claimed
+        run, shard = claimed
+        if deadline is None:  # the slice starts once the run is listed and a shard held
+            deadline = time.monotonic() + slice_seconds
+        try:
+            engine = _Engine(
+                run, shard, worker, limiter=limiter, retry=retry, concurrency=concurrency
+            )
+        except _Fatal as exc:
+            run_fail(run_id=run.pk, reason=str(exc), pause_task=True)
+            return "failed"
+        outcome = engine.go(deadline)
+        if outcome != "shard done":
+            return outcome
+        if time.monotonic() > deadline or _others_waiting(run_id):
+            return "yielded"  # to the back of the queue: a shard is a turn

@@ -34,6 +34,7 @@ from evalhub.models import (
     TaskRun,
     TaskRunItem,
     TaskRunLog,
+    TaskRunShard,
     TaskStatus,
 )
 from evalhub.online.planning import (
@@ -685,6 +686,14 @@ def tasks_due(*, now: datetime | None = None) -> list[int]:
 # --- runs: ending them ------------------------------------------------------------------------
 
 
+def _shards_close(run: TaskRun, now: datetime) -> None:
+    """A run that ended closes its open shards: their workers find the run stopped at their
+    next write (under the run's lock) and drop what they hold."""
+    run.shards.filter(finished_at__isnull=True).update(
+        lease_owner="", lease_expires_at=None, finished_at=now
+    )
+
+
 def _release_pending(run: TaskRun) -> int:
     """Unlist a run's unevaluated items, so the task can list them again later."""
     deleted, _ = run.items.filter(status=ItemStatus.PENDING).delete()
@@ -703,8 +712,8 @@ def run_cancel(*, run: TaskRun, user: AbstractBaseUser | None = None) -> TaskRun
     now = timezone.now()
     left = _release_pending(run)
     run.status, run.finished_at, run.updated_at = RunStatus.CANCELLED, now, now
-    run.lease_owner, run.lease_expires_at = "", None
     run.save()
+    _shards_close(run, now)
     who = f" by {user.get_username()}" if user is not None and user.is_authenticated else ""
     run_log(run, f"cancelled{who}; {left} items left unevaluated", level=RunLogLevel.WARNING)
     return run
@@ -721,8 +730,8 @@ def run_fail(*, run_id: int, reason: str, pause_task: bool = False) -> None:
     now = timezone.now()
     _release_pending(run)
     run.status, run.error, run.finished_at, run.updated_at = RunStatus.FAILED, reason, now, now
-    run.lease_owner, run.lease_expires_at = "", None
     run.save()
+    _shards_close(run, now)
     run_log(run, f"failed: {reason}", level=RunLogLevel.ERROR)
     if run.task_id is None:
         return
@@ -743,19 +752,26 @@ def run_fail(*, run_id: int, reason: str, pause_task: bool = False) -> None:
 
 
 def runs_stale(*, now: datetime | None = None) -> list[int]:
-    """Runs whose worker vanished (lease expired) or whose message never arrived (queued for
-    longer than a lease): the sweeper dispatches them again."""
+    """Runs to dispatch again: a shard's worker vanished (its lease expired), no worker holds
+    any shard and none has written for longer than a lease (a message was lost), or queued for
+    longer than a lease (its message never arrived)."""
     now = now or timezone.now()
-    lease = timedelta(seconds=lease_seconds())
-    running = TaskRun.objects.filter(status=RunStatus.RUNNING).filter(
-        lease_expires_at__lt=now
-    ) | TaskRun.objects.filter(
-        status=RunStatus.RUNNING, lease_expires_at__isnull=True, updated_at__lt=now - lease
+    before = now - timedelta(seconds=lease_seconds())
+    expired = TaskRunShard.objects.filter(
+        run__status=RunStatus.RUNNING,
+        finished_at__isnull=True,
+        lease_expires_at__lt=now,
+    ).values_list("run_id", flat=True)
+    held = TaskRunShard.objects.filter(finished_at__isnull=True, lease_expires_at__gte=now).values(
+        "run_id"
     )
-    queued = TaskRun.objects.filter(status=RunStatus.QUEUED, updated_at__lt=now - lease)
-    return sorted(
-        set(running.values_list("pk", flat=True)) | set(queued.values_list("pk", flat=True))
+    idle = (
+        TaskRun.objects.filter(status=RunStatus.RUNNING, updated_at__lt=before)
+        .exclude(pk__in=held)
+        .values_list("pk", flat=True)
     )
+    queued = TaskRun.objects.filter(status=RunStatus.QUEUED, updated_at__lt=before)
+    return sorted(set(expired) | set(idle) | set(queued.values_list("pk", flat=True)))
 
 
 def lease_seconds() -> float:

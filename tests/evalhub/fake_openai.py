@@ -74,6 +74,7 @@ class FakeOpenAI:
         self._lock = threading.Lock()
         self._queue: deque[Behavior] = deque()
         self.requests: list[dict[str, Any]] = []
+        self.answered = 0  # completions the standalone (asyncio) judge answered
         self.in_flight = 0
         self.max_in_flight = 0
         self.delay = 0.0  # seconds every answer takes (to observe concurrency)
@@ -312,7 +313,9 @@ async def _serve_connection(
             except ValueError:
                 body = {}
             key = headers.get("authorization", "").removeprefix("Bearer ").strip()
-            if not path.endswith("/chat/completions"):
+            if path.endswith("/stats"):  # benchmarks count the requests answered
+                status, answer = 200, {"requests": fake.answered}
+            elif not path.endswith("/chat/completions"):
                 status, answer = 404, {"error": {"message": f"no route {path}"}}
             elif key != VALID_KEY:
                 status, answer = 401, {"error": {"message": "Incorrect API key provided"}}
@@ -321,6 +324,7 @@ async def _serve_connection(
             else:
                 await asyncio.sleep(fake.delay)
                 status, answer = 200, fake._completion(body)
+                fake.answered += 1
             payload = json.dumps(answer).encode()
             writer.write(
                 f"HTTP/1.1 {status} {'OK' if status == 200 else 'Error'}\r\n"

@@ -3,13 +3,21 @@ engine (threads, counts, failures, resume), sampling."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
 from annotations.models import Annotation
-from evalhub.models import ItemStatus, RunKind, RunStatus, TaskRun, TaskRunItem, TaskStatus
+from evalhub.models import (
+    ItemStatus,
+    RunKind,
+    RunStatus,
+    TaskRunItem,
+    TaskRunShard,
+    TaskStatus,
+)
 from evalhub.online.engine import run_work
 from evalhub.online.sampling import in_sample, sample_point
 from evalhub.online.services import (
@@ -306,19 +314,21 @@ def test_a_run_resumes_after_its_worker_vanished(provider, fake_openai, fast_ret
         factories.trace()
     run = continuous_run_plan(task_id=task.pk, now=_later())
     # Worker A does part of the run, then "dies" holding the lease.
-    fake_openai.delay = 0.05
+    fake_openai.delay = 0.1
     outcome = run_work(
-        run_id=run.pk, worker="A", retry=fast_retry, concurrency=1, slice_seconds=0.12
+        run_id=run.pk, worker="A", retry=fast_retry, concurrency=1, slice_seconds=0.25
     )
     assert outcome == "yielded"
     run.refresh_from_db()
     done_before = run.evaluated
     assert 0 < done_before < 6
-    TaskRun.objects.filter(pk=run.pk).update(
-        lease_owner="A", lease_expires_at=timezone.now() + timedelta(seconds=30)
-    )
+    shard = TaskRunShard.objects.get(run=run)  # six items: one shard
+    shard.lease_owner, shard.lease_expires_at = "A", timezone.now() + timedelta(seconds=30)
+    shard.save()
     assert run_work(run_id=run.pk, worker="B", retry=fast_retry) == "busy"
-    TaskRun.objects.filter(pk=run.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert run.pk not in runs_stale()
+    shard.lease_expires_at = timezone.now() - timedelta(seconds=1)
+    shard.save()
     assert run.pk in runs_stale()
     assert run_work(run_id=run.pk, worker="B", retry=fast_retry) == "finished"
     run.refresh_from_db()
@@ -435,3 +445,142 @@ def test_a_deleted_span_is_skipped(provider, fast_retry):
     _work(run, fast_retry)
     run.refresh_from_db()
     assert (run.status, run.skipped, run.evaluated) == (RunStatus.COMPLETED, 1, 0)
+
+
+# --- shards -----------------------------------------------------------------------------------
+
+
+def _spans_run(task, traces: int):
+    for _ in range(traces):
+        factories.trace()
+    return continuous_run_plan(task_id=task.pk, now=_later())
+
+
+def test_a_run_is_cut_into_shards_that_one_worker_works_through(
+    provider, fake_openai, fast_retry, settings
+):
+    settings.EVALHUB_RUN_SHARD_ITEMS = 2
+    task = make_task(judge(), filter="span_kind = 'LLM'")
+    run = _spans_run(task, 6)
+    assert _work(run, fast_retry) == "finished"
+    run.refresh_from_db()
+    assert (run.status, run.evaluated, run.succeeded, run.finished) == (
+        RunStatus.COMPLETED, 6, 6, 6
+    )  # fmt: skip
+    shards = list(run.shards.all())
+    assert [(s.number, s.size) for s in shards] == [(1, 2), (2, 2), (3, 2)]
+    assert all(s.finished_at is not None and not s.lease_owner for s in shards)
+    # Contiguous chunks of the item list, covering it exactly.
+    ids = list(run.items.order_by("id").values_list("id", flat=True))
+    assert [(s.first_item, s.last_item) for s in shards] == [
+        (ids[0], ids[1]), (ids[2], ids[3]), (ids[4], ids[5])
+    ]  # fmt: skip
+    assert Annotation.objects.filter(name="correctness").count() == 6
+    assert len(fake_openai.requests) == 6
+    assert run.logs.filter(message="6 items in 3 shards of up to 2").exists()
+    assert run.logs.filter(message__startswith="completed: 6 succeeded").count() == 1
+
+
+def test_workers_lease_shards_independently_and_take_over_a_lost_one(
+    provider, fake_openai, fast_retry, settings, django_capture_on_commit_callbacks, _no_dispatch
+):
+    from evalhub.online.engine import _claim, _Engine
+
+    settings.EVALHUB_RUN_SHARD_ITEMS = 3
+    settings.EVALHUB_RUN_MAX_SHARDS = 2
+    task = make_task(judge(), filter="span_kind = 'LLM'")
+    run = _spans_run(task, 9)
+    with django_capture_on_commit_callbacks(execute=True):
+        _, shard_a = _claim(run.pk, "A")
+    # A free shard is left: one more message for the run, for the next free worker.
+    assert _no_dispatch == [run.pk]
+    with django_capture_on_commit_callbacks(execute=True):
+        _, shard_b = _claim(run.pk, "B")
+    assert (shard_a.number, shard_b.number) == (1, 2)
+    assert _no_dispatch == [run.pk]  # the run has its share of workers: no more messages
+    # Two shards in flight is the run's share: shard 3 waits though it is free.
+    assert _claim(run.pk, "C") == "busy"
+    assert run.pk not in runs_stale()
+    # A vanishes: once its lease has expired, the sweeper dispatches and C takes shard 1 over.
+    TaskRunShard.objects.filter(pk=shard_a.pk).update(
+        lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    assert run.pk in runs_stale()
+    _, shard_c = _claim(run.pk, "C")
+    assert shard_c.number == 1
+    assert run.logs.filter(
+        message="resumed on C (shard 1): the lease of A expired", level="warning"
+    ).exists()
+    run.refresh_from_db()
+    # A comes back: it evaluates its three items, but may not write them.
+    engine_a = _Engine(run, shard_a, "A", limiter=None, retry=fast_retry, concurrency=2)
+    assert engine_a.go(time.monotonic() + 30) == "lost"
+    assert not Annotation.objects.exists()
+    engine_b = _Engine(run, shard_b, "B", limiter=None, retry=fast_retry, concurrency=2)
+    assert engine_b.go(time.monotonic() + 30) == "shard done"
+    engine_c = _Engine(run, shard_c, "C", limiter=None, retry=fast_retry, concurrency=2)
+    assert engine_c.go(time.monotonic() + 30) == "shard done"
+    assert _work(run, fast_retry) == "finished"  # the last shard
+    run.refresh_from_db()
+    assert (run.status, run.evaluated, run.succeeded, run.finished) == (
+        RunStatus.COMPLETED, 9, 9, 9
+    )  # fmt: skip
+    # Every item once, written by the worker that held its shard.
+    assert Annotation.objects.filter(name="correctness").count() == 9
+    workers = dict(run.items.values_list("id", "worker"))
+    by_shard = {
+        s.number: {workers[i] for i in workers if s.first_item <= i <= s.last_item}
+        for s in run.shards.all()
+    }
+    assert by_shard == {1: {"C"}, 2: {"B"}, 3: {"test"}}
+    # Judge calls: the items, plus A's three it could not write.
+    assert len(fake_openai.requests) == 9 + 3
+
+
+def test_cancel_stops_every_shard(provider, fake_openai, fast_retry, settings):
+    from evalhub.online.engine import _claim, _Engine
+
+    settings.EVALHUB_RUN_SHARD_ITEMS = 2
+    task = make_task(judge(), filter="span_kind = 'LLM'")
+    run = _spans_run(task, 4)
+    _, shard_a = _claim(run.pk, "A")
+    _, shard_b = _claim(run.pk, "B")
+    run.refresh_from_db()
+    engines = [
+        _Engine(run, shard, worker, limiter=None, retry=fast_retry, concurrency=2)
+        for shard, worker in ((shard_a, "A"), (shard_b, "B"))
+    ]
+    run_cancel(run=run)
+    assert [engine.go(time.monotonic() + 30) for engine in engines] == ["cancelled"] * 2
+    run.refresh_from_db()
+    assert run.status == RunStatus.CANCELLED and run.evaluated == 0
+    assert not run.shards.filter(finished_at__isnull=True).exists()
+    assert not Annotation.objects.exists()
+    assert run_work(run_id=run.pk, worker="C") == "gone"
+
+
+def test_runs_share_the_workers_a_shard_at_a_time(provider, fake_openai, fast_retry, settings):
+    settings.EVALHUB_RUN_SHARD_ITEMS = 2
+    check = code_check()
+    big = _spans_run(make_task(check, filter="span_kind = 'LLM'", name="backfill"), 6)
+    live = continuous_run_plan(
+        task_id=make_task(judge(), filter="span_kind = 'LLM'", name="live").pk, now=_later(2)
+    )
+    assert live.status == RunStatus.QUEUED and live.sampled == 6
+    # While the other run waits, a worker that finished a shard sends its run to the back of
+    # the queue: the two runs take turns, a shard each.
+    turns = []
+    while big.is_active or live.is_active:
+        for run in (big, live):
+            if run.is_active:
+                turns.append((run.task.name, _work(run, fast_retry)))
+                run.refresh_from_db()
+    assert turns == [
+        ("backfill", "yielded"), ("live", "yielded"),
+        ("backfill", "yielded"), ("live", "yielded"),
+        ("backfill", "finished"), ("live", "finished"),
+    ]  # fmt: skip
+    assert (big.succeeded, live.succeeded) == (6, 6)
+    # Alone, a worker goes from shard to shard.
+    alone = _spans_run(make_task(check, filter="span_kind = 'LLM'", name="alone"), 4)
+    assert _work(alone, fast_retry) == "finished"

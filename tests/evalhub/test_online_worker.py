@@ -176,10 +176,13 @@ def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(
     task = make_task(judge(), filter="span_kind = 'LLM'", continuous=False)
     old = timezone.now() - timedelta(days=1)
     _send(client, auth, traces=30, start=old)
-    first = worker()
+    shards = {"EVALHUB_RUN_SHARD_ITEMS": "5"}  # six shards, taken by both pool processes
+    first = worker(**shards)
     run = run_backfill_create(task=task, start=old - timedelta(minutes=1), end=timezone.now())
     wait_for(lambda: TaskRun.objects.get(pk=run.pk).evaluated >= 6, timeout=60, worker=first)
     first.kill()
+    held = run.shards.filter(finished_at__isnull=True).exclude(lease_owner="").count()
+    assert held >= 1
     calls_at_kill = len(fake_openai.requests)
     at_kill = TaskRun.objects.get(pk=run.pk)
     assert at_kill.status == RunStatus.RUNNING and at_kill.evaluated < 30
@@ -187,13 +190,15 @@ def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(
     # flush interval (1 s at 0.3 s a call on 2 slots).
     uncommitted = calls_at_kill - at_kill.evaluated
     assert 0 <= uncommitted <= 2 + 2 * 4
-    second = worker()
+    second = worker(**shards)
     # The dead worker's provider slots come free after the request timeout and a margin (15 s).
     run = wait_for(_finished(task, RunKind.BACKFILL), timeout=120, worker=second)
     assert run.status == RunStatus.COMPLETED
     assert (run.sampled, run.evaluated, run.succeeded, run.errored) == (30, 30, 30, 0)
     assert Annotation.objects.filter(name="correctness").count() == 30
-    assert run.logs.filter(message__contains="the lease of").exists()
+    # Every shard the dead worker held was taken over after its lease.
+    assert run.logs.filter(message__contains="the lease of").count() >= held
+    assert run.shards.filter(finished_at__isnull=True).count() == 0
     # Only what the dead worker had not committed was asked again; nothing committed was.
     assert 30 <= len(fake_openai.requests) <= 30 + uncommitted
 
@@ -222,3 +227,34 @@ def test_trace_and_session_granularity(client, auth, provider, worker, fake_open
     # The session judge saw both turns of chat-1.
     prompts = [b["messages"][-1]["content"] for b in fake_openai.bodies]
     assert any("Conversation:" in p and "q0" in p and "q1" in p for p in prompts)
+
+
+def test_one_backfill_is_worked_by_two_workers_at_once(client, auth, provider, worker, fake_openai):
+    # Three requests in flight for the provider, across every process (the Redis limiter);
+    # each worker process would send two, and there are four of them.
+    provider_update(provider=provider, max_concurrency=3)
+    fake_openai.delay = 0.5
+    task = make_task(judge(), filter="span_kind = 'LLM'", continuous=False)
+    old = timezone.now() - timedelta(days=1)
+    _send(client, auth, traces=60, start=old)
+    settings = {"EVALHUB_RUN_SHARD_ITEMS": "5", "EVALHUB_TASK_CONCURRENCY": "2"}
+    first, second = worker(**settings), worker(beat=False, **settings)
+    for process in (first, second):
+        wait_for(lambda p=process: " ready." in p.output(), timeout=60, worker=process)
+    run = run_backfill_create(task=task, start=old - timedelta(minutes=1), end=timezone.now())
+    run = wait_for(_finished(task, RunKind.BACKFILL), timeout=120, worker=first)
+    assert run.status == RunStatus.COMPLETED, run.error
+    assert (run.sampled, run.evaluated, run.succeeded, run.finished) == (60, 60, 60, 60)
+    assert run.shards.count() == 12
+    # Every item once: one result each, one judge call each.
+    assert Annotation.objects.filter(name="correctness").count() == 60
+    assert len(fake_openai.requests) == 60
+    assert fake_openai.max_in_flight <= 3
+    # Both workers wrote results, within the same seconds.
+    seconds: dict[str, set[int]] = {}
+    for name, finished_at in run.items.values_list("worker", "finished_at"):
+        host = name.split(":", 1)[0]  # the Celery worker's hostname
+        seconds.setdefault(host, set()).add(int(finished_at.timestamp()))
+    assert len(seconds) == 2, seconds.keys()
+    together = set.intersection(*seconds.values())
+    assert len(together) >= 2, seconds
