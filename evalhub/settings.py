@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "evalhub",
     "tracing",
     "annotations",
+    "evalhub.preferences",
 ]
 
 MIDDLEWARE = [
@@ -72,6 +73,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "evalhub.preferences.middleware.TimeZoneMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 
@@ -89,6 +91,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "evalhub.navigation.navigation",
+                "evalhub.preferences.middleware.time_zone_context",
             ],
         },
     },

@@ -137,11 +137,14 @@ def test_evaluate_selected_rows_from_the_trace_browser(
 
     page.goto("/projects/default/traces/")
     bar = page.locator(".bulk-evaluate select")
-    bar.wait_for()
+    bar.wait_for(state="attached")
     evaluate = page.get_by_role("button", name="Evaluate", exact=True)
     assert evaluate.is_disabled()
     page.get_by_label(f"Select {spans[0].name}").first.check()
     assert evaluate.is_enabled()
+    # The action is in the "Selected" menu, opened from the keyboard.
+    page.locator("summary", has_text="Selected").focus()
+    page.keyboard.press("Enter")
     bar.select_option(label="correctness")
     evaluate.click()
     page.wait_for_url(re.compile(r"/runs/\d+/$"))
