@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from annotations.models import Annotation
 from evalhub.models import Task, TaskRun
@@ -152,3 +153,10 @@ def test_evaluate_selected_rows_from_the_trace_browser(
     assert run.kind == "manual" and run.sampled == 1 and dispatched == [run.pk]
     assert page.locator(".run-status").inner_text() == "Queued"
     assert page.locator("#run-live").get_attribute("hx-trigger") == "every 2s"
+    banner = page.locator(".message.run-queued")
+    expect(banner).to_have_text(f"Run #{run.pk} is queued: 1 traces to evaluate.")
+
+    # Once the run leaves the queue, the next poll shows it and the "queued" banner goes.
+    TaskRun.objects.filter(pk=run.pk).update(status="running", started_at=timezone.now())
+    expect(page.locator(".run-status")).to_have_text("Running")
+    expect(banner).to_have_count(0)
