@@ -49,6 +49,15 @@ class QueueForm(forms.Form):
         initial=AssignmentMode.ALL,
         widget=forms.RadioSelect,
     )
+    hide_machine_results = forms.BooleanField(
+        label="Hide machine results until submitted",
+        required=False,
+        help_text=(
+            "Judges' and code evaluators' results on an item stay hidden from the person "
+            "labelling it until they submit their own label, so the machine's answer does not "
+            "sway theirs (for calibrating a judge against people)."
+        ),
+    )
 
 
 class QueueFilterForm(forms.Form):

@@ -210,6 +210,9 @@ class LabelingQueue(models.Model):
         settings.AUTH_USER_MODEL, related_name="labeling_queues", blank=True
     )
     rotation = models.PositiveIntegerField(default=0)
+    # Judges' and code evaluators' results on an item stay hidden from a person labelling it
+    # until they have submitted their own label (so the machine's answer does not sway theirs).
+    hide_machine_results = models.BooleanField(default=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,

@@ -14,14 +14,14 @@ depends on the queue:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Final
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce, Substr
 from django.utils import timezone
 
 from annotations.models import (
@@ -37,6 +37,7 @@ from annotations.models import (
     TargetKind,
 )
 from annotations.roles import is_annotator
+from tracing.models import Span
 from tracing.selectors.detail import (
     SessionDetail,
     SpanPane,
@@ -48,6 +49,7 @@ from tracing.selectors.detail import (
 
 AnyUser = AbstractBaseUser | AnonymousUser
 ITEM_STATES: Final = (ItemState.PENDING, ItemState.COMPLETED, ItemState.SKIPPED)
+PREVIEW_CHARS: Final = 240  # of an item's input and output in the queue's list
 # The trace browser tab whose rows can go to a queue of each kind.
 TAB_KINDS: Final = {
     "spans": TargetKind.SPAN,
@@ -312,6 +314,8 @@ class ItemRow:
     reserved_by: str | None
     reserved_until: datetime | None
     created_at: datetime
+    input_preview: str = ""  # what there is to judge: the span's, trace root's or session's
+    output_preview: str = ""
 
 
 def _slot_counts(queue: LabelingQueue, ids: Sequence[int]) -> tuple[Any, Any, int]:
@@ -328,6 +332,36 @@ def _slot_counts(queue: LabelingQueue, ids: Sequence[int]) -> tuple[Any, Any, in
     reviewed = Count("reviews", filter=counted & Q(reviews__isnull=False))
     completed = Count("reviews", filter=counted & Q(reviews__state=ItemState.COMPLETED))
     return reviewed, completed, slots
+
+
+def _preview_annotations() -> dict[str, Any]:
+    """``input_preview`` and ``output_preview`` of each item: a span's own; a trace's root
+    span's; a session's first input and last output (its root spans')."""
+    roots = Span.objects.filter(parent_id__isnull=True)
+    trace_root = roots.filter(trace=OuterRef("trace"))
+    session_roots = roots.filter(session=OuterRef("session"))
+
+    def head(field: str) -> Substr:
+        return Substr(field, 1, PREVIEW_CHARS)
+
+    return {
+        "input_preview": Coalesce(
+            head("span__input_value"),
+            Subquery(trace_root.values(preview=head("input_value"))[:1]),
+            Subquery(
+                session_roots.order_by("start_time", "id").values(preview=head("input_value"))[:1]
+            ),
+        ),
+        "output_preview": Coalesce(
+            head("span__output_value"),
+            Subquery(trace_root.values(preview=head("output_value"))[:1]),
+            Subquery(
+                session_roots.order_by("-start_time", "-id").values(preview=head("output_value"))[
+                    :1
+                ]
+            ),
+        ),
+    }
 
 
 def queue_item_rows(
@@ -353,6 +387,7 @@ def queue_item_rows(
                 F("span__name"), F("trace__root_span_name"), F("session__session_id"), Value("")
             ),
             trace_key=Coalesce(F("span__trace__trace_id"), F("trace__trace_id")),
+            **_preview_annotations(),
         )
         .order_by("id")
     )
@@ -421,6 +456,8 @@ def queue_item_rows_build(
                 reserved_by=item.reserved_by.get_username() if held and item.reserved_by else None,
                 reserved_until=item.reserved_until if held else None,
                 created_at=item.created_at,
+                input_preview=getattr(item, "input_preview", None) or "",
+                output_preview=getattr(item, "output_preview", None) or "",
             )
         )
     return rows
@@ -522,17 +559,66 @@ class ItemDisplay:
     trace: TraceDetail | None = None
     root: SpanPane | None = None  # a trace's root span, for its input and output
     session: SessionDetail | None = None
+    machine_results_hidden: bool = False
 
     @property
     def found(self) -> bool:
         return self.pane is not None or self.session is not None
 
 
+def _humans_only(annotations: Sequence[Annotation]) -> list[Annotation]:
+    return [a for a in annotations if a.annotator_kind == AnnotatorKind.HUMAN]
+
+
+def _without_machine_results(display: ItemDisplay) -> ItemDisplay:
+    """``display`` with the results of judges and code evaluators left out (spans' panes, the
+    span tree's badges, a trace's and a session's own results); people's labels stay."""
+
+    def pane(value: SpanPane | None) -> SpanPane | None:
+        return None if value is None else replace(value, evaluations=[])
+
+    trace = display.trace
+    if trace is not None:
+        trace = replace(
+            trace,
+            rows=[replace(r, evaluation_count=0, evaluation_summary="") for r in trace.rows],
+            selected=replace(trace.selected, evaluations=[]),
+            trace_annotations=_humans_only(trace.trace_annotations),
+        )
+    session = display.session
+    if session is not None:
+        session = replace(
+            session,
+            evaluations=_humans_only(session.evaluations),
+            turns=[replace(t, evaluations=_humans_only(t.evaluations)) for t in session.turns],
+        )
+    return replace(
+        display,
+        pane=pane(display.pane),
+        root=pane(display.root),
+        trace=trace,
+        session=session,
+        machine_results_hidden=True,
+    )
+
+
 def queue_item_display(
-    *, item: LabelingQueueItem, span_url: Callable[[str], str], span_id: str | None = None
+    *,
+    item: LabelingQueueItem,
+    span_url: Callable[[str], str],
+    span_id: str | None = None,
+    hide_machine_results: bool = False,
 ) -> ItemDisplay:
     """Lay the item out for labelling; ``span_url(span_id)`` links a trace's spans, and
-    ``span_id`` selects one of them."""
+    ``span_id`` selects one of them. With ``hide_machine_results`` evaluators' results are
+    left out (the queue's setting, until the person has submitted)."""
+    display = _item_display(item=item, span_url=span_url, span_id=span_id)
+    return _without_machine_results(display) if hide_machine_results else display
+
+
+def _item_display(
+    *, item: LabelingQueueItem, span_url: Callable[[str], str], span_id: str | None
+) -> ItemDisplay:
     project_name = item.project.name
     target_id = item_target_id(item)
     kind = item.queue.item_kind

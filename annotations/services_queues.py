@@ -134,6 +134,7 @@ class _CleanedQueue:
     instructions: str
     item_kind: str
     assignment_mode: str
+    hide_machine_results: bool
 
 
 def _clean_queue(
@@ -143,6 +144,7 @@ def _clean_queue(
     item_kind: str,
     assignment_mode: str,
     configs: Sequence[AnnotationConfig],
+    hide_machine_results: bool = False,
 ) -> _CleanedQueue:
     name = name.strip() if isinstance(name, str) else ""
     if not name:
@@ -164,7 +166,11 @@ def _clean_queue(
     if not configs:
         raise QueueInvalid(field="configs", message="choose at least one annotation config")
     return _CleanedQueue(
-        name=name, instructions=instructions or "", item_kind=kind, assignment_mode=mode
+        name=name,
+        instructions=instructions or "",
+        item_kind=kind,
+        assignment_mode=mode,
+        hide_machine_results=bool(hide_machine_results),
     )
 
 
@@ -194,15 +200,18 @@ def queue_create(
     assignment_mode: str = AssignmentMode.ALL,
     instructions: str | None = None,
     user: AbstractBaseUser | None = None,
+    hide_machine_results: bool = False,
 ) -> LabelingQueue:
     """Create a queue. Raises ``QueueInvalid`` naming the field (name, item_kind,
-    assignment_mode, configs) and ``QueueNameTaken``."""
+    assignment_mode, configs) and ``QueueNameTaken``. ``hide_machine_results``: evaluators'
+    results on an item are hidden from whoever labels it until they submit."""
     cleaned = _clean_queue(
         name=name,
         instructions=instructions,
         item_kind=item_kind,
         assignment_mode=assignment_mode,
         configs=configs,
+        hide_machine_results=hide_machine_results,
     )
     return _save_queue(LabelingQueue(created_by=user), cleaned, configs, assignees)
 
@@ -217,6 +226,7 @@ def queue_update(
     assignees: Sequence[AbstractBaseUser],
     assignment_mode: str,
     instructions: str | None = None,
+    hide_machine_results: bool | None = None,
 ) -> LabelingQueue:
     """Replace the queue's settings. Its item kind and assignment mode stay as they are once it
     has items. In round robin, the pending items of people no longer assigned are dealt anew
@@ -228,6 +238,9 @@ def queue_update(
         item_kind=item_kind,
         assignment_mode=assignment_mode,
         configs=configs,
+        hide_machine_results=(
+            queue.hide_machine_results if hide_machine_results is None else hide_machine_results
+        ),
     )
     has_items = queue.items.exists()
     if has_items and cleaned.item_kind != queue.item_kind:

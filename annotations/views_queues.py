@@ -121,6 +121,7 @@ def _save_form(
         "assignment_mode": data["assignment_mode"],
         "configs": list(data["configs"]),
         "assignees": list(data["assignees"]),
+        "hide_machine_results": data["hide_machine_results"],
     }
     try:
         if queue is None:
@@ -158,6 +159,7 @@ def queue_edit(request: HttpRequest, queue_id: int) -> HttpResponse:
         "assignment_mode": queue.assignment_mode,
         "configs": list(queue.configs.all()),
         "assignees": list(queue.assignees.all()),
+        "hide_machine_results": queue.hide_machine_results,
     }
     form = QueueForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
@@ -399,10 +401,12 @@ def queue_item_label(request: HttpRequest, queue_id: int, item_id: int) -> HttpR
         held_by_other = not queue_item_reserve(item=item, user=request.user)  # type: ignore[arg-type]
     here = _label_url(queue, item, skipped)
     joiner = "&" if "?" in here else "?"
+    my_state = queue_item_state(item=item, user=request.user)
     display = queue_item_display(
         item=item,
         span_url=lambda span_id: f"{here}{joiner}span={span_id}",
         span_id=request.GET.get("span") or None,
+        hide_machine_results=queue.hide_machine_results and my_state != ItemState.COMPLETED,
     )
     if _htmx_partial(request) and request.method == "GET" and request.GET.get("span"):
         return render(request, f"{LABEL_TEMPLATE}#item_pane", {"display": display})
@@ -417,7 +421,7 @@ def queue_item_label(request: HttpRequest, queue_id: int, item_id: int) -> HttpR
             "form": form,
             "can_label": can_label,
             "held_by_other": held_by_other,
-            "my_state": queue_item_state(item=item, user=request.user),
+            "my_state": my_state,
             "mine": queue_progress_for(queue=queue, user=request.user) if can_label else None,
             "in_skipped": skipped,
             "previous_url": _label_url(queue, previous, False) if previous else "",

@@ -1,5 +1,5 @@
 """Online-task benchmarks on PostgreSQL + Redis, with the fake OpenAI-compatible judge
-answering every request after 200 ms (``tests/evalhub/fake_openai.py`` in its own process).
+answering every request after 200 ms (``python -m evalhub.fake_judge`` in its own process).
 
     .venv/bin/python bench/task_bench.py backfill --spans 100000 --concurrency 64
     .venv/bin/python bench/task_bench.py latency --seconds 180 --interval 30
@@ -59,7 +59,7 @@ def fresh_database() -> None:
 
 def start_judge(delay: float, port: int = 0) -> tuple[subprocess.Popen[bytes], str]:
     judge = subprocess.Popen(
-        [sys.executable, "-m", "tests.evalhub.fake_openai", "--port", str(port), "--delay",
+        [sys.executable, "-m", "evalhub.fake_judge", "--key", "sk-test-fake-0123456789abcdef", "--label", "correct", "--port", str(port), "--delay",
          str(delay)],
         cwd=ROOT, stdout=subprocess.PIPE, start_new_session=True,
     )  # fmt: skip

@@ -154,9 +154,9 @@ class TaskForm(forms.Form):
 class BackfillForm(forms.Form):
     """A one-time run over spans (traces, sessions) that started in [start, end)."""
 
-    start = forms.DateTimeField(label="From (UTC)", widget=DateTimeLocalInput())
+    start = forms.DateTimeField(label="From", widget=DateTimeLocalInput())
     end = forms.DateTimeField(
-        label="To (UTC)", required=False, widget=DateTimeLocalInput(), help_text="Empty: now."
+        label="To", required=False, widget=DateTimeLocalInput(), help_text="Empty: now."
     )
     max_items = forms.IntegerField(
         label="At most (items)",

@@ -28,6 +28,9 @@ SETTINGS_NAVIGATION = [
     ("API keys", "settings:api-keys"),
     ("Users and roles", "settings:users"),
 ]
+# One's own settings: a tab after the team's, and the link on one's name in the top bar (so
+# annotators, who have no Settings entry, reach it too).
+PERSONAL_SETTINGS_NAVIGATION = [("Preferences", "settings:preferences")]
 
 
 def _may_open(principal: Principal, url_name: str) -> bool:
@@ -58,6 +61,10 @@ def navigation(request: HttpRequest) -> dict[str, object]:
         {"label": label, "url": url, "active": request.path == url}
         for label, url in _entries(principal, SETTINGS_NAVIGATION)
     ]
+    personal_entries = [
+        {"label": label, "url": url, "active": request.path == url}
+        for label, url in _entries(principal, PERSONAL_SETTINGS_NAVIGATION)
+    ]
     entries = []
     for label, url_name, segment in NAVIGATION:
         if url_name == "settings":
@@ -74,4 +81,9 @@ def navigation(request: HttpRequest) -> dict[str, object]:
         for _label, url in _entries(principal, [(label, url_name)]):
             entries.append({"label": label, "url": url, "active": first_segment == segment})
     can = {need.name.lower(): principal.can(need) for need in Need}
-    return {"nav": entries, "settings_nav": settings_entries, "can": can}
+    return {
+        "nav": entries,
+        "settings_nav": settings_entries + personal_entries,
+        "preferences_url": personal_entries[0]["url"] if personal_entries else None,
+        "can": can,
+    }

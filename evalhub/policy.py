@@ -64,6 +64,7 @@ PAGES: Final[dict[str, PageRule]] = {
     "login": page(P),
     "logout": page(P),
     "home": page(S),
+    "favicon": page(P),
     "set-password": page(P),  # reached with a one-time token
     # projects and the trace browser
     "tracing:projects": page(R),
@@ -99,6 +100,7 @@ PAGES: Final[dict[str, PageRule]] = {
     "settings:api-key-revoke": page(K, K),
     "settings:users": page(A, A),
     "settings:user": page(A, A),
+    "settings:preferences": page(S, S),  # one's own time zone
     # annotations
     "annotations:annotate": page(R, W),
     "annotations:project-annotations": page(R),

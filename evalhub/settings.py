@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "tracing",
     "annotations",
     "evalhub.retention",
+    "evalhub.preferences",
 ]
 
 MIDDLEWARE = [
@@ -73,6 +74,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "evalhub.preferences.middleware.TimeZoneMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 
@@ -90,6 +92,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "evalhub.navigation.navigation",
+                "evalhub.preferences.middleware.time_zone_context",
             ],
         },
     },

@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic.base import RedirectView
 
 from evalhub.api import api
 from evalhub.views import home
@@ -14,6 +16,8 @@ urlpatterns = [
     path("set-password/<uidb64>/<token>/", set_password, name="set-password"),
     # OTLP/HTTP ingest is a plain view: raw protobuf/JSON bodies, no schema layer.
     path("v1/traces", otlp_traces, name="otlp-traces"),
+    # Pages that do not extend base.html (the admin, the API docs) and clients that ask anyway.
+    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg")), name="favicon"),
     path("", home, name="home"),
     path("", include("tracing.urls")),
     path("", include("tracing.urls_detail")),
@@ -23,3 +27,7 @@ urlpatterns = [
     path("", include("evalhub.urls_settings")),
     path("", api.urls),
 ]
+
+# EvalHub's own error pages (evalhub/errors.py): navigation, what was asked for, a way back.
+handler404 = "evalhub.errors.handler404"
+handler500 = "evalhub.errors.handler500"

@@ -1,8 +1,9 @@
-"""Settings → API keys and Settings → Users and roles."""
+"""Settings → API keys, Settings → Users and roles and Settings → Preferences."""
 
 from django.urls import path
 
 from evalhub import views_settings
+from evalhub.preferences import views as preferences_views
 
 app_name = "settings"
 urlpatterns = [
@@ -14,4 +15,5 @@ urlpatterns = [
     ),
     path("settings/users/", views_settings.users, name="users"),
     path("settings/users/<int:user_id>/", views_settings.user_edit, name="user"),
+    path("settings/preferences/", preferences_views.preferences, name="preferences"),
 ]

@@ -84,6 +84,8 @@ BULK_TEMPLATE: Final = "evalhub/_bulk_evaluate.html"
 TASKS_PER_PAGE: Final = 50
 RUNS_PER_PAGE: Final = 25
 LOGS_PER_PAGE: Final = 50
+# The class of a "run … is queued" message: the run page removes it once the run has started.
+RUN_QUEUED_TAG: Final = "run-queued"
 # The trace browser's tabs and the granularity of their rows.
 TAB_GRANULARITY: Final = {
     "spans": Granularity.SPAN,
@@ -320,7 +322,11 @@ def _task_save(
 
 def _saved_redirect(request: HttpRequest, task: Task, run: TaskRun | None, verb: str) -> Any:
     if run is not None:
-        messages.success(request, f"{verb} task {task.name}; backfill run #{run.pk} is queued.")
+        messages.success(
+            request,
+            f"{verb} task {task.name}; backfill run #{run.pk} is queued.",
+            extra_tags=RUN_QUEUED_TAG,
+        )
     else:
         messages.success(request, f"{verb} task {task.name}.")
     return redirect("tasks:detail", task_id=task.pk)
@@ -545,7 +551,9 @@ def task_backfill(request: HttpRequest, task_id: int) -> HttpResponse:
             except RunRejected as exc:
                 form.add_rejection(exc)
             else:
-                messages.success(request, f"Backfill run #{run.pk} is queued.")
+                messages.success(
+                    request, f"Backfill run #{run.pk} is queued.", extra_tags=RUN_QUEUED_TAG
+                )
                 return redirect("tasks:run", run_id=run.pk)
     else:
         form = BackfillForm(initial={"start": BackfillForm.initial_start()})
@@ -786,5 +794,9 @@ def evaluate_selected(request: HttpRequest, project: str, tab: str) -> HttpRespo
     except RunRejected as exc:
         messages.error(request, f"Could not evaluate: {exc.message}")
         return redirect(back)
-    messages.success(request, f"Run #{run.pk} is queued: {run.sampled} {tab} to evaluate.")
+    messages.success(
+        request,
+        f"Run #{run.pk} is queued: {run.sampled} {tab} to evaluate.",
+        extra_tags=RUN_QUEUED_TAG,
+    )
     return redirect("tasks:run", run_id=run.pk)

@@ -33,8 +33,8 @@ class TrendsForm(forms.Form):
     error) rather than failing the page: these come from URLs people share and edit."""
 
     range = forms.ChoiceField(choices=RANGE_CHOICES, required=False, label="Time")
-    start = forms.DateTimeField(required=False, label="From (UTC)", widget=DateTimeLocalInput())
-    end = forms.DateTimeField(required=False, label="To (UTC)", widget=DateTimeLocalInput())
+    start = forms.DateTimeField(required=False, label="From", widget=DateTimeLocalInput())
+    end = forms.DateTimeField(required=False, label="To", widget=DateTimeLocalInput())
     bucket = forms.ChoiceField(
         choices=[("", "Automatic"), *[(b, f"Per {b}") for b in BUCKETS]],
         required=False,

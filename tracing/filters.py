@@ -141,10 +141,10 @@ class SpanFilterSet(django_filters.FilterSet):
         choices=RANGE_CHOICES, method="filter_range", label="Time", empty_label=None
     )
     start = django_filters.DateTimeFilter(
-        method="filter_start", label="From (UTC)", widget=DateTimeLocalInput()
+        method="filter_start", label="From", widget=DateTimeLocalInput()
     )
     end = django_filters.DateTimeFilter(
-        method="filter_end", label="To (UTC)", widget=DateTimeLocalInput()
+        method="filter_end", label="To", widget=DateTimeLocalInput()
     )
     status = django_filters.MultipleChoiceFilter(
         choices=StatusCode.choices,

@@ -72,8 +72,8 @@ class ProjectsRangeForm(forms.Form):
     with a range) or custom."""
 
     range = forms.ChoiceField(choices=RANGE_CHOICES, required=False, label="Time range")
-    start = forms.DateTimeField(required=False, label="From (UTC)", widget=DateTimeLocalInput())
-    end = forms.DateTimeField(required=False, label="To (UTC)", widget=DateTimeLocalInput())
+    start = forms.DateTimeField(required=False, label="From", widget=DateTimeLocalInput())
+    end = forms.DateTimeField(required=False, label="To", widget=DateTimeLocalInput())
 
     DEFAULT_RANGE = DEFAULT_RANGE
 

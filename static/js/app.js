@@ -53,3 +53,42 @@ function applyLayout(root) {
 }
 document.addEventListener("DOMContentLoaded", () => applyLayout(document));
 document.addEventListener("htmx:load", (event) => applyLayout(event.target));
+
+// "Run #n is queued" messages (class run-queued) go once the run page shows the run has left
+// the queued state: on load, and each time the polled status is swapped in.
+function dropQueuedMessages() {
+  const status = document.querySelector("#run-live [data-status]");
+  if (!status || status.dataset.status === "queued") return;
+  for (const message of document.querySelectorAll(".messages .message.run-queued")) message.remove();
+  for (const list of document.querySelectorAll(".messages")) {
+    if (!list.children.length) list.remove();
+  }
+}
+document.addEventListener("DOMContentLoaded", dropQueuedMessages);
+document.addEventListener("htmx:afterSettle", dropQueuedMessages);
+
+// Time zones: the browser's zone goes to the server in a cookie (pages show times in it unless
+// the person chose another in Settings → Preferences), and every <time datetime> element says
+// its moment in UTC on hover.
+(() => {
+  try {
+    const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    const current = document.cookie.split("; ").find((part) => part.startsWith("evalhub_tz="));
+    if (zone && current !== `evalhub_tz=${zone}`) {
+      document.cookie = `evalhub_tz=${zone}; path=/; max-age=31536000; SameSite=Lax`;
+    }
+  } catch (error) {
+    // No Intl time zone support: pages stay in UTC.
+  }
+})();
+
+function utcTitles(root) {
+  if (!root.querySelectorAll) return;
+  for (const element of root.querySelectorAll("time[datetime]:not([title])")) {
+    const moment = new Date(element.getAttribute("datetime"));
+    if (Number.isNaN(moment.getTime())) continue;
+    element.title = `${moment.toISOString().slice(0, 19).replace("T", " ")} UTC`;
+  }
+}
+document.addEventListener("DOMContentLoaded", () => utcTitles(document));
+document.addEventListener("htmx:load", (event) => utcTitles(event.target));

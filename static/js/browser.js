@@ -8,6 +8,8 @@
     for (const key of Array.from(new Set(data.keys()))) {
       if (data.getAll(key).every((value) => value === "")) data.delete(key);
     }
+    // The zone (tz) matters only to a custom range's start and end: keep it only with them.
+    if (!data.has("start") && !data.has("end")) data.delete("tz");
   });
 
   // Custom start/end fields are shown only for the "Custom" time range.
@@ -26,6 +28,27 @@
       if (!open.contains(event.target)) open.open = false;
     }
   });
+
+  // Menus (<details class="dropdown">): Escape closes the open one and gives its button the
+  // focus back; opening a bulk menu closes the other.
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape") return;
+    const open = event.target.closest && event.target.closest("details.dropdown[open]");
+    if (!open) return;
+    open.open = false;
+    open.querySelector("summary")?.focus();
+  });
+  document.addEventListener(
+    "toggle",
+    (event) => {
+      const menu = event.target;
+      if (!menu.matches || !menu.matches("details[data-bulk-menu]") || !menu.open) return;
+      for (const other of document.querySelectorAll("details[data-bulk-menu][open]")) {
+        if (other !== menu) other.open = false;
+      }
+    },
+    true,
+  );
 
   // Row selection: a select-all box, a count, and bulk buttons enabled only with a selection.
   function refreshSelection(form) {

@@ -3,6 +3,7 @@ filter and from the trace browser's selection, and the labeling view."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -353,3 +354,108 @@ def test_an_open_queue_item_labelled_first_by_someone_else_says_so(
     assert "other labelled this item first" in response.content.decode()
     assert "your answers were not saved" in response.content.decode()
     assert list(Annotation.objects.values_list("identifier", "label")) == [("other", "correct")]
+
+
+def test_the_items_list_shows_each_items_input_and_output(client, queue):
+    html = client.get(reverse("annotations:queue", args=[queue.pk])).content.decode()
+    assert "Input and output" in html
+    assert "How do refunds work?" in html  # each trace's root input
+    assert "Refunds are accepted within 30 days." in html  # and its output
+
+
+def test_a_session_items_row_shows_its_first_input_and_last_output(client, staff, correctness):
+    factories.trace(session_id="conv-1", input_value="first question", start=factories.BASE_TIME)
+    factories.trace(
+        session_id="conv-1",
+        input_value="second question",
+        output_value="the last answer",
+        start=factories.BASE_TIME + timedelta(minutes=5),
+    )
+    sessions = queue_create(
+        name="conversations", item_kind="SESSION", configs=[correctness], assignees=[staff]
+    )
+    queue_items_add(queue=sessions, session_ids=["conv-1"], project=factories.project())
+    html = client.get(reverse("annotations:queue", args=[sessions.pk])).content.decode()
+    assert "Conversation" in html
+    assert "first question" in html and "the last answer" in html
+    assert "second question" not in html
+
+
+def _judge_result(span, label: str) -> Annotation:
+    return Annotation.objects.create(
+        project=span.project,
+        target_kind="SPAN",
+        span=span,
+        name="JudgeSays",
+        annotator_kind="LLM",
+        label=label,
+        explanation="the judge's reasoning",
+    )
+
+
+def test_machine_results_are_hidden_until_the_person_submits(client, staff, correctness):
+    span = factories.trace(input_value="Where is my parcel?")[0]
+    _judge_result(span, "judge-verdict-xyz")
+    blind = queue_create(
+        name="calibration",
+        item_kind="SPAN",
+        configs=[correctness],
+        assignees=[staff],
+        hide_machine_results=True,
+    )
+    queue_items_add(queue=blind, span_ids=[span.span_id])
+    item = LabelingQueueItem.objects.get(queue=blind)
+    url = reverse("annotations:queue-item", args=[blind.pk, item.pk])
+
+    before = client.get(url).content.decode()
+    assert "Where is my parcel?" in before  # what there is to judge, at the top
+    assert "judge-verdict-xyz" not in before
+    assert "the judge&#x27;s reasoning" not in before
+    assert "hidden until you submit your label" in before
+
+    client.post(url, {"action": "submit", f"config_{correctness.pk}": "correct"})
+    after = client.get(url).content.decode()
+    assert "judge-verdict-xyz" in after
+    assert "hidden until you submit" not in after
+
+
+def test_without_the_setting_the_judges_result_is_shown(client, staff, correctness):
+    span = factories.trace()[0]
+    _judge_result(span, "judge-verdict-xyz")
+    open_queue = queue_create(
+        name="plain", item_kind="SPAN", configs=[correctness], assignees=[staff]
+    )
+    assert open_queue.hide_machine_results is False
+    queue_items_add(queue=open_queue, span_ids=[span.span_id])
+    item = LabelingQueueItem.objects.get(queue=open_queue)
+    html = client.get(reverse("annotations:queue-item", args=[open_queue.pk, item.pk])).content
+    assert b"judge-verdict-xyz" in html
+
+
+def test_the_queue_form_sets_and_keeps_hide_machine_results(client, staff, correctness):
+    response = client.post(
+        reverse("annotations:queue-new"),
+        {
+            "name": "blind",
+            "item_kind": "TRACE",
+            "configs": [correctness.pk],
+            "assignment_mode": "ALL",
+            "hide_machine_results": "on",
+        },
+    )
+    assert response.status_code == 302
+    queue = LabelingQueue.objects.get(name="blind")
+    assert queue.hide_machine_results is True
+    edit = client.get(reverse("annotations:queue-edit", args=[queue.pk])).content.decode()
+    assert re.search(r'<input type="checkbox" name="hide_machine_results"[^>]* checked', edit)
+    client.post(
+        reverse("annotations:queue-edit", args=[queue.pk]),
+        {
+            "name": "blind",
+            "item_kind": "TRACE",
+            "configs": [correctness.pk],
+            "assignment_mode": "ALL",
+        },
+    )
+    queue.refresh_from_db()
+    assert queue.hide_machine_results is False

@@ -79,7 +79,9 @@ def test_select_rows_export_to_a_new_dataset_then_download_it(logged_in_page, sh
     _row_box(page, shipping.trace.trace_id).check()
     assert page.locator("[data-selection-count]").inner_text() == "2 selected"
 
-    # Opening the panel loads the existing datasets to choose from; type a new name instead.
+    # Opening the panel (in the "Selected" menu) loads the existing datasets to choose from;
+    # type a new name instead.
+    page.locator("summary", has_text="Selected").click()
     panel.get_by_text("Add to dataset…").click()
     expect(page.locator('#dataset-names option[value="an older dataset"]')).to_have_count(1)
     panel.get_by_label("Dataset").fill("support golden set")
@@ -104,6 +106,7 @@ def test_select_rows_export_to_a_new_dataset_then_download_it(logged_in_page, sh
     page.wait_for_load_state("networkidle")
     assert page.locator("#rows tr").count() == 1
     panel = page.locator("details.dataset-add")
+    page.locator("summary", has_text="Selected").click()
     panel.get_by_text("Add to dataset…").click()
     panel.get_by_label("Dataset").fill("support golden set")
     panel.get_by_role("button", name="Add all traces matching").click()

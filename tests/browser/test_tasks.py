@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from annotations.models import Annotation
 from evalhub.models import Task, TaskRun
@@ -137,11 +138,18 @@ def test_evaluate_selected_rows_from_the_trace_browser(
 
     page.goto("/projects/default/traces/")
     bar = page.locator(".bulk-evaluate select")
-    bar.wait_for()
+    bar.wait_for(state="attached")
+    # The action is in the "Selected" menu, opened from the keyboard.
+    menu = page.locator("summary", has_text="Selected")
+    menu.focus()
+    page.keyboard.press("Enter")
     evaluate = page.get_by_role("button", name="Evaluate", exact=True)
-    assert evaluate.is_disabled()
+    expect(evaluate).to_be_disabled()
+    page.keyboard.press("Escape")
     page.get_by_label(f"Select {spans[0].name}").first.check()
-    assert evaluate.is_enabled()
+    menu.focus()
+    page.keyboard.press("Enter")
+    expect(evaluate).to_be_enabled()
     bar.select_option(label="correctness")
     evaluate.click()
     page.wait_for_url(re.compile(r"/runs/\d+/$"))
@@ -149,3 +157,10 @@ def test_evaluate_selected_rows_from_the_trace_browser(
     assert run.kind == "manual" and run.sampled == 1 and dispatched == [run.pk]
     assert page.locator(".run-status").inner_text() == "Queued"
     assert page.locator("#run-live").get_attribute("hx-trigger") == "every 2s"
+    banner = page.locator(".message.run-queued")
+    expect(banner).to_have_text(f"Run #{run.pk} is queued: 1 traces to evaluate.")
+
+    # Once the run leaves the queue, the next poll shows it and the "queued" banner goes.
+    TaskRun.objects.filter(pk=run.pk).update(status="running", started_at=timezone.now())
+    expect(page.locator(".run-status")).to_have_text("Running")
+    expect(banner).to_have_count(0)

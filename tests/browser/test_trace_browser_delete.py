@@ -47,6 +47,7 @@ def test_range_survives_tab_switches_and_delete_all_matching_removes_what_it_sta
     spans_of_them = Span.objects.filter(trace_id__in=trace_pks).count()
     total = Span.objects.count()
 
+    page.locator("summary", has_text="All matching").click()
     page.get_by_role("link", name="Delete all matching…").click()
     page.wait_for_load_state()
     heading = page.get_by_role("heading", level=1).inner_text()

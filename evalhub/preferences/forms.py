@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from django import forms
+
+from evalhub.preferences.zones import zone_names
+
+
+class TimeZoneForm(forms.Form):
+    time_zone = forms.ChoiceField(
+        required=False,
+        label="Time zone",
+        help_text="Times on every page are shown in this zone; hover a time for UTC.",
+    )
+
+    def __init__(self, *args: object, browser_zone: str, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        browser = f"Your browser's ({browser_zone})" if browser_zone else "Your browser's"
+        self.fields["time_zone"].choices = [("", browser), *((n, n) for n in zone_names())]
