@@ -28,11 +28,13 @@ app.autodiscover_tasks()
 
 
 def beat_schedule() -> dict[str, dict[str, object]]:
-    """The one schedule registry: continuous tasks' tick and the stale-run sweeper."""
+    """The one schedule registry: continuous tasks' tick, the stale-run sweeper and the
+    monitors' dispatcher (``evalhub.monitors.tasks``)."""
     from django.conf import settings
 
     tick = float(getattr(settings, "EVALHUB_TASKS_TICK_SECONDS", 5))
     sweep = float(getattr(settings, "EVALHUB_RUNS_SWEEP_SECONDS", 30))
+    monitors = float(getattr(settings, "EVALHUB_MONITORS_TICK_SECONDS", 15))
     return {
         "tasks-tick": {
             "task": "evalhub.tasks_tick",
@@ -43,6 +45,11 @@ def beat_schedule() -> dict[str, dict[str, object]]:
             "task": "evalhub.runs_sweep",
             "schedule": sweep,
             "options": {"expires": sweep},
+        },
+        "monitors-dispatch": {
+            "task": "monitors.dispatch",
+            "schedule": monitors,
+            "options": {"expires": monitors},
         },
     }
 

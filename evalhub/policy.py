@@ -138,6 +138,18 @@ PAGES: Final[dict[str, PageRule]] = {
     "tasks:run-cancel": page(W, W),
     "tasks:evaluate": page(W, W),
     "tasks:evaluate-options": page(W, W),
+    # monitors, notification channels (admins), automations
+    "monitors:list": page(R),
+    "monitors:detail": page(R),
+    "monitors:preview": page(W),  # part of the create/edit form
+    "monitors:new": page(W, W),
+    "monitors:edit": page(W, W),
+    "monitors:mute": page(W, W),
+    "monitors:delete": page(W, W),
+    "monitors:channels": page(A, A),
+    "monitors:channel": page(A, A),
+    "monitors:automations": page(R, W),
+    "monitors:automation": page(R, W),
     # the interactive API docs (a page: anonymous visitors go to the login page)
     "api:openapi-view": page(S),
 }

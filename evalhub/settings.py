@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "evalhub",
     "tracing",
     "annotations",
+    "evalhub.monitors",
 ]
 
 MIDDLEWARE = [
@@ -199,6 +200,14 @@ EVALHUB_RUN_LEASE_SECONDS = env_int("EVALHUB_RUN_LEASE_SECONDS", 60, minimum=2)
 EVALHUB_RUN_SLICE_SECONDS = env_int("EVALHUB_RUN_SLICE_SECONDS", 60, minimum=1)
 EVALHUB_TASK_CONCURRENCY = env_int("EVALHUB_TASK_CONCURRENCY", 16, minimum=1)
 EVALHUB_TASK_LATE_COMMIT_SECONDS = env_int("EVALHUB_TASK_LATE_COMMIT_SECONDS", 120, minimum=0)
+# Monitors and automations (evalhub.monitors).
+EVALHUB_MONITORS_TICK_SECONDS = env_int("EVALHUB_MONITORS_TICK_SECONDS", 15, minimum=1)
+# The shortest window a monitor may watch (5 minutes; the integration tests shorten it).
+EVALHUB_MONITOR_MIN_WINDOW_SECONDS = env_int("EVALHUB_MONITOR_MIN_WINDOW_SECONDS", 300, minimum=1)
+EVALHUB_WEBHOOK_TIMEOUT_SECONDS = env_int("EVALHUB_WEBHOOK_TIMEOUT_SECONDS", 5, minimum=1)
+EVALHUB_WEBHOOK_MAX_ATTEMPTS = env_int("EVALHUB_WEBHOOK_MAX_ATTEMPTS", 6, minimum=1)
+EVALHUB_WEBHOOK_BACKOFF_SECONDS = env_int("EVALHUB_WEBHOOK_BACKOFF_SECONDS", 10, minimum=0)
+EVALHUB_BASE_URL = env_str("EVALHUB_BASE_URL", "http://127.0.0.1:8000") or ""
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 LOGGING = {
