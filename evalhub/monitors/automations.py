@@ -183,7 +183,7 @@ def automation_apply(*, automation_id: int, span_ids: Sequence[int]) -> int:
     """One rule over some spans: the matching spans it has not acted on, sampled and within
     today's cap, get the action; each is recorded so that it never gets it again."""
     automation = (
-        Automation.objects.select_for_update()
+        Automation.objects.select_for_update(of=("self",))
         .select_related("project", "queue", "dataset", "channel")
         .filter(pk=automation_id, enabled=True)
         .first()

@@ -4,6 +4,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.evalhub.conftest import provider  # noqa: F401  (a provider on the fake judge)
+from tests.evalhub.fake_openai import fake_openai  # noqa: F401
 from tests.monitors.receiver import Receiver
 
 
