@@ -146,7 +146,7 @@ def alert_payload(
             "condition": monitor.condition,
             "direction": monitor.direction,
             "filter": monitor.filter,
-            "url": _absolute(reverse("monitors:detail", kwargs={"pk": monitor.pk})),
+            "url": _absolute(reverse("monitors:detail", kwargs={"monitor_id": monitor.pk})),
         },
         "window": {"start": _moment(check.window_start), "end": _moment(check.window_end)},
         "value": value,

@@ -80,18 +80,18 @@ def monitor_new(request: HttpRequest) -> HttpResponse:
         monitor = _save(form, None)
         if monitor is not None:
             messages.success(request, f"Monitor {monitor.name} created.")
-            return redirect("monitors:detail", pk=monitor.pk)
+            return redirect("monitors:detail", monitor_id=monitor.pk)
     status = 400 if request.method == "POST" else 200
     return render(request, "monitors/monitor_form.html", {"form": form}, status=status)
 
 
 @require_http_methods(["GET", "POST"])
-def monitor_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    monitor = get_object_or_404(Monitor.objects.select_related("project"), pk=pk)
+def monitor_edit(request: HttpRequest, monitor_id: int) -> HttpResponse:
+    monitor = get_object_or_404(Monitor.objects.select_related("project"), pk=monitor_id)
     form = MonitorForm(request.POST or None, initial=MonitorForm.initial_of(monitor))
     if request.method == "POST" and _save(form, monitor) is not None:
         messages.success(request, f"Monitor {monitor.name} saved.")
-        return redirect("monitors:detail", pk=monitor.pk)
+        return redirect("monitors:detail", monitor_id=monitor.pk)
     status = 400 if request.method == "POST" else 200
     return render(
         request, "monitors/monitor_form.html", {"form": form, "monitor": monitor}, status=status
@@ -117,8 +117,8 @@ def monitor_preview_view(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def monitor_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    monitor = get_object_or_404(Monitor.objects.select_related("project"), pk=pk)
+def monitor_detail(request: HttpRequest, monitor_id: int) -> HttpResponse:
+    monitor = get_object_or_404(Monitor.objects.select_related("project"), pk=monitor_id)
     return render(
         request,
         "monitors/monitor_detail.html",
@@ -133,8 +133,8 @@ def monitor_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def monitor_mute_view(request: HttpRequest, pk: int) -> HttpResponse:
-    monitor = get_object_or_404(Monitor, pk=pk)
+def monitor_mute_view(request: HttpRequest, monitor_id: int) -> HttpResponse:
+    monitor = get_object_or_404(Monitor, pk=monitor_id)
     form = MuteForm(request.POST)
     if form.is_valid():
         hours = form.cleaned_data.get("mute_hours")
@@ -143,12 +143,12 @@ def monitor_mute_view(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, "Muted." if until else "Unmuted.")
     else:
         messages.error(request, "; ".join(e for errors in form.errors.values() for e in errors))
-    return redirect("monitors:detail", pk=monitor.pk)
+    return redirect("monitors:detail", monitor_id=monitor.pk)
 
 
 @require_POST
-def monitor_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
-    monitor = get_object_or_404(Monitor, pk=pk)
+def monitor_delete_view(request: HttpRequest, monitor_id: int) -> HttpResponse:
+    monitor = get_object_or_404(Monitor, pk=monitor_id)
     monitor_delete(monitor=monitor)
     messages.success(request, f"Monitor {monitor.name} deleted.")
     return redirect("monitors:list")
@@ -172,7 +172,7 @@ def channels(request: HttpRequest) -> HttpResponse:
                 form.add_error("name", str(exc))
             else:
                 messages.success(request, f"Channel {channel.name} created.")
-                return redirect("monitors:channel", pk=channel.pk)
+                return redirect("monitors:channel", channel_id=channel.pk)
     return render(
         request,
         "monitors/channels.html",
@@ -186,8 +186,8 @@ def channels(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def channel_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    channel = get_object_or_404(NotificationChannel, pk=pk)
+def channel_edit(request: HttpRequest, channel_id: int) -> HttpResponse:
+    channel = get_object_or_404(NotificationChannel, pk=channel_id)
     action = request.POST.get("action", "save")
     if request.method == "POST" and action == "delete":
         channel_delete(channel=channel)
@@ -196,7 +196,7 @@ def channel_edit(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST" and action == "test":
         delivery_test_create(channel=channel)
         messages.success(request, "A test message is on its way: see the delivery log.")
-        return redirect("monitors:channel", pk=channel.pk)
+        return redirect("monitors:channel", channel_id=channel.pk)
     initial = {k: getattr(channel, k) for k in ("name", "kind", "url", "emails", "enabled")}
     form = ChannelForm(request.POST or None, initial=initial)
     status = 200
@@ -211,7 +211,7 @@ def channel_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 form.add_error("name", str(exc))
             else:
                 messages.success(request, f"Channel {channel.name} saved.")
-                return redirect("monitors:channel", pk=channel.pk)
+                return redirect("monitors:channel", channel_id=channel.pk)
     return render(
         request,
         "monitors/channel.html",
@@ -261,9 +261,9 @@ def automations(request: HttpRequest, project: str) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def automation_edit(request: HttpRequest, project: str, pk: int) -> HttpResponse:
+def automation_edit(request: HttpRequest, project: str, automation_id: int) -> HttpResponse:
     project_row = get_object_or_404(Project, name=project)
-    automation = get_object_or_404(Automation, pk=pk, project=project_row)
+    automation = get_object_or_404(Automation, pk=automation_id, project=project_row)
     if request.method == "POST" and request.POST.get("action") == "delete":
         automation_delete(automation=automation)
         messages.success(request, f"Automation {automation.name} deleted.")
