@@ -46,13 +46,16 @@ def duration_text(seconds: int) -> str:
     return f"{seconds}s"
 
 
-class DurationField(forms.CharField):
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("max_length", 20)
-        super().__init__(**kwargs)
+class DurationField(forms.Field):
+    """A duration typed as ``15m``, ``1h``, ``7d`` or seconds; cleans to whole seconds."""
 
-    def to_python(self, value: Any) -> int | None:  # type: ignore[override]
-        return duration_seconds(super().to_python(value))
+    widget = forms.TextInput
+
+    def to_python(self, value: Any) -> int | None:
+        text = str(value or "").strip()
+        if len(text) > 20:
+            raise forms.ValidationError("a duration such as 15m, 1h or 7d")
+        return duration_seconds(text)
 
     def prepare_value(self, value: Any) -> Any:
         return duration_text(value) if isinstance(value, int) else value
