@@ -17,6 +17,7 @@ from evalhub_client.errors import (
     SpanLogError,
     ValidationError,
 )
+from evalhub_client.monitors import Automation, Automations, Monitor, Monitors, Preview
 from evalhub_client.spans import SpanList, SpanListResponse, Spans
 from evalhub_client.tasks import Run, RunItem, Task, Tasks
 from evalhub_client.types import (
@@ -31,6 +32,11 @@ from evalhub_client.types import (
 )
 
 __all__ = [
+    "Automation",
+    "Automations",
+    "Monitor",
+    "Monitors",
+    "Preview",
     "AnnotateRecordInput",
     "AnnotationInput",
     "AuthenticationError",
