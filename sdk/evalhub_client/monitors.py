@@ -198,12 +198,29 @@ class Monitors:
         body: dict[str, Any] = {}
         if monitor is not None:
             current = self.get(monitor).raw
-            keep = (
-                "name project metric condition result_name label filter description "
-                "window_seconds frequency_seconds delay_seconds direction threshold consecutive "
-                "baseline_offset_seconds significance min_effect min_samples segment_field "
-                "channels enabled"
-            ).split()
+            keep = [
+                "name",
+                "project",
+                "metric",
+                "condition",
+                "result_name",
+                "label",
+                "filter",
+                "description",
+                "window_seconds",
+                "frequency_seconds",
+                "delay_seconds",
+                "direction",
+                "threshold",
+                "consecutive",
+                "baseline_offset_seconds",
+                "significance",
+                "min_effect",
+                "min_samples",
+                "segment_field",
+                "channels",
+                "enabled",
+            ]
             body = {k: current[k] for k in keep if k in current}
         body |= self._fields(fields)
         answer = self._transport.request("POST", "/v1/monitors/preview", json=body)
@@ -269,10 +286,21 @@ class Automations:
 
     def update(self, automation: Automation | int, **fields: Any) -> Automation:
         current = self.get(automation).raw
-        keep = (
-            "name project filter action queue dataset dataset_source expected_output_from tag "
-            "channel sampling_rate daily_cap enabled"
-        ).split()
+        keep = [
+            "name",
+            "project",
+            "filter",
+            "action",
+            "queue",
+            "dataset",
+            "dataset_source",
+            "expected_output_from",
+            "tag",
+            "channel",
+            "sampling_rate",
+            "daily_cap",
+            "enabled",
+        ]
         body = {k: current[k] for k in keep} | fields
         automation_id = current["id"]
         return Automation.from_api(
