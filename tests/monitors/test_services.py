@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from evalhub.monitors import services
 from evalhub.monitors.channels import ChannelInput, channel_create
 from evalhub.monitors.metrics import metric_window
 from evalhub.monitors.models import (
@@ -259,3 +260,30 @@ def test_the_preview_shows_when_the_monitor_would_have_fired():
     assert preview.fired_count == 1
     breaches = [p for p in preview.points if p.status == "breach"]
     assert len(breaches) == 3
+
+
+def test_a_check_that_dies_midway_leaves_its_window_to_the_next_one(monkeypatch):
+    """A worker killed mid-check (here: an error after the metric was computed) rolls its
+    transaction back: no row, the cursor where it was; the redelivered check does it all once."""
+    _windows([16, 16])
+    monitor = _rate_monitor()
+    now = BASE_TIME + timedelta(seconds=2 * W)
+    calls = {"n": 0}
+    real = services._transition
+
+    def dying(monitor, check):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("worker lost")
+        return real(monitor, check)
+
+    monkeypatch.setattr(services, "_transition", dying)
+    with pytest.raises(RuntimeError):
+        monitor_check(monitor_id=monitor.pk, now=now)
+    assert MonitorCheck.objects.filter(monitor=monitor).count() == 1  # the first window's
+    monitor.refresh_from_db()
+    assert monitor.checked_through == BASE_TIME + timedelta(seconds=W)
+    assert not monitor.events.exists()
+    (again,) = monitor_check(monitor_id=monitor.pk, now=now)
+    assert again.window_end == now
+    assert monitor.events.filter(kind=EventKind.FIRED).count() == 1

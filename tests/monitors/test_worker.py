@@ -26,12 +26,13 @@ from annotations.services import annotation_config_create
 from annotations.services_queues import queue_create
 from evalhub.monitors.automations import AutomationInput, automation_create
 from evalhub.monitors.channels import ChannelInput, channel_create
-from evalhub.monitors.models import EventKind, Monitor, MonitorCheck, MonitorState
+from evalhub.monitors.models import Delivery, EventKind, Monitor, MonitorCheck, MonitorState
 from evalhub.monitors.notify import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from evalhub.monitors.services import MonitorInput, monitor_create, window_end_floor
 from tests import factories
 from tests.evalhub.online_helpers import judge, make_task
 from tests.evalhub.worker_process import Worker, broker_flush, wait_for
+from tests.monitors.receiver import Receiver
 from tests.tracing.test_ingest_otlp import otlp_json, pb_request, pb_span
 
 pytestmark = [
@@ -124,8 +125,17 @@ def worker(tmp_path):
     broker_flush()
 
 
+@pytest.fixture
+def broken_receiver():
+    """A webhook that answers 500 every time."""
+    server = Receiver().start()
+    server.statuses.extend([500] * 100)
+    yield server
+    server.stop()
+
+
 def test_a_sustained_quality_drop_fires_once_notifies_queues_and_resolves(
-    client, auth, provider, fake_openai, receiver, worker, settings
+    client, auth, provider, fake_openai, receiver, broken_receiver, worker, settings
 ):
     settings.EVALHUB_MONITOR_MIN_WINDOW_SECONDS = 1
     fake_openai.reply = _judge_by_content
@@ -133,6 +143,10 @@ def test_a_sustained_quality_drop_fires_once_notifies_queues_and_resolves(
     make_task(judge(), filter="span_kind = 'LLM'")
     channel = channel_create(
         data=ChannelInput(name="on-call", kind="webhook", url=receiver.url, secret="topsecret")
+    )
+    # A second channel that fails: retried with back-off, never in the way of the checks.
+    broken = channel_create(
+        data=ChannelInput(name="broken", kind="webhook", url=broken_receiver.url)
     )
     config = annotation_config_create(
         name="verdict", kind="CATEGORICAL", values=[{"label": "ok"}, {"label": "wrong"}]
@@ -153,7 +167,7 @@ def test_a_sustained_quality_drop_fires_once_notifies_queues_and_resolves(
             name="correctness drop", metric="eval_label_rate", result_name="correctness",
             label="incorrect", filter="span_kind = 'LLM'", condition="threshold",
             threshold=0.25, consecutive=2, window_seconds=WINDOW, frequency_seconds=WINDOW,
-            delay_seconds=1, min_samples=10, channels=[channel], enabled=False,
+            delay_seconds=1, min_samples=10, channels=[broken, channel], enabled=False,
         ),
     )  # fmt: skip
     first_end = window_end_floor(timezone.now(), WINDOW) + timedelta(seconds=2 * WINDOW)
@@ -212,6 +226,15 @@ def test_a_sustained_quality_drop_fires_once_notifies_queues_and_resolves(
             hashlib.sha256,
         ).hexdigest()
         assert headers[SIGNATURE_HEADER] == f"sha256={mac}"
+
+    # The broken channel's deliveries are retried, logged, and held nothing up.
+    def retried() -> bool:
+        rows = Delivery.objects.filter(channel=broken)
+        return rows.count() == 2 and all(d.attempts >= 2 for d in rows)
+
+    wait_for(retried, timeout=60, worker=worker)
+    assert {d.last_error for d in Delivery.objects.filter(channel=broken)} == {"answered 500"}
+    assert {d.status for d in Delivery.objects.filter(channel=channel)} == {"sent"}
 
     # The automation put every span judged incorrect into the queue, once.
     wait_for(
