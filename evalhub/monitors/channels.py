@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Final
 
 from django.conf import settings
@@ -118,36 +119,60 @@ def backoff_seconds(attempt: int) -> int:
     return min(3600, base * 2 ** max(attempt - 1, 0))
 
 
-def delivery_attempt(*, delivery_id: int) -> int | None:
-    """Try to send a delivery once. Returns None when it is done (sent, or failed for good),
-    else the seconds to wait before the next attempt. A delivery already sent is not sent
-    again (a redelivered task)."""
+LEASE_MARGIN_SECONDS: Final = 30
+SWEEP_AFTER_SECONDS: Final = 60
+
+
+def delivery_attempt(*, delivery_id: int, now: datetime | None = None) -> int | None:
+    """Try to send a delivery once. Returns None when there is nothing more to do (sent,
+    failed for good, or not due: another message has it), else the seconds to wait before the
+    next attempt. A delivery already sent is not sent again (a redelivered task), and one whose
+    attempt is running elsewhere (its lease, ``next_attempt_at``, not reached) is left alone."""
+    now = now or timezone.now()
     with transaction.atomic():
         delivery = (
-            Delivery.objects.select_for_update()
+            Delivery.objects.select_for_update(of=("self",))
             .select_related("channel")
             .filter(pk=delivery_id)
             .first()
         )
         if delivery is None or delivery.status != DeliveryStatus.PENDING:
             return None
+        if delivery.next_attempt_at > now + timedelta(seconds=1):
+            return None
         delivery.attempts += 1
-        delivery.save(update_fields=["attempts"])
+        lease = settings.EVALHUB_WEBHOOK_TIMEOUT_SECONDS + LEASE_MARGIN_SECONDS
+        delivery.next_attempt_at = now + timedelta(seconds=lease)
+        delivery.save(update_fields=["attempts", "next_attempt_at"])
     # The request is made outside the transaction: a slow channel holds no lock.
     try:
         status = channel_send(delivery.channel, delivery.payload)
     except DeliveryFailed as exc:
         final = delivery.attempts >= settings.EVALHUB_WEBHOOK_MAX_ATTEMPTS
+        wait = backoff_seconds(delivery.attempts)
         Delivery.objects.filter(pk=delivery.pk).update(
             last_error=str(exc)[:2000],
             response_status=exc.status,
             status=DeliveryStatus.FAILED if final else DeliveryStatus.PENDING,
+            next_attempt_at=timezone.now() + timedelta(seconds=wait),
         )
-        return None if final else backoff_seconds(delivery.attempts)
+        return None if final else wait
     Delivery.objects.filter(pk=delivery.pk).update(
         status=DeliveryStatus.SENT, response_status=status, sent_at=timezone.now(), last_error=""
     )
     return None
+
+
+def deliveries_stale(*, now: datetime | None = None) -> list[int]:
+    """Pending deliveries whose attempt is overdue by a minute: their message was lost (a
+    process died between the commit and the send, or with the retry's message)."""
+    now = now or timezone.now()
+    overdue = now - timedelta(seconds=SWEEP_AFTER_SECONDS)
+    return list(
+        Delivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lt=overdue)
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:500]
+    )
 
 
 def delivery_test_create(*, channel: NotificationChannel) -> Delivery:
@@ -172,6 +197,7 @@ __all__ = [
     "channel_create",
     "channel_delete",
     "channel_update",
+    "deliveries_stale",
     "delivery_attempt",
     "delivery_test_create",
 ]

@@ -192,11 +192,21 @@ class Delivery(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     response_status = models.IntegerField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="")
+    # When the next attempt is due: while an attempt runs, its lease; a pending delivery past
+    # it (its message lost) is sent again by the dispatcher's sweep.
+    next_attempt_at = models.DateTimeField(default=timezone.now)
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=models.Q(status="pending"),
+                name="delivery_pending_due",
+            )
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["channel", "event"],

@@ -1,7 +1,8 @@
 """Celery entry points for monitors and automations: ids in, a service call, idempotent.
 
 - ``monitors_dispatch`` (beat, every ``EVALHUB_MONITORS_TICK_SECONDS``): each monitor with a
-  closed, unchecked window gets a ``monitor_check``.
+  closed, unchecked window gets a ``monitor_check``; the sweep re-sends deliveries whose
+  message was lost.
 - ``monitor_check``: checks the monitor's due windows in order; one row per window, so a
   redelivery (late acks: a worker killed mid-check) or a second dispatch writes nothing twice.
 - ``delivery_send``: one attempt at a message to a channel, re-scheduled with back-off.
@@ -15,11 +16,19 @@ from celery import shared_task
 
 @shared_task(name="monitors.dispatch", ignore_result=True)
 def monitors_dispatch() -> list[int]:
+    """Due monitors get a check; deliveries whose message was lost get sent again."""
+    from django.conf import settings
+
+    from evalhub.monitors.channels import deliveries_stale
     from evalhub.monitors.services import monitors_due
 
+    expires = max(60, 4 * int(settings.EVALHUB_MONITORS_TICK_SECONDS))
     due = monitors_due()
     for monitor_id in due:
-        monitor_check.delay(monitor_id)
+        # A check not started by then is superseded by the next tick's.
+        monitor_check.apply_async((monitor_id,), expires=expires)
+    for delivery_id in deliveries_stale():
+        delivery_send.delay(delivery_id)
     return due
 
 

@@ -16,7 +16,7 @@ from evalhub.monitors.models import Monitor
 from evalhub.monitors.services import monitor_check
 from tests import factories
 from tests.factories import BASE_TIME
-from tests.monitors.helpers import labelled_spans
+from tests.monitors.helpers import labelled_spans, preview_window_start
 
 pytestmark = pytest.mark.django_db
 
@@ -95,7 +95,7 @@ def test_the_preview_says_when_it_would_have_fired(client, auth, project):
     now = timezone.now()
     step = 30 * 86400 // 120
     for index, bad in enumerate([16, 16, 4]):
-        labelled_spans(start=now - timedelta(seconds=step * (5 - index)), total=40, incorrect=bad,
+        labelled_spans(start=preview_window_start(now, 4 - index), total=40, incorrect=bad,
                        seconds=60)  # fmt: skip
     response = _post(client, auth, "/v1/monitors/preview", {**MONITOR, "window_seconds": step})
     assert response.status_code == 200, response.content

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.utils import timezone
 
 from evalhub.monitors.channels import (
     ChannelInput,
@@ -74,15 +76,19 @@ def test_a_500_is_retried_with_back_off_then_given_up(receiver, settings):
     receiver.statuses.extend([500, 500, 500])
     channel = channel_create(data=ChannelInput(name="ops", kind="webhook", url=receiver.url))
     delivery = _delivery(channel)
-    assert delivery_attempt(delivery_id=delivery.pk) == 10
-    assert delivery_attempt(delivery_id=delivery.pk) == 20
+    start = timezone.now()
+    assert delivery_attempt(delivery_id=delivery.pk, now=start) == 10
+    # Not due yet: a duplicate message sends nothing.
+    assert delivery_attempt(delivery_id=delivery.pk, now=start) is None
+    assert len(receiver.requests) == 1
+    assert delivery_attempt(delivery_id=delivery.pk, now=start + timedelta(seconds=11)) == 20
     delivery.refresh_from_db()
     assert (delivery.status, delivery.response_status, delivery.last_error) == (
         DeliveryStatus.PENDING,
         500,
         "answered 500",
     )
-    assert delivery_attempt(delivery_id=delivery.pk) is None
+    assert delivery_attempt(delivery_id=delivery.pk, now=start + timedelta(seconds=32)) is None
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == (DeliveryStatus.FAILED, 3)
     assert backoff_seconds(30) == 3600
@@ -113,3 +119,21 @@ def test_bad_channels_name_the_field(data, field):
     with pytest.raises(ChannelInvalid) as caught:
         channel_create(data=data)
     assert caught.value.field == field
+
+
+def test_a_delivery_whose_message_was_lost_is_swept_and_never_sent_twice(receiver):
+    from evalhub.monitors.channels import deliveries_stale
+
+    channel = channel_create(data=ChannelInput(name="ops", kind="webhook", url=receiver.url))
+    delivery = _delivery(channel)
+    now = timezone.now()
+    assert deliveries_stale(now=now) == []
+    # Its message never reached a worker: a minute past due, the sweep picks it up.
+    assert deliveries_stale(now=now + timedelta(seconds=61)) == [delivery.pk]
+    # An attempt in flight holds a lease: a second message for it does nothing.
+    Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=now + timedelta(seconds=30))
+    assert delivery_attempt(delivery_id=delivery.pk, now=now) is None
+    assert receiver.requests == []
+    assert delivery_attempt(delivery_id=delivery.pk, now=now + timedelta(seconds=31)) is None
+    assert len(receiver.requests) == 1
+    assert deliveries_stale(now=now + timedelta(days=1)) == []  # sent

@@ -30,7 +30,7 @@ from evalhub.monitors.services import (
 )
 from tests import factories
 from tests.factories import BASE_TIME
-from tests.monitors.helpers import labelled_spans
+from tests.monitors.helpers import labelled_spans, preview_window_start
 from tracing.query import compile_filter
 
 pytestmark = pytest.mark.django_db
@@ -246,9 +246,8 @@ def test_the_preview_shows_when_the_monitor_would_have_fired():
 
     now = timezone.now()
     step = 30 * 86400 // 120
-    start = now - timedelta(seconds=step * 10)
     for index, incorrect in enumerate([4, 16, 4, 16, 16, 4]):
-        labelled_spans(start=start + timedelta(seconds=step * index), total=40, incorrect=incorrect,
+        labelled_spans(start=preview_window_start(now, 9 - index), total=40, incorrect=incorrect,
                        seconds=60)  # fmt: skip
     data = MonitorInput(
         name="p", metric="eval_label_rate", result_name="correctness", label="incorrect",

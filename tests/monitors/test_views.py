@@ -14,7 +14,7 @@ from evalhub.monitors.models import Monitor, NotificationChannel
 from evalhub.monitors.services import MonitorInput, monitor_check, monitor_create
 from tests import factories
 from tests.factories import BASE_TIME
-from tests.monitors.helpers import labelled_spans
+from tests.monitors.helpers import labelled_spans, preview_window_start
 
 pytestmark = pytest.mark.django_db
 
@@ -109,7 +109,7 @@ def test_bad_configuration_is_a_form_error(lead, changes, field, words):
 def test_the_preview_partial(lead):
     now = timezone.now()
     for index, bad in enumerate([16, 16, 4]):
-        labelled_spans(start=now - timedelta(hours=6 * (5 - index)), total=40, incorrect=bad,
+        labelled_spans(start=preview_window_start(now, 4 - index), total=40, incorrect=bad,
                        seconds=60)  # fmt: skip
     response = lead.get(
         "/monitors/preview/", {**FORM, "window": "6h"}, headers={"HX-Request": "true"}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 from django.utils import timezone
 from evalhub_client import ValidationError
@@ -11,14 +9,14 @@ from evalhub_client import ValidationError
 from annotations.services import annotation_config_create
 from annotations.services_queues import queue_create
 from tests import factories
-from tests.monitors.helpers import labelled_spans
+from tests.monitors.helpers import labelled_spans, preview_window_start
 
 
 def test_monitors_from_the_sdk(client):
     factories.project("shop")
     now = timezone.now()
     for index, bad in enumerate([16, 16, 4]):
-        labelled_spans(project="shop", start=now - timedelta(hours=6 * (5 - index)), total=40,
+        labelled_spans(project="shop", start=preview_window_start(now, 4 - index), total=40,
                        incorrect=bad, seconds=60)  # fmt: skip
     monitor = client.monitors.create(
         "correctness drop", "shop", metric="eval_label_rate", result_name="correctness",
