@@ -130,6 +130,9 @@ class MonitorCheck(models.Model):
     segment = models.CharField(max_length=1024, blank=True, default="")  # the worst segment
     breached_segments = models.JSONField(default=list, blank=True)
     segments = models.JSONField(default=list, blank=True)
+    # The window's counts by segment ({segment: [value, samples, hits, variance]}), so that a
+    # later check using this window as its baseline reads them (None: too many segments).
+    stats = models.JSONField(null=True, blank=True)
     duration_ms = models.FloatField(default=0.0)
     created_at = models.DateTimeField(default=timezone.now)
 

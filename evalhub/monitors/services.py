@@ -359,8 +359,48 @@ def _judge_baseline(
     return (CheckStatus.BREACH if significant else CheckStatus.OK), result.p_value
 
 
-def monitor_evaluate_window(monitor: Monitor, end: datetime) -> WindowOutcome:
-    """The monitor's metric over the window ending at ``end``, judged per segment."""
+MAX_STORED_SEGMENTS: Final = 200
+
+
+def stats_pack(stats: dict[str, WindowStats]) -> dict[str, list[Any]] | None:
+    """A window's counts as stored on its check (None when there are too many segments)."""
+    if len(stats) > MAX_STORED_SEGMENTS:
+        return None
+    return {k: [v.value, v.samples, v.hits, v.variance] for k, v in stats.items()}
+
+
+def stats_unpack(packed: dict[str, list[Any]]) -> dict[str, WindowStats]:
+    return {
+        k: WindowStats(value=v[0], samples=int(v[1]), hits=int(v[2]), variance=float(v[3]))
+        for k, v in packed.items()
+    }
+
+
+def _stored_window(monitor: Monitor, end: datetime) -> dict[str, WindowStats] | None:
+    """The counts of the window ending at ``end`` as this monitor checked them, when it did so
+    with its current configuration (a baseline is then read, not computed again)."""
+    if monitor.pk is None:
+        return None
+    row = (
+        MonitorCheck.objects.filter(
+            monitor=monitor,
+            window_end=end,
+            window_start=end - timedelta(seconds=monitor.window_seconds),
+            created_at__gte=monitor.updated_at,
+            stats__isnull=False,
+        )
+        .values_list("stats", flat=True)
+        .first()
+    )
+    return stats_unpack(row) if row is not None else None
+
+
+def monitor_evaluate_window(
+    monitor: Monitor, end: datetime, *, memo: dict[datetime, dict[str, WindowStats]] | None = None
+) -> WindowOutcome:
+    """The monitor's metric over the window ending at ``end``, judged per segment. A baseline
+    window is read from the check made of it when there is one (``memo``: windows computed
+    earlier in this run, by end)."""
     start = end - timedelta(seconds=monitor.window_seconds)
     filter_q: Q = compile_filter(monitor.filter)
     segment = segment_expression(monitor.segment_field) if monitor.segment_field else None
@@ -373,12 +413,19 @@ def monitor_evaluate_window(monitor: Monitor, end: datetime) -> WindowOutcome:
         "segment": segment,
     }
     current = metric_window(start=start, end=end, **common)
+    if memo is not None:
+        memo[end] = current
     if not current and segment is None:
         current = {NO_SEGMENT: WindowStats(value=None, samples=0)}
     baseline: dict[str, WindowStats] = {}
     if monitor.condition == Condition.BASELINE:
         offset = timedelta(seconds=monitor.baseline_offset_seconds)
-        baseline = metric_window(start=start - offset, end=end - offset, **common)
+        known = memo.get(end - offset) if memo is not None else None
+        if known is None:
+            known = _stored_window(monitor, end - offset)
+        if known is None:
+            known = metric_window(start=start - offset, end=end - offset, **common)
+        baseline = known
     outcomes = []
     for key, stats in sorted(current.items()):
         if monitor.condition == Condition.THRESHOLD:
@@ -500,7 +547,8 @@ def _check_window(monitor: Monitor, end: datetime) -> MonitorCheck | None:
     if MonitorCheck.objects.filter(monitor=monitor, window_end=end).exists():
         return None
     began = time.perf_counter()
-    outcome = monitor_evaluate_window(monitor, end)
+    memo: dict[datetime, dict[str, WindowStats]] = {}
+    outcome = monitor_evaluate_window(monitor, end, memo=memo)
     worst = outcome.worst
     check = MonitorCheck.objects.create(
         monitor=monitor,
@@ -515,6 +563,7 @@ def _check_window(monitor: Monitor, end: datetime) -> MonitorCheck | None:
         segment=worst.segment if worst else "",
         breached_segments=[s.segment for s in outcome.breached],
         segments=_segment_rows(outcome) if monitor.segment_field else [],
+        stats=stats_pack(memo[end]),
         duration_ms=(time.perf_counter() - began) * 1000,
     )
     event = _transition(monitor, check)
@@ -568,8 +617,9 @@ def monitor_preview(
     points: list[PreviewPoint] = []
     streaks: dict[str, int] = {}
     firing: str | None = None
+    memo: dict[datetime, dict[str, WindowStats]] = {}
     for end in ends:
-        outcome = monitor_evaluate_window(monitor, end)
+        outcome = monitor_evaluate_window(monitor, end, memo=memo)
         breached = {s.segment for s in outcome.breached}
         streaks = {key: streaks.get(key, 0) + 1 for key in breached}
         fired = False

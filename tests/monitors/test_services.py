@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from annotations.models import Annotation
 from evalhub.monitors import services
 from evalhub.monitors.channels import ChannelInput, channel_create
 from evalhub.monitors.metrics import metric_window
@@ -24,6 +25,7 @@ from evalhub.monitors.services import (
     MonitorInvalid,
     monitor_check,
     monitor_create,
+    monitor_evaluate_window,
     monitor_mute,
     monitor_preview,
     windows_due,
@@ -286,3 +288,26 @@ def test_a_check_that_dies_midway_leaves_its_window_to_the_next_one(monkeypatch)
     (again,) = monitor_check(monitor_id=monitor.pk, now=now)
     assert again.window_end == now
     assert monitor.events.filter(kind=EventKind.FIRED).count() == 1
+
+
+def test_a_baseline_is_read_from_the_check_made_of_it():
+    day = timedelta(days=1)
+    labelled_spans(start=BASE_TIME - day + timedelta(seconds=1), total=200, incorrect=20)
+    labelled_spans(start=BASE_TIME + timedelta(seconds=1), total=200, incorrect=80)
+    monitor = _rate_monitor(condition="baseline", consecutive=1, min_samples=50)
+    Monitor.objects.filter(pk=monitor.pk).update(created_at=BASE_TIME - day)
+    (yesterday,) = monitor_check(monitor_id=monitor.pk, now=BASE_TIME - day + timedelta(seconds=W))
+    assert yesterday.stats == {"": [0.1, 200, 20, 0.0]}  # value, samples, hits, variance
+    # Yesterday's results are gone (deleted, say): the check made of them still stands.
+    Annotation.objects.filter(span__start_time__lt=BASE_TIME).delete()
+    MonitorCheck.objects.filter(monitor=monitor).update(created_at=BASE_TIME)
+    Monitor.objects.filter(pk=monitor.pk).update(
+        checked_through=BASE_TIME, updated_at=BASE_TIME - day
+    )
+    (today,) = monitor_check(monitor_id=monitor.pk, now=BASE_TIME + timedelta(seconds=W))
+    assert today.status == CheckStatus.BREACH and today.baseline_samples == 200
+    # A monitor changed since that check computes its baseline again.
+    Monitor.objects.filter(pk=monitor.pk).update(updated_at=BASE_TIME + timedelta(hours=1))
+    monitor.refresh_from_db()
+    outcome = monitor_evaluate_window(monitor, BASE_TIME + timedelta(seconds=W))
+    assert outcome.status == CheckStatus.INSUFFICIENT
