@@ -25,6 +25,7 @@ from annotations.models import (
     TargetKind,
 )
 from annotations.naming import RECORD_PREFIXES, AnnotatorClass, annotator_class, class_kinds
+from annotations.signals import annotations_written
 from tracing.models import Project, Session, Span, Trace
 
 MAX_NAME_LENGTH = 255
@@ -326,7 +327,8 @@ def annotations_upsert(
         Annotation.objects.bulk_update(to_update, _UPDATED_FIELDS, batch_size=500)
     if to_create:
         Annotation.objects.bulk_create(to_create, batch_size=500)
-
+    written = list(by_key.values())
+    annotations_written.send(sender=Annotation, annotations=written)
     return [by_key[_key_of(item, targets)] for item in cleaned]
 
 

@@ -28,13 +28,14 @@ app.autodiscover_tasks()
 
 
 def beat_schedule() -> dict[str, dict[str, object]]:
-    """The one schedule registry: continuous tasks' tick, the stale-run sweeper and the
-    retention pass."""
+    """The one schedule registry: continuous tasks' tick, the stale-run sweeper, the retention
+    pass and the monitors' dispatcher (``evalhub.monitors.tasks``)."""
     from django.conf import settings
 
     tick = float(getattr(settings, "EVALHUB_TASKS_TICK_SECONDS", 5))
     sweep = float(getattr(settings, "EVALHUB_RUNS_SWEEP_SECONDS", 30))
     retention = float(getattr(settings, "EVALHUB_RETENTION_SWEEP_SECONDS", 3600))
+    monitors = float(getattr(settings, "EVALHUB_MONITORS_TICK_SECONDS", 15))
     return {
         "tasks-tick": {
             "task": "evalhub.tasks_tick",
@@ -50,6 +51,11 @@ def beat_schedule() -> dict[str, dict[str, object]]:
             "task": "evalhub.retention_sweep",
             "schedule": retention,
             "options": {"expires": retention},
+        },
+        "monitors-dispatch": {
+            "task": "monitors.dispatch",
+            "schedule": monitors,
+            "options": {"expires": monitors},
         },
     }
 

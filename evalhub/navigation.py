@@ -17,6 +17,7 @@ NAVIGATION = [
     ("Tasks", "tasks:list", "tasks"),
     ("Annotation queues", "annotations:queues", "queues"),
     ("Datasets", "annotations:datasets", "datasets"),
+    ("Monitors", "monitors:list", "monitors"),
     ("Settings", "settings", "settings"),
 ]
 
@@ -26,6 +27,7 @@ SETTINGS_NAVIGATION = [
     ("AI providers", "evaluators:providers"),
     ("Annotation configs", "annotations:configs"),
     ("API keys", "settings:api-keys"),
+    ("Notification channels", "monitors:channels"),
     ("Users and roles", "settings:users"),
 ]
 # One's own settings: a tab after the team's, and the link on one's name in the top bar (so

@@ -140,6 +140,18 @@ PAGES: Final[dict[str, PageRule]] = {
     "tasks:run-cancel": page(W, W),
     "tasks:evaluate": page(W, W),
     "tasks:evaluate-options": page(W, W),
+    # monitors, notification channels (admins), automations
+    "monitors:list": page(R),
+    "monitors:detail": page(R),
+    "monitors:preview": page(W),  # part of the create/edit form
+    "monitors:new": page(W, W),
+    "monitors:edit": page(W, W),
+    "monitors:mute": page(W, W),
+    "monitors:delete": page(W, W),
+    "monitors:channels": page(A, A),
+    "monitors:channel": page(A, A),
+    "monitors:automations": page(R, W),
+    "monitors:automation": page(R, W),
     # the interactive API docs (a page: anonymous visitors go to the login page)
     "api:openapi-view": page(S),
 }
@@ -232,6 +244,27 @@ API: Final[dict[str, Need]] = {
     "api:runs_items": R,
     "api:tasks_run_items": R,
     "api:runs_cancel": W,
+    # monitors (channels: admins; automations: like tasks)
+    "api:monitors_list": R,
+    "api:monitors_create": W,
+    "api:monitors_preview": R,  # a computation sent as POST; nothing is saved
+    "api:monitors_get": R,
+    "api:monitors_update": W,
+    "api:monitors_delete": W,
+    "api:monitors_mute": W,
+    "api:monitors_checks": R,
+    "api:monitors_events": R,
+    "api:channels_list": A,
+    "api:channels_create": A,
+    "api:channels_get": A,
+    "api:channels_update": A,
+    "api:channels_delete": A,
+    "api:channels_deliveries": A,
+    "api:automations_list": R,
+    "api:automations_create": W,
+    "api:automations_get": R,
+    "api:automations_update": W,
+    "api:automations_delete": W,
     # API keys
     "api:api_keys_list": K,
     "api:api_keys_create": K,

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "annotations",
     "evalhub.retention",
     "evalhub.preferences",
+    "evalhub.monitors",
 ]
 
 MIDDLEWARE = [
@@ -211,6 +212,14 @@ EVALHUB_RUN_SHARD_ITEMS = env_int("EVALHUB_RUN_SHARD_ITEMS", 0, minimum=0)
 EVALHUB_RETENTION_DAYS = env_int("EVALHUB_RETENTION_DAYS", 0, minimum=0)
 EVALHUB_RETENTION_SWEEP_SECONDS = env_int("EVALHUB_RETENTION_SWEEP_SECONDS", 3600, minimum=60)
 EVALHUB_TASK_LATE_COMMIT_SECONDS = env_int("EVALHUB_TASK_LATE_COMMIT_SECONDS", 120, minimum=0)
+# Monitors and automations (evalhub.monitors).
+EVALHUB_MONITORS_TICK_SECONDS = env_int("EVALHUB_MONITORS_TICK_SECONDS", 15, minimum=1)
+# The shortest window a monitor may watch (5 minutes; the integration tests shorten it).
+EVALHUB_MONITOR_MIN_WINDOW_SECONDS = env_int("EVALHUB_MONITOR_MIN_WINDOW_SECONDS", 300, minimum=1)
+EVALHUB_WEBHOOK_TIMEOUT_SECONDS = env_int("EVALHUB_WEBHOOK_TIMEOUT_SECONDS", 5, minimum=1)
+EVALHUB_WEBHOOK_MAX_ATTEMPTS = env_int("EVALHUB_WEBHOOK_MAX_ATTEMPTS", 6, minimum=1)
+EVALHUB_WEBHOOK_BACKOFF_SECONDS = env_int("EVALHUB_WEBHOOK_BACKOFF_SECONDS", 10, minimum=0)
+EVALHUB_BASE_URL = env_str("EVALHUB_BASE_URL", "http://127.0.0.1:8000") or ""
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 LOGGING = {

@@ -25,6 +25,7 @@ urlpatterns = [
     path("", include("annotations.urls")),
     path("", include("evalhub.urls_tasks")),
     path("", include("evalhub.urls_settings")),
+    path("", include("evalhub.monitors.urls")),
     path("", api.urls),
 ]
 

@@ -27,6 +27,7 @@ PROJECT_TABS = [
     ("sessions", "Sessions", "tracing:sessions"),
     ("annotations", "Annotations", "annotations:project-annotations"),
     ("trends", "Score trends", "tasks:trends"),
+    ("automations", "Automations", "monitors:automations"),
 ]
 
 

@@ -17,6 +17,7 @@ from evalhub_client.errors import (
     SpanLogError,
     ValidationError,
 )
+from evalhub_client.monitors import Automation, Automations, Monitor, Monitors, Preview
 from evalhub_client.spans import SpanList, SpanListResponse, Spans
 from evalhub_client.tasks import Run, RunItem, Task, Tasks
 from evalhub_client.types import (
@@ -34,11 +35,16 @@ __all__ = [
     "AnnotateRecordInput",
     "AnnotationInput",
     "AuthenticationError",
+    "Automation",
+    "Automations",
     "Client",
     "EvalHubError",
     "MetadataUpdateResult",
+    "Monitor",
+    "Monitors",
     "NotFoundError",
     "Pagination",
+    "Preview",
     "Run",
     "RunItem",
     "RunRejectedError",

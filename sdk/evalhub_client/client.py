@@ -8,6 +8,7 @@ from types import TracebackType
 import httpx
 
 from evalhub_client._http import Transport
+from evalhub_client.monitors import Automations, Monitors
 from evalhub_client.spans import Spans
 from evalhub_client.tasks import Tasks
 
@@ -38,6 +39,8 @@ class Client:
         )
         self.spans = Spans(self._transport)
         self.tasks = Tasks(self._transport)
+        self.monitors = Monitors(self._transport)
+        self.automations = Automations(self._transport)
 
     def close(self) -> None:
         self._transport.close()

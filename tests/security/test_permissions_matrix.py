@@ -147,6 +147,21 @@ def _world_build() -> World:
     run = run_backfill_create(task=task, start=factories.BASE_TIME - timedelta(days=1))
     assert TaskRun.objects.filter(pk=run.pk).exists()
 
+    # monitors, notification channels, automations (evalhub.monitors)
+    from evalhub.monitors.automations import AutomationInput, automation_create
+    from evalhub.monitors.channels import ChannelInput, channel_create
+    from evalhub.monitors.services import MonitorInput, monitor_create
+
+    channel = channel_create(data=ChannelInput(name="ops", kind="webhook", url=CLOSED_PORT_URL))
+    monitor = monitor_create(
+        project=project,
+        data=MonitorInput(name="errors", metric="error_rate", condition="threshold", threshold=0.5),
+    )
+    automation = automation_create(
+        project=project,
+        data=AutomationInput(name="tag", filter="status_code = 'ERROR'", action="tag", tag="err"),
+    )
+
     def key(name: str, scope: str, user: Any = admin) -> str:
         return api_key_create(name=name, scope=scope, user=user)[1]
 
@@ -201,6 +216,9 @@ def _world_build() -> World:
         "pk": str(dataset.pk),
         "task_id": str(task.pk),
         "run_id": str(run.pk),
+        "monitor_id": str(monitor.pk),
+        "channel_id": str(channel.pk),
+        "automation_id": str(automation.pk),
         "ident": judge.name,
         "key_id": str(members_key.pk),
         "user_id": str(member.pk),

@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+
+
+class MonitorsConfig(AppConfig):
+    name = "evalhub.monitors"
+    label = "monitors"
+    verbose_name = "Monitors, alerts and automations"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from evalhub.monitors import receivers  # noqa: F401  (connects the automation hook)

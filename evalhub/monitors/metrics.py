@@ -1,0 +1,249 @@
+"""What a monitor measures over a window, computed by the database: one grouped aggregate per
+window (and per segment), over the spans the monitor's filter selects (the one filter language,
+``tracing.query``) and the evaluation or annotation results on them.
+
+A result is placed in time by what it evaluates: a span's result by the span's start, a trace's
+by its root span's start. Latency percentiles are ``percentile_cont`` on PostgreSQL; SQLite
+(the embedded mode) has no such aggregate, and the values of the window are read instead.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+from django.db import connection
+from django.db.models import Aggregate, Count, Expression, F, FloatField, Q, QuerySet, Sum
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
+from django.db.models.functions import Cast, Coalesce
+
+from annotations.models import AnnotatorKind
+from tracing.models import Project, Span, StatusCode
+from tracing.query import FilterError
+from tracing.query.fields import ColumnTarget, JSONTarget, resolve
+from tracing.query.parser import Comparison, parse
+
+RATE_METRICS: Final = frozenset({"eval_label_rate", "annotation_label_rate", "error_rate"})
+MEAN_METRICS: Final = frozenset({"eval_mean_score", "annotation_mean_score"})
+RESULT_METRICS: Final = frozenset(
+    {"eval_label_rate", "eval_mean_score", "annotation_label_rate", "annotation_mean_score"}
+)
+PERCENTILES: Final = {"latency_p50": 0.5, "latency_p95": 0.95, "latency_p99": 0.99}
+SUM_METRICS: Final = frozenset({"tokens", "cost", "span_count"})
+NO_SEGMENT: Final = ""
+NULL_SEGMENT: Final = "(none)"
+
+
+@dataclass(frozen=True, slots=True)
+class WindowStats:
+    """A metric over one window (and segment): ``value``, the number of results (``samples``)
+    and what the tests need — ``hits`` for rates, ``variance`` for means."""
+
+    value: float | None
+    samples: int
+    hits: int = 0
+    variance: float = 0.0
+
+
+class PercentileCont(Aggregate):
+    """PostgreSQL's ``percentile_cont(<fraction>) WITHIN GROUP (ORDER BY <expr>)``; the
+    fraction is one of ``PERCENTILES`` (never user text)."""
+
+    function = "percentile_cont"
+    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
+
+    def __init__(self, expression: Any, fraction: float, **extra: Any) -> None:
+        if fraction not in PERCENTILES.values():
+            raise ValueError("unsupported percentile")
+        super().__init__(expression, fraction=repr(float(fraction)), **extra)
+
+
+def segment_expression(field: str) -> Expression | F:
+    """The ORM expression of a filter-language field to group spans by (``model_name``,
+    ``metadata.tier``, ``attributes.llm.prompt_template.version``). Raises ``FilterError``
+    for a field that is unknown or holds no single value per span."""
+    node = parse(f"{field} IS NOT NULL")
+    if not isinstance(node, Comparison):
+        raise FilterError("a segment is one field", 0)
+    target = resolve(node.field)
+    if isinstance(target, ColumnTarget) and target.spec.type not in ("list", "json"):
+        return Cast(F(target.spec.column), output_field=_text_field())
+    if isinstance(target, JSONTarget) and target.path:
+        expression: Any = F(target.column)
+        for key in target.path[:-1]:
+            expression = KeyTransform(str(key), expression)
+        return KeyTextTransform(str(target.path[-1]), expression)
+    raise FilterError(
+        f"{field} cannot segment a monitor: name a span column or a metadata/attributes key", 0
+    )
+
+
+def _text_field() -> Any:
+    from django.db.models import TextField
+
+    return TextField()
+
+
+def window_spans(
+    *, project: Project | int, filter_q: Q, start: datetime, end: datetime
+) -> QuerySet[Span]:
+    """The spans of ``project`` that started in ``[start, end)`` and match the filter."""
+    project_id = project if isinstance(project, int) else project.pk
+    return Span.objects.filter(
+        project_id=project_id, start_time__gte=start, start_time__lt=end
+    ).filter(filter_q)
+
+
+def _grouped(query: QuerySet[Any], segment: Expression | F | None, **aggregates: Any) -> list[dict]:
+    if segment is None:
+        row = query.aggregate(**aggregates)
+        return [{"_segment": NO_SEGMENT, **row}]
+    return list(
+        query.annotate(_segment=segment)
+        .order_by()
+        .values("_segment")
+        .annotate(**aggregates)
+        .values("_segment", *aggregates)
+    )
+
+
+def _merge(rows: list[dict], into: dict[str, dict[str, float]]) -> None:
+    for row in rows:
+        key = row.pop("_segment")
+        key = NULL_SEGMENT if key is None else str(key)
+        slot = into.setdefault(key, {})
+        for name, value in row.items():
+            slot[name] = slot.get(name, 0) + (value or 0)
+
+
+def _result_rows(
+    spans: QuerySet[Span], *, kinds: tuple[str, ...], name: str, label: str, mean: bool,
+    segment: Expression | F | None,
+) -> dict[str, dict[str, float]]:  # fmt: skip
+    found: dict[str, dict[str, float]] = {}
+    for prefix, base in (
+        ("annotations", spans),
+        ("trace__annotations", spans.filter(parent_id__isnull=True)),
+    ):
+        joined = base.filter(**{f"{prefix}__name": name, f"{prefix}__annotator_kind__in": kinds})
+        if mean:
+            score = F(f"{prefix}__score")
+            aggregates = {
+                "n": Count(f"{prefix}__score"),
+                "total": Sum(score, output_field=FloatField()),
+                "squares": Sum(score * score, output_field=FloatField()),
+            }
+        else:
+            aggregates = {
+                "n": Count(f"{prefix}__id"),
+                "hits": Count(f"{prefix}__id", filter=Q(**{f"{prefix}__label": label})),
+            }
+        _merge(_grouped(joined, segment, **aggregates), found)
+    return found
+
+
+def _mean_stats(slot: dict[str, float]) -> WindowStats:
+    n = int(slot.get("n", 0))
+    if n == 0:
+        return WindowStats(value=None, samples=0)
+    mean = slot["total"] / n
+    variance = (slot["squares"] - n * mean * mean) / (n - 1) if n > 1 else 0.0
+    return WindowStats(value=mean, samples=n, variance=max(variance, 0.0))
+
+
+def _rate_stats(slot: dict[str, float]) -> WindowStats:
+    n, hits = int(slot.get("n", 0)), int(slot.get("hits", 0))
+    return WindowStats(value=hits / n if n else None, samples=n, hits=hits)
+
+
+def _percentile_python(
+    spans: QuerySet[Span], segment: Expression | F | None, fraction: float
+) -> dict[str, WindowStats]:
+    values: dict[str, list[float]] = {}
+    query = spans.annotate(_segment=segment) if segment is not None else spans
+    for row in query.values_list("latency_ms", *(["_segment"] if segment is not None else [])):
+        key = NO_SEGMENT if segment is None else (NULL_SEGMENT if row[1] is None else str(row[1]))
+        values.setdefault(key, []).append(row[0])
+    found = {}
+    for key, items in values.items():
+        items.sort()
+        position = fraction * (len(items) - 1)
+        low, high = math.floor(position), math.ceil(position)
+        value = items[low] + (items[high] - items[low]) * (position - low)
+        found[key] = WindowStats(value=value, samples=len(items))
+    return found
+
+
+def metric_window(
+    *,
+    project: Project | int,
+    metric: str,
+    filter_q: Q,
+    start: datetime,
+    end: datetime,
+    result_name: str = "",
+    label: str = "",
+    segment: Expression | F | None = None,
+) -> dict[str, WindowStats]:
+    """``metric`` over the window ``[start, end)``, by segment (``""`` without a segment).
+    A window without data gives ``{}``, or a zero for sums and counts."""
+    spans = window_spans(project=project, filter_q=filter_q, start=start, end=end)
+    if metric in RESULT_METRICS:
+        human = metric.startswith("annotation")
+        kinds = (AnnotatorKind.HUMAN,) if human else (AnnotatorKind.LLM, AnnotatorKind.CODE)
+        mean = metric in MEAN_METRICS
+        rows = _result_rows(
+            spans, kinds=kinds, name=result_name, label=label, mean=mean, segment=segment
+        )
+        convert = _mean_stats if mean else _rate_stats
+        return {key: convert(slot) for key, slot in rows.items() if slot.get("n")}
+    if metric == "error_rate":
+        rows = _grouped(
+            spans, segment, n=Count("id"), hits=Count("id", filter=Q(status_code=StatusCode.ERROR))
+        )
+        found: dict[str, dict[str, float]] = {}
+        _merge(rows, found)
+        return {key: _rate_stats(slot) for key, slot in found.items() if slot.get("n")}
+    if metric in PERCENTILES:
+        fraction = PERCENTILES[metric]
+        if connection.vendor != "postgresql":
+            return _percentile_python(spans, segment, fraction)
+        rows = _grouped(spans, segment, n=Count("id"), value=PercentileCont("latency_ms", fraction))
+        return {
+            (NULL_SEGMENT if r["_segment"] is None else str(r["_segment"])): WindowStats(
+                value=r["value"], samples=int(r["n"])
+            )
+            for r in rows
+            if r["n"]
+        }
+    if metric == "tokens":
+        total: Any = Sum(Coalesce("total_tokens", 0))
+    elif metric == "cost":
+        total = Sum(Coalesce("cost", 0.0), output_field=FloatField())
+    elif metric == "span_count":
+        total = Count("id")
+    else:
+        raise ValueError(f"unknown metric {metric!r}")
+    rows = _grouped(spans, segment, n=Count("id"), value=total)
+    return {
+        (NULL_SEGMENT if r["_segment"] is None else str(r["_segment"])): WindowStats(
+            value=float(r["value"] or 0), samples=int(r["n"] or 0)
+        )
+        for r in rows
+    }
+
+
+__all__ = [
+    "MEAN_METRICS",
+    "PERCENTILES",
+    "RATE_METRICS",
+    "RESULT_METRICS",
+    "SUM_METRICS",
+    "WindowStats",
+    "metric_window",
+    "segment_expression",
+    "window_spans",
+]

@@ -1,0 +1,151 @@
+"""Automations: results written → matching spans get the rule's action once, sampled and
+capped; queue, dataset, tag and webhook actions; bad rules are refused naming the field."""
+
+from __future__ import annotations
+
+import pytest
+
+from annotations.models import AnnotatorKind, DatasetExample, LabelingQueueItem
+from annotations.services import (
+    AnnotationInput,
+    annotation_config_create,
+    annotations_upsert,
+)
+from annotations.services_datasets import dataset_create
+from annotations.services_queues import queue_create
+from evalhub.monitors.automations import (
+    AutomationInput,
+    AutomationInvalid,
+    automation_create,
+    sampled,
+)
+from evalhub.monitors.channels import ChannelInput, channel_create
+from evalhub.monitors.models import AutomationHit, Delivery
+from tests import factories
+from tests.factories import BASE_TIME
+from tests.monitors.helpers import labelled_spans
+from tracing.models import Span
+
+pytestmark = pytest.mark.django_db
+RULE = "eval.correctness.label = 'incorrect'"
+
+
+@pytest.fixture
+def queue():
+    config = annotation_config_create(
+        name="verdict", kind="CATEGORICAL", values=[{"label": "ok"}, {"label": "bad"}]
+    )
+    return queue_create(name="failures", item_kind="SPAN", configs=[config])
+
+
+def _rule(**changes) -> AutomationInput:
+    data = AutomationInput(name="to review", filter=RULE, action="queue")
+    for name, value in changes.items():
+        setattr(data, name, value)
+    return data
+
+
+def test_failing_spans_go_to_the_queue_once(
+    queue, celery_eager, django_capture_on_commit_callbacks
+):
+    automation = automation_create(project=factories.project(), data=_rule(queue=queue))
+    with django_capture_on_commit_callbacks(execute=True):
+        spans = labelled_spans(start=BASE_TIME, total=10, incorrect=3)
+    queued = set(LabelingQueueItem.objects.filter(queue=queue).values_list("span_id", flat=True))
+    assert queued == {s.pk for s in spans[:3]}
+    # The same results written again (a redelivered run slice) and a person's label on a
+    # failing span: nothing is queued twice.
+    with django_capture_on_commit_callbacks(execute=True):
+        annotations_upsert(
+            items=[
+                AnnotationInput(
+                    target_kind="SPAN", target_id=spans[0].span_id, name="correctness",
+                    annotator_kind=AnnotatorKind.LLM, label="incorrect",
+                ),
+                AnnotationInput(
+                    target_kind="SPAN", target_id=spans[1].span_id, name="correctness",
+                    annotator_kind=AnnotatorKind.HUMAN, label="incorrect", identifier="ann",
+                ),
+            ]
+        )  # fmt: skip
+    assert LabelingQueueItem.objects.filter(queue=queue).count() == 3
+    assert AutomationHit.objects.filter(automation=automation).count() == 3
+
+
+def test_a_human_annotation_triggers_a_rule(
+    queue, celery_eager, django_capture_on_commit_callbacks
+):
+    (span,) = factories.ingest([factories.span_record(kind="LLM")])
+    automation_create(
+        project=factories.project(),
+        data=_rule(filter="annotation.correctness.label = 'incorrect'", queue=queue),
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        annotations_upsert(
+            items=[
+                AnnotationInput(
+                    target_kind="SPAN", target_id=span.span_id, name="correctness",
+                    annotator_kind=AnnotatorKind.HUMAN, label="incorrect", identifier="ann",
+                )
+            ]
+        )  # fmt: skip
+    assert LabelingQueueItem.objects.filter(queue=queue, span=span).exists()
+
+
+def test_sampling_and_the_daily_cap(queue, celery_eager, django_capture_on_commit_callbacks):
+    automation = automation_create(
+        project=factories.project(), data=_rule(queue=queue, sampling_rate=50, daily_cap=4)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        spans = labelled_spans(start=BASE_TIME, total=40, incorrect=40)
+    in_sample = [s for s in spans if sampled(automation.pk, s.span_id, 50)]
+    assert 8 < len(in_sample) < 32  # about half
+    hits = AutomationHit.objects.filter(automation=automation)
+    assert hits.count() == 4
+    assert set(hits.values_list("span_id", flat=True)) <= {s.pk for s in in_sample}
+
+
+def test_dataset_tag_and_webhook_actions(celery_eager, django_capture_on_commit_callbacks):
+    project = factories.project()
+    dataset = dataset_create(name="hard cases").dataset
+    channel = channel_create(
+        data=ChannelInput(name="hook", kind="webhook", url="http://127.0.0.1:9/")
+    )
+    automation_create(
+        project=project,
+        data=_rule(
+            name="keep", action="dataset", dataset=dataset, expected_output_from="eval.correctness"
+        ),
+    )
+    automation_create(project=project, data=_rule(name="tag", action="tag", tag="needs-review"))
+    automation_create(project=project, data=_rule(name="call", action="webhook", channel=channel))
+    with django_capture_on_commit_callbacks(execute=True):
+        spans = labelled_spans(start=BASE_TIME, total=4, incorrect=2)
+    examples = DatasetExample.objects.filter(dataset=dataset)
+    assert {e.source_span_id for e in examples} == {s.span_id for s in spans[:2]}
+    assert {e.expected_output for e in examples} == {"incorrect"}
+    tags = dict(Span.objects.filter(pk__in=[s.pk for s in spans]).values_list("pk", "tags"))
+    assert {pk for pk, t in tags.items() if "needs-review" in t} == {s.pk for s in spans[:2]}
+    (delivery,) = Delivery.objects.filter(channel=channel)
+    assert delivery.payload["type"] == "automation.matched"
+    assert {s["span_id"] for s in delivery.payload["spans"]} == {s.span_id for s in spans[:2]}
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"filter": "eval.correctness.lable = 'x'"}, "filter"),
+        ({"filter": ""}, "filter"),
+        ({"action": "explode"}, "action"),
+        ({"action": "queue", "queue": None}, "queue"),
+        ({"action": "tag", "tag": ""}, "tag"),
+        ({"sampling_rate": 0}, "sampling_rate"),
+        ({"sampling_rate": 150}, "sampling_rate"),
+        ({"daily_cap": 0}, "daily_cap"),
+    ],
+)
+def test_bad_rules_name_the_field(queue, changes, field):
+    changes.setdefault("queue", queue)
+    with pytest.raises(AutomationInvalid) as caught:
+        automation_create(project=factories.project(), data=_rule(**changes))
+    assert caught.value.field == field
