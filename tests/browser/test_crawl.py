@@ -25,6 +25,9 @@ from annotations.services import annotation_config_create
 from annotations.services_datasets import dataset_create
 from annotations.services_queues import queue_create, queue_items_add
 from evalhub.models import ApiKey, Evaluator, Provider, Task, TaskRun
+from evalhub.monitors.automations import AutomationInput, automation_create
+from evalhub.monitors.channels import ChannelInput, channel_create
+from evalhub.monitors.services import MonitorInput, monitor_create
 from evalhub.policy import routes
 from evalhub.services import api_key_create
 from tracing.demo import demo_seed
@@ -65,6 +68,9 @@ NOT_PAGES = {
     "tasks:evaluate-options": "an htmx fragment of the bulk toolbar",
     "settings:api-key-revoke": "POST only",
     "detail:span_pane": "crawled as the trace page with ?span=",
+    "monitors:preview": "an htmx fragment of the monitor form",
+    "monitors:mute": "POST only",
+    "monitors:delete": "POST only",
 }
 VIEWPORTS = [(1280, 800), (1440, 900)]
 # Tables of the trace browser whose columns do not fit their card (they would scroll inside it;
@@ -103,6 +109,26 @@ def crawl_data(user, provider) -> Data:  # type: ignore[no-untyped-def]
     spans = list(Span.objects.filter(project=project).values_list("pk", flat=True)[:5])
     dataset = dataset_create(name="golden answers", spans=spans).dataset
     api_key_create(name="ci", scope="read", user=user)
+    monitor = monitor_create(
+        project=project,
+        data=MonitorInput(
+            name="incorrect answers",
+            metric="eval_label_rate",
+            result_name="Correctness",
+            label="incorrect",
+            condition="threshold",
+            threshold=0.2,
+        ),
+    )
+    channel = channel_create(
+        data=ChannelInput(name="ops", kind="webhook", url="http://127.0.0.1:9/hook")
+    )
+    automation = automation_create(
+        project=project,
+        data=AutomationInput(
+            name="tag errors", filter="status_code = 'ERROR'", action="tag", tag="err"
+        ),
+    )
     return Data(
         {
             "project": project.name,
@@ -120,6 +146,9 @@ def crawl_data(user, provider) -> Data:  # type: ignore[no-untyped-def]
             "run_id": TaskRun.objects.order_by("pk").first().pk,
             "key_id": ApiKey.objects.order_by("pk").first().pk,
             "user_id": user.pk,
+            "monitor_id": monitor.pk,
+            "channel_id": channel.pk,
+            "automation_id": automation.pk,
         }
     )
 
