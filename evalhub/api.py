@@ -85,9 +85,11 @@ def _register_routers() -> None:
     from evalhub.api_tasks import router as tasks_router
     from tracing.api import router as tracing_router
     from tracing.api_mutations import router as mutations_router
+    from tracing.api_sessions import router as sessions_router
 
     api.add_router("/v1", tracing_router)
     api.add_router("/v1", mutations_router)
+    api.add_router("/v1", sessions_router)
     api.add_router("/v1", annotations_router)
     api.add_router("/v1", annotations_batch_router)
     api.add_router("/v1", annotation_configs_router)

@@ -168,6 +168,10 @@ API: Final[dict[str, Need]] = {
     "api:spans_metadata_update": W,
     "api:span_delete": A,
     "api:spans_delete_many": A,
+    "api:sessions_list": R,
+    "api:session_detail": R,
+    "api:session_delete": A,
+    "api:sessions_delete_many": A,
     # annotations
     "api:span_annotations_create": W,
     "api:trace_annotations_create": W,
