@@ -175,6 +175,7 @@ API: Final[dict[str, Need]] = {
     # annotations
     "api:span_annotations_create": W,
     "api:trace_annotations_create": W,
+    "api:document_annotations_create": W,
     "api:session_annotations_create": W,
     "api:span_note_create": W,
     "api:span_annotations_list": R,
