@@ -16,10 +16,10 @@ from django.utils import timezone
 
 from annotations.models import (
     Annotation,
-    AnnotationTargetKind,
     AnnotationConfig,
     AnnotationConfigKind,
     AnnotationSource,
+    AnnotationTargetKind,
     AnnotatorKind,
     OptimizationDirection,
     ProjectAnnotationConfig,
