@@ -176,6 +176,8 @@ API: Final[dict[str, Need]] = {
     "api:span_annotations_create": W,
     "api:trace_annotations_create": W,
     "api:document_annotations_create": W,
+    "api:evaluations_log": W,
+    "api:evaluations_get": R,
     "api:session_annotations_create": W,
     "api:span_note_create": W,
     "api:span_annotations_list": R,
