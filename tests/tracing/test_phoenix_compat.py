@@ -114,9 +114,9 @@ def test_spans_log_read_and_delete(px):
     assert {s["name"] for s in listed} == {"root", "child"}
     roots = px.spans.get_spans(project_identifier="compat", parent_id="null")
     assert [s["context"]["span_id"] for s in roots] == [root_id]
-    assert [s["name"] for s in px.spans.get_spans(project_identifier="compat", span_kind="LLM")] == [
-        "child"
-    ]
+    assert [
+        s["name"] for s in px.spans.get_spans(project_identifier="compat", span_kind="LLM")
+    ] == ["child"]
 
     frame = px.spans.get_spans_dataframe(project_identifier="compat")
     assert frame.index.name == "context.span_id"
@@ -131,9 +131,12 @@ def test_spans_log_read_and_delete(px):
         project_identifier="compat", spans_dataframe=uniquify_spans_dataframe(frame)
     )
     assert again["total_queued"] == 2
-    assert px.spans.log_spans(project_identifier="compat", spans=uniquify_spans([root]))[
-        "total_queued"
-    ] == 1
+    assert (
+        px.spans.log_spans(project_identifier="compat", spans=uniquify_spans([root]))[
+            "total_queued"
+        ]
+        == 1
+    )
 
     # delete takes the span_id and the id get_spans gives.
     listed_child = next(s for s in listed if s["name"] == "child")
