@@ -12,7 +12,7 @@ from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
 from annotations.agreement import agreement
-from annotations.models import Annotation, AnnotatorKind, TargetKind
+from annotations.models import Annotation, AnnotationTargetKind, AnnotatorKind, TargetKind
 from annotations.selectors import MAX_PAGE_SIZE, agreement_ratings, annotation_list
 from annotations.services import (
     AnnotationInput,
@@ -50,6 +50,13 @@ class SpanAnnotationIn(_AnnotationIn):
     span_id: str
 
 
+class DocumentAnnotationIn(_AnnotationIn):
+    span_id: str
+    document_position: int = Field(
+        ..., description="The document's 0-based place in the span's retrieval.documents"
+    )
+
+
 class TraceAnnotationIn(_AnnotationIn):
     trace_id: str
 
@@ -60,6 +67,10 @@ class SessionAnnotationIn(_AnnotationIn):
 
 class SpanAnnotationsBody(Schema):
     data: list[SpanAnnotationIn] = Field(..., max_length=MAX_BATCH)
+
+
+class DocumentAnnotationsBody(Schema):
+    data: list[DocumentAnnotationIn] = Field(..., max_length=MAX_BATCH)
 
 
 class TraceAnnotationsBody(Schema):
@@ -128,6 +139,7 @@ _ID_FIELDS = {
     TargetKind.SPAN: "span_id",
     TargetKind.TRACE: "trace_id",
     TargetKind.SESSION: "session_id",
+    AnnotationTargetKind.DOCUMENT: "span_id",
 }
 
 
@@ -153,6 +165,7 @@ def _annotate(
             explanation=item.result.explanation if item.result else None,
             metadata=item.metadata or {},
             identifier=item.identifier or "",
+            document_position=getattr(item, "document_position", None),
         )
         for item in items
     ]
@@ -172,6 +185,16 @@ def span_annotations_create(
 ) -> dict[str, Any]:
     """Create or update span annotations (by span, name and identifier); all or nothing."""
     return _annotate(request, TargetKind.SPAN, body.data, sync)
+
+
+@router.post("/document_annotations", response=AnnotateResponse)
+def document_annotations_create(
+    request: HttpRequest, body: DocumentAnnotationsBody, sync: bool = False
+) -> dict[str, Any]:
+    """Create or update annotations of retrieved documents (by span, document position, name
+    and identifier), e.g. retrieval relevance per document; all or nothing. The position is the
+    document's 0-based place in the span's ``retrieval.documents``."""
+    return _annotate(request, AnnotationTargetKind.DOCUMENT, body.data, sync)
 
 
 @router.post("/trace_annotations", response=AnnotateResponse)

@@ -17,6 +17,17 @@ class TargetKind(models.TextChoices):
     SESSION = "SESSION"
 
 
+class AnnotationTargetKind(models.TextChoices):
+    """What an annotation is on: ``TargetKind``'s, and a retrieved document of a span (the span
+    and ``document_position``, its 0-based place in ``retrieval.documents``). Labeling queues
+    hold the three ``TargetKind``s only."""
+
+    SPAN = "SPAN"
+    TRACE = "TRACE"
+    SESSION = "SESSION"
+    DOCUMENT = "DOCUMENT"
+
+
 class AnnotatorKind(models.TextChoices):
     HUMAN = "HUMAN"
     LLM = "LLM"
@@ -31,10 +42,13 @@ class AnnotationSource(models.TextChoices):
 
 class Annotation(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="annotations")
-    target_kind = models.CharField(max_length=8, choices=TargetKind.choices)
+    target_kind = models.CharField(max_length=8, choices=AnnotationTargetKind.choices)
     span = models.ForeignKey(
         Span, null=True, blank=True, on_delete=models.CASCADE, related_name="annotations"
     )
+    # DOCUMENT annotations only: the document's 0-based position in the span's
+    # ``retrieval.documents``.
+    document_position = models.PositiveIntegerField(null=True, blank=True)
     trace = models.ForeignKey(
         Trace, null=True, blank=True, on_delete=models.CASCADE, related_name="annotations"
     )
@@ -67,8 +81,17 @@ class Annotation(models.Model):
                 F("name"),
                 F("identifier"),
                 human_expression(),
-                condition=Q(span__isnull=False),
+                condition=Q(span__isnull=False, document_position__isnull=True),
                 name="annotation_unique_span_class",
+            ),
+            models.UniqueConstraint(
+                F("span"),
+                F("document_position"),
+                F("name"),
+                F("identifier"),
+                human_expression(),
+                condition=Q(document_position__isnull=False),
+                name="annotation_unique_document_class",
             ),
             models.UniqueConstraint(
                 F("trace"),
@@ -93,18 +116,28 @@ class Annotation(models.Model):
                         span__isnull=False,
                         trace__isnull=True,
                         session__isnull=True,
+                        document_position__isnull=True,
+                    )
+                    | Q(
+                        target_kind=AnnotationTargetKind.DOCUMENT,
+                        span__isnull=False,
+                        trace__isnull=True,
+                        session__isnull=True,
+                        document_position__isnull=False,
                     )
                     | Q(
                         target_kind=TargetKind.TRACE,
                         span__isnull=True,
                         trace__isnull=False,
                         session__isnull=True,
+                        document_position__isnull=True,
                     )
                     | Q(
                         target_kind=TargetKind.SESSION,
                         span__isnull=True,
                         trace__isnull=True,
                         session__isnull=False,
+                        document_position__isnull=True,
                     )
                 ),
                 name="annotation_one_target",

@@ -46,6 +46,14 @@ FILTER_HEADS: Final[dict[str, tuple[str, ...]]] = {
     "annotations": HUMAN_KINDS,
 }
 
+# Filter heads for results on the span's trace (``trace_evals['X'].label``), by class as above.
+TRACE_FILTER_HEADS: Final[dict[str, tuple[str, ...]]] = {
+    "trace_eval": MACHINE_KINDS,
+    "trace_evals": MACHINE_KINDS,
+    "trace_annotation": HUMAN_KINDS,
+    "trace_annotations": HUMAN_KINDS,
+}
+
 # Data-frame column prefix → (what it annotates, the annotator kind written).
 RECORD_PREFIXES: Final[dict[str, tuple[str, str]]] = {
     "eval": (SPAN, LLM),
@@ -91,8 +99,8 @@ def human_expression() -> Case:
 
 def kinds_selected(head: str) -> tuple[str, ...]:
     """The annotator kinds a filter head (``eval``, ``evals``, ``annotation``,
-    ``annotations``) selects."""
-    return FILTER_HEADS[head]
+    ``annotations``, and their ``trace_`` forms) selects."""
+    return FILTER_HEADS.get(head) or TRACE_FILTER_HEADS[head]
 
 
 def quote_name(name: str) -> str:

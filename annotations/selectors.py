@@ -223,7 +223,11 @@ def annotate_panel_get(
     by_name: dict[str, list[Annotation]] = {}
     if configs:
         for annotation in (
-            Annotation.objects.filter(**{fk: target}, name__in=[c.name for c in configs])
+            Annotation.objects.filter(
+                **{fk: target},
+                name__in=[c.name for c in configs],
+                document_position__isnull=True,  # a span's own, not its documents'
+            )
             .select_related("user")
             .order_by("name", "identifier", "id")
         ):

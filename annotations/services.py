@@ -19,6 +19,7 @@ from annotations.models import (
     AnnotationConfig,
     AnnotationConfigKind,
     AnnotationSource,
+    AnnotationTargetKind,
     AnnotatorKind,
     OptimizationDirection,
     ProjectAnnotationConfig,
@@ -37,7 +38,10 @@ _TARGETS: dict[str, tuple[type[models.Model], str, str]] = {
     TargetKind.SPAN: (Span, "span_id", "span_id"),
     TargetKind.TRACE: (Trace, "trace_id", "trace_id"),
     TargetKind.SESSION: (Session, "session_id", "session_id"),
+    # A retrieved document: the span, with ``document_position``.
+    AnnotationTargetKind.DOCUMENT: (Span, "span_id", "span_id"),
 }
+MAX_DOCUMENT_POSITION = 2**31 - 1
 _UPDATED_FIELDS = [
     "label",
     "score",
@@ -61,6 +65,8 @@ class AnnotationInput:
     explanation: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     identifier: str = ""
+    # DOCUMENT only (target_id is the span's id): the document's 0-based position.
+    document_position: int | None = None
 
 
 class AnnotationInputError(ValueError):
@@ -80,7 +86,7 @@ class AnnotationTargetNotFound(Exception):
 
     def __init__(self, missing: Sequence[str], *, target_kind: str = "") -> None:
         self.missing = list(missing)
-        what = {"SPAN": "spans", "TRACE": "traces", "SESSION": "sessions"}.get(
+        what = {"SPAN": "spans", "TRACE": "traces", "SESSION": "sessions", "DOCUMENT": "spans"}.get(
             target_kind, "targets"
         )
         super().__init__(f"{what} not found: {', '.join(self.missing)}")
@@ -98,6 +104,7 @@ class _Cleaned:
     explanation: str | None
     metadata: dict[str, Any]
     identifier: str
+    document_position: int | None = None
 
 
 def _clean(index: int, item: AnnotationInput) -> _Cleaned:
@@ -106,7 +113,18 @@ def _clean(index: int, item: AnnotationInput) -> _Cleaned:
 
     target_kind = str(item.target_kind or "").upper()
     if target_kind not in _TARGETS:
-        raise fail("target_kind", f"must be one of SPAN, TRACE, SESSION (got {item.target_kind!r})")
+        raise fail(
+            "target_kind",
+            f"must be one of SPAN, TRACE, SESSION, DOCUMENT (got {item.target_kind!r})",
+        )
+    position = item.document_position
+    if target_kind == AnnotationTargetKind.DOCUMENT:
+        if isinstance(position, bool) or not isinstance(position, int):
+            raise fail("document_position", "must be a whole number")
+        if not 0 <= position <= MAX_DOCUMENT_POSITION:
+            raise fail("document_position", "must be 0 or more (the document's 0-based place)")
+    elif position is not None:
+        raise fail("document_position", "is for DOCUMENT annotations only")
     id_field = _TARGETS[target_kind][2]
     # An id is kept as given: ids from production may start or end with spaces.
     target_id = item.target_id if isinstance(item.target_id, str) else ""
@@ -156,6 +174,7 @@ def _clean(index: int, item: AnnotationInput) -> _Cleaned:
         explanation=item.explanation,
         metadata=metadata,
         identifier=identifier,
+        document_position=position,
     )
 
 
@@ -181,7 +200,7 @@ def _resolve_targets(
         query = model._default_manager.filter(**{f"{id_field}__in": sorted(ids)})
         if project is not None:
             query = query.filter(project=project)
-        if kind == TargetKind.SPAN and span_window is not None:
+        if model is Span and span_window is not None:
             start, end = span_window
             if start is not None:
                 query = query.filter(start_time__gte=start)
@@ -270,6 +289,7 @@ def annotations_upsert(
         keys = [key for key in latest if key[0] == kind]
         query = Annotation.objects.filter(
             **{
+                "target_kind": kind,
                 f"{fk}__in": sorted({key[1] for key in keys}),
                 "name__in": sorted({key[2] for key in keys}),
             }
@@ -281,6 +301,7 @@ def annotations_upsert(
                 annotation.name,
                 annotator_class(annotation.annotator_kind),
                 annotation.identifier,
+                annotation.document_position,
             )
             if key in latest:
                 existing[key] = annotation
@@ -299,6 +320,7 @@ def annotations_upsert(
                 target_kind=kind,
                 name=item.name,
                 identifier=item.identifier,
+                document_position=item.document_position,
                 created_at=now,
                 **{_TARGETS[kind][1]: target_pk},
             )
@@ -332,7 +354,8 @@ def annotations_upsert(
     return [by_key[_key_of(item, targets)] for item in cleaned]
 
 
-_Key = tuple[str, int, str, str, str]  # target kind, target pk, name, class, identifier
+# target kind, target pk, name, class, identifier, document position (DOCUMENT only)
+_Key = tuple[str, int, str, str, str, int | None]
 
 
 def _key_of(item: _Cleaned, targets: dict[tuple[str, str], list[tuple[int, int]]]) -> _Key:
@@ -343,6 +366,7 @@ def _key_of(item: _Cleaned, targets: dict[tuple[str, str], list[tuple[int, int]]
         item.name,
         annotator_class(item.annotator_kind),
         item.identifier,
+        item.document_position,
     )
 
 

@@ -9,9 +9,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 import evalhub.converters  # noqa: F401  (registers the <name:…> path converter)
 from evalhub.auth import ApiKeyAuth
 from evalhub.json_input import JsonInputError, JsonInputParser
-
-# The Phoenix client checks the server's version before using newer routes.
-PHOENIX_COMPATIBLE_VERSION = "20.8.0"
+from evalhub.phoenix_version import PHOENIX_COMPATIBLE_VERSION
 
 api = NinjaAPI(
     title="EvalHub API",
@@ -79,6 +77,7 @@ def _register_routers() -> None:
     from annotations.api_batch import router as annotations_batch_router
     from annotations.api_configs import router as annotation_configs_router
     from annotations.api_datasets import router as datasets_router
+    from annotations.api_evaluations import router as evaluations_router
     from annotations.api_queues import router as annotation_queues_router
     from evalhub.api_hub import router as hub_router
     from evalhub.api_keys import router as api_keys_router
@@ -86,11 +85,14 @@ def _register_routers() -> None:
     from evalhub.monitors.api import router as monitors_router
     from tracing.api import router as tracing_router
     from tracing.api_mutations import router as mutations_router
+    from tracing.api_sessions import router as sessions_router
 
     api.add_router("/v1", tracing_router)
     api.add_router("/v1", mutations_router)
+    api.add_router("/v1", sessions_router)
     api.add_router("/v1", annotations_router)
     api.add_router("/v1", annotations_batch_router)
+    api.add_router("/v1", evaluations_router)
     api.add_router("/v1", annotation_configs_router)
     api.add_router("/v1", annotation_queues_router)
     api.add_router("/v1", datasets_router)

@@ -161,6 +161,15 @@ PARAM_SPECS: dict[str, tuple[ParamSpec, ...]] = {
         ParamSpec("threshold", "number", "Similar from (0 to 1)"),
         ParamSpec("case_sensitive", "bool", "Case-sensitive"),
     ),
+    "document_relevance": (
+        ParamSpec("target", "choice", "Query", ("input", "output")),
+        ParamSpec(
+            "threshold",
+            "number",
+            "Relevant from (0 to 1)",
+            help_text="The share of the query's words a document must contain.",
+        ),
+    ),
 }
 # Defaults shown for a check that is not the current one (the same as the checks' own).
 PARAM_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -169,6 +178,7 @@ PARAM_DEFAULTS: dict[str, dict[str, Any]] = {
     "length_bounds": {"unit": "chars"},
     "pii": {"kinds": list(PII_PATTERNS)},
     "string_similarity": {"method": "ratio", "threshold": 0.8},
+    "document_relevance": {"target": "input", "threshold": 0.5},
 }
 
 

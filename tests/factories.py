@@ -154,3 +154,54 @@ def trace(
 
 def project(name: str = "default") -> Project:
     return Project.objects.get_or_create(name=name)[0]
+
+
+def rag_trace(
+    *,
+    project: str = "default",
+    question: str = "What is the refund policy?",
+    documents: tuple[str, ...] = ("Refunds within 30 days.", "Shipping is free.", "We sell hats."),
+    answer: str = "Refunds are accepted within 30 days.",
+    start: datetime | None = None,
+) -> list[Span]:
+    """A RAG trace: CHAIN root → RETRIEVER (with ``documents``, scored high to low) and LLM.
+    Returns its spans, root first."""
+    start = start or BASE_TIME
+    trace_id = next_hex(32)
+    root = span_record(
+        trace_id=trace_id,
+        name="rag",
+        kind="CHAIN",
+        start=start,
+        latency_ms=900,
+        input_value=question,
+        output_value=answer,
+    )
+    attributes: dict[str, Any] = {}
+    for n, content in enumerate(documents):
+        attributes[f"retrieval.documents.{n}.document.id"] = f"doc-{n}"
+        attributes[f"retrieval.documents.{n}.document.content"] = content
+        attributes[f"retrieval.documents.{n}.document.score"] = round(0.9 - n * 0.2, 2)
+    retriever = span_record(
+        trace_id=trace_id,
+        parent_id=root.span_id,
+        name="retrieve",
+        kind="RETRIEVER",
+        start=start + timedelta(milliseconds=10),
+        latency_ms=50,
+        input_value=question,
+        output_value=None,
+        attributes=attributes,
+    )
+    llm = span_record(
+        trace_id=trace_id,
+        parent_id=root.span_id,
+        name="llm",
+        kind="LLM",
+        start=start + timedelta(milliseconds=100),
+        latency_ms=700,
+        input_value=question,
+        output_value=answer,
+        attributes=llm_attributes(),
+    )
+    return ingest([root, retriever, llm], project=project)

@@ -56,7 +56,8 @@ class SpanQueryError(ValueError):
 
 @dataclass(frozen=True)
 class SpanQuerySpec:
-    select: list[str] = field(default_factory=list)
+    # (column name, key read): ``select(input="input.value")`` names the column ``input``.
+    select: list[tuple[str, str]] = field(default_factory=list)
     filter: str = ""
     explode: dict[str, Any] | None = None
     concat: dict[str, Any] | None = None
@@ -71,17 +72,20 @@ def _key(raw: Any, where: str) -> str:
     return _ALIASES.get(key, key)
 
 
-def query_spec(raw: Mapping[str, Any]) -> SpanQuerySpec:
-    """Read one query of the ``queries`` list; ``SpanQueryError`` names what is wrong."""
+def query_spec(raw: Mapping[str, Any], number: int = 0) -> SpanQuerySpec:
+    """Read query ``number`` of the ``queries`` list; ``SpanQueryError`` names what is wrong."""
+    where = f"queries.{number}"
     if not isinstance(raw, Mapping):
-        raise SpanQueryError("queries.0 must be an object")
+        raise SpanQueryError(f"{where} must be an object")
     select = raw.get("select") or {}
     if not isinstance(select, Mapping):
-        raise SpanQueryError("queries.0.select must be an object")
-    keys = [
-        _key((v or {}).get("key", k) if isinstance(v, Mapping) else k, "select key")
-        for k, v in select.items()
-    ]
+        raise SpanQueryError(f"{where}.select must be an object")
+    selected: list[tuple[str, str]] = []
+    for name, projection in select.items():
+        source = projection.get("key", name) if isinstance(projection, Mapping) else name
+        selected.append(
+            (_key(name, f"{where}.select name"), _key(source, f"{where}.select.{name}.key"))
+        )
     condition = (
         (raw.get("filter") or {}).get("condition", "")
         if isinstance(raw.get("filter"), Mapping)
@@ -93,22 +97,22 @@ def query_spec(raw: Mapping[str, Any]) -> SpanQuerySpec:
         if part is not None and not (
             isinstance(part, Mapping) and isinstance(part.get("key"), str)
         ):
-            raise SpanQueryError(f"queries.0.{name} must be an object with a key")
+            raise SpanQueryError(f"{where}.{name} must be an object with a key")
     if explode is not None and concat is not None:
-        raise SpanQueryError("queries.0 cannot have both explode and concat")
+        raise SpanQueryError(f"{where} cannot have both explode and concat")
     rename = raw.get("rename") or {}
     if not isinstance(rename, Mapping) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in rename.items()
     ):
-        raise SpanQueryError("queries.0.rename must map names to names")
+        raise SpanQueryError(f"{where}.rename must map names to names")
     index = raw.get("index")
     index_key = (
-        _key(index.get("key"), "queries.0.index.key")
+        _key(index.get("key"), f"{where}.index.key")
         if isinstance(index, Mapping)
         else "context.span_id"
     )
     return SpanQuerySpec(
-        select=keys,
+        select=selected,
         filter=str(condition or ""),
         explode=dict(explode) if explode else None,
         concat=dict(concat) if concat else None,
@@ -202,7 +206,7 @@ def dataframe_rows(
         index_names[0] = _ALIASES.get(index_names[0], index_names[0])
     else:
         index_names = [spec.index]
-    selected = [key for key in spec.select if key not in index_names]
+    selected = [(name, key) for name, key in spec.select if name not in index_names]
     columns: list[str] = []
 
     def add_column(name: str) -> None:
@@ -213,8 +217,8 @@ def dataframe_rows(
         values = _SpanValues(row)
         base: dict[str, Any] = {name: values.get(name) for name in index_names[:1]}
         if spec.select:
-            for key in selected:
-                base[key] = values.get(key)
+            for name, key in selected:
+                base[name] = values.get(key)
         elif spec.explode is None and spec.concat is None:
             for key in DEFAULT_COLUMNS:
                 base[key] = values.get(key)
@@ -249,9 +253,12 @@ def dataframe_rows(
             out.append(record)
         else:
             out.append(base)
+    # Every span column, the index's too: Phoenix keeps ``context.span_id`` as both the
+    # index and a column of the full frame (``get_span_annotations_dataframe`` reads it).
+    keep_index_column = not spec.select and spec.explode is None and spec.concat is None
     for record in out:
         for name in record:
-            if name not in index_names:
+            if name not in index_names or keep_index_column:
                 add_column(name)
     return index_names, columns, out
 

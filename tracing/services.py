@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from annotations.services import AnnotationInput, AnnotationTargetNotFound, annotations_upsert
@@ -488,6 +488,19 @@ def _spans_delete(query: QuerySet[Span]) -> int:
     traces_recompute(trace_pks)
     sessions_recompute(session_pks)
     return per_model.get(Span._meta.label, 0)
+
+
+@transaction.atomic
+def sessions_delete(*, sessions: Sequence[Session]) -> int:
+    """Delete sessions for good with their traces, spans and annotations; the number of
+    sessions deleted. Spans of other traces that carried the session are deleted too."""
+    pks = sorted({session.pk for session in sessions})
+    if not pks:
+        return 0
+    _spans_delete(Span.objects.filter(Q(trace__session_id__in=pks) | Q(session_id__in=pks)))
+    # Emptied sessions went with their last trace; a session without traces goes here.
+    Session.objects.filter(pk__in=pks).delete()
+    return len(pks)
 
 
 # Units (traces, spans, sessions) deleted in one transaction by ``spans_delete_result``.

@@ -29,6 +29,7 @@ class CodeInput:
     reference: str | None
     metadata: dict[str, Any] = field(default_factory=dict)
     span: dict[str, Any] = field(default_factory=dict)  # name, kind, status_code, latency_ms…
+    documents: tuple[str, ...] = ()  # the span's retrieved documents' contents, in order
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +37,8 @@ class Outcome:
     label: str | None
     score: float | None
     explanation: str | None = None
+    # One outcome per retrieved document, in the documents' order (document checks only).
+    documents: tuple[Outcome, ...] = ()
 
 
 def _target(data: CodeInput, params: Mapping[str, Any]) -> str:
@@ -238,6 +241,43 @@ def string_similarity(data: CodeInput, params: Mapping[str, Any]) -> Outcome:
     return Outcome(label, similarity, f"{params['method']} similarity {similarity:.3f}")
 
 
+_WORD = re.compile(r"\w+")
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if len(w) >= 3}
+
+
+def document_relevance(data: CodeInput, params: Mapping[str, Any]) -> Outcome:
+    """Each retrieved document against the span's input (the query): the share of the
+    query's words (3 letters or more) the document contains; ``relevant`` from ``threshold``.
+    One outcome per document; the span's own is the share of relevant documents."""
+    if not data.documents:
+        raise CheckError("the span has no retrieved documents")
+    query = _words(_target(data, params))
+    if not query:
+        raise CheckError(f"the span's {params.get('target', 'input')} has no words to look for")
+    threshold = params["threshold"]
+    outcomes = []
+    for content in data.documents:
+        found = query & _words(content)
+        share = len(found) / len(query)
+        outcomes.append(
+            Outcome(
+                "relevant" if share >= threshold else "irrelevant",
+                round(share, 4),
+                f"{len(found)} of {len(query)} query words: {', '.join(sorted(found)) or 'none'}",
+            )
+        )
+    relevant = sum(o.label == "relevant" for o in outcomes)
+    return Outcome(
+        "relevant" if relevant else "irrelevant",
+        round(relevant / len(outcomes), 4),
+        f"{relevant} of {len(outcomes)} documents relevant",
+        tuple(outcomes),
+    )
+
+
 CHECKS: dict[str, Callable[[CodeInput, Mapping[str, Any]], Outcome]] = {
     "exact_match": exact_match,
     "regex": regex,
@@ -249,6 +289,7 @@ CHECKS: dict[str, Callable[[CodeInput, Mapping[str, Any]], Outcome]] = {
     "status_is_error": status_is_error,
     "pii": pii,
     "string_similarity": string_similarity,
+    "document_relevance": document_relevance,
 }
 
 # Per check: parameter → (type(s), default; ``...`` = required).
@@ -271,6 +312,7 @@ _PARAMS: dict[str, dict[str, tuple[Any, Any]]] = {
         "threshold": ((int, float), 0.8),
         "case_sensitive": (bool, False),
     },
+    "document_relevance": {"threshold": ((int, float), 0.5), "target": (str, "input")},
 }
 _TEXT_CHECKS = {
     "exact_match",
@@ -338,6 +380,8 @@ def params_validate(check: str, params: Mapping[str, Any]) -> dict[str, Any]:
         unknown_kinds = set(cleaned["kinds"]) - set(PII_PATTERNS)
         if not cleaned["kinds"] or unknown_kinds:
             raise ValueError(f"params.kinds: choose from {', '.join(PII_PATTERNS)}")
+    if check == "document_relevance" and not 0 <= cleaned["threshold"] <= 1:
+        raise ValueError("params.threshold: between 0 and 1")
     if check == "string_similarity":
         if cleaned["method"] not in SIMILARITY:
             raise ValueError(f"params.method: one of {', '.join(SIMILARITY)}")

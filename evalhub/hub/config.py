@@ -26,6 +26,7 @@ BuiltinCheck = Literal[
     "status_is_error",
     "pii",
     "string_similarity",
+    "document_relevance",
 ]
 BUILTIN_CHECKS: tuple[str, ...] = get_args(BuiltinCheck)
 CodeCheck = Literal[BuiltinCheck, "custom"]

@@ -24,11 +24,26 @@ from evalhub.hub.judge import (
 )
 from evalhub.hub.limiter import Limiter
 from evalhub.hub.llm import LlmError, ProviderConfig, RetryPolicy, chat_complete
-from evalhub.hub.variables import is_missing, source_value, value_text, variables_resolve
+from evalhub.hub.variables import (
+    is_missing,
+    path_get,
+    source_value,
+    value_text,
+    variables_resolve,
+)
 
 if TYPE_CHECKING:
     from evalhub.models import EvaluatorVersion, Provider
     from tracing.models import Span
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentResult:
+    """A check's verdict on one retrieved document of the span."""
+
+    label: str | None
+    score: float | None
+    explanation: str | None
 
 
 @dataclass(slots=True)
@@ -69,6 +84,10 @@ class EvaluationResult:
     # The error is not about this item: a bad key, an exhausted quota, an unknown model or a
     # missing provider. Every other item would fail the same way, so a run stops on it.
     fatal: bool = False
+
+    # One result per retrieved document of the span, in order (document checks only); a task
+    # stores each on its document (``annotations``' DOCUMENT target).
+    documents: list[DocumentResult] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -229,6 +248,22 @@ def _span_summary(span: Any, values: Mapping[str, Any]) -> dict[str, Any]:
     return summary
 
 
+def _document_contents(span: Any) -> tuple[str, ...]:
+    """The contents of the span's ``retrieval.documents``, one per document in order (``""``
+    for one without content), so a document's place is its ``document_position``."""
+    if span is None:
+        return ()
+    docs = path_get(span.attributes or {}, "retrieval.documents")
+    if not isinstance(docs, list):
+        return ()
+    contents = []
+    for item in docs:
+        document = item.get("document", item) if isinstance(item, Mapping) else None
+        content = document.get("content") if isinstance(document, Mapping) else None
+        contents.append("" if content is None else str(content))
+    return tuple(contents)
+
+
 def _code_input(config: CodeConfig, span: Any, values: Mapping[str, Any]) -> CodeInput:
     texts: dict[str, str | None] = {}
     for name, source in config.mapping().items():
@@ -248,6 +283,7 @@ def _code_input(config: CodeConfig, span: Any, values: Mapping[str, Any]) -> Cod
         reference=texts["reference"],
         metadata=metadata,
         span=_span_summary(span, values),
+        documents=_document_contents(span),
     )
 
 
@@ -265,6 +301,10 @@ def _run_code(result: EvaluationResult, config: CodeConfig, data: CodeInput) -> 
             outcome.score,
             outcome.explanation,
         )
+        result.documents = [
+            DocumentResult(label=o.label, score=o.score, explanation=o.explanation)
+            for o in outcome.documents
+        ]
         result.latency_ms = round((time.monotonic() - started) * 1000, 3)
         return
     sandboxed = custom_code_run(

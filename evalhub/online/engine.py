@@ -457,6 +457,7 @@ class _Engine:
                         metadata={k: v for k, v in metadata.items() if v is not None},
                     )
                 )
+                inputs.extend(_document_inputs(item, evaluator, result, kind, metadata))
         return inputs
 
     def _held(self) -> tuple[TaskRun, TaskRunShard] | None:
@@ -632,6 +633,30 @@ class _Engine:
 
 class _Fatal(Exception):
     pass
+
+
+def _document_inputs(
+    item: _Item, evaluator: _Evaluator, result: EvaluationResult, kind: str, metadata: dict
+) -> list[AnnotationInput]:
+    """A document check's verdict on each retrieved document of a span, stored on the
+    document (span + position) under the evaluator's name, beside the span's own result."""
+    if kind != "SPAN" or not result.ok:
+        return []
+    return [
+        AnnotationInput(
+            target_kind="DOCUMENT",
+            target_id=item.row.target_key,
+            document_position=position,
+            name=result_name(evaluator.name),
+            annotator_kind=evaluator.annotator_kind,
+            label=document.label,
+            score=document.score,
+            explanation=document.explanation,
+            metadata={k: v for k, v in metadata.items() if v is not None},
+        )
+        for position, document in enumerate(result.documents)
+        if document.label is not None or document.score is not None
+    ]
 
 
 def _item_result(evaluator: str, result: EvaluationResult) -> dict[str, Any]:

@@ -88,7 +88,8 @@ def _results(
 ) -> QuerySet[Annotation]:
     """The project's results whose item started in ``[start, end)``, with ``item_time`` and
     ``by_human`` annotated for grouping."""
-    query = Annotation.objects.filter(project=project)
+    # Items, not their documents: a document check's per-document results stay out.
+    query = Annotation.objects.filter(project=project, document_position__isnull=True)
     if not human:
         query = query.filter(annotator_kind__in=EVALUATOR_KINDS)
     if names is not None:

@@ -145,7 +145,7 @@ def test_unknown_targets_are_all_listed_and_nothing_is_written():
         ({"score": math.inf}, "score"),
         ({"score": "0.5"}, "score"),
         ({"metadata": ["a"]}, "metadata"),
-        ({"target_kind": "DOCUMENT"}, "target_kind"),
+        ({"target_kind": "PAGE"}, "target_kind"),
     ],
 )
 def test_invalid_items_name_their_index_and_field_and_write_nothing(changes, field):

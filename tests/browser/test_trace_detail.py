@@ -198,3 +198,42 @@ def test_a_span_that_cannot_be_loaded_says_so(logged_in_page):
     page.locator(f'#span-tree > li[data-span-id="{llm.span_id}"] a.span-link').click()
     alert = page.locator("#span-pane").get_by_role("alert")
     assert alert.inner_text() == "This span is no longer there."
+
+
+def test_document_results_show_on_their_documents(logged_in_page):
+    from playwright.sync_api import expect
+
+    from annotations.services import AnnotationInput, annotations_upsert
+
+    _root, retriever, _llm = factories.rag_trace(project="rag")
+    annotations_upsert(
+        items=[
+            AnnotationInput(
+                target_kind="DOCUMENT",
+                target_id=retriever.span_id,
+                document_position=position,
+                name="relevance",
+                annotator_kind="LLM",
+                label=label,
+                explanation=XSS,
+            )
+            for position, label in ((0, "relevant"), (2, "irrelevant"))
+        ]
+    )
+    page = logged_in_page
+    page.goto(
+        reverse(
+            "detail:span_pane",
+            kwargs={
+                "project": "rag",
+                "trace_id": retriever.trace.trace_id,
+                "span_id": retriever.span_id,
+            },
+        )
+    )
+    documents = page.locator("section[aria-label='Documents'] li.document")
+    expect(documents).to_have_count(3)
+    expect(documents.nth(0).locator(".doc-result")).to_have_text("relevance: relevant")
+    expect(documents.nth(1).locator(".doc-result")).to_have_count(0)
+    expect(documents.nth(2).locator(".doc-result")).to_have_text("relevance: irrelevant")
+    assert page.evaluate("window.__xss") is None

@@ -112,6 +112,17 @@ def _world_build() -> World:
         source="API",
         identifier="",
     )
+    # A machine result, for the legacy evaluations read (GET /v1/evaluations).
+    Annotation.objects.create(
+        project=project,
+        target_kind="SPAN",
+        span=root,
+        name="judge",
+        label="correct",
+        annotator_kind="LLM",
+        source="API",
+        identifier="",
+    )
     queue = queue_create(
         name="review", item_kind="TRACE", configs=[config], assignees=[annotator, member, admin]
     )
@@ -232,6 +243,7 @@ def _world_build() -> World:
         "token": default_token_generator.make_token(member),
         # the REST API
         "span_identifier": root.span_id,
+        "session_identifier": "conv-1",
         "config": config.name,
         "queue": str(queue.pk),
         "dataset": dataset.name,

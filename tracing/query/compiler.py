@@ -21,24 +21,55 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.db import connections
-from django.db.models import Exists, F, OuterRef, Q, QuerySet, Value
-from django.db.models.functions import StrIndex
-from django.db.models.lookups import GreaterThan
+from django.db.models import (
+    Exists,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+)
+from django.db.models.expressions import Expression, RawSQL
+from django.db.models.functions import Cast, NullIf, StrIndex
+from django.db.models.lookups import (
+    Exact,
+    GreaterThan,
+    GreaterThanOrEqual,
+    LessThan,
+    LessThanOrEqual,
+)
 
 from annotations.models import Annotation
+from tracing.models import Span
 from tracing.query.errors import FilterError
 from tracing.query.expressions import JSONPredicate, JSONScalar, json_type_of
 from tracing.query.fields import (
     ANNOTATION_ATTRIBUTES,
     AnnotationTarget,
     ColumnTarget,
+    CumulativeTarget,
     FieldSpec,
     FieldType,
     JSONTarget,
     MembershipTarget,
+    ParentSpanTarget,
     resolve,
 )
-from tracing.query.parser import And, Comparison, Node, Not, Operator, Or, parse
+from tracing.query.parser import (
+    And,
+    Arithmetic,
+    Calculation,
+    Comparison,
+    FieldRef,
+    Node,
+    Not,
+    Operator,
+    Or,
+    Term,
+    parse,
+)
 from tracing.query.parser import Value as Literal
 
 # A condition that is false for every row (and so true under NOT).
@@ -91,6 +122,8 @@ class _Compiler:
             return result
         if isinstance(node, Not):
             return ~self.node(node.child)
+        if isinstance(node, Calculation):
+            return self.calculation(node)
         return self.comparison(node)
 
     def comparison(self, comparison: Comparison) -> Q:
@@ -103,6 +136,10 @@ class _Compiler:
             return self.json(target, comparison)
         if isinstance(target, MembershipTarget):
             return self.membership(target, comparison)
+        if isinstance(target, CumulativeTarget):
+            return self.cumulative(target, comparison)
+        if isinstance(target, ParentSpanTarget):
+            return self.parent_span(target, comparison)
         return self.annotation(target, comparison)
 
     # --- columns -------------------------------------------------------------------------
@@ -208,6 +245,9 @@ class _Compiler:
         trace- and session-level results (``eval.X`` from a trace task) filter the traces and
         sessions lists."""
         op = comparison.op
+        found_on = _on_trace if target.on_trace else _on_span_or_root
+        if not target.name:
+            return self.annotation_named(target, comparison, found_on)
         named = Annotation.objects.filter(name=target.name, annotator_kind__in=target.kinds)
         if not target.attribute:
             if op not in ("is null", "is not null"):
@@ -216,7 +256,7 @@ class _Compiler:
                     comparison.position,
                     f"use {target.label}.label, {target.label}.score or {target.label}.explanation",
                 )
-            found = _on_span_or_root(named)
+            found = found_on(named)
             return ~found if op == "is null" else found
         spec = FieldSpec(
             target.label,
@@ -226,8 +266,100 @@ class _Compiler:
             nullable=True,
         )
         if op == "is null":
-            return ~_on_span_or_root(named.filter(_present(spec)))
-        return _on_span_or_root(named.filter(self.column(spec, target.label, comparison)))
+            return ~found_on(named.filter(_present(spec)))
+        return found_on(named.filter(self.column(spec, target.label, comparison)))
+
+    def annotation_named(
+        self, target: AnnotationTarget, comparison: Comparison, found_on: Any
+    ) -> Q:
+        """``'Correctness' in evals``: the span has a result of that name (``not in``: has
+        none); ``evals CONTAINS 'a'`` and ``evals IN ('a', 'b')`` (any of them) read the same."""
+        op = comparison.op
+        head = target.label
+        if op not in ("contains", "not contains", "in", "not in"):
+            raise FilterError(
+                f"{head} needs an annotation name",
+                comparison.field.position,
+                f"e.g. {head}['Correctness'].label or 'Correctness' in {head}",
+            )
+        names = []
+        for value in comparison.values:
+            if value.kind != "string":
+                raise FilterError(f"{head} holds names: quote {value.text}", value.position)
+            assert isinstance(value.value, str)
+            names.append(value.value)
+        found = found_on(Annotation.objects.filter(name__in=names, annotator_kind__in=target.kinds))
+        return found if op in ("contains", "in") else ~found
+
+    # --- Phoenix's derived fields ----------------------------------------------------------
+
+    def cumulative(self, target: CumulativeTarget, comparison: Comparison) -> Q:
+        """Tokens of the span and every span below it, as Phoenix's cumulative counts."""
+        op = comparison.op
+        if op in ("is null", "is not null"):  # always a number, 0 without tokens
+            return NOTHING if op == "is null" else Q()
+        if op not in _CALCULATION_LOOKUPS:
+            raise FilterError(
+                f"{op.upper()} does not apply to {target.label}",
+                comparison.position,
+                "use =, !=, <, <=, >, >=",
+            )
+        spec = FieldSpec(target.label, "number", "")
+        (number,) = [_coerce(spec, target.label, value) for value in comparison.values]
+        # Fixed SQL text; the number is bound (``_cumulative_sql``).
+        summed = Q(pk__in=RawSQL(*_cumulative_sql(target.column, op, number)))  # noqa: S611
+        if not _holds(0, op, number):
+            return summed
+        # A span with no tokens below it counts 0.
+        return summed | ~Q(pk__in=RawSQL(*_cumulative_sql(target.column, "", None)))  # noqa: S611
+
+    def parent_span(self, target: ParentSpanTarget, comparison: Comparison) -> Q:
+        """``parent_span IS NULL``: a root span or an orphan (its parent is not stored)."""
+        if comparison.op not in ("is null", "is not null"):
+            raise FilterError(
+                f"{comparison.op.upper()} does not apply to {target.label}",
+                comparison.position,
+                f"use {target.label} IS NULL (a root or orphan span) or IS NOT NULL",
+            )
+        stored = Span.objects.filter(trace=OuterRef("trace_id"), span_id=OuterRef("parent_id"))
+        has_parent = Q(parent_id__isnull=False) & Q(Exists(stored))
+        return ~has_parent if comparison.op == "is null" else has_parent
+
+    # --- calculations ----------------------------------------------------------------------
+
+    def calculation(self, node: Calculation) -> Q:
+        """``a + b > 100``: number columns and numbers, computed in SQL; a span missing a field
+        of it does not match (``NOT`` of it does). Division by zero gives no value."""
+        left, right = self.term(node.left), self.term(node.right)
+        if node.op == "!=":
+            return Q(LessThan(left, right)) | Q(GreaterThan(left, right))
+        return Q(_CALCULATION_LOOKUPS[node.op](left, right))
+
+    def term(self, term: Term) -> Expression:
+        if isinstance(term, Arithmetic):
+            left, right = self.term(term.left), self.term(term.right)
+            if term.op == "+":
+                combined = left + right
+            elif term.op == "-":
+                combined = left - right
+            elif term.op == "*":
+                combined = left * right
+            else:
+                combined = left / NullIf(right, Value(0.0))
+            return ExpressionWrapper(combined, output_field=FloatField())
+        if isinstance(term, FieldRef):
+            target = resolve(term)
+            if not (isinstance(target, ColumnTarget) and target.spec.type in ("number", "integer")):
+                raise FilterError(
+                    f"{term.dotted} cannot be used in arithmetic",
+                    term.position,
+                    "arithmetic takes number fields: latency_ms, cost, llm.token_count.*",
+                )
+            return Cast(F(target.spec.column), output_field=FloatField())
+        if term.kind != "number":
+            raise FilterError(f"{term.text} is not a number", term.position)
+        assert isinstance(term.value, int | float)
+        return Value(float(term.value), output_field=FloatField())
 
     # --- membership fields (registered by products) ----------------------------------------
 
@@ -275,6 +407,57 @@ def _membership_value(target: MembershipTarget, value: Literal) -> Any:
             raise _value_error(value, target.label, "integer", "not an id")
         number = int(number)
     return number if -(2**63) <= number < 2**63 else None
+
+
+_CALCULATION_LOOKUPS: dict[str, Any] = {
+    "=": Exact,
+    "<": LessThan,
+    "<=": LessThanOrEqual,
+    ">": GreaterThan,
+    ">=": GreaterThanOrEqual,
+    "!=": None,  # compiled as < or >
+}
+_SQL_OPERATORS = {"=": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+# The deepest span tree walked for cumulative counts (a cycle in bad data stops there).
+_MAX_DEPTH = 200
+
+
+def _holds(left: float, op: str, right: float) -> bool:
+    return {
+        "=": left == right,
+        "!=": left != right,
+        "<": left < right,
+        "<=": left <= right,
+        ">": left > right,
+        ">=": left >= right,
+    }[op]
+
+
+def _cumulative_sql(column: str, op: str, number: float | None) -> tuple[str, list[Any]]:
+    """SQL for the pks of spans whose ``column`` summed over themselves and every span below
+    them compares ``op`` with ``number`` (no ``op``: every span with tokens below it): the
+    tokens of each span are carried up to its ancestors in its trace. ``column`` and ``op``
+    come from fixed tables, never from the filter's text; ``number`` is bound."""
+    assert column in ("prompt_tokens", "completion_tokens", "total_tokens")
+    table = Span._meta.db_table
+    having = f"HAVING SUM(tokens) {_SQL_OPERATORS[op]} %s" if op else ""
+    # Every part is a constant of this module.
+    sql = (
+        "WITH RECURSIVE up(pk, parent_id, trace_id, tokens, depth) AS ("  # noqa: S608
+        f"SELECT s.id, s.parent_id, s.trace_id, s.{column}, 0 FROM {table} s "
+        f"WHERE s.{column} IS NOT NULL AND s.{column} <> 0 "
+        "UNION ALL "
+        "SELECT p.id, p.parent_id, p.trace_id, up.tokens, up.depth + 1 FROM up "
+        f"JOIN {table} p ON p.trace_id = up.trace_id AND p.span_id = up.parent_id "
+        f"WHERE up.depth < {_MAX_DEPTH}"
+        f") SELECT pk FROM up GROUP BY pk {having}"
+    )
+    return sql, ([number] if op else [])
+
+
+def _on_trace(annotations: QuerySet[Annotation]) -> Q:
+    """Results on the span's trace (``trace_evals['X']``)."""
+    return Q(Exists(annotations.filter(trace__isnull=False, trace=OuterRef("trace_id"))))
 
 
 def _on_span_or_root(annotations: QuerySet[Annotation]) -> Q:

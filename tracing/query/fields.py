@@ -7,7 +7,7 @@ import difflib
 from dataclasses import dataclass
 from typing import Literal
 
-from annotations.naming import FILTER_HEADS, kinds_selected
+from annotations.naming import FILTER_HEADS, TRACE_FILTER_HEADS, kinds_selected
 from tracing.models import SpanKind, StatusCode
 from tracing.query.errors import FilterError
 from tracing.query.membership import MembershipField, membership_get
@@ -131,6 +131,20 @@ NAMESPACES = (
     "document",
 )
 
+# Token counts of a span and everything below it (Phoenix's cumulative counts), by part; the
+# client's spelling ``cumulative_llm_token_count_<part>`` is accepted too.
+CUMULATIVE_COLUMNS: dict[str, str] = {
+    "prompt": "prompt_tokens",
+    "completion": "completion_tokens",
+    "total": "total_tokens",
+}
+CUMULATIVE_ALIASES: dict[str, str] = {
+    **{f"cumulative_token_count.{part}": part for part in CUMULATIVE_COLUMNS},
+    **{f"cumulative_llm_token_count_{part}": part for part in CUMULATIVE_COLUMNS},
+}
+# ``parent_span IS NULL``: a root span or an orphan (its parent is not stored).
+PARENT_SPAN = "parent_span"
+
 ANNOTATION_ATTRIBUTES: dict[str, FieldType] = {
     "label": "string",
     "score": "number",
@@ -163,9 +177,25 @@ def _catalogue() -> dict[str, FieldSpec]:
     fields["metadata.<path>"] = FieldSpec(
         "metadata.<path>", "json", "A key of the span's metadata, e.g. metadata.region"
     )
+    for part in CUMULATIVE_COLUMNS:
+        name = f"cumulative_token_count.{part}"
+        fields[name] = FieldSpec(
+            name,
+            "integer",
+            f"{part.capitalize()} tokens of the span and all spans below it "
+            f"(also cumulative_llm_token_count_{part})",
+        )
+    fields[PARENT_SPAN] = FieldSpec(
+        PARENT_SPAN,
+        "string",
+        "parent_span IS NULL: a root span or an orphan (its parent span is not stored); "
+        "IS NOT NULL: its parent is stored",
+    )
     for head, kinds in (
         ("eval", "an LLM or code evaluator's result"),
         ("annotation", "a person's annotation"),
+        ("trace_eval", "an LLM or code evaluator's result on the span's trace"),
+        ("trace_annotation", "a person's annotation on the span's trace"),
     ):
         for attribute, type_ in ANNOTATION_ATTRIBUTES.items():
             name = f"{head}.<name>.{attribute}"
@@ -197,9 +227,21 @@ class JSONTarget:
 
 @dataclass(frozen=True, slots=True)
 class AnnotationTarget:
-    name: str
+    name: str  # "" for the head alone: ``'X' in evals`` names the result in the value
     kinds: tuple[str, ...]  # eval.X: LLM and CODE annotators; annotation.X: HUMAN
     attribute: str  # label, score, explanation, or "" for the annotation itself
+    label: str
+    on_trace: bool = False  # trace_eval.X / trace_annotation.X: results on the span's trace
+
+
+@dataclass(frozen=True, slots=True)
+class CumulativeTarget:
+    column: str  # the Span token column summed over the span and its descendants
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class ParentSpanTarget:
     label: str
 
 
@@ -209,7 +251,14 @@ class MembershipTarget:
     label: str
 
 
-Target = ColumnTarget | JSONTarget | AnnotationTarget | MembershipTarget
+Target = (
+    ColumnTarget
+    | JSONTarget
+    | AnnotationTarget
+    | MembershipTarget
+    | CumulativeTarget
+    | ParentSpanTarget
+)
 
 _MAX_INDEX = 2**31 - 1
 
@@ -221,9 +270,14 @@ def resolve(field: FieldRef) -> Target:
     plain = all(not s.quoted for s in segments)
     if plain and (membership := membership_get(field.dotted)) is not None:
         return MembershipTarget(membership, field.dotted)
+    if plain and field.dotted in CUMULATIVE_ALIASES:
+        part = CUMULATIVE_ALIASES[field.dotted]
+        return CumulativeTarget(CUMULATIVE_COLUMNS[part], field.dotted)
+    if plain and field.dotted == PARENT_SPAN:
+        return ParentSpanTarget(field.dotted)
     if plain and field.dotted in FIELDS and "<" not in field.dotted:
         return ColumnTarget(FIELDS[field.dotted])
-    if head in FILTER_HEADS:
+    if head in FILTER_HEADS or head in TRACE_FILTER_HEADS:
         return _annotation_target(field)
     if head in ("attributes", "metadata"):
         if len(segments) == 1:
@@ -256,12 +310,10 @@ def _json_path(segments: tuple[Segment, ...]) -> tuple[str | int, ...]:
 def _annotation_target(field: FieldRef) -> AnnotationTarget:
     segments = field.segments
     head = segments[0]
+    on_trace = head.text in TRACE_FILTER_HEADS
     if len(segments) == 1:
-        raise FilterError(
-            f"{head.text} needs an annotation name",
-            head.position,
-            f"e.g. {head.text}.Correctness.label",
-        )
+        # The head alone: ``'Correctness' in evals`` (the compiler checks the operator).
+        return AnnotationTarget("", kinds_selected(head.text), "", field.dotted, on_trace)
     name = segments[1]
     if len(segments) > 3:
         raise FilterError(
@@ -278,7 +330,7 @@ def _annotation_target(field: FieldRef) -> AnnotationTarget:
                 segments[2].position,
                 "use label, score or explanation",
             )
-    return AnnotationTarget(name.text, kinds_selected(head.text), attribute, field.dotted)
+    return AnnotationTarget(name.text, kinds_selected(head.text), attribute, field.dotted, on_trace)
 
 
 def _unknown_field(field: FieldRef) -> FilterError:

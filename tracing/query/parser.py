@@ -79,6 +79,34 @@ class Comparison:
     position: int  # of the operator
 
 
+ArithOp = TypingLiteral["+", "-", "*", "/"]
+
+
+@dataclass(frozen=True, slots=True)
+class Arithmetic:
+    """``left op right`` inside a calculation; ``*`` and ``/`` bind tighter than ``+`` and
+    ``-``, each left to right."""
+
+    op: ArithOp
+    left: Term
+    right: Term
+    position: int  # of the operator
+
+
+Term = FieldRef | Value | Arithmetic
+
+
+@dataclass(frozen=True, slots=True)
+class Calculation:
+    """A comparison whose sides are computed (``a + b > 100``) or are two fields (``a > b``);
+    ``op`` is one of ``=``, ``!=``, ``<``, ``<=``, ``>``, ``>=``."""
+
+    left: Term
+    op: Operator
+    right: Term
+    position: int  # of the comparison operator
+
+
 @dataclass(frozen=True, slots=True)
 class And:
     children: tuple[Node, ...]
@@ -94,7 +122,7 @@ class Not:
     child: Node
 
 
-Node = Comparison | And | Or | Not
+Node = Comparison | Calculation | And | Or | Not
 
 _PARSER = Lark(
     (Path(__file__).with_name("grammar.lark")).read_text(encoding="utf-8"),
@@ -114,6 +142,15 @@ _COMPARE_OPS: dict[str, Operator] = {
     ">=": ">=",
 }
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0"}
+# ``1000 < latency_ms`` is ``latency_ms > 1000``.
+_FLIPPED: dict[Operator, Operator] = {
+    "=": "=",
+    "!=": "!=",
+    "<": ">",
+    "<=": ">=",
+    ">": "<",
+    ">=": "<=",
+}
 
 
 def parse(text: str) -> Node | None:
@@ -159,7 +196,7 @@ class _Builder:
             return self.node(kids[1])
         return self.comparison(tree)
 
-    def comparison(self, tree: Tree) -> Comparison:
+    def comparison(self, tree: Tree) -> Comparison | Calculation:
         self.comparisons += 1
         if self.comparisons > MAX_COMPARISONS:
             raise FilterError(
@@ -169,6 +206,8 @@ class _Builder:
             )
         rule = tree.data
         kids = tree.children
+        if rule == "compare":
+            return self.compare(tree)
         tokens = [k for k in kids if isinstance(k, Token)]
         negated = any(t.type == "NOT" for t in tokens)
         values = tuple(self.value(k) for k in kids if isinstance(k, Tree) and k.data == "value")
@@ -181,12 +220,7 @@ class _Builder:
         op_token = next(t for t in tokens if t.type not in ("NOT", "LPAR", "RPAR", "COMMA"))
         position = _pos(op_token)
         op: Operator
-        if rule == "compare":
-            op = _COMPARE_OPS[str(op_token)]
-            if values[0].kind == "null" and op in ("=", "!="):
-                op = "is null" if op == "=" else "is not null"
-                return Comparison(field, op, (), position)
-        elif rule == "is_":
+        if rule == "is_":
             if values[0].kind == "null":
                 return Comparison(field, "is not null" if negated else "is null", (), position)
             op = "!=" if negated else "="
@@ -204,6 +238,76 @@ class _Builder:
                     "use IS NULL or IS NOT NULL",
                 )
         return Comparison(field, op, values, position)
+
+    def compare(self, tree: Tree) -> Comparison | Calculation:
+        """``chain COMPARE chain``: a field against a value (either way round) is an ordinary
+        comparison; anything else is a calculation."""
+        left_chain, op_token, right_chain = tree.children
+        assert isinstance(op_token, Token) and isinstance(left_chain, Tree)
+        assert isinstance(right_chain, Tree)
+        op = _COMPARE_OPS[str(op_token)]
+        position = _pos(op_token)
+        left, right = self.term(left_chain), self.term(right_chain)
+        if isinstance(left, Value) and isinstance(right, FieldRef):
+            left, right, op = right, left, _FLIPPED[op]
+        if isinstance(left, FieldRef) and isinstance(right, Value):
+            if right.kind == "null":
+                if op not in ("=", "!="):
+                    raise FilterError(
+                        "null cannot be compared this way",
+                        right.position,
+                        "use IS NULL or IS NOT NULL",
+                    )
+                return Comparison(left, "is null" if op == "=" else "is not null", (), position)
+            return Comparison(left, op, (right,), position)
+        if isinstance(left, Value) and isinstance(right, Value):
+            raise FilterError(
+                "a comparison needs a field",
+                left.position,
+                "e.g. latency_ms > 1000 or llm.token_count.total - llm.token_count.prompt > 100",
+            )
+        return Calculation(left, op, right, position)
+
+    def term(self, chain: Tree) -> Term:
+        """A chain of operands and + - * / as one term, with the usual precedence."""
+        operands: list[Term] = []
+        ops: list[Token] = []
+        for kid in chain.children:
+            if isinstance(kid, Token):
+                ops.append(kid)
+                continue
+            assert isinstance(kid, Tree)
+            inner = kid.children[0]
+            assert isinstance(inner, Tree)
+            if inner.data == "field":
+                operands.append(_field(inner))
+            else:
+                value = self.value(inner)
+                self.values += 1
+                if self.values > MAX_VALUES:
+                    raise FilterError(
+                        "the filter has too many values",
+                        value.position,
+                        f"the limit is {MAX_VALUES}",
+                    )
+                if ops and value.kind == "null":
+                    raise FilterError("null cannot be used in arithmetic", value.position)
+                operands.append(value)
+        if ops and isinstance(operands[0], Value) and operands[0].kind == "null":
+            raise FilterError("null cannot be used in arithmetic", operands[0].position)
+        # * and / first: fold them into their left operand, then + and - left to right.
+        terms: list[Term] = [operands[0]]
+        additive: list[Token] = []
+        for token, operand in zip(ops, operands[1:], strict=True):
+            if str(token) in ("*", "/"):
+                terms[-1] = Arithmetic(str(token), terms[-1], operand, _pos(token))  # type: ignore[arg-type]
+            else:
+                additive.append(token)
+                terms.append(operand)
+        result = terms[0]
+        for token, operand in zip(additive, terms[1:], strict=True):
+            result = Arithmetic(str(token), result, operand, _pos(token))  # type: ignore[arg-type]
+        return result
 
     def value(self, tree: Tree) -> Value:
         token = tree.children[0]
@@ -337,7 +441,7 @@ def _expected_words(expected: set[str]) -> str:
         return "a condition such as latency_ms > 1000, NOT or '('"
     if expected >= _OPERATOR_TERMINALS:
         words.append("an operator (=, !=, <, >, IN, CONTAINS, IS NULL, ...)")
-        expected -= _OPERATOR_TERMINALS | {"NOT", "DOT", "LSQB"}
+        expected -= _OPERATOR_TERMINALS | {"NOT", "DOT", "LSQB", "ARITH"}
     if expected >= _VALUE_TERMINALS:
         words.append("a value (a quoted string, a number, true, false or null)")
         expected -= _VALUE_TERMINALS

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Final, NamedTuple, Protocol
 
@@ -213,11 +213,22 @@ class MessageView:
 
 
 @dataclass(frozen=True, slots=True)
+class DocumentResultView:
+    """An evaluation or annotation of one retrieved document (e.g. its relevance)."""
+
+    name: str
+    result: str
+    annotator_kind: str
+    explanation: str
+
+
+@dataclass(frozen=True, slots=True)
 class DocumentView:
     id: str
     content: str
     score: str
     metadata: str
+    results: tuple[DocumentResultView, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -386,10 +397,35 @@ def _events(events: Any) -> tuple[list[ExceptionView], list[EventView]]:
 
 
 def _split_annotations(items: Iterable[Annotation]) -> tuple[list[Annotation], list[Annotation]]:
+    """A span's own evaluations and people's annotations (its documents' results aside)."""
     evaluations, annotations = [], []
     for item in items:
+        if item.document_position is not None:
+            continue
         (annotations if item.annotator_kind == AnnotatorKind.HUMAN else evaluations).append(item)
     return evaluations, annotations
+
+
+def _with_document_results(
+    documents: list[DocumentView], annotations: Iterable[Annotation]
+) -> list[DocumentView]:
+    """The documents with the results stored on them (by position), in name order."""
+    by_position: dict[int, list[DocumentResultView]] = {}
+    for item in annotations:
+        if item.document_position is None:
+            continue
+        by_position.setdefault(item.document_position, []).append(
+            DocumentResultView(
+                name=item.name,
+                result=_result_text(item.label, item.score),
+                annotator_kind=item.annotator_kind,
+                explanation=item.explanation or "",
+            )
+        )
+    return [
+        replace(doc, results=tuple(by_position.get(position, ())))
+        for position, doc in enumerate(documents)
+    ]
 
 
 def span_pane_build(*, span: Span, url: str, annotations: Sequence[Annotation]) -> SpanPane:
@@ -418,7 +454,9 @@ def span_pane_build(*, span: Span, url: str, annotations: Sequence[Annotation]) 
             prompt_template_version=_text(_get(llm, "prompt_template", "version")),
         )
     if span.span_kind == SpanKind.RETRIEVER or _get(attrs, "retrieval", "documents"):
-        parts["documents"] = _documents(_get(attrs, "retrieval", "documents"))
+        parts["documents"] = _with_document_results(
+            _documents(_get(attrs, "retrieval", "documents")), annotations
+        )
     reranker = _get(attrs, "reranker")
     if isinstance(reranker, Mapping):
         parts.update(
@@ -791,6 +829,7 @@ def session_detail_get(*, project_name: str, session_id: str) -> SessionDetail |
 
 
 __all__ = [
+    "DocumentResultView",
     "DocumentView",
     "EmbeddingView",
     "EventView",
