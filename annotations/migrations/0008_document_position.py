@@ -11,7 +11,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('annotations', '0006_result_names'),
+        ('annotations', '0007_labelingqueue_hide_machine_results'),
         ('tracing', '0005_span_kind_free_text'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
