@@ -78,6 +78,7 @@ def _register_routers() -> None:
     from annotations.api import router as annotations_router
     from annotations.api_batch import router as annotations_batch_router
     from annotations.api_configs import router as annotation_configs_router
+    from annotations.api_dataset_versions import router as dataset_versions_router
     from annotations.api_datasets import router as datasets_router
     from annotations.api_queues import router as annotation_queues_router
     from evalhub.api_hub import router as hub_router
@@ -92,6 +93,8 @@ def _register_routers() -> None:
     api.add_router("/v1", annotations_batch_router)
     api.add_router("/v1", annotation_configs_router)
     api.add_router("/v1", annotation_queues_router)
+    # Before datasets_router: /datasets/upload is not a dataset's name.
+    api.add_router("/v1", dataset_versions_router)
     api.add_router("/v1", datasets_router)
     api.add_router("/v1", hub_router)
     api.add_router("/v1", tasks_router)
