@@ -209,6 +209,18 @@ API: Final[dict[str, Need]] = {
     "api:dataset_examples_delete": W,
     "api:dataset_download_csv": R,
     "api:dataset_download_jsonl": R,
+    # experiments
+    "api:experiments_create": W,
+    "api:experiments_list": R,
+    "api:experiments_get": R,
+    "api:experiments_delete": W,
+    "api:experiments_runs_create": W,
+    "api:experiments_runs_list": R,
+    "api:experiments_incomplete_runs": R,
+    "api:experiments_incomplete_evaluations": R,
+    "api:experiment_evaluations_upsert": W,
+    "api:experiments_download_json": R,
+    "api:experiments_download_csv": R,
     # evaluator hub
     "api:providers_list": R,
     "api:providers_create": A,
