@@ -197,7 +197,7 @@ def test_bad_json_uploads(client, auth):
 
 
 def test_adding_spans_makes_a_version_with_json_objects(client, auth):
-    root, retriever, llm = factories.trace(project="shop")
+    *_, llm = factories.trace(project="shop")
     dataset = dataset_create(name="spans", spans=[llm.pk]).dataset
     version = DatasetVersion.objects.get(dataset=dataset)
     example = _examples(client, auth, dataset.pk)["examples"][0]
