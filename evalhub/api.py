@@ -85,6 +85,7 @@ def _register_routers() -> None:
     from evalhub.api_keys import router as api_keys_router
     from evalhub.api_tasks import router as tasks_router
     from evalhub.experiments.api import router as experiments_router
+    from evalhub.experiments.api_prompts import router as prompts_router
     from tracing.api import router as tracing_router
     from tracing.api_mutations import router as mutations_router
 
@@ -98,6 +99,7 @@ def _register_routers() -> None:
     api.add_router("/v1", dataset_versions_router)
     api.add_router("/v1", datasets_router)
     api.add_router("/v1", experiments_router)
+    api.add_router("/v1", prompts_router)
     api.add_router("/v1", hub_router)
     api.add_router("/v1", tasks_router)
     api.add_router("/v1", api_keys_router)

@@ -221,6 +221,16 @@ API: Final[dict[str, Need]] = {
     "api:experiment_evaluations_upsert": W,
     "api:experiments_download_json": R,
     "api:experiments_download_csv": R,
+    # prompts
+    "api:prompts_create": W,
+    "api:prompts_list": R,
+    "api:prompts_delete": W,
+    "api:prompts_latest": R,
+    "api:prompts_versions": R,
+    "api:prompts_by_tag": R,
+    "api:prompt_versions_get": R,
+    "api:prompt_versions_tags": R,
+    "api:prompt_versions_tag": W,
     # evaluator hub
     "api:providers_list": R,
     "api:providers_create": A,
