@@ -9,9 +9,6 @@ and nothing is stored. Every change answers with the new ``version_id``.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -34,7 +31,7 @@ from annotations.dataset_versions import (
     dataset_version_get,
     dataset_versions,
     version_diff,
-    version_examples,
+    version_download,
 )
 from annotations.models import DatasetVersion
 from annotations.services_datasets import DatasetInvalid, DatasetNameTaken
@@ -299,20 +296,13 @@ class DownloadQuery(Schema):
     version_id: str | None = None
 
 
-def version_rows(version: DatasetVersion | None) -> list[dict[str, Any]]:
-    """The examples of a version as download rows."""
-    if version is None:
-        return []
-    return [
-        {
-            "example_id": str(r.example_id),
-            "input": r.input,
-            "output": r.output,
-            "metadata": r.metadata,
-            "span_id": r.example.source_span_id or None,
-        }
-        for r in version_examples(version=version).select_related("example").iterator()
-    ]
+def _download(dataset: str, version_id: str | None, fmt: str) -> HttpResponse:
+    found = dataset_from_path(dataset)
+    version = version_from_query(found, version_id)
+    download = version_download(dataset=found, version=version, fmt=fmt)
+    response = HttpResponse(download.text, content_type=download.content_type)
+    response["Content-Disposition"] = f'attachment; filename="{download.filename}"'
+    return response
 
 
 @router.get("/datasets/{name:dataset}/csv")
@@ -320,25 +310,7 @@ def dataset_download_csv(
     request: HttpRequest, dataset: str, query: Query[DownloadQuery]
 ) -> HttpResponse:
     """A version of the dataset (default latest) as CSV, one column per object (JSON text)."""
-    found = dataset_from_path(dataset)
-    version = version_from_query(found, query.version_id)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["example_id", "input", "output", "metadata", "span_id"])
-    for row in version_rows(version):
-        writer.writerow(
-            [
-                row["example_id"],
-                json.dumps(row["input"], ensure_ascii=False),
-                json.dumps(row["output"], ensure_ascii=False),
-                json.dumps(row["metadata"], ensure_ascii=False),
-                row["span_id"] or "",
-            ]
-        )
-    response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
-    tag = f"v{version.pk}" if version is not None else "empty"
-    response["Content-Disposition"] = f'attachment; filename="dataset-{found.pk}-{tag}.csv"'
-    return response
+    return _download(dataset, query.version_id, "csv")
 
 
 @router.get("/datasets/{name:dataset}/jsonl")
@@ -346,10 +318,4 @@ def dataset_download_jsonl(
     request: HttpRequest, dataset: str, query: Query[DownloadQuery]
 ) -> HttpResponse:
     """A version of the dataset (default latest) as JSON lines."""
-    found = dataset_from_path(dataset)
-    version = version_from_query(found, query.version_id)
-    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in version_rows(version))
-    response = HttpResponse(text, content_type="application/jsonl; charset=utf-8")
-    tag = f"v{version.pk}" if version is not None else "empty"
-    response["Content-Disposition"] = f'attachment; filename="dataset-{found.pk}-{tag}.jsonl"'
-    return response
+    return _download(dataset, query.version_id, "jsonl")

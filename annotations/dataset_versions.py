@@ -10,6 +10,8 @@ REST API, the pages and the experiments all see versions the same way.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -283,6 +285,49 @@ def version_diff(*, a: DatasetVersion, b: DatasetVersion) -> VersionDiff:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Download:
+    text: str
+    content_type: str
+    filename: str
+
+
+def version_download(*, dataset: Dataset, version: DatasetVersion | None, fmt: str) -> Download:
+    """A version's examples as CSV (objects as JSON text) or JSON lines."""
+    rows = (
+        []
+        if version is None
+        else [
+            {
+                "example_id": str(r.example_id),
+                "input": r.input,
+                "output": r.output,
+                "metadata": r.metadata,
+                "span_id": r.example.source_span_id or None,
+            }
+            for r in version_examples(version=version).select_related("example").iterator()
+        ]
+    )
+    tag = f"v{version.pk}" if version is not None else "empty"
+    if fmt == "jsonl":
+        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        return Download(
+            text, "application/jsonl; charset=utf-8", f"dataset-{dataset.pk}-{tag}.jsonl"
+        )
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["example_id", "input", "output", "metadata", "span_id"])
+    for r in rows:
+        writer.writerow(
+            [
+                r["example_id"],
+                *(json.dumps(r[k], ensure_ascii=False) for k in ("input", "output", "metadata")),
+                r["span_id"] or "",
+            ]
+        )
+    return Download(out.getvalue(), "text/csv; charset=utf-8", f"dataset-{dataset.pk}-{tag}.csv")
+
+
 __all__ = [
     "ExampleContent",
     "VersionDiff",
@@ -297,6 +342,7 @@ __all__ = [
     "example_from_content",
     "span_example_content",
     "version_diff",
+    "version_download",
     "version_example_count",
     "version_examples",
     "version_examples_page",

@@ -120,6 +120,14 @@ PAGES: Final[dict[str, PageRule]] = {
     "annotations:dataset-add": page(W, W),
     "annotations:dataset-edit": page(W, W),
     "annotations:dataset-delete": page(W, W),
+    # experiments
+    "experiments:dataset": page(R),
+    "experiments:new": page(W, W),
+    "experiments:version-diff": page(R),
+    "experiments:version-download": page(R),
+    "experiments:compare": page(R),
+    "experiments:detail": page(R),
+    "experiments:evaluate": page(W, W),
     # online tasks
     "tasks:list": page(R),
     "tasks:runs": page(R),

@@ -303,3 +303,56 @@ __all__ = [
     "experiment_status_set",
     "run_record",
 ]
+
+
+def prompt_experiment_start(
+    *,
+    dataset: Dataset,
+    version: DatasetVersion | None,
+    prompt_version: Any,
+    provider: Any,
+    model: str = "",
+    variables: Mapping[str, str] | None = None,
+    name: str | None = None,
+    repetitions: int = 1,
+    concurrency: int = 8,
+    user: AbstractBaseUser | None = None,
+) -> Experiment:
+    """Create a prompt experiment and run it on Celery (after the commit). Raises
+    ``ExperimentInvalid`` (a variable mapped to no example field), ``VersionGone``."""
+    from evalhub.experiments.prompts import template_variables
+    from evalhub.experiments.runner import MappingInvalid, mapping_check
+    from evalhub.experiments.tasks import prompt_experiment_run
+
+    if provider is None:
+        raise ExperimentInvalid("provider", "choose a provider")
+    if not 1 <= concurrency <= 64:
+        raise ExperimentInvalid("concurrency", "must be between 1 and 64")
+    try:
+        mapping = mapping_check(variables or {}, template_variables(prompt_version))
+    except MappingInvalid as exc:
+        raise ExperimentInvalid("variables", str(exc)) from None
+    with transaction.atomic():
+        experiment = experiment_create(
+            dataset=dataset,
+            version=version,
+            name=name or f"{prompt_version.prompt.name} · {model or prompt_version.model_name}",
+            repetitions=repetitions,
+            user=user,
+            kind=ExperimentKind.PROMPT,
+            prompt_version=prompt_version,
+            provider=provider,
+            model=model or prompt_version.model_name,
+            variables=mapping,
+            concurrency=concurrency,
+            metadata={"prompt": prompt_version.prompt.name, "prompt_version_id": prompt_version.pk},
+        )
+        transaction.on_commit(lambda: prompt_experiment_run.delay(experiment.pk))
+    return experiment
+
+
+def experiment_evaluate_start(*, experiment: Experiment, evaluator: Any) -> None:
+    """Score the experiment's runs with a hub evaluator, on Celery (after the commit)."""
+    from evalhub.experiments.tasks import experiment_evaluate_run
+
+    transaction.on_commit(lambda: experiment_evaluate_run.delay(experiment.pk, evaluator.pk))
