@@ -18,11 +18,12 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from django.db import close_old_connections, transaction
+from django.db import transaction
 
 from annotations.models import DatasetExampleRevision
 from evalhub.experiments.models import Experiment, ExperimentKind, ExperimentRun, ExperimentStatus
@@ -34,7 +35,7 @@ from evalhub.experiments.services import (
     experiment_status_set,
     run_record,
 )
-from evalhub.hub.llm import LlmError, chat_complete
+from evalhub.hub.llm import LlmError, ProviderConfig, chat_complete
 from evalhub.hub.variables import is_missing, path_get, value_text
 
 FIELDS: Final = ("input", "expected", "metadata")
@@ -83,7 +84,7 @@ def _claim(experiment_id: int) -> Experiment | None:
     """QUEUED (or a RUNNING one redelivered) → RUNNING; None when there is nothing to do."""
     with transaction.atomic():
         experiment = (
-            Experiment.objects.select_for_update()
+            Experiment.objects.select_for_update(of=("self",))
             .select_related("dataset_version", "prompt_version", "provider")
             .filter(pk=experiment_id, kind=ExperimentKind.PROMPT)
             .first()
@@ -98,79 +99,112 @@ def _claim(experiment_id: int) -> Experiment | None:
         return experiment
 
 
-def _one_call(experiment: Experiment, revision: DatasetExampleRevision, repetition: int) -> None:
-    from evalhub.hub.runner import provider_config
-    from tracing.pricing import cost_of
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """One model call to make: no database access while it runs (threads only call)."""
 
+    example_id: int
+    repetition: int
+    messages: list[dict[str, str]] | None
+    error: str | None = None
+
+
+def _call(provider: ProviderConfig, experiment: Experiment, call: _Call) -> tuple[RunInput, str]:
     started = datetime.now(UTC)
-    run = RunInput(example_id=revision.example_id, repetition_number=repetition)
+    if call.messages is None:
+        return RunInput(
+            example_id=call.example_id,
+            repetition_number=call.repetition,
+            error=call.error,
+            start_time=started,
+            end_time=started,
+        ), ""
+    assert experiment.prompt_version is not None
+    settings = invocation_settings(experiment.prompt_version)
     try:
-        assert experiment.prompt_version is not None and experiment.provider is not None
-        values = prompt_values(experiment.variables, example_fields(revision))
-        messages = prompt_render(experiment.prompt_version, values)
-        settings = invocation_settings(experiment.prompt_version)
         chat = chat_complete(
-            provider_config(experiment.provider),
-            messages=messages,
+            provider,
+            messages=call.messages,
             model=experiment.model or experiment.prompt_version.model_name,
             temperature=settings.get("temperature"),
             max_tokens=settings.get("max_tokens") or settings.get("max_completion_tokens"),
         )
-        run = RunInput(
-            example_id=revision.example_id,
-            repetition_number=repetition,
-            output=chat.content,
+    except LlmError as exc:
+        return RunInput(
+            example_id=call.example_id,
+            repetition_number=call.repetition,
+            error=str(exc),
             start_time=started,
             end_time=datetime.now(UTC),
-            prompt_tokens=chat.prompt_tokens,
-            completion_tokens=chat.completion_tokens,
-            cost_usd=cost_of(chat.model, chat.prompt_tokens, chat.completion_tokens),
-        )
-    except (LlmError, KeyError) as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) else str(exc)
-        run = RunInput(
-            example_id=revision.example_id,
-            repetition_number=repetition,
-            error=message,
-            start_time=started,
-            end_time=datetime.now(UTC),
-        )
-    with contextlib.suppress(RunExists):  # recorded by a redelivered task meanwhile
-        run_record(experiment=experiment, run=run)
+        ), ""
+    return RunInput(
+        example_id=call.example_id,
+        repetition_number=call.repetition,
+        output=chat.content,
+        start_time=started,
+        end_time=datetime.now(UTC),
+        prompt_tokens=chat.prompt_tokens,
+        completion_tokens=chat.completion_tokens,
+    ), chat.model
+
+
+def _calls(experiment: Experiment) -> list[_Call]:
+    """The runs still missing, each with its rendered messages (or why it cannot run)."""
+    from evalhub.experiments.selectors import incomplete_runs
+
+    assert experiment.prompt_version is not None
+    calls: list[_Call] = []
+    cursor: str | None = None
+    while True:
+        page = incomplete_runs(experiment=experiment, cursor=cursor, limit=1000)
+        for item in page.items:
+            try:
+                values = prompt_values(experiment.variables, example_fields(item.revision))
+                messages: list[dict[str, str]] | None = prompt_render(
+                    experiment.prompt_version, values
+                )
+                error = None
+            except KeyError as exc:
+                messages, error = None, str(exc.args[0])
+            calls += [_Call(item.revision.example_id, r, messages, error) for r in item.repetitions]
+        cursor = page.next_cursor
+        if cursor is None:
+            return calls
 
 
 def prompt_experiment_execute(*, experiment_id: int) -> int:
-    """Run a prompt experiment's missing runs; returns how many calls were made."""
-    from evalhub.experiments.selectors import incomplete_runs
+    """Run a prompt experiment's missing runs (``concurrency`` model calls at a time, each
+    recorded as it finishes); returns how many runs were recorded."""
+    from evalhub.hub.runner import provider_config
+    from tracing.pricing import cost_of
 
     experiment = _claim(experiment_id)
     if experiment is None:
         return 0
-    todo: list[tuple[DatasetExampleRevision, int]] = []
-    cursor: str | None = None
-    while True:
-        page = incomplete_runs(experiment=experiment, cursor=cursor, limit=1000)
-        todo += [(i.revision, rep) for i in page.items for rep in i.repetitions]
-        cursor = page.next_cursor
-        if cursor is None:
-            break
-
-    def work(item: tuple[DatasetExampleRevision, int]) -> None:
-        try:
-            _one_call(experiment, *item)
-        finally:
-            close_old_connections()
-
+    recorded = 0
     try:
+        if experiment.provider is None or experiment.prompt_version is None:
+            raise LlmError("the experiment's provider or prompt was deleted", fatal=True)
+        provider = provider_config(experiment.provider)
+        calls = _calls(experiment)
         with ThreadPoolExecutor(max_workers=max(1, experiment.concurrency)) as pool:
-            list(pool.map(work, todo))
+            futures = [pool.submit(_call, provider, experiment, c) for c in calls]
+            for future in as_completed(futures):
+                run, model = future.result()
+                if model:
+                    run = replace(
+                        run, cost_usd=cost_of(model, run.prompt_tokens, run.completion_tokens)
+                    )
+                with contextlib.suppress(RunExists):  # recorded by a redelivered task
+                    run_record(experiment=experiment, run=run)
+                recorded += 1
     except Exception as exc:
         experiment_status_set(
             experiment=experiment, status=ExperimentStatus.FAILED, error=str(exc)[:2000]
         )
         raise
     experiment_status_set(experiment=experiment, status=ExperimentStatus.COMPLETED)
-    return len(todo)
+    return recorded
 
 
 # --- evaluating runs with the hub's evaluators ---------------------------------------------
@@ -200,10 +234,11 @@ def _evaluator_values(config: Any, values: Mapping[str, Any]) -> dict[str, Any]:
 
 def experiment_evaluate(*, experiment_id: int, evaluator_id: int) -> int:
     """Score every successful run of the experiment with the evaluator's latest version;
-    returns the number of evaluations stored."""
+    returns the number of evaluations stored. Judge calls run 8 at a time (the provider's
+    limiter decides how many really go at once); reads and writes stay on this thread."""
     from evalhub.experiments.selectors import revisions_by_example
     from evalhub.hub.config import config_parse
-    from evalhub.hub.runner import evaluator_run
+    from evalhub.hub.runner import evaluation_cost, evaluation_execute, evaluation_prepare
     from evalhub.models import Evaluator
     from evalhub.selectors import evaluator_version_latest
 
@@ -212,16 +247,29 @@ def experiment_evaluate(*, experiment_id: int, evaluator_id: int) -> int:
     version = evaluator_version_latest(evaluator=evaluator)
     config = config_parse(version.config)
     revisions = revisions_by_example(experiment=experiment)
-    runs = list(ExperimentRun.objects.filter(experiment=experiment, error__isnull=True))
-
-    def work(run: ExperimentRun) -> int:
-        try:
-            revision = revisions.get(run.example_id)
-            if revision is None:
-                return 0
-            values = _evaluator_values(config, run_values(run, revision))
-            started = time.time()
-            result = evaluator_run(version=version, values=values)
+    runs = [
+        r
+        for r in ExperimentRun.objects.filter(experiment=experiment, error__isnull=True)
+        if r.example_id in revisions
+    ]
+    prepared = [
+        evaluation_prepare(
+            version=version,
+            values=_evaluator_values(config, run_values(run, revisions[run.example_id])),
+        )
+        for run in runs
+    ]
+    stored = 0
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        futures = {
+            pool.submit(evaluation_execute, p, limiter=None, retry=None): run
+            for p, run in zip(prepared, runs, strict=True)
+        }
+        for future in as_completed(futures):
+            run = futures[future]
+            result = future.result()
+            evaluation_cost(result)
+            now = time.time()
             evaluation_upsert(
                 run=run,
                 name=evaluator.name,
@@ -234,12 +282,8 @@ def experiment_evaluate(*, experiment_id: int, evaluator_id: int) -> int:
                 error=result.error,
                 metadata=result.annotation_metadata(),
                 trace_id=result.judge_trace_id,
-                start_time=datetime.fromtimestamp(result.started_at or started, UTC),
-                end_time=datetime.fromtimestamp(result.ended_at or time.time(), UTC),
+                start_time=datetime.fromtimestamp(result.started_at or now, UTC),
+                end_time=datetime.fromtimestamp(result.ended_at or now, UTC),
             )
-            return 1
-        finally:
-            close_old_connections()
-
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        return sum(pool.map(work, runs))
+            stored += 1
+    return stored
