@@ -209,7 +209,9 @@ def experiments_compare_page(request: HttpRequest) -> HttpResponse:
     """Two to four experiments of one dataset side by side, per example; ``regressions``
     keeps the examples that score lower in a later experiment than in the first."""
     ids = request.GET.getlist("ids")
-    experiments = [e for e in (experiment_get(i) for i in ids) if e is not None]
+    # The oldest is the baseline ("A") the others are compared with.
+    found = (experiment_get(i) for i in dict.fromkeys(ids))
+    experiments = sorted((e for e in found if e is not None), key=lambda e: e.pk)
     error = None
     if not 2 <= len(experiments) <= MAX_COMPARED:
         error = f"Choose two to {MAX_COMPARED} experiments to compare."
