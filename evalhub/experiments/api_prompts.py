@@ -132,14 +132,14 @@ def prompts_by_tag(request: HttpRequest, prompt: str, tag: str) -> dict[str, Any
     return {"data": version_out(version)}
 
 
-@router.get("/prompt_versions/{version_id}")
-def prompt_versions_get(request: HttpRequest, version_id: str) -> dict[str, Any]:
-    return {"data": version_out(_version(version_id))}
+@router.get("/prompt_versions/{prompt_version_id}")
+def prompt_versions_get(request: HttpRequest, prompt_version_id: str) -> dict[str, Any]:
+    return {"data": version_out(_version(prompt_version_id))}
 
 
-@router.get("/prompt_versions/{version_id}/tags")
-def prompt_versions_tags(request: HttpRequest, version_id: str) -> dict[str, Any]:
-    version = _version(version_id)
+@router.get("/prompt_versions/{prompt_version_id}/tags")
+def prompt_versions_tags(request: HttpRequest, prompt_version_id: str) -> dict[str, Any]:
+    version = _version(prompt_version_id)
     return {
         "data": [
             {"id": str(t.pk), "name": t.name, "description": t.description}
@@ -149,12 +149,12 @@ def prompt_versions_tags(request: HttpRequest, version_id: str) -> dict[str, Any
     }
 
 
-@router.post("/prompt_versions/{version_id}/tags", response={204: None})
-def prompt_versions_tag(request: HttpRequest, version_id: str, body: TagIn) -> Status:
+@router.post("/prompt_versions/{prompt_version_id}/tags", response={204: None})
+def prompt_versions_tag(request: HttpRequest, prompt_version_id: str, body: TagIn) -> Status:
     """Point a tag of the prompt at this version (moving it from another)."""
     try:
         prompt_tag_set(
-            version=_version(version_id), name=body.name, description=body.description or ""
+            version=_version(prompt_version_id), name=body.name, description=body.description or ""
         )
     except PromptInvalid as exc:
         raise HttpError(400, str(exc)) from None

@@ -15,6 +15,6 @@ urlpatterns = [
         name="version-download",
     ),
     path("experiments/compare/", views.experiments_compare_page, name="compare"),
-    path("experiments/<int:pk>/", views.experiment_detail, name="detail"),
-    path("experiments/<int:pk>/evaluate/", views.experiment_evaluate, name="evaluate"),
+    path("experiments/<int:experiment_id>/", views.experiment_detail, name="detail"),
+    path("experiments/<int:experiment_id>/evaluate/", views.experiment_evaluate, name="evaluate"),
 ]

@@ -71,10 +71,12 @@ def dataset_experiments(request: HttpRequest, pk: int) -> HttpResponse:
 def version_diff_page(request: HttpRequest, pk: int) -> HttpResponse:
     """What changed between two versions (``a`` older, ``b`` newer)."""
     dataset = get_object_or_404(Dataset, pk=pk)
-    a = dataset_version_get(dataset=dataset, version_id=request.GET.get("a", ""))
-    b = dataset_version_get(dataset=dataset, version_id=request.GET.get("b", ""))
-    if a is None or b is None:
-        raise Http404("choose two versions of this dataset")
+    latest = list(dataset_versions(dataset=dataset)[:2])
+    if not latest:
+        raise Http404("this dataset has no versions yet")
+    # Default: the latest version against the one before it.
+    b = dataset_version_get(dataset=dataset, version_id=request.GET.get("b", "")) or latest[0]
+    a = dataset_version_get(dataset=dataset, version_id=request.GET.get("a", "")) or latest[-1]
     return render(
         request,
         "experiments/version_diff.html",
@@ -140,7 +142,7 @@ def experiment_new(request: HttpRequest, pk: int) -> HttpResponse:
             form.add_error("version", str(exc))
         else:
             messages.success(request, f"Experiment {experiment.name!r} is running.")
-            return redirect("experiments:detail", pk=experiment.pk)
+            return redirect("experiments:detail", experiment_id=experiment.pk)
     status = 400 if request.method == "POST" else 200
     return render(
         request,
@@ -152,9 +154,9 @@ def experiment_new(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_GET
-def experiment_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def experiment_detail(request: HttpRequest, experiment_id: int) -> HttpResponse:
     """Runs by evaluators with aggregates; while a prompt experiment runs, the status polls."""
-    experiment = _experiment(pk)
+    experiment = _experiment(experiment_id)
     runs = experiment_runs_full(experiment=experiment)
     revisions = revisions_by_example(experiment=experiment)
     summary = experiment_summary(runs=runs)
@@ -186,17 +188,17 @@ def experiment_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def experiment_evaluate(request: HttpRequest, pk: int) -> HttpResponse:
+def experiment_evaluate(request: HttpRequest, experiment_id: int) -> HttpResponse:
     """Score every run with a hub evaluator (on Celery)."""
-    experiment = _experiment(pk)
+    experiment = _experiment(experiment_id)
     form = EvaluateForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose an evaluator.")
-        return redirect("experiments:detail", pk=experiment.pk)
+        return redirect("experiments:detail", experiment_id=experiment.pk)
     evaluator = form.cleaned_data["evaluator"]
     experiment_evaluate_start(experiment=experiment, evaluator=evaluator)
     messages.success(request, f"Evaluating with {evaluator.name}: results appear as they come.")
-    return redirect("experiments:detail", pk=experiment.pk)
+    return redirect("experiments:detail", experiment_id=experiment.pk)
 
 
 def _delta(first: float | None, other: float | None) -> float | None:
