@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from annotations.models import DatasetExampleRevision
 from evalhub.experiments.models import Experiment, ExperimentKind, ExperimentRun, ExperimentStatus
@@ -110,6 +110,15 @@ class _Call:
 
 
 def _call(provider: ProviderConfig, experiment: Experiment, call: _Call) -> tuple[RunInput, str]:
+    try:
+        return _call_model(provider, experiment, call)
+    finally:
+        connection.close()  # a pool thread's connection, if anything opened one
+
+
+def _call_model(
+    provider: ProviderConfig, experiment: Experiment, call: _Call
+) -> tuple[RunInput, str]:
     started = datetime.now(UTC)
     if call.messages is None:
         return RunInput(
@@ -232,13 +241,22 @@ def _evaluator_values(config: Any, values: Mapping[str, Any]) -> dict[str, Any]:
     return resolved
 
 
+def _execute(prepared: Any) -> Any:
+    from evalhub.hub.runner import evaluation_execute
+
+    try:
+        return evaluation_execute(prepared)
+    finally:
+        connection.close()  # a pool thread's connection, if anything opened one
+
+
 def experiment_evaluate(*, experiment_id: int, evaluator_id: int) -> int:
     """Score every successful run of the experiment with the evaluator's latest version;
     returns the number of evaluations stored. Judge calls run 8 at a time (the provider's
     limiter decides how many really go at once); reads and writes stay on this thread."""
     from evalhub.experiments.selectors import revisions_by_example
     from evalhub.hub.config import config_parse
-    from evalhub.hub.runner import evaluation_cost, evaluation_execute, evaluation_prepare
+    from evalhub.hub.runner import evaluation_cost, evaluation_prepare
     from evalhub.models import Evaluator
     from evalhub.selectors import evaluator_version_latest
 
@@ -261,10 +279,7 @@ def experiment_evaluate(*, experiment_id: int, evaluator_id: int) -> int:
     ]
     stored = 0
     with ThreadPoolExecutor(max_workers=8) as pool:
-        futures = {
-            pool.submit(evaluation_execute, p, limiter=None, retry=None): run
-            for p, run in zip(prepared, runs, strict=True)
-        }
+        futures = {pool.submit(_execute, p): run for p, run in zip(prepared, runs, strict=True)}
         for future in as_completed(futures):
             run = futures[future]
             result = future.result()

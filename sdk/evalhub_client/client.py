@@ -8,6 +8,8 @@ from types import TracebackType
 import httpx
 
 from evalhub_client._http import Transport
+from evalhub_client.datasets import Datasets
+from evalhub_client.experiments import Experiments
 from evalhub_client.spans import Spans
 from evalhub_client.tasks import Tasks
 
@@ -38,6 +40,8 @@ class Client:
         )
         self.spans = Spans(self._transport)
         self.tasks = Tasks(self._transport)
+        self.datasets = Datasets(self._transport)
+        self.experiments = Experiments(self._transport, self.datasets)
 
     def close(self) -> None:
         self._transport.close()
