@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -29,16 +28,17 @@ from annotations.models import DatasetExampleRevision
 from evalhub.experiments.models import Experiment, ExperimentKind, ExperimentRun, ExperimentStatus
 from evalhub.experiments.prompts import invocation_settings, prompt_render
 from evalhub.experiments.services import (
-    RunExists,
     RunInput,
     evaluation_upsert,
     experiment_status_set,
-    run_record,
+    runs_store,
 )
 from evalhub.hub.llm import LlmError, ProviderConfig, chat_complete
 from evalhub.hub.variables import is_missing, path_get, value_text
 
 FIELDS: Final = ("input", "expected", "metadata")
+STORE_BATCH: Final = 50
+"""Runs recorded at a time as their calls finish (a few queries per batch, not per run)."""
 
 
 class MappingInvalid(ValueError):
@@ -196,6 +196,7 @@ def prompt_experiment_execute(*, experiment_id: int) -> int:
             raise LlmError("the experiment's provider or prompt was deleted", fatal=True)
         provider = provider_config(experiment.provider)
         calls = _calls(experiment)
+        batch: list[RunInput] = []
         with ThreadPoolExecutor(max_workers=max(1, experiment.concurrency)) as pool:
             futures = [pool.submit(_call, provider, experiment, c) for c in calls]
             for future in as_completed(futures):
@@ -204,9 +205,11 @@ def prompt_experiment_execute(*, experiment_id: int) -> int:
                     run = replace(
                         run, cost_usd=cost_of(model, run.prompt_tokens, run.completion_tokens)
                     )
-                with contextlib.suppress(RunExists):  # recorded by a redelivered task
-                    run_record(experiment=experiment, run=run)
-                recorded += 1
+                batch.append(run)
+                if len(batch) >= STORE_BATCH:
+                    recorded += runs_store(experiment=experiment, runs=batch)
+                    batch = []
+        recorded += runs_store(experiment=experiment, runs=batch)
     except Exception as exc:
         experiment_status_set(
             experiment=experiment, status=ExperimentStatus.FAILED, error=str(exc)[:2000]

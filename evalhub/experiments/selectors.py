@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 
 from annotations.dataset_versions import version_examples
 from annotations.models import Dataset, DatasetExampleRevision
@@ -167,6 +167,23 @@ def experiment_runs_full(*, experiment: Experiment) -> list[ExperimentRun]:
     )
 
 
+def experiment_runs(*, experiment: Experiment) -> QuerySet[ExperimentRun]:
+    """An experiment's runs in example then repetition order, with their evaluations."""
+    return (
+        ExperimentRun.objects.filter(experiment=experiment)
+        .prefetch_related(Prefetch("evaluations", ExperimentEvaluation.objects.order_by("name")))
+        .order_by("example_id", "repetition_number")
+    )
+
+
+def revisions_of(
+    *, experiment: Experiment, example_ids: Sequence[int]
+) -> dict[int, DatasetExampleRevision]:
+    """The experiment's examples (as its version holds them) among ``example_ids``."""
+    query = version_examples(version=experiment.dataset_version).filter(example_id__in=example_ids)
+    return {r.example_id: r for r in query}
+
+
 def revisions_by_example(*, experiment: Experiment) -> dict[int, DatasetExampleRevision]:
     return {
         r.example_id: r
@@ -207,52 +224,71 @@ def _p95(values: list[float]) -> float | None:
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
-def experiment_summary(*, runs: Sequence[ExperimentRun]) -> ExperimentSummary:
-    """Aggregates of runs read with their evaluations (``experiment_runs_full``)."""
-    latencies = [r.latency_ms for r in runs]
-    costs = [r.cost_usd for r in runs if r.cost_usd is not None]
+def experiment_summary(*, experiment: Experiment) -> ExperimentSummary:
+    """Runs, errors, latency (mean, p95), tokens, cost and per evaluator the mean score,
+    label counts and errors, computed in the database (no run objects are built)."""
+    runs = ExperimentRun.objects.filter(experiment=experiment)
+    totals = runs.aggregate(
+        n=Count("id"),
+        errors=Count("id", filter=Q(error__isnull=False)),
+        prompt=Sum("prompt_tokens"),
+        completion=Sum("completion_tokens"),
+        cost=Sum("cost_usd"),
+    )
+    latencies = [
+        (end - start).total_seconds() * 1000
+        for start, end in runs.values_list("start_time", "end_time")
+    ]
     evaluators: dict[str, EvaluatorSummary] = {}
-    for run in runs:
-        for evaluation in run.evaluations.all():
-            summary = evaluators.setdefault(evaluation.name, EvaluatorSummary(evaluation.name))
-            summary.count += 1
-            if evaluation.error is not None:
-                summary.errors += 1
-            if evaluation.score is not None:
-                summary.scored += 1
-                summary.score_sum += evaluation.score
-            if evaluation.label is not None:
-                summary.labels[evaluation.label] = summary.labels.get(evaluation.label, 0) + 1
+    evaluations = ExperimentEvaluation.objects.filter(run__experiment=experiment)
+    for row in evaluations.values("name").annotate(
+        count=Count("id"),
+        scored=Count("score"),
+        total=Sum("score"),
+        errors=Count("id", filter=Q(error__isnull=False)),
+    ):
+        evaluators[row["name"]] = EvaluatorSummary(
+            row["name"], row["count"], row["scored"], row["total"] or 0.0, row["errors"]
+        )
+    for row in (
+        evaluations.filter(label__isnull=False).values("name", "label").annotate(count=Count("id"))
+    ):
+        evaluators[row["name"]].labels[row["label"]] = row["count"]
     return ExperimentSummary(
-        runs=len(runs),
-        errors=sum(1 for r in runs if r.error is not None),
+        runs=totals["n"],
+        errors=totals["errors"],
         latency_mean_ms=sum(latencies) / len(latencies) if latencies else None,
         latency_p95_ms=_p95(latencies),
-        prompt_tokens=sum(r.prompt_tokens or 0 for r in runs),
-        completion_tokens=sum(r.completion_tokens or 0 for r in runs),
-        cost_usd=sum(costs) if costs else None,
-        evaluators=sorted(evaluators.values(), key=lambda s: s.name),
+        prompt_tokens=totals["prompt"] or 0,
+        completion_tokens=totals["completion"] or 0,
+        cost_usd=totals["cost"],
+        evaluators=sorted(evaluators.values(), key=lambda e: e.name),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class RunCell:
+    """What the comparison shows of one run."""
+
+    id: int
+    output: Any
+    error: str | None
+    trace_id: str
+    project_name: str
 
 
 @dataclass(frozen=True, slots=True)
 class CompareRow:
     """One example across the compared experiments: its first-repetition run in each (or
-    None), and per evaluator the scores and the delta of each experiment against the first."""
+    None), and per evaluator the scores of each experiment; ``regressed`` when a later
+    experiment scores lower than the first."""
 
-    revision: DatasetExampleRevision
-    runs: list[ExperimentRun | None]
+    example_id: int
+    input: Any
+    expected: Any
+    runs: list[RunCell | None]
     scores: dict[str, list[float | None]]
     regressed: bool
-
-
-def _first_runs(experiment: Experiment) -> dict[int, ExperimentRun]:
-    runs = (
-        ExperimentRun.objects.filter(experiment=experiment, repetition_number=1)
-        .prefetch_related("evaluations")
-        .order_by("example_id")
-    )
-    return {r.example_id: r for r in runs}
 
 
 def experiments_compare(
@@ -261,32 +297,49 @@ def experiments_compare(
     """Per example of the first experiment's version, each experiment's run side by side.
     A row regresses when an evaluator's score (``evaluator``, else any) is lower in a later
     experiment than in the first ("correct in A, incorrect in B"). Returns the evaluator
-    names and the rows."""
+    names and the rows. Reads plain values (no model objects): a few queries whatever the
+    size."""
     base = experiments[0]
-    revisions = list(version_examples(version=base.dataset_version).select_related("example"))
-    by_experiment = [_first_runs(e) for e in experiments]
-    names = sorted(
-        {ev.name for runs in by_experiment for run in runs.values() for ev in run.evaluations.all()}
+    position = {e.pk: i for i, e in enumerate(experiments)}
+    revisions = version_examples(version=base.dataset_version).values_list(
+        "example_id", "input", "output"
     )
+    runs: dict[int, list[RunCell | None]] = defaultdict(lambda: [None] * len(experiments))
+    for run_id, experiment_id, example_id, output, error, trace_id in ExperimentRun.objects.filter(
+        experiment__in=experiments, repetition_number=1
+    ).values_list("id", "experiment_id", "example_id", "output", "error", "trace_id"):
+        project = experiments[position[experiment_id]].project_name
+        runs[example_id][position[experiment_id]] = RunCell(
+            run_id, output, error, trace_id, project
+        )
+    scores: dict[int, dict[str, list[float | None]]] = defaultdict(dict)
+    for experiment_id, example_id, name, score in ExperimentEvaluation.objects.filter(
+        run__experiment__in=experiments, run__repetition_number=1
+    ).values_list("run__experiment_id", "run__example_id", "name", "score"):
+        per_name = scores[example_id].setdefault(name, [None] * len(experiments))
+        per_name[position[experiment_id]] = score
+    names = sorted({name for by_name in scores.values() for name in by_name})
+    checked = [evaluator] if evaluator else names
     rows = []
-    for revision in revisions:
-        runs = [runs.get(revision.example_id) for runs in by_experiment]
-        scores: dict[str, list[float | None]] = {}
-        for name in names:
-            scores[name] = [
-                next((ev.score for ev in run.evaluations.all() if ev.name == name), None)
-                if run is not None
-                else None
-                for run in runs
-            ]
-        checked = [evaluator] if evaluator else names
+    for example_id, input_value, expected in revisions:
+        by_name = scores.get(example_id, {})
+        full = {name: by_name.get(name, [None] * len(experiments)) for name in names}
         regressed = any(
-            (values := scores.get(name)) is not None
+            (values := full.get(name)) is not None
             and values[0] is not None
             and any(v is not None and v < values[0] for v in values[1:])
             for name in checked
         )
-        rows.append(CompareRow(revision, runs, scores, regressed))
+        rows.append(
+            CompareRow(
+                example_id,
+                input_value,
+                expected,
+                runs.get(example_id, [None] * len(experiments)),
+                full,
+                regressed,
+            )
+        )
     return names, rows
 
 
@@ -295,6 +348,7 @@ __all__ = [
     "ExperimentSummary",
     "experiment_counts",
     "experiment_get",
+    "experiment_runs",
     "experiment_runs_full",
     "experiment_summary",
     "experiments_compare",
@@ -302,5 +356,6 @@ __all__ = [
     "incomplete_evaluations",
     "incomplete_runs",
     "revisions_by_example",
+    "revisions_of",
     "runs_page",
 ]

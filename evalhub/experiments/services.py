@@ -214,6 +214,41 @@ def run_record(*, experiment: Experiment, run: RunInput) -> ExperimentRun:
     return created
 
 
+@transaction.atomic
+def runs_store(*, experiment: Experiment, runs: list[RunInput]) -> int:
+    """Record many runs of examples known to be in the experiment's version (EvalHub's own
+    prompt runs), in one go: failed runs of the same example and repetition are replaced,
+    successful ones kept. Returns how many were stored."""
+    if not runs:
+        return 0
+    rows = []
+    for run in runs:
+        start, end = _check_run(experiment, run)
+        rows.append(
+            ExperimentRun(
+                experiment=experiment,
+                example_id=run.example_id,
+                repetition_number=run.repetition_number,
+                output=run.output,
+                error=run.error,
+                start_time=start,
+                end_time=end,
+                trace_id=run.trace_id or "",
+                prompt_tokens=run.prompt_tokens,
+                completion_tokens=run.completion_tokens,
+                cost_usd=run.cost_usd,
+            )
+        )
+    ExperimentRun.objects.filter(
+        experiment=experiment,
+        error__isnull=False,
+        example_id__in={r.example_id for r in runs},
+    ).delete()
+    created = ExperimentRun.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
+    _touch(experiment)
+    return len(created)
+
+
 def _score(value: Any) -> float | None:
     if value is None:
         return None
@@ -302,6 +337,7 @@ __all__ = [
     "experiment_delete",
     "experiment_status_set",
     "run_record",
+    "runs_store",
 ]
 
 

@@ -26,11 +26,11 @@ from evalhub.experiments.prompts import PromptInvalid, prompt_version_create
 from evalhub.experiments.selectors import (
     MAX_COMPARED,
     experiment_get,
-    experiment_runs_full,
+    experiment_runs,
     experiment_summary,
     experiments_compare,
     experiments_of_dataset,
-    revisions_by_example,
+    revisions_of,
 )
 from evalhub.experiments.services import (
     ExperimentInvalid,
@@ -157,11 +157,12 @@ def experiment_new(request: HttpRequest, pk: int) -> HttpResponse:
 def experiment_detail(request: HttpRequest, experiment_id: int) -> HttpResponse:
     """Runs by evaluators with aggregates; while a prompt experiment runs, the status polls."""
     experiment = _experiment(experiment_id)
-    runs = experiment_runs_full(experiment=experiment)
-    revisions = revisions_by_example(experiment=experiment)
-    summary = experiment_summary(runs=runs)
+    summary = experiment_summary(experiment=experiment)
     names = [e.name for e in summary.evaluators]
-    page = Paginator(runs, RUNS_PER_PAGE).get_page(request.GET.get("page"))
+    page = Paginator(experiment_runs(experiment=experiment), RUNS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    revisions = revisions_of(experiment=experiment, example_ids=[r.example_id for r in page])
     rows = [
         {
             "run": run,
@@ -248,7 +249,7 @@ def experiments_compare_page(request: HttpRequest) -> HttpResponse:
         }
         for row in page.object_list
     ]
-    summaries = [experiment_summary(runs=experiment_runs_full(experiment=e)) for e in experiments]
+    summaries = [experiment_summary(experiment=e) for e in experiments]
     return render(
         request,
         "experiments/compare.html",
