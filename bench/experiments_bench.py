@@ -16,13 +16,12 @@ through the whole Django stack (test client, ``force_login``) ``--runs`` times: 
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -40,38 +39,20 @@ def _database() -> None:
             c.execute(f'CREATE DATABASE "{DB}"')  # DB comes from the environment, not a user
 
 
-def _reply(latency: float):  # type: ignore[no-untyped-def]
-    def reply(body):  # type: ignore[no-untyped-def]
-        time.sleep(latency)
-        return {
-            "id": "bench",
-            "object": "chat.completion",
-            "created": 0,
-            "model": body["model"],
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": "ok"},
-                    "finish_reason": "stop",
-                }
-            ],
-            "usage": {"prompt_tokens": 20, "completion_tokens": 1, "total_tokens": 21},
-        }
-
-    return reply
-
-
-def _serve(latency: float, urls: Any, stop: Any) -> None:
-    """The fake model in its own process (as a remote model is): it does not share this
-    process's interpreter lock with the experiment's threads."""
-    from tests.evalhub.fake_openai import FakeOpenAI
-
-    fake = FakeOpenAI().start()
-    fake.reply = _reply(latency)
-    urls.put((fake.base_url, None))
-    stop.wait()
-    urls.put((fake.base_url, fake.max_in_flight))
-    fake.stop()
+def _start_model(latency: float) -> tuple[subprocess.Popen[bytes], str]:
+    """The fake model in its own process, on asyncio (``python -m tests.evalhub.fake_openai``):
+    as a remote model, it takes little of this machine's CPU and none of this process's."""
+    model = subprocess.Popen(
+        [sys.executable, "-m", "tests.evalhub.fake_openai", "--delay", str(latency)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        start_new_session=True,
+    )
+    assert model.stdout is not None
+    url = model.stdout.readline().decode().strip()
+    if not url.startswith("http"):
+        raise SystemExit("the fake model did not start")
+    return model, url
 
 
 def main() -> None:
@@ -114,11 +95,7 @@ def main() -> None:
     Prompt.objects.filter(name="bench").delete()
     Provider.objects.filter(name="bench fake").delete()
 
-    context = multiprocessing.get_context("spawn")
-    urls, stop = context.Queue(), context.Event()
-    server = context.Process(target=_serve, args=(args.latency, urls, stop), daemon=True)
-    server.start()
-    base_url, _ = urls.get(timeout=30)
+    model, base_url = _start_model(args.latency)
     try:
         provider = provider_create(
             name="bench fake",
@@ -156,16 +133,17 @@ def main() -> None:
             variables={"question": "input.question"},
             concurrency=args.concurrency,
         )
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         recorded = prompt_experiment_execute(experiment_id=experiment.pk)
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         errors = ExperimentRun.objects.filter(experiment=experiment, error__isnull=False).count()
         ceiling = args.concurrency / args.latency
         rate = recorded / elapsed
         print(
             f"prompt experiment: {recorded} runs ({errors} errors) in {elapsed:.2f} s = "
             f"{rate:.1f} runs/s; ceiling {ceiling:.0f}/s ({args.examples * args.latency / args.concurrency:.2f} s); "
-            f"{rate / ceiling:.2f} x ceiling"
+            f"{rate / ceiling:.2f} x ceiling; CPU {cpu:.2f} s in this process "
+            f"({cpu / max(recorded, 1) * 1000:.1f} ms per run)"
         )
 
         # A second experiment with SDK-style runs, both scored, then the compare page.
@@ -200,8 +178,8 @@ def main() -> None:
                 f"p50 {statistics.median(times):.0f} ms, p95 {p95:.0f} ms"
             )
     finally:
-        stop.set()
-        server.join(timeout=10)
+        model.terminate()
+        model.wait(timeout=10)
 
 
 if __name__ == "__main__":
