@@ -9,6 +9,7 @@ from typing import Final
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -107,35 +108,36 @@ def experiment_new(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            prompt_version = data["prompt_version"] or prompt_version_create(
-                name=data["prompt_name"],
-                version={
-                    "model_name": data["model"] or data["provider"].default_model or "default",
-                    "template": {
-                        "type": "chat",
-                        "messages": [
-                            *(
-                                [{"role": "system", "content": data["system"]}]
-                                if data["system"].strip()
-                                else []
-                            ),
-                            {"role": "user", "content": data["template"]},
-                        ],
+            with transaction.atomic():  # a new prompt is kept only with its experiment
+                prompt_version = data["prompt_version"] or prompt_version_create(
+                    name=data["prompt_name"],
+                    version={
+                        "model_name": data["model"] or data["provider"].default_model or "default",
+                        "template": {
+                            "type": "chat",
+                            "messages": [
+                                *(
+                                    [{"role": "system", "content": data["system"]}]
+                                    if data["system"].strip()
+                                    else []
+                                ),
+                                {"role": "user", "content": data["template"]},
+                            ],
+                        },
                     },
-                },
-            )
-            experiment = prompt_experiment_start(
-                dataset=dataset,
-                version=data["version"],
-                prompt_version=prompt_version,
-                provider=data["provider"],
-                model=data["model"],
-                variables=data["variables"],
-                name=data["name"],
-                repetitions=data["repetitions"],
-                concurrency=data["concurrency"],
-                user=request.user,
-            )
+                )
+                experiment = prompt_experiment_start(
+                    dataset=dataset,
+                    version=data["version"],
+                    prompt_version=prompt_version,
+                    provider=data["provider"],
+                    model=data["model"],
+                    variables=data["variables"],
+                    name=data["name"],
+                    repetitions=data["repetitions"],
+                    concurrency=data["concurrency"],
+                    user=request.user,
+                )
         except (PromptInvalid, ExperimentInvalid) as exc:
             form.add_error(None, str(exc))
         except VersionGone as exc:
