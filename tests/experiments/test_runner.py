@@ -152,3 +152,34 @@ def test_bad_prompt_experiments_are_refused(dataset, prompt, provider):
             provider=provider,
         )
     assert not ExperimentRun.objects.exists()
+
+
+def test_an_llm_judge_scores_runs_with_their_input_output_and_reference(
+    dataset, provider, fake_openai, celery_eager, django_capture_on_commit_callbacks
+):
+    from evalhub.experiments.services import RunInput, experiment_create, run_record
+
+    experiment = experiment_create(dataset=dataset.dataset, version=dataset.version)
+    for revision in dataset.version.revisions.all():
+        run_record(
+            experiment=experiment, run=RunInput(example_id=revision.example_id, output="Paris")
+        )
+    judge = evaluator_create(
+        name="judge",
+        config={
+            "kind": "LLM",
+            "provider_id": provider.pk,
+            "template": "Q: {input}\nA: {output}\nReference: {reference}\nCorrect?",
+            "choices": [{"label": "correct", "score": 1}, {"label": "incorrect", "score": 0}],
+            "output_mode": "tool",
+        },
+    )
+    fake_openai.answer("correct", "matches the reference")
+    with django_capture_on_commit_callbacks(execute=True):
+        experiment_evaluate_start(experiment=experiment, evaluator=judge)
+    evaluations = ExperimentEvaluation.objects.filter(run__experiment=experiment, name="judge")
+    assert sorted(e.label for e in evaluations) == ["correct"] * 3
+    assert {e.annotator_kind for e in evaluations} == {"LLM"}
+    prompts = [b["messages"][-1]["content"] for b in fake_openai.bodies]
+    assert "Q: capital of France\nA: Paris\nReference: PARIS\nCorrect?" in "\n".join(prompts)
+    assert all(e.metadata.get("prompt_tokens") for e in evaluations)

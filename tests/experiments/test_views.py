@@ -22,13 +22,23 @@ def uploaded():
 def test_a_refused_prompt_experiment_says_why_and_stores_nothing(admin_client, uploaded, provider):
     url = f"/datasets/{uploaded.dataset.pk}/experiments/new/"
     assert admin_client.get(url).status_code == 200
-    base = {"version": uploaded.version.pk, "provider": provider.pk, "repetitions": 1, "concurrency": 4}
+    base = {
+        "version": uploaded.version.pk,
+        "provider": provider.pk,
+        "repetitions": 1,
+        "concurrency": 4,
+    }
     empty = admin_client.post(url, base)
     assert empty.status_code == 400
     assert "Write a template, or choose a prompt." in empty.content.decode()
     bad_mapping = admin_client.post(
         url,
-        {**base, "prompt_name": "p", "template": "{{question}}", "variables": "question = answer.x"},
+        {
+            **base,
+            "prompt_name": "p",
+            "template": "{{question}}",
+            "variables": "question = answer.x",
+        },
     )
     assert bad_mapping.status_code == 400
     assert "must start with input, expected or metadata" in bad_mapping.content.decode()
@@ -56,7 +66,10 @@ def test_versions_diff_and_download(admin_client, uploaded):
     ).content.decode()
     assert csv_text.splitlines()[0] == "example_id,input,output,metadata,span_id"
     assert len(csv_text.splitlines()) == 4
-    assert admin_client.get(f"/datasets/{uploaded.dataset.pk}/versions/999/download/").status_code == 404
+    assert (
+        admin_client.get(f"/datasets/{uploaded.dataset.pk}/versions/999/download/").status_code
+        == 404
+    )
 
 
 def test_the_experiment_page(admin_client, uploaded):
