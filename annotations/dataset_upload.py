@@ -283,7 +283,9 @@ def dataset_upload(
     # A row's span links its example to the trace (once per span in a dataset).
     linked = set(
         DatasetExample.objects.filter(
-            dataset=dataset, source_span_id__in=[r.span_id for r in new_rows if r.span_id]
+            dataset=dataset,
+            source_span_id__in=[r.span_id for r in new_rows if r.span_id],
+            removed_at__isnull=True,
         ).values_list("source_span_id", flat=True)
     )
     examples = []

@@ -116,6 +116,8 @@ def dataset_version_record(
         for example in deletes
     ]
     DatasetExampleRevision.objects.bulk_create(rows, batch_size=BATCH_SIZE)
+    if deletes:
+        DatasetExample.objects.filter(pk__in=[e.pk for e in deletes]).update(removed_at=now)
     Dataset.objects.filter(pk=dataset.pk).update(updated_at=now)
     dataset.updated_at = now
     return version

@@ -352,12 +352,14 @@ class DatasetExample(models.Model):
     source_trace_id = models.CharField(max_length=64, blank=True, default="")
     source_project = models.CharField(max_length=200, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
+    # Deleted from the dataset (its latest version): older versions keep it.
+    removed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
                 fields=["dataset", "source_span_id"],
-                condition=~models.Q(source_span_id=""),
+                condition=~models.Q(source_span_id="") & models.Q(removed_at__isnull=True),
                 name="dataset_example_unique_span",
             )
         ]

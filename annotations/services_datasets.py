@@ -161,7 +161,9 @@ def _add(
             raise DatasetSourceMissing(missing)
         present = set(
             DatasetExample.objects.filter(
-                dataset=dataset, source_span_id__in=[s.span_id for s in sources.values()]
+                dataset=dataset,
+                source_span_id__in=[s.span_id for s in sources.values()],
+                removed_at__isnull=True,
             ).values_list("source_span_id", flat=True)
         )
         new = [sources[pk] for pk in batch if sources[pk].span_id not in present]

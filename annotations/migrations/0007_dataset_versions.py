@@ -5,7 +5,8 @@ holds for examples made from spans.
 
 Forward: each dataset that has examples gets a first version holding them all as they are
 (``{"input": <text>}``, ``{"output": <expected output, else the span's output>}``). Backward:
-the versions go; uploaded examples (without a span) go with them.
+the versions go; uploaded examples (without a span) and examples deleted from a dataset go
+with them.
 """
 
 from typing import Any
@@ -46,7 +47,9 @@ def _first_versions(apps: Any, schema_editor: Any) -> None:
 
 
 def _drop_uploaded(apps: Any, schema_editor: Any) -> None:
-    apps.get_model("annotations", "DatasetExample").objects.filter(source_span_id="").delete()
+    Example = apps.get_model("annotations", "DatasetExample")
+    Example.objects.filter(source_span_id="").delete()
+    Example.objects.filter(removed_at__isnull=False).delete()
 
 
 class Migration(migrations.Migration):
@@ -55,7 +58,6 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RunPython(migrations.RunPython.noop, _drop_uploaded),
         migrations.CreateModel(
             name="DatasetExampleRevision",
             fields=[
@@ -102,14 +104,23 @@ class Migration(migrations.Migration):
             name="source_span_id",
             field=models.CharField(blank=True, default="", max_length=32),
         ),
+        migrations.AddField(
+            model_name="datasetexample",
+            name="removed_at",
+            field=models.DateTimeField(blank=True, null=True),
+        ),
         migrations.AddConstraint(
             model_name="datasetexample",
             constraint=models.UniqueConstraint(
-                condition=models.Q(("source_span_id", ""), _negated=True),
+                condition=models.Q(
+                    models.Q(("source_span_id", ""), _negated=True), ("removed_at__isnull", True)
+                ),
                 fields=("dataset", "source_span_id"),
                 name="dataset_example_unique_span",
             ),
         ),
+        # Backward, before the old constraint returns: uploaded and deleted examples go.
+        migrations.RunPython(migrations.RunPython.noop, _drop_uploaded),
         migrations.AddField(
             model_name="datasetexamplerevision",
             name="example",

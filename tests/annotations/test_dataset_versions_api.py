@@ -205,3 +205,24 @@ def test_adding_spans_makes_a_version_with_json_objects(client, auth):
     assert _examples(client, auth, dataset.pk)["version_id"] == str(version.pk)
     deleted = client.delete(f"{URL}/spans/versions/{version.pk}", headers=auth)
     assert deleted.json()["data"]["deleted"] is True
+
+
+def test_a_deleted_example_leaves_counts_and_its_span_can_come_back(client, auth):
+    from annotations.services_datasets import dataset_examples_add
+
+    *_, llm = factories.trace(project="shop")
+    dataset = dataset_create(name="spans", spans=[llm.pk]).dataset
+    example = DatasetExample.objects.get(dataset=dataset)
+    removed = client.post(
+        f"{URL}/spans/examples/delete",
+        {"example_ids": [str(example.pk)]},
+        content_type="application/json",
+        headers=auth,
+    )
+    assert removed.status_code == 200
+    assert client.get(f"{URL}/spans", headers=auth).json()["data"]["example_count"] == 0
+    # Added again from the trace browser: a new example, in a new version.
+    again = dataset_examples_add(dataset=dataset, spans=[llm.pk])
+    assert (again.added, again.skipped) == (1, 0)
+    assert client.get(f"{URL}/spans", headers=auth).json()["data"]["example_count"] == 1
+    assert DatasetVersion.objects.filter(dataset=dataset).count() == 3
