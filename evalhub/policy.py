@@ -126,6 +126,7 @@ PAGES: Final[dict[str, PageRule]] = {
     "experiments:version-diff": page(R),
     "experiments:version-download": page(R),
     "experiments:compare": page(R),
+    "experiments:phoenix-link": page(R),
     "experiments:detail": page(R),
     "experiments:evaluate": page(W, W),
     # online tasks

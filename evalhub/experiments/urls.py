@@ -1,6 +1,6 @@
 """Experiment pages (namespace ``experiments``)."""
 
-from django.urls import path
+from django.urls import path, re_path
 
 from evalhub.experiments import views
 
@@ -13,6 +13,12 @@ urlpatterns = [
         "datasets/<int:pk>/versions/<int:version_id>/download/",
         views.version_download_page,
         name="version-download",
+    ),
+    # The links the Phoenix client prints after run_experiment.
+    re_path(
+        r"^datasets/(?P<global_id>[A-Za-z0-9=]+)/(?P<page>experiments|compare)$",
+        views.phoenix_link,
+        name="phoenix-link",
     ),
     path("experiments/compare/", views.experiments_compare_page, name="compare"),
     path("experiments/<int:experiment_id>/", views.experiment_detail, name="detail"),

@@ -69,6 +69,23 @@ def dataset_experiments(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_GET
+def phoenix_link(request: HttpRequest, global_id: str, page: str) -> HttpResponse:
+    """The links the Phoenix client prints (``datasets/<GlobalID>/experiments``,
+    ``datasets/<GlobalID>/compare?experimentId=N``) lead to the pages here."""
+    from tracing.selectors import global_id_pk
+
+    pk = global_id_pk(global_id, "Dataset")
+    dataset = get_object_or_404(Dataset, pk=pk) if pk is not None else None
+    if dataset is None:
+        raise Http404("no such dataset")
+    experiment = experiment_get(request.GET.get("experimentId", ""))
+    if page == "compare" and experiment is not None and experiment.dataset_id == dataset.pk:
+        return redirect("experiments:detail", experiment_id=experiment.pk)
+    return redirect("experiments:dataset", pk=dataset.pk)
+
+
+@login_required
+@require_GET
 def version_diff_page(request: HttpRequest, pk: int) -> HttpResponse:
     """What changed between two versions (``a`` older, ``b`` newer)."""
     dataset = get_object_or_404(Dataset, pk=pk)

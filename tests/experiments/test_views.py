@@ -85,3 +85,16 @@ def test_the_experiment_page(admin_client, uploaded):
     assert "Boom: it broke" in body
     assert "mean 1.000" in body and "right: 1" in body
     assert admin_client.get("/experiments/424242/").status_code == 404
+
+
+def test_the_links_the_phoenix_client_prints(admin_client, uploaded):
+    from annotations.api_datasets import dataset_global_id
+
+    experiment = experiment_create(dataset=uploaded.dataset)
+    gid = dataset_global_id(uploaded.dataset.pk)
+    listing = admin_client.get(f"/datasets/{gid}/experiments")
+    assert listing.status_code == 302
+    assert listing["Location"] == f"/datasets/{uploaded.dataset.pk}/experiments/"
+    one = admin_client.get(f"/datasets/{gid}/compare", {"experimentId": experiment.pk})
+    assert one["Location"] == f"/experiments/{experiment.pk}/"
+    assert admin_client.get("/datasets/RGF0YXNldDo5OTk5/experiments").status_code == 404
