@@ -126,7 +126,8 @@ PAGES: Final[dict[str, PageRule]] = {
     "experiments:version-diff": page(R),
     "experiments:version-download": page(R),
     "experiments:compare": page(R),
-    "experiments:phoenix-link": page(R),
+    "experiments:phoenix-experiments": page(R),
+    "experiments:phoenix-compare": page(R),
     "experiments:detail": page(R),
     "experiments:evaluate": page(W, W),
     # online tasks

@@ -1,6 +1,6 @@
 """Experiment pages (namespace ``experiments``)."""
 
-from django.urls import path, re_path
+from django.urls import path
 
 from evalhub.experiments import views
 
@@ -15,10 +15,17 @@ urlpatterns = [
         name="version-download",
     ),
     # The links the Phoenix client prints after run_experiment.
-    re_path(
-        r"^datasets/(?P<global_id>[A-Za-z0-9=]+)/(?P<page>experiments|compare)$",
+    path(
+        "datasets/<str:global_id>/experiments",
         views.phoenix_link,
-        name="phoenix-link",
+        {"page": "experiments"},
+        name="phoenix-experiments",
+    ),
+    path(
+        "datasets/<str:global_id>/compare",
+        views.phoenix_link,
+        {"page": "compare"},
+        name="phoenix-compare",
     ),
     path("experiments/compare/", views.experiments_compare_page, name="compare"),
     path("experiments/<int:experiment_id>/", views.experiment_detail, name="detail"),

@@ -74,7 +74,8 @@ def phoenix_link(request: HttpRequest, global_id: str, page: str) -> HttpRespons
     ``datasets/<GlobalID>/compare?experimentId=N``) lead to the pages here."""
     from tracing.selectors import global_id_pk
 
-    pk = global_id_pk(global_id, "Dataset")
+    digits = global_id.isdigit() and len(global_id) <= 18
+    pk = int(global_id) if digits else global_id_pk(global_id, "Dataset")
     dataset = get_object_or_404(Dataset, pk=pk) if pk is not None else None
     if dataset is None:
         raise Http404("no such dataset")

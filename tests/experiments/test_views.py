@@ -98,3 +98,4 @@ def test_the_links_the_phoenix_client_prints(admin_client, uploaded):
     one = admin_client.get(f"/datasets/{gid}/compare", {"experimentId": experiment.pk})
     assert one["Location"] == f"/experiments/{experiment.pk}/"
     assert admin_client.get("/datasets/RGF0YXNldDo5OTk5/experiments").status_code == 404
+    assert admin_client.get(f"/datasets/{'9' * 40}/experiments").status_code == 404

@@ -11,6 +11,7 @@ the next caller's outcome.
 
 from __future__ import annotations
 
+import base64
 import copy
 import re
 from collections.abc import Iterator
@@ -217,6 +218,7 @@ def _world_build() -> World:
         "prompt": prompt_version.prompt.name,
         "tag": "production",
         "prompt_version_id": str(prompt_version.pk),
+        "global_id": base64.b64encode(f"Dataset:{dataset.pk}".encode()).decode(),
         # Django's admin
         "app_label": "tracing",
         "url": "nothing-here",
