@@ -8,6 +8,7 @@ do not exist are a 404 listing them; nothing is written when a request fails.
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -15,11 +16,16 @@ from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
-from annotations.models import Dataset, DatasetExample
+from annotations.dataset_versions import (
+    dataset_version_get,
+    dataset_version_latest,
+    version_example_count,
+    version_examples_page,
+)
+from annotations.models import Dataset, DatasetExampleRevision, DatasetVersion
 from annotations.selectors_datasets import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
-    dataset_examples_page,
     dataset_get,
     dataset_page,
     span_pks_by_id,
@@ -38,7 +44,7 @@ from annotations.services_datasets import (
 )
 from tracing.api_mutations import project_from_path
 from tracing.query import FilterError
-from tracing.selectors import span_queryset
+from tracing.selectors import global_id_pk, span_queryset
 
 router = Router(tags=["datasets"])
 
@@ -46,10 +52,11 @@ MAX_SPAN_IDS = 10_000
 
 
 class DatasetOut(Schema):
-    id: str
+    id: str = Field(..., description="a Phoenix GlobalID (base64 of 'Dataset:<pk>')")
     name: str
     description: str
-    example_count: int
+    metadata: dict[str, Any]
+    example_count: int = Field(..., description="examples at the latest version")
     created_at: str
     updated_at: str
 
@@ -65,8 +72,10 @@ class DatasetsPage(Schema):
 
 class ExampleOut(Schema):
     id: str
-    input: str | None
-    output: str | None
+    node_id: str
+    input: dict[str, Any]
+    output: dict[str, Any] = Field(..., description="the expected output, as a JSON object")
+    updated_at: str
     expected_output: str | None
     labels: dict[str, Any]
     metadata: dict[str, Any]
@@ -78,6 +87,7 @@ class ExampleOut(Schema):
 
 class ExamplesData(Schema):
     dataset_id: str
+    version_id: str | None
     examples: list[ExampleOut]
 
 
@@ -119,26 +129,36 @@ class DatasetCreateIn(ExamplesSourceIn):
     description: str | None = None
 
 
+def dataset_global_id(pk: int) -> str:
+    """The Phoenix GlobalID of a dataset: the Phoenix client tells ids from names by it."""
+    return base64.b64encode(f"Dataset:{pk}".encode()).decode()
+
+
 def _dataset_out(dataset: Dataset) -> dict[str, Any]:
-    """``dataset`` as read by the selectors (with ``example_count``)."""
+    """``dataset`` with the example count of its latest version."""
     return {
-        "id": str(dataset.pk),
+        "id": dataset_global_id(dataset.pk),
         "name": dataset.name,
         "description": dataset.description,
-        "example_count": dataset.example_count,  # type: ignore[attr-defined]
+        "metadata": {},
+        "example_count": version_example_count(version=dataset_version_latest(dataset=dataset)),
         "created_at": dataset.created_at.isoformat(),
         "updated_at": dataset.updated_at.isoformat(),
     }
 
 
-def _example_out(example: DatasetExample) -> dict[str, Any]:
+def _example_out(revision: DatasetExampleRevision) -> dict[str, Any]:
+    """An example as a version holds it (Phoenix's fields), with where it came from."""
+    example = revision.example
     return {
         "id": str(example.pk),
-        "input": example.input,
-        "output": example.output,
+        "node_id": str(example.pk),
+        "input": revision.input,
+        "output": revision.output,
+        "metadata": revision.metadata,
+        "updated_at": revision.created_at.isoformat(),
         "expected_output": example.expected_output,
         "labels": example.labels,
-        "metadata": example.metadata,
         "span_id": example.source_span_id,
         "trace_id": example.source_trace_id,
         "project": example.source_project,
@@ -146,8 +166,10 @@ def _example_out(example: DatasetExample) -> dict[str, Any]:
     }
 
 
-def _dataset_from_path(identifier: str) -> Dataset:
-    dataset = dataset_get(identifier)
+def dataset_from_path(identifier: str) -> Dataset:
+    """The dataset a path names (numeric id, Phoenix GlobalID or name), else 404."""
+    pk = global_id_pk(identifier, "Dataset")
+    dataset = dataset_get(pk, by_name=False) if pk is not None else dataset_get(identifier)
     if dataset is None:
         raise HttpError(404, f"dataset {identifier!r} not found")
     return dataset
@@ -212,9 +234,18 @@ def _failed(exc: Exception) -> HttpError:
     return HttpError(400, str(exc))
 
 
+class DatasetsQuery(PageQuery):
+    name: str | None = Field(None, description="only the dataset with this exact name")
+
+
 @router.get("/datasets", response=DatasetsPage)
-def datasets_list(request: HttpRequest, paging: Query[PageQuery]) -> dict[str, Any]:
-    """Every dataset, newest first, with its example count, a page at a time."""
+def datasets_list(request: HttpRequest, paging: Query[DatasetsQuery]) -> dict[str, Any]:
+    """Every dataset, newest first, with its example count, a page at a time (``name``: the
+    one with that name, as the Phoenix client looks datasets up)."""
+    if paging.name is not None:
+        named = dataset_get(paging.name, by_name=True)
+        found = [named] if named is not None and named.name == paging.name.strip() else []
+        return {"data": [_dataset_out(d) for d in found], "next_cursor": None}
     try:
         page = dataset_page(cursor=paging.cursor, limit=paging.limit)
     except ValueError as exc:
@@ -248,30 +279,55 @@ def datasets_create(request: HttpRequest, body: DatasetCreateIn) -> dict[str, An
 @router.get("/datasets/{name:dataset}", response=DatasetResponse)
 def dataset_detail(request: HttpRequest, dataset: str) -> dict[str, Any]:
     """One dataset, by id or name, with its example count."""
-    return {"data": _dataset_out(_dataset_from_path(dataset))}
+    return {"data": _dataset_out(dataset_from_path(dataset))}
 
 
 @router.delete("/datasets/{name:dataset}", response=DatasetResponse)
 def dataset_remove(request: HttpRequest, dataset: str) -> dict[str, Any]:
     """Delete a dataset (by id or name) with its examples; returns it as it was."""
-    found = _dataset_from_path(dataset)
+    found = dataset_from_path(dataset)
     out = _dataset_out(found)
     dataset_delete(dataset=found)
     return {"data": out}
 
 
+class ExamplesQuery(Schema):
+    version_id: str | None = Field(None, description="a version of the dataset; default latest")
+    cursor: str | None = None
+    limit: int | None = Field(
+        None, ge=1, le=MAX_PAGE_SIZE, description="a page at a time; default: every example"
+    )
+
+
+def version_from_query(dataset: Dataset, version_id: str | None) -> DatasetVersion | None:
+    """The version a query names (404 when the dataset has no such version), else the
+    latest (None for a dataset without examples yet)."""
+    if version_id is None or not version_id.strip():
+        return dataset_version_latest(dataset=dataset)
+    version = dataset_version_get(dataset=dataset, version_id=version_id)
+    if version is None:
+        raise HttpError(404, f"version_id: dataset {dataset.name!r} has no version {version_id!r}")
+    return version
+
+
 @router.get("/datasets/{name:dataset}/examples", response=ExamplesPage)
 def dataset_examples_list(
-    request: HttpRequest, dataset: str, paging: Query[PageQuery]
+    request: HttpRequest, dataset: str, query: Query[ExamplesQuery]
 ) -> dict[str, Any]:
-    """A dataset's examples in the order they were added, a page at a time."""
-    found = _dataset_from_path(dataset)
+    """A dataset's examples at a version (default: the latest) as JSON objects, in the order
+    they were added: all of them, or ``limit`` at a time."""
+    found = dataset_from_path(dataset)
+    version = version_from_query(found, query.version_id)
     try:
-        page = dataset_examples_page(dataset=found, cursor=paging.cursor, limit=paging.limit)
+        page = version_examples_page(version=version, cursor=query.cursor, limit=query.limit)
     except ValueError as exc:
         raise HttpError(422, str(exc)) from None
     return {
-        "data": {"dataset_id": str(found.pk), "examples": [_example_out(e) for e in page.items]},
+        "data": {
+            "dataset_id": dataset_global_id(found.pk),
+            "version_id": None if version is None else str(version.pk),
+            "examples": [_example_out(e) for e in page.items],
+        },
         "next_cursor": page.next_cursor,
     }
 
@@ -283,7 +339,7 @@ def dataset_examples_append(
     """Add examples from ``span_ids`` or the spans of ``project`` matching ``filter``; spans
     the dataset already has are skipped (``skipped``). 400 names the invalid field; 404 lists
     unknown span ids."""
-    found = _dataset_from_path(dataset)
+    found = dataset_from_path(dataset)
     pks = _source_spans(body)
     try:
         result = dataset_examples_add(

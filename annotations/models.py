@@ -383,18 +383,72 @@ class DatasetExample(models.Model):
     # {"<annotation name>": {"label": str | None, "score": float | None, "explanation": ...}}
     labels = models.JSONField(default=dict, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
-    source_span_id = models.CharField(max_length=32)
+    # Blank for an example that was uploaded (a table or JSON), not made from a span.
+    source_span_id = models.CharField(max_length=32, blank=True, default="")
     source_trace_id = models.CharField(max_length=64, blank=True, default="")
     source_project = models.CharField(max_length=200, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
+    # Deleted from the dataset (its latest version): older versions keep it.
+    removed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["dataset", "source_span_id"], name="dataset_example_unique_span"
+                fields=["dataset", "source_span_id"],
+                condition=~models.Q(source_span_id="") & models.Q(removed_at__isnull=True),
+                name="dataset_example_unique_span",
             )
         ]
         indexes = [models.Index(fields=["dataset", "id"], name="dataset_example_order")]
 
     def __str__(self) -> str:
         return f"{self.dataset_id}:{self.source_span_id}"
+
+
+class DatasetVersion(models.Model):
+    """One state of a dataset: every change (examples added, edited, deleted, uploaded) makes
+    a new version; an experiment pins the version it ran on. A deleted version stays for the
+    experiments that ran on it, but no new experiment may use it."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="versions")
+    description = models.TextField(blank=True, default="")
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["dataset", "-id"], name="dataset_version_latest")]
+
+    def __str__(self) -> str:
+        return f"{self.dataset_id}@{self.pk}"
+
+
+class RevisionKind(models.TextChoices):
+    CREATE = "CREATE"
+    PATCH = "PATCH"
+    DELETE = "DELETE"
+
+
+class DatasetExampleRevision(models.Model):
+    """An example as one version left it: input, expected output and metadata as JSON objects.
+    An example at version V is its revision with the greatest version <= V, unless that one
+    deletes it."""
+
+    example = models.ForeignKey(DatasetExample, on_delete=models.CASCADE, related_name="revisions")
+    version = models.ForeignKey(DatasetVersion, on_delete=models.CASCADE, related_name="revisions")
+    kind = models.CharField(max_length=8, choices=RevisionKind.choices)
+    input = models.JSONField(default=dict, blank=True)
+    output = models.JSONField(default=dict, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["example", "version"], name="dataset_revision_unique_version"
+            )
+        ]
+        indexes = [models.Index(fields=["version", "example"], name="dataset_revision_by_version")]
+
+    def __str__(self) -> str:
+        return f"{self.example_id}@{self.version_id}:{self.kind}"

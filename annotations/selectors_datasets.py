@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from django.db.models import Count, F, OuterRef, QuerySet, Subquery
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 
 from annotations.models import Annotation, Dataset, DatasetExample, TargetKind
 from annotations.naming import label_key
@@ -50,6 +50,10 @@ def _cursor_id(cursor: str | None) -> int | None:
     return int(cursor)
 
 
+# Examples deleted from a dataset stay for its older versions; counts leave them out.
+_LIVE_COUNT: Final = Count("examples", filter=Q(examples__removed_at__isnull=True))
+
+
 def _check_limit(limit: int) -> None:
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise ValueError(f"limit must be between 1 and {MAX_PAGE_SIZE}")
@@ -72,7 +76,7 @@ def dataset_get(id_or_name: str | int, *, by_name: bool = True) -> Dataset | Non
 
 def dataset_list() -> QuerySet[Dataset]:
     """Every dataset, most recently changed first, each with ``example_count``."""
-    return Dataset.objects.annotate(example_count=Count("examples")).order_by("-updated_at", "-id")
+    return Dataset.objects.annotate(example_count=_LIVE_COUNT).order_by("-updated_at", "-id")
 
 
 def dataset_page(*, cursor: str | None = None, limit: int = DEFAULT_PAGE_SIZE) -> Page[Dataset]:
@@ -82,7 +86,7 @@ def dataset_page(*, cursor: str | None = None, limit: int = DEFAULT_PAGE_SIZE) -
     last page). Raises ``InvalidCursor`` and ``ValueError`` for a bad limit.
     """
     _check_limit(limit)
-    query = Dataset.objects.annotate(example_count=Count("examples")).order_by("-id")
+    query = Dataset.objects.annotate(example_count=_LIVE_COUNT).order_by("-id")
     last = _cursor_id(cursor)
     if last is not None:
         query = query.filter(id__lte=last)
@@ -110,8 +114,8 @@ def annotation_names_recent(*, project: Project, sample: int = 2000) -> list[str
 
 
 def dataset_examples(*, dataset: Dataset) -> QuerySet[DatasetExample]:
-    """A dataset's examples in the order they were added."""
-    return DatasetExample.objects.filter(dataset=dataset).order_by("id")
+    """A dataset's examples in the order they were added (not those deleted from it)."""
+    return DatasetExample.objects.filter(dataset=dataset, removed_at__isnull=True).order_by("id")
 
 
 def dataset_examples_page(
@@ -150,7 +154,7 @@ def dataset_example_rows_batched(
     last = 0
     while True:
         rows = list(
-            DatasetExample.objects.filter(dataset=dataset, id__gt=last)
+            DatasetExample.objects.filter(dataset=dataset, id__gt=last, removed_at__isnull=True)
             .order_by("id")
             .values(*EXPORT_FIELDS)[:batch_size]
         )

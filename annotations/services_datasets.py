@@ -21,6 +21,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from annotations.dataset_versions import dataset_version_record, span_example_content
 from annotations.models import Dataset, DatasetExample
 from annotations.selectors_datasets import ExampleSource, SourceKind, example_sources
 from annotations.services import FieldInvalid, NameTaken, name_free, save_named
@@ -152,6 +153,7 @@ def _add(
 ) -> tuple[int, int]:
     """Insert the examples of ``pks`` not yet in ``dataset`` (locked by the caller)."""
     added = skipped = 0
+    created: list[DatasetExample] = []
     for batch in _batches(pks, BATCH_SIZE):
         sources = example_sources(batch, source=source)
         missing = [f"#{pk}" for pk in batch if pk not in sources]
@@ -159,16 +161,24 @@ def _add(
             raise DatasetSourceMissing(missing)
         present = set(
             DatasetExample.objects.filter(
-                dataset=dataset, source_span_id__in=[s.span_id for s in sources.values()]
+                dataset=dataset,
+                source_span_id__in=[s.span_id for s in sources.values()],
+                removed_at__isnull=True,
             ).values_list("source_span_id", flat=True)
         )
         new = [sources[pk] for pk in batch if sources[pk].span_id not in present]
-        DatasetExample.objects.bulk_create([_example(dataset, s, expected_from) for s in new])
+        created += DatasetExample.objects.bulk_create(
+            [_example(dataset, s, expected_from) for s in new]
+        )
         added += len(new)
         skipped += len(batch) - len(new)
     if added:
-        dataset.updated_at = timezone.now()
-        dataset.save(update_fields=["updated_at"])
+        # Every change makes a version (annotations.dataset_versions).
+        dataset_version_record(
+            dataset=dataset,
+            creates=[(e, span_example_content(e)) for e in created],
+            description=f"{added} example{'' if added == 1 else 's'} added from spans",
+        )
     return added, skipped
 
 

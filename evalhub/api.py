@@ -76,12 +76,15 @@ def _register_routers() -> None:
     from annotations.api import router as annotations_router
     from annotations.api_batch import router as annotations_batch_router
     from annotations.api_configs import router as annotation_configs_router
+    from annotations.api_dataset_versions import router as dataset_versions_router
     from annotations.api_datasets import router as datasets_router
     from annotations.api_evaluations import router as evaluations_router
     from annotations.api_queues import router as annotation_queues_router
     from evalhub.api_hub import router as hub_router
     from evalhub.api_keys import router as api_keys_router
     from evalhub.api_tasks import router as tasks_router
+    from evalhub.experiments.api import router as experiments_router
+    from evalhub.experiments.api_prompts import router as prompts_router
     from evalhub.monitors.api import router as monitors_router
     from tracing.api import router as tracing_router
     from tracing.api_mutations import router as mutations_router
@@ -95,7 +98,11 @@ def _register_routers() -> None:
     api.add_router("/v1", evaluations_router)
     api.add_router("/v1", annotation_configs_router)
     api.add_router("/v1", annotation_queues_router)
+    # Before datasets_router: /datasets/upload is not a dataset's name.
+    api.add_router("/v1", dataset_versions_router)
     api.add_router("/v1", datasets_router)
+    api.add_router("/v1", experiments_router)
+    api.add_router("/v1", prompts_router)
     api.add_router("/v1", hub_router)
     api.add_router("/v1", tasks_router)
     api.add_router("/v1", api_keys_router)

@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "evalhub.retention",
     "evalhub.preferences",
     "evalhub.monitors",
+    "evalhub.experiments",
 ]
 
 MIDDLEWARE = [

@@ -23,6 +23,7 @@ urlpatterns = [
     path("", include("tracing.urls_detail")),
     path("", include("evalhub.urls_hub")),
     path("", include("annotations.urls")),
+    path("", include("evalhub.experiments.urls")),
     path("", include("evalhub.urls_tasks")),
     path("", include("evalhub.urls_settings")),
     path("", include("evalhub.monitors.urls")),

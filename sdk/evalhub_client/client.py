@@ -8,6 +8,8 @@ from types import TracebackType
 import httpx
 
 from evalhub_client._http import Transport
+from evalhub_client.datasets import Datasets
+from evalhub_client.experiments import Experiments
 from evalhub_client.monitors import Automations, Monitors
 from evalhub_client.spans import Spans
 from evalhub_client.tasks import Tasks
@@ -41,6 +43,8 @@ class Client:
         self.tasks = Tasks(self._transport)
         self.monitors = Monitors(self._transport)
         self.automations = Automations(self._transport)
+        self.datasets = Datasets(self._transport)
+        self.experiments = Experiments(self._transport, self.datasets)
 
     def close(self) -> None:
         self._transport.close()

@@ -67,9 +67,10 @@ def test_create_from_span_ids(client, auth, shop):
     data = response.json()["data"]
     dataset = Dataset.objects.get()
     assert data == {
-        "id": str(dataset.pk),
+        "id": api_datasets.dataset_global_id(dataset.pk),  # a Phoenix GlobalID
         "name": "golden",
         "description": "d",
+        "metadata": {},
         "example_count": 2,
         "created_at": dataset.created_at.isoformat(),
         "updated_at": dataset.updated_at.isoformat(),
@@ -230,7 +231,7 @@ def test_list_datasets_newest_first_with_counts_a_page_at_a_time(client, auth, s
     assert response.status_code == 200
     body = response.json()
     assert [(d["id"], d["name"], d["example_count"]) for d in body["data"]] == [
-        (str(newer.pk), "newer", 0)
+        (api_datasets.dataset_global_id(newer.pk), "newer", 0)
     ]
     assert body["next_cursor"] == str(older.pk)
     rest = client.get(URL, {"limit": 1, "cursor": body["next_cursor"]}, headers=auth).json()
@@ -271,14 +272,18 @@ def test_examples_a_page_at_a_time(client, auth, shop):
     assert response.status_code == 200
     body = response.json()
     first = DatasetExample.objects.order_by("id").first()
-    assert body["data"]["dataset_id"] == str(dataset.pk)
+    assert body["data"]["dataset_id"] == api_datasets.dataset_global_id(dataset.pk)
+    assert body["data"]["version_id"] == str(dataset.versions.get().pk)
+    # Phoenix's example shape: input and expected output are JSON objects.
     assert body["data"]["examples"][0] == {
         "id": str(first.pk),
-        "input": "What is the refund policy?",
-        "output": "Refunds are accepted within 30 days.",
+        "node_id": str(first.pk),
+        "input": {"input": "What is the refund policy?"},
+        "output": {"output": "gold"},
+        "metadata": {"reference": "gold"},
+        "updated_at": first.revisions.get().created_at.isoformat(),
         "expected_output": "gold",
         "labels": {},
-        "metadata": {"reference": "gold"},
         "span_id": spans[0].span_id,
         "trace_id": spans[0].trace.trace_id,
         "project": "shop",

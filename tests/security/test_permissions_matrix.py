@@ -11,6 +11,7 @@ the next caller's outcome.
 
 from __future__ import annotations
 
+import base64
 import copy
 import re
 from collections.abc import Iterator
@@ -130,6 +131,7 @@ def _world_build() -> World:
     item = LabelingQueueItem.objects.get(queue=queue)
     LabelingQueueReview.objects.create(item=item, user=member, state="SKIPPED")
     dataset = dataset_create(name="golden", spans=[root.pk]).dataset
+    experiment, prompt_version = _experiment_world(dataset)
     provider = provider_create(
         name="nowhere",
         kind="compatible",
@@ -247,11 +249,44 @@ def _world_build() -> World:
         "config": config.name,
         "queue": str(queue.pk),
         "dataset": dataset.name,
+        "experiment_id": str(experiment.pk),
+        "version_id": str(experiment.dataset_version_id),
+        "prompt": prompt_version.prompt.name,
+        "tag": "production",
+        "prompt_version_id": str(prompt_version.pk),
+        "global_id": base64.b64encode(f"Dataset:{dataset.pk}".encode()).decode(),
         # Django's admin
         "app_label": "tracing",
         "url": "nothing-here",
     }
     return World(params=params, clients=clients, principals=principals)
+
+
+def _experiment_world(dataset: Any) -> tuple[Any, Any]:
+    """An experiment on the dataset with a run and an evaluation, and a tagged prompt."""
+    from annotations.dataset_versions import dataset_version_latest, version_examples
+    from evalhub.experiments.prompts import prompt_tag_set, prompt_version_create
+    from evalhub.experiments.services import (
+        RunInput,
+        evaluation_upsert,
+        experiment_create,
+        run_record,
+    )
+
+    experiment = experiment_create(dataset=dataset, name="baseline")
+    example = version_examples(version=dataset_version_latest(dataset=dataset)).first()
+    run = run_record(experiment=experiment, run=RunInput(example_id=example.example_id, output="x"))
+    evaluation_upsert(run=run, name="exact", result={"score": 1.0})
+    version = prompt_version_create(
+        name="answerer",
+        version={
+            "model_name": "m",
+            "template_type": "STR",
+            "template": {"type": "string", "template": "{{q}}"},
+        },
+    )
+    prompt_tag_set(version=version, name="production")
+    return experiment, version
 
 
 def test_every_route_is_classified():

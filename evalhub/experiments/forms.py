@@ -1,0 +1,87 @@
+"""The prompt-experiment form: a dataset version, a prompt (an existing version, or a new
+template written here), a provider and model, and how template variables map to example
+fields (one ``variable = input.key`` per line)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from annotations.models import Dataset, DatasetVersion
+from evalhub.experiments.models import PromptVersion
+from evalhub.models import Evaluator, Provider
+
+
+def mapping_parse(text: str) -> dict[str, str]:
+    """``question = input.question`` lines → ``{"question": "input.question"}``."""
+    mapping = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        name, sep, source = line.partition("=")
+        if not sep or not name.strip() or not source.strip():
+            raise forms.ValidationError(f"line {number}: write it as variable = input.key")
+        mapping[name.strip()] = source.strip()
+    return mapping
+
+
+class PromptExperimentForm(forms.Form):
+    version = forms.ModelChoiceField(
+        queryset=DatasetVersion.objects.none(), label="Dataset version", empty_label=None
+    )
+    prompt_version = forms.ModelChoiceField(
+        queryset=PromptVersion.objects.none(),
+        required=False,
+        label="Prompt",
+        empty_label="— a new prompt, written below —",
+    )
+    prompt_name = forms.CharField(required=False, max_length=255, label="New prompt's name")
+    system = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    template = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="The user message; {{variable}} marks a value from the example.",
+    )
+    provider = forms.ModelChoiceField(queryset=Provider.objects.none(), empty_label=None)
+    model = forms.CharField(required=False, max_length=200, help_text="Default: the prompt's")
+    variables = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="One per line: variable = input.key (or expected.key, metadata.key); "
+        "a variable not listed reads input.<variable>.",
+    )
+    name = forms.CharField(required=False, max_length=255, label="Experiment name")
+    repetitions = forms.IntegerField(min_value=1, max_value=20, initial=1)
+    concurrency = forms.IntegerField(min_value=1, max_value=64, initial=8)
+
+    def __init__(self, *args: Any, dataset: Dataset, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["version"].queryset = DatasetVersion.objects.filter(
+            dataset=dataset, deleted_at__isnull=True
+        ).order_by("-id")
+        self.fields["prompt_version"].queryset = PromptVersion.objects.select_related(
+            "prompt"
+        ).order_by("prompt__name", "-id")
+        self.fields["prompt_version"].label_from_instance = lambda v: (
+            f"{v.prompt.name} · version {v.pk} · {v.model_name}"
+        )
+        self.fields["provider"].queryset = Provider.objects.order_by("name")
+
+    def clean_variables(self) -> dict[str, str]:
+        return mapping_parse(self.cleaned_data.get("variables") or "")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("prompt_version") is None:
+            if not (data.get("template") or "").strip():
+                self.add_error("template", "Write a template, or choose a prompt.")
+            if not (data.get("prompt_name") or "").strip():
+                self.add_error("prompt_name", "Name the new prompt.")
+        return data
+
+
+class EvaluateForm(forms.Form):
+    evaluator = forms.ModelChoiceField(
+        queryset=Evaluator.objects.order_by("name"), empty_label=None
+    )

@@ -1,0 +1,307 @@
+"""What EvalHub runs itself for experiments (on Celery, through ``evalhub.experiments.tasks``):
+
+- a **prompt experiment**: a prompt version's template filled with each example's fields
+  (the experiment's ``variables`` map template variables to ``input.<key>``,
+  ``expected.<key>``, ``metadata.<key>``), sent to a provider's model with the same limiter,
+  retries and cost accounting as judge calls (``evalhub.hub.llm.chat_complete``,
+  ``tracing.pricing.cost_of``), ``concurrency`` calls at a time. A call that fails records
+  its error on that run and the others go on. Idempotent: a run already recorded without
+  error is not run again, so a redelivered task only fills what is missing.
+- **evaluating** an experiment's runs with an evaluator of the hub (LLM judge, built-in check
+  or custom code): the evaluator's variables resolve against the run — ``input``,
+  ``output``, ``reference`` (the expected output), ``metadata.<key>`` — and each result is
+  stored as the run's evaluation under the evaluator's name.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from django.db import connection, transaction
+
+from annotations.models import DatasetExampleRevision
+from evalhub.experiments.models import Experiment, ExperimentKind, ExperimentRun, ExperimentStatus
+from evalhub.experiments.prompts import invocation_settings, prompt_render
+from evalhub.experiments.services import (
+    RunInput,
+    evaluation_upsert,
+    experiment_status_set,
+    runs_store,
+)
+from evalhub.hub.llm import LlmError, ProviderConfig, chat_complete
+from evalhub.hub.variables import is_missing, path_get, value_text
+
+FIELDS: Final = ("input", "expected", "metadata")
+STORE_BATCH: Final = 50
+"""Runs recorded at a time as their calls finish (a few queries per batch, not per run)."""
+
+
+class MappingInvalid(ValueError):
+    pass
+
+
+def _unwrap(value: Any) -> Any:
+    """``{"question": "..."}`` reads as its one value; other objects stay objects."""
+    if isinstance(value, Mapping) and len(value) == 1:
+        return next(iter(value.values()))
+    return value
+
+
+def example_fields(revision: DatasetExampleRevision) -> dict[str, Any]:
+    return {"input": revision.input, "expected": revision.output, "metadata": revision.metadata}
+
+
+def mapping_check(variables: Mapping[str, str], template_vars: list[str]) -> dict[str, str]:
+    """Each template variable → an example field path (default: ``input.<variable>``)."""
+    cleaned = {}
+    for name in template_vars:
+        source = (variables.get(name) or f"input.{name}").strip()
+        if source.split(".", 1)[0] not in FIELDS:
+            raise MappingInvalid(
+                f"variables.{name}: {source!r} must start with input, expected or metadata"
+            )
+        cleaned[name] = source
+    return cleaned
+
+
+def prompt_values(mapping: Mapping[str, str], fields: Mapping[str, Any]) -> dict[str, str]:
+    values = {}
+    for name, source in mapping.items():
+        head, _, rest = source.partition(".")
+        value = path_get(fields[head], rest) if rest else fields[head]
+        if is_missing(value):
+            raise KeyError(f"variable {name!r}: {source} is missing on this example")
+        values[name] = value_text(_unwrap(value) if not rest else value)
+    return values
+
+
+def _claim(experiment_id: int) -> Experiment | None:
+    """QUEUED (or a RUNNING one redelivered) → RUNNING; None when there is nothing to do."""
+    with transaction.atomic():
+        experiment = (
+            Experiment.objects.select_for_update(of=("self",))
+            .select_related("dataset_version", "prompt_version", "provider")
+            .filter(pk=experiment_id, kind=ExperimentKind.PROMPT)
+            .first()
+        )
+        if experiment is None or experiment.status not in (
+            ExperimentStatus.QUEUED,
+            ExperimentStatus.RUNNING,
+        ):
+            return None
+        experiment.status = ExperimentStatus.RUNNING
+        experiment.save(update_fields=["status"])
+        return experiment
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """One model call to make: no database access while it runs (threads only call)."""
+
+    example_id: int
+    repetition: int
+    messages: list[dict[str, str]] | None
+    error: str | None = None
+
+
+def _call(provider: ProviderConfig, experiment: Experiment, call: _Call) -> tuple[RunInput, str]:
+    try:
+        return _call_model(provider, experiment, call)
+    finally:
+        connection.close()  # a pool thread's connection, if anything opened one
+
+
+def _call_model(
+    provider: ProviderConfig, experiment: Experiment, call: _Call
+) -> tuple[RunInput, str]:
+    started = datetime.now(UTC)
+    if call.messages is None:
+        return RunInput(
+            example_id=call.example_id,
+            repetition_number=call.repetition,
+            error=call.error,
+            start_time=started,
+            end_time=started,
+        ), ""
+    assert experiment.prompt_version is not None
+    settings = invocation_settings(experiment.prompt_version)
+    try:
+        chat = chat_complete(
+            provider,
+            messages=call.messages,
+            model=experiment.model or experiment.prompt_version.model_name,
+            temperature=settings.get("temperature"),
+            max_tokens=settings.get("max_tokens") or settings.get("max_completion_tokens"),
+        )
+    except LlmError as exc:
+        return RunInput(
+            example_id=call.example_id,
+            repetition_number=call.repetition,
+            error=str(exc),
+            start_time=started,
+            end_time=datetime.now(UTC),
+        ), ""
+    return RunInput(
+        example_id=call.example_id,
+        repetition_number=call.repetition,
+        output=chat.content,
+        start_time=started,
+        end_time=datetime.now(UTC),
+        prompt_tokens=chat.prompt_tokens,
+        completion_tokens=chat.completion_tokens,
+    ), chat.model
+
+
+def _calls(experiment: Experiment) -> list[_Call]:
+    """The runs still missing, each with its rendered messages (or why it cannot run)."""
+    from evalhub.experiments.selectors import incomplete_runs
+
+    assert experiment.prompt_version is not None
+    calls: list[_Call] = []
+    cursor: str | None = None
+    while True:
+        page = incomplete_runs(experiment=experiment, cursor=cursor, limit=1000)
+        for item in page.items:
+            try:
+                values = prompt_values(experiment.variables, example_fields(item.revision))
+                messages: list[dict[str, str]] | None = prompt_render(
+                    experiment.prompt_version, values
+                )
+                error = None
+            except KeyError as exc:
+                messages, error = None, str(exc.args[0])
+            calls += [_Call(item.revision.example_id, r, messages, error) for r in item.repetitions]
+        cursor = page.next_cursor
+        if cursor is None:
+            return calls
+
+
+def prompt_experiment_execute(*, experiment_id: int) -> int:
+    """Run a prompt experiment's missing runs (``concurrency`` model calls at a time, each
+    recorded as it finishes); returns how many runs were recorded."""
+    from evalhub.hub.runner import provider_config
+    from tracing.pricing import cost_of
+
+    experiment = _claim(experiment_id)
+    if experiment is None:
+        return 0
+    recorded = 0
+    try:
+        if experiment.provider is None or experiment.prompt_version is None:
+            raise LlmError("the experiment's provider or prompt was deleted", fatal=True)
+        provider = provider_config(experiment.provider)
+        calls = _calls(experiment)
+        batch: list[RunInput] = []
+        with ThreadPoolExecutor(max_workers=max(1, experiment.concurrency)) as pool:
+            futures = [pool.submit(_call, provider, experiment, c) for c in calls]
+            for future in as_completed(futures):
+                run, model = future.result()
+                if model:
+                    run = replace(
+                        run, cost_usd=cost_of(model, run.prompt_tokens, run.completion_tokens)
+                    )
+                batch.append(run)
+                if len(batch) >= STORE_BATCH:
+                    recorded += runs_store(experiment=experiment, runs=batch)
+                    batch = []
+        recorded += runs_store(experiment=experiment, runs=batch)
+    except Exception as exc:
+        experiment_status_set(
+            experiment=experiment, status=ExperimentStatus.FAILED, error=str(exc)[:2000]
+        )
+        raise
+    experiment_status_set(experiment=experiment, status=ExperimentStatus.COMPLETED)
+    return recorded
+
+
+# --- evaluating runs with the hub's evaluators ---------------------------------------------
+
+
+def run_values(run: ExperimentRun, revision: DatasetExampleRevision) -> dict[str, Any]:
+    """What an evaluator's variables read of a run."""
+    return {
+        "input": _unwrap(revision.input),
+        "output": run.output,
+        "reference": _unwrap(revision.output),
+        "metadata": revision.metadata,
+    }
+
+
+def _evaluator_values(config: Any, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The evaluator's variables (name → source) resolved against the run's values."""
+    resolved: dict[str, Any] = {"metadata": values["metadata"]}
+    for name, source in config.mapping().items():
+        head, _, rest = source.partition(".")
+        if head in values:
+            value = values[head] if not rest else path_get(values[head], rest)
+            if not is_missing(value):
+                resolved[name] = value
+    return resolved
+
+
+def _execute(prepared: Any) -> Any:
+    from evalhub.hub.runner import evaluation_execute
+
+    try:
+        return evaluation_execute(prepared)
+    finally:
+        connection.close()  # a pool thread's connection, if anything opened one
+
+
+def experiment_evaluate(*, experiment_id: int, evaluator_id: int) -> int:
+    """Score every successful run of the experiment with the evaluator's latest version;
+    returns the number of evaluations stored. Judge calls run 8 at a time (the provider's
+    limiter decides how many really go at once); reads and writes stay on this thread."""
+    from evalhub.experiments.selectors import revisions_by_example
+    from evalhub.hub.config import config_parse
+    from evalhub.hub.runner import evaluation_cost, evaluation_prepare
+    from evalhub.models import Evaluator
+    from evalhub.selectors import evaluator_version_latest
+
+    experiment = Experiment.objects.select_related("dataset_version").get(pk=experiment_id)
+    evaluator = Evaluator.objects.get(pk=evaluator_id)
+    version = evaluator_version_latest(evaluator=evaluator)
+    config = config_parse(version.config)
+    revisions = revisions_by_example(experiment=experiment)
+    runs = [
+        r
+        for r in ExperimentRun.objects.filter(experiment=experiment, error__isnull=True)
+        if r.example_id in revisions
+    ]
+    prepared = [
+        evaluation_prepare(
+            version=version,
+            values=_evaluator_values(config, run_values(run, revisions[run.example_id])),
+        )
+        for run in runs
+    ]
+    stored = 0
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        futures = {pool.submit(_execute, p): run for p, run in zip(prepared, runs, strict=True)}
+        for future in as_completed(futures):
+            run = futures[future]
+            result = future.result()
+            evaluation_cost(result)
+            now = time.time()
+            evaluation_upsert(
+                run=run,
+                name=evaluator.name,
+                annotator_kind=evaluator.kind if evaluator.kind in ("LLM", "CODE") else "CODE",
+                result={
+                    "label": result.label,
+                    "score": result.score,
+                    "explanation": result.explanation,
+                },
+                error=result.error,
+                metadata=result.annotation_metadata(),
+                trace_id=result.judge_trace_id,
+                start_time=datetime.fromtimestamp(result.started_at or now, UTC),
+                end_time=datetime.fromtimestamp(result.ended_at or now, UTC),
+            )
+            stored += 1
+    return stored
