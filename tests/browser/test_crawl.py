@@ -20,10 +20,13 @@ import pytest
 from django.urls import reverse
 from playwright.sync_api import expect
 
+from annotations.dataset_upload import UploadRow, dataset_upload
+from annotations.dataset_versions import ExampleContent, version_examples
 from annotations.models import AnnotationConfig, LabelingQueueItem
 from annotations.services import annotation_config_create
 from annotations.services_datasets import dataset_create
 from annotations.services_queues import queue_create, queue_items_add
+from evalhub.experiments.services import RunInput, experiment_create, run_record
 from evalhub.models import ApiKey, Evaluator, Provider, Task, TaskRun
 from evalhub.monitors.automations import AutomationInput, automation_create
 from evalhub.monitors.channels import ChannelInput, channel_create
@@ -71,6 +74,10 @@ NOT_PAGES = {
     "monitors:preview": "an htmx fragment of the monitor form",
     "monitors:mute": "POST only",
     "monitors:delete": "POST only",
+    "experiments:version-download": "a file download",
+    "experiments:evaluate": "POST only",
+    "experiments:phoenix-experiments": "a redirect (the link the Phoenix client prints)",
+    "experiments:phoenix-compare": "a redirect (the link the Phoenix client prints)",
 }
 VIEWPORTS = [(1280, 800), (1440, 900)]
 # Tables of the trace browser whose columns do not fit their card (they would scroll inside it;
@@ -129,6 +136,17 @@ def crawl_data(user, provider) -> Data:  # type: ignore[no-untyped-def]
             name="tag errors", filter="status_code = 'ERROR'", action="tag", tag="err"
         ),
     )
+    uploaded = dataset_upload(
+        name="quiz",
+        rows=[
+            UploadRow(ExampleContent({"question": f"q{n}"}, {"answer": f"a{n}"})) for n in (1, 2)
+        ],
+    )
+    experiment = experiment_create(dataset=uploaded.dataset, name="baseline")
+    first = version_examples(version=uploaded.version)[0]
+    run_record(experiment=experiment, run=RunInput(example_id=first.example_id, output="a1"))
+    second = experiment_create(dataset=uploaded.dataset, name="candidate")
+    run_record(experiment=second, run=RunInput(example_id=first.example_id, output="a2"))
     return Data(
         {
             "project": project.name,
@@ -149,6 +167,8 @@ def crawl_data(user, provider) -> Data:  # type: ignore[no-untyped-def]
             "monitor_id": monitor.pk,
             "channel_id": channel.pk,
             "automation_id": automation.pk,
+            "experiment_id": experiment.pk,
+            "compared": f"?ids={experiment.pk}&ids={second.pk}",
         }
     )
 
@@ -165,6 +185,7 @@ def _pages(data: Data) -> dict[str, str]:
         missing = [name for name in arguments if name not in data.values]
         assert not missing, f"{route.name}: no value for {missing}; add one or list it in NOT_PAGES"
         found[route.name] = reverse(route.name, kwargs={a: data.values[a] for a in arguments})
+    found["experiments:compare"] += data.values["compared"]
     found["detail:trace?span"] = (
         reverse(
             "detail:trace",
