@@ -138,6 +138,8 @@ PAGES: Final[dict[str, PageRule]] = {
     "tasks:run-cancel": page(W, W),
     "tasks:evaluate": page(W, W),
     "tasks:evaluate-options": page(W, W),
+    # judge calibration (evalhub.calibration)
+    "calibration:evaluator": page(R),
     # the interactive API docs (a page: anonymous visitors go to the login page)
     "api:openapi-view": page(S),
 }
@@ -235,6 +237,8 @@ API: Final[dict[str, Need]] = {
     "api:api_keys_create": K,
     "api:api_key_get": K,
     "api:api_key_revoke": K,
+    # judge calibration (evalhub.calibration)
+    "api:calibration_get": R,
     # never reached: ninja's root pattern ("") is shadowed by the home page
     "api:api-root": S,
 }

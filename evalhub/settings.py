@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "evalhub",
     "tracing",
     "annotations",
+    "evalhub.calibration",
 ]
 
 MIDDLEWARE = [

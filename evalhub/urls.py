@@ -21,5 +21,6 @@ urlpatterns = [
     path("", include("annotations.urls")),
     path("", include("evalhub.urls_tasks")),
     path("", include("evalhub.urls_settings")),
+    path("", include("evalhub.calibration.urls")),
     path("", api.urls),
 ]

@@ -1,0 +1,140 @@
+"""REST route of live calibration: ``GET /v1/evaluators/{evaluator}/calibration``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from django.http import HttpRequest
+from ninja import Field, Query, Router, Schema
+from ninja.errors import HttpError
+
+from evalhub.calibration.selectors import (
+    calibration_label_rows,
+    calibration_rows,
+    evaluator_calibration,
+)
+from evalhub.calibration.stats import Calibration
+from evalhub.selectors import evaluator_get
+from tracing.api_mutations import project_from_path
+
+router = Router(tags=["calibration"])
+
+
+class CalibrationQuery(Schema):
+    project: str | None = Field(None, description="A project's name or id; empty: every project")
+    bucket: Literal["hour", "day", "week"] = "day"
+    start: datetime | None = Field(None, description="Items that started at or after this")
+    end: datetime | None = Field(None, description="Items that started before this")
+
+
+class IntervalOut(Schema):
+    low: float
+    high: float
+
+
+class LabelOut(Schema):
+    label: str
+    support: int = Field(..., description="Pairs where people gave the label")
+    predicted: int = Field(..., description="Pairs where the judge gave it")
+    precision: float | None
+    precision_ci: IntervalOut | None
+    recall: float | None
+    recall_ci: IntervalOut | None
+
+
+class MetricsOut(Schema):
+    pairs: int
+    labels: list[str]
+    matrix: list[list[int]] = Field(..., description="Rows: people's labels; columns: judge's")
+    accuracy: float | None
+    accuracy_ci: IntervalOut | None = Field(..., description="Wilson 95 %")
+    kappa: float | None
+    kappa_se: float | None
+    kappa_ci: IntervalOut | None = Field(..., description="Fleiss-Cohen-Everitt 95 %")
+    per_label: list[LabelOut]
+
+
+class BucketOut(Schema):
+    start: datetime
+    metrics: MetricsOut
+
+
+class VersionOut(Schema):
+    version: int | None
+    overall: MetricsOut
+    buckets: list[BucketOut]
+
+
+class CalibrationOut(Schema):
+    evaluator: str
+    project: str | None
+    bucket: str
+    rule: str = Field(..., description="How labels and results were paired")
+    pairs: int
+    versions: list[VersionOut]
+    rows: list[dict[str, Any]] = Field(..., description="Flat rows: one per version and bucket")
+    label_rows: list[dict[str, Any]] = Field(..., description="Flat rows per label")
+
+
+def metrics_out(metrics: Calibration) -> dict[str, Any]:
+    return {
+        "pairs": metrics.pairs,
+        "labels": metrics.labels,
+        "matrix": metrics.matrix,
+        "accuracy": metrics.accuracy,
+        "accuracy_ci": metrics.accuracy_ci,
+        "kappa": metrics.kappa,
+        "kappa_se": metrics.kappa_se,
+        "kappa_ci": metrics.kappa_ci,
+        "per_label": metrics.per_label,
+    }
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """A time without a zone is UTC."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment
+
+
+@router.get("/evaluators/{name:ident}/calibration", response=CalibrationOut)
+def calibration_get(
+    request: HttpRequest, ident: str, query: Query[CalibrationQuery]
+) -> dict[str, Any]:
+    """How each version of the evaluator agrees with people's labels of the same name (the
+    agreement page's pairing), over the whole range and per time bucket: accuracy, Cohen's
+    kappa, per-label precision and recall, the confusion matrix, 95 % intervals, pairs."""
+    evaluator = evaluator_get(ident)
+    if evaluator is None:
+        raise HttpError(404, f"evaluator {ident!r} not found")
+    start, end = _aware(query.start), _aware(query.end)
+    if start and end and end <= start:
+        raise HttpError(422, "end: must be after start")
+    project = project_from_path(query.project) if query.project else None
+    calibration = evaluator_calibration(
+        project=project,
+        name=evaluator.annotation_name,
+        bucket=query.bucket,
+        start=start,
+        end=end,
+    )
+    return {
+        "evaluator": evaluator.name,
+        "project": project.name if project is not None else None,
+        "bucket": calibration.bucket,
+        "rule": calibration.rule,
+        "pairs": calibration.pairs,
+        "versions": [
+            {
+                "version": v.version,
+                "overall": metrics_out(v.overall),
+                "buckets": [
+                    {"start": b.start, "metrics": metrics_out(b.calibration)} for b in v.buckets
+                ],
+            }
+            for v in calibration.versions
+        ],
+        "rows": calibration_rows(calibration),
+        "label_rows": calibration_label_rows(calibration),
+    }
