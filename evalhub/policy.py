@@ -140,6 +140,12 @@ PAGES: Final[dict[str, PageRule]] = {
     "tasks:evaluate-options": page(W, W),
     # judge calibration (evalhub.calibration)
     "calibration:evaluator": page(R),
+    # the alignment workspace (evalhub.alignment): running a draft calls the judge
+    "alignment:workspace": page(R, W),
+    "alignment:run": page(R),
+    "alignment:save": page(W, W),
+    "alignment:golden": page(W, W),
+    "alignment:resume": page(W, W),
     # the interactive API docs (a page: anonymous visitors go to the login page)
     "api:openapi-view": page(S),
 }

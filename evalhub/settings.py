@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "tracing",
     "annotations",
     "evalhub.calibration",
+    "evalhub.alignment",
 ]
 
 MIDDLEWARE = [

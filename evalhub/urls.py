@@ -22,5 +22,6 @@ urlpatterns = [
     path("", include("evalhub.urls_tasks")),
     path("", include("evalhub.urls_settings")),
     path("", include("evalhub.calibration.urls")),
+    path("", include("evalhub.alignment.urls")),
     path("", api.urls),
 ]

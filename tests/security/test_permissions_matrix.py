@@ -146,6 +146,11 @@ def _world_build() -> World:
     )
     run = run_backfill_create(task=task, start=factories.BASE_TIME - timedelta(days=1))
     assert TaskRun.objects.filter(pk=run.pk).exists()
+    from evalhub.alignment.models import AlignmentRun
+
+    alignment = AlignmentRun.objects.create(
+        evaluator=judge, project=project, base_version=judge.versions.get(), draft=JUDGE
+    )
 
     def key(name: str, scope: str, user: Any = admin) -> str:
         return api_key_create(name=name, scope=scope, user=user)[1]
@@ -201,6 +206,7 @@ def _world_build() -> World:
         "pk": str(dataset.pk),
         "task_id": str(task.pk),
         "run_id": str(run.pk),
+        "alignment_id": str(alignment.pk),
         "ident": judge.name,
         "key_id": str(members_key.pk),
         "user_id": str(member.pk),
