@@ -390,6 +390,13 @@ _RATING_FIELDS = (
 )
 
 
+def _machine_version(version: object, annotator_kind: str) -> int | None:
+    """The evaluator version a machine's result records in its metadata (a whole number)."""
+    if is_human(annotator_kind) or isinstance(version, bool) or not isinstance(version, int):
+        return None
+    return version
+
+
 def _ratings(query: QuerySet[Annotation]) -> list[Rating]:
     ratings = []
     for (
@@ -437,9 +444,7 @@ def _ratings(query: QuerySet[Annotation]) -> list[Rating]:
                 label=label,
                 score=score,
                 stands_for=stands_for,
-                version=version
-                if isinstance(version, int) and not is_human(annotator_kind)
-                else None,
+                version=_machine_version(version, annotator_kind),
                 when=span_time or trace_time or session_time,
             )
         )

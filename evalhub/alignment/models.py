@@ -80,9 +80,7 @@ class AlignmentItem(models.Model):
     run = models.ForeignKey(AlignmentRun, on_delete=models.CASCADE, related_name="items")
     target_kind = models.CharField(max_length=8)  # SPAN / TRACE / SESSION
     target_key = models.CharField(max_length=255)
-    span = models.ForeignKey(
-        "tracing.Span", null=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    span = models.ForeignKey("tracing.Span", null=True, on_delete=models.SET_NULL, related_name="+")
     human_label = models.CharField(max_length=255)
     current_label = models.CharField(max_length=255, null=True, blank=True)
     current_version = models.PositiveIntegerField(null=True, blank=True)

@@ -36,7 +36,7 @@ from evalhub.hub.runner import (
     evaluation_execute,
     evaluation_prepare,
 )
-from evalhub.models import Evaluator, EvaluatorVersion
+from evalhub.models import Evaluator, EvaluatorVersion, Provider
 from evalhub.online.engine import representative_spans
 from evalhub.selectors import evaluator_version_latest
 from evalhub.services import evaluator_config_check, evaluator_update
@@ -171,7 +171,7 @@ def alignment_run_create(
     """A run of ``draft`` over (up to ``max_items`` of) the items people labelled with the
     evaluator's result name in ``project``, queued for a worker. Raises ``AlignmentInvalid``
     (nothing written) for a bad draft, a bad limit or no labelled item."""
-    if not isinstance(max_items, int) or isinstance(max_items, bool) or not 1 <= max_items:
+    if not isinstance(max_items, int) or isinstance(max_items, bool) or max_items < 1:
         raise AlignmentInvalid("max_items", "must be a whole number of at least 1")
     if max_items > MAX_ITEMS:
         raise AlignmentInvalid("max_items", f"must be at most {MAX_ITEMS}")
@@ -277,6 +277,14 @@ def _finish(run: AlignmentRun, error: str = "") -> None:
     )
 
 
+def _draft_provider(draft: dict[str, Any]) -> Provider | None:
+    """The provider the draft calls (its own, else the default): read once per run, not per
+    item. None: the evaluations fail with the reason, as the hub reports it."""
+    if draft.get("provider_id") is not None:
+        return Provider.objects.filter(pk=draft["provider_id"]).first()
+    return Provider.objects.filter(is_default=True).first()
+
+
 def alignment_run_work(
     *,
     run_id: int,
@@ -294,18 +302,23 @@ def alignment_run_work(
     if run is None:
         return "skipped"
     draft_version = EvaluatorVersion(evaluator=run.evaluator, number=0, config=run.draft)
-    pending = list(
+    provider = _draft_provider(run.draft)
+    pending = (
         run.items.filter(status=AlignmentItemStatus.PENDING)
         .select_related("span__trace", "span__session", "span__project")
         .order_by("id")
     )
     limit = concurrency or int(getattr(settings, "EVALHUB_TASK_CONCURRENCY", 16))
-    prepared = [(item, evaluation_prepare(version=draft_version, span=item.span)) for item in pending]
-    if prepared and prepared[0][1].provider is not None:
-        limit = min(limit, max(prepared[0][1].provider.max_concurrency, 1))
+    if provider is not None:
+        limit = min(limit, max(provider.max_concurrency, 1))
+    # Prepared one at a time as slots free up: the first calls start at once.
+    prepared = (
+        (item, evaluation_prepare(version=draft_version, span=item.span, provider=provider))
+        for item in list(pending)
+    )
     finished: list[tuple[AlignmentItem, EvaluationResult]] = []
     fatal = ""
-    queue = iter(prepared)
+    queue = prepared
     inflight: dict[Future[EvaluationResult], AlignmentItem] = {}
     with ThreadPoolExecutor(max_workers=max(limit, 1), thread_name_prefix="align") as pool:
         while True:
@@ -314,6 +327,9 @@ def alignment_run_work(
                 if entry is None:
                     break
                 item, ready = entry
+                if ready.result.fatal:  # no item could run: no provider, a bad key…
+                    fatal = ready.result.error or "the provider cannot be used"
+                    break
                 if ready.result.error is not None:
                     finished.append((item, ready.result))
                     continue

@@ -144,7 +144,8 @@ def alignment_run_golden(request: HttpRequest, ident: str, alignment_id: int) ->
     messages.success(
         request,
         f"Copied {added.added} labelled item{'s' if added.added != 1 else ''} into "
-        f"{added.dataset.name}" + (f" ({added.skipped} were there already)." if added.skipped else "."),
+        f"{added.dataset.name}"
+        + (f" ({added.skipped} were there already)." if added.skipped else "."),
     )
     return redirect(back)
 

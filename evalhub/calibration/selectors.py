@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from django.db.models import Count, Exists, F, OuterRef, Q
+from django.db.models.fields.json import KeyTransform
+from django.db.models.functions import Coalesce, TruncDay, TruncHour, TruncWeek
+
 from annotations.agreement import PAIRING_RULE, rating_pairs
+from annotations.models import Annotation, AnnotatorKind, TargetKind
+from annotations.naming import MACHINE_KINDS
 from annotations.selectors import agreement_ratings
 from evalhub.calibration.stats import (
     Calibration,
@@ -81,6 +87,45 @@ class EvaluatorCalibration:
         return self.overall.pairs
 
 
+Cells = Counter[tuple[int | None, datetime | None, str, str]]  # version, bucket, person, judge
+
+
+def pair_cells(
+    pairs: list[CalibrationPair],
+    *,
+    bucket: Bucket = "day",
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> Cells:
+    """Count ``pairs`` by version, ``bucket`` (UTC, as TruncHour/Day/Week count) and labels,
+    for items started in ``[start, end)`` (either end open; pairs without a time count — in
+    no bucket — only when the range is open). One pass over the pairs."""
+    if bucket not in BUCKETS:
+        raise ValueError(f"bucket must be one of {', '.join(BUCKETS)}")
+    step = int(BUCKET_LENGTH[bucket].total_seconds())
+    offset = 4 * 86400 if bucket == "week" else 0  # the epoch was a Thursday; weeks: Monday
+    bounded = start is not None or end is not None
+    low = start.timestamp() if start is not None else None
+    high = end.timestamp() if end is not None else None
+    slots: Counter[tuple[int | None, int | None, str, str]] = Counter()
+    for pair in pairs:
+        when = pair.when
+        if when is None:
+            if not bounded:
+                slots[(pair.version, None, pair.human, pair.judge)] += 1
+            continue
+        moment = when.timestamp()
+        if (low is not None and moment < low) or (high is not None and moment >= high):
+            continue
+        slot = int((moment - offset) // step) * step + offset
+        slots[(pair.version, slot, pair.human, pair.judge)] += 1
+    cells: Cells = Counter()
+    for (version, slot, human, judge), count in slots.items():
+        moment = datetime.fromtimestamp(slot, UTC) if slot is not None else None
+        cells[(version, moment, human, judge)] += count
+    return cells
+
+
 def calibration_summarize(
     pairs: list[CalibrationPair],
     *,
@@ -89,46 +134,29 @@ def calibration_summarize(
     start: datetime | None = None,
     end: datetime | None = None,
 ) -> EvaluatorCalibration:
-    """Group ``pairs`` by version and ``bucket`` (UTC) of items started in ``[start, end)``
-    (either end open; pairs without a time count in the versions' totals only when the range
-    is open) and compute every metric."""
-    if bucket not in BUCKETS:
-        raise ValueError(f"bucket must be one of {', '.join(BUCKETS)}")
-    step = int(BUCKET_LENGTH[bucket].total_seconds())
-    # Buckets as whole seconds since the epoch, as TruncHour/Day/Week count them in UTC: the
-    # epoch was a Thursday, weeks start on Monday.
-    offset = 4 * 86400 if bucket == "week" else 0
-    bounded = start is not None or end is not None
-    low = start.timestamp() if start is not None else None
-    high = end.timestamp() if end is not None else None
-    cells: Counter[tuple[int | None, int | None, str, str]] = Counter()
-    for pair in pairs:  # the one pass over the pairs: everything after works on counts
-        when = pair.when
-        if when is None:
-            if not bounded:
-                cells[(pair.version, None, pair.human, pair.judge)] += 1
-            continue
-        moment = when.timestamp()
-        if (low is not None and moment < low) or (high is not None and moment >= high):
-            continue
-        slot = int((moment - offset) // step) * step + offset
-        cells[(pair.version, slot, pair.human, pair.judge)] += 1
+    """Every metric of ``pairs`` per version, over the range and per ``bucket``."""
+    cells = pair_cells(pairs, bucket=bucket, start=start, end=end)
+    return calibration_from_cells(cells, name=name, bucket=bucket)
+
+
+def calibration_from_cells(cells: Cells, *, name: str, bucket: Bucket) -> EvaluatorCalibration:
+    """Every metric, per version (newest first) over the range and per bucket, from counts."""
     per_version: dict[int | None, Counter[tuple[str, str]]] = {}
-    per_bucket: dict[int | None, dict[int, Counter[tuple[str, str]]]] = {}
+    per_bucket: dict[int | None, dict[datetime, Counter[tuple[str, str]]]] = {}
     every: Counter[tuple[str, str]] = Counter()
-    for (version, slot, human, judge), count in cells.items():
+    for (version, moment, human, judge), count in cells.items():
         per_version.setdefault(version, Counter())[(human, judge)] += count
         every[(human, judge)] += count
-        if slot is not None:
+        if moment is not None:
             by_slot = per_bucket.setdefault(version, {})
-            by_slot.setdefault(slot, Counter())[(human, judge)] += count
+            by_slot.setdefault(moment, Counter())[(human, judge)] += count
     versions = [
         VersionCalibration(
             version=version,
             overall=calibration_of(per_version[version]),
             buckets=[
-                CalibrationBucket(datetime.fromtimestamp(slot, UTC), calibration_of(counts))
-                for slot, counts in sorted(per_bucket.get(version, {}).items())
+                CalibrationBucket(moment, calibration_of(counts))
+                for moment, counts in sorted(per_bucket.get(version, {}).items())
             ],
         )
         for version in sorted(per_version, key=lambda v: -1 if v is None else v, reverse=True)
@@ -136,6 +164,90 @@ def calibration_summarize(
     return EvaluatorCalibration(
         name=name, bucket=bucket, versions=versions, counts=every, overall=calibration_of(every)
     )
+
+
+# --- the pairs counted by the database --------------------------------------------------------
+
+
+def _version(value: object) -> int | None:
+    """A result's recorded version (a whole number in its metadata), as the pairs read it."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def calibration_cells(
+    *,
+    project: Project | None,
+    name: str,
+    bucket: Bucket = "day",
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> Cells:
+    """What ``pair_cells(calibration_pairs(...))`` counts, counted by the database: the
+    agreement page's pairing (``PAIRING_RULE``) as four grouped joins — a person's label and
+    an evaluator's label on the same span, trace or session, and a trace's label with the
+    evaluator's root-span label where the evaluator has no result on the trace itself — each
+    returning one row per version, bucket and pair of labels, whatever the number of items.
+    ``tests/evalhub/calibration/test_selectors.py`` checks both count the same."""
+    if bucket not in BUCKETS:
+        raise ValueError(f"bucket must be one of {', '.join(BUCKETS)}")
+    rated = Q(label__isnull=False) | Q(score__isnull=False)
+    machine = Annotation.objects.filter(
+        name=name, annotator_kind__in=MACHINE_KINDS, label__isnull=False
+    )
+    if project is not None:
+        machine = machine.filter(project=project)
+    item_time = Coalesce(F("span__start_time"), F("trace__start_time"), F("session__start_time"))
+    machine = machine.annotate(item_time=item_time)
+    if start is not None:
+        machine = machine.filter(item_time__gte=start)
+    if end is not None:
+        machine = machine.filter(item_time__lt=end)
+
+    def people(path: str) -> dict[str, Any]:
+        return {
+            f"{path}__annotations__annotator_kind": AnnotatorKind.HUMAN,
+            f"{path}__annotations__name": name,
+            f"{path}__annotations__label__isnull": False,
+        }
+
+    on_trace_itself = Annotation.objects.filter(
+        rated,
+        trace=OuterRef("span__trace"),
+        name=name,
+        annotator_kind=OuterRef("annotator_kind"),
+        identifier=OuterRef("identifier"),
+    )
+    joins = [
+        (machine.filter(target_kind=TargetKind.SPAN, **people("span")), "span"),
+        (machine.filter(target_kind=TargetKind.TRACE, **people("trace")), "trace"),
+        (machine.filter(target_kind=TargetKind.SESSION, **people("session")), "session"),
+        (
+            machine.filter(
+                ~Exists(on_trace_itself),
+                target_kind=TargetKind.SPAN,
+                span__parent_id__isnull=True,
+                **people("span__trace"),
+            ),
+            "span__trace",
+        ),
+    ]
+    cells: Cells = Counter()
+    trunc = {"hour": TruncHour, "day": TruncDay, "week": TruncWeek}[bucket]
+    for query, path in joins:
+        rows = (
+            query.annotate(
+                version=KeyTransform("version", "metadata"),
+                slot=trunc("item_time", tzinfo=UTC),
+                human=F(f"{path}__annotations__label"),
+            )
+            .values_list("version", "slot", "human", "label")
+            .annotate(n=Count("id"))
+            .order_by()
+        )
+        for version, slot, human, judge, n in rows:
+            moment = slot.astimezone(UTC) if slot is not None else None
+            cells[(_version(version), moment, human, judge)] += n
+    return cells
 
 
 def evaluator_calibration(
@@ -146,15 +258,10 @@ def evaluator_calibration(
     start: datetime | None = None,
     end: datetime | None = None,
 ) -> EvaluatorCalibration:
-    """The calibration of the evaluator whose results are named ``name``: one query for the
-    people's labels, one for the evaluator's results on their items."""
-    return calibration_summarize(
-        calibration_pairs(project=project, name=name),
-        name=name,
-        bucket=bucket,
-        start=start,
-        end=end,
-    )
+    """The calibration of the evaluator whose results are named ``name`` (in ``project``;
+    every project for None): four grouped queries (``calibration_cells``)."""
+    cells = calibration_cells(project=project, name=name, bucket=bucket, start=start, end=end)
+    return calibration_from_cells(cells, name=name, bucket=bucket)
 
 
 @dataclass(slots=True)
@@ -211,7 +318,7 @@ def _totals(trend: Trend) -> dict[str | None, int]:
 
 def trends_calibration(*, project: Project, trends: list[Trend]) -> dict[str, TrendCalibration]:
     """Calibration for each evaluation trend (not people's) that has calibration pairs, by
-    name. Two queries per evaluation shown."""
+    name. Four queries per evaluation shown."""
     found: dict[str, TrendCalibration] = {}
     for trend in trends:
         if trend.human or trend.name in found:
@@ -289,11 +396,14 @@ __all__ = [
     "EvaluatorCalibration",
     "TrendCalibration",
     "VersionCalibration",
+    "calibration_cells",
+    "calibration_from_cells",
     "calibration_label_rows",
     "calibration_pairs",
     "calibration_rows",
     "calibration_summarize",
     "evaluator_calibration",
+    "pair_cells",
     "trend_calibration",
     "trends_calibration",
 ]

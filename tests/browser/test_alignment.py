@@ -33,7 +33,9 @@ def test_a_better_draft_is_shown_side_by_side_and_saved(
 
     page.goto("/evaluators/Correctness/")
     calibration = page.locator("#calibration")
-    expect(calibration.locator('[data-version="1"] [data-metric="accuracy"]')).to_have_text("50.0 %")
+    expect(calibration.locator('[data-version="1"] [data-metric="accuracy"]')).to_have_text(
+        "50.0 %"
+    )
     page.get_by_role("link", name=re.compile("Align: try a draft")).click()
 
     page.get_by_label("Project").select_option("default")

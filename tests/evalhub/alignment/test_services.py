@@ -30,9 +30,7 @@ DRAFT_TEMPLATE = "Q: {input}\nA: {output}\nJudge strictly: is the answer correct
 @pytest.fixture
 def labelled(provider):  # type: ignore[no-untyped-def]
     evaluator = judge("Correctness", provider_id=provider.pk)
-    labelled_spans(
-        [(h, c, 1) for h, c in zip(PEOPLE, CURRENT, strict=True)], name="Correctness"
-    )
+    labelled_spans([(h, c, 1) for h, c in zip(PEOPLE, CURRENT, strict=True)], name="Correctness")
     return evaluator
 
 
@@ -42,7 +40,9 @@ def draft(**changes):  # type: ignore[no-untyped-def]
 
 def test_a_draft_is_run_and_compared_with_the_current_version(labelled, provider, fake_openai):
     # The draft agrees with people on 9 of 10: wrong on question 0 only.
-    answers = {f"question {i}": label for i, label in enumerate(PEOPLE)} | {"question 0": "incorrect"}
+    answers = {f"question {i}": label for i, label in enumerate(PEOPLE)} | {
+        "question 0": "incorrect"
+    }
     fake_openai.reply = oracle_reply(answers, default="correct")
     run = alignment_run_create(
         evaluator=labelled,
@@ -86,10 +86,14 @@ def test_people_who_disagree_without_a_majority_are_left_out(provider, fake_open
     labelled_spans([("rude", None, 1)], name="Tone", person="bo")  # another item
     from annotations.services import AnnotationInput, annotations_upsert
 
-    annotations_upsert(items=[AnnotationInput("SPAN", span.span_id, "Tone", label="rude", identifier="bo")])
-    run = alignment_run_create(evaluator=evaluator, project=factories.project(), draft=draft(
-        provider_id=provider.pk, choices=[{"label": "polite"}, {"label": "rude"}]
-    ))
+    annotations_upsert(
+        items=[AnnotationInput("SPAN", span.span_id, "Tone", label="rude", identifier="bo")]
+    )
+    run = alignment_run_create(
+        evaluator=evaluator,
+        project=factories.project(),
+        draft=draft(provider_id=provider.pk, choices=[{"label": "polite"}, {"label": "rude"}]),
+    )
     assert (run.total, run.skipped) == (1, 1)
     item = AlignmentItem.objects.get(run=run)
     assert (item.human_label, item.current_label) == ("rude", None)
@@ -113,7 +117,16 @@ def test_golden_examples_carry_the_peoples_labels(labelled, provider, fake_opena
     [
         ({"draft": "not an object"}, "draft"),
         ({"draft": {**JUDGE, "template": ""}}, "draft"),
-        ({"draft": {"kind": "CODE", "check": "contains_keywords", "params": {"keywords": ["x"]}}}, "draft"),
+        (
+            {
+                "draft": {
+                    "kind": "CODE",
+                    "check": "contains_keywords",
+                    "params": {"keywords": ["x"]},
+                }
+            },
+            "draft",
+        ),
         ({"draft": {**JUDGE, "provider_id": 999999}}, "draft"),
         ({"max_items": 0}, "max_items"),
         ({"max_items": 10**6}, "max_items"),

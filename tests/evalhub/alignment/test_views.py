@@ -44,7 +44,9 @@ def _post_draft(client, **changes):  # type: ignore[no-untyped-def]
     return client.post(reverse("alignment:workspace", args=["Correctness"]), data)
 
 
-def test_the_draft_form_runs_and_the_run_page_compares(writer, labelled, fake_openai, alignment_dispatched):
+def test_the_draft_form_runs_and_the_run_page_compares(
+    writer, labelled, fake_openai, alignment_dispatched
+):
     page = writer.get(reverse("alignment:workspace", args=["Correctness"]))
     assert page.status_code == 200 and b"Is it correct?" in page.content  # v1's template
     response = _post_draft(writer)

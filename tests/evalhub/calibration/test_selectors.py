@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import random
 from datetime import timedelta
 
 import pytest
 
 from annotations.services import AnnotationInput, annotations_upsert
 from evalhub.calibration.selectors import (
+    calibration_cells,
     calibration_label_rows,
+    calibration_pairs,
     calibration_rows,
     evaluator_calibration,
+    pair_cells,
     trends_calibration,
 )
 from evalhub.online.trends import score_trends
@@ -108,3 +112,77 @@ def test_trends_show_raw_and_corrected_rates_where_calibration_exists():
     assert (
         rates["fail"].corrected_ci.low <= rates["fail"].corrected <= rates["fail"].corrected_ci.high
     )
+
+
+# --- the database's counting against the agreement page's pairing ----------------------------
+
+
+def _random_store(rng: random.Random) -> None:
+    """People's labels and machines' results on spans, traces and sessions, with the cases the
+    pairing rule distinguishes: root and child spans, a trace's own result against its root
+    span's, several people, LLM and CODE, identifiers, scores without labels, odd versions."""
+    items = []
+    labels = ["good", "bad", "meh"]
+    for index in range(12):
+        start = factories.BASE_TIME + timedelta(hours=rng.randrange(0, 96))
+        root, _retriever, llm = factories.trace(start=start, session_id=f"s{index % 4}")
+        targets = [
+            ("SPAN", root.span_id),
+            ("SPAN", llm.span_id),
+            ("TRACE", root.trace.trace_id),
+            ("SESSION", f"s{index % 4}"),
+        ]
+        for kind, key in targets:
+            for person in ("al", "bo"):
+                if rng.random() < 0.5:
+                    items.append(
+                        AnnotationInput(kind, key, "Q", label=rng.choice(labels), identifier=person)
+                    )
+            for annotator, identifier in (("LLM", ""), ("CODE", "v"), ("LLM", "x")):
+                if rng.random() < 0.4:
+                    labelled = rng.random() < 0.85
+                    items.append(
+                        AnnotationInput(
+                            kind,
+                            key,
+                            "Q",
+                            annotator_kind=annotator,
+                            label=rng.choice(labels) if labelled else None,
+                            score=None if labelled else 0.5,
+                            identifier=identifier,
+                            metadata=rng.choice(
+                                [
+                                    {"version": 1},
+                                    {"version": 2},
+                                    {"version": "3"},
+                                    {},
+                                    {"version": 1.5},
+                                ]
+                            ),
+                        )
+                    )
+    # Sessions are upserted by id in one project: keep each (target, name, class, identifier)
+    # once, the last one, as the store would.
+    unique = {}
+    for item in items:
+        unique[
+            (item.target_kind, item.target_id, item.annotator_kind == "HUMAN", item.identifier)
+        ] = item
+    annotations_upsert(items=list(unique.values()))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_database_counts_the_same_pairs_as_the_agreement_page(seed):
+    _random_store(random.Random(seed))
+    project = factories.project()
+    for bucket, start, end in (
+        ("day", None, None),
+        ("hour", factories.BASE_TIME + timedelta(hours=20), None),
+        ("week", None, factories.BASE_TIME + timedelta(hours=50)),
+    ):
+        expected = pair_cells(
+            calibration_pairs(project=project, name="Q"), bucket=bucket, start=start, end=end
+        )
+        counted = calibration_cells(project=project, name="Q", bucket=bucket, start=start, end=end)
+        assert +counted == +expected, (bucket, start, end)
+        assert sum(expected.values()) > 0
