@@ -80,6 +80,7 @@ def _register_routers() -> None:
     from annotations.api_configs import router as annotation_configs_router
     from annotations.api_datasets import router as datasets_router
     from annotations.api_queues import router as annotation_queues_router
+    from evalhub.alignment.api import router as alignment_router
     from evalhub.api_hub import router as hub_router
     from evalhub.api_keys import router as api_keys_router
     from evalhub.api_tasks import router as tasks_router
@@ -98,6 +99,7 @@ def _register_routers() -> None:
     api.add_router("/v1", tasks_router)
     api.add_router("/v1", api_keys_router)
     api.add_router("/v1", calibration_router)
+    api.add_router("/v1", alignment_router)
 
 
 _register_routers()

@@ -245,6 +245,13 @@ API: Final[dict[str, Need]] = {
     "api:api_key_revoke": K,
     # judge calibration (evalhub.calibration)
     "api:calibration_get": R,
+    # the alignment workspace (evalhub.alignment)
+    "api:alignment_runs_create": W,
+    "api:alignment_runs_list": R,
+    "api:alignment_run_get": R,
+    "api:alignment_run_items": R,
+    "api:alignment_run_save": W,
+    "api:alignment_run_golden": W,
     # never reached: ninja's root pattern ("") is shadowed by the home page
     "api:api-root": S,
 }

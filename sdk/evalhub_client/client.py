@@ -8,6 +8,7 @@ from types import TracebackType
 import httpx
 
 from evalhub_client._http import Transport
+from evalhub_client.alignment import Alignment
 from evalhub_client.calibration import Calibration
 from evalhub_client.spans import Spans
 from evalhub_client.tasks import Tasks
@@ -40,6 +41,7 @@ class Client:
         self.spans = Spans(self._transport)
         self.tasks = Tasks(self._transport)
         self.calibration = Calibration(self._transport)
+        self.alignment = Alignment(self._transport)
 
     def close(self) -> None:
         self._transport.close()
