@@ -140,9 +140,11 @@ PAGES: Final[dict[str, PageRule]] = {
     "tasks:evaluate-options": page(W, W),
     # judge calibration (evalhub.calibration)
     "calibration:evaluator": page(R),
+    "calibration:task-estimate": page(W, W),  # the task form's helpers are WRITE
     # the alignment workspace (evalhub.alignment): running a draft calls the judge
     "alignment:workspace": page(R, W),
     "alignment:run": page(R),
+    "alignment:estimate": page(R, R),  # POST reads the draft form: nothing runs
     "alignment:save": page(W, W),
     "alignment:golden": page(W, W),
     "alignment:resume": page(W, W),
@@ -245,6 +247,8 @@ API: Final[dict[str, Need]] = {
     "api:api_key_revoke": K,
     # judge calibration (evalhub.calibration)
     "api:calibration_get": R,
+    "api:backfill_estimate_get": R,  # reads: nothing is written, no judge is called
+    "api:alignment_estimate": R,
     # the alignment workspace (evalhub.alignment)
     "api:alignment_runs_create": W,
     "api:alignment_runs_list": R,

@@ -17,12 +17,14 @@ from evalhub.alignment.selectors import alignment_comparison, alignment_runs, fl
 from evalhub.alignment.services import (
     DEFAULT_ITEMS,
     AlignmentInvalid,
+    alignment_estimate,
     alignment_golden_dataset,
     alignment_run_create,
     alignment_save,
 )
 from evalhub.auth import request_principal
-from evalhub.calibration.api import MetricsOut, metrics_out
+from evalhub.calibration.api import EstimateOut, MetricsOut, metrics_out
+from evalhub.calibration.estimate import estimate_out
 from evalhub.models import ApiKey, Evaluator
 from evalhub.selectors import evaluator_get
 from tracing.api_mutations import project_from_path
@@ -249,3 +251,27 @@ def alignment_run_golden(request: HttpRequest, alignment_id: int, body: GoldenIn
         "added": added.added,
         "skipped": added.skipped,
     }
+
+
+@router.post(
+    "/evaluators/{name:ident}/alignment-estimate",
+    response=EstimateOut,
+    url_name="alignment_estimate",
+)
+def alignment_estimate_get(
+    request: HttpRequest, ident: str, body: AlignmentRunIn
+) -> dict[str, Any]:
+    """Before an alignment run: its items, judge calls, tokens, cost and expected duration
+    (the body of ``POST /v1/evaluators/{e}/alignment-runs``). Nothing is written."""
+    try:
+        estimate = alignment_estimate(
+            evaluator=_evaluator(ident),
+            project=project_from_path(body.project),
+            draft=body.draft,
+            user=_user(request),
+            admin=request_principal(request).is_admin,
+            max_items=body.max_items,
+        )
+    except AlignmentInvalid as exc:
+        raise HttpError(422, str(exc)) from None
+    return estimate_out(estimate)

@@ -27,6 +27,7 @@ from evalhub.alignment.models import (
     AlignmentRun,
     AlignmentStatus,
 )
+from evalhub.calibration.estimate import SAMPLE, Estimate, JudgeInput, run_estimate
 from evalhub.hub.config import EvaluatorConfigError
 from evalhub.hub.limiter import Limiter
 from evalhub.hub.llm import RetryPolicy
@@ -92,7 +93,7 @@ def labelled_items(*, project: Project, name: str) -> tuple[list[LabelledItem], 
     return items, tied
 
 
-def _spans(project: Project, items: list[LabelledItem]) -> dict[tuple[str, str], Span]:
+def item_spans(project: Project, items: list[LabelledItem]) -> dict[tuple[str, str], Span]:
     """Each item's span (a trace's root span, a session's first trace's root span)."""
     found: dict[tuple[str, str], Span] = {}
     keys: dict[str, list[str]] = {}
@@ -135,6 +136,42 @@ def draft_clean(
     return cleaned
 
 
+def alignment_estimate(
+    *,
+    evaluator: Evaluator,
+    project: Project,
+    draft: Any,
+    user: AbstractBaseUser | None = None,
+    admin: bool | None = None,
+    max_items: int = DEFAULT_ITEMS,
+) -> Estimate:
+    """What running ``draft`` over the labelled items would take (``alignment_run_create``'s
+    items): calls, tokens, cost, duration. Writes nothing; raises ``AlignmentInvalid``."""
+    cleaned = draft_clean(evaluator=evaluator, draft=draft, user=user, admin=admin)
+    _check_max_items(max_items)
+    items, _tied = labelled_items(project=project, name=evaluator.annotation_name)
+    spans = item_spans(project, items[:max_items])
+    chosen = [
+        spans[(i.target_kind, i.target_key)]
+        for i in items
+        if (i.target_kind, i.target_key) in spans
+    ]
+    draft_version = EvaluatorVersion(evaluator=evaluator, number=0, config=cleaned)
+    return run_estimate(
+        items=min(len(chosen), max_items),
+        judges=[JudgeInput(version=draft_version)],
+        spans=chosen[:SAMPLE],
+        capped=len(items) > max_items,
+    )
+
+
+def _check_max_items(max_items: Any) -> None:
+    if not isinstance(max_items, int) or isinstance(max_items, bool) or max_items < 1:
+        raise AlignmentInvalid("max_items", "must be a whole number of at least 1")
+    if max_items > MAX_ITEMS:
+        raise AlignmentInvalid("max_items", f"must be at most {MAX_ITEMS}")
+
+
 def alignment_dispatch(run_id: int) -> None:
     """Send the run to a worker (after the commit that made it). A message that cannot be
     sent leaves the run queued: the page offers to send it again."""
@@ -171,13 +208,10 @@ def alignment_run_create(
     """A run of ``draft`` over (up to ``max_items`` of) the items people labelled with the
     evaluator's result name in ``project``, queued for a worker. Raises ``AlignmentInvalid``
     (nothing written) for a bad draft, a bad limit or no labelled item."""
-    if not isinstance(max_items, int) or isinstance(max_items, bool) or max_items < 1:
-        raise AlignmentInvalid("max_items", "must be a whole number of at least 1")
-    if max_items > MAX_ITEMS:
-        raise AlignmentInvalid("max_items", f"must be at most {MAX_ITEMS}")
+    _check_max_items(max_items)
     cleaned = draft_clean(evaluator=evaluator, draft=draft, user=user, admin=admin)
     items, tied = labelled_items(project=project, name=evaluator.annotation_name)
-    spans = _spans(project, items)
+    spans = item_spans(project, items)
     items = [item for item in items if (item.target_kind, item.target_key) in spans][:max_items]
     if not items:
         raise AlignmentInvalid(
@@ -411,11 +445,13 @@ __all__ = [
     "AlignmentInvalid",
     "LabelledItem",
     "alignment_dispatch",
+    "alignment_estimate",
     "alignment_golden_dataset",
     "alignment_run_create",
     "alignment_run_resume",
     "alignment_run_work",
     "alignment_save",
     "draft_clean",
+    "item_spans",
     "labelled_items",
 ]

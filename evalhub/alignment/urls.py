@@ -8,6 +8,11 @@ from evalhub.alignment import views
 app_name = "alignment"
 urlpatterns = [
     path("evaluators/<name:ident>/align/", views.alignment_workspace, name="workspace"),
+    path(
+        "evaluators/<name:ident>/align/estimate/",
+        views.alignment_estimate_view,
+        name="estimate",
+    ),
     path("evaluators/<name:ident>/align/<int:alignment_id>/", views.alignment_run, name="run"),
     path(
         "evaluators/<name:ident>/align/<int:alignment_id>/save/",

@@ -24,11 +24,13 @@ from evalhub.alignment.selectors import (
 )
 from evalhub.alignment.services import (
     AlignmentInvalid,
+    alignment_estimate,
     alignment_golden_dataset,
     alignment_run_create,
     alignment_run_resume,
     alignment_save,
 )
+from evalhub.calibration.estimate import duration_text
 from evalhub.models import Evaluator, EvaluatorKind
 from evalhub.selectors import evaluator_get, evaluator_version_latest
 
@@ -158,3 +160,32 @@ def alignment_run_resume_view(request: HttpRequest, ident: str, alignment_id: in
     if alignment_run_resume(run=run):
         messages.success(request, "Sent to a worker again.")
     return redirect("alignment:run", ident=evaluator.name, alignment_id=run.pk)
+
+
+@login_required
+@require_POST
+def alignment_estimate_view(request: HttpRequest, ident: str) -> HttpResponse:
+    """The draft form's estimate: items, judge calls, tokens, cost, duration (a fragment)."""
+    evaluator = _evaluator(ident)
+    current = evaluator_version_latest(evaluator=evaluator)
+    form = DraftForm(request.POST, base=current.config)
+    context: dict[str, Any] = {"estimate": None, "problems": []}
+    if not form.is_valid():
+        context["problems"] = [
+            f"{form.fields[name].label if name in form.fields else 'Draft'}: {' '.join(errors)}"
+            for name, errors in form.errors.items()
+        ]
+    else:
+        try:
+            estimate = alignment_estimate(
+                evaluator=evaluator,
+                project=form.cleaned_data["project"],
+                draft=form.draft(),
+                user=request.user,  # type: ignore[arg-type]
+                max_items=form.cleaned_data["max_items"],
+            )
+        except AlignmentInvalid as exc:
+            context["problems"] = [str(exc)]
+        else:
+            context |= {"estimate": estimate, "duration": duration_text(estimate.seconds)}
+    return render(request, "calibration/_estimate.html", context)

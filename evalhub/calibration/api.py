@@ -9,14 +9,18 @@ from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
+from evalhub.calibration.estimate import estimate_out, task_backfill_estimate
 from evalhub.calibration.selectors import (
     calibration_label_rows,
     calibration_rows,
     evaluator_calibration,
 )
 from evalhub.calibration.stats import Calibration
+from evalhub.models import Task
+from evalhub.online.services import DEFAULT_MAX_ITEMS, MAX_ITEMS_LIMIT
 from evalhub.selectors import evaluator_get
 from tracing.api_mutations import project_from_path
+from tracing.query import FilterError
 
 router = Router(tags=["calibration"])
 
@@ -138,3 +142,49 @@ def calibration_get(
         "rows": calibration_rows(calibration),
         "label_rows": calibration_label_rows(calibration),
     }
+
+
+# --- estimates ---------------------------------------------------------------------------------
+
+
+class EstimateOut(Schema):
+    items: int = Field(..., description="Items the run would evaluate")
+    capped: bool = Field(..., description="More items match than the run may take")
+    judge_calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    tokens: int
+    cost: float | None = Field(..., description="Dollars; null when a model has no price")
+    unpriced_models: list[str]
+    seconds: float = Field(..., description="Expected duration at the providers' limits")
+    judges: list[dict[str, Any]]
+    providers: list[dict[str, Any]]
+    method: str
+
+
+class BackfillEstimateIn(Schema):
+    data_start_time: datetime = Field(..., description="Spans that started from then...")
+    data_end_time: datetime | None = Field(None, description="...until then (default: now)")
+    max_spans: int = Field(DEFAULT_MAX_ITEMS, description="At most this many items")
+
+
+@router.post("/tasks/{task_id}/backfill-estimate", response=EstimateOut)
+def backfill_estimate_get(
+    request: HttpRequest, task_id: int, body: BackfillEstimateIn
+) -> dict[str, Any]:
+    """Before a backfill: the items it would evaluate, judge calls, tokens (the prompts
+    rendered on a sample of them), cost (the model price table) and the expected duration at
+    the provider's limits. Nothing is written."""
+    task = Task.objects.select_related("provider").filter(pk=task_id).first()
+    if task is None:
+        raise HttpError(404, f"task {task_id} not found")
+    start, end = _aware(body.data_start_time), _aware(body.data_end_time)
+    if end is not None and start is not None and end <= start:
+        raise HttpError(422, "data_end_time: must be after data_start_time")
+    if not 1 <= body.max_spans <= MAX_ITEMS_LIMIT:
+        raise HttpError(422, f"max_spans: must be 1 to {MAX_ITEMS_LIMIT}")
+    try:
+        estimate = task_backfill_estimate(task=task, start=start, end=end, max_items=body.max_spans)
+    except FilterError as exc:
+        raise HttpError(422, f"filter: {exc}") from None
+    return estimate_out(estimate)

@@ -7,6 +7,7 @@ from evalhub.calibration import views
 
 app_name = "calibration"
 urlpatterns = [
+    path("tasks/form/estimate/", views.task_form_estimate, name="task-estimate"),
     path(
         "evaluators/<name:ident>/calibration/",
         views.evaluator_calibration_page,

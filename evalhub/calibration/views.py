@@ -1,19 +1,25 @@
-"""The evaluator's Calibration page (also loaded into the evaluator page as a fragment)."""
+"""The evaluator's Calibration page (also loaded into the evaluator page as a fragment), and
+the task form's backfill estimate."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from django import forms
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
+from evalhub.calibration.estimate import JudgeInput, backfill_estimate, duration_text
 from evalhub.calibration.selectors import evaluator_calibration
 from evalhub.online.trends import BUCKETS
-from evalhub.selectors import evaluator_get
+from evalhub.selectors import evaluator_get, evaluator_version_latest
 from tracing.models import Project
+from tracing.query import FilterError
 
 TEMPLATE = "calibration/evaluator_calibration.html"
+ESTIMATE_ID = "backfill-estimate"
 
 
 class CalibrationForm(forms.Form):
@@ -45,3 +51,58 @@ def evaluator_calibration_page(request: HttpRequest, ident: str) -> HttpResponse
     htmx = getattr(request, "htmx", None)
     partial = request.GET.get("fragment") or (bool(htmx) and not htmx.history_restore_request)
     return render(request, f"{TEMPLATE}#calibration" if partial else TEMPLATE, context)
+
+
+ESTIMATE_FIELDS = ("project", "evaluators", "granularity", "filter", "sampling_rate", "provider")
+
+
+@login_required
+@require_POST
+def task_form_estimate(request: HttpRequest) -> HttpResponse:
+    """The task form's backfill estimate (the whole form posted): the items the backfill
+    would evaluate, judge calls, tokens, cost and duration — a fragment."""
+    from evalhub.forms_tasks import BackfillForm, TaskForm
+
+    form = TaskForm(request.POST)
+    backfill = BackfillForm(request.POST, prefix="backfill")
+    form.is_valid()
+    backfill.is_valid()
+    problems = [
+        f"{form.fields[name].label or name.capitalize()}: {' '.join(errors)}"
+        for name, errors in form.errors.items()
+        if name in ESTIMATE_FIELDS
+    ] + [
+        f"Backfill {backfill.fields[name].label if name in backfill.fields else ''}: "
+        f"{' '.join(errors)}"
+        for name, errors in backfill.errors.items()
+    ]
+    if not problems and not form.cleaned_data.get("evaluators"):
+        problems.append("Choose at least one evaluator.")
+    context: dict[str, Any] = {"estimate": None, "problems": problems, "estimate_id": ESTIMATE_ID}
+    if not problems:
+        data, window = form.cleaned_data, backfill.cleaned_data
+        judges = [
+            JudgeInput(
+                version=evaluator_version_latest(evaluator=entry.evaluator),
+                variables=entry.variables,
+                provider=data.get("provider"),
+                model=data.get("model") or "",
+            )
+            for entry in form.evaluator_entries()
+        ]
+        try:
+            estimate = backfill_estimate(
+                project_id=data["project"].pk,
+                granularity=data["granularity"],
+                filter_text=data.get("filter") or "",
+                sampling_rate=data["sampling_rate"],
+                judges=judges,
+                start=window["start"],
+                end=window.get("end"),
+                max_items=window["max_items"],
+            )
+        except FilterError as exc:
+            context["problems"] = [f"Filter: {exc}"]
+        else:
+            context |= {"estimate": estimate, "duration": duration_text(estimate.seconds)}
+    return render(request, "calibration/_estimate.html", context)

@@ -37,6 +37,23 @@ class Alignment:
         )
         return body
 
+    def estimate(
+        self,
+        evaluator: str | int,
+        *,
+        project: str,
+        draft: Mapping[str, Any],
+        max_items: int = 500,
+    ) -> dict[str, Any]:
+        """What ``create`` with the same arguments would take, before running it: ``items``,
+        ``judge_calls``, ``tokens``, ``cost`` (None for an unpriced model), ``seconds``."""
+        body: dict[str, Any] = self._http.request(
+            "POST",
+            f"/v1/evaluators/{path_segment(evaluator)}/alignment-estimate",
+            json={"project": project, "draft": dict(draft), "max_items": max_items},
+        )
+        return body
+
     def list(self, evaluator: str | int) -> list[dict[str, Any]]:
         body = self._http.request("GET", f"/v1/evaluators/{path_segment(evaluator)}/alignment-runs")
         return list(body["data"])

@@ -75,6 +75,32 @@ class Calibration:
         )
         return body
 
+    def backfill_estimate(
+        self,
+        task_id: int,
+        *,
+        start_time: datetime | str,
+        end_time: datetime | str | None = None,
+        max_spans: int = 10_000,
+    ) -> dict[str, Any]:
+        """Before ``client.tasks.run_backfill``: the items the backfill would evaluate, judge
+        calls, tokens, cost (None for an unpriced model) and ``seconds`` at the provider's
+        limits."""
+        body: dict[str, Any] = self._http.request(
+            "POST",
+            f"/v1/tasks/{int(task_id)}/backfill-estimate",
+            json={
+                "data_start_time": start_time.isoformat()
+                if isinstance(start_time, datetime)
+                else start_time,
+                "data_end_time": end_time.isoformat()
+                if isinstance(end_time, datetime)
+                else end_time,
+                "max_spans": max_spans,
+            },
+        )
+        return body
+
     def metrics(self, evaluator: str | int, **kwargs: Any) -> pd.DataFrame:
         """One row per version and bucket (``bucket_start`` NaT: the version over the whole
         range) with ``pairs``, ``accuracy``, ``kappa`` and their 95 % bounds."""

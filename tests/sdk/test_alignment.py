@@ -25,6 +25,8 @@ def test_a_draft_run_compared_saved_and_copied(client, fake_openai, celery_eager
         {f"question {i}": label for i, label in enumerate(PEOPLE)}, default="correct"
     )
     draft = {**JUDGE, "provider_id": provider.pk, "template": JUDGE["template"] + " Strictly."}
+    estimate = client.alignment.estimate("Correctness", project="default", draft=draft)
+    assert (estimate["items"], estimate["judge_calls"]) == (4, 4) and estimate["tokens"] > 0
     run = client.alignment.create("Correctness", project="default", draft=draft)
     assert run["total"] == 4 and run["base_version"] == 1
     done = client.alignment.wait(run, timeout=30, poll=0.2)

@@ -37,3 +37,26 @@ def test_errors_name_the_problem(client):
     empty = client.calibration.metrics("Correctness")
     assert list(empty.columns)[:4] == ["evaluator", "version", "bucket_start", "pairs"]
     assert empty.empty
+
+
+def test_a_backfill_estimate_before_the_backfill(client):
+    from evalhub.services import provider_create
+    from tests import factories
+    from tests.evalhub.online_helpers import make_task
+
+    provider_create(
+        name="nowhere",
+        kind="compatible",
+        base_url="http://127.0.0.1:9/v1",
+        api_key="sk-x",
+        default_model="judge-small",
+        requests_per_minute=0,
+    )  # fmt: skip  (estimating calls no model)
+    evaluator = judge("Correctness")
+    for _ in range(3):
+        factories.trace()
+    task = make_task(evaluator, filter="span_kind = 'LLM'")
+    estimate = client.calibration.backfill_estimate(task.pk, start_time="2026-11-01T00:00:00Z")
+    assert (estimate["items"], estimate["judge_calls"], estimate["capped"]) == (3, 3, False)
+    with pytest.raises(ValidationError, match="max_spans"):
+        client.calibration.backfill_estimate(task.pk, start_time="2026-11-01", max_spans=0)
