@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "annotations",
     "evalhub.calibration",
     "evalhub.alignment",
+    "evalhub.budgets",
 ]
 
 MIDDLEWARE = [

@@ -31,6 +31,7 @@ from django.utils import timezone
 from annotations.models import AnnotationSource, AnnotatorKind
 from annotations.naming import result_name
 from annotations.services import AnnotationInput, AnnotationTargetNotFound, annotations_upsert
+from evalhub.budgets.guard import budget_check, budget_spend, run_budget_guard
 from evalhub.hub.config import LlmJudgeConfig, config_parse
 from evalhub.hub.limiter import Limiter
 from evalhub.hub.llm import RetryPolicy
@@ -198,6 +199,7 @@ class _Engine:
         self.granularity = run.config["granularity"]
         self.tracing = bool(run.config.get("tracing"))
         self.evaluators = self._evaluators()
+        self.budget = run_budget_guard(task_id=run.task_id, evaluators=self.evaluators)
         self.concurrency = concurrency or self._concurrency()
         self.ready: list[_Item] = []
         self.fatal: str = ""
@@ -293,6 +295,7 @@ class _Engine:
             self.stop = True
             return
         evaluation_cost(result)
+        budget_spend(self.budget, self.evaluators[unit.index], result)
         unit.item.results[unit.index] = result
         if unit.item.complete:
             self.ready.append(unit.item)
@@ -317,6 +320,10 @@ class _Engine:
                     if unit.prepared.result.error is not None:  # or skipped: nothing to call
                         self._complete(unit, unit.prepared.result)
                         continue
+                    over_budget = budget_check(self.budget, self.evaluators[unit.index])
+                    if over_budget:  # stop cleanly: the run fails with it, the task pauses
+                        self.fatal, self.stop = self.fatal or over_budget, True
+                        break
                     future = pool.submit(
                         evaluation_execute, unit.prepared, limiter=self.limiter, retry=self.retry
                     )
