@@ -84,6 +84,7 @@ def _register_routers() -> None:
     from evalhub.api_hub import router as hub_router
     from evalhub.api_keys import router as api_keys_router
     from evalhub.api_tasks import router as tasks_router
+    from evalhub.budgets.api import router as budgets_router
     from evalhub.calibration.api import router as calibration_router
     from tracing.api import router as tracing_router
     from tracing.api_mutations import router as mutations_router
@@ -100,6 +101,7 @@ def _register_routers() -> None:
     api.add_router("/v1", api_keys_router)
     api.add_router("/v1", calibration_router)
     api.add_router("/v1", alignment_router)
+    api.add_router("/v1", budgets_router)
 
 
 _register_routers()

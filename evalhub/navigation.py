@@ -27,6 +27,7 @@ SETTINGS_NAVIGATION = [
     ("Annotation configs", "annotations:configs"),
     ("API keys", "settings:api-keys"),
     ("Users and roles", "settings:users"),
+    ("Budgets", "budgets:list"),
 ]
 
 

@@ -148,6 +148,9 @@ PAGES: Final[dict[str, PageRule]] = {
     "alignment:save": page(W, W),
     "alignment:golden": page(W, W),
     "alignment:resume": page(W, W),
+    # spend budgets (evalhub.budgets): they stop the team's tasks, so admins set them
+    "budgets:list": page(R, A),
+    "budgets:delete": page(A, A),
     # the interactive API docs (a page: anonymous visitors go to the login page)
     "api:openapi-view": page(S),
 }
@@ -249,6 +252,9 @@ API: Final[dict[str, Need]] = {
     "api:calibration_get": R,
     "api:backfill_estimate_get": R,  # reads: nothing is written, no judge is called
     "api:alignment_estimate": R,
+    "api:budgets_list": R,
+    "api:budgets_create": A,
+    "api:budgets_delete": A,
     # the alignment workspace (evalhub.alignment)
     "api:alignment_runs_create": W,
     "api:alignment_runs_list": R,

@@ -23,5 +23,6 @@ urlpatterns = [
     path("", include("evalhub.urls_settings")),
     path("", include("evalhub.calibration.urls")),
     path("", include("evalhub.alignment.urls")),
+    path("", include("evalhub.budgets.urls")),
     path("", api.urls),
 ]

@@ -9,6 +9,7 @@ import httpx
 
 from evalhub_client._http import Transport
 from evalhub_client.alignment import Alignment
+from evalhub_client.budgets import Budgets
 from evalhub_client.calibration import Calibration
 from evalhub_client.spans import Spans
 from evalhub_client.tasks import Tasks
@@ -42,6 +43,7 @@ class Client:
         self.tasks = Tasks(self._transport)
         self.calibration = Calibration(self._transport)
         self.alignment = Alignment(self._transport)
+        self.budgets = Budgets(self._transport)
 
     def close(self) -> None:
         self._transport.close()

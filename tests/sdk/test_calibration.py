@@ -60,3 +60,16 @@ def test_a_backfill_estimate_before_the_backfill(client):
     assert (estimate["items"], estimate["judge_calls"], estimate["capped"]) == (3, 3, False)
     with pytest.raises(ValidationError, match="max_spans"):
         client.calibration.backfill_estimate(task.pk, start_time="2026-11-01", max_spans=0)
+
+
+def test_budgets_through_the_client(client):
+    judge("Correctness")
+    created = client.budgets.create(
+        scope="evaluator", evaluator="Correctness", period="day", unit="usd", limit=2.5
+    )
+    frame = client.budgets.list()
+    assert list(frame["target"]) == ["evaluator Correctness"] and frame["spent"].sum() == 0
+    with pytest.raises(ValidationError, match="period"):
+        client.budgets.create(scope="global", period="year", unit="usd", limit=1)
+    client.budgets.delete(created["id"])
+    assert client.budgets.list().empty

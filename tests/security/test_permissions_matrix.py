@@ -151,6 +151,9 @@ def _world_build() -> World:
     alignment = AlignmentRun.objects.create(
         evaluator=judge, project=project, base_version=judge.versions.get(), draft=JUDGE
     )
+    from evalhub.budgets.services import budget_create
+
+    budget = budget_create(scope="global", period="month", unit="usd", limit=1e9)
 
     def key(name: str, scope: str, user: Any = admin) -> str:
         return api_key_create(name=name, scope=scope, user=user)[1]
@@ -207,6 +210,7 @@ def _world_build() -> World:
         "task_id": str(task.pk),
         "run_id": str(run.pk),
         "alignment_id": str(alignment.pk),
+        "budget_id": str(budget.pk),
         "ident": judge.name,
         "key_id": str(members_key.pk),
         "user_id": str(member.pk),
