@@ -252,6 +252,9 @@ API: Final[dict[str, Need]] = {
     "api:calibration_get": R,
     "api:backfill_estimate_get": R,  # reads: nothing is written, no judge is called
     "api:alignment_estimate": R,
+    "api:calibration_sampling_put": W,
+    "api:calibration_sampling_get": R,
+    "api:calibration_sampling_delete": W,
     "api:budgets_list": R,
     "api:budgets_create": A,
     "api:budgets_delete": A,

@@ -6,10 +6,17 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from django.http import HttpRequest
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Query, Router, Schema, Status
 from ninja.errors import HttpError
 
+from annotations.models import LabelingQueue
 from evalhub.calibration.estimate import estimate_out, task_backfill_estimate
+from evalhub.calibration.models import CalibrationSampling
+from evalhub.calibration.sampling import (
+    SamplingInvalid,
+    calibration_sampling_clear,
+    calibration_sampling_set,
+)
 from evalhub.calibration.selectors import (
     calibration_label_rows,
     calibration_rows,
@@ -188,3 +195,75 @@ def backfill_estimate_get(
     except FilterError as exc:
         raise HttpError(422, f"filter: {exc}") from None
     return estimate_out(estimate)
+
+
+# --- calibration sampling ----------------------------------------------------------------------
+
+
+class SamplingIn(Schema):
+    queue_id: int = Field(..., description="The labeling queue the sampled items go to")
+    rate_percent: float = Field(..., description="Share of the judged items, above 0 to 100")
+    evaluator: str | None = Field(None, description="Whose label stratifies (default: first)")
+
+
+class SamplingOut(Schema):
+    task_id: int
+    queue_id: int
+    rate_percent: float
+    evaluator: str | None
+    strata: dict[str, list[int]] = Field(..., description="label → [items seen, items sent]")
+
+
+def _sampling_out(config: CalibrationSampling) -> dict[str, Any]:
+    return {
+        "task_id": config.task_id,
+        "queue_id": config.queue_id,
+        "rate_percent": config.rate_percent,
+        "evaluator": config.evaluator.name if config.evaluator else None,
+        "strata": config.strata,
+    }
+
+
+def _task(task_id: int) -> Task:
+    task = Task.objects.filter(pk=task_id).first()
+    if task is None:
+        raise HttpError(404, f"task {task_id} not found")
+    return task
+
+
+@router.put("/tasks/{task_id}/calibration-sampling", response=SamplingOut)
+def calibration_sampling_put(
+    request: HttpRequest, task_id: int, body: SamplingIn
+) -> dict[str, Any]:
+    """Send a share of the task's judged items, stratified by the judge's label, into a
+    labeling queue from now on."""
+    task = _task(task_id)
+    queue = LabelingQueue.objects.filter(pk=body.queue_id).first()
+    if queue is None:
+        raise HttpError(404, f"queue_id: no queue {body.queue_id}")
+    evaluator = None
+    if body.evaluator is not None:
+        evaluator = evaluator_get(body.evaluator)
+        if evaluator is None:
+            raise HttpError(404, f"evaluator: no evaluator {body.evaluator!r}")
+    try:
+        config = calibration_sampling_set(
+            task=task, queue=queue, rate_percent=body.rate_percent, evaluator=evaluator
+        )
+    except SamplingInvalid as exc:
+        raise HttpError(422, str(exc)) from None
+    return _sampling_out(config)
+
+
+@router.get("/tasks/{task_id}/calibration-sampling", response=SamplingOut)
+def calibration_sampling_get(request: HttpRequest, task_id: int) -> dict[str, Any]:
+    config = CalibrationSampling.objects.filter(task=_task(task_id)).first()
+    if config is None:
+        raise HttpError(404, f"task {task_id} has no calibration sampling")
+    return _sampling_out(config)
+
+
+@router.delete("/tasks/{task_id}/calibration-sampling", response={204: None})
+def calibration_sampling_delete(request: HttpRequest, task_id: int) -> Status:
+    calibration_sampling_clear(task=_task(task_id))
+    return Status(204, None)

@@ -32,6 +32,7 @@ from annotations.models import AnnotationSource, AnnotatorKind
 from annotations.naming import result_name
 from annotations.services import AnnotationInput, AnnotationTargetNotFound, annotations_upsert
 from evalhub.budgets.guard import budget_check, budget_spend, run_budget_guard
+from evalhub.calibration.sampling import calibration_sample
 from evalhub.hub.config import LlmJudgeConfig, config_parse
 from evalhub.hub.limiter import Limiter
 from evalhub.hub.llm import RetryPolicy
@@ -501,6 +502,7 @@ class _Engine:
         run.lease_expires_at = now + timedelta(seconds=lease_seconds())
         run.updated_at = now
         run.save()
+        calibration_sample(run=run, rows=[item.row for item in items])
 
     def _finish(self) -> str:
         with transaction.atomic():
