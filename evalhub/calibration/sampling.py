@@ -99,7 +99,7 @@ def calibration_sample(*, run: Any, rows: list[Any]) -> int:
     if run.task_id is None or not rows:
         return 0
     config = (
-        CalibrationSampling.objects.select_for_update()
+        CalibrationSampling.objects.select_for_update(of=("self",))
         .select_related("queue", "evaluator")
         .filter(task_id=run.task_id)
         .first()
