@@ -253,6 +253,7 @@ API: Final[dict[str, Need]] = {
     "api:backfill_estimate_get": R,  # reads: nothing is written, no judge is called
     "api:alignment_estimate": R,
     "api:calibration_sampling_put": W,
+    "api:disagreements_route_post": W,
     "api:calibration_sampling_get": R,
     "api:calibration_sampling_delete": W,
     "api:budgets_list": R,

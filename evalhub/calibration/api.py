@@ -12,6 +12,7 @@ from ninja.errors import HttpError
 from annotations.models import LabelingQueue
 from evalhub.calibration.estimate import estimate_out, task_backfill_estimate
 from evalhub.calibration.models import CalibrationSampling
+from evalhub.calibration.routing import disagreements_route
 from evalhub.calibration.sampling import (
     SamplingInvalid,
     calibration_sampling_clear,
@@ -267,3 +268,45 @@ def calibration_sampling_get(request: HttpRequest, task_id: int) -> dict[str, An
 def calibration_sampling_delete(request: HttpRequest, task_id: int) -> Status:
     calibration_sampling_clear(task=_task(task_id))
     return Status(204, None)
+
+
+# --- disagreements to review ---------------------------------------------------------------------
+
+
+class RouteIn(Schema):
+    project: str = Field(..., description="The project (name or id)")
+    queue_id: int = Field(..., description="The review queue")
+    judge: bool = Field(True, description="The judge's label differs from a person's")
+    people: bool = Field(False, description="Two people's labels differ")
+
+
+class RoutedOut(Schema):
+    disagreements: int
+    added: int
+    already_queued: int
+    other_kind: int = Field(..., description="Disagreements on items the queue does not take")
+
+
+@router.post("/evaluators/{name:ident}/disagreements/route", response=RoutedOut)
+def disagreements_route_post(request: HttpRequest, ident: str, body: RouteIn) -> dict[str, Any]:
+    """Add the items where the evaluator's label and a person's (and/or two people's)
+    disagree to a review queue (the agreement page's pairing)."""
+    evaluator = evaluator_get(ident)
+    if evaluator is None:
+        raise HttpError(404, f"evaluator {ident!r} not found")
+    queue = LabelingQueue.objects.filter(pk=body.queue_id).first()
+    if queue is None:
+        raise HttpError(404, f"queue_id: no queue {body.queue_id}")
+    routed = disagreements_route(
+        project=project_from_path(body.project),
+        name=evaluator.annotation_name,
+        queue=queue,
+        judge=body.judge,
+        people=body.people,
+    )
+    return {
+        "disagreements": routed.disagreements,
+        "added": routed.added,
+        "already_queued": routed.already_queued,
+        "other_kind": routed.other_kind,
+    }
