@@ -209,8 +209,9 @@ class SamplingIn(Schema):
 
 class SamplingOut(Schema):
     task_id: int
-    queue_id: int
-    rate_percent: float
+    enabled: bool
+    queue_id: int | None
+    rate_percent: float | None
     evaluator: str | None
     strata: dict[str, list[int]] = Field(..., description="label → [items seen, items sent]")
 
@@ -218,6 +219,7 @@ class SamplingOut(Schema):
 def _sampling_out(config: CalibrationSampling) -> dict[str, Any]:
     return {
         "task_id": config.task_id,
+        "enabled": True,
         "queue_id": config.queue_id,
         "rate_percent": config.rate_percent,
         "evaluator": config.evaluator.name if config.evaluator else None,
@@ -258,9 +260,14 @@ def calibration_sampling_put(
 
 @router.get("/tasks/{task_id}/calibration-sampling", response=SamplingOut)
 def calibration_sampling_get(request: HttpRequest, task_id: int) -> dict[str, Any]:
-    config = CalibrationSampling.objects.filter(task=_task(task_id)).first()
+    """The task's calibration sampling (``enabled`` false: none)."""
+    task = _task(task_id)
+    config = CalibrationSampling.objects.filter(task=task).select_related("evaluator").first()
     if config is None:
-        raise HttpError(404, f"task {task_id} has no calibration sampling")
+        return {
+            "task_id": task.pk, "enabled": False, "queue_id": None, "rate_percent": None,
+            "evaluator": None, "strata": {},
+        }  # fmt: skip
     return _sampling_out(config)
 
 

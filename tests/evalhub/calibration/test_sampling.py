@@ -110,7 +110,7 @@ def test_the_sampling_api(client, auth, provider):
     queue = queue_create(name="spans", item_kind="SPAN", configs=[config])
     task = make_task(judge("Correctness", provider_id=provider.pk))
     url = f"/v1/tasks/{task.pk}/calibration-sampling"
-    assert client.get(url, headers=auth).status_code == 404
+    assert client.get(url, headers=auth).json()["enabled"] is False
     body = {"queue_id": queue.pk, "rate_percent": 2}
     answer = client.put(url, body, content_type="application/json", headers=auth).json()
     assert (answer["rate_percent"], answer["strata"]) == (2, {})
@@ -118,5 +118,8 @@ def test_the_sampling_api(client, auth, provider):
     assert bad.status_code == 422 and "rate_percent" in bad.json()["detail"]
     gone = client.put(url, body | {"queue_id": 999}, content_type="application/json", headers=auth)
     assert gone.status_code == 404 and "queue_id" in gone.json()["detail"]
+    assert client.get(url, headers=auth).json()["enabled"] is True
     assert client.delete(url, headers=auth).status_code == 204
+    missing = client.get("/v1/tasks/99999/calibration-sampling", headers=auth)
+    assert missing.status_code == 404
     assert not CalibrationSampling.objects.exists()
