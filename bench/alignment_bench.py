@@ -125,9 +125,10 @@ def measure(url: str) -> tuple[float, int]:
     run = alignment_run_create(
         evaluator=evaluator, project=Project.objects.get(name="alignment"), draft=draft
     )
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     outcome = alignment_run_work(run_id=run.pk, concurrency=CONCURRENCY)
     elapsed = time.perf_counter() - started
+    print(f"CPU of this process: {(time.process_time() - cpu) / ITEMS * 1000:.1f} ms an item")
     run.refresh_from_db()
     assert outcome == "completed" and run.done == ITEMS and not run.errored, (outcome, run.error)
     return elapsed, run.done
@@ -139,9 +140,15 @@ def main() -> None:
     args = parser.parse_args()
     os.environ["DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:5432/{DB}"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalhub.settings")
+    import logging
+
     import django
 
     django.setup()
+    # As a worker runs (celery --loglevel WARNING, as bench/task_bench.py starts it): no line
+    # per judge request.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpx2").setLevel(logging.WARNING)
     load()
     judge, url = start_judge(args.delay)
     try:

@@ -278,19 +278,18 @@ def _write(run: AlignmentRun, finished: list[tuple[AlignmentItem, EvaluationResu
         item.completion_tokens = result.completion_tokens
         item.latency_ms = result.latency_ms
     with transaction.atomic():
-        AlignmentItem.objects.bulk_update(
-            [item for item, _ in finished],
-            [
-                "status",
-                "draft_label",
-                "draft_score",
-                "draft_explanation",
-                "error",
-                "prompt_tokens",
-                "completion_tokens",
-                "latency_ms",
-            ],
-        )
+        # One plain UPDATE an item: cheaper to build than bulk_update's CASE per field.
+        for item, _result in finished:
+            AlignmentItem.objects.filter(pk=item.pk).update(
+                status=item.status,
+                draft_label=item.draft_label,
+                draft_score=item.draft_score,
+                draft_explanation=item.draft_explanation,
+                error=item.error,
+                prompt_tokens=item.prompt_tokens,
+                completion_tokens=item.completion_tokens,
+                latency_ms=item.latency_ms,
+            )
         AlignmentRun.objects.filter(pk=run.pk).update(
             done=F("done") + len(finished),
             errored=F("errored") + sum(1 for _, r in finished if r.error),
