@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import timedelta
@@ -27,6 +26,7 @@ from evalhub.alignment.models import (
     AlignmentRun,
     AlignmentStatus,
 )
+from evalhub.budgets.guard import budget_guard
 from evalhub.calibration.estimate import SAMPLE, Estimate, JudgeInput, run_estimate
 from evalhub.hub.config import EvaluatorConfigError
 from evalhub.hub.limiter import Limiter
@@ -324,7 +324,6 @@ def alignment_run_work(
     limiter: Limiter | None = None,
     retry: RetryPolicy | None = None,
     concurrency: int | None = None,
-    on_result: Callable[[EvaluationResult], None] | None = None,
 ) -> str:
     """Evaluate the run's pending items with its draft: prepared on this thread, the judge
     calls on a pool bounded by the provider's concurrency (and the shared limiter), results
@@ -352,6 +351,11 @@ def alignment_run_work(
     finished: list[tuple[AlignmentItem, EvaluationResult]] = []
     fatal = ""
     queue = prepared
+    # The spend budgets of the evaluator, its provider and everything hold here too.
+    provider_id = provider.pk if provider is not None else None
+    guard = budget_guard(
+        task_id=None, evaluator_ids=[run.evaluator_id], provider_ids=[provider_id or 0]
+    )
     inflight: dict[Future[EvaluationResult], AlignmentItem] = {}
     with ThreadPoolExecutor(max_workers=max(limit, 1), thread_name_prefix="align") as pool:
         while True:
@@ -366,6 +370,10 @@ def alignment_run_work(
                 if ready.result.error is not None:
                     finished.append((item, ready.result))
                     continue
+                over_budget = guard.blocked(evaluator_id=run.evaluator_id, provider_id=provider_id)
+                if over_budget:
+                    fatal = over_budget
+                    break
                 inflight[pool.submit(evaluation_execute, ready, limiter=limiter, retry=retry)] = (
                     item
                 )
@@ -379,8 +387,12 @@ def alignment_run_work(
                     fatal = fatal or (result.error or "the provider refused the request")
                     continue
                 evaluation_cost(result)
-                if on_result is not None:
-                    on_result(result)
+                guard.record(
+                    evaluator_id=run.evaluator_id,
+                    provider_id=provider_id,
+                    tokens=result.total_tokens,
+                    cost=result.cost,
+                )
                 finished.append((item, result))
             if len(finished) >= WRITE_EVERY:
                 _write(run, finished)

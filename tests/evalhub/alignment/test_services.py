@@ -144,3 +144,16 @@ def test_a_project_nobody_labelled_is_refused(labelled):
     with pytest.raises(AlignmentInvalid, match="nobody labelled") as caught:
         alignment_run_create(evaluator=labelled, project=factories.project("empty"), draft=draft())
     assert caught.value.field == "project"
+
+
+def test_a_draft_run_stops_at_the_evaluators_budget(labelled, provider, fake_openai):
+    from evalhub.budgets.services import budget_create
+
+    budget_create(scope="evaluator", evaluator=labelled, period="day", unit="tokens", limit=1)
+    run = alignment_run_create(
+        evaluator=labelled, project=factories.project(), draft=draft(provider_id=provider.pk)
+    )
+    assert alignment_run_work(run_id=run.pk, concurrency=1) == "failed"
+    run.refresh_from_db()
+    assert "budget of evaluator Correctness is reached" in run.error
+    assert (run.done, len(fake_openai.requests)) == (1, 1)  # the one call in flight
