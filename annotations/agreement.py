@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from itertools import combinations
 
 HUMAN = "HUMAN"
@@ -116,6 +117,10 @@ class Rating:
     # An evaluator's result on a root span: the trace it stands for when a person labelled the
     # trace and the evaluator has no result on the trace itself.
     stands_for: TargetRef | None = None
+    # The evaluator version that produced a machine's result (from its metadata), and the rated
+    # item's start time: what live calibration groups pairs by (``evalhub.calibration``).
+    version: int | None = None
+    when: datetime | None = None
 
 
 def rater_of(*, annotator_kind: str, name: str, identifier: str, username: str | None) -> Rater:
@@ -244,15 +249,16 @@ def _pair(
     )
 
 
-def agreement(
-    ratings: Iterable[Rating], *, max_disagreements: int = MAX_DISAGREEMENTS
-) -> AgreementReport:
-    """Per rubric name (sorted), each pair of raters who rated the same targets — two people,
-    or a person and an evaluator; never two evaluators — with their statistics and the targets
-    they disagree on (labels that differ; else scores that differ, biggest difference first).
-    A rater's second rating of the same target and name replaces the first. A person's label
-    on a trace is also paired with an evaluator's root-span result that ``stands_for`` the
-    trace, when that evaluator has no result on the trace itself (``PAIRING_RULE``)."""
+@dataclass(slots=True)
+class _Pairing:
+    by_name: dict[str, list[tuple[Rating, Rating]]]
+    people: int  # people's ratings
+    paired: int  # people's ratings paired with someone
+
+
+def _pairing(ratings: Iterable[Rating]) -> _Pairing:
+    """Every pair of ratings of the same name and target (``PAIRING_RULE``), people first in
+    each pair; never two evaluators."""
     by_name: dict[str, dict[TargetRef, dict[str, Rating]]] = {}
     stand_ins: dict[str, dict[TargetRef, dict[str, Rating]]] = {}
     for rating in ratings:
@@ -263,11 +269,11 @@ def agreement(
         if rating.stands_for is not None and not rating.rater.is_human:
             traces = stand_ins.setdefault(rating.name, {})
             traces.setdefault(rating.stands_for, {})[rating.rater.key] = rating
-    result = []
+    pairs: dict[str, list[tuple[Rating, Rating]]] = {}
     paired: set[tuple[str, TargetRef, str]] = set()
     people = 0
     for name in sorted(by_name):
-        compared: dict[tuple[str, str], tuple[Rater, Rater, list[tuple[Rating, Rating]]]] = {}
+        found = pairs.setdefault(name, [])
         for target, target_ratings in by_name[name].items():
             raters = dict(target_ratings)
             people += sum(1 for rating in raters.values() if rating.rater.is_human)
@@ -278,12 +284,38 @@ def agreement(
                 first, second = _ordered(x, y)
                 if not first.rater.is_human:
                     continue  # two evaluators: not what this report is for
-                key = (first.rater.key, second.rater.key)
-                entry = compared.setdefault(key, (first.rater, second.rater, []))
-                entry[2].append((first, second))
+                found.append((first, second))
                 for rating in (first, second):
                     if rating.rater.is_human:
                         paired.add((name, target, rating.rater.key))
+    return _Pairing(by_name=pairs, people=people, paired=len(paired))
+
+
+def rating_pairs(ratings: Iterable[Rating]) -> Iterator[tuple[str, Rating, Rating]]:
+    """``(name, first, second)`` for every pair ``agreement`` compares, the person first: two
+    people, or a person and an evaluator, on the same target (``PAIRING_RULE``). Names in
+    order; what live calibration (``evalhub.calibration``) counts per evaluator version."""
+    for name, pairs in _pairing(ratings).by_name.items():
+        for first, second in pairs:
+            yield name, first, second
+
+
+def agreement(
+    ratings: Iterable[Rating], *, max_disagreements: int = MAX_DISAGREEMENTS
+) -> AgreementReport:
+    """Per rubric name (sorted), each pair of raters who rated the same targets — two people,
+    or a person and an evaluator; never two evaluators — with their statistics and the targets
+    they disagree on (labels that differ; else scores that differ, biggest difference first).
+    A rater's second rating of the same target and name replaces the first. A person's label
+    on a trace is also paired with an evaluator's root-span result that ``stands_for`` the
+    trace, when that evaluator has no result on the trace itself (``PAIRING_RULE``)."""
+    pairing = _pairing(ratings)
+    result = []
+    for name, found in pairing.by_name.items():
+        compared: dict[tuple[str, str], tuple[Rater, Rater, list[tuple[Rating, Rating]]]] = {}
+        for first, second in found:
+            key = (first.rater.key, second.rater.key)
+            compared.setdefault(key, (first.rater, second.rater, []))[2].append((first, second))
         pairs = [
             _pair(a, b, items, max_disagreements)
             for a, b, items in sorted(
@@ -298,7 +330,7 @@ def agreement(
         names=result,
         pairs=sum(pair.pairs for pair in every_pair),
         root_span_pairs=sum(pair.root_span_pairs for pair in every_pair),
-        unpaired=people - len(paired),
+        unpaired=pairing.people - pairing.paired,
     )
 
 
@@ -318,4 +350,5 @@ __all__ = [
     "pearson",
     "percent_agreement",
     "rater_of",
+    "rating_pairs",
 ]

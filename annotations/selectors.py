@@ -387,7 +387,18 @@ _RATING_FIELDS = (
     "trace__trace_id",
     "trace__root_span_name",
     "session__session_id",
+    "metadata__version",
+    "span__start_time",
+    "trace__start_time",
+    "session__start_time",
 )
+
+
+def _machine_version(version: object, annotator_kind: str) -> int | None:
+    """The evaluator version a machine's result records in its metadata (a whole number)."""
+    if is_human(annotator_kind) or isinstance(version, bool) or not isinstance(version, int):
+        return None
+    return version
 
 
 def _ratings(query: QuerySet[Annotation]) -> list[Rating]:
@@ -408,6 +419,10 @@ def _ratings(query: QuerySet[Annotation]) -> list[Rating]:
         trace_key,
         trace_name,
         session_key,
+        version,
+        span_time,
+        trace_time,
+        session_time,
     ) in query.values_list(*_RATING_FIELDS):
         stands_for = None
         if target_kind == TargetKind.SPAN:
@@ -433,18 +448,21 @@ def _ratings(query: QuerySet[Annotation]) -> list[Rating]:
                 label=label,
                 score=score,
                 stands_for=stands_for,
+                version=_machine_version(version, annotator_kind),
+                when=span_time or trace_time or session_time,
             )
         )
     return ratings
 
 
-def agreement_ratings(*, project: Project, name: str | None = None) -> list[Rating]:
+def agreement_ratings(*, project: Project | None, name: str | None = None) -> list[Rating]:
     """What ``annotations.agreement.agreement`` compares: the people's labels and scores in the
-    project (of rubric ``name``), and the evaluators' results of the same names on the targets
-    people annotated — and, for a trace people annotated, on its root span
-    (``annotations.agreement.PAIRING_RULE``)."""
+    project (every project for ``None``; of rubric ``name``), and the evaluators' results of
+    the same names on the targets people annotated — and, for a trace people annotated, on its
+    root span (``annotations.agreement.PAIRING_RULE``)."""
     rated = Q(label__isnull=False) | Q(score__isnull=False)
-    human = Annotation.objects.filter(rated, project=project, annotator_kind=AnnotatorKind.HUMAN)
+    in_project = Q(project=project) if project is not None else Q()
+    human = Annotation.objects.filter(rated, in_project, annotator_kind=AnnotatorKind.HUMAN)
     if name is not None:
         human = human.filter(name=name)
     ratings = _ratings(human.order_by("id"))
@@ -468,7 +486,7 @@ def agreement_ratings(*, project: Project, name: str | None = None) -> list[Rati
     evaluators = Annotation.objects.filter(
         rated,
         on_human_targets,
-        project=project,
+        in_project,
         annotator_kind__in=MACHINE_KINDS,
         name__in=sorted(names),
     )

@@ -80,9 +80,12 @@ def _register_routers() -> None:
     from annotations.api_datasets import router as datasets_router
     from annotations.api_evaluations import router as evaluations_router
     from annotations.api_queues import router as annotation_queues_router
+    from evalhub.alignment.api import router as alignment_router
     from evalhub.api_hub import router as hub_router
     from evalhub.api_keys import router as api_keys_router
     from evalhub.api_tasks import router as tasks_router
+    from evalhub.budgets.api import router as budgets_router
+    from evalhub.calibration.api import router as calibration_router
     from evalhub.experiments.api import router as experiments_router
     from evalhub.experiments.api_prompts import router as prompts_router
     from evalhub.monitors.api import router as monitors_router
@@ -107,6 +110,9 @@ def _register_routers() -> None:
     api.add_router("/v1", tasks_router)
     api.add_router("/v1", api_keys_router)
     api.add_router("/v1", monitors_router)
+    api.add_router("/v1", calibration_router)
+    api.add_router("/v1", alignment_router)
+    api.add_router("/v1", budgets_router)
 
 
 _register_routers()

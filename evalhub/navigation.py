@@ -29,6 +29,7 @@ SETTINGS_NAVIGATION = [
     ("API keys", "settings:api-keys"),
     ("Notification channels", "monitors:channels"),
     ("Users and roles", "settings:users"),
+    ("Budgets", "budgets:list"),
 ]
 # One's own settings: a tab after the team's, and the link on one's name in the top bar (so
 # annotators, who have no Settings entry, reach it too).

@@ -162,6 +162,19 @@ PAGES: Final[dict[str, PageRule]] = {
     "monitors:channel": page(A, A),
     "monitors:automations": page(R, W),
     "monitors:automation": page(R, W),
+    # judge calibration (evalhub.calibration)
+    "calibration:evaluator": page(R),
+    "calibration:task-estimate": page(W, W),  # the task form's helpers are WRITE
+    # the alignment workspace (evalhub.alignment): running a draft calls the judge
+    "alignment:workspace": page(R, W),
+    "alignment:run": page(R),
+    "alignment:estimate": page(R, R),  # POST reads the draft form: nothing runs
+    "alignment:save": page(W, W),
+    "alignment:golden": page(W, W),
+    "alignment:resume": page(W, W),
+    # spend budgets (evalhub.budgets): they stop the team's tasks, so admins set them
+    "budgets:list": page(R, A),
+    "budgets:delete": page(A, A),
     # the interactive API docs (a page: anonymous visitors go to the login page)
     "api:openapi-view": page(S),
 }
@@ -317,6 +330,24 @@ API: Final[dict[str, Need]] = {
     "api:api_keys_create": K,
     "api:api_key_get": K,
     "api:api_key_revoke": K,
+    # judge calibration (evalhub.calibration)
+    "api:calibration_get": R,
+    "api:backfill_estimate_get": R,  # reads: nothing is written, no judge is called
+    "api:alignment_estimate": R,
+    "api:calibration_sampling_put": W,
+    "api:disagreements_route_post": W,
+    "api:calibration_sampling_get": R,
+    "api:calibration_sampling_delete": W,
+    "api:budgets_list": R,
+    "api:budgets_create": A,
+    "api:budgets_delete": A,
+    # the alignment workspace (evalhub.alignment)
+    "api:alignment_runs_create": W,
+    "api:alignment_runs_list": R,
+    "api:alignment_run_get": R,
+    "api:alignment_run_items": R,
+    "api:alignment_run_save": W,
+    "api:alignment_run_golden": W,
     # never reached: ninja's root pattern ("") is shadowed by the home page
     "api:api-root": S,
 }

@@ -336,6 +336,11 @@ def _config_check(
     return parsed.model_dump(mode="json")
 
 
+# The rules a definition passes before it becomes a version (the alignment workspace checks a
+# draft with them before running it).
+evaluator_config_check = _config_check
+
+
 @transaction.atomic
 def evaluator_create(
     *,

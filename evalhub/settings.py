@@ -59,6 +59,9 @@ INSTALLED_APPS = [
     "evalhub.preferences",
     "evalhub.monitors",
     "evalhub.experiments",
+    "evalhub.calibration",
+    "evalhub.alignment",
+    "evalhub.budgets",
 ]
 
 MIDDLEWARE = [

@@ -27,6 +27,9 @@ urlpatterns = [
     path("", include("evalhub.urls_tasks")),
     path("", include("evalhub.urls_settings")),
     path("", include("evalhub.monitors.urls")),
+    path("", include("evalhub.calibration.urls")),
+    path("", include("evalhub.alignment.urls")),
+    path("", include("evalhub.budgets.urls")),
     path("", api.urls),
 ]
 

@@ -19,6 +19,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from evalhub.calibration.selectors import trends_calibration
 from evalhub.online.trends import BUCKETS, Bucket, trends_page
 from tracing.filters import DEFAULT_RANGE, RANGE_CHOICES, DateTimeLocalInput, window
 from tracing.models import Project
@@ -118,6 +119,7 @@ def project_trends(request: HttpRequest, project: str) -> HttpResponse:
         "window_start": query.start,
         "window_end": query.end,
         "tasks_url": _url_or_empty("tasks:list"),
+        "calibrations": trends_calibration(project=project_row, trends=page.trends),
     }
     htmx = getattr(request, "htmx", None)
     partial = bool(htmx) and not htmx.history_restore_request

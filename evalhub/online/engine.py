@@ -38,6 +38,8 @@ from django.utils import timezone
 from annotations.models import AnnotationSource, AnnotatorKind
 from annotations.naming import result_name
 from annotations.services import AnnotationInput, AnnotationTargetNotFound, annotations_upsert
+from evalhub.budgets.guard import budget_check, budget_spend, run_budget_guard
+from evalhub.calibration.sampling import calibration_sample
 from evalhub.hub.config import LlmJudgeConfig, config_parse
 from evalhub.hub.limiter import Limiter
 from evalhub.hub.llm import RetryPolicy
@@ -277,6 +279,7 @@ class _Engine:
         self.granularity = run.config["granularity"]
         self.tracing = bool(run.config.get("tracing"))
         self.evaluators = self._evaluators()
+        self.budget = run_budget_guard(task_id=run.task_id, evaluators=self.evaluators)
         self.concurrency = concurrency or self._concurrency()
         self.ready: list[_Item] = []
         self.fatal: str = ""
@@ -372,6 +375,7 @@ class _Engine:
             self.stop = True
             return
         evaluation_cost(result)
+        budget_spend(self.budget, self.evaluators[unit.index], result)
         unit.item.results[unit.index] = result
         if unit.item.complete:
             self.ready.append(unit.item)
@@ -397,6 +401,10 @@ class _Engine:
                     if unit.prepared.result.error is not None:  # or skipped: nothing to call
                         self._complete(unit, unit.prepared.result)
                         continue
+                    over_budget = budget_check(self.budget, self.evaluators[unit.index])
+                    if over_budget:  # stop cleanly: the run fails with it, the task pauses
+                        self.fatal, self.stop = self.fatal or over_budget, True
+                        break
                     future = pool.submit(
                         evaluation_execute, unit.prepared, limiter=self.limiter, retry=self.retry
                     )
@@ -591,6 +599,7 @@ class _Engine:
             run.items_end = max([*starts, *([run.items_end] if run.items_end else [])])
         run.updated_at = now
         run.save()
+        calibration_sample(run=run, rows=[item.row for item in items])
 
     def _finish(self) -> str:
         """The shard has no item left: close it, and the run when it was the last open one."""

@@ -8,6 +8,9 @@ from types import TracebackType
 import httpx
 
 from evalhub_client._http import Transport
+from evalhub_client.alignment import Alignment
+from evalhub_client.budgets import Budgets
+from evalhub_client.calibration import Calibration
 from evalhub_client.datasets import Datasets
 from evalhub_client.experiments import Experiments
 from evalhub_client.monitors import Automations, Monitors
@@ -45,6 +48,9 @@ class Client:
         self.automations = Automations(self._transport)
         self.datasets = Datasets(self._transport)
         self.experiments = Experiments(self._transport, self.datasets)
+        self.calibration = Calibration(self._transport)
+        self.alignment = Alignment(self._transport)
+        self.budgets = Budgets(self._transport)
 
     def close(self) -> None:
         self._transport.close()

@@ -159,6 +159,14 @@ def _world_build() -> World:
     )
     run = run_backfill_create(task=task, start=factories.BASE_TIME - timedelta(days=1))
     assert TaskRun.objects.filter(pk=run.pk).exists()
+    from evalhub.alignment.models import AlignmentRun
+
+    alignment = AlignmentRun.objects.create(
+        evaluator=judge, project=project, base_version=judge.versions.get(), draft=JUDGE
+    )
+    from evalhub.budgets.services import budget_create
+
+    budget = budget_create(scope="global", period="month", unit="usd", limit=1e9)
 
     # monitors, notification channels, automations (evalhub.monitors)
     from evalhub.monitors.automations import AutomationInput, automation_create
@@ -238,6 +246,8 @@ def _world_build() -> World:
         "monitor_id": str(monitor.pk),
         "channel_id": str(channel.pk),
         "automation_id": str(automation.pk),
+        "alignment_id": str(alignment.pk),
+        "budget_id": str(budget.pk),
         "ident": judge.name,
         "key_id": str(members_key.pk),
         "user_id": str(member.pk),

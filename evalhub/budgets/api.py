@@ -1,0 +1,103 @@
+"""REST routes of budgets: ``/v1/budgets``."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Field, Router, Schema, Status
+from ninja.errors import HttpError
+
+from evalhub.budgets.models import Budget
+from evalhub.budgets.selectors import BudgetState, budget_states
+from evalhub.budgets.services import BudgetInvalid, budget_create, budget_delete
+from evalhub.models import Provider, Task
+from evalhub.selectors import evaluator_get
+
+router = Router(tags=["budgets"])
+
+
+class BudgetIn(Schema):
+    scope: str = Field(..., description="global, task, evaluator or provider")
+    period: str = Field(..., description="day or month (UTC)")
+    unit: str = Field(..., description="usd or tokens")
+    limit: float
+    warn_percent: int = 80
+    task_id: int | None = None
+    evaluator: str | None = Field(None, description="An evaluator's name or id")
+    provider_id: int | None = None
+
+
+class BudgetOut(Schema):
+    id: int
+    scope: str
+    target: str
+    task_id: int | None
+    evaluator_id: int | None
+    provider_id: int | None
+    period: str
+    unit: str
+    limit: float
+    warn_percent: int
+    period_start: date
+    spent: float = Field(..., description="This period, from the calls' recorded tokens/cost")
+    calls: int
+    reached: bool
+    warning: bool
+
+
+def _out(state: BudgetState) -> dict[str, Any]:
+    b = state.budget
+    return {
+        "id": b.pk, "scope": b.scope, "target": b.target, "task_id": b.task_id,
+        "evaluator_id": b.evaluator_id, "provider_id": b.provider_id, "period": b.period,
+        "unit": b.unit, "limit": b.limit, "warn_percent": b.warn_percent,
+        "period_start": state.period_start, "spent": state.spent, "calls": state.calls,
+        "reached": state.reached, "warning": state.warning,
+    }  # fmt: skip
+
+
+class BudgetList(Schema):
+    data: list[BudgetOut]
+
+
+@router.get("/budgets", response=BudgetList)
+def budgets_list(request: HttpRequest) -> dict[str, Any]:
+    """Every budget with its spend in the current period."""
+    return {"data": [_out(state) for state in budget_states()]}
+
+
+@router.post("/budgets", response={201: BudgetOut})
+def budgets_create(request: HttpRequest, body: BudgetIn) -> Status:
+    task = evaluator = provider = None
+    if body.task_id is not None:
+        task = Task.objects.filter(pk=body.task_id).first()
+        if task is None:
+            raise HttpError(404, f"task_id: no task {body.task_id}")
+    if body.evaluator is not None:
+        evaluator = evaluator_get(body.evaluator)
+        if evaluator is None:
+            raise HttpError(404, f"evaluator: no evaluator {body.evaluator!r}")
+    if body.provider_id is not None:
+        provider = Provider.objects.filter(pk=body.provider_id).first()
+        if provider is None:
+            raise HttpError(404, f"provider_id: no provider {body.provider_id}")
+    try:
+        budget = budget_create(
+            scope=body.scope, period=body.period, unit=body.unit, limit=body.limit,
+            warn_percent=body.warn_percent, task=task, evaluator=evaluator, provider=provider,
+        )  # fmt: skip
+    except BudgetInvalid as exc:
+        raise HttpError(422, str(exc)) from None
+    state = next(s for s in budget_states() if s.budget.pk == budget.pk)
+    return Status(201, _out(state))
+
+
+@router.delete("/budgets/{budget_id}", response={204: None})
+def budgets_delete(request: HttpRequest, budget_id: int) -> Status:
+    budget = Budget.objects.filter(pk=budget_id).first()
+    if budget is None:
+        raise HttpError(404, f"budget {budget_id} not found")
+    budget_delete(budget=budget)
+    return Status(204, None)

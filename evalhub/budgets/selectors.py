@@ -1,0 +1,59 @@
+"""Budgets with what they spent in the current period."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from django.db.models import Q
+from django.utils import timezone
+
+from evalhub.budgets.guard import period_start
+from evalhub.budgets.models import Budget, BudgetUsage
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetState:
+    budget: Budget
+    period_start: date
+    spent: float
+    calls: int
+
+    @property
+    def share(self) -> float:
+        return self.spent / self.budget.limit
+
+    @property
+    def percent(self) -> float:
+        return round(self.share * 100, 1)
+
+    @property
+    def reached(self) -> bool:
+        return self.spent >= self.budget.limit
+
+    @property
+    def warning(self) -> bool:
+        """The warning threshold is crossed (shown on the page; no notification channel)."""
+        return not self.reached and self.percent >= self.budget.warn_percent
+
+
+def budget_states() -> list[BudgetState]:
+    """Every budget with its current period's spend (two queries)."""
+    budgets = list(Budget.objects.select_related("task", "evaluator", "provider"))
+    if not budgets:
+        return []
+    now = timezone.now()
+    starts = {b.pk: period_start(b.period, now) for b in budgets}
+    keys = Q()
+    for budget in budgets:
+        keys |= Q(budget=budget, period_start=starts[budget.pk])
+    usage = {u.budget_id: u for u in BudgetUsage.objects.filter(keys)}
+    return [
+        BudgetState(
+            budget=b,
+            period_start=starts[b.pk],
+            spent=usage[b.pk].spent if b.pk in usage else 0.0,
+            calls=usage[b.pk].calls if b.pk in usage else 0,
+        )
+        for b in budgets
+    ]
