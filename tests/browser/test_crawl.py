@@ -26,6 +26,8 @@ from annotations.models import AnnotationConfig, LabelingQueueItem
 from annotations.services import annotation_config_create
 from annotations.services_datasets import dataset_create
 from annotations.services_queues import queue_create, queue_items_add
+from evalhub.alignment.models import AlignmentRun
+from evalhub.budgets.services import budget_create
 from evalhub.experiments.services import RunInput, experiment_create, run_record
 from evalhub.models import ApiKey, Evaluator, Provider, Task, TaskRun
 from evalhub.monitors.automations import AutomationInput, automation_create
@@ -78,6 +80,12 @@ NOT_PAGES = {
     "experiments:evaluate": "POST only",
     "experiments:phoenix-experiments": "a redirect (the link the Phoenix client prints)",
     "experiments:phoenix-compare": "a redirect (the link the Phoenix client prints)",
+    "calibration:task-estimate": "an htmx fragment of the task form",
+    "alignment:estimate": "an htmx fragment of the alignment workspace",
+    "alignment:save": "POST only",
+    "alignment:golden": "POST only",
+    "alignment:resume": "POST only",
+    "budgets:delete": "POST only",
 }
 VIEWPORTS = [(1280, 800), (1440, 900)]
 # Tables of the trace browser whose columns do not fit their card (they would scroll inside it;
@@ -147,6 +155,12 @@ def crawl_data(user, provider) -> Data:  # type: ignore[no-untyped-def]
     run_record(experiment=experiment, run=RunInput(example_id=first.example_id, output="a1"))
     second = experiment_create(dataset=uploaded.dataset, name="candidate")
     run_record(experiment=second, run=RunInput(example_id=first.example_id, output="a2"))
+    evaluator = Evaluator.objects.order_by("pk").first()
+    version = evaluator.versions.order_by("-pk").first()
+    alignment = AlignmentRun.objects.create(
+        evaluator=evaluator, project=project, base_version=version, draft=version.config
+    )
+    budget_create(scope="global", period="month", unit="usd", limit=100.0)
     return Data(
         {
             "project": project.name,
@@ -154,7 +168,7 @@ def crawl_data(user, provider) -> Data:  # type: ignore[no-untyped-def]
             "trace_id": trace.trace_id,
             "span_id": span.span_id,
             "session_id": session.session_id,
-            "ident": Evaluator.objects.order_by("pk").first().name,
+            "ident": evaluator.name,
             "provider_id": Provider.objects.get().pk,
             "config_id": AnnotationConfig.objects.get().pk,
             "queue_id": queue.pk,
@@ -168,6 +182,7 @@ def crawl_data(user, provider) -> Data:  # type: ignore[no-untyped-def]
             "channel_id": channel.pk,
             "automation_id": automation.pk,
             "experiment_id": experiment.pk,
+            "alignment_id": alignment.pk,
             "compared": f"?ids={experiment.pk}&ids={second.pk}",
         }
     )
@@ -274,7 +289,7 @@ def _crawl(crawler: Crawler, pages: dict[str, str], username: str) -> None:
 
     # What appears on a click: the playground's span picker and a provider's test result.
     crawler.visit("evaluators:detail", pages["evaluators:detail"])
-    page.get_by_label("Project").select_option("demo")
+    page.locator("#picker-project").select_option("demo")
     expect(page.locator("#span-choices .use-span").first).to_be_visible()
     uses_fit = page.locator("#span-choices .use-span").evaluate_all(
         """buttons => buttons.every(b => b.getBoundingClientRect().right

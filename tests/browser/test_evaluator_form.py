@@ -148,7 +148,7 @@ def test_span_picker_filters_and_fills_the_span_id(logged_in_page):
     spans = factories.trace()
     llm = next(s for s in spans if s.span_kind == "LLM")
     page.goto("/evaluators/tox/")
-    page.get_by_label("Project").select_option("default")
+    page.locator("#picker-project").select_option("default")
     page.locator("#span-choices tr.picker-span").first.wait_for()
     assert page.locator("#span-choices tr.picker-span").count() == 3
 
