@@ -15,7 +15,6 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
-from annotations.api_datasets import dataset_from_path, dataset_global_id, version_from_query
 from annotations.dataset_upload import (
     Keys,
     UploadInvalid,
@@ -33,9 +32,10 @@ from annotations.dataset_versions import (
     version_diff,
     version_download,
 )
-from annotations.models import DatasetVersion
-from annotations.services_datasets import DatasetInvalid, DatasetNameTaken
-from evalhub.json_input import JsonInputError, json_body_loads
+from annotations.datasets.api import dataset_from_path, dataset_global_id, version_from_query
+from annotations.datasets.models import DatasetVersion
+from annotations.datasets.services import DatasetInvalid, DatasetNameTaken
+from evalhub.core.json_input import JsonInputError, json_body_loads
 
 router = Router(tags=["datasets"])
 

@@ -22,8 +22,8 @@ from annotations.dataset_versions import (
     version_example_count,
     version_examples_page,
 )
-from annotations.models import Dataset, DatasetExampleRevision, DatasetVersion
-from annotations.selectors_datasets import (
+from annotations.datasets.models import Dataset, DatasetExampleRevision, DatasetVersion
+from annotations.datasets.selectors import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
     dataset_get,
@@ -31,7 +31,7 @@ from annotations.selectors_datasets import (
     span_pks_by_id,
     span_pks_matching,
 )
-from annotations.services_datasets import (
+from annotations.datasets.services import (
     MAX_EXAMPLES_PER_ADD,
     DatasetInvalid,
     DatasetNameTaken,
@@ -42,9 +42,10 @@ from annotations.services_datasets import (
     dataset_name_clean,
     expected_output_from_clean,
 )
-from tracing.api_mutations import project_from_path
+from tracing.api.mutations import project_from_path
 from tracing.query import FilterError
-from tracing.selectors import global_id_pk, span_queryset
+from tracing.query.lists import span_queryset
+from tracing.store.selectors import global_id_pk
 
 router = Router(tags=["datasets"])
 

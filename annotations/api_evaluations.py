@@ -8,19 +8,19 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Router
 from ninja.errors import HttpError
 
-from annotations.api import _request_user
+from annotations.api.annotations import _request_user
 from annotations.legacy_evaluations import (
     EvaluationsBodyError,
     evaluations_read,
     evaluations_streams,
 )
-from annotations.services import (
+from annotations.store.services import (
     AnnotationInputError,
     AnnotationTargetNotFound,
     annotations_upsert,
 )
-from tracing.api_mutations import project_from_path
-from tracing.services import DEFAULT_PROJECT
+from tracing.api.mutations import project_from_path
+from tracing.store.services import DEFAULT_PROJECT
 
 router = Router(tags=["evaluations"])
 

@@ -31,9 +31,9 @@ from annotations.dataset_versions import (
     example_from_content,
     version_examples,
 )
-from annotations.models import Dataset, DatasetExample, DatasetVersion
-from annotations.services import save_named
-from annotations.services_datasets import DatasetNameTaken, dataset_name_clean
+from annotations.datasets.models import Dataset, DatasetExample, DatasetVersion
+from annotations.datasets.services import DatasetNameTaken, dataset_name_clean
+from evalhub.core.fields import save_named
 
 MAX_ROWS: Final = 100_000
 MAX_BYTES: Final = 200 * 1024 * 1024

@@ -21,7 +21,7 @@ from django.db import transaction
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
-from annotations.models import (
+from annotations.datasets.models import (
     Dataset,
     DatasetExample,
     DatasetExampleRevision,

@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from annotations.models import Annotation, AnnotationTargetKind, AnnotatorKind
 from annotations.naming import MACHINE_KINDS
-from annotations.services import AnnotationInput
+from annotations.store.services import AnnotationInput
 from tracing.models import Project
 
 MAX_ROWS: Final = 100_000

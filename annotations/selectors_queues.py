@@ -29,16 +29,17 @@ from annotations.models import (
     AnnotationConfig,
     AnnotationConfigKind,
     AnnotatorKind,
+    TargetKind,
+)
+from annotations.queues.models import (
     AssignmentMode,
     ItemState,
     LabelingQueue,
     LabelingQueueItem,
     LabelingQueueReview,
-    TargetKind,
 )
-from annotations.roles import is_annotator
-from tracing.models import Span
-from tracing.selectors.detail import (
+from evalhub.identity.roles import is_annotator
+from tracing.detail.presenter import (
     SessionDetail,
     SpanPane,
     TraceDetail,
@@ -46,6 +47,7 @@ from tracing.selectors.detail import (
     span_pane_get,
     trace_detail_get,
 )
+from tracing.models import Span
 
 AnyUser = AbstractBaseUser | AnonymousUser
 ITEM_STATES: Final = (ItemState.PENDING, ItemState.COMPLETED, ItemState.SKIPPED)

@@ -50,10 +50,10 @@ def start_judge(delay: float) -> tuple[subprocess.Popen[bytes], str]:
 def load() -> None:
     from django.core.management import call_command
 
-    from annotations.services import AnnotationInput, annotations_upsert
-    from tracing.ingest import SpanRecord
+    from annotations.store.services import AnnotationInput, annotations_upsert
     from tracing.models import Span
-    from tracing.services import spans_ingest
+    from tracing.store.records import SpanRecord
+    from tracing.store.services import spans_ingest
 
     call_command("migrate", verbosity=0)
     if Span.objects.filter(project__name="alignment").count() >= ITEMS:
@@ -100,8 +100,10 @@ def load() -> None:
 def measure(url: str) -> tuple[float, int]:
     from evalhub.alignment.models import AlignmentRun
     from evalhub.alignment.services import alignment_run_create, alignment_run_work
-    from evalhub.models import Evaluator, Provider
-    from evalhub.services import evaluator_create, provider_create
+    from evalhub.evaluators.models import Evaluator
+    from evalhub.evaluators.services import evaluator_create
+    from evalhub.providers.models import Provider
+    from evalhub.providers.services import provider_create
     from tracing.models import Project
 
     Provider.objects.filter(name="align-bench").delete()

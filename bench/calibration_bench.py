@@ -70,10 +70,10 @@ def load() -> None:
     from django.core.management import call_command
     from django.db import connection
 
-    from annotations.services import AnnotationInput, annotations_upsert
-    from tracing.ingest import SpanRecord
+    from annotations.store.services import AnnotationInput, annotations_upsert
     from tracing.models import Span
-    from tracing.services import spans_ingest
+    from tracing.store.records import SpanRecord
+    from tracing.store.services import spans_ingest
 
     call_command("migrate", verbosity=0)
     have = Span.objects.filter(project__name="calibration").count()

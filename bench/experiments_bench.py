@@ -76,7 +76,7 @@ def main() -> None:
 
     from annotations.dataset_upload import UploadRow, dataset_upload
     from annotations.dataset_versions import ExampleContent
-    from annotations.models import Dataset
+    from annotations.datasets.models import Dataset
     from evalhub.experiments.models import Experiment, ExperimentKind, ExperimentRun, Prompt
     from evalhub.experiments.prompts import prompt_version_create
     from evalhub.experiments.runner import prompt_experiment_execute
@@ -86,8 +86,8 @@ def main() -> None:
         experiment_create,
         run_record,
     )
-    from evalhub.models import Provider
-    from evalhub.services import provider_create
+    from evalhub.providers.models import Provider
+    from evalhub.providers.services import provider_create
     from tests.evalhub.fake_openai import VALID_KEY
 
     Experiment.objects.all().delete()

@@ -68,10 +68,10 @@ def load(args: argparse.Namespace) -> None:
     from django.db import connection
 
     from annotations.models import AnnotationSource
-    from annotations.services import AnnotationInput, annotations_upsert
+    from annotations.store.services import AnnotationInput, annotations_upsert
     from tracing.ingest.otlp import spans_from_otlp_protobuf
     from tracing.models import Project, Span
-    from tracing.services import spans_ingest
+    from tracing.store.services import spans_ingest
 
     call_command("migrate", verbosity=0)
     print(f"ingesting {args.spans} spans over {args.days} days…", flush=True)

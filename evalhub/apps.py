@@ -6,8 +6,8 @@ class EvalhubConfig(AppConfig):
     verbose_name = "EvalHub"
 
     def ready(self) -> None:
-        import evalhub.converters  # noqa: F401  (the <name:…> path converter)
+        import evalhub.core.converters  # noqa: F401  (the <name:…> path converter)
         from evalhub import checks  # noqa: F401 - registers the system checks
-        from evalhub.online.filter_fields import filter_fields_register
+        from evalhub.tasks.filter_fields import filter_fields_register
 
         filter_fields_register()

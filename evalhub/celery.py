@@ -64,7 +64,7 @@ def beat_schedule() -> dict[str, dict[str, object]]:
 @worker_process_init.connect
 def _run_custom_code_here(**kwargs: object) -> None:
     """Workers run custom code evaluators in their sandbox; other processes send it to them."""
-    from evalhub.hub.custom_code import worker_process_mark
+    from evalhub.evaluators.sandbox.dispatch import worker_process_mark
 
     worker_process_mark()
 

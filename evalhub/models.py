@@ -13,7 +13,7 @@ from annotations.naming import filter_field, result_name
 
 
 class ApiKeyScope(models.TextChoices):
-    """What a key may do (``evalhub.access``): ``ingest`` sends OTLP spans and nothing else;
+    """What a key may do (``evalhub.identity.access``): ``ingest`` sends OTLP spans and nothing else;
     ``read`` reads; ``write`` reads, logs spans, annotates, evaluates and manages team content;
     ``admin`` does everything. A key of a user never does more than its user's role allows."""
 
@@ -73,7 +73,7 @@ class ProviderKind(models.TextChoices):
 
 class Provider(models.Model):
     """An LLM provider reached through the ``openai`` SDK. The API key is encrypted at rest
-    (``evalhub.hub.crypto``) and never shown again after saving."""
+    (``evalhub.providers.crypto``) and never shown again after saving."""
 
     name = models.CharField(max_length=200, unique=True)
     kind = models.CharField(max_length=16, choices=ProviderKind.choices)
@@ -156,7 +156,7 @@ class Evaluator(models.Model):
 class EvaluatorVersion(models.Model):
     evaluator = models.ForeignKey(Evaluator, on_delete=models.CASCADE, related_name="versions")
     number = models.PositiveIntegerField()
-    config = models.JSONField(help_text="The validated definition (evalhub.hub.config).")
+    config = models.JSONField(help_text="The validated definition (evalhub.evaluators.definition).")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )

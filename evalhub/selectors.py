@@ -11,8 +11,10 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 
-from evalhub.models import ApiKey, Evaluator, EvaluatorVersion, Provider
-from evalhub.services import api_key_hash, api_key_mark_used
+from evalhub.evaluators.models import Evaluator, EvaluatorVersion
+from evalhub.identity.models import ApiKey
+from evalhub.identity.services import api_key_hash, api_key_mark_used
+from evalhub.providers.models import Provider
 from tracing.models import Project, Span
 
 # The last-used time of a key is written at most this often.
@@ -127,9 +129,9 @@ def variables_preview(
 ) -> list[VariablePreview]:
     """Each variable of the definition ``config`` with its source and its value on ``span``
     (or in ``values``), or the error that names why it has none."""
-    from evalhub.hub.config import config_parse
-    from evalhub.hub.judge import TemplateVariableMissing
-    from evalhub.hub.variables import variables_resolve
+    from evalhub.evaluators.definition import config_parse
+    from evalhub.evaluators.judge import TemplateVariableMissing
+    from evalhub.evaluators.variables import variables_resolve
 
     mapping = config_parse(config).mapping()
     previews = []
@@ -157,7 +159,7 @@ def playground_spans(
 ) -> list[Span]:
     """The ``limit`` newest spans of ``project`` matching ``filter_text`` (the filter language;
     raises ``tracing.query.FilterError`` when it cannot be read)."""
-    from tracing.selectors import span_queryset
+    from tracing.query.lists import span_queryset
 
     return list(span_queryset(project=project, filter_expr=filter_text)[:limit])
 
@@ -178,7 +180,7 @@ def user_list() -> list[AbstractBaseUser]:
     from django.contrib.auth import get_user_model
     from django.db.models import Exists, OuterRef
 
-    from annotations.roles import ANNOTATOR_GROUP
+    from evalhub.identity.roles import ANNOTATOR_GROUP
 
     user_model = get_user_model()
     in_group = user_model.groups.through.objects.filter(  # type: ignore[attr-defined]

@@ -15,8 +15,10 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from annotations.models import Annotation, AnnotationSource, AnnotatorKind, TargetKind
-from annotations.services import FieldInvalid
-from evalhub.access import (
+from evalhub.core.fields import FieldInvalid
+from evalhub.core.outbound import outbound_url_check
+from evalhub.evaluators.models import Evaluator, EvaluatorKind, EvaluatorVersion
+from evalhub.identity.access import (
     ROLE_MAX_SCOPE,
     Need,
     Principal,
@@ -26,20 +28,12 @@ from evalhub.access import (
     user_is_admin,
     user_role,
 )
-from evalhub.models import (
-    ApiKey,
-    ApiKeyScope,
-    Evaluator,
-    EvaluatorKind,
-    EvaluatorVersion,
-    Provider,
-    ProviderKind,
-)
-from evalhub.outbound import outbound_url_check
+from evalhub.identity.models import ApiKey, ApiKeyScope
+from evalhub.providers.models import Provider, ProviderKind
 from tracing.models import Span
 
 if TYPE_CHECKING:
-    from evalhub.hub.runner import EvaluationResult
+    from evalhub.evaluators.running import EvaluationResult
 
 KEY_PREFIX = "ehk_"
 
@@ -250,7 +244,7 @@ def _provider_apply(provider: Provider, **fields: Any) -> None:
 
 @sensitive_variables("api_key")
 def _provider_set_key(provider: Provider, api_key: str) -> None:
-    from evalhub.hub.crypto import secret_encrypt, secret_hint
+    from evalhub.providers.crypto import secret_encrypt, secret_hint
 
     api_key = api_key.strip()
     provider.api_key_encrypted = secret_encrypt(api_key)
@@ -293,9 +287,9 @@ class ConnectionTest:
 
 def provider_test_connection(*, provider: Provider, model: str = "") -> ConnectionTest:
     """One small call, no retries: the model's answer, or the provider's exact error."""
-    from evalhub.hub.crypto import SecretUndecryptable
-    from evalhub.hub.llm import LlmError, RetryPolicy, chat_complete
-    from evalhub.hub.runner import provider_config
+    from evalhub.providers.crypto import SecretUndecryptable
+    from evalhub.providers.llm import LlmError, RetryPolicy, chat_complete
+    from evalhub.providers.selectors import provider_config
 
     model = model or provider.default_model
     try:
@@ -320,7 +314,7 @@ def _config_check(
     acts as one (an API key: its scope and its user's role); None judges ``user``'s role."""
     from django.core.exceptions import PermissionDenied
 
-    from evalhub.hub.config import CodeConfig, config_parse
+    from evalhub.evaluators.definition import CodeConfig, config_parse
 
     parsed = config_parse(config)
     is_admin = user_is_admin(user) if admin is None else admin
@@ -418,7 +412,7 @@ def evaluator_create_from_template(
     provider_id: int | None = None,
 ) -> Evaluator:
     """A new LLM judge copied from library template ``key``."""
-    from evalhub.hub.templates_library import template_get
+    from evalhub.evaluators.library import template_get
 
     template = template_get(key)
     config = template.config()
@@ -440,7 +434,7 @@ class EvaluatorInUse(Exception):
 def evaluator_delete(*, evaluator: Evaluator) -> None:
     """Removes the evaluator and its versions; results already recorded stay. Raises
     ``EvaluatorInUse`` (nothing deleted) while tasks use it."""
-    from evalhub.models import Task
+    from evalhub.tasks.models import Task
 
     tasks = list(
         Task.objects.filter(task_evaluators__evaluator=evaluator)
@@ -466,7 +460,7 @@ def evaluation_result_record(
     """Write ``result`` as the annotation named after the evaluator on the span — or on its trace or
     session for those granularities. A failed evaluation is recorded too: no label or score,
     the error as explanation and in ``metadata.error``."""
-    from annotations.services import AnnotationInput, annotations_upsert
+    from annotations.store.services import AnnotationInput, annotations_upsert
 
     granularity = version.config.get("granularity", "span")
     if granularity == "trace":
@@ -497,7 +491,7 @@ def evaluation_result_record(
 def provider_keys_rotate() -> int:
     """Re-encrypt every stored key with the newest secret; returns how many. All or nothing:
     a key that no configured secret opens raises ``SecretUndecryptable``."""
-    from evalhub.hub.crypto import secret_rotate
+    from evalhub.providers.crypto import secret_rotate
 
     providers = list(Provider.objects.select_for_update().exclude(api_key_encrypted=""))
     for provider in providers:
@@ -539,7 +533,7 @@ def set_password_link(*, user: AbstractBaseUser) -> SetPasswordLink:
 def _active_admins_except(user: AbstractBaseUser) -> int:
     from django.contrib.auth import get_user_model
 
-    from annotations.roles import ANNOTATOR_GROUP
+    from evalhub.identity.roles import ANNOTATOR_GROUP
 
     others = get_user_model()._default_manager.filter(is_active=True).exclude(pk=user.pk)
     return (
@@ -561,7 +555,7 @@ def _lock_admins() -> None:
 
 
 def _set_role(user: AbstractBaseUser, role: Role) -> None:
-    from annotations.roles import annotator_role_grant, annotator_role_revoke
+    from evalhub.identity.roles import annotator_role_grant, annotator_role_revoke
 
     user.is_staff = role == Role.ADMIN  # type: ignore[attr-defined]
     if role != Role.ADMIN:

@@ -5,9 +5,9 @@ from django.urls import include, path
 from django.views.generic.base import RedirectView
 
 from evalhub.api import api
-from evalhub.views import home
-from evalhub.views_settings import set_password
-from tracing.views_otlp import otlp_traces
+from evalhub.identity.views import set_password
+from evalhub.site.views import home
+from tracing.ingest.http import otlp_traces
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -20,12 +20,12 @@ urlpatterns = [
     path("favicon.ico", RedirectView.as_view(url=static("favicon.svg")), name="favicon"),
     path("", home, name="home"),
     path("", include("tracing.urls")),
-    path("", include("tracing.urls_detail")),
-    path("", include("evalhub.urls_hub")),
+    path("", include("tracing.detail.urls")),
+    path("", include("evalhub.evaluators.urls")),
     path("", include("annotations.urls")),
     path("", include("evalhub.experiments.urls")),
-    path("", include("evalhub.urls_tasks")),
-    path("", include("evalhub.urls_settings")),
+    path("", include("evalhub.tasks.urls")),
+    path("", include("evalhub.identity.urls")),
     path("", include("evalhub.monitors.urls")),
     path("", include("evalhub.calibration.urls")),
     path("", include("evalhub.alignment.urls")),

@@ -15,9 +15,8 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
-from tracing.api_mutations import project_from_path
+from tracing.api.mutations import project_from_path
 from tracing.models import Session, Trace
-from tracing.selectors import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, InvalidCursor
 from tracing.selectors.sessions import (
     SessionAmbiguous,
     session_get,
@@ -26,7 +25,8 @@ from tracing.selectors.sessions import (
     session_traces,
     sessions_resolve,
 )
-from tracing.services import sessions_delete
+from tracing.store.selectors import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, InvalidCursor
+from tracing.store.services import sessions_delete
 
 router = Router(tags=["sessions"])
 

@@ -11,7 +11,7 @@ from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
 
-from annotations.services_datasets import DatasetInvalid
+from annotations.datasets.services import DatasetInvalid
 from evalhub.alignment.models import AlignmentRun
 from evalhub.alignment.selectors import alignment_comparison, alignment_runs, flip_kind
 from evalhub.alignment.services import (
@@ -22,12 +22,13 @@ from evalhub.alignment.services import (
     alignment_run_create,
     alignment_save,
 )
-from evalhub.auth import request_principal
 from evalhub.calibration.api import EstimateOut, MetricsOut, metrics_out
 from evalhub.calibration.estimate import estimate_out
-from evalhub.models import ApiKey, Evaluator
-from evalhub.selectors import evaluator_get
-from tracing.api_mutations import project_from_path
+from evalhub.evaluators.models import Evaluator
+from evalhub.evaluators.selectors import evaluator_get
+from evalhub.identity.auth import request_principal
+from evalhub.identity.models import ApiKey
+from tracing.api.mutations import project_from_path
 
 router = Router(tags=["alignment"])
 

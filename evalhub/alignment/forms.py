@@ -6,7 +6,7 @@ from typing import Any
 
 from django import forms
 
-from evalhub.models import Provider
+from evalhub.providers.models import Provider
 from tracing.models import Project
 
 

@@ -16,17 +16,17 @@ class AlignmentStatus(models.TextChoices):
 
 
 class AlignmentRun(models.Model):
-    """``draft`` is the definition tried (validated, ``evalhub.hub.config``); ``base_version``
+    """``draft`` is the definition tried (validated, ``evalhub.evaluators.definition``); ``base_version``
     the version it is compared with (the newest when the run was made). Status lives here."""
 
     evaluator = models.ForeignKey(
-        "evalhub.Evaluator", on_delete=models.CASCADE, related_name="alignment_runs"
+        "evaluators.Evaluator", on_delete=models.CASCADE, related_name="alignment_runs"
     )
     project = models.ForeignKey(
         "tracing.Project", on_delete=models.CASCADE, related_name="alignment_runs"
     )
     base_version = models.ForeignKey(
-        "evalhub.EvaluatorVersion", null=True, on_delete=models.SET_NULL, related_name="+"
+        "evaluators.EvaluatorVersion", null=True, on_delete=models.SET_NULL, related_name="+"
     )
     draft = models.JSONField()
     status = models.CharField(
@@ -41,7 +41,7 @@ class AlignmentRun(models.Model):
     cost = models.FloatField(default=0.0)
     error = models.TextField(blank=True, default="")
     saved_version = models.ForeignKey(
-        "evalhub.EvaluatorVersion",
+        "evaluators.EvaluatorVersion",
         null=True,
         blank=True,
         on_delete=models.SET_NULL,

@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 
 from evalhub.alignment.models import AlignmentItem, AlignmentItemStatus, AlignmentRun
 from evalhub.calibration.stats import Calibration, calibration_of
-from evalhub.models import Evaluator
+from evalhub.evaluators.models import Evaluator
 
 FIXED: Final = "fixed"  # the draft is right where the current version was wrong
 BROKEN: Final = "broken"  # the draft is wrong where the current version was right

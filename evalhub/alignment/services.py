@@ -18,8 +18,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from annotations.agreement import TRACE, rating_pairs
-from annotations.selectors import agreement_ratings
-from annotations.services_datasets import DatasetAdded, dataset_examples_add_by_name
+from annotations.datasets.services import DatasetAdded, dataset_examples_add_by_name
+from annotations.store.selectors import agreement_ratings
 from evalhub.alignment.models import (
     AlignmentItem,
     AlignmentItemStatus,
@@ -28,19 +28,21 @@ from evalhub.alignment.models import (
 )
 from evalhub.budgets.guard import budget_guard
 from evalhub.calibration.estimate import SAMPLE, Estimate, JudgeInput, run_estimate
-from evalhub.hub.config import EvaluatorConfigError
-from evalhub.hub.limiter import Limiter
-from evalhub.hub.llm import RetryPolicy
-from evalhub.hub.runner import (
+from evalhub.evaluators.definition import EvaluatorConfigError
+from evalhub.evaluators.models import Evaluator, EvaluatorVersion
+from evalhub.evaluators.running import (
     EvaluationResult,
     evaluation_cost,
     evaluation_execute,
     evaluation_prepare,
 )
-from evalhub.models import Evaluator, EvaluatorVersion, Provider
-from evalhub.online.engine import representative_spans
-from evalhub.selectors import evaluator_version_latest
-from evalhub.services import evaluator_config_check, evaluator_update
+from evalhub.evaluators.selectors import evaluator_version_latest
+from evalhub.evaluators.services import evaluator_update
+from evalhub.identity.services import evaluator_config_check
+from evalhub.providers.limiter import Limiter
+from evalhub.providers.llm import RetryPolicy
+from evalhub.providers.models import Provider
+from evalhub.tasks.engine import representative_spans
 from tracing.models import Project, Session, Span, Trace
 
 logger = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from annotations.services_datasets import DatasetInvalid
+from annotations.datasets.services import DatasetInvalid
 from evalhub.alignment.forms import DraftForm, GoldenForm
 from evalhub.alignment.models import AlignmentRun
 from evalhub.alignment.selectors import (
@@ -31,8 +31,8 @@ from evalhub.alignment.services import (
     alignment_save,
 )
 from evalhub.calibration.estimate import duration_text
-from evalhub.models import Evaluator, EvaluatorKind
-from evalhub.selectors import evaluator_get, evaluator_version_latest
+from evalhub.evaluators.models import Evaluator, EvaluatorKind
+from evalhub.evaluators.selectors import evaluator_get, evaluator_version_latest
 
 WORKSPACE = "alignment/workspace.html"
 RUN = "alignment/run.html"

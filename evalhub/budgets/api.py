@@ -12,8 +12,9 @@ from ninja.errors import HttpError
 from evalhub.budgets.models import Budget
 from evalhub.budgets.selectors import BudgetState, budget_states
 from evalhub.budgets.services import BudgetInvalid, budget_create, budget_delete
-from evalhub.models import Provider, Task
-from evalhub.selectors import evaluator_get
+from evalhub.evaluators.selectors import evaluator_get
+from evalhub.providers.models import Provider
+from evalhub.tasks.models import Task
 
 router = Router(tags=["budgets"])
 

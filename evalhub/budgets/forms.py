@@ -3,7 +3,9 @@ from __future__ import annotations
 from django import forms
 
 from evalhub.budgets.models import BudgetPeriod, BudgetScope, BudgetUnit
-from evalhub.models import Evaluator, Provider, Task
+from evalhub.evaluators.models import Evaluator
+from evalhub.providers.models import Provider
+from evalhub.tasks.models import Task
 
 
 class BudgetForm(forms.Form):

@@ -28,13 +28,13 @@ class BudgetUnit(models.TextChoices):
 class Budget(models.Model):
     scope = models.CharField(max_length=10, choices=BudgetScope.choices)
     task = models.ForeignKey(
-        "evalhub.Task", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+        "tasks.Task", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
     evaluator = models.ForeignKey(
-        "evalhub.Evaluator", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+        "evaluators.Evaluator", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
     provider = models.ForeignKey(
-        "evalhub.Provider", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+        "providers.Provider", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
     period = models.CharField(max_length=8, choices=BudgetPeriod.choices)
     unit = models.CharField(max_length=8, choices=BudgetUnit.choices)

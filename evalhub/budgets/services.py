@@ -7,7 +7,9 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from evalhub.budgets.models import Budget, BudgetPeriod, BudgetScope, BudgetUnit
-from evalhub.models import Evaluator, Provider, Task
+from evalhub.evaluators.models import Evaluator
+from evalhub.providers.models import Provider
+from evalhub.tasks.models import Task
 
 
 class BudgetInvalid(ValueError):

@@ -9,7 +9,7 @@ from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
 from ninja.errors import HttpError
 
-from annotations.models import LabelingQueue
+from annotations.queues.models import LabelingQueue
 from evalhub.calibration.estimate import estimate_out, task_backfill_estimate
 from evalhub.calibration.models import CalibrationSampling
 from evalhub.calibration.routing import disagreements_route
@@ -24,10 +24,10 @@ from evalhub.calibration.selectors import (
     evaluator_calibration,
 )
 from evalhub.calibration.stats import Calibration
-from evalhub.models import Task
-from evalhub.online.services import DEFAULT_MAX_ITEMS, MAX_ITEMS_LIMIT
-from evalhub.selectors import evaluator_get
-from tracing.api_mutations import project_from_path
+from evalhub.evaluators.selectors import evaluator_get
+from evalhub.tasks.models import Task
+from evalhub.tasks.services import DEFAULT_MAX_ITEMS, MAX_ITEMS_LIMIT
+from tracing.api.mutations import project_from_path
 from tracing.query import FilterError
 
 router = Router(tags=["calibration"])

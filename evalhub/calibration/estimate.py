@@ -8,7 +8,7 @@
   schema — at ``CHARS_PER_TOKEN`` characters a token (no tokenizer is installed; English text
   runs at about four). **Completion tokens**: the mean recorded on the evaluator's past
   results, else a default by output (with or without explanations).
-- **Cost**: the model price table (``tracing.pricing``); None for an unpriced model.
+- **Cost**: the model price table (``tracing.store.pricing``); None for an unpriced model.
 - **Duration** at the provider's limits: calls x the mean latency recorded on the evaluator's
   past results (else ``DEFAULT_LATENCY_S``) over the concurrency the run gets (the provider's,
   capped by ``EVALHUB_TASK_CONCURRENCY``), or the requests-per-minute limit, whichever is
@@ -31,11 +31,13 @@ from django.db.models.functions import Cast
 
 from annotations.models import Annotation
 from annotations.naming import MACHINE_KINDS
-from evalhub.hub.config import EvaluatorConfigError, LlmJudgeConfig, config_parse
-from evalhub.hub.runner import evaluation_prepare
-from evalhub.models import EvaluatorKind, EvaluatorVersion, Provider, Task
+from evalhub.evaluators.definition import EvaluatorConfigError, LlmJudgeConfig, config_parse
+from evalhub.evaluators.models import EvaluatorKind, EvaluatorVersion
+from evalhub.evaluators.running import evaluation_prepare
+from evalhub.providers.models import Provider
+from evalhub.tasks.models import Task
 from tracing.models import Span
-from tracing.pricing import cost_of
+from tracing.store.pricing import cost_of
 
 SAMPLE: Final = 20
 CHARS_PER_TOKEN: Final = 4.0
@@ -267,8 +269,8 @@ def backfill_estimate(
     would list (the filter, the task's sampling, items the task has not evaluated yet when
     ``task_id`` is given, at most ``max_items``), their first ``SAMPLE`` to render prompts on.
     Raises ``FilterError`` for a bad filter."""
-    from evalhub.online.engine import representative_spans
-    from evalhub.online.planning import Unlisted, Window, candidates_iter, candidates_query, sampled
+    from evalhub.tasks.engine import representative_spans
+    from evalhub.tasks.planning import Unlisted, Window, candidates_iter, candidates_query, sampled
 
     query = candidates_query(
         project_id=project_id,
@@ -301,7 +303,7 @@ def task_backfill_estimate(
 ) -> Estimate:
     """The estimate of a backfill of ``task`` (its filter, sampling, judges with their
     mappings, its provider and model), over items it has not evaluated yet."""
-    from evalhub.selectors import evaluator_version_latest
+    from evalhub.evaluators.selectors import evaluator_version_latest
 
     judges = [
         JudgeInput(

@@ -14,13 +14,11 @@ class CalibrationSampling(models.Model):
     items sent], the counts the stratified choice keeps."""
 
     task = models.OneToOneField(
-        "evalhub.Task", on_delete=models.CASCADE, related_name="calibration_sampling"
+        "tasks.Task", on_delete=models.CASCADE, related_name="calibration_sampling"
     )
-    queue = models.ForeignKey(
-        "annotations.LabelingQueue", on_delete=models.CASCADE, related_name="+"
-    )
+    queue = models.ForeignKey("queues.LabelingQueue", on_delete=models.CASCADE, related_name="+")
     evaluator = models.ForeignKey(
-        "evalhub.Evaluator", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "evaluators.Evaluator", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     rate_percent = models.FloatField()
     strata = models.JSONField(default=dict, blank=True)

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from annotations.agreement import rating_pairs
-from annotations.models import LabelingQueue
-from annotations.selectors import agreement_ratings
-from annotations.services_queues import queue_items_add
+from annotations.queues.models import LabelingQueue
+from annotations.queues.services import queue_items_add
+from annotations.store.selectors import agreement_ratings
 from tracing.models import Project
 
 _IDS = {"SPAN": "span_ids", "TRACE": "trace_ids", "SESSION": "session_ids"}

@@ -18,10 +18,11 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from annotations.models import LabelingQueue
-from annotations.services_queues import QueueInvalid, QueueItemsNotFound, queue_items_add
+from annotations.queues.models import LabelingQueue
+from annotations.queues.services import QueueInvalid, QueueItemsNotFound, queue_items_add
 from evalhub.calibration.models import CalibrationSampling
-from evalhub.models import Evaluator, ItemStatus, Task
+from evalhub.evaluators.models import Evaluator
+from evalhub.tasks.models import ItemStatus, Task
 
 logger = logging.getLogger(__name__)
 

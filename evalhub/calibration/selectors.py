@@ -1,6 +1,6 @@
 """Live calibration: how each evaluator version agrees with people, over time.
 
-The pairs are the agreement page's (``annotations.selectors.agreement_ratings`` and
+The pairs are the agreement page's (``annotations.store.selectors.agreement_ratings`` and
 ``annotations.agreement.rating_pairs``, one pairing rule): a person's label and an evaluator's
 result of the same name on the same span, trace or session — or a trace's label with the
 evaluator's root-span result. Each machine result names the version that produced it; pairs
@@ -22,14 +22,14 @@ from django.db.models.functions import Coalesce, TruncDay, TruncHour, TruncWeek
 from annotations.agreement import PAIRING_RULE, rating_pairs
 from annotations.models import Annotation, AnnotatorKind, TargetKind
 from annotations.naming import MACHINE_KINDS
-from annotations.selectors import agreement_ratings
+from annotations.store.selectors import agreement_ratings
 from evalhub.calibration.stats import (
     Calibration,
     CorrectedRate,
     calibration_of,
     rogan_gladen,
 )
-from evalhub.online.trends import BUCKET_LENGTH, BUCKETS, Bucket, Trend
+from evalhub.trends.selectors import BUCKET_LENGTH, BUCKETS, Bucket, Trend
 from tracing.models import Project
 
 

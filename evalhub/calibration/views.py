@@ -13,8 +13,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from evalhub.calibration.estimate import JudgeInput, backfill_estimate, duration_text
 from evalhub.calibration.selectors import evaluator_calibration
-from evalhub.online.trends import BUCKETS
-from evalhub.selectors import evaluator_get, evaluator_version_latest
+from evalhub.evaluators.selectors import evaluator_get, evaluator_version_latest
+from evalhub.trends.selectors import BUCKETS
 from tracing.models import Project
 from tracing.query import FilterError
 
@@ -61,7 +61,7 @@ ESTIMATE_FIELDS = ("project", "evaluators", "granularity", "filter", "sampling_r
 def task_form_estimate(request: HttpRequest) -> HttpResponse:
     """The task form's backfill estimate (the whole form posted): the items the backfill
     would evaluate, judge calls, tokens, cost and duration — a fragment."""
-    from evalhub.forms_tasks import BackfillForm, TaskForm
+    from evalhub.tasks.forms import BackfillForm, TaskForm
 
     form = TaskForm(request.POST)
     backfill = BackfillForm(request.POST, prefix="backfill")

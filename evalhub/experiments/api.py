@@ -19,8 +19,8 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Field, Query, Router, Schema, Status
 from ninja.errors import HttpError
 
-from annotations.api_datasets import dataset_from_path, dataset_global_id, version_from_query
-from annotations.models import DatasetExampleRevision
+from annotations.datasets.api import dataset_from_path, dataset_global_id, version_from_query
+from annotations.datasets.models import DatasetExampleRevision
 from evalhub.experiments.models import Experiment, ExperimentEvaluation, ExperimentRun
 from evalhub.experiments.selectors import (
     MAX_PAGE_SIZE,

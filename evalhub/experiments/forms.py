@@ -8,9 +8,10 @@ from typing import Any
 
 from django import forms
 
-from annotations.models import Dataset, DatasetVersion
+from annotations.datasets.models import Dataset, DatasetVersion
+from evalhub.evaluators.models import Evaluator
 from evalhub.experiments.models import PromptVersion
-from evalhub.models import Evaluator, Provider
+from evalhub.providers.models import Provider
 
 
 def mapping_parse(text: str) -> dict[str, str]:

@@ -24,10 +24,10 @@ class Experiment(models.Model):
     """A task run over one version of a dataset, ``repetitions`` times per example."""
 
     dataset = models.ForeignKey(
-        "annotations.Dataset", on_delete=models.CASCADE, related_name="experiments"
+        "datasets.Dataset", on_delete=models.CASCADE, related_name="experiments"
     )
     dataset_version = models.ForeignKey(
-        "annotations.DatasetVersion", on_delete=models.CASCADE, related_name="experiments"
+        "datasets.DatasetVersion", on_delete=models.CASCADE, related_name="experiments"
     )
     name = models.CharField(max_length=255)
     description = models.TextField(blank=True, default="")
@@ -46,7 +46,7 @@ class Experiment(models.Model):
         "experiments.PromptVersion", null=True, blank=True, on_delete=models.SET_NULL
     )
     provider = models.ForeignKey(
-        "evalhub.Provider", null=True, blank=True, on_delete=models.SET_NULL
+        "providers.Provider", null=True, blank=True, on_delete=models.SET_NULL
     )
     model = models.CharField(max_length=200, blank=True, default="")
     variables = models.JSONField(default=dict, blank=True)
@@ -70,7 +70,7 @@ class ExperimentRun(models.Model):
 
     experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="runs")
     example = models.ForeignKey(
-        "annotations.DatasetExample", on_delete=models.CASCADE, related_name="experiment_runs"
+        "datasets.DatasetExample", on_delete=models.CASCADE, related_name="experiment_runs"
     )
     repetition_number = models.PositiveIntegerField(default=1)
     output = models.JSONField(null=True, blank=True)

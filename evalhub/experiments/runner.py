@@ -3,8 +3,8 @@
 - a **prompt experiment**: a prompt version's template filled with each example's fields
   (the experiment's ``variables`` map template variables to ``input.<key>``,
   ``expected.<key>``, ``metadata.<key>``), sent to a provider's model with the same limiter,
-  retries and cost accounting as judge calls (``evalhub.hub.llm.chat_complete``,
-  ``tracing.pricing.cost_of``), ``concurrency`` calls at a time. A call that fails records
+  retries and cost accounting as judge calls (``evalhub.providers.llm.chat_complete``,
+  ``tracing.store.pricing.cost_of``), ``concurrency`` calls at a time. A call that fails records
   its error on that run and the others go on. Idempotent: a run already recorded without
   error is not run again, so a redelivered task only fills what is missing.
 - **evaluating** an experiment's runs with an evaluator of the hub (LLM judge, built-in check
@@ -24,7 +24,8 @@ from typing import Any, Final
 
 from django.db import connection, transaction
 
-from annotations.models import DatasetExampleRevision
+from annotations.datasets.models import DatasetExampleRevision
+from evalhub.evaluators.variables import is_missing, path_get, value_text
 from evalhub.experiments.models import Experiment, ExperimentKind, ExperimentRun, ExperimentStatus
 from evalhub.experiments.prompts import invocation_settings, prompt_render
 from evalhub.experiments.services import (
@@ -33,8 +34,7 @@ from evalhub.experiments.services import (
     experiment_status_set,
     runs_store,
 )
-from evalhub.hub.llm import LlmError, ProviderConfig, chat_complete
-from evalhub.hub.variables import is_missing, path_get, value_text
+from evalhub.providers.llm import LlmError, ProviderConfig, chat_complete
 
 FIELDS: Final = ("input", "expected", "metadata")
 STORE_BATCH: Final = 50
@@ -184,8 +184,8 @@ def _calls(experiment: Experiment) -> list[_Call]:
 def prompt_experiment_execute(*, experiment_id: int) -> int:
     """Run a prompt experiment's missing runs (``concurrency`` model calls at a time, each
     recorded as it finishes); returns how many runs were recorded."""
-    from evalhub.hub.runner import provider_config
-    from tracing.pricing import cost_of
+    from evalhub.providers.selectors import provider_config
+    from tracing.store.pricing import cost_of
 
     experiment = _claim(experiment_id)
     if experiment is None:
@@ -245,7 +245,7 @@ def _evaluator_values(config: Any, values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _execute(prepared: Any) -> Any:
-    from evalhub.hub.runner import evaluation_execute
+    from evalhub.evaluators.running import evaluation_execute
 
     try:
         return evaluation_execute(prepared)
@@ -257,11 +257,11 @@ def experiment_evaluate(*, experiment_id: int, evaluator_id: int) -> int:
     """Score every successful run of the experiment with the evaluator's latest version;
     returns the number of evaluations stored. Judge calls run 8 at a time (the provider's
     limiter decides how many really go at once); reads and writes stay on this thread."""
+    from evalhub.evaluators.definition import config_parse
+    from evalhub.evaluators.models import Evaluator
+    from evalhub.evaluators.running import evaluation_cost, evaluation_prepare
+    from evalhub.evaluators.selectors import evaluator_version_latest
     from evalhub.experiments.selectors import revisions_by_example
-    from evalhub.hub.config import config_parse
-    from evalhub.hub.runner import evaluation_cost, evaluation_prepare
-    from evalhub.models import Evaluator
-    from evalhub.selectors import evaluator_version_latest
 
     experiment = Experiment.objects.select_related("dataset_version").get(pk=experiment_id)
     evaluator = Evaluator.objects.get(pk=evaluator_id)

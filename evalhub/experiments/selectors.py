@@ -12,7 +12,7 @@ from typing import Any, Final
 from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 
 from annotations.dataset_versions import version_examples
-from annotations.models import Dataset, DatasetExampleRevision
+from annotations.datasets.models import Dataset, DatasetExampleRevision
 from evalhub.experiments.models import Experiment, ExperimentEvaluation, ExperimentRun
 
 MAX_PAGE_SIZE: Final = 1000

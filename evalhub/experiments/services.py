@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from annotations.dataset_versions import VersionGone, dataset_version_latest, version_examples
-from annotations.models import Dataset, DatasetVersion
+from annotations.datasets.models import Dataset, DatasetVersion
 from evalhub.experiments.models import (
     Experiment,
     ExperimentEvaluation,

@@ -20,7 +20,7 @@ from annotations.dataset_versions import (
     version_diff,
     version_download,
 )
-from annotations.models import Dataset
+from annotations.datasets.models import Dataset
 from evalhub.experiments.forms import EvaluateForm, PromptExperimentForm
 from evalhub.experiments.models import ExperimentStatus
 from evalhub.experiments.prompts import PromptInvalid, prompt_version_create
@@ -72,7 +72,7 @@ def dataset_experiments(request: HttpRequest, pk: int) -> HttpResponse:
 def phoenix_link(request: HttpRequest, global_id: str, page: str) -> HttpResponse:
     """The links the Phoenix client prints (``datasets/<GlobalID>/experiments``,
     ``datasets/<GlobalID>/compare?experimentId=N``) lead to the pages here."""
-    from tracing.selectors import global_id_pk
+    from tracing.store.selectors import global_id_pk
 
     digits = global_id.isdigit() and len(global_id) <= 18
     pk = int(global_id) if digits else global_id_pk(global_id, "Dataset")

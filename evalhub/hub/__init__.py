@@ -9,9 +9,9 @@
   the custom-code sandbox (``sandbox``) and API-key encryption (``crypto``).
 """
 
-from evalhub.hub.config import EvaluatorConfigError, config_parse
-from evalhub.hub.runner import EvaluationResult, evaluator_run
-from evalhub.hub.templates_library import TEMPLATES, template_get
+from evalhub.evaluators.definition import EvaluatorConfigError, config_parse
+from evalhub.evaluators.library import TEMPLATES, template_get
+from evalhub.evaluators.running import EvaluationResult, evaluator_run
 
 __all__ = [
     "TEMPLATES",

@@ -18,8 +18,9 @@ from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
 from pydantic import ConfigDict
 
-from annotations.models import Dataset, LabelingQueue
-from annotations.services import FieldInvalid, NameTaken
+from annotations.datasets.models import Dataset
+from annotations.queues.models import LabelingQueue
+from evalhub.core.fields import FieldInvalid, NameTaken
 from evalhub.monitors import selectors
 from evalhub.monitors.automations import (
     AutomationInput,
@@ -43,7 +44,7 @@ from evalhub.monitors.services import (
     monitor_preview,
     monitor_update,
 )
-from tracing.selectors import project_get
+from tracing.store.selectors import project_get
 
 router = Router(tags=["monitors"])
 MAX_CHECKS = 1000

@@ -20,10 +20,12 @@ from typing import Any, Final
 from django.db import transaction
 from django.utils import timezone
 
-from annotations.models import Dataset, LabelingQueue, TargetKind
-from annotations.services import FieldInvalid, NameTaken, save_named
-from annotations.services_datasets import dataset_examples_add, expected_output_from_clean
-from annotations.services_queues import queue_items_add
+from annotations.datasets.models import Dataset
+from annotations.datasets.services import dataset_examples_add, expected_output_from_clean
+from annotations.models import TargetKind
+from annotations.queues.models import LabelingQueue
+from annotations.queues.services import queue_items_add
+from evalhub.core.fields import FieldInvalid, NameTaken, save_named
 from evalhub.monitors.models import (
     ActionKind,
     Automation,

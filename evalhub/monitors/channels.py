@@ -14,7 +14,7 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
-from annotations.services import FieldInvalid, NameTaken, save_named
+from evalhub.core.fields import FieldInvalid, NameTaken, save_named
 from evalhub.monitors.models import ChannelKind, Delivery, DeliveryStatus, NotificationChannel
 from evalhub.monitors.notify import DeliveryFailed, channel_send
 
@@ -40,7 +40,7 @@ class ChannelInput:
 
 
 def channel_clean(data: ChannelInput) -> ChannelInput:
-    from evalhub.outbound import OutboundDenied, outbound_url_check
+    from evalhub.core.outbound import OutboundDenied, outbound_url_check
 
     data.name = data.name.strip() if isinstance(data.name, str) else ""
     if not data.name:

@@ -10,8 +10,9 @@ from typing import Any, Final
 
 from django import forms
 
-from annotations.models import Dataset, LabelingQueue
-from annotations.services import FieldInvalid
+from annotations.datasets.models import Dataset
+from annotations.queues.models import LabelingQueue
+from evalhub.core.fields import FieldInvalid
 from evalhub.monitors.automations import AutomationInput
 from evalhub.monitors.channels import ChannelInput
 from evalhub.monitors.models import (

@@ -6,7 +6,8 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
-from annotations.models import Dataset, LabelingQueue
+from annotations.datasets.models import Dataset
+from annotations.queues.models import LabelingQueue
 from tracing.models import Project, Span
 
 

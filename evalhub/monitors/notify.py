@@ -10,7 +10,7 @@ The generic webhook receives this JSON body (``docs/monitors.md``)::
 signed with HMAC-SHA256 of ``<timestamp>.<body>`` under the channel's secret, in the headers
 ``X-EvalHub-Timestamp`` and ``X-EvalHub-Signature: sha256=<hex>``. A Slack channel gets
 ``{"text": ...}`` (an incoming webhook's format), an e-mail channel a plain-text mail. Every
-request goes through ``evalhub.outbound`` (the SSRF deny-list).
+request goes through ``evalhub.core.outbound`` (the SSRF deny-list).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from evalhub.monitors.models import (
     MonitorCheck,
     NotificationChannel,
 )
-from tracing.filters import quote
+from tracing.browser.filters import quote
 
 SIGNATURE_HEADER: Final = "X-EvalHub-Signature"
 TIMESTAMP_HEADER: Final = "X-EvalHub-Timestamp"
@@ -173,7 +173,7 @@ def channel_send(channel: NotificationChannel, payload: dict[str, Any]) -> int |
         except Exception as exc:  # any mail backend failure is this delivery's failure
             raise DeliveryFailed(f"e-mail not sent: {exc}") from exc
         return None
-    from evalhub.outbound import OutboundDenied, outbound_http_client
+    from evalhub.core.outbound import OutboundDenied, outbound_http_client
 
     if channel.kind == ChannelKind.SLACK:
         body = json.dumps({"text": payload.get("text", "")}).encode()

@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from annotations.services import FieldInvalid, NameTaken, save_named
+from evalhub.core.fields import FieldInvalid, NameTaken, save_named
 from evalhub.monitors.metrics import (
     MEAN_METRICS,
     NO_SEGMENT,

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-import evalhub.converters  # noqa: F401  (registers the <name:…> path converter)
+import evalhub.core.converters  # noqa: F401  (registers the <name:…> path converter)
 from evalhub.monitors import views
 
 app_name = "monitors"

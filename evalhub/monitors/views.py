@@ -1,6 +1,6 @@
 """Pages: Monitors (list, detail with history, create/edit with the "would have fired"
 preview), Settings → Notification channels, and a project's Automations. Thin: a form, one
-service or selector, a template. Who may open each is decided by ``evalhub.policy``."""
+service or selector, a template. Who may open each is decided by ``evalhub.identity.policy``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from annotations.services import FieldInvalid, NameTaken
+from evalhub.core.fields import FieldInvalid, NameTaken
 from evalhub.monitors import selectors
 from evalhub.monitors.automations import automation_create, automation_delete, automation_update
 from evalhub.monitors.channels import (
@@ -37,8 +37,8 @@ from evalhub.monitors.services import (
     monitor_preview,
     monitor_update,
 )
+from tracing.browser.project_tabs import project_tabs
 from tracing.models import Project
-from tracing.project_tabs import project_tabs
 
 
 @require_GET

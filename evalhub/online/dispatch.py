@@ -9,7 +9,7 @@ logger = logging.getLogger(__name__)
 
 
 def run_dispatch(run_id: int) -> None:
-    from evalhub.tasks import run_execute
+    from evalhub.tasks.jobs import run_execute
 
     try:
         run_execute.delay(run_id)

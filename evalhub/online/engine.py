@@ -15,7 +15,7 @@ or failed run stops every shard at its next write.
 Work is bounded in time (``EVALHUB_RUN_SLICE_SECONDS``): the worker then lets go of its shard
 and the run is dispatched again, so long backfills share the workers and fit Celery's limits.
 Provider limits (concurrency, requests per minute) are held in Redis across every process
-(``evalhub.hub.limiter``), so more shards never ask more of a provider than it allows.
+(``evalhub.providers.limiter``), so more shards never ask more of a provider than it allows.
 """
 
 from __future__ import annotations
@@ -37,25 +37,30 @@ from django.utils import timezone
 
 from annotations.models import AnnotationSource, AnnotatorKind
 from annotations.naming import result_name
-from annotations.services import AnnotationInput, AnnotationTargetNotFound, annotations_upsert
+from annotations.store.services import (
+    AnnotationInput,
+    AnnotationTargetNotFound,
+    annotations_upsert,
+)
 from evalhub.budgets.guard import budget_check, budget_spend, run_budget_guard
 from evalhub.calibration.sampling import calibration_sample
-from evalhub.hub.config import LlmJudgeConfig, config_parse
-from evalhub.hub.limiter import Limiter
-from evalhub.hub.llm import RetryPolicy
-from evalhub.hub.runner import (
+from evalhub.evaluators.definition import LlmJudgeConfig, config_parse
+from evalhub.evaluators.models import EvaluatorKind, EvaluatorVersion
+from evalhub.evaluators.running import (
     EvaluationResult,
     PreparedEvaluation,
     evaluation_cost,
     evaluation_execute,
     evaluation_prepare,
 )
-from evalhub.models import (
-    EvaluatorKind,
-    EvaluatorVersion,
+from evalhub.providers.limiter import Limiter
+from evalhub.providers.llm import RetryPolicy
+from evalhub.providers.models import Provider
+from evalhub.tasks import services as dispatch
+from evalhub.tasks.judge_tracing import JudgeCall, judge_calls_record
+from evalhub.tasks.models import (
     Granularity,
     ItemStatus,
-    Provider,
     RunLogLevel,
     RunStatus,
     TaskRun,
@@ -63,9 +68,7 @@ from evalhub.models import (
     TaskRunLog,
     TaskRunShard,
 )
-from evalhub.online import dispatch
-from evalhub.online.judge_tracing import JudgeCall, judge_calls_record
-from evalhub.online.services import lease_seconds, run_fail, run_log, run_plan
+from evalhub.tasks.services import lease_seconds, run_fail, run_log, run_plan
 from tracing.models import Span, Trace
 
 logger = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ from typing import Any, Final
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
-from evalhub.policy import is_api_route
+from evalhub.identity.policy import is_api_route
 from evalhub.preferences.selectors import user_time_zone
 from evalhub.preferences.zones import UTC_NAME, zone_get
 

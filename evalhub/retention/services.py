@@ -25,11 +25,13 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from annotations.models import Annotation, DatasetExample, LabelingQueueItem
+from annotations.datasets.models import DatasetExample
+from annotations.models import Annotation
+from annotations.queues.models import LabelingQueueItem
 from evalhub.retention.models import RetentionPolicy, RetentionSweep
 from evalhub.retention.selectors import retention_days
 from tracing.models import Project, Span, Trace
-from tracing.services import sessions_recompute
+from tracing.store.services import sessions_recompute
 
 logger = logging.getLogger(__name__)
 

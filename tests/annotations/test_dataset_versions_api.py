@@ -12,8 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from annotations.models import Dataset, DatasetExample, DatasetVersion
-from annotations.services_datasets import dataset_create
+from annotations.datasets.models import Dataset, DatasetExample, DatasetVersion
+from annotations.datasets.services import dataset_create
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -208,7 +208,7 @@ def test_adding_spans_makes_a_version_with_json_objects(client, auth):
 
 
 def test_a_deleted_example_leaves_counts_and_its_span_can_come_back(client, auth):
-    from annotations.services_datasets import dataset_examples_add
+    from annotations.datasets.services import dataset_examples_add
 
     *_, llm = factories.trace(project="shop")
     dataset = dataset_create(name="spans", spans=[llm.pk]).dataset

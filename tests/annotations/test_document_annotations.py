@@ -8,7 +8,7 @@ from django.urls import reverse
 from phoenix.client import Client
 
 from annotations.models import Annotation
-from annotations.services import AnnotationInput, annotations_upsert
+from annotations.store.services import AnnotationInput, annotations_upsert
 from tests import factories
 from tracing.models import Span
 from tracing.query import compile_filter

@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from tests.evalhub.calibration.helpers import labelled_spans, oracle_reply
 from tests.evalhub.fake_openai import fake_openai  # noqa: F401
-from tests.evalhub.online_helpers import judge
+from tests.evalhub.tasks.factories import judge
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -1,7 +1,7 @@
 """Every page of EvalHub in Chromium, as an admin on the demo data, at 1280 x 800 and 1440 x 900:
 no horizontal page overflow (tables scroll inside their card) and a clean browser console.
 
-The pages are the routes of the URL configuration (``evalhub.policy.routes()``): a new route is
+The pages are the routes of the URL configuration (``evalhub.identity.policy.routes()``): a new route is
 either crawled — its arguments filled from the data below — or named in ``NOT_PAGES`` with the
 reason; otherwise the test fails, so a new page cannot escape the crawl.
 
@@ -22,19 +22,23 @@ from playwright.sync_api import expect
 
 from annotations.dataset_upload import UploadRow, dataset_upload
 from annotations.dataset_versions import ExampleContent, version_examples
-from annotations.models import AnnotationConfig, LabelingQueueItem
-from annotations.services import annotation_config_create
-from annotations.services_datasets import dataset_create
-from annotations.services_queues import queue_create, queue_items_add
+from annotations.datasets.services import dataset_create
+from annotations.models import AnnotationConfig
+from annotations.queues.models import LabelingQueueItem
+from annotations.queues.services import queue_create, queue_items_add
+from annotations.rubrics.services import annotation_config_create
 from evalhub.alignment.models import AlignmentRun
 from evalhub.budgets.services import budget_create
+from evalhub.evaluators.models import Evaluator
 from evalhub.experiments.services import RunInput, experiment_create, run_record
-from evalhub.models import ApiKey, Evaluator, Provider, Task, TaskRun
+from evalhub.identity.models import ApiKey
+from evalhub.identity.policy import routes
+from evalhub.identity.services import api_key_create
 from evalhub.monitors.automations import AutomationInput, automation_create
 from evalhub.monitors.channels import ChannelInput, channel_create
 from evalhub.monitors.services import MonitorInput, monitor_create
-from evalhub.policy import routes
-from evalhub.services import api_key_create
+from evalhub.providers.models import Provider
+from evalhub.tasks.models import Task, TaskRun
 from tracing.demo import demo_seed
 from tracing.models import Project, Session, Span, Trace
 
@@ -45,7 +49,7 @@ NOT_PAGES = {
     "login": "crawled logged out, first",
     "logout": "POST only",
     "favicon": "an image (fetched below)",
-    "set-password": "needs a one-time token (tests/evalhub/test_views_settings.py)",
+    "set-password": "needs a one-time token (tests/evalhub/identity/test_views.py)",
     "tracing:export": "a file download",
     "tracing:delete": "POST only (the confirmation is on the list page)",
     "evaluators:test-on-span": "an htmx fragment posted by the evaluator form",

@@ -11,8 +11,8 @@ from playwright.sync_api import expect
 
 from annotations.dataset_upload import UploadRow, dataset_upload
 from annotations.dataset_versions import ExampleContent
+from evalhub.evaluators.services import evaluator_create
 from evalhub.experiments.models import Experiment
-from evalhub.services import evaluator_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -203,7 +203,7 @@ def test_a_span_that_cannot_be_loaded_says_so(logged_in_page):
 def test_document_results_show_on_their_documents(logged_in_page):
     from playwright.sync_api import expect
 
-    from annotations.services import AnnotationInput, annotations_upsert
+    from annotations.store.services import AnnotationInput, annotations_upsert
 
     _root, retriever, _llm = factories.rag_trace(project="rag")
     annotations_upsert(

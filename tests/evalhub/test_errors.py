@@ -58,7 +58,7 @@ def test_the_500_page_has_the_navigation_and_survives_a_broken_context(signed_in
     def broken(request):  # type: ignore[no-untyped-def]
         raise DatabaseError("the database is down")
 
-    monkeypatch.setattr("evalhub.navigation.request_principal", broken)
+    monkeypatch.setattr("evalhub.site.navigation.request_principal", broken)
     response = handler500(request)
     assert response.status_code == 500
     assert b"Something went wrong on our side" in response.content

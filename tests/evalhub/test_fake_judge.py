@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import openai
 import pytest
 
+from evalhub.evaluators.judge import judge_parse, judge_request
 from evalhub.fake_judge import offered_labels, varied_label
-from evalhub.hub.judge import judge_parse, judge_request
 
 LABELS = ["relevant", "partly relevant", "irrelevant"]
 

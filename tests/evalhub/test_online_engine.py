@@ -10,7 +10,8 @@ import pytest
 from django.utils import timezone
 
 from annotations.models import Annotation
-from evalhub.models import (
+from evalhub.tasks.engine import run_work
+from evalhub.tasks.models import (
     ItemStatus,
     RunKind,
     RunStatus,
@@ -18,9 +19,8 @@ from evalhub.models import (
     TaskRunShard,
     TaskStatus,
 )
-from evalhub.online.engine import run_work
-from evalhub.online.sampling import in_sample, sample_point
-from evalhub.online.services import (
+from evalhub.tasks.sampling import in_sample, sample_point
+from evalhub.tasks.services import (
     RunRejected,
     continuous_run_plan,
     run_backfill_create,
@@ -31,7 +31,7 @@ from evalhub.online.services import (
 )
 from tests import factories
 from tests.evalhub.fake_openai import Behavior
-from tests.evalhub.online_helpers import code_check, judge, make_task
+from tests.evalhub.tasks.factories import code_check, judge, make_task
 
 pytestmark = pytest.mark.django_db
 
@@ -40,7 +40,7 @@ pytestmark = pytest.mark.django_db
 def _no_dispatch(monkeypatch):
     """Runs are worked here by calling ``run_work``; nothing goes to a broker."""
     sent: list[int] = []
-    monkeypatch.setattr("evalhub.online.dispatch.run_dispatch", sent.append)
+    monkeypatch.setattr("evalhub.tasks.services.run_dispatch", sent.append)
     return sent
 
 
@@ -269,7 +269,7 @@ def test_an_evaluator_that_cannot_fill_its_mapping_leaves_the_others_to_run(
 
 def test_a_bad_key_fails_the_run_and_pauses_the_task(provider, fake_openai, fast_retry):
     fake_openai.check_key = True
-    from evalhub.services import provider_update
+    from evalhub.providers.services import provider_update
 
     provider_update(provider=provider, api_key="sk-wrong-key-000000")
     task = make_task(judge())
@@ -283,7 +283,7 @@ def test_a_bad_key_fails_the_run_and_pauses_the_task(provider, fake_openai, fast
     assert len(fake_openai.requests) <= 3  # stopped at once, no retries of a 401
     # Nothing was lost: once the key is fixed and the task resumed, the same spans are listed.
     assert run.items.filter(status=ItemStatus.PENDING).count() == 0
-    from evalhub.online.services import task_resume
+    from evalhub.tasks.services import task_resume
     from tests.evalhub.fake_openai import VALID_KEY
 
     provider_update(provider=provider, api_key=VALID_KEY)
@@ -439,7 +439,7 @@ def test_a_deleted_span_is_skipped(provider, fast_retry):
     task = make_task(judge(), filter="span_kind = 'LLM'")
     spans = factories.trace()
     run = continuous_run_plan(task_id=task.pk, now=_later())
-    from tracing.services import spans_delete
+    from tracing.store.services import spans_delete
 
     spans_delete(span_ids=[s.span_id for s in spans if s.span_kind == "LLM"])
     _work(run, fast_retry)
@@ -484,7 +484,7 @@ def test_a_run_is_cut_into_shards_that_one_worker_works_through(
 def test_workers_lease_shards_independently_and_take_over_a_lost_one(
     provider, fake_openai, fast_retry, settings, django_capture_on_commit_callbacks, _no_dispatch
 ):
-    from evalhub.online.engine import _claim, _Engine
+    from evalhub.tasks.engine import _claim, _Engine
 
     settings.EVALHUB_RUN_SHARD_ITEMS = 3
     settings.EVALHUB_RUN_MAX_SHARDS = 2
@@ -538,7 +538,7 @@ def test_workers_lease_shards_independently_and_take_over_a_lost_one(
 
 
 def test_cancel_stops_every_shard(provider, fake_openai, fast_retry, settings):
-    from evalhub.online.engine import _claim, _Engine
+    from evalhub.tasks.engine import _claim, _Engine
 
     settings.EVALHUB_RUN_SHARD_ITEMS = 2
     task = make_task(judge(), filter="span_kind = 'LLM'")

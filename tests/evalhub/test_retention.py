@@ -10,10 +10,13 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from annotations.models import Annotation, AnnotationSource, DatasetExample, LabelingQueueItem
-from annotations.services import AnnotationInput, annotation_config_create, annotations_upsert
-from annotations.services_datasets import dataset_create
-from annotations.services_queues import queue_create, queue_items_add
+from annotations.datasets.models import DatasetExample
+from annotations.datasets.services import dataset_create
+from annotations.models import Annotation, AnnotationSource
+from annotations.queues.models import LabelingQueueItem
+from annotations.queues.services import queue_create, queue_items_add
+from annotations.rubrics.services import annotation_config_create
+from annotations.store.services import AnnotationInput, annotations_upsert
 from evalhub.celery import beat_schedule
 from evalhub.retention.models import RetentionSweep
 from evalhub.retention.selectors import retention_days

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from phoenix.client import Client
 
-from annotations.models import DatasetVersion
+from annotations.datasets.models import DatasetVersion
 from evalhub.experiments.models import Experiment, ExperimentEvaluation, ExperimentRun
 from tracing.models import Span
 

@@ -7,6 +7,7 @@ import pytest
 
 from annotations.dataset_upload import UploadRow, dataset_upload
 from annotations.dataset_versions import ExampleContent, dataset_version_delete
+from evalhub.evaluators.services import evaluator_create
 from evalhub.experiments.models import ExperimentEvaluation, ExperimentRun, ExperimentStatus
 from evalhub.experiments.prompts import prompt_version_create
 from evalhub.experiments.runner import prompt_experiment_execute
@@ -16,7 +17,6 @@ from evalhub.experiments.services import (
     experiment_evaluate_start,
     prompt_experiment_start,
 )
-from evalhub.services import evaluator_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

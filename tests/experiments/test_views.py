@@ -88,7 +88,7 @@ def test_the_experiment_page(admin_client, uploaded):
 
 
 def test_the_links_the_phoenix_client_prints(admin_client, uploaded):
-    from annotations.api_datasets import dataset_global_id
+    from annotations.datasets.api import dataset_global_id
 
     experiment = experiment_create(dataset=uploaded.dataset)
     gid = dataset_global_id(uploaded.dataset.pk)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from annotations.models import AnnotatorKind
-from annotations.services import AnnotationInput, annotations_upsert
+from annotations.store.services import AnnotationInput, annotations_upsert
 from tests import factories
 from tracing.models import Span
 

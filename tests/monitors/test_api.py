@@ -10,8 +10,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from annotations.services import annotation_config_create
-from annotations.services_queues import queue_create
+from annotations.queues.services import queue_create
+from annotations.rubrics.services import annotation_config_create
 from evalhub.monitors.models import Monitor
 from evalhub.monitors.services import monitor_check
 from tests import factories

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from annotations.models import AnnotatorKind, DatasetExample, LabelingQueueItem
-from annotations.services import (
-    AnnotationInput,
-    annotation_config_create,
-    annotations_upsert,
-)
-from annotations.services_datasets import dataset_create
-from annotations.services_queues import queue_create
+from annotations.datasets.models import DatasetExample
+from annotations.datasets.services import dataset_create
+from annotations.models import AnnotatorKind
+from annotations.queues.models import LabelingQueueItem
+from annotations.queues.services import queue_create
+from annotations.rubrics.services import annotation_config_create
+from annotations.store.services import AnnotationInput, annotations_upsert
 from evalhub.monitors.automations import (
     AutomationInput,
     AutomationInvalid,

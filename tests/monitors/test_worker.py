@@ -21,19 +21,20 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from annotations.models import Annotation, LabelingQueueItem
-from annotations.services import annotation_config_create
-from annotations.services_queues import queue_create
+from annotations.models import Annotation
+from annotations.queues.models import LabelingQueueItem
+from annotations.queues.services import queue_create
+from annotations.rubrics.services import annotation_config_create
 from evalhub.monitors.automations import AutomationInput, automation_create
 from evalhub.monitors.channels import ChannelInput, channel_create
 from evalhub.monitors.models import Delivery, EventKind, Monitor, MonitorCheck, MonitorState
 from evalhub.monitors.notify import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from evalhub.monitors.services import MonitorInput, monitor_create, window_end_floor
 from tests import factories
-from tests.evalhub.online_helpers import judge, make_task
-from tests.evalhub.worker_process import Worker, broker_flush, wait_for
+from tests.evalhub.tasks.factories import judge, make_task
+from tests.evalhub.tasks.worker_process import Worker, broker_flush, wait_for
 from tests.monitors.receiver import Receiver
-from tests.tracing.test_ingest_otlp import otlp_json, pb_request, pb_span
+from tests.tracing.ingest.otlp_factories import otlp_json, pb_request, pb_span
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

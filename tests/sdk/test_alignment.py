@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from evalhub_client import NotFoundError, ValidationError
 
-from evalhub.services import provider_create
+from evalhub.providers.services import provider_create
 from tests.evalhub.calibration.helpers import labelled_spans, oracle_reply
 from tests.evalhub.fake_openai import VALID_KEY, fake_openai  # noqa: F401
-from tests.evalhub.online_helpers import JUDGE, judge
+from tests.evalhub.tasks.factories import JUDGE, judge
 
 PEOPLE = ["correct", "incorrect", "incorrect", "correct"]
 

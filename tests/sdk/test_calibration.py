@@ -7,7 +7,7 @@ import pytest
 from evalhub_client import NotFoundError, ValidationError
 
 from tests.evalhub.calibration.helpers import labelled_spans
-from tests.evalhub.online_helpers import judge
+from tests.evalhub.tasks.factories import judge
 
 
 def test_metrics_and_labels_as_data_frames(client):
@@ -40,9 +40,9 @@ def test_errors_name_the_problem(client):
 
 
 def test_a_backfill_estimate_before_the_backfill(client):
-    from evalhub.services import provider_create
+    from evalhub.providers.services import provider_create
     from tests import factories
-    from tests.evalhub.online_helpers import make_task
+    from tests.evalhub.tasks.factories import make_task
 
     provider_create(
         name="nowhere",

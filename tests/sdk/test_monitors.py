@@ -6,8 +6,8 @@ import pytest
 from django.utils import timezone
 from evalhub_client import ValidationError
 
-from annotations.services import annotation_config_create
-from annotations.services_queues import queue_create
+from annotations.queues.services import queue_create
+from annotations.rubrics.services import annotation_config_create
 from tests import factories
 from tests.monitors.helpers import labelled_spans, preview_window_start
 

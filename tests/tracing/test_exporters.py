@@ -39,9 +39,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import Status, StatusCode
 
 from tests import factories
-from tracing.ingest import SpanRecord
 from tracing.models import Span, Trace
-from tracing.services import spans_ingest
+from tracing.store.records import SpanRecord
+from tracing.store.services import spans_ingest
 
 NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 DEFINITION: dict[str, Any] = json.loads((NODE_DIR / "trace.json").read_text())

@@ -23,15 +23,15 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import Status as OtelStatus
 from opentelemetry.trace import StatusCode as OtelStatusCode
 
-from tracing.ingest import (
+from tracing.ingest.otlp import (
     BodyTooLargeError,
     OtlpDecodeError,
-    SpanRecord,
     UnsupportedEncodingError,
     body_decompress,
     spans_from_otlp_json,
     spans_from_otlp_protobuf,
 )
+from tracing.store.records import SpanRecord
 
 TRACE_ID = bytes.fromhex("0af7651916cd43dd8448eb211c80319c")
 ROOT_ID = bytes.fromhex("b7ad6b7169203331")

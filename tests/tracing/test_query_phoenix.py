@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from annotations.services import AnnotationInput, annotations_upsert
+from annotations.store.services import AnnotationInput, annotations_upsert
 from tests import factories
 from tracing.models import Span
 from tracing.query import FilterError, compile_filter

@@ -5,18 +5,13 @@ from django.utils import timezone
 
 from annotations.models import Annotation, AnnotatorKind, TargetKind
 from tests import factories
-from tracing import services
-from tracing.filters import SpanFilterSet
+from tracing.browser.filters import SpanFilterSet
+from tracing.browser.selectors import ResultSize, browse_spans, result_size
+from tracing.browser.services import spans_delete_result
 from tracing.models import ModelPrice, Project, Session, Span, Trace
-from tracing.pricing import price_cache_clear
-from tracing.selectors.browser import ResultSize, browse_spans, result_size
-from tracing.services import (
-    sessions_recompute,
-    spans_delete,
-    spans_delete_result,
-    spans_ingest,
-    traces_recompute,
-)
+from tracing.store import services
+from tracing.store.pricing import price_cache_clear
+from tracing.store.services import sessions_recompute, spans_delete, spans_ingest, traces_recompute
 
 pytestmark = pytest.mark.django_db
 
@@ -259,7 +254,7 @@ def test_delete_result_commits_each_batch_and_a_second_run_deletes_the_rest(monk
             raise RuntimeError("worker killed")
         return real(query)
 
-    monkeypatch.setattr(services, "_spans_delete", failing_second_batch)
+    monkeypatch.setattr(services, "spans_delete_rows", failing_second_batch)
     spans = _matching("sessions", {})
     with pytest.raises(RuntimeError):
         spans_delete_result(
@@ -268,7 +263,7 @@ def test_delete_result_commits_each_batch_and_a_second_run_deletes_the_rest(monk
     # The first batch (one whole session) stayed deleted; the failed one rolled back whole.
     assert Session.objects.count() == 3 and Span.objects.count() == 9
 
-    monkeypatch.setattr(services, "_spans_delete", real)
+    monkeypatch.setattr(services, "spans_delete_rows", real)
     again = spans_delete_result(project=project, tab="sessions", spans=spans, as_of=as_of)
     assert again == ResultSize(rows=3, spans=9)
     assert not Span.objects.exists() and not Session.objects.exists()
@@ -286,7 +281,7 @@ def test_a_trace_whose_spans_name_two_projects_stays_in_one_with_a_warning(caplo
     late = factories.span_record(
         trace_id=root.trace_id, parent_id=root.span_id, name="late", project_name="gamma"
     )
-    with caplog.at_level("WARNING", logger="tracing.services"):
+    with caplog.at_level("WARNING", logger="tracing.store.services"):
         spans_ingest(records=[root, child])
         spans_ingest(records=[late])
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from tracing.ingest.records import SpanRecord, SpanRecordError, flatten
+from tracing.store.records import SpanRecord, SpanRecordError, flatten
 
 
 def _time(data: Mapping[str, Any], key: str) -> datetime:

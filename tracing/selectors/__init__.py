@@ -149,7 +149,7 @@ def _keyset_after(field: str, value: Any, last_id: int, *, descending: bool) -> 
 
 # --- spans ------------------------------------------------------------------------------------
 
-# Attribute keys kept in their own columns (see ``tracing.ingest.records.COLUMN_ATTRIBUTES``).
+# Attribute keys kept in their own columns (see ``tracing.store.records.COLUMN_ATTRIBUTES``).
 _COLUMN_KEYS: Final = {
     "input.value": "input_value",
     "input.mime_type": "input_mime_type",

@@ -8,15 +8,15 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from tracing.models import Project, Session, Trace
-from tracing.selectors import (
+from tracing.store.selectors import (
     DEFAULT_PAGE_SIZE,
     InvalidCursor,
     Page,
-    _cursor_datetime,
-    _cursor_decode,
-    _cursor_encode,
-    _keyset_after,
+    cursor_datetime,
+    cursor_decode,
+    cursor_encode,
     global_id_pk,
+    keyset_after,
 )
 
 # Phoenix names a session node ``ProjectSession``; ``Session`` is taken too.
@@ -85,16 +85,16 @@ def session_list(
         project=project, start_time__isnull=False
     )
     if cursor:
-        raw_start, last_id = _cursor_decode(cursor, "session", 2)
+        raw_start, last_id = cursor_decode(cursor, "session", 2)
         if not isinstance(last_id, int):
             raise InvalidCursor("cursor is not valid")
         query = query.filter(
-            _keyset_after("start_time", _cursor_datetime(raw_start), last_id, descending=True)
+            keyset_after("start_time", cursor_datetime(raw_start), last_id, descending=True)
         )
     rows = list(query.order_by("-start_time", "-id")[: limit + 1])
     if len(rows) > limit:
         last = rows[limit - 1]
-        return Page(rows[:limit], _cursor_encode("session", last.start_time, last.pk))
+        return Page(rows[:limit], cursor_encode("session", last.start_time, last.pk))
     return Page(rows, None)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from annotations.models import Dataset
+from annotations.datasets.models import Dataset
 from evalhub.alignment.models import AlignmentItem, AlignmentRun, AlignmentStatus
 from evalhub.alignment.selectors import BROKEN, FIXED, alignment_comparison
 from evalhub.alignment.services import (
@@ -17,7 +17,7 @@ from evalhub.alignment.services import (
 )
 from tests import factories
 from tests.evalhub.calibration.helpers import labelled_spans, oracle_reply
-from tests.evalhub.online_helpers import JUDGE, judge
+from tests.evalhub.tasks.factories import JUDGE, judge
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -84,7 +84,7 @@ def test_people_who_disagree_without_a_majority_are_left_out(provider, fake_open
     evaluator = judge("Tone", provider_id=provider.pk)
     (span,) = labelled_spans([("polite", "polite", 1)], name="Tone", person="al")
     labelled_spans([("rude", None, 1)], name="Tone", person="bo")  # another item
-    from annotations.services import AnnotationInput, annotations_upsert
+    from annotations.store.services import AnnotationInput, annotations_upsert
 
     annotations_upsert(
         items=[AnnotationInput("SPAN", span.span_id, "Tone", label="rude", identifier="bo")]

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from annotations.models import Dataset
-from annotations.roles import annotator_role_grant
+from annotations.datasets.models import Dataset
 from evalhub.alignment.models import AlignmentRun
 from evalhub.alignment.services import alignment_run_work
+from evalhub.identity.roles import annotator_role_grant
 from tests.evalhub.calibration.helpers import labelled_spans, oracle_reply
-from tests.evalhub.online_helpers import judge
+from tests.evalhub.tasks.factories import judge
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

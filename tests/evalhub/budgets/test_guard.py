@@ -13,11 +13,11 @@ from annotations.models import Annotation
 from evalhub.budgets.guard import period_start
 from evalhub.budgets.models import BudgetUsage
 from evalhub.budgets.services import BudgetInvalid, budget_create
-from evalhub.models import RunStatus, Task, TaskRun
-from evalhub.online.engine import run_work
-from evalhub.online.services import run_backfill_create
+from evalhub.tasks.engine import run_work
+from evalhub.tasks.models import RunStatus, Task, TaskRun
+from evalhub.tasks.services import run_backfill_create
 from tests import factories
-from tests.evalhub.online_helpers import judge, make_task
+from tests.evalhub.tasks.factories import judge, make_task
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -86,8 +86,8 @@ def test_concurrent_workers_overrun_a_global_budget_by_at_most_the_calls_in_flig
     probe = budget_create(
         scope="evaluator", evaluator=evaluator, period="month", unit="tokens", limit=1e9
     )
-    from evalhub.hub.runner import evaluator_run
-    from evalhub.selectors import evaluator_version_latest
+    from evalhub.evaluators.running import evaluator_run
+    from evalhub.evaluators.selectors import evaluator_version_latest
 
     per_call = evaluator_run(
         version=evaluator_version_latest(evaluator=evaluator),

@@ -9,7 +9,7 @@ from evalhub.budgets.guard import usage_add
 from evalhub.budgets.models import Budget
 from evalhub.budgets.services import budget_create
 from tests import factories
-from tests.evalhub.online_helpers import judge
+from tests.evalhub.tasks.factories import judge
 
 pytestmark = pytest.mark.django_db
 

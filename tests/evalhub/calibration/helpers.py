@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from annotations.services import AnnotationInput, annotations_upsert
+from annotations.store.services import AnnotationInput, annotations_upsert
 from tests import factories
 from tracing.models import Span
 

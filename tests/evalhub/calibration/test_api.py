@@ -8,7 +8,7 @@ from django.urls import reverse
 from annotations.models import Annotation
 from tests import factories
 from tests.evalhub.calibration.helpers import labelled_spans
-from tests.evalhub.online_helpers import judge
+from tests.evalhub.tasks.factories import judge
 
 pytestmark = pytest.mark.django_db
 

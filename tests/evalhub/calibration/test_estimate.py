@@ -10,21 +10,21 @@ from datetime import timedelta
 import pytest
 from django.urls import reverse
 
-from annotations.services import AnnotationInput, annotations_upsert
+from annotations.store.services import AnnotationInput, annotations_upsert
 from evalhub.calibration.estimate import (
     CHARS_PER_TOKEN,
     DEFAULT_LATENCY_S,
     JudgeInput,
     run_estimate,
 )
-from evalhub.hub.runner import evaluation_prepare
-from evalhub.models import Provider
-from evalhub.selectors import evaluator_version_latest
+from evalhub.evaluators.running import evaluation_prepare
+from evalhub.evaluators.selectors import evaluator_version_latest
+from evalhub.providers.models import Provider
 from tests import factories
 from tests.evalhub.calibration.helpers import labelled_spans
-from tests.evalhub.online_helpers import code_check, judge, make_task
+from tests.evalhub.tasks.factories import code_check, judge, make_task
 from tracing.models import ModelPrice
-from tracing.pricing import price_cache_clear
+from tracing.store.pricing import price_cache_clear
 
 pytestmark = pytest.mark.django_db
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from annotations.models import LabelingQueueItem
-from annotations.services import AnnotationInput, annotation_config_create, annotations_upsert
-from annotations.services_queues import queue_create
+from annotations.queues.models import LabelingQueueItem
+from annotations.queues.services import queue_create
+from annotations.rubrics.services import annotation_config_create
+from annotations.store.services import AnnotationInput, annotations_upsert
 from tests.evalhub.calibration.helpers import labelled_spans
-from tests.evalhub.online_helpers import judge
+from tests.evalhub.tasks.factories import judge
 
 pytestmark = pytest.mark.django_db
 

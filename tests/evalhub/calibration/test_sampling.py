@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth import get_user_model
 
-from annotations.models import LabelingQueueItem
-from annotations.services import annotation_config_create
-from annotations.services_queues import queue_create, queue_item_next, queue_item_submit
+from annotations.queues.models import LabelingQueueItem
+from annotations.queues.services import queue_create, queue_item_next, queue_item_submit
+from annotations.rubrics.services import annotation_config_create
 from evalhub.calibration.models import CalibrationSampling
 from evalhub.calibration.sampling import (
     SamplingInvalid,
@@ -19,11 +19,11 @@ from evalhub.calibration.sampling import (
     stratified_choice,
 )
 from evalhub.calibration.selectors import evaluator_calibration
-from evalhub.online.engine import run_work
-from evalhub.online.services import run_backfill_create
+from evalhub.tasks.engine import run_work
+from evalhub.tasks.services import run_backfill_create
 from tests import factories
 from tests.evalhub.calibration.helpers import oracle_reply
-from tests.evalhub.online_helpers import judge, make_task
+from tests.evalhub.tasks.factories import judge, make_task
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from annotations.services import AnnotationInput, annotations_upsert
+from annotations.store.services import AnnotationInput, annotations_upsert
 from evalhub.calibration.selectors import (
     calibration_cells,
     calibration_label_rows,
@@ -17,7 +17,7 @@ from evalhub.calibration.selectors import (
     pair_cells,
     trends_calibration,
 )
-from evalhub.online.trends import score_trends
+from evalhub.trends.selectors import score_trends
 from tests import factories
 from tests.evalhub.calibration.helpers import labelled_spans
 
