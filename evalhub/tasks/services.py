@@ -437,10 +437,24 @@ def _items_insert(
     return run.items.count()
 
 
+RUN_EXECUTE = "evalhub.run_execute"  # the Celery task (``evalhub.tasks.jobs.run_execute``)
+
+
+def run_dispatch(run_id: int) -> None:
+    """Hands a run to Celery, finding the task by its registered name (the jobs module imports
+    these services, never the other way round; ``TasksConfig.ready`` registers the jobs). A
+    message that cannot be sent is not lost: the run stays queued and the sweeper dispatches it
+    again."""
+    from celery import current_app
+
+    try:
+        current_app.tasks[RUN_EXECUTE].delay(run_id)
+    except Exception:  # the broker is down: the sweeper retries
+        logger.exception("could not dispatch run %s; the sweeper will", run_id)
+
+
 def run_enqueue(run: TaskRun) -> None:
     """Start working on ``run`` once the current transaction commits."""
-    from evalhub.online.dispatch import run_dispatch
-
     run_id = run.pk
     transaction.on_commit(lambda: run_dispatch(run_id))
 

@@ -21,6 +21,8 @@ from evalhub.hub.sandbox import SandboxResult, sandbox_run
 
 _worker_process = False
 
+CODE_EVALUATE = "evalhub.code_evaluate"  # the Celery task that runs code in a worker
+
 
 def worker_process_mark(**_signal: object) -> None:
     """This process is a Celery worker: custom code runs here, in the sandbox."""
@@ -59,7 +61,9 @@ def _on_worker(
     from django.conf import settings
     from kombu.exceptions import OperationalError
 
-    from evalhub.tasks import code_evaluate
+    from celery import current_app
+
+    code_evaluate = current_app.tasks[CODE_EVALUATE]  # evalhub.tasks.jobs, registered when ready
 
     queue = settings.EVALHUB_SANDBOX_QUEUE
     wait = timeout_seconds + settings.EVALHUB_SANDBOX_WAIT_SECONDS
