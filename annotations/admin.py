@@ -1,6 +1,7 @@
 from django.contrib import admin
 
-from annotations.models import Annotation, LabelingQueue, LabelingQueueItem, LabelingQueueReview
+from annotations.models import Annotation
+from annotations.queues.models import LabelingQueue, LabelingQueueItem, LabelingQueueReview
 
 
 @admin.register(Annotation)

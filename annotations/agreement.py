@@ -1,6 +1,6 @@
 """Inter-annotator agreement: how often two annotators gave the same target the same result.
 
-Pure functions on plain values (no queries): ``annotations.selectors.agreement_ratings`` reads
+Pure functions on plain values (no queries): ``annotations.store.selectors.agreement_ratings`` reads
 the ratings, ``agreement`` pairs them up. Two people (two HUMAN identifiers) are compared on
 every rubric name both used on the same target; a person is also compared with each LLM or code
 evaluator whose results carry that name (a result is named after its evaluator,

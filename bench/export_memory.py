@@ -19,7 +19,7 @@ django.setup()
 
 from django.test import Client  # noqa: E402
 
-from evalhub.services import api_key_create  # noqa: E402
+from evalhub.identity.services import api_key_create  # noqa: E402
 
 _key, raw = api_key_create(name="export-bench", scope="read")
 started = time.perf_counter()

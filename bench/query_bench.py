@@ -51,11 +51,11 @@ def load(spans: int) -> None:
     from django.core.management import call_command
     from django.db import connection
 
-    from annotations.services import AnnotationInput, annotations_upsert
+    from annotations.store.services import AnnotationInput, annotations_upsert
     from bench.payloads import requests
     from tracing.ingest.otlp import spans_from_otlp_protobuf
     from tracing.models import Span
-    from tracing.services import spans_ingest
+    from tracing.store.services import spans_ingest
 
     call_command("migrate", verbosity=0)
     have = Span.objects.count()
@@ -100,7 +100,7 @@ def load(spans: int) -> None:
 def measure(runs: int) -> list[tuple[str, float, float, int]]:
     from django.test import Client
 
-    from evalhub.services import api_key_create
+    from evalhub.identity.services import api_key_create
 
     _key, raw = api_key_create(name="query-bench", scope="read")
     client = Client(headers={"Authorization": f"Bearer {raw}"})

@@ -49,7 +49,7 @@ def load(spans: int) -> None:
     from bench.payloads import requests
     from tracing.ingest.otlp import spans_from_otlp_protobuf
     from tracing.models import Span
-    from tracing.services import spans_ingest
+    from tracing.store.services import spans_ingest
 
     call_command("migrate", verbosity=0)
     have = Span.objects.count()
@@ -67,9 +67,9 @@ def load(spans: int) -> None:
 
 def runs() -> dict[str, int]:
     """The three runs (made once): granularity → run id."""
-    from evalhub.models import RunKind, RunStatus, Task, TaskRun, TaskRunItem
-    from evalhub.online.services import TaskEvaluatorInput, TaskInput, task_create
-    from evalhub.services import evaluator_create
+    from evalhub.evaluators.services import evaluator_create
+    from evalhub.tasks.models import RunKind, RunStatus, Task, TaskRun, TaskRunItem
+    from evalhub.tasks.services import TaskEvaluatorInput, TaskInput, task_create
     from tracing.models import Project, Session, Span, Trace
 
     project = Project.objects.get(name="bench")

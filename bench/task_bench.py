@@ -131,7 +131,8 @@ def setup(concurrency: int, judge_url: str):  # type: ignore[no-untyped-def]
     django.setup()
     from django.core.management import call_command
 
-    from evalhub.services import evaluator_create, provider_create
+    from evalhub.evaluators.services import evaluator_create
+    from evalhub.providers.services import provider_create
 
     call_command("migrate", verbosity=0)
     provider = provider_create(
@@ -155,7 +156,7 @@ def setup(concurrency: int, judge_url: str):  # type: ignore[no-untyped-def]
 def ingest(spans: int) -> None:
     from bench.payloads import requests
     from tracing.ingest.otlp import spans_from_otlp_protobuf
-    from tracing.services import spans_ingest
+    from tracing.store.services import spans_ingest
 
     for body in requests(spans, 5000, seed=5, run="t"):
         spans_ingest(records=spans_from_otlp_protobuf(body, project_name="bench").records)
@@ -169,12 +170,12 @@ def backfill(args: argparse.Namespace) -> None:
         _provider, evaluator = setup(args.concurrency, judge_url)
         from django.utils import timezone
 
-        from evalhub.models import RunStatus, TaskRun
-        from evalhub.online.dispatch import run_dispatch
-        from evalhub.online.services import (
+        from evalhub.tasks.models import RunStatus, TaskRun
+        from evalhub.tasks.services import (
             TaskEvaluatorInput,
             TaskInput,
             run_backfill_create,
+            run_dispatch,
             task_create,
         )  # fmt: skip
         from tracing.models import Project
@@ -247,10 +248,10 @@ def latency(args: argparse.Namespace) -> None:
 
         from annotations.models import Annotation
         from bench.payloads import requests
-        from evalhub.online.services import TaskEvaluatorInput, TaskInput, task_create
+        from evalhub.tasks.services import TaskEvaluatorInput, TaskInput, task_create
         from tracing.ingest.otlp import spans_from_otlp_protobuf
         from tracing.models import Project, Span
-        from tracing.services import spans_ingest
+        from tracing.store.services import spans_ingest
 
         project = Project.objects.get_or_create(name="bench")[0]
         task_create(

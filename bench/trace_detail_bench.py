@@ -151,9 +151,9 @@ def load() -> None:
     from django.core.management import call_command
     from django.db import connection
 
-    from annotations.services import AnnotationInput, annotations_upsert
+    from annotations.store.services import AnnotationInput, annotations_upsert
     from tracing.models import Span
-    from tracing.services import spans_ingest
+    from tracing.store.services import spans_ingest
 
     call_command("migrate", verbosity=0)
     records = _records(datetime(2026, 11, 20, 12, 0, tzinfo=UTC))

@@ -6,9 +6,9 @@ from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
-import evalhub.converters  # noqa: F401  (registers the <name:…> path converter)
-from evalhub.auth import ApiKeyAuth
-from evalhub.json_input import JsonInputError, JsonInputParser
+import evalhub.core.converters  # noqa: F401  (registers the <name:…> path converter)
+from evalhub.core.json_input import JsonInputError, JsonInputParser
+from evalhub.identity.auth import ApiKeyAuth
 
 # The Phoenix client checks the server's version before using newer routes.
 PHOENIX_COMPATIBLE_VERSION = "20.8.0"
@@ -75,16 +75,16 @@ def arize_phoenix_version(request: HttpRequest) -> HttpResponse:
 
 
 def _register_routers() -> None:
-    from annotations.api import router as annotations_router
-    from annotations.api_batch import router as annotations_batch_router
-    from annotations.api_configs import router as annotation_configs_router
-    from annotations.api_datasets import router as datasets_router
-    from annotations.api_queues import router as annotation_queues_router
-    from evalhub.api_hub import router as hub_router
-    from evalhub.api_keys import router as api_keys_router
-    from evalhub.api_tasks import router as tasks_router
-    from tracing.api import router as tracing_router
-    from tracing.api_mutations import router as mutations_router
+    from annotations.api.annotations import router as annotations_router
+    from annotations.api.batch import router as annotations_batch_router
+    from annotations.datasets.api import router as datasets_router
+    from annotations.queues.api import router as annotation_queues_router
+    from annotations.rubrics.api import router as annotation_configs_router
+    from evalhub.evaluators.api import router as hub_router
+    from evalhub.identity.api import router as api_keys_router
+    from evalhub.tasks.api import router as tasks_router
+    from tracing.api.mutations import router as mutations_router
+    from tracing.api.spans import router as tracing_router
 
     api.add_router("/v1", tracing_router)
     api.add_router("/v1", mutations_router)

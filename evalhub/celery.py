@@ -24,7 +24,7 @@ app.conf.update(
     broker_connection_retry_on_startup=True,
     timezone="UTC",
 )
-app.autodiscover_tasks()
+app.autodiscover_tasks(related_name="jobs")  # evalhub.tasks.jobs; names stay evalhub.*
 
 
 def beat_schedule() -> dict[str, dict[str, object]]:
@@ -51,7 +51,7 @@ def beat_schedule() -> dict[str, dict[str, object]]:
 @worker_process_init.connect
 def _run_custom_code_here(**kwargs: object) -> None:
     """Workers run custom code evaluators in their sandbox; other processes send it to them."""
-    from evalhub.hub.custom_code import worker_process_mark
+    from evalhub.evaluators.sandbox.dispatch import worker_process_mark
 
     worker_process_mark()
 

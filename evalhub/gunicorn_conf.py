@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from evalhub.env import env_int, env_str
+from evalhub.core.env import env_int, env_str
 
 _host = env_str("HOST", "127.0.0.1") or "127.0.0.1"
 _port = env_int("PORT", 8000, minimum=1)

@@ -16,9 +16,9 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from evalhub.models import ApiKeyScope
-from evalhub.selectors import api_key_authenticate, api_key_find
-from evalhub.services import api_key_create, api_key_revoke
+from evalhub.identity.models import ApiKeyScope
+from evalhub.identity.selectors import api_key_authenticate, api_key_find
+from evalhub.identity.services import api_key_create, api_key_revoke
 
 ADMIN_USERNAME = "admin"
 ADMIN_SECRET_FILE = "admin_password"  # noqa: S105 - a file name

@@ -1,4 +1,4 @@
-"""EvalHub settings. Every environment read goes through ``evalhub.env``."""
+"""EvalHub settings. Every environment read goes through ``evalhub.core.env``."""
 
 from __future__ import annotations
 
@@ -13,13 +13,13 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
-from evalhub.env import env_bool, env_date, env_int, env_list, env_size, env_str
+from evalhub.core.env import env_bool, env_date, env_int, env_list, env_size, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("EVALHUB_VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 # Private: the secret key, the SQLite database, queued work. Custom code evaluators run as
-# another user (evalhub/hub/sandbox.py), which must not read any of it.
+# another user (evalhub/evaluators/sandbox/run.py), which must not read any of it.
 if VAR_DIR.stat().st_uid == os.geteuid():
     VAR_DIR.chmod(0o700)
 
@@ -52,14 +52,21 @@ INSTALLED_APPS = [
     "django_filters",
     "ninja",  # the API docs' Swagger UI from its own static files, not a CDN
     "axes",  # login attempts limited per account and per address
-    "evalhub",
+    "evalhub",  # the project: settings, URLs, API root, Celery app, checks
+    "evalhub.identity",
     "tracing",
     "annotations",
+    "annotations.queues",
+    "annotations.datasets",
+    "evalhub.providers",
+    "evalhub.evaluators",
+    "evalhub.tasks",
+    "evalhub.trends",
 ]
 
 MIDDLEWARE = [
     # First: a database failure anywhere below answers 503 + Retry-After on the API routes.
-    "evalhub.database.DatabaseFailureMiddleware",
+    "evalhub.core.database.DatabaseFailureMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
@@ -68,7 +75,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "evalhub.auth.AccessMiddleware",
+    "evalhub.identity.auth.AccessMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -88,7 +95,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "evalhub.navigation.navigation",
+                "evalhub.site.navigation.navigation",
             ],
         },
     },
@@ -180,7 +187,7 @@ if not CELERY_BROKER_URL:
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
-# Results travel back only for the calls a web process waits on (custom code, evalhub.hub.custom_code):
+# Results travel back only for the calls a web process waits on (custom code, evalhub.evaluators.sandbox.dispatch):
 # CELERY_RESULT_BACKEND, else the Redis of REDIS_URL / a Redis broker, else files under var/.
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", REDIS_URL)
 if not CELERY_RESULT_BACKEND:
@@ -192,7 +199,7 @@ if not CELERY_RESULT_BACKEND:
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 300, minimum=1)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 360, minimum=1)
-# Online evaluation tasks (evalhub.online).
+# Online evaluation tasks (evalhub.tasks).
 EVALHUB_TASKS_TICK_SECONDS = env_int("EVALHUB_TASKS_TICK_SECONDS", 5, minimum=1)
 EVALHUB_RUNS_SWEEP_SECONDS = env_int("EVALHUB_RUNS_SWEEP_SECONDS", 30, minimum=1)
 EVALHUB_RUN_LEASE_SECONDS = env_int("EVALHUB_RUN_LEASE_SECONDS", 60, minimum=2)
@@ -275,13 +282,13 @@ AXES_RESET_ON_SUCCESS = True
 AXES_DISABLE_ACCESS_LOG = True
 AXES_VERBOSE = False
 AXES_ENABLE_ADMIN = False  # lift a lock with: manage.py axes_reset_username <name> (or axes_reset)
-AXES_LOCKOUT_CALLABLE = "evalhub.views_settings.login_locked_out"
-AXES_CLIENT_IP_CALLABLE = "evalhub.auth.client_ip"
+AXES_LOCKOUT_CALLABLE = "evalhub.identity.views.login_locked_out"
+AXES_CLIENT_IP_CALLABLE = "evalhub.identity.auth.client_ip"
 # How many reverse proxies in front append to X-Forwarded-For (0: use the peer's address).
 EVALHUB_TRUSTED_PROXIES = env_int("EVALHUB_TRUSTED_PROXIES", 0, minimum=0)
 
 # Evaluator hub. Provider API keys are encrypted with keys derived from these secrets (newest
-# first; every one decrypts); empty: SECRET_KEY and SECRET_KEY_FALLBACKS. See evalhub/hub/crypto.py.
+# first; every one decrypts); empty: SECRET_KEY and SECRET_KEY_FALLBACKS. See evalhub/providers/crypto.py.
 EVALHUB_ENCRYPTION_KEYS = env_list("EVALHUB_ENCRYPTION_KEYS", [])
 # Judge calls: attempts per call (retries on timeouts, 429 and 5xx) and the longest wait between.
 EVALHUB_LLM_MAX_ATTEMPTS = env_int("EVALHUB_LLM_MAX_ATTEMPTS", 5, minimum=1)
@@ -290,7 +297,7 @@ EVALHUB_LLM_MAX_BACKOFF_SECONDS = env_int("EVALHUB_LLM_MAX_BACKOFF_SECONDS", 60,
 # (REDIS_URL); without it (embedded mode) each process enforces them on its own.
 EVALHUB_LIMITER_REDIS_URL = env_str("EVALHUB_LIMITER_REDIS_URL", REDIS_URL)
 
-# Custom code evaluators (evalhub/hub/sandbox.py; README, "Isolation of code evaluators"): the user
+# Custom code evaluators (evalhub/evaluators/sandbox/run.py; README, "Isolation of code evaluators"): the user
 # their code runs as when the worker runs as root (a name, uid or uid:gid; "current": the worker's
 # own user, when it is not root), the queue web processes send it to, and how long they wait for
 # a worker beyond the code's own timeout.
@@ -298,7 +305,7 @@ EVALHUB_SANDBOX_USER = env_str("EVALHUB_SANDBOX_USER", "nobody")
 EVALHUB_SANDBOX_QUEUE = env_str("EVALHUB_SANDBOX_QUEUE", "sandbox")
 EVALHUB_SANDBOX_WAIT_SECONDS = env_int("EVALHUB_SANDBOX_WAIT_SECONDS", 30, minimum=1)
 
-# Requests to user-configured URLs (LLM providers; evalhub/outbound.py) never go to these networks
+# Requests to user-configured URLs (LLM providers; evalhub/core/outbound.py) never go to these networks
 # (CIDR) or host names, checked when a URL is saved and at every connection. Listing the variable
 # replaces the default: keep its entries when you add your own.
 EVALHUB_OUTBOUND_DENY = env_list(

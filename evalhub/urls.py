@@ -3,9 +3,9 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from evalhub.api import api
-from evalhub.views import home
-from evalhub.views_settings import set_password
-from tracing.views_otlp import otlp_traces
+from evalhub.identity.views import set_password
+from evalhub.site.views import home
+from tracing.ingest.http import otlp_traces
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -16,10 +16,10 @@ urlpatterns = [
     path("v1/traces", otlp_traces, name="otlp-traces"),
     path("", home, name="home"),
     path("", include("tracing.urls")),
-    path("", include("tracing.urls_detail")),
-    path("", include("evalhub.urls_hub")),
+    path("", include("tracing.detail.urls")),
+    path("", include("evalhub.evaluators.urls")),
     path("", include("annotations.urls")),
-    path("", include("evalhub.urls_tasks")),
-    path("", include("evalhub.urls_settings")),
+    path("", include("evalhub.tasks.urls")),
+    path("", include("evalhub.identity.urls")),
     path("", api.urls),
 ]

@@ -39,10 +39,10 @@ def pytest_runtest_makereport(item, call):  # type: ignore[no-untyped-def]
 @pytest.fixture(autouse=True)
 def dispatched(monkeypatch) -> list[int]:  # type: ignore[no-untyped-def]
     """Runs are not sent to a broker from tests: their ids are collected here. Tests work a run
-    by calling ``evalhub.online.engine.run_work``; the worker tests start a real worker, whose
+    by calling ``evalhub.tasks.engine.run_work``; the worker tests start a real worker, whose
     sweeper picks queued runs up."""
     sent: list[int] = []
-    monkeypatch.setattr("evalhub.online.dispatch.run_dispatch", sent.append)
+    monkeypatch.setattr("evalhub.tasks.services.run_dispatch", sent.append)
     return sent
 
 
@@ -77,12 +77,12 @@ def auth(api_key: str) -> dict[str, str]:
 
 @pytest.fixture
 def grpc_endpoint(transactional_db, monkeypatch) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """``host:port`` of an OTLP/gRPC receiver (``tracing.grpc_otlp``) on a free port, in this
+    """``host:port`` of an OTLP/gRPC receiver (``tracing.ingest.grpc``) on a free port, in this
     process, storing from its own threads (no ingest processes) on the test database (committed
     data, hence ``transactional_db``), as ``live_server`` does for HTTP."""
     from django.db import connection
 
-    from tracing.grpc_otlp import grpc_server
+    from tracing.ingest.grpc import grpc_server
 
     # Each request closes its thread's connection when done, so none outlives the test.
     monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 0)

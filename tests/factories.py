@@ -7,10 +7,10 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from evalhub.services import api_key_create
+from evalhub.identity.services import api_key_create
 from tracing.ingest import SpanRecord
 from tracing.models import Project, Span
-from tracing.services import spans_ingest
+from tracing.store.services import spans_ingest
 
 _counter = itertools.count(1)
 BASE_TIME = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)

@@ -163,7 +163,7 @@ class Span(models.Model):
             models.Index(fields=["trace", "start_time"], name="span_trace_start"),
             models.Index(fields=["project", "ingested_at"], name="span_project_ingested"),
             # The Spans and Traces tabs sorted by latency, tokens or cost with keyset pages
-            # (``tracing.selectors.browser``); the expressions are the ones the tables order by.
+            # (``tracing.browser.selectors``); the expressions are the ones the tables order by.
             models.Index(fields=["project", "latency_ms", "id"], name="span_project_latency"),
             models.Index(
                 fields=["project", "latency_ms", "id"],

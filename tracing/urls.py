@@ -2,8 +2,8 @@
 
 from django.urls import path
 
-import evalhub.converters  # noqa: F401  (registers the <name:…> path converter)
-from tracing import views
+import evalhub.core.converters  # noqa: F401  (registers the <name:…> path converter)
+from tracing.browser import views
 
 app_name = "tracing"
 urlpatterns = [

@@ -23,8 +23,13 @@ from annotations.models import (
     OptimizationDirection,
     TargetKind,
 )
-from annotations.selectors import ANNOTATION_SORTS, DEFAULT_ANNOTATION_SORT, AnnotationFilters
-from annotations.services import AnnotationConfigInvalid, AnnotationInputError
+from annotations.rubrics.services import AnnotationConfigInvalid
+from annotations.store.selectors import (
+    ANNOTATION_SORTS,
+    DEFAULT_ANNOTATION_SORT,
+    AnnotationFilters,
+)
+from annotations.store.services import AnnotationInputError
 from tracing.models import Project
 
 BLANK_VALUE_ROWS = 2  # empty label rows offered below a categorical rubric's values

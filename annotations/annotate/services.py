@@ -3,15 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-from numbers import Real
-from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, models, transaction
-from django.utils import timezone
+from django.db import models, transaction
 
 from annotations.models import (
     Annotation,
@@ -19,16 +13,12 @@ from annotations.models import (
     AnnotationConfigKind,
     AnnotationSource,
     AnnotatorKind,
-    OptimizationDirection,
     ProjectAnnotationConfig,
     TargetKind,
 )
-from annotations.naming import RECORD_PREFIXES, AnnotatorClass, annotator_class, class_kinds
-from tracing.models import Project, Session, Span, Trace
-from annotations.store.services import AnnotationInput
-from annotations.store.services import AnnotationInputError
-from annotations.store.services import annotations_upsert
-
+from annotations.naming import AnnotatorClass, class_kinds
+from annotations.store.services import AnnotationInput, AnnotationInputError, annotations_upsert
+from tracing.models import Project
 
 # --- a person's annotations under a rubric (the annotate form) ----------------------------------
 

@@ -6,8 +6,8 @@ project's Annotations tab with its agreement view. ``project`` is the project's 
 
 from django.urls import URLPattern, path
 
-import evalhub.converters  # noqa: F401  (registers the <name:…> path converter)
-from annotations import views_annotate
+import evalhub.core.converters  # noqa: F401  (registers the <name:…> path converter)
+from annotations.annotate import views as views_annotate
 
 urlpatterns: list[URLPattern] = [
     path("settings/annotation-configs/", views_annotate.configs, name="configs"),

@@ -18,14 +18,21 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from annotations.agreement import agreement
-from annotations.forms import (
+from annotations.annotate.forms import (
     AgreementForm,
     AnnotateForm,
     AnnotationConfigForm,
     AnnotationFilterForm,
 )
+from annotations.annotate.services import annotation_delete, annotation_person_save
 from annotations.models import AnnotationConfig, AnnotatorKind, TargetKind
-from annotations.selectors import (
+from annotations.rubrics.services import (
+    AnnotationConfigInvalid,
+    AnnotationConfigNameTaken,
+    annotation_config_delete,
+    annotation_config_save,
+)
+from annotations.store.selectors import (
     AnnotationTarget,
     agreement_ratings,
     annotate_panel_get,
@@ -36,18 +43,9 @@ from annotations.selectors import (
     annotation_names,
     annotation_target_get,
 )
-from annotations.services import (
-    AnnotationConfigInvalid,
-    AnnotationConfigNameTaken,
-    AnnotationInputError,
-    AnnotationTargetNotFound,
-    annotation_config_delete,
-    annotation_config_save,
-    annotation_delete,
-    annotation_person_save,
-)
+from annotations.store.services import AnnotationInputError, AnnotationTargetNotFound
+from tracing.browser.project_tabs import project_tabs
 from tracing.models import Project, Span, Trace
-from tracing.project_tabs import project_tabs
 
 ANNOTATE_TEMPLATE: Final = "annotations/_annotate.html"
 TARGETS: Final = {

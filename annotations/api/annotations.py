@@ -13,15 +13,15 @@ from ninja.errors import HttpError
 
 from annotations.agreement import agreement
 from annotations.models import Annotation, AnnotatorKind, TargetKind
-from annotations.selectors import MAX_PAGE_SIZE, agreement_ratings, annotation_list
-from annotations.services import (
+from annotations.store.selectors import MAX_PAGE_SIZE, agreement_ratings, annotation_list
+from annotations.store.services import (
     AnnotationInput,
     AnnotationInputError,
     AnnotationTargetNotFound,
     annotations_upsert,
 )
-from evalhub.models import ApiKey
-from tracing.api_mutations import project_from_path
+from evalhub.identity.models import ApiKey
+from tracing.api.mutations import project_from_path
 
 router = Router(tags=["annotations"])
 

@@ -13,9 +13,9 @@ from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
 
-from annotations.api import _request_user
+from annotations.api.annotations import _request_user
 from annotations.models import TargetKind
-from annotations.services import (
+from annotations.store.services import (
     AnnotationInput,
     AnnotationInputError,
     AnnotationTargetNotFound,
@@ -23,7 +23,7 @@ from annotations.services import (
     annotations_upsert,
     evaluation_records_upsert,
 )
-from tracing.api_mutations import project_from_path
+from tracing.api.mutations import project_from_path
 
 router = Router(tags=["annotations"])
 

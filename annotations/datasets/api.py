@@ -15,8 +15,8 @@ from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
-from annotations.models import Dataset, DatasetExample
-from annotations.selectors_datasets import (
+from annotations.datasets.models import Dataset, DatasetExample
+from annotations.datasets.selectors import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
     dataset_examples_page,
@@ -25,7 +25,7 @@ from annotations.selectors_datasets import (
     span_pks_by_id,
     span_pks_matching,
 )
-from annotations.services_datasets import (
+from annotations.datasets.services import (
     MAX_EXAMPLES_PER_ADD,
     DatasetInvalid,
     DatasetNameTaken,
@@ -36,9 +36,9 @@ from annotations.services_datasets import (
     dataset_name_clean,
     expected_output_from_clean,
 )
-from tracing.api_mutations import project_from_path
+from tracing.api.mutations import project_from_path
 from tracing.query import FilterError
-from tracing.selectors import span_queryset
+from tracing.store.selectors import span_queryset
 
 router = Router(tags=["datasets"])
 

@@ -1,6 +1,6 @@
 """A dataset's examples streamed as CSV, JSONL or Parquet, one keyset batch at a time.
 
-The approach of ``tracing.export``: rows are read with ``.values()`` in keyset batches
+The approach of ``tracing.store.export``: rows are read with ``.values()`` in keyset batches
 (``dataset_example_rows_batched``) and each batch is encoded and yielded before the next is
 read, so memory is bounded by one batch whatever the size of the dataset; Parquet gets one row
 group per batch against a schema fixed up front.
@@ -19,9 +19,9 @@ from typing import Any, Final
 
 import pyarrow as pa
 
-from annotations.models import Dataset
-from annotations.selectors_datasets import EXPORT_BATCH_SIZE, dataset_example_rows_batched
-from tracing.export import FORMATS, parquet_stream
+from annotations.datasets.models import Dataset
+from annotations.datasets.selectors import EXPORT_BATCH_SIZE, dataset_example_rows_batched
+from tracing.store.export import FORMATS, parquet_stream
 
 PARQUET_SCHEMA: Final = pa.schema(
     [

@@ -4,12 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Q
 from django.utils import timezone
-
-from annotations.naming import human_expression
-from tracing.models import Project, Session, Span, Trace
-
 
 # --- datasets ---
 
@@ -24,6 +19,9 @@ class Dataset(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "annotations_dataset"  # the table predates the app
 
     def __str__(self) -> str:
         return self.name
@@ -47,6 +45,7 @@ class DatasetExample(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        db_table = "annotations_datasetexample"  # the table predates the app
         constraints = [
             models.UniqueConstraint(
                 fields=["dataset", "source_span_id"], name="dataset_example_unique_span"

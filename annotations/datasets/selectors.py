@@ -15,10 +15,11 @@ from typing import Any, Final, Literal
 
 from django.db.models import Count, F, OuterRef, QuerySet, Subquery
 
-from annotations.models import Annotation, Dataset, DatasetExample, TargetKind
+from annotations.datasets.models import Dataset, DatasetExample
+from annotations.models import Annotation, TargetKind
 from annotations.naming import label_key
+from tracing.browser.selectors import Tab
 from tracing.models import Project, Session, Span, Trace
-from tracing.selectors.browser import Tab
 
 DEFAULT_PAGE_SIZE: Final = 100
 MAX_PAGE_SIZE: Final = 1000

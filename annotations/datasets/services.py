@@ -21,9 +21,9 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from annotations.models import Dataset, DatasetExample
-from annotations.selectors_datasets import ExampleSource, SourceKind, example_sources
-from annotations.services import FieldInvalid, NameTaken, name_free, save_named
+from annotations.datasets.models import Dataset, DatasetExample
+from annotations.datasets.selectors import ExampleSource, SourceKind, example_sources
+from evalhub.core.fields import FieldInvalid, NameTaken, name_free, save_named
 
 MAX_NAME_LENGTH: Final = 255
 MAX_EXAMPLES_PER_ADD: Final = 50_000
@@ -32,7 +32,7 @@ BATCH_SIZE: Final = 500
 """Spans read (with their annotations) and examples inserted at a time."""
 REFERENCE_KEYS: Final = ("reference", "expected_output", "expected", "ground_truth")
 """Metadata keys of a reference answer, in order: the ones evaluators read as ``reference``
-(``evalhub.hub.variables.REFERENCE_KEYS``)."""
+(``evalhub.evaluators.variables.REFERENCE_KEYS``)."""
 SOURCES: Final = ("span", "trace", "session")
 
 

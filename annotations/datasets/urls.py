@@ -2,8 +2,8 @@
 
 from django.urls import URLPattern, path
 
-import evalhub.converters  # noqa: F401  (registers the <name:…> path converter)
-from annotations import views_datasets
+import evalhub.core.converters  # noqa: F401  (registers the <name:…> path converter)
+from annotations.datasets import views as views_datasets
 
 urlpatterns: list[URLPattern] = [
     path("datasets/", views_datasets.datasets, name="datasets"),

@@ -26,9 +26,9 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from annotations.dataset_export import FORMATS, dataset_export_stream
-from annotations.models import Dataset
-from annotations.selectors_datasets import (
+from annotations.datasets.export import FORMATS, dataset_export_stream
+from annotations.datasets.models import Dataset
+from annotations.datasets.selectors import (
     SOURCE_OF_TAB,
     annotation_names_recent,
     dataset_examples,
@@ -38,7 +38,7 @@ from annotations.selectors_datasets import (
     dataset_source_spans_matching,
     dataset_source_spans_selected,
 )
-from annotations.services_datasets import (
+from annotations.datasets.services import (
     MAX_EXAMPLES_PER_ADD,
     DatasetInvalid,
     DatasetNameTaken,
@@ -47,9 +47,9 @@ from annotations.services_datasets import (
     dataset_examples_add_by_name,
     dataset_update,
 )
-from tracing.filters import SpanFilterSet, with_default_range
+from tracing.browser.filters import SpanFilterSet, with_default_range
+from tracing.browser.selectors import TABS, Tab, browse_spans
 from tracing.models import Project
-from tracing.selectors.browser import TABS, Tab, browse_spans
 
 EXAMPLES_PER_PAGE: Final = 50
 DATASETS_PER_PAGE: Final = 50

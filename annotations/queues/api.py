@@ -18,9 +18,9 @@ from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
-from annotations.models import AnnotationConfig, AssignmentMode, LabelingQueue
-from annotations.roles import is_annotator
-from annotations.selectors_queues import (
+from annotations.models import AnnotationConfig
+from annotations.queues.models import AssignmentMode, LabelingQueue
+from annotations.queues.selectors import (
     ITEM_STATES,
     ItemRow,
     queue_find,
@@ -29,7 +29,7 @@ from annotations.selectors_queues import (
     queue_list,
     queue_progress,
 )
-from annotations.services_queues import (
+from annotations.queues.services import (
     MAX_ITEMS_PER_ADD,
     QueueInvalid,
     QueueItemsNotFound,
@@ -38,8 +38,9 @@ from annotations.services_queues import (
     queue_items_add,
     queue_items_add_from_filter,
 )
-from evalhub.models import ApiKey
-from tracing.api_mutations import project_from_path
+from evalhub.identity.models import ApiKey
+from evalhub.identity.roles import is_annotator
+from tracing.api.mutations import project_from_path
 from tracing.query import FilterError
 
 router = Router(tags=["annotation queues"])

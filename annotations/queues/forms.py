@@ -1,5 +1,5 @@
 """Forms of the labeling queue pages. They parse input; the rules live in
-``annotations.services_queues`` (whose errors the views put back on these forms)."""
+``annotations.queues.services`` (whose errors the views put back on these forms)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from typing import Any
 from django import forms
 from django.contrib.auth import get_user_model
 
-from annotations.models import AnnotationConfig, AnnotationConfigKind, AssignmentMode, TargetKind
-from annotations.services_queues import MAX_ITEMS_PER_ADD
+from annotations.models import AnnotationConfig, AnnotationConfigKind, TargetKind
+from annotations.queues.models import AssignmentMode
+from annotations.queues.services import MAX_ITEMS_PER_ADD
 from tracing.models import Project
 
 

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
-from annotations.naming import human_expression
+from annotations.models import AnnotationConfig, TargetKind
 from tracing.models import Project, Session, Span, Trace
-from annotations.models import AnnotationConfig
-from annotations.models import TargetKind
-
 
 # --- labeling queues ---
 
@@ -45,9 +42,17 @@ class LabelingQueue(models.Model):
     assignment_mode = models.CharField(
         max_length=16, choices=AssignmentMode.choices, default=AssignmentMode.ALL
     )
-    configs = models.ManyToManyField(AnnotationConfig, related_name="labeling_queues", blank=True)
+    configs = models.ManyToManyField(
+        AnnotationConfig,
+        related_name="labeling_queues",
+        blank=True,
+        db_table="annotations_labelingqueue_configs",
+    )
     assignees = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, related_name="labeling_queues", blank=True
+        settings.AUTH_USER_MODEL,
+        related_name="labeling_queues",
+        blank=True,
+        db_table="annotations_labelingqueue_assignees",
     )
     rotation = models.PositiveIntegerField(default=0)
     created_by = models.ForeignKey(
@@ -61,6 +66,7 @@ class LabelingQueue(models.Model):
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        db_table = "annotations_labelingqueue"  # the table predates the app
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -100,6 +106,7 @@ class LabelingQueueItem(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        db_table = "annotations_labelingqueueitem"  # the table predates the app
         constraints = [
             models.UniqueConstraint(
                 fields=["queue", "span"],
@@ -143,6 +150,7 @@ class LabelingQueueReview(models.Model):
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        db_table = "annotations_labelingqueuereview"  # the table predates the app
         constraints = [
             models.UniqueConstraint(fields=["item", "user"], name="queue_review_unique_user"),
             models.CheckConstraint(

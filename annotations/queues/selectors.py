@@ -29,15 +29,17 @@ from annotations.models import (
     AnnotationConfig,
     AnnotationConfigKind,
     AnnotatorKind,
+    TargetKind,
+)
+from annotations.queues.models import (
     AssignmentMode,
     ItemState,
     LabelingQueue,
     LabelingQueueItem,
     LabelingQueueReview,
-    TargetKind,
 )
-from annotations.roles import is_annotator
-from tracing.selectors.detail import (
+from evalhub.identity.roles import is_annotator
+from tracing.detail.presenter import (
     SessionDetail,
     SpanPane,
     TraceDetail,

@@ -30,14 +30,16 @@ from annotations.models import (
     AnnotationConfigKind,
     AnnotationSource,
     AnnotatorKind,
+    TargetKind,
+)
+from annotations.queues.models import (
     AssignmentMode,
     ItemState,
     LabelingQueue,
     LabelingQueueItem,
     LabelingQueueReview,
-    TargetKind,
 )
-from annotations.selectors_queues import (
+from annotations.queues.selectors import (
     KIND_NOUNS,
     assignee_ids,
     item_target_id,
@@ -46,18 +48,11 @@ from annotations.selectors_queues import (
     queue_items_for,
     reservation_free,
 )
-from annotations.services import (
-    MAX_NAME_LENGTH,
-    AnnotationInput,
-    FieldInvalid,
-    NameTaken,
-    annotations_upsert,
-    name_free,
-    save_named,
-)
+from annotations.store.services import MAX_NAME_LENGTH, AnnotationInput, annotations_upsert
+from evalhub.core.fields import FieldInvalid, NameTaken, name_free, save_named
 from tracing.models import Project, Session, Span, Trace
 from tracing.query import compile_filter, session_matches, trace_matches
-from tracing.selectors import span_queryset
+from tracing.store.selectors import span_queryset
 
 MAX_ITEMS_PER_ADD: Final = 10_000
 # Per item kind: the model, the queue item's foreign key to it, and the ids' name in requests.

@@ -1,12 +1,12 @@
 """Annotation pages: queues (included in the ``annotations`` namespace by annotations/urls.py).
 
 Annotators reach only ``queues``, ``queue``, ``queue-label`` and ``queue-item`` (``Need.QUEUE``
-in ``evalhub.policy``)."""
+in ``evalhub.identity.policy``)."""
 
 from django.urls import URLPattern, path
 
-import evalhub.converters  # noqa: F401  (registers the <name:…> path converter)
-from annotations import views_queues
+import evalhub.core.converters  # noqa: F401  (registers the <name:…> path converter)
+from annotations.queues import views as views_queues
 
 urlpatterns: list[URLPattern] = [
     path("queues/", views_queues.queues, name="queues"),

@@ -21,10 +21,9 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from annotations.forms_queues import LabelForm, QueueFilterForm, QueueForm
-from annotations.models import ItemState, LabelingQueue, LabelingQueueItem
-from annotations.roles import is_annotator
-from annotations.selectors_queues import (
+from annotations.queues.forms import LabelForm, QueueFilterForm, QueueForm
+from annotations.queues.models import ItemState, LabelingQueue, LabelingQueueItem
+from annotations.queues.selectors import (
     ITEM_STATES,
     KIND_NOUNS,
     assignee_ids,
@@ -45,7 +44,7 @@ from annotations.selectors_queues import (
     queue_progress,
     queue_progress_for,
 )
-from annotations.services_queues import (
+from annotations.queues.services import (
     QueueAnswersInvalid,
     QueueInvalid,
     QueueItemAlreadyDone,
@@ -62,6 +61,7 @@ from annotations.services_queues import (
     queue_update,
     reservation_seconds,
 )
+from evalhub.identity.roles import is_annotator
 from tracing.models import Project
 from tracing.query import FilterError
 

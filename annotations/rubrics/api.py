@@ -10,8 +10,7 @@ from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
 from annotations.models import AnnotationConfig, AnnotationConfigKind
-from annotations.selectors import MAX_PAGE_SIZE, annotation_config_get, annotation_config_list
-from annotations.services import (
+from annotations.rubrics.services import (
     AnnotationConfigInvalid,
     AnnotationConfigNameTaken,
     annotation_config_create,
@@ -20,7 +19,12 @@ from annotations.services import (
     project_annotation_config_disable,
     project_annotation_config_enable,
 )
-from tracing.api_mutations import project_from_path
+from annotations.store.selectors import (
+    MAX_PAGE_SIZE,
+    annotation_config_get,
+    annotation_config_list,
+)
+from tracing.api.mutations import project_from_path
 
 router = Router(tags=["annotation configs"])
 

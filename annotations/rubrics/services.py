@@ -4,34 +4,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from numbers import Real
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, models, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from annotations.models import (
-    Annotation,
     AnnotationConfig,
     AnnotationConfigKind,
-    AnnotationSource,
-    AnnotatorKind,
     OptimizationDirection,
     ProjectAnnotationConfig,
-    TargetKind,
 )
-from annotations.naming import RECORD_PREFIXES, AnnotatorClass, annotator_class, class_kinds
-from tracing.models import Project, Session, Span, Trace
-from evalhub.core.fields import FieldInvalid
-from annotations.store.services import MAX_LABEL_LENGTH
-from annotations.store.services import MAX_NAME_LENGTH
-from evalhub.core.fields import NameTaken
-from evalhub.core.fields import name_free
-from evalhub.core.fields import save_named
-
+from annotations.store.services import MAX_LABEL_LENGTH, MAX_NAME_LENGTH
+from evalhub.core.fields import FieldInvalid, NameTaken, name_free, save_named
+from tracing.models import Project
 
 # --- annotation configs (rubrics) ---------------------------------------------------------------
 

@@ -11,22 +11,17 @@ from numbers import Real
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, models, transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from annotations.models import (
     Annotation,
-    AnnotationConfig,
-    AnnotationConfigKind,
     AnnotationSource,
     AnnotatorKind,
-    OptimizationDirection,
-    ProjectAnnotationConfig,
     TargetKind,
 )
-from annotations.naming import RECORD_PREFIXES, AnnotatorClass, annotator_class, class_kinds
+from annotations.naming import RECORD_PREFIXES, annotator_class
 from tracing.models import Project, Session, Span, Trace
-
 
 MAX_NAME_LENGTH = 255
 MAX_LABEL_LENGTH = 255
@@ -545,9 +540,6 @@ __all__ = [
     "RECORD_FIELDS",
     "RECORD_ID_COLUMNS",
     "RECORD_PREFIXES",
-    "RESERVED_CONFIG_NAMES",
-    "AnnotationConfigInvalid",
-    "AnnotationConfigNameTaken",
     "AnnotationInput",
     "AnnotationInputError",
     "AnnotationTargetAmbiguous",
@@ -556,17 +548,8 @@ __all__ = [
     "RecordAnnotation",
     "RecordColumn",
     "SpanWindow",
-    "annotation_config_create",
-    "annotation_config_delete",
-    "annotation_config_projects_set",
-    "annotation_config_save",
-    "annotation_config_update",
-    "annotation_delete",
-    "annotation_person_save",
     "annotations_upsert",
     "evaluation_records_read",
     "evaluation_records_upsert",
-    "project_annotation_config_disable",
-    "project_annotation_config_enable",
     "record_column_parse",
 ]

@@ -22,7 +22,7 @@ from django.http import HttpRequest, HttpResponse
 from google.protobuf import duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
-from evalhub.api_errors import error_response, is_protobuf_request
+from evalhub.core.api_errors import error_response, is_protobuf_request
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def _note_failure(sender: Any, request: HttpRequest | None = None, **kwargs: Any
         setattr(request, _FAILURE_ATTR, exc)
 
 
-got_request_exception.connect(_note_failure, dispatch_uid="evalhub.database.failure")
+got_request_exception.connect(_note_failure, dispatch_uid="evalhub.core.database.failure")
 
 
 class DatabaseFailureMiddleware:

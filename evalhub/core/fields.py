@@ -2,29 +2,9 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-from numbers import Real
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, models, transaction
-from django.utils import timezone
-
-from annotations.models import (
-    Annotation,
-    AnnotationConfig,
-    AnnotationConfigKind,
-    AnnotationSource,
-    AnnotatorKind,
-    OptimizationDirection,
-    ProjectAnnotationConfig,
-    TargetKind,
-)
-from annotations.naming import RECORD_PREFIXES, AnnotatorClass, annotator_class, class_kinds
-from tracing.models import Project, Session, Span, Trace
 
 
 class FieldInvalid(ValueError):

@@ -12,23 +12,28 @@ from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
 from pydantic import SecretStr
 
-from evalhub.auth import request_principal
-from evalhub.hub import TEMPLATES, evaluator_run
-from evalhub.hub.config import EvaluatorConfigError
-from evalhub.models import ApiKey, Evaluator, Provider
-from evalhub.selectors import (
+from evalhub.evaluators.definition import EvaluatorConfigError
+from evalhub.evaluators.library import TEMPLATES
+from evalhub.evaluators.models import Evaluator
+from evalhub.evaluators.running import evaluator_run
+from evalhub.evaluators.selectors import (
     evaluator_get,
     evaluator_list,
     evaluator_version_get,
     evaluator_version_latest,
-    provider_list,
 )
-from evalhub.services import (
+from evalhub.evaluators.services import (
     EvaluatorInUse,
     evaluator_create,
     evaluator_create_from_template,
     evaluator_delete,
     evaluator_update,
+)
+from evalhub.identity.auth import request_principal
+from evalhub.identity.models import ApiKey
+from evalhub.providers.models import Provider
+from evalhub.providers.selectors import provider_list
+from evalhub.providers.services import (
     provider_create,
     provider_delete,
     provider_test_connection,

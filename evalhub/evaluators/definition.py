@@ -10,8 +10,8 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from evalhub.hub.judge import template_variables
-from evalhub.hub.variables import source_validate
+from evalhub.evaluators.judge import template_variables
+from evalhub.evaluators.variables import source_validate
 
 Granularity = Literal["span", "trace", "session"]
 OutputMode = Literal["tool", "json", "text"]
@@ -135,7 +135,7 @@ class CodeConfig(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> CodeConfig:
-        from evalhub.hub.code_evaluators import params_validate
+        from evalhub.evaluators.checks import params_validate
 
         if self.check == "custom":
             if "def evaluate" not in self.code:

@@ -1,6 +1,6 @@
 """The evaluator form: an LLM judge or a code evaluator as fields, with "Edit as JSON" as a
 fallback. The form only turns what the browser sent into a definition dict; the rules (what a
-valid definition is) are ``evalhub.hub.config``'s, applied by the services, whose errors come
+valid definition is) are ``evalhub.evaluators.definition``'s, applied by the services, whose errors come
 back here as field errors (``add_config_error``).
 
 Rows (a judge's choices, its variable mapping) are posted as parallel lists: ``choices-label``
@@ -19,12 +19,12 @@ from django import forms
 from django.urls import reverse
 from django.utils.datastructures import MultiValueDict
 
-from evalhub.hub.code_evaluators import PII_PATTERNS, SIMILARITY
-from evalhub.hub.config import BUILTIN_CHECKS
-from evalhub.hub.judge import template_variables
-from evalhub.hub.variables import SIMPLE_SOURCES
-from evalhub.models import EvaluatorKind
-from evalhub.selectors import provider_list
+from evalhub.evaluators.checks import PII_PATTERNS, SIMILARITY
+from evalhub.evaluators.definition import BUILTIN_CHECKS
+from evalhub.evaluators.judge import template_variables
+from evalhub.evaluators.models import EvaluatorKind
+from evalhub.evaluators.variables import SIMPLE_SOURCES
+from evalhub.providers.selectors import provider_list
 
 GRANULARITIES = [("span", "Span"), ("trace", "Trace"), ("session", "Session")]
 OUTPUT_MODES = [

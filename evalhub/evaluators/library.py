@@ -44,7 +44,7 @@ class JudgeTemplate:
         object.__setattr__(self, "template", _unwrap(self.template))
 
     def config(self) -> dict[str, Any]:
-        """An LLM judge definition (``evalhub.hub.config.LlmJudgeConfig``) from this template."""
+        """An LLM judge definition (``evalhub.evaluators.definition.LlmJudgeConfig``) from this template."""
         return {
             "kind": "LLM",
             "template": self.template,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -35,6 +33,7 @@ class Evaluator(models.Model):
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        db_table = "evalhub_evaluator"  # the table predates the app
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -54,13 +53,14 @@ class Evaluator(models.Model):
 class EvaluatorVersion(models.Model):
     evaluator = models.ForeignKey(Evaluator, on_delete=models.CASCADE, related_name="versions")
     number = models.PositiveIntegerField()
-    config = models.JSONField(help_text="The validated definition (evalhub.hub.config).")
+    config = models.JSONField(help_text="The validated definition (evalhub.evaluators.definition).")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        db_table = "evalhub_evaluatorversion"  # the table predates the app
         ordering = ["evaluator", "-number"]
         constraints = [
             models.UniqueConstraint(fields=["evaluator", "number"], name="evaluator_version_unique")

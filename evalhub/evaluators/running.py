@@ -1,6 +1,6 @@
 """``evaluator_run``: the one entry point that evaluates a span (or pasted values) with an
 evaluator version. It reads what it needs (provider, trace, session, prices) and writes
-nothing; recording a result is ``evalhub.services.evaluation_result_record``."""
+nothing; recording a result is ``evalhub.evaluators.services.evaluation_result_record``."""
 
 from __future__ import annotations
 
@@ -11,23 +11,29 @@ from typing import TYPE_CHECKING, Any
 
 from django.views.decorators.debug import sensitive_variables
 
-from evalhub.hub.code_evaluators import CheckError, CodeInput, check_run
-from evalhub.hub.config import CodeConfig, EvaluatorConfigError, LlmJudgeConfig, config_parse
-from evalhub.hub.crypto import SecretUndecryptable
-from evalhub.hub.custom_code import custom_code_run
-from evalhub.hub.judge import (
+from evalhub.evaluators.checks import CheckError, CodeInput, check_run
+from evalhub.evaluators.definition import (
+    CodeConfig,
+    EvaluatorConfigError,
+    LlmJudgeConfig,
+    config_parse,
+)
+from evalhub.evaluators.judge import (
     JudgeRequest,
     TemplateVariableMissing,
     UnparseableAnswer,
     judge_parse,
     judge_request,
 )
-from evalhub.hub.limiter import Limiter
-from evalhub.hub.llm import LlmError, ProviderConfig, RetryPolicy, chat_complete
-from evalhub.hub.variables import is_missing, source_value, value_text, variables_resolve
+from evalhub.evaluators.sandbox.dispatch import custom_code_run
+from evalhub.evaluators.variables import is_missing, source_value, value_text, variables_resolve
+from evalhub.providers.crypto import SecretUndecryptable
+from evalhub.providers.limiter import Limiter
+from evalhub.providers.llm import LlmError, ProviderConfig, RetryPolicy, chat_complete
 
 if TYPE_CHECKING:
-    from evalhub.models import EvaluatorVersion, Provider
+    from evalhub.evaluators.models import EvaluatorVersion
+    from evalhub.providers.models import Provider
     from tracing.models import Span
 
 
@@ -59,7 +65,7 @@ class EvaluationResult:
     cost: float | None = None
     attempts: int | None = None
     # When the judge call started and ended (epoch seconds, retries included), and the attempts
-    # that failed before its answer (``evalhub.hub.llm.ChatResult.failures``).
+    # that failed before its answer (``evalhub.providers.llm.ChatResult.failures``).
     started_at: float | None = None
     ended_at: float | None = None
     attempt_failures: list[dict[str, Any]] = field(default_factory=list)
@@ -101,7 +107,7 @@ class EvaluationResult:
 @sensitive_variables("api_key")
 def provider_config(provider: Provider) -> ProviderConfig:
     """A ``Provider`` row as the LLM client needs it, its key decrypted."""
-    from evalhub.hub.crypto import secret_decrypt
+    from evalhub.providers.crypto import secret_decrypt
 
     api_key = secret_decrypt(provider.api_key_encrypted) if provider.api_key_encrypted else ""
     return ProviderConfig(
@@ -118,7 +124,7 @@ def provider_config(provider: Provider) -> ProviderConfig:
 
 
 def _provider_for(config: LlmJudgeConfig) -> Provider:
-    from evalhub.models import Provider
+    from evalhub.providers.models import Provider
 
     if config.provider_id is not None:
         provider = Provider.objects.filter(pk=config.provider_id).first()
@@ -403,7 +409,7 @@ def evaluation_execute(
 
 def evaluation_cost(result: EvaluationResult) -> None:
     """Price the judge call from the model price table (reads it, cached per process)."""
-    from tracing.pricing import cost_of
+    from tracing.store.pricing import cost_of
 
     if result.model and result.kind == "LLM":
         result.cost = cost_of(result.model, result.prompt_tokens, result.completion_tokens)

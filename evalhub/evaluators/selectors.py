@@ -4,15 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Max, Q, QuerySet
-from django.utils import timezone
 
-from evalhub.models import ApiKey, Evaluator, EvaluatorVersion, Provider
-from evalhub.services import api_key_hash, api_key_mark_used
+from evalhub.evaluators.models import Evaluator, EvaluatorVersion
 from tracing.models import Project, Span
 
 
@@ -58,9 +54,9 @@ def variables_preview(
 ) -> list[VariablePreview]:
     """Each variable of the definition ``config`` with its source and its value on ``span``
     (or in ``values``), or the error that names why it has none."""
-    from evalhub.hub.config import config_parse
-    from evalhub.hub.judge import TemplateVariableMissing
-    from evalhub.hub.variables import variables_resolve
+    from evalhub.evaluators.definition import config_parse
+    from evalhub.evaluators.judge import TemplateVariableMissing
+    from evalhub.evaluators.variables import variables_resolve
 
     mapping = config_parse(config).mapping()
     previews = []
@@ -88,7 +84,7 @@ def playground_spans(
 ) -> list[Span]:
     """The ``limit`` newest spans of ``project`` matching ``filter_text`` (the filter language;
     raises ``tracing.query.FilterError`` when it cannot be read)."""
-    from tracing.selectors import span_queryset
+    from tracing.store.selectors import span_queryset
 
     return list(span_queryset(project=project, filter_expr=filter_text)[:limit])
 

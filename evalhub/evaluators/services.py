@@ -2,44 +2,23 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
-import secrets
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import models, transaction
+from django.db import transaction
 from django.utils import timezone
-from django.views.decorators.debug import sensitive_variables
 
 from annotations.models import Annotation, AnnotationSource, AnnotatorKind, TargetKind
-from annotations.services import FieldInvalid
-from evalhub.access import (
-    ROLE_MAX_SCOPE,
-    Need,
-    Principal,
-    Role,
-    refusal,
-    scope_allowed_for,
+from evalhub.evaluators.models import Evaluator, EvaluatorKind, EvaluatorVersion
+from evalhub.identity.access import (
     user_is_admin,
-    user_role,
 )
-from evalhub.models import (
-    ApiKey,
-    ApiKeyScope,
-    Evaluator,
-    EvaluatorKind,
-    EvaluatorVersion,
-    Provider,
-    ProviderKind,
-)
-from evalhub.outbound import outbound_url_check
+from evalhub.providers.models import Provider
 from tracing.models import Span
 
 if TYPE_CHECKING:
-    from evalhub.hub.runner import EvaluationResult
+    from evalhub.evaluators.running import EvaluationResult
 
 
 # --- the evaluator hub: providers, evaluators, recorded results -------------------------------
@@ -54,7 +33,7 @@ def _config_check(
     acts as one (an API key: its scope and its user's role); None judges ``user``'s role."""
     from django.core.exceptions import PermissionDenied
 
-    from evalhub.hub.config import CodeConfig, config_parse
+    from evalhub.evaluators.definition import CodeConfig, config_parse
 
     parsed = config_parse(config)
     is_admin = user_is_admin(user) if admin is None else admin
@@ -147,7 +126,7 @@ def evaluator_create_from_template(
     provider_id: int | None = None,
 ) -> Evaluator:
     """A new LLM judge copied from library template ``key``."""
-    from evalhub.hub.templates_library import template_get
+    from evalhub.evaluators.library import template_get
 
     template = template_get(key)
     config = template.config()
@@ -169,7 +148,7 @@ class EvaluatorInUse(Exception):
 def evaluator_delete(*, evaluator: Evaluator) -> None:
     """Removes the evaluator and its versions; results already recorded stay. Raises
     ``EvaluatorInUse`` (nothing deleted) while tasks use it."""
-    from evalhub.models import Task
+    from evalhub.tasks.models import Task
 
     tasks = list(
         Task.objects.filter(task_evaluators__evaluator=evaluator)
@@ -195,7 +174,7 @@ def evaluation_result_record(
     """Write ``result`` as the annotation named after the evaluator on the span — or on its trace or
     session for those granularities. A failed evaluation is recorded too: no label or score,
     the error as explanation and in ``metadata.error``."""
-    from annotations.services import AnnotationInput, annotations_upsert
+    from annotations.store.services import AnnotationInput, annotations_upsert
 
     granularity = version.config.get("granularity", "span")
     if granularity == "trace":

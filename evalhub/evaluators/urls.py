@@ -2,8 +2,8 @@
 
 from django.urls import path
 
-import evalhub.converters  # noqa: F401  (registers the <name:…> path converter)
-from evalhub import views_hub
+import evalhub.core.converters  # noqa: F401  (registers the <name:…> path converter)
+from evalhub.evaluators import views as views_hub
 
 app_name = "evaluators"
 urlpatterns = [

@@ -26,7 +26,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from evalhub.hub.judge import TemplateVariableMissing
+from evalhub.evaluators.judge import TemplateVariableMissing
 
 if TYPE_CHECKING:
     from tracing.models import Span

@@ -15,11 +15,11 @@ from django.shortcuts import redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST
 
-from evalhub.forms_hub import SOURCE_SUGGESTIONS, EvaluatorForm, variable_rows
-from evalhub.hub import TEMPLATES, evaluator_run
-from evalhub.hub.templates_library import JudgeTemplate, template_get
-from evalhub.models import Evaluator, EvaluatorKind, Provider, ProviderKind
-from evalhub.selectors import (
+from evalhub.evaluators.forms import SOURCE_SUGGESTIONS, EvaluatorForm, variable_rows
+from evalhub.evaluators.library import TEMPLATES, JudgeTemplate, template_get
+from evalhub.evaluators.models import Evaluator, EvaluatorKind
+from evalhub.evaluators.running import evaluator_run
+from evalhub.evaluators.selectors import (
     evaluator_get,
     evaluator_list,
     evaluator_version_get,
@@ -27,12 +27,12 @@ from evalhub.selectors import (
     picker_projects,
     playground_span,
     playground_spans,
-    provider_list,
     variables_preview,
 )
-from evalhub.services import (
-    evaluator_create,
-    evaluator_update,
+from evalhub.evaluators.services import evaluator_create, evaluator_update
+from evalhub.providers.models import Provider, ProviderKind
+from evalhub.providers.selectors import provider_list
+from evalhub.providers.services import (
     provider_create,
     provider_delete,
     provider_test_connection,
@@ -40,7 +40,7 @@ from evalhub.services import (
 )
 from tracing.models import Span
 from tracing.query import FilterError
-from tracing.selectors import project_get
+from tracing.store.selectors import project_get
 
 _NEW_DEFINITIONS: dict[str, dict[str, Any]] = {
     EvaluatorKind.LLM: TEMPLATES[0].config(),

@@ -3,7 +3,7 @@
 Roles (of a person, see ``user_role``):
 
 - **annotator** — labels the items of their labeling queues, nothing else (the ``annotator``
-  group, see ``annotations.roles``);
+  group, see ``evalhub.identity.roles``);
 - **member** — everyone else who is not an admin: reads everything, sends and logs spans,
   annotates, evaluates, and creates, changes and deletes the team's evaluators (not custom code
   ones), tasks, rubrics, queues and datasets; manages their own API keys;
@@ -15,7 +15,7 @@ log spans, annotate, evaluate, team content), ``admin`` (everything). A key of a
 more than its user: its power is what both its scope and its user's role grant. A key with no
 user has just its scope.
 
-Each route needs one ``Need`` (``evalhub.policy`` says which); ``Principal.can`` decides. The
+Each route needs one ``Need`` (``evalhub.identity.policy`` says which); ``Principal.can`` decides. The
 grants below are the only statement of what a role or a scope allows.
 """
 
@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING, Final
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
-from evalhub.models import ApiKeyScope
+from evalhub.identity.models import ApiKeyScope
 
 if TYPE_CHECKING:
-    from evalhub.models import ApiKey
+    from evalhub.identity.models import ApiKey
 
 
 class Role(enum.StrEnum):
@@ -95,7 +95,7 @@ def user_role(user: AbstractBaseUser | AnonymousUser | None) -> Role | None:
         return None
     if getattr(user, "is_superuser", False):
         return Role.ADMIN
-    from annotations.roles import is_annotator
+    from evalhub.identity.roles import is_annotator
 
     if is_annotator(user):  # the annotator group wins over is_staff: the narrower role
         return Role.ANNOTATOR

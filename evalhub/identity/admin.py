@@ -1,8 +1,8 @@
 from django.contrib import admin, messages
 from django.http import HttpRequest
 
-from evalhub.models import ApiKey
-from evalhub.services import api_key_new_secret
+from evalhub.identity.models import ApiKey
+from evalhub.identity.services import api_key_new_secret
 
 
 @admin.register(ApiKey)

@@ -13,11 +13,11 @@ from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
 
-from evalhub.access import Principal
-from evalhub.auth import request_principal
-from evalhub.models import ApiKey
-from evalhub.selectors import api_key_list
-from evalhub.services import (
+from evalhub.identity.access import Principal
+from evalhub.identity.auth import request_principal
+from evalhub.identity.models import ApiKey
+from evalhub.identity.selectors import api_key_list
+from evalhub.identity.services import (
     ApiKeyForbidden,
     ApiKeyInvalid,
     api_key_create,

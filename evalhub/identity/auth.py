@@ -2,7 +2,7 @@
 
 ``AccessMiddleware`` (after ``AuthenticationMiddleware``) runs once the URL is resolved:
 
-1. it finds the route's need in ``evalhub.policy`` (a REST operation by its name and method);
+1. it finds the route's need in ``evalhub.identity.policy`` (a REST operation by its name and method);
 2. it works out the caller (``Principal``): for the REST API (``/v1``, OTLP ingest, the OpenAPI
    schema) an API key when the request carries one — the key alone decides, a cookie beside it
    is ignored —, else the browser session, whose unsafe requests (POST, PUT, PATCH, DELETE) must
@@ -29,11 +29,11 @@ from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from ninja.security import APIKeyHeader
 
-from evalhub.access import ANONYMOUS, Need, Principal, refusal
-from evalhub.api_errors import error_response, is_protobuf_request
-from evalhub.models import ApiKey
-from evalhub.policy import SAFE_METHODS, api_need, api_operation, is_api_route, page_rule
-from evalhub.selectors import api_key_check, api_key_from_headers
+from evalhub.core.api_errors import error_response, is_protobuf_request
+from evalhub.identity.access import ANONYMOUS, Need, Principal, refusal
+from evalhub.identity.models import ApiKey
+from evalhub.identity.policy import SAFE_METHODS, api_need, api_operation, is_api_route, page_rule
+from evalhub.identity.selectors import api_key_check, api_key_from_headers
 
 logger = logging.getLogger(__name__)
 
@@ -175,7 +175,7 @@ def _page_refusal(request: HttpRequest, principal: Principal, need: Need) -> Htt
 
 
 class AccessMiddleware:
-    """Identifies the caller and enforces ``evalhub.policy`` for every resolved route (see the
+    """Identifies the caller and enforces ``evalhub.identity.policy`` for every resolved route (see the
     module's docstring). Unknown paths stay 404 and static files (served before) are untouched."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -258,7 +258,9 @@ def _unclassified(view_name: str) -> Need:
     """A route the policy does not name: admins only, and said loudly."""
     if view_name not in _reported:
         _reported.add(view_name)
-        logger.error("route %r is not in evalhub.policy: only admins may use it", view_name)
+        logger.error(
+            "route %r is not in evalhub.identity.policy: only admins may use it", view_name
+        )
     return Need.ADMIN
 
 
@@ -268,7 +270,7 @@ def _unclassified(view_name: str) -> Need:
 def ingest_api_key(headers: Mapping[str, str]) -> ApiKey | None:
     """The valid API key that may send spans, from request headers or gRPC metadata (a
     case-insensitive mapping): ``Authorization: Bearer <key>`` or ``api_key``. The one check
-    for both OTLP transports, HTTP (``tracing.views_otlp``) and gRPC (``tracing.grpc_otlp``)."""
+    for both OTLP transports, HTTP (``tracing.ingest.http``) and gRPC (``tracing.ingest.grpc``)."""
     raw_key = api_key_from_headers(headers)
     if not raw_key:
         return None

@@ -9,8 +9,8 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from evalhub.access import SCOPE_ORDER, Principal, Role, scope_allowed_for
-from evalhub.models import ApiKeyScope
+from evalhub.identity.access import SCOPE_ORDER, Principal, Role, scope_allowed_for
+from evalhub.identity.models import ApiKeyScope
 
 NO_USER = ""
 

@@ -8,11 +8,9 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from annotations.naming import filter_field, result_name
-
 
 class ApiKeyScope(models.TextChoices):
-    """What a key may do (``evalhub.access``): ``ingest`` sends OTLP spans and nothing else;
+    """What a key may do (``evalhub.identity.access``): ``ingest`` sends OTLP spans and nothing else;
     ``read`` reads; ``write`` reads, logs spans, annotates, evaluates and manages team content;
     ``admin`` does everything. A key of a user never does more than its user's role allows."""
 
@@ -45,6 +43,7 @@ class ApiKey(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        db_table = "evalhub_apikey"  # the table predates the app
         ordering = ["-created_at"]
         verbose_name = "API key"
         constraints = [

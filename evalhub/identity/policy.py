@@ -2,13 +2,13 @@
 
 Pages are keyed by URL name (``namespace:name``) with one need for reading (GET, HEAD,
 OPTIONS) and one for writing (POST, PUT, PATCH, DELETE); REST operations by their ninja URL
-name (``api:<url_name>``), one need each. ``evalhub.auth.AccessMiddleware`` looks every
+name (``api:<url_name>``), one need each. ``evalhub.identity.auth.AccessMiddleware`` looks every
 resolved request up here before its view runs, so a view cannot forget a check. A route missing
 from the table is refused to everyone but admins, reported by the system check
 ``evalhub.E001`` and failed by ``tests/security/test_permissions_matrix.py``: adding a route
 means deciding who may use it, here.
 
-The rules of thumb (``evalhub.access`` defines the needs):
+The rules of thumb (``evalhub.identity.access`` defines the needs):
 
 - reading anything: READ; labeling queues: QUEUE (annotators too);
 - creating, changing and deleting what the team makes — annotations, rubrics, queues, datasets,
@@ -29,7 +29,7 @@ from typing import Any, Final
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.urls.resolvers import ResolverMatch
 
-from evalhub.access import Need
+from evalhub.identity.access import Need
 
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 

@@ -4,7 +4,7 @@ An annotator is a member of the ``annotator`` group who is not a superuser (the 
 ``is_staff``: the more restrictive reading). Grant
 the role with ``annotator_role_grant`` (or ``manage.py annotator_role <username>``, or the Users
 and roles page in Settings). What an annotator may open is decided with every other role in
-``evalhub.access`` / ``evalhub.policy``: the labeling queue pages and API (``Need.QUEUE``), and
+``evalhub.identity.access`` / ``evalhub.identity.policy``: the labeling queue pages and API (``Need.QUEUE``), and
 nothing else.
 """
 

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Max, Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
-from evalhub.models import ApiKey, Evaluator, EvaluatorVersion, Provider
-from evalhub.services import api_key_hash, api_key_mark_used
-from tracing.models import Project, Span
-
+from evalhub.identity.models import ApiKey
+from evalhub.identity.services import api_key_hash, api_key_mark_used
 
 # The last-used time of a key is written at most this often.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -83,7 +79,7 @@ def user_list() -> list[AbstractBaseUser]:
     from django.contrib.auth import get_user_model
     from django.db.models import Exists, OuterRef
 
-    from annotations.roles import ANNOTATOR_GROUP
+    from evalhub.identity.roles import ANNOTATOR_GROUP
 
     user_model = get_user_model()
     in_group = user_model.groups.through.objects.filter(  # type: ignore[attr-defined]

@@ -3,43 +3,28 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import models, transaction
 from django.utils import timezone
-from django.views.decorators.debug import sensitive_variables
 
-from annotations.models import Annotation, AnnotationSource, AnnotatorKind, TargetKind
-from annotations.services import FieldInvalid
-from evalhub.access import (
+from evalhub.identity.access import (
     ROLE_MAX_SCOPE,
     Need,
     Principal,
     Role,
     refusal,
     scope_allowed_for,
-    user_is_admin,
     user_role,
 )
-from evalhub.models import (
-    ApiKey,
-    ApiKeyScope,
-    Evaluator,
-    EvaluatorKind,
-    EvaluatorVersion,
-    Provider,
-    ProviderKind,
-)
-from evalhub.outbound import outbound_url_check
-from tracing.models import Span
+from evalhub.identity.models import ApiKey, ApiKeyScope
 
 if TYPE_CHECKING:
-    from evalhub.hub.runner import EvaluationResult
+    pass
 
 
 KEY_PREFIX = "ehk_"
@@ -178,7 +163,7 @@ def set_password_link(*, user: AbstractBaseUser) -> SetPasswordLink:
 def _active_admins_except(user: AbstractBaseUser) -> int:
     from django.contrib.auth import get_user_model
 
-    from annotations.roles import ANNOTATOR_GROUP
+    from evalhub.identity.roles import ANNOTATOR_GROUP
 
     others = get_user_model()._default_manager.filter(is_active=True).exclude(pk=user.pk)
     return (
@@ -200,7 +185,7 @@ def _lock_admins() -> None:
 
 
 def _set_role(user: AbstractBaseUser, role: Role) -> None:
-    from annotations.roles import annotator_role_grant, annotator_role_revoke
+    from evalhub.identity.roles import annotator_role_grant, annotator_role_revoke
 
     user.is_staff = role == Role.ADMIN  # type: ignore[attr-defined]
     if role != Role.ADMIN:

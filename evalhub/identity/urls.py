@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from evalhub import views_settings
+from evalhub.identity import views as views_settings
 
 app_name = "settings"
 urlpatterns = [

@@ -1,7 +1,7 @@
 """Settings → API keys (everyone but annotators: their own keys; admins: everyone's) and
 Settings → Users and roles (admins), and the one-time set-password page.
 
-Who may open each page is decided by ``evalhub.policy``; the services enforce the finer rules
+Who may open each page is decided by ``evalhub.identity.policy``; the services enforce the finer rules
 (whose keys, which scopes, not oneself, not the last admin)."""
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from django.urls import reverse_lazy
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from evalhub.access import user_role
-from evalhub.auth import request_principal
-from evalhub.forms_settings import ApiKeyForm, UserCreateForm, UserRoleForm
-from evalhub.selectors import api_key_list, user_get, user_list
-from evalhub.services import (
+from evalhub.identity.access import user_role
+from evalhub.identity.auth import request_principal
+from evalhub.identity.forms import ApiKeyForm, UserCreateForm, UserRoleForm
+from evalhub.identity.selectors import api_key_list, user_get, user_list
+from evalhub.identity.services import (
     ApiKeyForbidden,
     ApiKeyInvalid,
     UserInvalid,

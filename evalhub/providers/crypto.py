@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 from django.views.decorators.debug import sensitive_variables
 
-_SALT = b"evalhub.provider-api-key"
+_SALT = b"providers.provider-api-key"
 _INFO = b"evalhub provider api key encryption v1"
 
 

@@ -1,6 +1,6 @@
 """Chat completions through the ``openai`` SDK: OpenAI, Azure OpenAI, any compatible endpoint.
 
-One call = ``chat_complete``: it waits for the provider's limits (``evalhub.hub.limiter``), then
+One call = ``chat_complete``: it waits for the provider's limits (``evalhub.providers.limiter``), then
 retries timeouts, connection errors, 429 and 5xx with exponential backoff and full jitter,
 honouring ``Retry-After`` / ``retry-after-ms``; a bad key, a forbidden or unknown model, or a bad
 request fail at once. The SDK's own retries are off so that only this policy applies.
@@ -26,8 +26,8 @@ import httpx
 import openai
 from django.views.decorators.debug import sensitive_variables
 
-from evalhub.hub.limiter import Limiter, LimiterError, Limits, limiter_default
-from evalhub.outbound import OutboundDenied, OutboundTransport
+from evalhub.core.outbound import OutboundDenied, OutboundTransport
+from evalhub.providers.limiter import Limiter, LimiterError, Limits, limiter_default
 
 logger = logging.getLogger(__name__)
 

@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from django.conf import settings
 from django.db import models
 from django.utils import timezone
-
-from annotations.naming import filter_field, result_name
-
 
 # --- the evaluator hub -----------------------------------------------------------------------
 
@@ -22,7 +16,7 @@ class ProviderKind(models.TextChoices):
 
 class Provider(models.Model):
     """An LLM provider reached through the ``openai`` SDK. The API key is encrypted at rest
-    (``evalhub.hub.crypto``) and never shown again after saving."""
+    (``evalhub.providers.crypto``) and never shown again after saving."""
 
     name = models.CharField(max_length=200, unique=True)
     kind = models.CharField(max_length=16, choices=ProviderKind.choices)
@@ -45,6 +39,7 @@ class Provider(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        db_table = "evalhub_provider"  # the table predates the app
         ordering = ["name"]
         constraints = [
             models.UniqueConstraint(

@@ -2,19 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from django.db.models import QuerySet
 
-from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Max, Q, QuerySet
-from django.utils import timezone
-
-from evalhub.models import ApiKey, Evaluator, EvaluatorVersion, Provider
-from evalhub.services import api_key_hash, api_key_mark_used
-from tracing.models import Project, Span
-
+from evalhub.providers.models import Provider
 
 # --- the evaluator hub -------------------------------------------------------------------------
 

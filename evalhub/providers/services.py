@@ -2,44 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
-import re
-import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from django.contrib.auth.models import AbstractBaseUser
-from django.db import models, transaction
-from django.utils import timezone
+from django.db import transaction
 from django.views.decorators.debug import sensitive_variables
 
-from annotations.models import Annotation, AnnotationSource, AnnotatorKind, TargetKind
-from annotations.services import FieldInvalid
-from evalhub.access import (
-    ROLE_MAX_SCOPE,
-    Need,
-    Principal,
-    Role,
-    refusal,
-    scope_allowed_for,
-    user_is_admin,
-    user_role,
-)
-from evalhub.models import (
-    ApiKey,
-    ApiKeyScope,
-    Evaluator,
-    EvaluatorKind,
-    EvaluatorVersion,
-    Provider,
-    ProviderKind,
-)
-from evalhub.outbound import outbound_url_check
-from tracing.models import Span
+from evalhub.core.fields import FieldInvalid
+from evalhub.core.outbound import outbound_url_check
+from evalhub.providers.models import Provider, ProviderKind
 
 if TYPE_CHECKING:
-    from evalhub.hub.runner import EvaluationResult
+    pass
 
 
 @sensitive_variables("api_key")
@@ -143,7 +117,7 @@ def _provider_apply(provider: Provider, **fields: Any) -> None:
 
 @sensitive_variables("api_key")
 def _provider_set_key(provider: Provider, api_key: str) -> None:
-    from evalhub.hub.crypto import secret_encrypt, secret_hint
+    from evalhub.providers.crypto import secret_encrypt, secret_hint
 
     api_key = api_key.strip()
     provider.api_key_encrypted = secret_encrypt(api_key)
@@ -186,9 +160,9 @@ class ConnectionTest:
 
 def provider_test_connection(*, provider: Provider, model: str = "") -> ConnectionTest:
     """One small call, no retries: the model's answer, or the provider's exact error."""
-    from evalhub.hub.crypto import SecretUndecryptable
-    from evalhub.hub.llm import LlmError, RetryPolicy, chat_complete
-    from evalhub.hub.runner import provider_config
+    from evalhub.evaluators.running import provider_config
+    from evalhub.providers.crypto import SecretUndecryptable
+    from evalhub.providers.llm import LlmError, RetryPolicy, chat_complete
 
     model = model or provider.default_model
     try:
@@ -210,7 +184,7 @@ def provider_test_connection(*, provider: Provider, model: str = "") -> Connecti
 def provider_keys_rotate() -> int:
     """Re-encrypt every stored key with the newest secret; returns how many. All or nothing:
     a key that no configured secret opens raises ``SecretUndecryptable``."""
-    from evalhub.hub.crypto import secret_rotate
+    from evalhub.providers.crypto import secret_rotate
 
     providers = list(Provider.objects.select_for_update().exclude(api_key_encrypted=""))
     for provider in providers:

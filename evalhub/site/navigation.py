@@ -1,14 +1,14 @@
 """The main navigation. An entry is shown only once its page exists (its URL name resolves) and
-the signed-in person may open it (``evalhub.policy``)."""
+the signed-in person may open it (``evalhub.identity.policy``)."""
 
 from __future__ import annotations
 
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 
-from evalhub.access import Need, Principal
-from evalhub.auth import request_principal
-from evalhub.policy import page_rule
+from evalhub.identity.access import Need, Principal
+from evalhub.identity.auth import request_principal
+from evalhub.identity.policy import page_rule
 
 # (label, url name, the first path segment that marks it active)
 NAVIGATION = [

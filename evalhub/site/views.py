@@ -6,8 +6,8 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
-from annotations.roles import is_annotator
-from evalhub.navigation import navigation
+from evalhub.identity.roles import is_annotator
+from evalhub.site.navigation import navigation
 
 
 @login_required

@@ -22,17 +22,18 @@ from ninja import Field, Query, Router, Schema, Status
 from ninja.errors import HttpError
 from pydantic import ConfigDict
 
-from evalhub.models import (
+from evalhub.evaluators.selectors import evaluator_get
+from evalhub.identity.models import ApiKey
+from evalhub.providers.models import Provider
+from evalhub.tasks.models import (
     OUTCOME_STATUS,
-    ApiKey,
     ItemOutcome,
     ItemStatus,
-    Provider,
     Task,
     TaskRun,
     TaskRunItem,
 )
-from evalhub.online.selectors import (
+from evalhub.tasks.selectors import (
     run_get,
     run_items,
     run_list,
@@ -41,7 +42,7 @@ from evalhub.online.selectors import (
     task_get,
     task_list,
 )
-from evalhub.online.services import (
+from evalhub.tasks.services import (
     DEFAULT_MAX_ITEMS,
     TASK_FIELDS,
     RunRejected,
@@ -56,9 +57,8 @@ from evalhub.online.services import (
     task_resume,
     task_update,
 )
-from evalhub.selectors import evaluator_get
 from tracing.models import Project
-from tracing.selectors import project_get
+from tracing.store.selectors import project_get
 
 router = Router(tags=["tasks"])
 

@@ -18,9 +18,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotations.models import AnnotationSource, AnnotatorKind
-from annotations.services import AnnotationInput, annotations_upsert
-from evalhub.models import (
-    Evaluator,
+from annotations.store.services import AnnotationInput, annotations_upsert
+from evalhub.evaluators.models import Evaluator
+from evalhub.evaluators.services import evaluator_create_from_template
+from evalhub.tasks.models import (
     Granularity,
     ItemStatus,
     RunKind,
@@ -29,14 +30,7 @@ from evalhub.models import (
     TaskRun,
     TaskRunItem,
 )
-from evalhub.online.services import (
-    TaskEvaluatorInput,
-    TaskInput,
-    run_config,
-    run_log,
-    task_create,
-)
-from evalhub.services import evaluator_create_from_template
+from evalhub.tasks.services import TaskEvaluatorInput, TaskInput, run_config, run_log, task_create
 from tracing.models import Project, Span
 
 DEMO_TASK = "Demo quality"

@@ -12,19 +12,20 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 
-from evalhub.hub.config import EvaluatorConfigError, config_parse
-from evalhub.hub.runner import (
+from evalhub.evaluators.definition import EvaluatorConfigError, config_parse
+from evalhub.evaluators.models import Evaluator, EvaluatorKind, EvaluatorVersion
+from evalhub.evaluators.running import (
     EvaluationResult,
     evaluation_cost,
     evaluation_execute,
     evaluation_prepare,
     evaluation_skip_reason,
 )
-from evalhub.models import Evaluator, EvaluatorKind, EvaluatorVersion, Granularity
-from evalhub.online.engine import representative_spans
-from evalhub.online.planning import Candidate, Window, candidates_iter, candidates_query, sampled
-from evalhub.online.services import TaskEvaluatorInput, TaskInput
-from evalhub.selectors import evaluator_version_latest, variables_preview
+from evalhub.evaluators.selectors import evaluator_version_latest, variables_preview
+from evalhub.tasks.engine import representative_spans
+from evalhub.tasks.models import Granularity
+from evalhub.tasks.planning import Candidate, Window, candidates_iter, candidates_query, sampled
+from evalhub.tasks.services import TaskEvaluatorInput, TaskInput
 from tracing.models import Project, Span
 
 DRY_RUN_LIMIT = 5

@@ -30,31 +30,34 @@ from django.utils import timezone
 
 from annotations.models import AnnotationSource, AnnotatorKind
 from annotations.naming import result_name
-from annotations.services import AnnotationInput, AnnotationTargetNotFound, annotations_upsert
-from evalhub.hub.config import LlmJudgeConfig, config_parse
-from evalhub.hub.limiter import Limiter
-from evalhub.hub.llm import RetryPolicy
-from evalhub.hub.runner import (
+from annotations.store.services import (
+    AnnotationInput,
+    AnnotationTargetNotFound,
+    annotations_upsert,
+)
+from evalhub.evaluators.definition import LlmJudgeConfig, config_parse
+from evalhub.evaluators.models import EvaluatorKind, EvaluatorVersion
+from evalhub.evaluators.running import (
     EvaluationResult,
     PreparedEvaluation,
     evaluation_cost,
     evaluation_execute,
     evaluation_prepare,
 )
-from evalhub.models import (
-    EvaluatorKind,
-    EvaluatorVersion,
+from evalhub.providers.limiter import Limiter
+from evalhub.providers.llm import RetryPolicy
+from evalhub.providers.models import Provider
+from evalhub.tasks.judge_tracing import JudgeCall, judge_calls_record
+from evalhub.tasks.models import (
     Granularity,
     ItemStatus,
-    Provider,
     RunLogLevel,
     RunStatus,
     TaskRun,
     TaskRunItem,
     TaskRunLog,
 )
-from evalhub.online.judge_tracing import JudgeCall, judge_calls_record
-from evalhub.online.services import lease_seconds, run_fail, run_log, run_plan
+from evalhub.tasks.services import lease_seconds, run_fail, run_log, run_plan
 from tracing.models import Span, Trace
 
 logger = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ language (``tracing.query.membership``) compiles them."""
 
 from __future__ import annotations
 
-from evalhub.models import Granularity, TaskRunItem
+from evalhub.tasks.models import Granularity, TaskRunItem
 from tracing.query.membership import MembershipField, membership_register
 
 _LEVELS = {

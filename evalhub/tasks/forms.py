@@ -1,5 +1,5 @@
 """Forms of the Tasks pages. They parse what the browser sent; the rules (what a valid task or
-backfill is) are the services' (``evalhub.online.services``), whose errors come back here as
+backfill is) are the services' (``evalhub.tasks.services``), whose errors come back here as
 field errors: ``TaskInvalid.field`` names a field of ``TaskForm``, ``RunRejected.code`` maps to
 a field of ``BackfillForm``.
 """
@@ -12,9 +12,12 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
-from evalhub.models import Evaluator, Granularity, ItemOutcome, RunStatus
-from evalhub.online.dryrun import default_mapping
-from evalhub.online.services import (
+from evalhub.evaluators.models import Evaluator
+from evalhub.evaluators.selectors import evaluator_list, evaluator_version_latest
+from evalhub.providers.selectors import provider_list
+from evalhub.tasks.dryrun import default_mapping
+from evalhub.tasks.models import Granularity, ItemOutcome, RunStatus
+from evalhub.tasks.services import (
     DEFAULT_MAX_ITEMS,
     MAX_ITEMS_LIMIT,
     RunRejected,
@@ -22,8 +25,7 @@ from evalhub.online.services import (
     TaskInput,
     TaskInvalid,
 )
-from evalhub.selectors import evaluator_list, evaluator_version_latest, provider_list
-from tracing.filters import DateTimeLocalInput
+from tracing.browser.filters import DateTimeLocalInput
 from tracing.models import Project
 
 MAPPING_PREFIX = "map"

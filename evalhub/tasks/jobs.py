@@ -1,5 +1,5 @@
 """Celery entry points for online evaluation. Each takes ids, loads rows and calls a service
-(``evalhub.online``); status lives on our own rows (``TaskRun``), never in Celery's results.
+(``evalhub.tasks.jobs``); status lives on our own rows (``TaskRun``), never in Celery's results.
 
 - ``tasks_tick`` (beat, every ``EVALHUB_TASKS_TICK_SECONDS``): the continuous tasks that are
   due each get ``task_continuous_step``.
@@ -10,7 +10,7 @@
   committed result.
 - ``runs_sweep`` (beat): dispatches runs whose worker vanished or whose message was lost.
 - ``code_evaluate`` (the ``EVALHUB_SANDBOX_QUEUE`` queue): custom evaluator code for a web
-  process, which never runs it itself; the caller waits for the result (``evalhub.hub.custom_code``).
+  process, which never runs it itself; the caller waits for the result (``evalhub.evaluators.sandbox.dispatch``).
 
 The services are imported inside each task: the worker's main process (and beat) import this
 module to register the tasks, and need not hold the LLM client libraries (~50 MB) only the
@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 @shared_task(name="evalhub.tasks_tick", ignore_result=True)
 def tasks_tick() -> int:
-    from evalhub.online import services
+    from evalhub.tasks import services
 
     due = services.tasks_due()
     for task_id in due:
@@ -38,7 +38,7 @@ def tasks_tick() -> int:
 
 @shared_task(name="evalhub.task_continuous_step", ignore_result=True, acks_late=True)
 def task_continuous_step(task_id: int) -> int | None:
-    from evalhub.online import services
+    from evalhub.tasks import services
 
     run = services.continuous_run_plan(task_id=task_id)
     return run.pk if run is not None else None
@@ -52,7 +52,7 @@ def task_continuous_step(task_id: int) -> int | None:
     reject_on_worker_lost=True,
 )
 def run_execute(self, run_id: int) -> str:  # type: ignore[no-untyped-def]
-    from evalhub.online import engine
+    from evalhub.tasks import engine
 
     worker = f"{self.request.hostname or 'worker'}:{engine.worker_name()}"
     outcome = engine.run_work(run_id=run_id, worker=worker)
@@ -63,7 +63,7 @@ def run_execute(self, run_id: int) -> str:  # type: ignore[no-untyped-def]
 
 @shared_task(name="evalhub.runs_sweep", ignore_result=True)
 def runs_sweep() -> list[int]:
-    from evalhub.online import services
+    from evalhub.tasks import services
 
     stale = services.runs_stale()
     for run_id in stale:
@@ -78,6 +78,6 @@ def runs_sweep() -> list[int]:
 def code_evaluate(version_id: int, arguments: dict) -> dict:  # type: ignore[type-arg]
     """Runs nothing twice that matters: the sandbox writes nothing, the caller waits at most
     until the message expires."""
-    from evalhub.hub.custom_code import custom_code_evaluate
+    from evalhub.evaluators.sandbox.dispatch import custom_code_evaluate
 
     return custom_code_evaluate(version_id=version_id, arguments=arguments)

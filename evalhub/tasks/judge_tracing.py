@@ -6,7 +6,7 @@ with one LLM span — the rendered prompt as ``llm.input_messages``, the answer 
 counts (the store prices them from the model price table), the call's time with its retries,
 each failed attempt as a ``retry`` event and a final failure as an ``exception`` event with an
 ERROR status. Runs of a task group their calls in a session ``task run <id>``. The spans are
-written through the trace store's ingest service (``tracing.services.spans_ingest``), never over
+written through the trace store's ingest service (``tracing.store.services.spans_ingest``), never over
 the network, and each result keeps the trace id (``judge_trace_id``) to link to it.
 """
 
@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from evalhub.hub.config import LlmJudgeConfig
-from evalhub.hub.runner import EvaluationResult, PreparedEvaluation
+from evalhub.evaluators.definition import LlmJudgeConfig
+from evalhub.evaluators.running import EvaluationResult, PreparedEvaluation
 from tracing.ingest import SpanRecord
 from tracing.models import Project
-from tracing.services import spans_ingest
+from tracing.store.services import spans_ingest
 
 SUFFIX = " · judge traces"
 

@@ -3,16 +3,12 @@ hub: LLM providers (API key encrypted at rest), evaluators and their immutable v
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from annotations.naming import filter_field, result_name
 from evalhub.evaluators.models import Evaluator
 from evalhub.providers.models import Provider
-
 
 # --- online evaluation tasks -----------------------------------------------------------------
 
@@ -69,6 +65,7 @@ class Task(models.Model):
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        db_table = "evalhub_task"  # the table predates the app
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["project", "name"], name="task_unique_name"),
@@ -105,6 +102,7 @@ class TaskEvaluator(models.Model):
     position = models.PositiveIntegerField(default=0)
 
     class Meta:
+        db_table = "evalhub_taskevaluator"  # the table predates the app
         ordering = ["task", "position", "id"]
         constraints = [
             models.UniqueConstraint(fields=["task", "evaluator"], name="task_evaluator_unique")
@@ -177,6 +175,7 @@ class TaskRun(models.Model):
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        db_table = "evalhub_taskrun"  # the table predates the app
         ordering = ["-created_at", "-id"]
         constraints = [
             # Two beat ticks never run the same task's continuous evaluation twice at once.
@@ -254,6 +253,7 @@ class TaskRunItem(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        db_table = "evalhub_taskrunitem"  # the table predates the app
         constraints = [
             models.UniqueConstraint(
                 fields=["run", "target_kind", "target_pk"], name="taskrunitem_unique_in_run"
@@ -293,6 +293,7 @@ class TaskRunLog(models.Model):
     count = models.PositiveIntegerField(default=1)
 
     class Meta:
+        db_table = "evalhub_taskrunlog"  # the table predates the app
         ordering = ["run", "id"]
 
     def __str__(self) -> str:

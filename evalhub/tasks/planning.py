@@ -18,8 +18,8 @@ from typing import Any
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from evalhub.models import Granularity, TaskRunItem
-from evalhub.online.sampling import in_sample
+from evalhub.tasks.models import Granularity, TaskRunItem
+from evalhub.tasks.sampling import in_sample
 from tracing.models import Session, Span, Trace
 from tracing.query import compile_filter, session_matches, trace_matches
 

@@ -9,7 +9,7 @@ from typing import Any
 from django.db.models import Count, Prefetch, QuerySet
 from django.utils import timezone
 
-from evalhub.models import (
+from evalhub.tasks.models import (
     ACTIVE_RUN_STATUSES,
     OUTCOME_STATUS,
     ItemOutcome,
@@ -19,7 +19,7 @@ from evalhub.models import (
     TaskRunItem,
     TaskRunLog,
 )
-from evalhub.online.planning import Window, candidates_query
+from evalhub.tasks.planning import Window, candidates_query
 from tracing.models import Project
 
 LAST_RUNS = 5

@@ -18,14 +18,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from evalhub.hub.config import EvaluatorConfigError, LlmJudgeConfig, config_parse
-from evalhub.models import (
+from evalhub.evaluators.definition import EvaluatorConfigError, LlmJudgeConfig, config_parse
+from evalhub.evaluators.models import Evaluator, EvaluatorKind
+from evalhub.providers.models import Provider
+from evalhub.tasks.models import (
     ACTIVE_RUN_STATUSES,
-    Evaluator,
-    EvaluatorKind,
     Granularity,
     ItemStatus,
-    Provider,
     RunKind,
     RunLogLevel,
     RunStatus,
@@ -36,7 +35,7 @@ from evalhub.models import (
     TaskRunLog,
     TaskStatus,
 )
-from evalhub.online.planning import (
+from evalhub.tasks.planning import (
     Candidate,
     Unlisted,
     Window,
@@ -334,7 +333,7 @@ def task_duplicate(*, task: Task, user: AbstractBaseUser | None = None) -> Task:
 
 
 def _latest_versions(evaluators: Iterable[Evaluator]) -> dict[int, Any]:
-    from evalhub.models import EvaluatorVersion
+    from evalhub.evaluators.models import EvaluatorVersion
 
     latest: dict[int, Any] = {}
     for version in EvaluatorVersion.objects.filter(evaluator__in=list(evaluators)).order_by(
@@ -386,7 +385,7 @@ def run_config(
 
 def _providers_check(config: Mapping[str, Any]) -> None:
     """``RunRejected("provider_missing")`` when an LLM evaluator has no provider to call."""
-    from evalhub.models import EvaluatorVersion
+    from evalhub.evaluators.models import EvaluatorVersion
 
     if config.get("provider_id") is not None:
         if not Provider.objects.filter(pk=config["provider_id"]).exists():

@@ -1,9 +1,9 @@
-"""Online-task pages: tasks_pages (included in the ``tasks`` namespace by evalhub/urls_tasks.py)."""
+"""Online-task pages: tasks_pages (included in the ``tasks`` namespace by evalhub/tasks/urls.py)."""
 
 from django.urls import URLPattern, path
 
-import evalhub.converters  # noqa: F401  (registers the <name:…> path converter)
-from evalhub import views_tasks as views
+import evalhub.core.converters  # noqa: F401  (registers the <name:…> path converter)
+from evalhub.tasks import views
 
 urlpatterns: list[URLPattern] = [
     path("tasks/", views.tasks_page, name="list"),

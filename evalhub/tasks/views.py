@@ -1,8 +1,8 @@
 """Tasks pages: the tasks and runs lists, the task form (with its live previews and the test
 run), a task's runs, a run's log, backfills, and "Evaluate with…" from the trace browser.
 
-Views parse the request, call a service (``evalhub.online.services``) or a selector
-(``evalhub.online.selectors``, ``evalhub.online.dryrun``) and render. The form's previews are
+Views parse the request, call a service (``evalhub.tasks.services``) or a selector
+(``evalhub.tasks.selectors``, ``evalhub.tasks.dryrun``) and render. The form's previews are
 partials of the form's template, refreshed by htmx; a run's progress is a partial that polls
 every 2 s while the run is active and comes back without its trigger once it has finished.
 """
@@ -24,23 +24,19 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from evalhub.forms_tasks import (
-    BackfillForm,
-    RunFilterForm,
-    RunItemsForm,
-    TaskFilterForm,
-    TaskForm,
-)
-from evalhub.models import Evaluator, Granularity, ItemOutcome, Task, TaskRun, TaskRunItem
-from evalhub.online.dryrun import (
+from evalhub.evaluators.models import Evaluator
+from evalhub.evaluators.selectors import evaluator_list
+from evalhub.tasks.dryrun import (
     DRY_RUN_LIMIT,
     evaluator_mappings,
     preview_span,
     skip_forecast,
     task_dry_run,
 )
-from evalhub.online.judge_tracing import judge_project_name
-from evalhub.online.selectors import (
+from evalhub.tasks.forms import BackfillForm, RunFilterForm, RunItemsForm, TaskFilterForm, TaskForm
+from evalhub.tasks.judge_tracing import judge_project_name
+from evalhub.tasks.models import Granularity, ItemOutcome, Task, TaskRun, TaskRunItem
+from evalhub.tasks.selectors import (
     matching_count,
     run_get,
     run_item_counts,
@@ -52,7 +48,7 @@ from evalhub.online.selectors import (
     task_get,
     task_list,
 )
-from evalhub.online.services import (
+from evalhub.tasks.services import (
     TASK_FIELDS,
     RunRejected,
     TaskEvaluatorInput,
@@ -68,12 +64,11 @@ from evalhub.online.services import (
     task_resume,
     task_update,
 )
-from evalhub.online.services import task_create as task_create_service
-from evalhub.selectors import evaluator_list
-from tracing.filters import ALL_TIME, quote
+from evalhub.tasks.services import task_create as task_create_service
+from tracing.browser.filters import ALL_TIME, quote
 from tracing.models import Project, Span
 from tracing.query import FilterError
-from tracing.selectors import spans_existing
+from tracing.store.selectors import spans_existing
 
 LIST_TEMPLATE: Final = "evalhub/tasks/task_list.html"
 RUNS_TEMPLATE: Final = "evalhub/tasks/run_list.html"

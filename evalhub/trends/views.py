@@ -19,10 +19,10 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from evalhub.online.trends import BUCKETS, Bucket, trends_page
-from tracing.filters import DEFAULT_RANGE, RANGE_CHOICES, DateTimeLocalInput, window
+from evalhub.trends.selectors import BUCKETS, Bucket, trends_page
+from tracing.browser.filters import DEFAULT_RANGE, RANGE_CHOICES, DateTimeLocalInput, window
+from tracing.browser.project_tabs import project_tabs
 from tracing.models import Project
-from tracing.project_tabs import project_tabs
 
 TEMPLATE: Final = "evalhub/trends.html"
 MAX_NAMES: Final = 50

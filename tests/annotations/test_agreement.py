@@ -19,8 +19,8 @@ from annotations.agreement import (
     percent_agreement,
     rater_of,
 )
-from annotations.selectors import agreement_ratings
-from annotations.services import AnnotationInput, annotations_upsert
+from annotations.store.selectors import agreement_ratings
+from annotations.store.services import AnnotationInput, annotations_upsert
 from tests import factories
 
 # --- statistics ---------------------------------------------------------------------------------

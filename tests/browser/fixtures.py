@@ -87,7 +87,7 @@ def logged_in_page(page, user):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def provider(fake_openai):  # type: ignore[no-untyped-def]  # noqa: F811
     """The default LLM provider: the fake OpenAI-compatible judge the test started."""
-    from evalhub.services import provider_create
+    from evalhub.providers.services import provider_create
 
     return provider_create(
         name="fake judge",

@@ -13,9 +13,9 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from annotations.models import Dataset
-from annotations.services import AnnotationInput, annotations_upsert
-from annotations.services_datasets import dataset_create
+from annotations.datasets.models import Dataset
+from annotations.datasets.services import dataset_create
+from annotations.store.services import AnnotationInput, annotations_upsert
 from tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)

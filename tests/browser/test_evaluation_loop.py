@@ -10,11 +10,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from annotations.services import annotation_config_create
-from evalhub.online.engine import run_work
-from evalhub.online.services import run_backfill_create
+from annotations.rubrics.services import annotation_config_create
+from evalhub.tasks.engine import run_work
+from evalhub.tasks.services import run_backfill_create
 from tests import factories
-from tests.evalhub.online_helpers import code_check, make_task
+from tests.evalhub.tasks.factories import code_check, make_task
 from tracing.models import Span
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -8,9 +8,9 @@ import re
 
 import pytest
 
-from evalhub.models import Evaluator
-from evalhub.selectors import evaluator_version_latest
-from evalhub.services import evaluator_create_from_template
+from evalhub.evaluators.models import Evaluator
+from evalhub.evaluators.selectors import evaluator_version_latest
+from evalhub.evaluators.services import evaluator_create_from_template
 from tests import factories
 from tests.evalhub.fake_openai import fake_openai  # noqa: F401
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from evalhub.services import evaluator_create_from_template
+from evalhub.evaluators.services import evaluator_create_from_template
 from tests import factories
 from tests.evalhub.fake_openai import VALID_KEY, fake_openai  # noqa: F401
 

@@ -8,9 +8,10 @@ from datetime import timedelta
 
 import pytest
 
-from annotations.models import Annotation, LabelingQueueItem
-from annotations.roles import annotator_role_grant
-from annotations.services import annotation_config_create
+from annotations.models import Annotation
+from annotations.queues.models import LabelingQueueItem
+from annotations.rubrics.services import annotation_config_create
+from evalhub.identity.roles import annotator_role_grant
 from tests import factories
 from tests.browser.conftest import PASSWORD
 

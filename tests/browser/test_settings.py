@@ -7,8 +7,8 @@ import re
 
 from playwright.sync_api import expect
 
-from evalhub.models import ApiKey
-from evalhub.selectors import api_key_authenticate
+from evalhub.identity.models import ApiKey
+from evalhub.identity.selectors import api_key_authenticate
 
 
 def test_create_a_key_see_it_once_and_revoke_it(logged_in_page):

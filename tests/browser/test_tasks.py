@@ -10,12 +10,12 @@ import pytest
 from django.utils import timezone
 
 from annotations.models import Annotation
-from evalhub.models import Task, TaskRun
-from evalhub.online.engine import run_work
-from evalhub.services import evaluator_create
+from evalhub.evaluators.services import evaluator_create
+from evalhub.tasks.engine import run_work
+from evalhub.tasks.models import Task, TaskRun
 from tests import factories
 from tests.evalhub.fake_openai import fake_openai  # noqa: F401
-from tests.evalhub.online_helpers import JUDGE
+from tests.evalhub.tasks.factories import JUDGE
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def dispatched(monkeypatch):
     """Runs are queued, not sent to a broker: the test works them with ``run_work``."""
     sent: list[int] = []
-    monkeypatch.setattr("evalhub.online.dispatch.run_dispatch", sent.append)
+    monkeypatch.setattr("evalhub.tasks.services.run_dispatch", sent.append)
     return sent
 
 

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from evalhub.hub.limiter import LocalLimiter, RedisLimiter
-from evalhub.hub.llm import RetryPolicy
-from evalhub.models import Provider
-from evalhub.services import provider_create
+from evalhub.providers.limiter import LocalLimiter, RedisLimiter
+from evalhub.providers.llm import RetryPolicy
+from evalhub.providers.models import Provider
+from evalhub.providers.services import provider_create
 from tests.evalhub.fake_openai import VALID_KEY, FakeOpenAI, fake_openai  # noqa: F401
 
 REDIS_URL = "redis://127.0.0.1:6379/5"
@@ -58,6 +58,6 @@ def redis_limiter() -> Iterator[RedisLimiter]:
 def _fresh_default_limiter(monkeypatch: pytest.MonkeyPatch) -> None:
     """Code that uses the default limiter gets a fresh per-process one in each test (never the
     Redis of the environment)."""
-    from evalhub.hub import limiter
+    from evalhub.providers import limiter
 
     monkeypatch.setattr(limiter, "_default", LocalLimiter())

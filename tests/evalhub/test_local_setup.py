@@ -5,10 +5,10 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.utils import timezone
 
+from evalhub.identity.models import ApiKey
+from evalhub.identity.selectors import api_key_authenticate
+from evalhub.identity.services import api_key_create
 from evalhub.local_setup import INGEST_KEY, local_admin_ensure, local_api_key_ensure
-from evalhub.models import ApiKey
-from evalhub.selectors import api_key_authenticate
-from evalhub.services import api_key_create
 
 pytestmark = pytest.mark.django_db
 

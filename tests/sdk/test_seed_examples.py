@@ -28,7 +28,7 @@ import pytest
 from evalhub_client import Client
 
 from annotations.models import Annotation
-from annotations.services import AnnotationInput, annotations_upsert
+from annotations.store.services import AnnotationInput, annotations_upsert
 from tests import factories
 from tests.evalhub.fake_openai import VALID_KEY, FakeOpenAI, fake_openai  # noqa: F401
 from tests.sdk import seed_page

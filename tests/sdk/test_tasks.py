@@ -20,11 +20,11 @@ from evalhub_client.cli import main
 from evalhub_client.tasks import duration_parse, time_param
 
 from annotations.models import Annotation
-from evalhub.models import TaskRun
-from evalhub.online.engine import run_work
-from evalhub.online.services import run_cancel
+from evalhub.tasks.engine import run_work
+from evalhub.tasks.models import TaskRun
+from evalhub.tasks.services import run_cancel
 from tests import factories
-from tests.evalhub.online_helpers import code_check
+from tests.evalhub.tasks.factories import code_check
 
 
 class Worker:
@@ -57,7 +57,7 @@ class Worker:
 @pytest.fixture
 def worker(monkeypatch, transactional_db):
     fake = Worker()
-    monkeypatch.setattr("evalhub.online.dispatch.run_dispatch", fake.dispatch)
+    monkeypatch.setattr("evalhub.tasks.services.run_dispatch", fake.dispatch)
     return fake
 
 

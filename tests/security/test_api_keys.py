@@ -12,10 +12,10 @@ from django.core.management import call_command
 from django.utils import timezone
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from evalhub.access import Principal
-from evalhub.models import ApiKey
-from evalhub.selectors import api_key_authenticate
-from evalhub.services import ApiKeyForbidden, ApiKeyInvalid, api_key_create
+from evalhub.identity.access import Principal
+from evalhub.identity.models import ApiKey
+from evalhub.identity.selectors import api_key_authenticate
+from evalhub.identity.services import ApiKeyForbidden, ApiKeyInvalid, api_key_create
 from tracing.models import Span
 
 pytestmark = pytest.mark.django_db
@@ -35,7 +35,7 @@ def people(django_user_model):
 
 
 def _otlp_body() -> bytes:
-    from tests.tracing.test_views_otlp import llm_request  # the OTLP tests' builder
+    from tests.tracing.ingest.test_http import llm_request  # the OTLP tests' builder
 
     message: ExportTraceServiceRequest = llm_request()
     return message.SerializeToString()

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
-from evalhub.services import api_key_create
+from evalhub.identity.services import api_key_create
 from tests import factories
 from tracing.models import Project
 
@@ -155,7 +155,7 @@ def hostile_server(tmp_path: Path) -> Iterator[tuple[Path, int]]:
 def test_a_hostile_page_cannot_act_with_the_admins_cookie(
     logged_in_page, live_server, hostile_server, site, caplog
 ):
-    from evalhub.models import ApiKey
+    from evalhub.identity.models import ApiKey
 
     factories.project("demo")
     directory, port = hostile_server

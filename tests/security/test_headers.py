@@ -13,12 +13,12 @@ from datetime import timedelta
 import pytest
 from django.test import Client
 
-from annotations.models import LabelingQueueItem
-from annotations.services import annotation_config_create, project_annotation_config_enable
-from annotations.services_datasets import dataset_create
-from annotations.services_queues import queue_create, queue_items_add
-from evalhub.online.services import TaskEvaluatorInput, TaskInput, run_backfill_create, task_create
-from evalhub.services import evaluator_create
+from annotations.datasets.services import dataset_create
+from annotations.queues.models import LabelingQueueItem
+from annotations.queues.services import queue_create, queue_items_add
+from annotations.rubrics.services import annotation_config_create, project_annotation_config_enable
+from evalhub.evaluators.services import evaluator_create
+from evalhub.tasks.services import TaskEvaluatorInput, TaskInput, run_backfill_create, task_create
 from tests import factories
 from tests.browser.fixtures import PASSWORD
 
@@ -174,7 +174,7 @@ def test_the_lock_ends_after_the_cool_off(db, django_user_model, settings):
 
 
 def test_behind_a_proxy_the_forwarded_address_counts(db, django_user_model, settings):
-    from evalhub.auth import client_ip
+    from evalhub.identity.auth import client_ip
 
     settings.EVALHUB_TRUSTED_PROXIES = 1
     from django.test import RequestFactory

@@ -17,15 +17,16 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from annotations.datasets.services import dataset_create
 from annotations.models import AnnotatorKind
-from annotations.services import AnnotationInput, annotation_config_create, annotations_upsert
-from annotations.services_datasets import dataset_create
-from annotations.services_queues import queue_create, queue_items_add
-from evalhub.converters import name_from_url, name_to_url
-from evalhub.online.engine import run_work
-from evalhub.online.services import run_manual_create
+from annotations.queues.services import queue_create, queue_items_add
+from annotations.rubrics.services import annotation_config_create
+from annotations.store.services import AnnotationInput, annotations_upsert
+from evalhub.core.converters import name_from_url, name_to_url
+from evalhub.tasks.engine import run_work
+from evalhub.tasks.services import run_manual_create
 from tests import factories
-from tests.evalhub.online_helpers import code_check, make_task
+from tests.evalhub.tasks.factories import code_check, make_task
 from tracing.models import Project, Span
 
 pytestmark = pytest.mark.django_db
@@ -268,7 +269,7 @@ def test_exports_of_hostile_projects_have_safe_file_names(client, hostile):
 
 
 def test_a_slash_in_a_project_sent_by_an_exporter_breaks_no_page(client, admin, auth):
-    from tests.tracing.test_ingest_otlp import otlp_json, pb_request, pb_span
+    from tests.tracing.ingest.test_otlp import otlp_json, pb_request, pb_span
 
     body = json.dumps(otlp_json(pb_request(pb_span(name="agent")))).encode()
     response = client.post(
@@ -286,7 +287,7 @@ def test_a_slash_in_a_project_sent_by_an_exporter_breaks_no_page(client, admin, 
 
 
 def test_a_project_name_longer_than_the_limit_is_refused_with_a_message(client, auth):
-    from tests.tracing.test_ingest_otlp import otlp_json, pb_request, pb_span
+    from tests.tracing.ingest.test_otlp import otlp_json, pb_request, pb_span
 
     body = json.dumps(otlp_json(pb_request(pb_span(name="agent")))).encode()
     response = client.post(

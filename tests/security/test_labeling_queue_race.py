@@ -10,14 +10,15 @@ from collections.abc import Callable
 import pytest
 from django.db import connection, connections
 
-from annotations.models import Annotation, ItemState, LabelingQueueReview
-from annotations.services import annotation_config_create
-from annotations.services_queues import (
+from annotations.models import Annotation
+from annotations.queues.models import ItemState, LabelingQueueReview
+from annotations.queues.services import (
     QueueItemAlreadyDone,
     queue_create,
     queue_item_submit,
     queue_items_add,
 )
+from annotations.rubrics.services import annotation_config_create
 from tests import factories
 
 RACES = 20

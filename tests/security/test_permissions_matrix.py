@@ -1,4 +1,4 @@
-"""Issue 11, point 3: every route, method and kind of caller answers as ``evalhub.policy`` says.
+"""Issue 11, point 3: every route, method and kind of caller answers as ``evalhub.identity.policy`` says.
 
 The routes are not listed here: they are read from the URL configuration (Django's resolver and
 the ninja API's operations), so a route added without a decision in the policy fails
@@ -27,16 +27,20 @@ from django.test import Client
 from django.urls import resolve
 from django.utils import timezone
 
-from annotations.models import Annotation, LabelingQueueItem, LabelingQueueReview
-from annotations.roles import annotator_role_grant
-from annotations.services import annotation_config_create, project_annotation_config_enable
-from annotations.services_datasets import dataset_create
-from annotations.services_queues import queue_create, queue_items_add
-from evalhub.access import Need, Principal
-from evalhub.models import ApiKey, TaskRun
-from evalhub.online.services import TaskEvaluatorInput, TaskInput, run_backfill_create, task_create
-from evalhub.policy import Route, api_need, api_operation, page_rule, routes, unclassified
-from evalhub.services import api_key_create, evaluator_create, provider_create
+from annotations.datasets.services import dataset_create
+from annotations.models import Annotation
+from annotations.queues.models import LabelingQueueItem, LabelingQueueReview
+from annotations.queues.services import queue_create, queue_items_add
+from annotations.rubrics.services import annotation_config_create, project_annotation_config_enable
+from evalhub.evaluators.services import evaluator_create
+from evalhub.identity.access import Need, Principal
+from evalhub.identity.models import ApiKey
+from evalhub.identity.policy import Route, api_need, api_operation, page_rule, routes, unclassified
+from evalhub.identity.roles import annotator_role_grant
+from evalhub.identity.services import api_key_create
+from evalhub.providers.services import provider_create
+from evalhub.tasks.models import TaskRun
+from evalhub.tasks.services import TaskEvaluatorInput, TaskInput, run_backfill_create, task_create
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -219,12 +223,12 @@ def _world_build() -> World:
 
 
 def test_every_route_is_classified():
-    """Adding a route means deciding in evalhub/policy.py who may use it."""
+    """Adding a route means deciding in evalhub/identity/policy.py who may use it."""
     assert [route.name for route in unclassified()] == []
 
 
 def test_the_system_check_names_an_unclassified_route(monkeypatch):
-    from evalhub.policy import API
+    from evalhub.identity.policy import API
 
     monkeypatch.delitem(API, "api:projects_delete")
     with pytest.raises(SystemCheckError) as failed:
@@ -396,7 +400,7 @@ def test_a_key_is_never_more_than_its_user():
 def test_what_the_audit_found_is_refused(client, django_user_model):
     """A member's session or key deleted any project and a custom code evaluator; a key with
     no user acted as an admin."""
-    from evalhub.models import Evaluator
+    from evalhub.evaluators.models import Evaluator
     from tracing.models import Project, Span
 
     admin = django_user_model.objects.create_user("chief", is_staff=True)

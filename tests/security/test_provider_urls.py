@@ -14,9 +14,9 @@ import sys
 
 import pytest
 
-from evalhub.models import Provider
-from evalhub.outbound import OutboundDenied, outbound_http_client, outbound_url_check
-from evalhub.services import provider_create
+from evalhub.core.outbound import OutboundDenied, outbound_http_client, outbound_url_check
+from evalhub.providers.models import Provider
+from evalhub.providers.services import provider_create
 from tests.evalhub.fake_openai import VALID_KEY, FakeOpenAI
 
 pytestmark = pytest.mark.django_db

@@ -39,13 +39,13 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-from evalhub.hub import evaluator_run
-from evalhub.hub.sandbox import OUTPUT_LIMIT, SandboxResult, sandbox_run
-from evalhub.models import Evaluator
-from evalhub.selectors import evaluator_version_latest
-from evalhub.services import evaluator_create
+from evalhub.evaluators.models import Evaluator
+from evalhub.evaluators.running import evaluator_run
+from evalhub.evaluators.sandbox.run import OUTPUT_LIMIT, SandboxResult, sandbox_run
+from evalhub.evaluators.selectors import evaluator_version_latest
+from evalhub.evaluators.services import evaluator_create
 from tests import factories
-from tests.evalhub.worker_process import Worker
+from tests.evalhub.tasks.worker_process import Worker
 
 ROOT = os.geteuid() == 0
 ARGS = {"input": "q", "output": "a", "metadata": {}, "reference": None, "span": {}}
@@ -589,7 +589,8 @@ def sandbox_worker(tmp_path_factory, django_db_setup, django_db_blocker) -> Iter
 def web_process(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """This process is a web process: were it to run the sandbox or start any child process,
     the test would fail."""
-    from evalhub.hub import custom_code, sandbox
+    from evalhub.evaluators.sandbox import dispatch as custom_code
+    from evalhub.evaluators.sandbox import run as sandbox
 
     assert not custom_code.runs_here()
 
@@ -688,8 +689,8 @@ def test_the_api_run_gets_the_error_from_a_worker(
 
 @web
 def test_test_task_runs_custom_code_on_a_worker(sandbox_worker, web_process, staff_client):
-    from evalhub.online.dryrun import task_dry_run
-    from evalhub.online.services import TaskEvaluatorInput, TaskInput
+    from evalhub.tasks.dryrun import task_dry_run
+    from evalhub.tasks.services import TaskEvaluatorInput, TaskInput
 
     factories.trace(start=timezone.now() - timedelta(minutes=5))
     evaluator = _custom("who", WHO, staff_client.user)
@@ -710,7 +711,7 @@ def test_test_task_runs_custom_code_on_a_worker(sandbox_worker, web_process, sta
 
 @web
 def test_the_celery_task_runs_the_stored_version(sandbox_worker, staff_client, target):
-    from evalhub.tasks import code_evaluate
+    from evalhub.tasks.jobs import code_evaluate
 
     attempt = ATTEMPTS["syscall-fork"]
     evaluator = _custom("task", _evaluator(attempt.body, target.values()), staff_client.user)

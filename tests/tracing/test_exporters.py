@@ -41,7 +41,7 @@ from opentelemetry.trace import Status, StatusCode
 from tests import factories
 from tracing.ingest import SpanRecord
 from tracing.models import Span, Trace
-from tracing.services import spans_ingest
+from tracing.store.services import spans_ingest
 
 NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 DEFINITION: dict[str, Any] = json.loads((NODE_DIR / "trace.json").read_text())

@@ -15,14 +15,9 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from ninja import Query, Router, Status
 from ninja.errors import HttpError
 
-from annotations.services import AnnotationInput
-from tracing import selectors, services
-from tracing.dataframe import MAX_ROWS, SpanQueryError, dataframe_json, query_spec
-from tracing.export import FORMATS, span_export_stream
-from tracing.ingest.phoenix import span_row, span_to_phoenix
-from tracing.models import Project, Trace
-from tracing.query import FilterError
-from tracing.schemas import (
+from annotations.store.services import AnnotationInput
+from tracing.api.dataframe import MAX_ROWS, SpanQueryError, dataframe_json, query_spec
+from tracing.api.schemas import (
     ErrorOut,
     ExportParams,
     ProjectIn,
@@ -38,7 +33,12 @@ from tracing.schemas import (
     TraceListOut,
     TraceListParams,
 )
-from tracing.selectors import MAX_PAGE_SIZE, UNSET, InvalidAttributeFilter, InvalidCursor
+from tracing.ingest.phoenix import span_row, span_to_phoenix
+from tracing.models import Project, Trace
+from tracing.query import FilterError
+from tracing.store import selectors, services
+from tracing.store.export import FORMATS, span_export_stream
+from tracing.store.selectors import MAX_PAGE_SIZE, UNSET, InvalidAttributeFilter, InvalidCursor
 
 router = Router(tags=["tracing"])
 

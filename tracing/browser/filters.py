@@ -24,9 +24,9 @@ from django.http import QueryDict
 from django.utils import timezone
 
 from annotations.naming import filter_field
+from tracing.browser.selectors import Tab, evaluation_names
 from tracing.models import Project, Span, SpanKind, StatusCode
 from tracing.query import FilterError, compile_filter, trace_matches
-from tracing.selectors.browser import Tab, evaluation_names
 
 TIME_RANGES: Final[dict[str, timedelta]] = {
     "1h": timedelta(hours=1),

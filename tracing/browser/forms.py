@@ -12,8 +12,8 @@ from typing import Any
 
 from django import forms
 
-from tracing.filters import DEFAULT_RANGE, RANGE_CHOICES, DateTimeLocalInput, window
-from tracing.selectors.browser import DEFAULT_PAGE_SIZE, PAGE_SIZES, SORTS
+from tracing.browser.filters import DEFAULT_RANGE, RANGE_CHOICES, DateTimeLocalInput, window
+from tracing.browser.selectors import DEFAULT_PAGE_SIZE, PAGE_SIZES, SORTS
 
 SORT_LABELS = {
     "start_time": "Start time",

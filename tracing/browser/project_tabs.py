@@ -1,6 +1,6 @@
 """The tabs along a project's pages. Traces, spans and sessions are the trace browser's own;
 other apps add theirs (annotations, score trends…) and a tab shows only once its page exists
-(its URL name resolves), as in ``evalhub.navigation``.
+(its URL name resolves), as in ``evalhub.site.navigation``.
 
 Every tab page reads the time range from the same parameters (``range``, and ``start``/``end``
 for ``range=custom``), so the tab links carry them (``shared_query``): switching tabs keeps the
@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 from django.urls import NoReverseMatch, reverse
 
-from tracing.filters import RANGE_CHOICES
+from tracing.browser.filters import RANGE_CHOICES
 
 RANGE_KEYS: Final = frozenset(key for key, _label in RANGE_CHOICES)
 MAX_MOMENT_CHARS: Final = 40  # a datetime-local value is 16; anything longer is not one

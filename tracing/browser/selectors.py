@@ -7,7 +7,7 @@ last row shown, ``before`` back from the first one.
 
 The rows of a page get their evaluation and annotation badges from one query
 (``badges_attach``). Filtering is not done here: the caller passes a span queryset already
-narrowed by ``tracing.filters.SpanFilterSet`` (which compiles everything through the one filter
+narrowed by ``tracing.browser.filters.SpanFilterSet`` (which compiles everything through the one filter
 language), and the sessions table keeps the sessions that have a matching span.
 """
 
@@ -40,7 +40,7 @@ from django.db.models.functions import Coalesce, Substr
 
 from annotations.models import Annotation, AnnotatorKind, TargetKind
 from tracing.models import Project, Session, Span, SpanKind, Trace
-from tracing.selectors import (
+from tracing.store.selectors import (
     InvalidCursor,
     _cursor_datetime,
     _cursor_decode,

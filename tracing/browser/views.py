@@ -25,14 +25,10 @@ from django.utils import timezone
 from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods
 
-from tracing.export import FORMATS, span_export_stream
-from tracing.filters import SpanFilterSet, with_default_range
-from tracing.forms import SORT_LABELS, ProjectsRangeForm, TableOptionsForm
-from tracing.models import Project
-from tracing.project_tabs import project_tabs
-from tracing.query import FilterError
-from tracing.selectors import InvalidCursor
-from tracing.selectors.browser import (
+from tracing.browser.filters import SpanFilterSet, with_default_range
+from tracing.browser.forms import SORT_LABELS, ProjectsRangeForm, TableOptionsForm
+from tracing.browser.project_tabs import project_tabs
+from tracing.browser.selectors import (
     PAGE_SIZES,
     TABS,
     Tab,
@@ -48,7 +44,11 @@ from tracing.selectors.browser import (
     selection_spans,
     span_ids_of,
 )
-from tracing.services import spans_delete, spans_delete_result
+from tracing.models import Project
+from tracing.query import FilterError
+from tracing.store.export import FORMATS, span_export_stream
+from tracing.store.selectors import InvalidCursor
+from tracing.store.services import spans_delete, spans_delete_result
 
 TEMPLATE: Final = "tracing/project_list.html"
 MAX_DELETE_SPANS: Final = 50_000

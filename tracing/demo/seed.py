@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING
 from django.utils import timezone
 
 from annotations.models import AnnotationSource
-from annotations.services import AnnotationInput, annotations_upsert
+from annotations.store.services import AnnotationInput, annotations_upsert
 from tracing.demo.generate import DEMO_SEED, DemoTrace, demo_generate
 from tracing.models import Project
-from tracing.services import spans_ingest
+from tracing.store.services import spans_ingest
 
 if TYPE_CHECKING:
-    from evalhub.online.demo import DemoResult
+    from evalhub.tasks.demo import DemoResult
 
 DEFAULT_PROJECT = "demo"
 DEFAULT_TRACES = 300
@@ -66,7 +66,7 @@ def demo_seed(
     labels = _human_labels(generated)
     annotations = len(annotations_upsert(items=labels, source=AnnotationSource.APP, project=stored))
     # The demo calls the online-tasks product (above this layer) for its task's results.
-    from evalhub.online.demo import demo_task_seed
+    from evalhub.tasks.demo import demo_task_seed
 
     annotations += demo_task_seed(project=stored, results=_llm_results(generated)).annotations
     return DemoSeedResult(
@@ -99,7 +99,7 @@ def _human_labels(traces: list[DemoTrace]) -> list[AnnotationInput]:
 
 def _llm_results(traces: list[DemoTrace]) -> list[DemoResult]:
     """The LLM evaluations, for the demo's task."""
-    from evalhub.online.demo import DemoResult
+    from evalhub.tasks.demo import DemoResult
 
     return [
         DemoResult(

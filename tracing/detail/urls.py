@@ -5,8 +5,8 @@
 
 from django.urls import path
 
-import evalhub.converters  # noqa: F401  (registers the <name:…> path converter)
-from tracing import views_detail
+import evalhub.core.converters  # noqa: F401  (registers the <name:…> path converter)
+from tracing.detail import views as views_detail
 
 app_name = "detail"
 urlpatterns = [

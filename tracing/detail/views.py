@@ -13,14 +13,9 @@ from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET
 
-from annotations.selectors import annotate_panel_get
-from evalhub.converters import name_segment
-from tracing.selectors.detail import (
-    SpanUrl,
-    session_detail_get,
-    span_pane_get,
-    trace_detail_get,
-)
+from annotations.store.selectors import annotate_panel_get
+from evalhub.core.converters import name_segment
+from tracing.detail.presenter import SpanUrl, session_detail_get, span_pane_get, trace_detail_get
 
 TRACE_TEMPLATE = "tracing/trace_detail.html"
 SESSION_TEMPLATE = "tracing/session_detail.html"

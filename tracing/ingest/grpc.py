@@ -1,7 +1,7 @@
 """OTLP/gRPC trace ingest: ``opentelemetry.proto.collector.trace.v1.TraceService/Export``.
 
-The gRPC twin of ``tracing.views_otlp`` (OTLP/HTTP), and the same ingest behind it
-(``tracing.services.otlp_ingest``): the same API key check (``evalhub.auth.ingest_api_key``)
+The gRPC twin of ``tracing.ingest.http`` (OTLP/HTTP), and the same ingest behind it
+(``tracing.store.services.otlp_ingest``): the same API key check (``evalhub.identity.auth.ingest_api_key``)
 on the metadata ``authorization: Bearer <key>`` or ``api_key``, the same project choice
 (``x-project-name`` metadata, else the resource attribute ``openinference.project.name``), the
 same limit (``EVALHUB_MAX_BODY_SIZE``, also on a gzip-compressed message once inflated) and OTLP's
@@ -41,12 +41,12 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
-from evalhub.auth import ingest_api_key
-from evalhub.database import RETRY_AFTER_UNAVAILABLE, database_busy, retry_after
-from tracing.grpc_process import ingest_process_start
+from evalhub.core.database import RETRY_AFTER_UNAVAILABLE, database_busy, retry_after
+from evalhub.identity.auth import ingest_api_key
 from tracing.ingest import OtlpDecodeError
+from tracing.ingest.grpc_process import ingest_process_start
 from tracing.ingest.otlp import export_response_protobuf
-from tracing.services import otlp_ingest
+from tracing.store.services import otlp_ingest
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def _export_outcome(body: bytes, headers: Mapping[str, str]) -> ExportOutcome:
         return ExportOutcome(
             grpc.StatusCode.INVALID_ARGUMENT, f"the database rejected a value in this batch: {exc}"
         )
-    except (OperationalError, InterfaceError) as exc:  # evalhub.database.is_database_failure
+    except (OperationalError, InterfaceError) as exc:  # evalhub.core.database.is_database_failure
         busy = database_busy(exc)
         logger.warning("OTLP/gRPC batch not stored: database failure: %s", exc)
         return ExportOutcome(

@@ -1,4 +1,4 @@
-"""Start-up of an OTLP/gRPC ingest process (``tracing.grpc_otlp.IngestPool``). A module of its
+"""Start-up of an OTLP/gRPC ingest process (``tracing.ingest.grpc.IngestPool``). A module of its
 own because a fresh process imports it before Django is set up, so it imports no models."""
 
 from __future__ import annotations

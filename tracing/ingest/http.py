@@ -21,9 +21,9 @@ from django.db import DataError, InterfaceError, OperationalError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from evalhub.api_errors import PROTOBUF, error_response
-from evalhub.auth import ingest_api_key
-from evalhub.database import unavailable_response
+from evalhub.core.api_errors import PROTOBUF, error_response
+from evalhub.core.database import unavailable_response
+from evalhub.identity.auth import ingest_api_key
 from tracing.ingest import (
     BodyTooLargeError,
     OtlpDecodeError,
@@ -37,7 +37,7 @@ from tracing.ingest.otlp import (
     export_response_json,
     export_response_protobuf,
 )
-from tracing.services import otlp_ingest
+from tracing.store.services import otlp_ingest
 
 logger = logging.getLogger(__name__)
 
@@ -147,7 +147,7 @@ def otlp_traces(request: HttpRequest) -> HttpResponse:
     except DataError as exc:
         logger.warning("OTLP batch rejected by the database: %s", exc)
         return _error(400, f"the database rejected a value in this batch: {exc}", protobuf=protobuf)
-    except (OperationalError, InterfaceError) as exc:  # evalhub.database.is_database_failure
+    except (OperationalError, InterfaceError) as exc:  # evalhub.core.database.is_database_failure
         logger.warning("OTLP batch not stored: database failure: %s", exc)
         return unavailable_response(exc, protobuf=protobuf)
 

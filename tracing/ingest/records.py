@@ -1,7 +1,7 @@
 """A span as received, independent of the wire format, and the OpenInference fields read from it.
 
 Every ingest path (OTLP protobuf/JSON, the Phoenix-shaped span API, the demo seeder) builds
-``SpanRecord`` objects and hands them to ``tracing.services.spans_ingest``.
+``SpanRecord`` objects and hands them to ``tracing.store.services.spans_ingest``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import orjson
 from django.conf import settings
 from django.utils import timezone
 
-from evalhub.json_input import MAX_JSON_DEPTH, json_value_problem
+from evalhub.core.json_input import MAX_JSON_DEPTH, json_value_problem
 from tracing.models import SPAN_KIND_MAX_LENGTH, SpanKind, StatusCode
 
 _STATUS_CODES = {code.value for code in StatusCode}

@@ -1,7 +1,7 @@
 """Span exports streamed as JSONL, CSV or Parquet, one keyset batch of rows at a time.
 
 Memory is bounded by one batch whatever the number of spans: rows are read with ``.values()``
-in keyset batches (``tracing.selectors.span_rows_batched``) and each batch is encoded and
+in keyset batches (``tracing.store.selectors.span_rows_batched``) and each batch is encoded and
 yielded before the next is read. Parquet gets one row group per batch, written into a small
 buffer that is yielded and emptied after each batch, against a schema fixed up front.
 
@@ -25,7 +25,7 @@ from django.db.models import QuerySet
 from tracing.ingest.phoenix import span_to_phoenix
 from tracing.ingest.records import flatten
 from tracing.models import Span
-from tracing.selectors import span_rows_batched
+from tracing.store.selectors import span_rows_batched
 
 FORMATS: Final = {
     "jsonl": ("application/x-ndjson", "jsonl"),

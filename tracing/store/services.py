@@ -13,8 +13,12 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
-from annotations.services import AnnotationInput, AnnotationTargetNotFound, annotations_upsert
-from tracing.bulk import spans_insert
+from annotations.store.services import (
+    AnnotationInput,
+    AnnotationTargetNotFound,
+    annotations_upsert,
+)
+from tracing.browser.selectors import ResultSize, Tab, result_units, unit_spans
 from tracing.ingest.otlp import (
     PROJECT_NAME_MAX_LENGTH,
     OtlpDecodeError,
@@ -30,10 +34,10 @@ from tracing.ingest.records import (
     span_time_window,
 )
 from tracing.models import Project, Session, Span, StatusCode, Trace
-from tracing.pricing import cost_of
-from tracing.rollups import rows_update, sessions_rollup, traces_rollup
-from tracing.selectors import span_ids_resolve
-from tracing.selectors.browser import ResultSize, Tab, result_units, unit_spans
+from tracing.store.bulk import spans_insert
+from tracing.store.pricing import cost_of
+from tracing.store.rollups import rows_update, sessions_rollup, traces_rollup
+from tracing.store.selectors import span_ids_resolve
 
 logger = logging.getLogger(__name__)
 
@@ -503,7 +507,7 @@ def spans_delete_result(
     batch_units: int | None = None,
 ) -> ResultSize:
     """Delete a tab's whole filtered result: every span of the matching traces, spans or
-    sessions (``tracing.selectors.browser.result_units``), as the table shows them.
+    sessions (``tracing.browser.selectors.result_units``), as the table shows them.
 
     Only spans ingested at or before ``as_of`` count, for matching and for deleting: ``as_of``
     is when the confirmation page counted the result, so what it stated is what goes, and spans

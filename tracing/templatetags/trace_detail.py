@@ -14,7 +14,7 @@ from html import escape  # Django's escape(), without its lazy-string wrapper: 5
 from django import template
 from django.utils.safestring import SafeString, mark_safe
 
-from tracing.selectors.detail import TreeRow
+from tracing.detail.presenter import TreeRow
 from tracing.templatetags.span_kinds import kind_class
 
 register = template.Library()

@@ -9,8 +9,8 @@ from django import template
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from evalhub.converters import name_segment
-from tracing import project_tabs
+from evalhub.core.converters import name_segment
+from tracing.browser import project_tabs
 
 register = template.Library()
 

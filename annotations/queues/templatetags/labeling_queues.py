@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django import template
 
-from annotations.models import LabelingQueue
-from annotations.selectors_queues import TAB_KINDS, queue_choices
+from annotations.queues.models import LabelingQueue
+from annotations.queues.selectors import TAB_KINDS, queue_choices
 
 register = template.Library()
 

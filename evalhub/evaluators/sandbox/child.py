@@ -1,4 +1,4 @@
-"""The child side of the custom-code sandbox, run as a script by ``evalhub.hub.sandbox`` with
+"""The child side of the custom-code sandbox, run as a script by ``evalhub.evaluators.sandbox.run`` with
 ``python -I -B`` and an empty environment; never imported by EvalHub itself.
 
 Before it reads a byte of user code it confines itself with what the kernel enforces:

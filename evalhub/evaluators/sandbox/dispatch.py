@@ -1,6 +1,6 @@
 """Where custom code evaluators run: in a Celery worker, never in a web process.
 
-``custom_code_run`` runs the sandbox (``evalhub.hub.sandbox``) itself only in a process marked
+``custom_code_run`` runs the sandbox (``evalhub.evaluators.sandbox.run``) itself only in a process marked
 as a worker (``worker_process_mark``, connected to Celery's worker signals in
 ``evalhub.celery``). Anywhere else — a gunicorn web worker serving the playground or "Test
 task", runserver, a shell — it sends ``evalhub.code_evaluate`` to the ``EVALHUB_SANDBOX_QUEUE``
@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, fields
 from typing import Any
 
-from evalhub.hub.sandbox import SandboxResult, sandbox_run
+from evalhub.evaluators.sandbox.run import SandboxResult, sandbox_run
 
 _worker_process = False
 
@@ -56,12 +56,11 @@ def custom_code_run(
 def _on_worker(
     *, version_id: int, arguments: Mapping[str, Any], timeout_seconds: float
 ) -> SandboxResult:
+    from celery import current_app
     from celery.exceptions import TimeoutError as CeleryTimeout
     from celery.result import EagerResult
     from django.conf import settings
     from kombu.exceptions import OperationalError
-
-    from celery import current_app
 
     code_evaluate = current_app.tasks[CODE_EVALUATE]  # evalhub.tasks.jobs, registered when ready
 
@@ -102,8 +101,8 @@ def _on_worker(
 def custom_code_evaluate(*, version_id: int, arguments: Mapping[str, Any]) -> dict[str, Any]:
     """The worker's side of ``custom_code_run``: the custom code of evaluator version
     ``version_id`` run in the sandbox on ``arguments``, as a JSON-able dict. Writes nothing."""
-    from evalhub.hub.config import CodeConfig, EvaluatorConfigError, config_parse
-    from evalhub.models import EvaluatorVersion
+    from evalhub.evaluators.definition import CodeConfig, EvaluatorConfigError, config_parse
+    from evalhub.evaluators.models import EvaluatorVersion
 
     version = EvaluatorVersion.objects.filter(pk=version_id).first()
     if version is None:

@@ -16,7 +16,7 @@ a pipe: at the deadline, or past the cap, it kills the whole process group. A ti
 an exception or a bad return value becomes a ``SandboxResult`` with ``error``; nothing here
 raises for them.
 
-Only Celery workers call this (``evalhub.hub.custom_code``): a web process never forks user code.
+Only Celery workers call this (``evalhub.evaluators.sandbox.dispatch``): a web process never forks user code.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from django.template import TemplateDoesNotExist
 from django.template.loader import get_template
 from django.urls import reverse
 
-from evalhub.env import env_int, env_str
+from evalhub.core.env import env_int, env_str
 from evalhub.local_setup import (
     ADMIN_SECRET_FILE,
     INGEST_KEY,

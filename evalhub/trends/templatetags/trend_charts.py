@@ -17,8 +17,8 @@ from django import template
 from django.urls import NoReverseMatch, reverse
 
 from annotations.naming import filter_field
-from evalhub.online.trends import Trend, TrendBucket
-from tracing.filters import quote
+from evalhub.trends.selectors import Trend, TrendBucket
+from tracing.browser.filters import quote
 
 register = template.Library()
 

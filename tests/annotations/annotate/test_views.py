@@ -15,12 +15,8 @@ from annotations.models import (
     AnnotatorKind,
     ProjectAnnotationConfig,
 )
-from annotations.services import (
-    AnnotationInput,
-    annotation_config_create,
-    annotations_upsert,
-    project_annotation_config_enable,
-)
+from annotations.rubrics.services import annotation_config_create, project_annotation_config_enable
+from annotations.store.services import AnnotationInput, annotations_upsert
 from tests import factories
 
 pytestmark = pytest.mark.django_db

@@ -59,7 +59,7 @@ def test_post_without_sync_writes_and_answers_without_ids(client, auth):
 
 
 def test_the_api_key_user_is_recorded(client, django_user_model):
-    from evalhub.services import api_key_create
+    from evalhub.identity.services import api_key_create
 
     user = django_user_model.objects.create_user("alice", password="x")
     _, raw = api_key_create(name="alice", scope="write", user=user)

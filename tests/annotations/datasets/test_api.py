@@ -7,10 +7,10 @@ from datetime import timedelta
 
 import pytest
 
-from annotations import api_datasets
-from annotations.models import Dataset, DatasetExample
-from annotations.services import AnnotationInput, annotations_upsert
-from annotations.services_datasets import dataset_create
+from annotations.datasets import api as api_datasets
+from annotations.datasets.models import Dataset, DatasetExample
+from annotations.datasets.services import dataset_create
+from annotations.store.services import AnnotationInput, annotations_upsert
 from tests import factories
 
 pytestmark = pytest.mark.django_db

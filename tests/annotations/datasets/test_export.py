@@ -11,11 +11,11 @@ import pyarrow.parquet as pq
 import pytest
 from django.urls import reverse
 
-from annotations import dataset_export
-from annotations.dataset_export import EXPORT_COLUMNS, dataset_export_stream
-from annotations.models import Dataset
-from annotations.services import AnnotationInput, annotations_upsert
-from annotations.services_datasets import dataset_create
+from annotations.datasets import export as dataset_export
+from annotations.datasets.export import EXPORT_COLUMNS, dataset_export_stream
+from annotations.datasets.models import Dataset
+from annotations.datasets.services import dataset_create
+from annotations.store.services import AnnotationInput, annotations_upsert
 from tests import factories
 
 pytestmark = pytest.mark.django_db

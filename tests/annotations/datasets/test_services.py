@@ -8,9 +8,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 
-from annotations import services_datasets
-from annotations.models import Dataset, DatasetExample
-from annotations.selectors_datasets import (
+from annotations.datasets import services as services_datasets
+from annotations.datasets.models import Dataset, DatasetExample
+from annotations.datasets.selectors import (
     annotation_names_recent,
     dataset_examples_page,
     dataset_get,
@@ -20,8 +20,7 @@ from annotations.selectors_datasets import (
     example_sources,
     span_pks_by_id,
 )
-from annotations.services import AnnotationInput, annotations_upsert
-from annotations.services_datasets import (
+from annotations.datasets.services import (
     DatasetInvalid,
     DatasetNameTaken,
     DatasetSourceMissing,
@@ -32,11 +31,12 @@ from annotations.services_datasets import (
     dataset_update,
     expected_output_of,
 )
+from annotations.store.services import AnnotationInput, annotations_upsert
 from tests import factories
-from tracing.filters import SpanFilterSet
+from tracing.browser.filters import SpanFilterSet
+from tracing.browser.selectors import browse_spans
 from tracing.models import Project, Span
-from tracing.selectors.browser import browse_spans
-from tracing.services import spans_delete
+from tracing.store.services import spans_delete
 
 pytestmark = pytest.mark.django_db
 T0 = factories.BASE_TIME

@@ -9,10 +9,11 @@ import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
-from annotations import services_datasets, views_datasets
-from annotations.models import Dataset, DatasetExample
-from annotations.services import AnnotationInput, annotations_upsert
-from annotations.services_datasets import dataset_create
+from annotations.datasets import services as services_datasets
+from annotations.datasets import views as views_datasets
+from annotations.datasets.models import Dataset, DatasetExample
+from annotations.datasets.services import dataset_create
+from annotations.store.services import AnnotationInput, annotations_upsert
 from tests import factories
 
 pytestmark = pytest.mark.django_db

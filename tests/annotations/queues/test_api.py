@@ -8,9 +8,9 @@ from datetime import timedelta
 
 import pytest
 
-from annotations.models import LabelingQueue, LabelingQueueItem
-from annotations.services import annotation_config_create
-from annotations.services_queues import queue_item_next, queue_item_skip, queue_item_submit
+from annotations.queues.models import LabelingQueue, LabelingQueueItem
+from annotations.queues.services import queue_item_next, queue_item_skip, queue_item_submit
+from annotations.rubrics.services import annotation_config_create
 from tests import factories
 
 pytestmark = pytest.mark.django_db

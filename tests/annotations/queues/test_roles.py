@@ -9,16 +9,17 @@ from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.urls import reverse
 
-from annotations.models import AnnotationConfig, LabelingQueue, LabelingQueueItem
-from annotations.roles import (
+from annotations.models import AnnotationConfig
+from annotations.queues.models import LabelingQueue, LabelingQueueItem
+from annotations.queues.services import queue_create, queue_items_add
+from annotations.rubrics.services import annotation_config_create
+from evalhub.identity.roles import (
     ANNOTATOR_GROUP,
     annotator_role_grant,
     annotator_role_revoke,
     is_annotator,
 )
-from annotations.services import annotation_config_create
-from annotations.services_queues import queue_create, queue_items_add
-from evalhub.services import api_key_create
+from evalhub.identity.services import api_key_create
 from tests import factories
 
 pytestmark = pytest.mark.django_db

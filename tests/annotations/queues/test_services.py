@@ -10,17 +10,10 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from annotations import services_queues
-from annotations.models import (
-    Annotation,
-    AnnotationSource,
-    AnnotatorKind,
-    ItemState,
-    LabelingQueueItem,
-    LabelingQueueReview,
-)
-from annotations.roles import annotator_role_grant
-from annotations.selectors_queues import (
+from annotations.models import Annotation, AnnotationSource, AnnotatorKind
+from annotations.queues import services as services_queues
+from annotations.queues.models import ItemState, LabelingQueueItem, LabelingQueueReview
+from annotations.queues.selectors import (
     queue_item_previous,
     queue_item_rows,
     queue_items_for,
@@ -28,8 +21,7 @@ from annotations.selectors_queues import (
     queue_progress,
     queue_progress_for,
 )
-from annotations.services import annotation_config_create
-from annotations.services_queues import (
+from annotations.queues.services import (
     QueueAnswersInvalid,
     QueueInvalid,
     QueueItemReserved,
@@ -45,6 +37,8 @@ from annotations.services_queues import (
     queue_items_add_from_filter,
     queue_update,
 )
+from annotations.rubrics.services import annotation_config_create
+from evalhub.identity.roles import annotator_role_grant
 from tests import factories
 from tracing.query import FilterError
 

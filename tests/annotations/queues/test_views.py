@@ -8,9 +8,10 @@ from datetime import timedelta
 import pytest
 from django.urls import reverse
 
-from annotations.models import Annotation, LabelingQueue, LabelingQueueItem
-from annotations.services import annotation_config_create
-from annotations.services_queues import queue_create, queue_items_add
+from annotations.models import Annotation
+from annotations.queues.models import LabelingQueue, LabelingQueueItem
+from annotations.queues.services import queue_create, queue_items_add
+from annotations.rubrics.services import annotation_config_create
 from tests import factories
 
 pytestmark = pytest.mark.django_db

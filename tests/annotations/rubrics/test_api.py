@@ -3,7 +3,7 @@ import json
 import pytest
 
 from annotations.models import AnnotationConfig, ProjectAnnotationConfig
-from annotations.services import annotation_config_create, project_annotation_config_enable
+from annotations.rubrics.services import annotation_config_create, project_annotation_config_enable
 from tests import factories
 
 pytestmark = pytest.mark.django_db

@@ -1,8 +1,7 @@
 import pytest
 
 from annotations.models import AnnotationConfig, ProjectAnnotationConfig
-from annotations.selectors import InvalidCursor, annotation_config_get, annotation_config_list
-from annotations.services import (
+from annotations.rubrics.services import (
     AnnotationConfigInvalid,
     AnnotationConfigNameTaken,
     annotation_config_create,
@@ -10,6 +9,11 @@ from annotations.services import (
     annotation_config_update,
     project_annotation_config_disable,
     project_annotation_config_enable,
+)
+from annotations.store.selectors import (
+    InvalidCursor,
+    annotation_config_get,
+    annotation_config_list,
 )
 from tests import factories
 

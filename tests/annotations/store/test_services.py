@@ -6,8 +6,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from annotations.models import Annotation, AnnotationSource, TargetKind
-from annotations.selectors import InvalidCursor, annotation_list
-from annotations.services import (
+from annotations.store.selectors import InvalidCursor, annotation_list
+from annotations.store.services import (
     AnnotationInput,
     AnnotationInputError,
     AnnotationTargetAmbiguous,

@@ -1,4 +1,4 @@
-"""``evalhub.database``: a database failure anywhere in an API or health request is a 503 with
+"""``evalhub.core.database``: a database failure anywhere in an API or health request is a 503 with
 ``Retry-After`` (JSON, or a ``google.rpc.Status`` for protobuf), not a 500. The end-to-end
 version, with PostgreSQL out of reach, is tests/security/test_database_down.py."""
 
@@ -10,7 +10,7 @@ import pytest
 from django.db import InterfaceError, OperationalError
 from google.rpc.status_pb2 import Status as RpcStatus
 
-from tests.tracing.test_views_otlp import llm_request
+from tests.tracing.ingest.test_http import llm_request
 
 pytestmark = pytest.mark.django_db
 
@@ -45,7 +45,7 @@ def test_a_failure_in_a_middleware_before_the_view(
     client, api_key, monkeypatch, exc, detail, retry_after
 ):
     """The access middleware looks the key up before the ingest view runs."""
-    monkeypatch.setattr("evalhub.auth.api_key_check", fail_with(exc))
+    monkeypatch.setattr("evalhub.identity.auth.api_key_check", fail_with(exc))
     response = client.post(
         "/v1/traces",
         data=llm_request().SerializeToString(),
@@ -63,7 +63,7 @@ def test_a_failure_in_a_middleware_before_the_view(
 
 def test_a_failure_in_an_api_view(client, auth, monkeypatch):
     monkeypatch.setattr(
-        "tracing.api.selectors.project_list", fail_with(OperationalError("server closed"))
+        "tracing.api.spans.selectors.project_list", fail_with(OperationalError("server closed"))
     )
     response = client.get("/v1/projects", headers=auth)
     assert response.status_code == 503
@@ -82,5 +82,5 @@ def test_health_answers_503_json(client, monkeypatch):
 
 
 def test_other_errors_stay_500(client, auth, monkeypatch):
-    monkeypatch.setattr("tracing.api.selectors.project_list", fail_with(ValueError("a bug")))
+    monkeypatch.setattr("tracing.api.spans.selectors.project_list", fail_with(ValueError("a bug")))
     assert client.get("/v1/projects", headers=auth).status_code == 500

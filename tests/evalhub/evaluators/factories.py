@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.utils.datastructures import MultiValueDict
 
-from evalhub.forms_hub import EvaluatorForm, RowsField
+from evalhub.evaluators.forms import EvaluatorForm, RowsField
 
 
 def browser_data(form: EvaluatorForm, **changes: str | list[str]) -> MultiValueDict:

@@ -3,7 +3,7 @@
 import pytest
 from django.contrib.auth import get_user_model
 
-from evalhub.models import Provider
+from evalhub.providers.models import Provider
 from tests import factories
 from tests.evalhub.fake_openai import VALID_KEY
 
@@ -95,7 +95,7 @@ def test_invalid_definition_is_a_422_naming_the_field(client, auth):
 
 
 def test_patch_keeps_the_key_unless_a_new_one_is_given(client, auth, provider):
-    from evalhub.hub.crypto import secret_decrypt
+    from evalhub.providers.crypto import secret_decrypt
 
     url = f"/v1/providers/{provider.pk}"
     response = client.patch(

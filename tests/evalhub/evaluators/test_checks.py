@@ -4,9 +4,9 @@ import os
 
 import pytest
 
-from evalhub.hub.code_evaluators import CheckError, CodeInput, check_run, params_validate
-from evalhub.hub.config import EvaluatorConfigError, config_parse
-from evalhub.hub.sandbox import sandbox_run
+from evalhub.evaluators.checks import CheckError, CodeInput, check_run, params_validate
+from evalhub.evaluators.definition import EvaluatorConfigError, config_parse
+from evalhub.evaluators.sandbox.run import sandbox_run
 
 
 def run(check, *, output=None, reference=None, input=None, span=None, **params):

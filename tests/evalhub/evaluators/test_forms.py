@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import AnonymousUser
 
-from evalhub.forms_hub import EvaluatorForm, param_field_name, variable_rows
-from evalhub.hub import TEMPLATES
-from evalhub.hub.config import config_parse
-from tests.evalhub.hub_form_helpers import browser_data
+from evalhub.evaluators.definition import config_parse
+from evalhub.evaluators.forms import EvaluatorForm, param_field_name, variable_rows
+from evalhub.evaluators.library import TEMPLATES
+from tests.evalhub.evaluators.factories import browser_data
 
 pytestmark = pytest.mark.django_db
 

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from evalhub.hub.config import EvaluatorConfigError, config_parse
-from evalhub.hub.judge import (
+from evalhub.evaluators.definition import EvaluatorConfigError, config_parse
+from evalhub.evaluators.judge import (
     TOOL_NAME,
     TemplateVariableMissing,
     UnparseableAnswer,
@@ -13,7 +13,7 @@ from evalhub.hub.judge import (
     template_render,
     template_variables,
 )
-from evalhub.hub.templates_library import TEMPLATES
+from evalhub.evaluators.library import TEMPLATES
 
 LABELS = ["correct", "incorrect"]
 

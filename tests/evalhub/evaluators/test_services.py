@@ -11,23 +11,22 @@ from django.core.management import call_command
 from django.test import override_settings
 
 from annotations.models import Annotation
-from evalhub.hub import evaluator_run
-from evalhub.hub.crypto import SecretUndecryptable, secret_decrypt
-from evalhub.models import EvaluatorVersion, Provider
-from evalhub.selectors import evaluator_version_latest, variables_preview
-from evalhub.services import (
+from evalhub.evaluators.models import EvaluatorVersion
+from evalhub.evaluators.running import evaluator_run
+from evalhub.evaluators.selectors import evaluator_version_latest, variables_preview
+from evalhub.evaluators.services import (
     evaluation_result_record,
     evaluator_create,
     evaluator_create_from_template,
     evaluator_update,
-    provider_create,
-    provider_test_connection,
-    provider_update,
 )
+from evalhub.providers.crypto import SecretUndecryptable, secret_decrypt
+from evalhub.providers.models import Provider
+from evalhub.providers.services import provider_create, provider_test_connection, provider_update
 from tests import factories
 from tests.evalhub.fake_openai import VALID_KEY, Behavior
 from tracing.models import ModelPrice
-from tracing.pricing import price_cache_clear
+from tracing.store.pricing import price_cache_clear
 
 pytestmark = pytest.mark.django_db
 
@@ -372,7 +371,7 @@ def test_error_reports_hide_the_decrypted_key(provider, monkeypatch):
     from django.views.debug import ExceptionReporter
     from django.views.decorators.debug import sensitive_variables
 
-    from evalhub.hub.runner import provider_config
+    from evalhub.evaluators.running import provider_config
 
     @sensitive_variables()  # the SDK's own frames are not in reports: chat_complete raises
     def broken_client(**kwargs):  # LlmError ``from None`` for every SDK error

@@ -3,12 +3,13 @@
 import pytest
 from django.contrib.auth import get_user_model
 
-from evalhub.hub.templates_library import template_get
-from evalhub.models import Evaluator, Provider
-from evalhub.services import evaluator_create_from_template
+from evalhub.evaluators.library import template_get
+from evalhub.evaluators.models import Evaluator
+from evalhub.evaluators.services import evaluator_create_from_template
+from evalhub.providers.models import Provider
 from tests import factories
+from tests.evalhub.evaluators.factories import browser_data
 from tests.evalhub.fake_openai import VALID_KEY
-from tests.evalhub.hub_form_helpers import browser_data
 
 pytestmark = pytest.mark.django_db
 

@@ -8,12 +8,12 @@ import re
 import pytest
 from django.contrib.auth import get_user_model
 
-from evalhub.forms_hub import EvaluatorForm
-from evalhub.models import Evaluator
-from evalhub.selectors import evaluator_version_latest
-from evalhub.services import evaluator_create, evaluator_create_from_template
+from evalhub.evaluators.forms import EvaluatorForm
+from evalhub.evaluators.models import Evaluator
+from evalhub.evaluators.selectors import evaluator_version_latest
+from evalhub.evaluators.services import evaluator_create, evaluator_create_from_template
 from tests import factories
-from tests.evalhub.hub_form_helpers import browser_data
+from tests.evalhub.evaluators.factories import browser_data
 
 pytestmark = pytest.mark.django_db
 

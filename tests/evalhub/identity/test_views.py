@@ -8,10 +8,10 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from annotations.roles import is_annotator
-from evalhub.models import ApiKey
-from evalhub.selectors import api_key_authenticate
-from evalhub.services import api_key_create
+from evalhub.identity.models import ApiKey
+from evalhub.identity.roles import is_annotator
+from evalhub.identity.selectors import api_key_authenticate
+from evalhub.identity.services import api_key_create
 
 pytestmark = pytest.mark.django_db
 
@@ -93,7 +93,7 @@ def test_an_admin_makes_keys_for_others_and_for_no_one(boss, mia):
 
 
 def test_annotators_have_no_keys_page(django_user_model):
-    from annotations.roles import annotator_role_grant
+    from evalhub.identity.roles import annotator_role_grant
 
     ann = django_user_model.objects.create_user("ann")
     annotator_role_grant(user=ann)
@@ -167,7 +167,7 @@ def test_roles_change_and_the_last_admin_stays(boss, mia):
     signed_in(mia).post(f"/settings/users/{boss.pk}/", {"action": "role", "role": "member"})
     boss.refresh_from_db()
     assert not boss.is_staff
-    from evalhub.services import UserInvalid, user_role_change
+    from evalhub.identity.services import UserInvalid, user_role_change
 
     with pytest.raises(UserInvalid, match="at least one active admin"):
         user_role_change(user=mia, role="member", actor=boss)

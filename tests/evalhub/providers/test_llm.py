@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from evalhub.hub.limiter import LimiterTimeout, Limits, LocalLimiter, RedisLimiter
-from evalhub.hub.llm import LlmError, ProviderConfig, RetryPolicy, chat_complete
+from evalhub.providers.limiter import LimiterTimeout, Limits, LocalLimiter, RedisLimiter
+from evalhub.providers.llm import LlmError, ProviderConfig, RetryPolicy, chat_complete
 from tests.evalhub.fake_openai import VALID_KEY, Behavior
 
 # Not imported from conftest: the spawned workers below must not import Django models.

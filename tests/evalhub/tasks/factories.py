@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from evalhub.models import Evaluator, Task
-from evalhub.online.services import TaskEvaluatorInput, TaskInput, task_create
-from evalhub.services import evaluator_create
+from evalhub.evaluators.models import Evaluator
+from evalhub.evaluators.services import evaluator_create
+from evalhub.tasks.models import Task
+from evalhub.tasks.services import TaskEvaluatorInput, TaskInput, task_create
 from tests import factories
 
 JUDGE = {

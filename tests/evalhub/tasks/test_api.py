@@ -8,11 +8,11 @@ import pytest
 from django.utils import timezone
 
 from annotations.models import Annotation
-from evalhub.models import RunStatus, Task, TaskRun
-from evalhub.online.engine import run_work
+from evalhub.tasks.engine import run_work
+from evalhub.tasks.models import RunStatus, Task, TaskRun
 from tests import factories
 from tests.evalhub.fake_openai import Behavior
-from tests.evalhub.online_helpers import code_check, judge, make_task
+from tests.evalhub.tasks.factories import code_check, judge, make_task
 
 pytestmark = pytest.mark.django_db
 
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db
 def _no_dispatch(monkeypatch):
     """Runs are worked here by calling ``run_work``; nothing goes to a broker."""
     sent: list[int] = []
-    monkeypatch.setattr("evalhub.online.dispatch.run_dispatch", sent.append)
+    monkeypatch.setattr("evalhub.tasks.services.run_dispatch", sent.append)
     return sent
 
 

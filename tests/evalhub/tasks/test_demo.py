@@ -1,4 +1,4 @@
-"""The demo's evaluators and task (evalhub.online.demo, called by ``seed_demo``): the demo's LLM
+"""The demo's evaluators and task (evalhub.tasks.demo, called by ``seed_demo``): the demo's LLM
 results are the results of a task made from the template library, and its run leads to them."""
 
 from __future__ import annotations
@@ -10,9 +10,10 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from annotations.models import Annotation, AnnotationSource
-from evalhub.models import Evaluator, RunStatus, Task, TaskStatus
-from evalhub.online.demo import DEMO_TASK
-from evalhub.views_tasks import run_traces_url
+from evalhub.evaluators.models import Evaluator
+from evalhub.tasks.demo import DEMO_TASK
+from evalhub.tasks.models import RunStatus, Task, TaskStatus
+from evalhub.tasks.views import run_traces_url
 from tracing.demo import demo_seed
 
 pytestmark = pytest.mark.django_db

@@ -1,4 +1,4 @@
-"""The task form's test run and previews (evalhub.online.dryrun): what a task would do on a few
+"""The task form's test run and previews (evalhub.tasks.dryrun): what a task would do on a few
 recent items, with nothing written."""
 
 from __future__ import annotations
@@ -9,14 +9,14 @@ import pytest
 from django.utils import timezone
 
 from annotations.models import Annotation
-from evalhub.models import TaskRun, TaskRunItem
-from evalhub.online.dryrun import evaluator_mappings, preview_span, skip_forecast, task_dry_run
-from evalhub.online.sampling import in_sample
-from evalhub.online.services import TaskEvaluatorInput, TaskInput
-from evalhub.services import provider_create
+from evalhub.providers.services import provider_create
+from evalhub.tasks.dryrun import evaluator_mappings, preview_span, skip_forecast, task_dry_run
+from evalhub.tasks.models import TaskRun, TaskRunItem
+from evalhub.tasks.sampling import in_sample
+from evalhub.tasks.services import TaskEvaluatorInput, TaskInput
 from tests import factories
 from tests.evalhub.fake_openai import VALID_KEY
-from tests.evalhub.online_helpers import code_check, judge
+from tests.evalhub.tasks.factories import code_check, judge
 from tracing.query import FilterError
 
 pytestmark = pytest.mark.django_db

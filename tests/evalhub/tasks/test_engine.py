@@ -9,10 +9,10 @@ import pytest
 from django.utils import timezone
 
 from annotations.models import Annotation
-from evalhub.models import ItemStatus, RunKind, RunStatus, TaskRun, TaskRunItem, TaskStatus
-from evalhub.online.engine import run_work
-from evalhub.online.sampling import in_sample, sample_point
-from evalhub.online.services import (
+from evalhub.tasks.engine import run_work
+from evalhub.tasks.models import ItemStatus, RunKind, RunStatus, TaskRun, TaskRunItem, TaskStatus
+from evalhub.tasks.sampling import in_sample, sample_point
+from evalhub.tasks.services import (
     RunRejected,
     continuous_run_plan,
     run_backfill_create,
@@ -23,7 +23,7 @@ from evalhub.online.services import (
 )
 from tests import factories
 from tests.evalhub.fake_openai import Behavior
-from tests.evalhub.online_helpers import code_check, judge, make_task
+from tests.evalhub.tasks.factories import code_check, judge, make_task
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +32,7 @@ pytestmark = pytest.mark.django_db
 def _no_dispatch(monkeypatch):
     """Runs are worked here by calling ``run_work``; nothing goes to a broker."""
     sent: list[int] = []
-    monkeypatch.setattr("evalhub.online.dispatch.run_dispatch", sent.append)
+    monkeypatch.setattr("evalhub.tasks.services.run_dispatch", sent.append)
     return sent
 
 
@@ -261,7 +261,7 @@ def test_an_evaluator_that_cannot_fill_its_mapping_leaves_the_others_to_run(
 
 def test_a_bad_key_fails_the_run_and_pauses_the_task(provider, fake_openai, fast_retry):
     fake_openai.check_key = True
-    from evalhub.services import provider_update
+    from evalhub.providers.services import provider_update
 
     provider_update(provider=provider, api_key="sk-wrong-key-000000")
     task = make_task(judge())
@@ -275,7 +275,7 @@ def test_a_bad_key_fails_the_run_and_pauses_the_task(provider, fake_openai, fast
     assert len(fake_openai.requests) <= 3  # stopped at once, no retries of a 401
     # Nothing was lost: once the key is fixed and the task resumed, the same spans are listed.
     assert run.items.filter(status=ItemStatus.PENDING).count() == 0
-    from evalhub.online.services import task_resume
+    from evalhub.tasks.services import task_resume
     from tests.evalhub.fake_openai import VALID_KEY
 
     provider_update(provider=provider, api_key=VALID_KEY)
@@ -429,7 +429,7 @@ def test_a_deleted_span_is_skipped(provider, fast_retry):
     task = make_task(judge(), filter="span_kind = 'LLM'")
     spans = factories.trace()
     run = continuous_run_plan(task_id=task.pk, now=_later())
-    from tracing.services import spans_delete
+    from tracing.store.services import spans_delete
 
     spans_delete(span_ids=[s.span_id for s in spans if s.span_kind == "LLM"])
     _work(run, fast_retry)

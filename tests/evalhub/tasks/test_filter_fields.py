@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from evalhub.online.engine import run_work
-from evalhub.online.services import run_manual_create
+from evalhub.tasks.engine import run_work
+from evalhub.tasks.services import run_manual_create
 from tests import factories
-from tests.evalhub.online_helpers import code_check, make_task
+from tests.evalhub.tasks.factories import code_check, make_task
 from tracing.models import Span
 from tracing.query import FIELDS, FilterError, compile_filter
 from tracing.query.membership import MembershipField, membership_register
@@ -81,7 +81,7 @@ def test_bad_uses_are_filter_errors(text, message):
 def test_the_fields_are_in_the_catalogue_and_names_cannot_be_taken_twice():
     assert FIELDS["task_run"].type == "integer" and "run" in FIELDS["task_run"].description
     assert FIELDS["run_id"].alias_of == "task_run"
-    from evalhub.models import TaskRunItem
+    from evalhub.tasks.models import TaskRunItem
 
     with pytest.raises(ValueError, match="already a field"):
         membership_register(

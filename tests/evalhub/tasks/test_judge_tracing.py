@@ -12,14 +12,14 @@ import pytest
 from django.utils import timezone
 
 from annotations.models import Annotation
-from evalhub.online.engine import run_work
-from evalhub.online.judge_tracing import judge_project_name
-from evalhub.online.services import continuous_run_plan, task_update
+from evalhub.tasks.engine import run_work
+from evalhub.tasks.judge_tracing import judge_project_name
+from evalhub.tasks.services import continuous_run_plan, task_update
 from tests import factories
 from tests.evalhub.fake_openai import Behavior
-from tests.evalhub.online_helpers import code_check, judge, make_task
+from tests.evalhub.tasks.factories import code_check, judge, make_task
 from tracing.models import ModelPrice, Project, Span
-from tracing.pricing import price_cache_clear
+from tracing.store.pricing import price_cache_clear
 
 pytestmark = pytest.mark.django_db
 

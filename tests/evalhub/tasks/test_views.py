@@ -14,7 +14,8 @@ from django.utils import timezone
 from django.utils.html import escape
 
 from annotations.models import Annotation
-from evalhub.models import (
+from evalhub.tasks.engine import run_work
+from evalhub.tasks.models import (
     RunKind,
     RunStatus,
     Task,
@@ -23,16 +24,10 @@ from evalhub.models import (
     TaskRunLog,
     TaskStatus,
 )
-from evalhub.online.engine import run_work
-from evalhub.online.services import (
-    run_backfill_create,
-    run_fail,
-    run_manual_create,
-    task_pause,
-)
-from evalhub.views_tasks import run_traces_url
+from evalhub.tasks.services import run_backfill_create, run_fail, run_manual_create, task_pause
+from evalhub.tasks.views import run_traces_url
 from tests import factories
-from tests.evalhub.online_helpers import code_check, judge, make_task
+from tests.evalhub.tasks.factories import code_check, judge, make_task
 
 pytestmark = pytest.mark.django_db
 
@@ -41,7 +36,7 @@ pytestmark = pytest.mark.django_db
 def _no_dispatch(monkeypatch):
     """Runs are worked here by calling ``run_work``; nothing goes to a broker."""
     sent: list[int] = []
-    monkeypatch.setattr("evalhub.online.dispatch.run_dispatch", sent.append)
+    monkeypatch.setattr("evalhub.tasks.services.run_dispatch", sent.append)
     return sent
 
 
@@ -188,7 +183,7 @@ def test_runs_tab_lists_runs_of_tasks_and_manual_runs(logged_in, provider):
     task = make_task(judge())
     spans = factories.trace(start=_ago(hours=1))
     backfill = run_backfill_create(task=task, start=_ago(days=1))
-    from evalhub.online.services import run_manual_create
+    from evalhub.tasks.services import run_manual_create
 
     manual = run_manual_create(
         project=task.project, granularity="span", keys=[spans[0].span_id], evaluator=code_check()
@@ -742,7 +737,7 @@ def test_view_traces_for_spans_and_sessions(logged_in, provider, fast_retry):
 def test_run_page_lists_its_items_paged_and_by_outcome(
     logged_in, provider, fake_openai, fast_retry, monkeypatch
 ):
-    from evalhub.online import selectors
+    from evalhub.tasks import selectors
 
     monkeypatch.setattr(selectors, "RUN_ITEMS_PAGE", 2)
     fake_openai.answer("correct", "It says 30 days.")

@@ -13,14 +13,14 @@ from django.test import Client
 from django.utils import timezone
 
 from annotations.models import Annotation
-from evalhub.models import RunKind, RunStatus, Task, TaskRun, TaskStatus
-from evalhub.online.services import run_backfill_create
-from evalhub.services import provider_update
+from evalhub.providers.services import provider_update
+from evalhub.tasks.models import RunKind, RunStatus, Task, TaskRun, TaskStatus
+from evalhub.tasks.services import run_backfill_create
 from tests import factories
 from tests.evalhub.fake_openai import Behavior
-from tests.evalhub.online_helpers import code_check, judge, make_task
-from tests.evalhub.worker_process import Worker, broker_flush, wait_for
-from tests.tracing.test_ingest_otlp import otlp_json, pb_request, pb_span
+from tests.evalhub.tasks.factories import code_check, judge, make_task
+from tests.evalhub.tasks.worker_process import Worker, broker_flush, wait_for
+from tests.tracing.ingest.test_otlp import otlp_json, pb_request, pb_span
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

@@ -12,8 +12,8 @@ import pytest
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from annotations.services import AnnotationInput, annotations_upsert
-from evalhub.online.trends import (
+from annotations.store.services import AnnotationInput, annotations_upsert
+from evalhub.trends.selectors import (
     MAX_BUCKETS,
     Trend,
     bucket_auto,
@@ -24,7 +24,7 @@ from evalhub.online.trends import (
     trend_extent,
     trends_page,
 )
-from evalhub.templatetags.trend_charts import (
+from evalhub.trends.templatetags.trend_charts import (
     PLOT_HEIGHT,
     label_filter,
     label_mix_chart,

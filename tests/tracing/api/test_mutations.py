@@ -6,10 +6,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from annotations.models import Annotation
-from annotations.services import AnnotationInput, annotations_upsert
+from annotations.store.services import AnnotationInput, annotations_upsert
 from tests import factories
 from tracing.models import Session, Span, Trace
-from tracing.services import metadata_merge
+from tracing.store.services import metadata_merge
 
 pytestmark = pytest.mark.django_db
 

@@ -1,7 +1,7 @@
 import pytest
 
 from annotations.models import Annotation
-from annotations.services import AnnotationInput, annotations_upsert
+from annotations.store.services import AnnotationInput, annotations_upsert
 from tests import factories
 from tracing.models import Project, Session, Span, Trace
 

@@ -8,12 +8,10 @@ import pytest
 from django.db import connection
 
 from annotations.models import Annotation
-from annotations.services import AnnotationInput, annotations_upsert
+from annotations.store.services import AnnotationInput, annotations_upsert
 from tests import factories
-from tracing.filters import SpanFilterSet
-from tracing.models import Project, Span, Trace
-from tracing.selectors import InvalidCursor
-from tracing.selectors.browser import (
+from tracing.browser.filters import SpanFilterSet
+from tracing.browser.selectors import (
     PercentileCont,
     badges_attach,
     browse_newer,
@@ -23,9 +21,9 @@ from tracing.selectors.browser import (
     result_spans,
     selection_spans,
 )
-from tracing.selectors.browser import (
-    percentile_cont as percentile_fallback,
-)
+from tracing.browser.selectors import percentile_cont as percentile_fallback
+from tracing.models import Project, Span, Trace
+from tracing.store.selectors import InvalidCursor
 
 pytestmark = pytest.mark.django_db
 T0 = factories.BASE_TIME

@@ -4,10 +4,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from annotations.services import AnnotationInput, annotations_upsert
+from annotations.store.services import AnnotationInput, annotations_upsert
 from tests import factories
-from tracing.models import Span
-from tracing.selectors.detail import (
+from tracing.detail.presenter import (
     attribute_tree,
     duration_text,
     session_detail_get,
@@ -17,6 +16,7 @@ from tracing.selectors.detail import (
     text_block,
     trace_detail_get,
 )
+from tracing.models import Span
 
 T0 = factories.BASE_TIME
 

@@ -1,4 +1,4 @@
-"""OTLP/gRPC ingest (``tracing.grpc_otlp``): the real OpenTelemetry gRPC exporter and
+"""OTLP/gRPC ingest (``tracing.ingest.grpc``): the real OpenTelemetry gRPC exporter and
 ``phoenix.otel.register()`` configured only by environment variables, against a receiver on a
 free port (``grpc_endpoint``); status codes and partial success checked with a raw gRPC call."""
 
@@ -20,15 +20,15 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExportResult
 
-from tests.tracing.test_ingest_otlp import START_NS, pb_span
-from tests.tracing.test_views_otlp import (
+from tests.tracing.ingest.test_http import (
     assert_agent_run_stored,
     assert_llm_request_stored,
     assert_nothing_written,
     llm_request,
     run_agent,
 )
-from tracing.grpc_otlp import RETRY_INFO_KEY, SERVICE, grpc_server
+from tests.tracing.ingest.test_otlp import START_NS, pb_span
+from tracing.ingest.grpc import RETRY_INFO_KEY, SERVICE, grpc_server
 from tracing.models import Project, Span
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
@@ -137,7 +137,7 @@ def test_phoenix_register_configured_only_by_environment_variables(
 def test_the_grpc_exporter_retries_a_busy_database_after_the_delay_it_is_given(
     grpc_endpoint, api_key, monkeypatch
 ):
-    from tracing import grpc_otlp
+    from tracing.ingest import grpc as grpc_otlp
 
     calls: list[bool] = []
     real = grpc_otlp.otlp_ingest
@@ -223,7 +223,7 @@ def test_a_database_failure_asks_the_client_to_retry_later(
     def failing(**kwargs: Any) -> None:
         raise OperationalError(message)
 
-    monkeypatch.setattr("tracing.grpc_otlp.otlp_ingest", failing)
+    monkeypatch.setattr("tracing.ingest.grpc.otlp_ingest", failing)
     error = refused(grpc_endpoint, llm_request().SerializeToString(), [("api_key", api_key)])
 
     assert error.code() == code

@@ -37,7 +37,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import Status as OtelStatus
 from opentelemetry.trace import StatusCode as OtelStatusCode
 
-from tests.tracing.test_ingest_otlp import (
+from tests.tracing.ingest.test_otlp import (
     CHILD_ID,
     END_NS,
     ROOT_ID,
@@ -378,7 +378,7 @@ def test_a_busy_database_answers_503_so_the_exporter_retries(client, auth, monke
     def busy(**kwargs: Any) -> None:
         raise OperationalError("database is locked")
 
-    monkeypatch.setattr("tracing.views_otlp.otlp_ingest", busy)
+    monkeypatch.setattr("tracing.ingest.http.otlp_ingest", busy)
     request = llm_request()
     if as_json:
         body = json.dumps(otlp_json(request)).encode()

@@ -4,8 +4,8 @@ import pytest
 from django.db import DataError, connection
 
 from tests import factories
-from tracing.bulk import spans_insert
 from tracing.models import Span
+from tracing.store.bulk import spans_insert
 
 pytestmark = pytest.mark.django_db
 

@@ -7,8 +7,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests import factories
-from tracing import export
-from tracing.export import EXPORT_COLUMNS
+from tracing.store import export
+from tracing.store.export import EXPORT_COLUMNS
 
 pytestmark = pytest.mark.django_db
 

@@ -4,8 +4,8 @@ import pytest
 from django.db import connection
 
 from tests import factories
-from tracing import selectors
-from tracing.selectors import (
+from tracing.store import selectors
+from tracing.store.selectors import (
     InvalidAttributeFilter,
     InvalidCursor,
     attribute_filter_parse,

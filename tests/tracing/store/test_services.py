@@ -5,12 +5,12 @@ from django.utils import timezone
 
 from annotations.models import Annotation, AnnotatorKind, TargetKind
 from tests import factories
-from tracing import services
-from tracing.filters import SpanFilterSet
+from tracing.browser.filters import SpanFilterSet
+from tracing.browser.selectors import ResultSize, browse_spans, result_size
 from tracing.models import ModelPrice, Project, Session, Span, Trace
-from tracing.pricing import price_cache_clear
-from tracing.selectors.browser import ResultSize, browse_spans, result_size
-from tracing.services import (
+from tracing.store import services
+from tracing.store.pricing import price_cache_clear
+from tracing.store.services import (
     sessions_recompute,
     spans_delete,
     spans_delete_result,
@@ -286,7 +286,7 @@ def test_a_trace_whose_spans_name_two_projects_stays_in_one_with_a_warning(caplo
     late = factories.span_record(
         trace_id=root.trace_id, parent_id=root.span_id, name="late", project_name="gamma"
     )
-    with caplog.at_level("WARNING", logger="tracing.services"):
+    with caplog.at_level("WARNING", logger="tracing.store.services"):
         spans_ingest(records=[root, child])
         spans_ingest(records=[late])
 

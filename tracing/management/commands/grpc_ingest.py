@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from tracing.grpc_otlp import grpc_server
+from tracing.ingest.grpc import grpc_server
 
 # Seconds a stopping server gives the requests in flight (gunicorn's graceful_timeout too).
 STOP_GRACE_SECONDS = 20

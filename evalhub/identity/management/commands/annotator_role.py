@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from annotations.roles import annotator_role_grant, annotator_role_revoke
+from evalhub.identity.roles import annotator_role_grant, annotator_role_revoke
 
 
 class Command(BaseCommand):

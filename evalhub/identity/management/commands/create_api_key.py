@@ -2,8 +2,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_date, parse_datetime
 
-from evalhub.models import ApiKeyScope
-from evalhub.services import ApiKeyInvalid, api_key_create
+from evalhub.identity.models import ApiKeyScope
+from evalhub.identity.services import ApiKeyInvalid, api_key_create
 
 
 class Command(BaseCommand):

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from evalhub.hub.crypto import SecretUndecryptable
-from evalhub.services import provider_keys_rotate
+from evalhub.providers.crypto import SecretUndecryptable
+from evalhub.providers.services import provider_keys_rotate
 
 
 class Command(BaseCommand):
