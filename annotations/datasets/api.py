@@ -38,7 +38,7 @@ from annotations.datasets.services import (
 )
 from tracing.api.mutations import project_from_path
 from tracing.query import FilterError
-from tracing.store.selectors import span_queryset
+from tracing.query.lists import span_queryset
 
 router = Router(tags=["datasets"])
 

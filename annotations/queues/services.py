@@ -52,7 +52,7 @@ from annotations.store.services import MAX_NAME_LENGTH, AnnotationInput, annotat
 from evalhub.core.fields import FieldInvalid, NameTaken, name_free, save_named
 from tracing.models import Project, Session, Span, Trace
 from tracing.query import compile_filter, session_matches, trace_matches
-from tracing.store.selectors import span_queryset
+from tracing.query.lists import span_queryset
 
 MAX_ITEMS_PER_ADD: Final = 10_000
 # Per item kind: the model, the queue item's foreign key to it, and the ids' name in requests.

@@ -1,6 +1,6 @@
 """``evaluator_run``: the one entry point that evaluates a span (or pasted values) with an
 evaluator version. It reads what it needs (provider, trace, session, prices) and writes
-nothing; recording a result is ``evalhub.evaluators.services.evaluation_result_record``."""
+nothing; a result becomes an annotation by ``evalhub.evaluators.results.result_annotation``."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ from evalhub.evaluators.variables import is_missing, source_value, value_text, v
 from evalhub.providers.crypto import SecretUndecryptable
 from evalhub.providers.limiter import Limiter
 from evalhub.providers.llm import LlmError, ProviderConfig, RetryPolicy, chat_complete
+from evalhub.providers.selectors import provider_config
 
 if TYPE_CHECKING:
     from evalhub.evaluators.models import EvaluatorVersion
@@ -105,24 +106,6 @@ class EvaluationResult:
 
 
 @sensitive_variables("api_key")
-def provider_config(provider: Provider) -> ProviderConfig:
-    """A ``Provider`` row as the LLM client needs it, its key decrypted."""
-    from evalhub.providers.crypto import secret_decrypt
-
-    api_key = secret_decrypt(provider.api_key_encrypted) if provider.api_key_encrypted else ""
-    return ProviderConfig(
-        key=f"provider:{provider.pk}",
-        kind=provider.kind,
-        api_key=api_key,
-        default_model=provider.default_model,
-        base_url=provider.base_url,
-        api_version=provider.api_version,
-        max_concurrency=provider.max_concurrency,
-        requests_per_minute=provider.requests_per_minute,
-        timeout_seconds=provider.timeout_seconds,
-    )
-
-
 def _provider_for(config: LlmJudgeConfig) -> Provider:
     from evalhub.providers.models import Provider
 

@@ -84,7 +84,7 @@ def playground_spans(
 ) -> list[Span]:
     """The ``limit`` newest spans of ``project`` matching ``filter_text`` (the filter language;
     raises ``tracing.query.FilterError`` when it cannot be read)."""
-    from tracing.store.selectors import span_queryset
+    from tracing.query.lists import span_queryset
 
     return list(span_queryset(project=project, filter_expr=filter_text)[:limit])
 

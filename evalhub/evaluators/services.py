@@ -9,16 +9,14 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from annotations.models import Annotation, AnnotationSource, AnnotatorKind, TargetKind
-from evalhub.evaluators.models import Evaluator, EvaluatorKind, EvaluatorVersion
+from evalhub.evaluators.models import Evaluator, EvaluatorVersion
 from evalhub.identity.access import (
     user_is_admin,
 )
 from evalhub.providers.models import Provider
-from tracing.models import Span
 
 if TYPE_CHECKING:
-    from evalhub.evaluators.running import EvaluationResult
+    pass
 
 
 # --- the evaluator hub: providers, evaluators, recorded results -------------------------------
@@ -148,12 +146,10 @@ class EvaluatorInUse(Exception):
 def evaluator_delete(*, evaluator: Evaluator) -> None:
     """Removes the evaluator and its versions; results already recorded stay. Raises
     ``EvaluatorInUse`` (nothing deleted) while tasks use it."""
-    from evalhub.tasks.models import Task
-
+    # The tasks' rows that point here, by their relation's name: tasks sit above evaluators.
     tasks = list(
-        Task.objects.filter(task_evaluators__evaluator=evaluator)
-        .order_by("name")
-        .values_list("name", flat=True)
+        evaluator.task_evaluators.order_by("task__name")
+        .values_list("task__name", flat=True)
         .distinct()
     )
     if tasks:
@@ -162,40 +158,3 @@ def evaluator_delete(*, evaluator: Evaluator) -> None:
             f"{', '.join(tasks)}: remove it from them first"
         )
     evaluator.delete()
-
-
-def evaluation_result_record(
-    *,
-    version: EvaluatorVersion,
-    span: Span,
-    result: EvaluationResult,
-    source: str = AnnotationSource.TASK,
-) -> Annotation:
-    """Write ``result`` as the annotation named after the evaluator on the span — or on its trace or
-    session for those granularities. A failed evaluation is recorded too: no label or score,
-    the error as explanation and in ``metadata.error``."""
-    from annotations.store.services import AnnotationInput, annotations_upsert
-
-    granularity = version.config.get("granularity", "span")
-    if granularity == "trace":
-        target_kind, target_id = TargetKind.TRACE, span.trace.trace_id
-    elif granularity == "session":
-        if span.session is None:
-            raise ValueError(f"span {span.span_id} belongs to no session")
-        target_kind, target_id = TargetKind.SESSION, span.session.session_id
-    else:
-        target_kind, target_id = TargetKind.SPAN, span.span_id
-    kind = AnnotatorKind.LLM if version.evaluator.kind == EvaluatorKind.LLM else AnnotatorKind.CODE
-    item = AnnotationInput(
-        target_kind=target_kind,
-        target_id=target_id,
-        name=version.evaluator.annotation_name,
-        annotator_kind=kind,
-        label=result.label if result.ok else None,
-        score=result.score if result.ok else None,
-        explanation=result.explanation if result.ok else f"error: {result.error}",
-        metadata=result.annotation_metadata(),
-    )
-    if result.ok and item.label is None and item.score is None and item.explanation is None:
-        item.explanation = ""
-    return annotations_upsert(items=[item], source=source, project=span.project)[0]

@@ -257,11 +257,28 @@ def api_need(operation_name: str) -> Need | None:
 # --- the routes that exist ---------------------------------------------------------------------
 
 
+_APIS: list[Any] = []
+
+
+def api_register(api: Any) -> None:
+    """The API root (``evalhub.api``) registers itself when the URL configuration mounts it:
+    this table sits below the project and never imports it."""
+    if api not in _APIS:
+        _APIS.append(api)
+        _api_operations.cache_clear()
+
+
 @cache
 def _api_operations() -> dict[tuple[str, str], tuple[str, Any]]:
     """(route, method) → (``api:<url name>``, ninja operation), for every REST operation."""
-    from evalhub.api import api
+    get_resolver().url_patterns  # noqa: B018 - loads the URL configuration, which mounts the API
+    found: dict[tuple[str, str], tuple[str, Any]] = {}
+    for api in _APIS:
+        found.update(_operations_of(api))
+    return found
 
+
+def _operations_of(api: Any) -> dict[tuple[str, str], tuple[str, Any]]:
     namespace = api.urls_namespace
     found: dict[tuple[str, str], tuple[str, Any]] = {}
     for bound in api._get_bound_routers():

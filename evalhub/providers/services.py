@@ -160,9 +160,9 @@ class ConnectionTest:
 
 def provider_test_connection(*, provider: Provider, model: str = "") -> ConnectionTest:
     """One small call, no retries: the model's answer, or the provider's exact error."""
-    from evalhub.evaluators.running import provider_config
     from evalhub.providers.crypto import SecretUndecryptable
     from evalhub.providers.llm import LlmError, RetryPolicy, chat_complete
+    from evalhub.providers.selectors import provider_config
 
     model = model or provider.default_model
     try:

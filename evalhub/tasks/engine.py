@@ -29,7 +29,6 @@ from django.db.models import F
 from django.utils import timezone
 
 from annotations.models import AnnotationSource, AnnotatorKind
-from annotations.naming import result_name
 from annotations.store.services import (
     AnnotationInput,
     AnnotationTargetNotFound,
@@ -37,6 +36,7 @@ from annotations.store.services import (
 )
 from evalhub.evaluators.definition import LlmJudgeConfig, config_parse
 from evalhub.evaluators.models import EvaluatorKind, EvaluatorVersion
+from evalhub.evaluators.results import result_annotation
 from evalhub.evaluators.running import (
     EvaluationResult,
     PreparedEvaluation,
@@ -360,24 +360,14 @@ class _Engine:
                 assert result is not None
                 if result.skipped:
                     continue
-                metadata = {
-                    **result.annotation_metadata(),
-                    "run_id": self.run.pk,
-                    "task_id": self.run.task_id,
-                }
-                explanation = result.explanation if result.ok else f"error: {result.error}"
-                if result.ok and result.label is None and result.score is None and not explanation:
-                    explanation = ""
                 inputs.append(
-                    AnnotationInput(
+                    result_annotation(
+                        result=result,
+                        evaluator_name=evaluator.name,
+                        annotator_kind=evaluator.annotator_kind,
                         target_kind=kind,
                         target_id=item.row.target_key,
-                        name=result_name(evaluator.name),
-                        annotator_kind=evaluator.annotator_kind,
-                        label=result.label if result.ok else None,
-                        score=result.score if result.ok else None,
-                        explanation=explanation,
-                        metadata={k: v for k, v in metadata.items() if v is not None},
+                        metadata={"run_id": self.run.pk, "task_id": self.run.task_id},
                     )
                 )
         return inputs

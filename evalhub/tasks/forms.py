@@ -31,11 +31,6 @@ from tracing.models import Project
 MAPPING_PREFIX = "map"
 
 
-def mapping_field_name(evaluator_pk: int, variable: str) -> str:
-    """The input a variable's source is posted in: ``map-<evaluator id>-<variable>``."""
-    return f"{MAPPING_PREFIX}-{evaluator_pk}-{variable}"
-
-
 def _project_choices() -> Any:
     return Project.objects.order_by("name")
 

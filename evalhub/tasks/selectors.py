@@ -10,7 +10,6 @@ from django.db.models import Count, Prefetch, QuerySet
 from django.utils import timezone
 
 from evalhub.tasks.models import (
-    ACTIVE_RUN_STATUSES,
     OUTCOME_STATUS,
     ItemOutcome,
     Task,
@@ -116,10 +115,6 @@ def run_item_counts(run: TaskRun) -> dict[str, int]:
     )
     counts = {o.value: by_status.get(status, 0) for o, status in OUTCOME_STATUS.items()}
     return {"all": sum(counts.values()), **counts}
-
-
-def run_is_active(run: TaskRun) -> bool:
-    return run.status in ACTIVE_RUN_STATUSES
 
 
 @dataclass(frozen=True, slots=True)

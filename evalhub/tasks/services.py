@@ -15,7 +15,6 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from evalhub.evaluators.definition import EvaluatorConfigError, LlmJudgeConfig, config_parse
@@ -777,9 +776,3 @@ def lease_seconds() -> float:
 
 def run_touch(*, run_id: int) -> None:
     TaskRun.objects.filter(pk=run_id).update(updated_at=timezone.now())
-
-
-def counters_add(run_id: int, **deltas: float) -> None:
-    TaskRun.objects.filter(pk=run_id).update(
-        **{name: F(name) + value for name, value in deltas.items() if value}
-    )

@@ -35,7 +35,7 @@ def people(django_user_model):
 
 
 def _otlp_body() -> bytes:
-    from tests.tracing.ingest.test_http import llm_request  # the OTLP tests' builder
+    from tests.tracing.ingest.http_factories import llm_request  # the OTLP tests' builder
 
     message: ExportTraceServiceRequest = llm_request()
     return message.SerializeToString()

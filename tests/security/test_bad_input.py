@@ -24,8 +24,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from annotations.models import Annotation, AnnotationConfig
 from tests import factories
 from tests.tracing.conftest import phoenix_span
-from tests.tracing.ingest.test_grpc import export_raw
-from tests.tracing.ingest.test_otlp import (
+from tests.tracing.ingest.grpc_factories import export_raw
+from tests.tracing.ingest.otlp_factories import (
     CHILD_ID,
     ROOT_ID,
     START_NS,

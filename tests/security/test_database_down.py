@@ -26,8 +26,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 
 from tests.servers import GrpcIngest, Gunicorn, database_url, free_port, needs_postgresql
-from tests.tracing.ingest.test_grpc import export_raw
-from tests.tracing.ingest.test_http import (
+from tests.tracing.ingest.grpc_factories import export_raw
+from tests.tracing.ingest.http_factories import (
     RecordingExporter,
     assert_agent_run_stored,
     llm_request,
@@ -125,7 +125,7 @@ def test_otlp_answers_503_whichever_part_of_the_request_meets_the_database(web, 
     """The key lookups of the role middleware and of the view both fail here."""
     headers = {"api_key": api_key}
     if as_json:
-        from tests.tracing.ingest.test_otlp import otlp_json
+        from tests.tracing.ingest.otlp_factories import otlp_json
 
         response = requests.post(
             f"{web.url}/v1/traces",

@@ -269,7 +269,7 @@ def test_exports_of_hostile_projects_have_safe_file_names(client, hostile):
 
 
 def test_a_slash_in_a_project_sent_by_an_exporter_breaks_no_page(client, admin, auth):
-    from tests.tracing.ingest.test_otlp import otlp_json, pb_request, pb_span
+    from tests.tracing.ingest.otlp_factories import otlp_json, pb_request, pb_span
 
     body = json.dumps(otlp_json(pb_request(pb_span(name="agent")))).encode()
     response = client.post(
@@ -287,7 +287,7 @@ def test_a_slash_in_a_project_sent_by_an_exporter_breaks_no_page(client, admin, 
 
 
 def test_a_project_name_longer_than_the_limit_is_refused_with_a_message(client, auth):
-    from tests.tracing.ingest.test_otlp import otlp_json, pb_request, pb_span
+    from tests.tracing.ingest.otlp_factories import otlp_json, pb_request, pb_span
 
     body = json.dumps(otlp_json(pb_request(pb_span(name="agent")))).encode()
     response = client.post(

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
-from tracing.ingest.phoenix import phoenix_attributes
-from tracing.ingest.records import flatten, unflatten
+from tracing.store.records import flatten, unflatten
+from tracing.store.rows import phoenix_attributes
 
 _STRING_COLUMNS: Final = {
     "context.span_id",

@@ -16,6 +16,7 @@ from ninja import Query, Router, Status
 from ninja.errors import HttpError
 
 from annotations.store.services import AnnotationInput
+from tracing.api import log
 from tracing.api.dataframe import MAX_ROWS, SpanQueryError, dataframe_json, query_spec
 from tracing.api.schemas import (
     ErrorOut,
@@ -33,12 +34,13 @@ from tracing.api.schemas import (
     TraceListOut,
     TraceListParams,
 )
-from tracing.ingest.phoenix import span_row, span_to_phoenix
 from tracing.models import Project, Trace
-from tracing.query import FilterError
+from tracing.query import FilterError, lists
+from tracing.query.lists import InvalidAttributeFilter
 from tracing.store import selectors, services
 from tracing.store.export import FORMATS, span_export_stream
-from tracing.store.selectors import MAX_PAGE_SIZE, UNSET, InvalidAttributeFilter, InvalidCursor
+from tracing.store.rows import span_row, span_to_phoenix
+from tracing.store.selectors import MAX_PAGE_SIZE, UNSET, InvalidCursor
 
 router = Router(tags=["tracing"])
 
@@ -74,7 +76,7 @@ def _parse_time(raw: str | None, name: str) -> datetime | None:
 
 def _attributes(raw: list[str] | None) -> list[tuple[str, Any]]:
     try:
-        return [selectors.attribute_filter_parse(item) for item in raw or ()]
+        return [lists.attribute_filter_parse(item) for item in raw or ()]
     except InvalidAttributeFilter as exc:
         raise HttpError(400, f"attribute: {exc}") from exc
 
@@ -149,7 +151,7 @@ def spans_list(request: HttpRequest, project: str, params: Query[SpanListParams]
         raw = params.parent_id.strip()
         parent = None if raw.lower() in ("null", "none", "") else raw
     try:
-        page = selectors.span_list(
+        page = lists.span_list(
             project=target,
             cursor=params.cursor,
             limit=params.limit,
@@ -174,7 +176,7 @@ def spans_list(request: HttpRequest, project: str, params: Query[SpanListParams]
     }
 
 
-def _rejected(exc: services.SpanBatchRejected) -> dict[str, Any]:
+def _rejected(exc: log.SpanBatchRejected) -> dict[str, Any]:
     body = {
         "error": str(exc),
         "total_received": exc.received,
@@ -210,8 +212,8 @@ def spans_create(request: HttpRequest, project: str, body: SpansLogIn) -> Status
         for item in body.evaluations
     ]
     try:
-        result = services.spans_log(project=target, spans=body.data, evaluations=evaluations)
-    except services.SpanBatchRejected as exc:
+        result = log.spans_log(project=target, spans=body.data, evaluations=evaluations)
+    except log.SpanBatchRejected as exc:
         return Status(400, _rejected(exc))
     return Status(
         200,
@@ -234,7 +236,7 @@ def spans_export(request: HttpRequest, project: str, params: Query[ExportParams]
     if export_format not in FORMATS:
         raise HttpError(400, f"format: {export_format!r} is not one of {', '.join(FORMATS)}")
     try:
-        query = selectors.span_queryset(
+        query = lists.span_queryset(
             project=target,
             filter_expr=params.filter,
             start_time=_aware(params.start_time),
@@ -267,7 +269,7 @@ def spans_query_dataframe(
         raise HttpError(400, "queries: only one query per request is supported")
     try:
         spec = query_spec(body.queries[0] if body.queries else {})
-        query = selectors.span_queryset(
+        query = lists.span_queryset(
             project=target,
             filter_expr=spec.filter,
             start_time=_parse_time(body.start_time, "start_time"),
@@ -336,7 +338,7 @@ def traces_list(
 ) -> dict[str, Any]:
     target = _project_or_404(project)
     try:
-        page = selectors.trace_list(
+        page = lists.trace_list(
             project=target,
             start_time=_aware(params.start_time),
             end_time=_aware(params.end_time),

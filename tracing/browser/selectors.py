@@ -42,10 +42,10 @@ from annotations.models import Annotation, AnnotatorKind, TargetKind
 from tracing.models import Project, Session, Span, SpanKind, Trace
 from tracing.store.selectors import (
     InvalidCursor,
-    _cursor_datetime,
-    _cursor_decode,
-    _cursor_encode,
-    _keyset_after,
+    cursor_datetime,
+    cursor_decode,
+    cursor_encode,
+    keyset_after,
 )
 
 Tab = Literal["traces", "spans", "sessions"]
@@ -394,7 +394,7 @@ def _encode_value(value: Any, kind: str) -> Any:
 
 def _decode_value(raw: Any, kind: str) -> Any:
     if kind == "datetime":
-        return _cursor_datetime(raw)
+        return cursor_datetime(raw)
     if isinstance(raw, bool) or not isinstance(raw, int | float):
         raise InvalidCursor("cursor is not valid")
     if kind == "int":
@@ -449,7 +449,7 @@ def browse_page(
         return tuple(edge[0]) if edge else None
 
     def cursor_at(values: tuple[Any, ...]) -> str:
-        return _cursor_encode(kind, _encode_value(values[0], spec.value_kind), *values[1:])
+        return cursor_encode(kind, _encode_value(values[0], spec.value_kind), *values[1:])
 
     edge: tuple[Any, ...] | None = None
     if before:
@@ -518,14 +518,14 @@ def browse_newer(
     value, last_id = _cursor_values(newer_than, kind, spec)
     query = _table_query(project=project, tab=tab, spans=spans, filtering=filtering, spec=spec)
     rows = list(
-        query.filter(_keyset_after(spec.path, value, last_id, descending=False)).order_by(
+        query.filter(keyset_after(spec.path, value, last_id, descending=False)).order_by(
             spec.path, "id"
         )[:LIVE_MAX_ROWS]
     )
     rows.reverse()
     badges_attach(rows, tab=tab)
     top = (
-        _cursor_encode(kind, _encode_value(_value_of(rows[0], spec.path), "datetime"), rows[0].pk)
+        cursor_encode(kind, _encode_value(_value_of(rows[0], spec.path), "datetime"), rows[0].pk)
         if rows
         else newer_than
     )
@@ -534,7 +534,7 @@ def browse_newer(
 
 def _cursor_values(cursor: str, kind: str, spec: _Sort) -> tuple[Any, ...]:
     """``(value, *ties, id)`` of a cursor made for ``kind``."""
-    raw_value, *integers = _cursor_decode(cursor, kind, 2 + len(spec.ties))
+    raw_value, *integers = cursor_decode(cursor, kind, 2 + len(spec.ties))
     for number in integers:
         if isinstance(number, bool) or not isinstance(number, int):
             raise InvalidCursor("cursor is not valid")
@@ -549,7 +549,7 @@ def _keyset(keys: Sequence[str], values: Sequence[Any], *, descending: bool) -> 
     """Rows after ``values`` in the order of ``keys`` (lexicographic, one direction). The first
     condition is a plain range on the first key, so the database seeks into the index."""
     if len(keys) == 2:
-        return _keyset_after(keys[0], values[0], values[1], descending=descending)
+        return keyset_after(keys[0], values[0], values[1], descending=descending)
     beyond = "lt" if descending else "gt"
     after = Q()
     for position, key in enumerate(keys):

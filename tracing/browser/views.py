@@ -44,11 +44,12 @@ from tracing.browser.selectors import (
     selection_spans,
     span_ids_of,
 )
+from tracing.browser.services import spans_delete_result
 from tracing.models import Project
 from tracing.query import FilterError
 from tracing.store.export import FORMATS, span_export_stream
 from tracing.store.selectors import InvalidCursor
-from tracing.store.services import spans_delete, spans_delete_result
+from tracing.store.services import spans_delete
 
 TEMPLATE: Final = "tracing/project_list.html"
 MAX_DELETE_SPANS: Final = 50_000

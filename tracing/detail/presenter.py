@@ -17,8 +17,8 @@ from typing import Any, Final, NamedTuple, Protocol
 from django.db.models import F
 
 from annotations.models import Annotation, AnnotatorKind
-from tracing.ingest.records import flatten
 from tracing.models import Session, Span, SpanKind, StatusCode, Trace
+from tracing.store.records import flatten
 
 TREE_FIELDS: Final = (  # the order of ``TreeSpan``
     "id",

@@ -9,13 +9,7 @@ from tracing.ingest.otlp import (
     spans_from_otlp_json,
     spans_from_otlp_protobuf,
 )
-from tracing.ingest.records import (
-    RejectedSpan,
-    SpanRecord,
-    SpanRecordError,
-    flatten,
-    unflatten,
-)
+from tracing.store.records import RejectedSpan, SpanRecord, SpanRecordError, flatten, unflatten
 
 __all__ = [
     "BodyTooLargeError",

@@ -46,7 +46,7 @@ from evalhub.identity.auth import ingest_api_key
 from tracing.ingest import OtlpDecodeError
 from tracing.ingest.grpc_process import ingest_process_start
 from tracing.ingest.otlp import export_response_protobuf
-from tracing.store.services import otlp_ingest
+from tracing.ingest.receive import otlp_ingest
 
 logger = logging.getLogger(__name__)
 

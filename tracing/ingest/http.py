@@ -37,7 +37,7 @@ from tracing.ingest.otlp import (
     export_response_json,
     export_response_protobuf,
 )
-from tracing.store.services import otlp_ingest
+from tracing.ingest.receive import otlp_ingest
 
 logger = logging.getLogger(__name__)
 

@@ -46,14 +46,14 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 
-from tracing.ingest.records import (
+from tracing.models import Project, StatusCode
+from tracing.store.records import (
     RejectedSpan,
     SpanRecord,
     SpanRecordError,
     TimeWindow,
     span_time_window,
 )
-from tracing.models import Project, StatusCode
 
 PROTOBUF_CONTENT_TYPES = frozenset({"application/x-protobuf", "application/protobuf"})
 JSON_CONTENT_TYPE = "application/json"

@@ -22,9 +22,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from django.db.models import QuerySet
 
-from tracing.ingest.phoenix import span_to_phoenix
-from tracing.ingest.records import flatten
 from tracing.models import Span
+from tracing.store.records import flatten
+from tracing.store.rows import span_to_phoenix
 from tracing.store.selectors import span_rows_batched
 
 FORMATS: Final = {

@@ -4,28 +4,18 @@ stay right whatever order spans arrive in, over any number of requests, and afte
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Final
 
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
-from annotations.store.services import (
-    AnnotationInput,
-    AnnotationTargetNotFound,
-    annotations_upsert,
-)
-from tracing.browser.selectors import ResultSize, Tab, result_units, unit_spans
-from tracing.ingest.otlp import (
-    PROJECT_NAME_MAX_LENGTH,
-    OtlpDecodeError,
-    spans_from_otlp_json,
-    spans_from_otlp_protobuf,
-)
-from tracing.ingest.records import (
+from tracing.models import Project, Session, Span, StatusCode, Trace
+from tracing.store.bulk import spans_insert
+from tracing.store.pricing import cost_of
+from tracing.store.records import (
     RejectedSpan,
     SpanRecord,
     SpanRecordError,
@@ -33,9 +23,6 @@ from tracing.ingest.records import (
     row_problem,
     span_time_window,
 )
-from tracing.models import Project, Session, Span, StatusCode, Trace
-from tracing.store.bulk import spans_insert
-from tracing.store.pricing import cost_of
 from tracing.store.rollups import rows_update, sessions_rollup, traces_rollup
 from tracing.store.selectors import span_ids_resolve
 
@@ -51,14 +38,6 @@ class IngestResult:
     duplicates: int = 0
     projects: set[str] = field(default_factory=set)
     rejected: list[RejectedSpan] = field(default_factory=list)
-
-
-@transaction.atomic
-def project_create(*, name: str, description: str = "") -> Project:
-    name = name.strip()
-    if not name:
-        raise ValueError("name must not be empty")
-    return Project.objects.create(name=name, description=description)
 
 
 class ProjectNameTaken(ValueError):
@@ -96,12 +75,16 @@ def _delete_in_batches(query: QuerySet[Any], batch_size: int = 5000) -> None:
         query.model._default_manager.filter(id__in=ids).delete()
 
 
+# What the layers above keep of a project, deleted before its spans (annotations register
+# theirs when their app is ready): the store never imports them, and no cascade walks the rows.
+PROJECT_DELETE_FIRST: list[Callable[[Project], object]] = []
+
+
 @transaction.atomic
 def project_delete(*, project: Project) -> None:
     """Delete a project with its annotations, spans, traces and sessions."""
-    from annotations.models import Annotation
-
-    Annotation.objects.filter(project=project).delete()
+    for delete_first in PROJECT_DELETE_FIRST:
+        delete_first(project)
     _delete_in_batches(Span.objects.filter(project=project))
     _delete_in_batches(Trace.objects.filter(project=project))
     _delete_in_batches(Session.objects.filter(project=project))
@@ -276,25 +259,6 @@ def spans_ingest(
             span_id__in=[s["span_id"] for s in new_spans], ingested_at=now
         ).count()
         result.duplicates += len(new_spans) - result.inserted
-    return result
-
-
-def otlp_ingest(*, body: bytes, is_json: bool, project_name: str | None = None) -> IngestResult:
-    """Store the spans of an OTLP ``ExportTraceServiceRequest`` (protobuf, or OTLP JSON when
-    ``is_json``; already decompressed) as ``spans_ingest`` does: the valid ones are stored, the
-    others come back in ``result.rejected``. Raises ``OtlpDecodeError`` when the payload cannot
-    be read at all. ``project_name`` (the ``x-project-name`` header) wins over the resource's
-    ``openinference.project.name``. Both OTLP transports, HTTP and gRPC, come through here."""
-    if project_name is not None and len(project_name.strip()) > PROJECT_NAME_MAX_LENGTH:
-        # The header names the project of every span: the whole request is refused.
-        raise OtlpDecodeError(
-            f"x-project-name: project name is longer than {PROJECT_NAME_MAX_LENGTH} characters"
-        )
-    decode = spans_from_otlp_json if is_json else spans_from_otlp_protobuf
-    decoded = decode(body, project_name=project_name)
-    result = spans_ingest(records=decoded.records, default_project=project_name)
-    result.received += len(decoded.rejected)
-    result.rejected[:0] = decoded.rejected
     return result
 
 
@@ -498,172 +462,6 @@ def _spans_delete(query: QuerySet[Span]) -> int:
 DELETE_BATCH_UNITS: Final[dict[str, int]] = {"spans": 2000, "traces": 400, "sessions": 50}
 
 
-def spans_delete_result(
-    *,
-    project: Project,
-    tab: Tab,
-    spans: QuerySet[Span],
-    as_of: datetime,
-    batch_units: int | None = None,
-) -> ResultSize:
-    """Delete a tab's whole filtered result: every span of the matching traces, spans or
-    sessions (``tracing.browser.selectors.result_units``), as the table shows them.
-
-    Only spans ingested at or before ``as_of`` count, for matching and for deleting: ``as_of``
-    is when the confirmation page counted the result, so what it stated is what goes, and spans
-    that arrive meanwhile stay (even in a trace or session being deleted, which is then
-    recomputed from them). Whole units are deleted a batch at a time, each batch in its own
-    transaction (so no transaction holds a huge delete), in unit-id order; a unit is never
-    split across batches, so an interrupted run leaves whole units, and running it again with
-    the same arguments deletes what is left. Must not be called inside a transaction.
-
-    Returns how many units and spans were deleted.
-    """
-    size = batch_units or DELETE_BATCH_UNITS[tab]
-    rows = deleted = 0
-    last: int | None = None
-    while True:
-        batch = list(result_units(tab=tab, spans=spans, as_of=as_of, after=last)[:size])
-        if not batch:
-            break
-        with transaction.atomic():
-            deleted += _spans_delete(unit_spans(project=project, tab=tab, units=batch, as_of=as_of))
-        rows += len(batch)
-        last = batch[-1]
-    return ResultSize(rows=rows, spans=deleted)
-
-
-@dataclass
-class SpanLogResult:
-    received: int = 0
-    inserted: int = 0
-    evaluations: int = 0
-
-
-class SpanBatchRejected(ValueError):
-    """A span batch that was not written: its invalid and duplicate spans (``span_id``,
-    ``trace_id``, and for invalid ones the ``error``), and other ``errors`` (evaluations)."""
-
-    def __init__(
-        self,
-        *,
-        received: int,
-        invalid: Sequence[dict[str, str]] = (),
-        duplicates: Sequence[dict[str, str]] = (),
-        errors: Sequence[str] = (),
-    ) -> None:
-        self.received = received
-        self.invalid = list(invalid)
-        self.duplicates = list(duplicates)
-        self.errors = list(errors)
-        parts = []
-        if self.invalid:
-            parts.append(
-                f"{len(self.invalid)} invalid span(s): "
-                + "; ".join(f"{i['span_id']}: {i['error']}" for i in self.invalid[:5])
-            )
-        if self.duplicates:
-            parts.append(
-                f"{len(self.duplicates)} duplicate span(s): "
-                + ", ".join(d["span_id"] for d in self.duplicates[:5])
-            )
-        parts.extend(self.errors[:5])
-        super().__init__("; ".join(parts) or "the batch was rejected")
-
-
-@transaction.atomic
-def spans_log(
-    *,
-    project: Project,
-    spans: Sequence[Any],
-    evaluations: Sequence[AnnotationInput] = (),
-) -> SpanLogResult:
-    """Store a batch of spans in Phoenix's JSON shape into ``project``, all or nothing.
-
-    A span that cannot be read, whose trace belongs to another project, that is already stored
-    or that appears twice in the batch rejects the whole batch (``SpanBatchRejected``). The
-    ``evaluations`` (annotations on spans or traces of the batch or already stored in the
-    project) are written in the same transaction.
-    """
-    from tracing.ingest.phoenix import record_from_phoenix
-
-    records: list[SpanRecord] = []
-    invalid: list[dict[str, str]] = []
-    for position, raw in enumerate(spans):
-        try:
-            record = record_from_phoenix(raw)
-        except SpanRecordError as exc:
-            context = raw.get("context") if isinstance(raw, dict) else None
-            context = context if isinstance(context, dict) else {}
-            invalid.append(
-                {
-                    "span_id": str(context.get("span_id") or f"#{position}"),
-                    "trace_id": str(context.get("trace_id") or ""),
-                    "error": f"data.{position}: {exc}",
-                }
-            )
-            continue
-        record.project_name = project.name
-        records.append(record)
-
-    seen: set[str] = set()
-    duplicates: list[dict[str, str]] = []
-    for record in records:
-        if record.span_id in seen:
-            duplicates.append({"span_id": record.span_id, "trace_id": record.trace_id})
-        seen.add(record.span_id)
-    stored = set(Span.objects.filter(span_id__in=sorted(seen)).values_list("span_id", flat=True))
-    duplicates.extend(
-        {"span_id": r.span_id, "trace_id": r.trace_id} for r in records if r.span_id in stored
-    )
-    other_project = dict(
-        Trace.objects.filter(trace_id__in={r.trace_id for r in records})
-        .exclude(project=project)
-        .values_list("trace_id", "project__name")
-    )
-    invalid.extend(
-        {
-            "span_id": r.span_id,
-            "trace_id": r.trace_id,
-            "error": f"trace {r.trace_id} belongs to project {other_project[r.trace_id]!r}",
-        }
-        for r in records
-        if r.trace_id in other_project
-    )
-    if invalid or duplicates:
-        raise SpanBatchRejected(received=len(spans), invalid=invalid, duplicates=duplicates)
-
-    ingested = spans_ingest(records=records, default_project=project.name)
-    if ingested.rejected:
-        raise SpanBatchRejected(
-            received=len(spans),
-            invalid=[
-                {"span_id": r.span_id, "trace_id": r.trace_id, "error": r.reason}
-                for r in ingested.rejected
-            ],
-        )
-    if ingested.inserted != len(records):
-        # Another request stored some of these spans since the check above.
-        raise SpanBatchRejected(
-            received=len(spans),
-            errors=["some of these spans were stored by another request meanwhile"],
-        )
-    result = SpanLogResult(received=len(spans), inserted=ingested.inserted)
-    if evaluations:
-        try:
-            result.evaluations = len(
-                annotations_upsert(items=evaluations, source="API", project=project)
-            )
-        except AnnotationTargetNotFound as exc:
-            raise SpanBatchRejected(
-                received=len(spans),
-                errors=[f"evaluations: targets not found: {', '.join(exc.missing)}"],
-            ) from exc
-        except ValueError as exc:
-            raise SpanBatchRejected(received=len(spans), errors=[f"evaluations: {exc}"]) from exc
-    return result
-
-
 @dataclass
 class SpanMetadataError:
     span_id: str
@@ -745,14 +543,10 @@ __all__ = [
     "DEFAULT_PROJECT",
     "IngestResult",
     "ProjectNameTaken",
-    "SpanBatchRejected",
-    "SpanLogResult",
     "SpanMetadataError",
     "SpanMetadataPatchResult",
     "SpanRecordError",
     "metadata_merge",
-    "otlp_ingest",
-    "project_create",
     "project_create_unique",
     "project_delete",
     "project_update",
@@ -761,7 +555,6 @@ __all__ = [
     "spans_delete",
     "spans_delete_identified",
     "spans_ingest",
-    "spans_log",
     "spans_metadata_patch",
     "traces_recompute",
 ]

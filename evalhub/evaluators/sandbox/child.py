@@ -307,7 +307,7 @@ def main() -> None:
         traceback.clear_frames(exc.__traceback__)
         lines = traceback.format_exception(exc)
         # Keep the user's frames: drop the runner's own.
-        kept = [lines[0]] + [line for line in lines[1:] if "sandbox_runner.py" not in line]
+        kept = [lines[0]] + [line for line in lines[1:] if "sandbox/child.py" not in line]
         result = {"error": f"{type(exc).__name__}: {exc}"[:MAX_TEXT], "traceback": "".join(kept)}
     result["stdout"] = captured.getvalue()[-2000:]
     _emit(real_stdout, result)

@@ -1,6 +1,6 @@
 """Custom Python evaluators, run in a child process that the kernel confines.
 
-``sandbox_run`` starts ``sandbox_runner.py`` (``python -I -B``, an empty environment, ``/`` as
+``sandbox_run`` starts ``child.py`` (``python -I -B``, an empty environment, ``/`` as
 its directory, a session and process group of its own, no descriptor but stdin, stdout and
 stderr). Before it reads the code, the child drops to the sandbox user (``EVALHUB_SANDBOX_USER``,
 default ``nobody``) when started as root, limits its CPU seconds, address space, threads, open
@@ -35,9 +35,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-RUNNER = Path(__file__).with_name("sandbox_runner.py")
+RUNNER = Path(__file__).with_name("child.py")  # run by path, as a file
 RESULT_MARK = b"\x1eevalhub-result\x1e"
-REFUSED_EXIT = 86  # sandbox_runner.REFUSED_EXIT
+REFUSED_EXIT = 86  # child.REFUSED_EXIT
 OUTPUT_LIMIT = 1024 * 1024  # bytes of stdout (the result line included)
 STDERR_LIMIT = 64 * 1024
 _SIGNALS = {

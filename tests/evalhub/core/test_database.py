@@ -10,7 +10,7 @@ import pytest
 from django.db import InterfaceError, OperationalError
 from google.rpc.status_pb2 import Status as RpcStatus
 
-from tests.tracing.ingest.test_http import llm_request
+from tests.tracing.ingest.http_factories import llm_request
 
 pytestmark = pytest.mark.django_db
 

@@ -176,7 +176,7 @@ def evaluate(input, output, metadata, reference, span):
     result = sandbox_run(code=code, arguments=ARGS)
     assert result.error == "KeyError: 'missing'"
     assert 'File "<evaluator>", line 3, in helper' in result.traceback
-    assert "sandbox_runner" not in result.traceback
+    assert "sandbox/child.py" not in result.traceback
 
 
 def test_an_endless_loop_times_out():

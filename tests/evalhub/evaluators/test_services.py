@@ -11,11 +11,12 @@ from django.core.management import call_command
 from django.test import override_settings
 
 from annotations.models import Annotation
+from annotations.store.services import annotations_upsert
 from evalhub.evaluators.models import EvaluatorVersion
+from evalhub.evaluators.results import result_annotation
 from evalhub.evaluators.running import evaluator_run
 from evalhub.evaluators.selectors import evaluator_version_latest, variables_preview
 from evalhub.evaluators.services import (
-    evaluation_result_record,
     evaluator_create,
     evaluator_create_from_template,
     evaluator_update,
@@ -47,6 +48,26 @@ def staff():
 @pytest.fixture
 def member():
     return get_user_model().objects.create_user("member", password="x")
+
+
+def evaluation_result_record(*, version, span, result):
+    """Records ``result`` on its span, or its trace or session for those granularities, as the
+    engine does (``result_annotation``)."""
+    granularity = version.config.get("granularity", "span")
+    if granularity == "trace":
+        target_kind, target_id = "TRACE", span.trace.trace_id
+    elif granularity == "session":
+        target_kind, target_id = "SESSION", span.session.session_id
+    else:
+        target_kind, target_id = "SPAN", span.span_id
+    item = result_annotation(
+        result=result,
+        evaluator_name=version.evaluator.name,
+        annotator_kind="LLM" if version.evaluator.kind == "LLM" else "CODE",
+        target_kind=target_kind,
+        target_id=target_id,
+    )
+    return annotations_upsert(items=[item], source="TASK", project=span.project)[0]
 
 
 def _judge(name="qa", **changes):
@@ -371,7 +392,7 @@ def test_error_reports_hide_the_decrypted_key(provider, monkeypatch):
     from django.views.debug import ExceptionReporter
     from django.views.decorators.debug import sensitive_variables
 
-    from evalhub.evaluators.running import provider_config
+    from evalhub.providers.selectors import provider_config
 
     @sensitive_variables()  # the SDK's own frames are not in reports: chat_complete raises
     def broken_client(**kwargs):  # LlmError ``from None`` for every SDK error

@@ -20,7 +20,7 @@ from tests import factories
 from tests.evalhub.fake_openai import Behavior
 from tests.evalhub.tasks.factories import code_check, judge, make_task
 from tests.evalhub.tasks.worker_process import Worker, broker_flush, wait_for
-from tests.tracing.ingest.test_otlp import otlp_json, pb_request, pb_span
+from tests.tracing.ingest.otlp_factories import otlp_json, pb_request, pb_span
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

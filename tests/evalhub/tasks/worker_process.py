@@ -17,7 +17,7 @@ import redis
 from django.conf import settings
 from django.db import connection
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 # Parallel checkouts on one machine each take their own database (EVALHUB_TEST_REDIS_DB).
 BROKER_DB = int(os.environ.get("EVALHUB_TEST_REDIS_DB", "9"))
 

@@ -14,46 +14,24 @@ from django.db import OperationalError
 from django.test import override_settings
 from google.rpc.error_details_pb2 import RetryInfo
 from google.rpc.status_pb2 import Status as RpcStatus
-from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExportResult
 
-from tests.tracing.ingest.test_http import (
+from tests.tracing.ingest.grpc_factories import RecordingExporter, export_raw
+from tests.tracing.ingest.http_factories import (
     assert_agent_run_stored,
     assert_llm_request_stored,
     assert_nothing_written,
     llm_request,
     run_agent,
 )
-from tests.tracing.ingest.test_otlp import START_NS, pb_span
-from tracing.ingest.grpc import RETRY_INFO_KEY, SERVICE, grpc_server
+from tests.tracing.ingest.otlp_factories import START_NS, pb_span
+from tracing.ingest.grpc import RETRY_INFO_KEY, grpc_server
 from tracing.models import Project, Span
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
-
-
-class RecordingExporter(OTLPSpanExporter):
-    """The OTLP/gRPC exporter, keeping the result of every export."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(insecure=True, timeout=15, **kwargs)
-        self.results: list[SpanExportResult] = []
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        result = super().export(spans)
-        self.results.append(result)
-        return result
-
-
-def export_raw(
-    endpoint: str, body: bytes, metadata: Sequence[tuple[str, str]] = (), **kwargs: Any
-) -> bytes:
-    """One ``Export`` call with ``body`` as the serialized request, as any client sends it."""
-    with grpc.insecure_channel(endpoint) as channel:
-        export = channel.unary_unary(f"/{SERVICE}/Export")
-        return export(body, metadata=metadata, timeout=15, **kwargs)
 
 
 def refused(endpoint: str, body: bytes, metadata: Sequence[tuple[str, str]] = ()) -> grpc.RpcError:

@@ -14,8 +14,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 
 from tests.servers import GrpcIngest
-from tests.tracing.ingest.test_grpc import RecordingExporter
-from tests.tracing.ingest.test_http import assert_agent_run_stored, run_agent
+from tests.tracing.ingest.grpc_factories import RecordingExporter
+from tests.tracing.ingest.http_factories import assert_agent_run_stored, run_agent
 from tracing.models import Trace
 
 pytestmark = pytest.mark.usefixtures("transactional_db")

@@ -25,7 +25,7 @@ import pytest
 from tracing.demo.seed import demo_seed
 from tracing.query import FilterError, compile_filter
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DOCUMENTS = ("README.md", "docs/filter-language.md", "sdk/README.md")
 TABS = ("traces", "spans", "sessions")
 _FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)

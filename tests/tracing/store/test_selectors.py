@@ -4,17 +4,15 @@ import pytest
 from django.db import connection
 
 from tests import factories
-from tracing.store import selectors
-from tracing.store.selectors import (
+from tracing.query.lists import (
     InvalidAttributeFilter,
-    InvalidCursor,
     attribute_filter_parse,
-    project_get,
     span_list,
     span_queryset,
-    span_rows_batched,
     trace_list,
 )
+from tracing.store import selectors
+from tracing.store.selectors import InvalidCursor, project_get, span_rows_batched
 
 T0 = factories.BASE_TIME
 

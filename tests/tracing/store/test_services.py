@@ -7,13 +7,13 @@ from annotations.models import Annotation, AnnotatorKind, TargetKind
 from tests import factories
 from tracing.browser.filters import SpanFilterSet
 from tracing.browser.selectors import ResultSize, browse_spans, result_size
+from tracing.browser.services import spans_delete_result
 from tracing.models import ModelPrice, Project, Session, Span, Trace
 from tracing.store import services
 from tracing.store.pricing import price_cache_clear
 from tracing.store.services import (
     sessions_recompute,
     spans_delete,
-    spans_delete_result,
     spans_ingest,
     traces_recompute,
 )
