@@ -6,7 +6,8 @@ language (``tracing.query.membership``) compiles them."""
 from __future__ import annotations
 
 from evalhub.tasks.models import Granularity, TaskRunItem
-from tracing.query.membership import MembershipField, membership_register
+from tracing.query.fields import membership_register
+from tracing.query.membership import MembershipField
 
 _LEVELS = {
     "span": Granularity.SPAN.value,

@@ -11,7 +11,8 @@ from tests import factories
 from tests.evalhub.tasks.factories import code_check, make_task
 from tracing.models import Span
 from tracing.query import FIELDS, FilterError, compile_filter
-from tracing.query.membership import MembershipField, membership_register
+from tracing.query.fields import membership_register
+from tracing.query.membership import MembershipField
 
 pytestmark = pytest.mark.django_db
 
