@@ -2,16 +2,16 @@
 
 from django.urls import path
 
-from evalhub.identity import views
+from evalhub.identity import views as views_settings
 
 app_name = "settings"
 urlpatterns = [
-    path("settings/api-keys/", views.api_keys, name="api-keys"),
+    path("settings/api-keys/", views_settings.api_keys, name="api-keys"),
     path(
         "settings/api-keys/<int:key_id>/revoke/",
-        views.api_key_revoke_view,
+        views_settings.api_key_revoke_view,
         name="api-key-revoke",
     ),
-    path("settings/users/", views.users, name="users"),
-    path("settings/users/<int:user_id>/", views.user_edit, name="user"),
+    path("settings/users/", views_settings.users, name="users"),
+    path("settings/users/<int:user_id>/", views_settings.user_edit, name="user"),
 ]

@@ -6,23 +6,23 @@
 from django.urls import path
 
 import evalhub.core.converters  # noqa: F401  (registers the <name:…> path converter)
-from tracing.detail import views
+from tracing.detail import views as views_detail
 
 app_name = "detail"
 urlpatterns = [
     path(
         "projects/<name:project>/traces/<name:trace_id>/",
-        views.trace_detail,
+        views_detail.trace_detail,
         name="trace",
     ),
     path(
         "projects/<name:project>/traces/<name:trace_id>/spans/<name:span_id>/",
-        views.span_detail,
+        views_detail.span_detail,
         name="span_pane",
     ),
     path(
         "projects/<name:project>/sessions/<name:session_id>/",
-        views.session_detail,
+        views_detail.session_detail,
         name="session",
     ),
 ]

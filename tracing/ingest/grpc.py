@@ -1,7 +1,7 @@
 """OTLP/gRPC trace ingest: ``opentelemetry.proto.collector.trace.v1.TraceService/Export``.
 
 The gRPC twin of ``tracing.ingest.http`` (OTLP/HTTP), and the same ingest behind it
-(``tracing.store.services.otlp_ingest``): the same API key check (``evalhub.identity.auth.ingest_api_key``)
+(``tracing.ingest.receive.otlp_ingest``): the same API key check (``evalhub.identity.auth.ingest_api_key``)
 on the metadata ``authorization: Bearer <key>`` or ``api_key``, the same project choice
 (``x-project-name`` metadata, else the resource attribute ``openinference.project.name``), the
 same limit (``EVALHUB_MAX_BODY_SIZE``, also on a gzip-compressed message once inflated) and OTLP's
