@@ -16,10 +16,11 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from annotations.models import Annotation
-from evalhub.models import Evaluator, RunKind, Task, TaskRun
+from evalhub.evaluators.models import Evaluator
+from evalhub.tasks.models import RunKind, Task, TaskRun
 from tests import factories
 from tests.evalhub.fake_openai import fake_openai  # noqa: F401
-from tests.evalhub.worker_process import Worker, broker_flush, wait_for
+from tests.evalhub.tasks.worker_process import Worker, broker_flush, wait_for
 from tracing.models import Span
 
 pytestmark = [
