@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Final
 
 from django.db import transaction
 from django.db.models import QuerySet
 
 from tracing.browser.selectors import ResultSize, Tab, result_units, unit_spans
 from tracing.models import Project, Span
-from tracing.store.services import DELETE_BATCH_UNITS, _spans_delete
+from tracing.store import services as store
+
+# Units (traces, spans, sessions) deleted in one transaction by ``spans_delete_result``.
+DELETE_BATCH_UNITS: Final[dict[str, int]] = {"spans": 2000, "traces": 400, "sessions": 50}
 
 
 def spans_delete_result(
@@ -41,7 +45,9 @@ def spans_delete_result(
         if not batch:
             break
         with transaction.atomic():
-            deleted += _spans_delete(unit_spans(project=project, tab=tab, units=batch, as_of=as_of))
+            deleted += store.spans_delete_rows(
+                unit_spans(project=project, tab=tab, units=batch, as_of=as_of)
+            )
         rows += len(batch)
         last = batch[-1]
     return ResultSize(rows=rows, spans=deleted)

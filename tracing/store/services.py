@@ -427,7 +427,7 @@ def spans_delete(*, span_ids: Sequence[str], project: Project | None = None) -> 
     query = Span.objects.filter(span_id__in=list(span_ids))
     if project is not None:
         query = query.filter(project=project)
-    return _spans_delete(query)
+    return spans_delete_rows(query)
 
 
 @transaction.atomic
@@ -436,11 +436,11 @@ def spans_delete_identified(*, project: Project, identifiers: Sequence[str]) -> 
     the span listing gives them; see ``span_ids_resolve``), with their annotations; unknown
     identifiers are ignored. Returns the ``span_id``s deleted."""
     span_ids = span_ids_resolve(identifiers=identifiers, project=project)
-    _spans_delete(Span.objects.filter(project=project, span_id__in=span_ids))
+    spans_delete_rows(Span.objects.filter(project=project, span_id__in=span_ids))
     return span_ids
 
 
-def _spans_delete(query: QuerySet[Span]) -> int:
+def spans_delete_rows(query: QuerySet[Span]) -> int:
     """Delete the spans of ``query`` (in the caller's transaction), recompute their traces and
     sessions; the number of spans deleted."""
     trace_pks = sorted(set(query.values_list("trace_id", flat=True)))
@@ -456,10 +456,6 @@ def _spans_delete(query: QuerySet[Span]) -> int:
     traces_recompute(trace_pks)
     sessions_recompute(session_pks)
     return per_model.get(Span._meta.label, 0)
-
-
-# Units (traces, spans, sessions) deleted in one transaction by ``spans_delete_result``.
-DELETE_BATCH_UNITS: Final[dict[str, int]] = {"spans": 2000, "traces": 400, "sessions": 50}
 
 
 @dataclass

@@ -250,7 +250,7 @@ def test_delete_result_commits_each_batch_and_a_second_run_deletes_the_rest(monk
         factories.trace(project="p", start=t0 + timedelta(minutes=index), session_id=f"s{index}")
     project = factories.project("p")
     as_of = timezone.now()
-    real = services._spans_delete
+    real = services.spans_delete_rows
     calls = []
 
     def failing_second_batch(query):  # type: ignore[no-untyped-def]
@@ -259,7 +259,7 @@ def test_delete_result_commits_each_batch_and_a_second_run_deletes_the_rest(monk
             raise RuntimeError("worker killed")
         return real(query)
 
-    monkeypatch.setattr(services, "_spans_delete", failing_second_batch)
+    monkeypatch.setattr(services, "spans_delete_rows", failing_second_batch)
     spans = _matching("sessions", {})
     with pytest.raises(RuntimeError):
         spans_delete_result(
@@ -268,7 +268,7 @@ def test_delete_result_commits_each_batch_and_a_second_run_deletes_the_rest(monk
     # The first batch (one whole session) stayed deleted; the failed one rolled back whole.
     assert Session.objects.count() == 3 and Span.objects.count() == 9
 
-    monkeypatch.setattr(services, "_spans_delete", real)
+    monkeypatch.setattr(services, "spans_delete_rows", real)
     again = spans_delete_result(project=project, tab="sessions", spans=spans, as_of=as_of)
     assert again == ResultSize(rows=3, spans=9)
     assert not Span.objects.exists() and not Session.objects.exists()
