@@ -52,7 +52,7 @@ def database_drop() -> None:
 
 def _records(start: datetime) -> list:
     """Root agent → 90 steps (CHAIN) → 10 children each (LLM / RETRIEVER / TOOL), 1,000 spans."""
-    from tracing.ingest import SpanRecord
+    from tracing.store.records import SpanRecord
 
     records = []
     counter = iter(range(1, 10_000))

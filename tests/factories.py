@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from evalhub.identity.services import api_key_create
-from tracing.ingest import SpanRecord
 from tracing.models import Project, Span
+from tracing.store.records import SpanRecord
 from tracing.store.services import spans_ingest
 
 _counter = itertools.count(1)

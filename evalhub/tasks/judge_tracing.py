@@ -21,8 +21,8 @@ from typing import Any
 
 from evalhub.evaluators.definition import LlmJudgeConfig
 from evalhub.evaluators.running import EvaluationResult, PreparedEvaluation
-from tracing.ingest import SpanRecord
 from tracing.models import Project
+from tracing.store.records import SpanRecord
 from tracing.store.services import spans_ingest
 
 SUFFIX = " · judge traces"

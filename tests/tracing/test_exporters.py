@@ -39,8 +39,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import Status, StatusCode
 
 from tests import factories
-from tracing.ingest import SpanRecord
 from tracing.models import Span, Trace
+from tracing.store.records import SpanRecord
 from tracing.store.services import spans_ingest
 
 NODE_DIR = Path(__file__).resolve().parents[1] / "node"

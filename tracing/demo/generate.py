@@ -20,8 +20,8 @@ from typing import Any, Literal
 
 from tracing.demo import content
 from tracing.demo.content import AgentTask, Customer, KnowledgeQuestion, ToolCall
-from tracing.ingest import SpanRecord
 from tracing.models import SpanKind, StatusCode
+from tracing.store.records import SpanRecord
 
 DEMO_SEED = 1729
 ERROR_RATE = 0.08

@@ -43,9 +43,8 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from evalhub.core.database import RETRY_AFTER_UNAVAILABLE, database_busy, retry_after
 from evalhub.identity.auth import ingest_api_key
-from tracing.ingest import OtlpDecodeError
 from tracing.ingest.grpc_process import ingest_process_start
-from tracing.ingest.otlp import export_response_protobuf
+from tracing.ingest.otlp import OtlpDecodeError, export_response_protobuf
 from tracing.ingest.receive import otlp_ingest
 
 logger = logging.getLogger(__name__)

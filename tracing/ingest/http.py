@@ -24,15 +24,13 @@ from django.views.decorators.csrf import csrf_exempt
 from evalhub.core.api_errors import PROTOBUF, error_response
 from evalhub.core.database import unavailable_response
 from evalhub.identity.auth import ingest_api_key
-from tracing.ingest import (
+from tracing.ingest.otlp import (
+    JSON_CONTENT_TYPE,
+    PROTOBUF_CONTENT_TYPES,
     BodyTooLargeError,
     OtlpDecodeError,
     UnsupportedEncodingError,
     body_decompress,
-)
-from tracing.ingest.otlp import (
-    JSON_CONTENT_TYPE,
-    PROTOBUF_CONTENT_TYPES,
     content_codings,
     export_response_json,
     export_response_protobuf,

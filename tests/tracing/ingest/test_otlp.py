@@ -32,15 +32,15 @@ from tests.tracing.ingest.otlp_factories import (
     pb_request,
     pb_span,
 )
-from tracing.ingest import (
+from tracing.ingest.otlp import (
     BodyTooLargeError,
     OtlpDecodeError,
-    SpanRecord,
     UnsupportedEncodingError,
     body_decompress,
     spans_from_otlp_json,
     spans_from_otlp_protobuf,
 )
+from tracing.store.records import SpanRecord
 
 
 def decode_protobuf(body: bytes, **kwargs: Any) -> list[SpanRecord]:
