@@ -8,6 +8,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 import evalhub.core.converters  # noqa: F401  (registers the <name:…> path converter)
 from evalhub.core.json_input import JsonInputError, JsonInputParser
+from evalhub.identity import policy
 from evalhub.identity.auth import ApiKeyAuth
 from evalhub.phoenix_version import PHOENIX_COMPATIBLE_VERSION
 
@@ -116,3 +117,4 @@ def _register_routers() -> None:
 
 
 _register_routers()
+policy.api_register(api)  # the route table finds every operation's need

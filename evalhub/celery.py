@@ -24,7 +24,7 @@ app.conf.update(
     broker_connection_retry_on_startup=True,
     timezone="UTC",
 )
-app.autodiscover_tasks()
+app.autodiscover_tasks(related_name="jobs")  # evalhub.tasks.jobs; names stay evalhub.*
 
 
 def beat_schedule() -> dict[str, dict[str, object]]:

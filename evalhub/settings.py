@@ -52,7 +52,8 @@ INSTALLED_APPS = [
     "django_filters",
     "ninja",  # the API docs' Swagger UI from its own static files, not a CDN
     "axes",  # login attempts limited per account and per address
-    "evalhub",
+    "evalhub",  # the project: settings, URLs, API root, Celery app, checks
+    "evalhub.identity",
     "tracing",
     "annotations",
     "evalhub.retention",
@@ -62,6 +63,12 @@ INSTALLED_APPS = [
     "evalhub.calibration",
     "evalhub.alignment",
     "evalhub.budgets",
+    "annotations.queues",
+    "annotations.datasets",
+    "evalhub.providers",
+    "evalhub.evaluators",
+    "evalhub.tasks",
+    "evalhub.trends",
 ]
 
 MIDDLEWARE = [

@@ -7,6 +7,8 @@ from django.views.generic.base import RedirectView
 from evalhub.api import api
 from evalhub.identity.views import set_password
 from evalhub.site.views import home
+from evalhub.tasks import urls as tasks_urls
+from evalhub.trends import urls as trends_urls
 from tracing.ingest.http import otlp_traces
 
 urlpatterns = [
@@ -24,7 +26,8 @@ urlpatterns = [
     path("", include("evalhub.evaluators.urls")),
     path("", include("annotations.urls")),
     path("", include("evalhub.experiments.urls")),
-    path("", include("evalhub.tasks.urls")),
+    # one namespace ("tasks") for the Tasks pages and the score trends
+    path("", include(([*tasks_urls.urlpatterns, *trends_urls.urlpatterns], "tasks"))),
     path("", include("evalhub.identity.urls")),
     path("", include("evalhub.monitors.urls")),
     path("", include("evalhub.calibration.urls")),

@@ -27,8 +27,12 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 
 from tests.servers import GrpcIngest, Gunicorn, database_url, free_port, needs_postgresql
 from tests.tracing.ingest.grpc_factories import export_raw
-from tests.tracing.ingest.http_factories import assert_agent_run_stored, llm_request, run_agent
-from tests.tracing.ingest.test_http import RecordingExporter
+from tests.tracing.ingest.http_factories import (
+    RecordingExporter,
+    assert_agent_run_stored,
+    llm_request,
+    run_agent,
+)
 from tracing.ingest.grpc import RETRY_INFO_KEY
 
 pytestmark = pytest.mark.usefixtures("transactional_db")

@@ -1,27 +1,6 @@
-"""Ingestion: wire formats in, ``SpanRecord`` objects out, stored by ``spans_ingest``."""
+"""Ingestion: wire formats in (OTLP over HTTP, ``http``, and gRPC, ``grpc``; Phoenix's span
+JSON, ``phoenix``), decoded (``otlp``) into ``tracing.store.records.SpanRecord`` objects and
+stored by ``tracing.store.services.spans_ingest`` (``receive``).
 
-from tracing.ingest.otlp import (
-    BodyTooLargeError,
-    OtlpDecodeError,
-    OtlpSpans,
-    UnsupportedEncodingError,
-    body_decompress,
-    spans_from_otlp_json,
-    spans_from_otlp_protobuf,
-)
-from tracing.store.records import RejectedSpan, SpanRecord, SpanRecordError, flatten, unflatten
-
-__all__ = [
-    "BodyTooLargeError",
-    "OtlpDecodeError",
-    "OtlpSpans",
-    "RejectedSpan",
-    "SpanRecord",
-    "SpanRecordError",
-    "UnsupportedEncodingError",
-    "body_decompress",
-    "flatten",
-    "spans_from_otlp_json",
-    "spans_from_otlp_protobuf",
-    "unflatten",
-]
+Nothing is imported here: the gRPC ingest processes import this package before Django is set
+up (``grpc_process``)."""

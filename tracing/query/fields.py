@@ -10,6 +10,7 @@ from typing import Literal
 from annotations.naming import FILTER_HEADS, TRACE_FILTER_HEADS, kinds_selected
 from tracing.models import SpanKind, StatusCode
 from tracing.query.errors import FilterError
+from tracing.query.membership import REGISTERED as _MEMBERSHIP_FIELDS
 from tracing.query.membership import MembershipField, membership_get
 from tracing.query.parser import FieldRef, Segment
 
@@ -352,3 +353,20 @@ def _unknown_field(field: FieldRef) -> FilterError:
         "attributes.<path>, metadata.<path> and eval.<name>.label"
     )
     return FilterError(f"unknown field '{written}'", field.position, hint)
+
+
+def membership_register(spec: MembershipField) -> None:
+    """Add ``spec`` (and its aliases) to the language. Registering the same name again replaces
+    it (an app's ``ready`` may run twice in tests); a name the language already has is refused.
+    """
+    for name in (spec.name, *spec.aliases):
+        known = FIELDS.get(name)
+        if known is not None and name not in _MEMBERSHIP_FIELDS:
+            raise ValueError(f"{name} is already a field of the filter language")
+        _MEMBERSHIP_FIELDS[name] = spec
+        FIELDS[name] = FieldSpec(
+            name,
+            spec.value_type,
+            spec.description if name == spec.name else f"Same as {spec.name}",
+            alias_of="" if name == spec.name else spec.name,
+        )

@@ -4,7 +4,7 @@ their rows list — ``task_run = 42`` is "the items run 42 evaluated".
 The query language knows nothing of the products above it. A product describes the rows that
 name members — which model, which column holds the field's value (a run's id), which column
 says what a row names (a span, a trace or a session) and which holds its primary key — and
-registers the field when its app is ready::
+registers the field when its app is ready (``tracing.query.fields.membership_register``)::
 
     membership_register(
         MembershipField(
@@ -79,27 +79,8 @@ class MembershipField:
         return Q(pk__in=parts[0].union(*parts[1:], all=True))
 
 
-_FIELDS: dict[str, MembershipField] = {}
-
-
-def membership_register(spec: MembershipField) -> None:
-    """Add ``spec`` (and its aliases) to the language. Registering the same name again replaces
-    it (an app's ``ready`` may run twice in tests); a name the language already has is refused.
-    """
-    from tracing.query.fields import FIELDS, FieldSpec
-
-    for name in (spec.name, *spec.aliases):
-        known = FIELDS.get(name)
-        if known is not None and name not in _FIELDS:
-            raise ValueError(f"{name} is already a field of the filter language")
-        _FIELDS[name] = spec
-        FIELDS[name] = FieldSpec(
-            name,
-            spec.value_type,
-            spec.description if name == spec.name else f"Same as {spec.name}",
-            alias_of="" if name == spec.name else spec.name,
-        )
+REGISTERED: dict[str, MembershipField] = {}
 
 
 def membership_get(name: str) -> MembershipField | None:
-    return _FIELDS.get(name)
+    return REGISTERED.get(name)
