@@ -37,8 +37,7 @@ from evalhub.evaluators.running import (
     evaluation_prepare,
 )
 from evalhub.evaluators.selectors import evaluator_version_latest
-from evalhub.evaluators.services import evaluator_update
-from evalhub.identity.services import evaluator_config_check
+from evalhub.evaluators.services import evaluator_config_check, evaluator_update
 from evalhub.providers.limiter import Limiter
 from evalhub.providers.llm import RetryPolicy
 from evalhub.providers.models import Provider

@@ -24,10 +24,11 @@ if TYPE_CHECKING:
 _EVALUATOR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
-def _config_check(
+def evaluator_config_check(
     config: dict[str, Any], user: AbstractBaseUser | None, admin: bool | None
 ) -> dict[str, Any]:
-    """The validated definition. Custom code needs an admin: ``admin`` says whether the caller
+    """The validated definition: the rules a definition passes before it becomes a version
+    (the alignment workspace checks a draft with them too). Custom code needs an admin: ``admin`` says whether the caller
     acts as one (an API key: its scope and its user's role); None judges ``user``'s role."""
     from django.core.exceptions import PermissionDenied
 
@@ -59,7 +60,7 @@ def evaluator_create(
 ) -> Evaluator:
     """A new evaluator with ``config`` as its version 1. Raises ``EvaluatorConfigError`` or
     ``ValueError`` naming the field, ``PermissionDenied`` for custom code by a non-admin (see
-    ``_config_check`` for ``admin``)."""
+    ``evaluator_config_check`` for ``admin``)."""
     name = name.strip()
     if not _EVALUATOR_NAME.match(name):
         raise ValueError(
@@ -67,7 +68,7 @@ def evaluator_create(
         )
     if Evaluator.objects.filter(name=name).exists():
         raise ValueError(f"name: an evaluator named {name!r} exists")
-    cleaned = _config_check(config, user, admin)
+    cleaned = evaluator_config_check(config, user, admin)
     now = timezone.now()
     evaluator = Evaluator.objects.create(
         name=name,
@@ -101,7 +102,7 @@ def evaluator_update(
     if description is not None:
         evaluator.description = description.strip()
     if config is not None:
-        cleaned = _config_check(config, user, admin)
+        cleaned = evaluator_config_check(config, user, admin)
         if cleaned["kind"] != evaluator.kind:
             raise ValueError("kind: an evaluator's kind cannot change; create a new evaluator")
         if cleaned != latest.config:

@@ -6,7 +6,6 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import models, transaction
@@ -22,10 +21,6 @@ from evalhub.identity.access import (
     user_role,
 )
 from evalhub.identity.models import ApiKey, ApiKeyScope
-
-if TYPE_CHECKING:
-    pass
-from evalhub.evaluators.services import _config_check
 
 KEY_PREFIX = "ehk_"
 
@@ -128,11 +123,6 @@ def api_key_mark_used(*, key: ApiKey, now: datetime | None = None) -> None:
     now = now or timezone.now()
     ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
     key.last_used_at = now
-
-
-# The rules a definition passes before it becomes a version (the alignment workspace checks a
-# draft with them before running it).
-evaluator_config_check = _config_check
 
 
 # --- people and their roles -------------------------------------------------------------------
