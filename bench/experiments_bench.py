@@ -74,9 +74,9 @@ def main() -> None:
     from django.contrib.auth import get_user_model
     from django.test import Client
 
-    from annotations.dataset_upload import UploadRow, dataset_upload
-    from annotations.dataset_versions import ExampleContent
     from annotations.datasets.models import Dataset
+    from annotations.datasets.upload import UploadRow, dataset_upload
+    from annotations.datasets.versions import ExampleContent
     from evalhub.experiments.models import Experiment, ExperimentKind, ExperimentRun, Prompt
     from evalhub.experiments.prompts import prompt_version_create
     from evalhub.experiments.runner import prompt_experiment_execute

@@ -8,9 +8,9 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 import evalhub.core.converters  # noqa: F401  (registers the <name:…> path converter)
 from evalhub.core.json_input import JsonInputError, JsonInputParser
+from evalhub.core.phoenix_version import PHOENIX_COMPATIBLE_VERSION
 from evalhub.identity import policy
 from evalhub.identity.auth import ApiKeyAuth
-from evalhub.phoenix_version import PHOENIX_COMPATIBLE_VERSION
 
 api = NinjaAPI(
     title="EvalHub API",
@@ -76,9 +76,9 @@ def arize_phoenix_version(request: HttpRequest) -> HttpResponse:
 def _register_routers() -> None:
     from annotations.api.annotations import router as annotations_router
     from annotations.api.batch import router as annotations_batch_router
-    from annotations.api_dataset_versions import router as dataset_versions_router
-    from annotations.api_evaluations import router as evaluations_router
+    from annotations.api.evaluations import router as evaluations_router
     from annotations.datasets.api import router as datasets_router
+    from annotations.datasets.api_versions import router as dataset_versions_router
     from annotations.queues.api import router as annotation_queues_router
     from annotations.rubrics.api import router as annotation_configs_router
     from evalhub.alignment.api import router as alignment_router
@@ -91,8 +91,8 @@ def _register_routers() -> None:
     from evalhub.monitors.api import router as monitors_router
     from evalhub.tasks.api import router as tasks_router
     from tracing.api.mutations import router as mutations_router
+    from tracing.api.sessions import router as sessions_router
     from tracing.api.spans import router as tracing_router
-    from tracing.api_sessions import router as sessions_router
 
     api.add_router("/v1", tracing_router)
     api.add_router("/v1", mutations_router)

@@ -29,7 +29,7 @@ app.autodiscover_tasks(related_name="jobs")  # evalhub.tasks.jobs; names stay ev
 
 def beat_schedule() -> dict[str, dict[str, object]]:
     """The one schedule registry: continuous tasks' tick, the stale-run sweeper, the retention
-    pass and the monitors' dispatcher (``evalhub.monitors.tasks``)."""
+    pass and the monitors' dispatcher (``evalhub.monitors.jobs``)."""
     from django.conf import settings
 
     tick = float(getattr(settings, "EVALHUB_TASKS_TICK_SECONDS", 5))

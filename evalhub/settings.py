@@ -75,7 +75,7 @@ MIDDLEWARE = [
     # First: a database failure anywhere below answers 503 + Retry-After on the API routes.
     "evalhub.core.database.DatabaseFailureMiddleware",
     # Every answer of the Phoenix-compatible API says the Phoenix version it serves.
-    "evalhub.phoenix_version.PhoenixVersionMiddleware",
+    "evalhub.core.phoenix_version.PhoenixVersionMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",

@@ -5,7 +5,9 @@ from django.urls import include, path
 from django.views.generic.base import RedirectView
 
 from evalhub.api import api
+from evalhub.identity import urls as identity_urls
 from evalhub.identity.views import set_password
+from evalhub.preferences import urls as preferences_urls
 from evalhub.site.views import home
 from evalhub.tasks import urls as tasks_urls
 from evalhub.trends import urls as trends_urls
@@ -28,7 +30,8 @@ urlpatterns = [
     path("", include("evalhub.experiments.urls")),
     # one namespace ("tasks") for the Tasks pages and the score trends
     path("", include(([*tasks_urls.urlpatterns, *trends_urls.urlpatterns], "tasks"))),
-    path("", include("evalhub.identity.urls")),
+    # one namespace ("settings") for API keys, users and roles, and one's preferences
+    path("", include(([*identity_urls.urlpatterns, *preferences_urls.urlpatterns], "settings"))),
     path("", include("evalhub.monitors.urls")),
     path("", include("evalhub.calibration.urls")),
     path("", include("evalhub.alignment.urls")),
@@ -36,6 +39,6 @@ urlpatterns = [
     path("", api.urls),
 ]
 
-# EvalHub's own error pages (evalhub/errors.py): navigation, what was asked for, a way back.
-handler404 = "evalhub.errors.handler404"
-handler500 = "evalhub.errors.handler500"
+# EvalHub's own error pages (evalhub/site/errors.py): navigation, what was asked for, a way back.
+handler404 = "evalhub.site.errors.handler404"
+handler500 = "evalhub.site.errors.handler500"

@@ -16,12 +16,6 @@ from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
-from annotations.dataset_versions import (
-    dataset_version_get,
-    dataset_version_latest,
-    version_example_count,
-    version_examples_page,
-)
 from annotations.datasets.models import (
     Dataset,
     DatasetExampleRevision,
@@ -45,6 +39,12 @@ from annotations.datasets.services import (
     dataset_examples_add,
     dataset_name_clean,
     expected_output_from_clean,
+)
+from annotations.datasets.versions import (
+    dataset_version_get,
+    dataset_version_latest,
+    version_example_count,
+    version_examples_page,
 )
 from tracing.api.mutations import project_from_path
 from tracing.query import FilterError

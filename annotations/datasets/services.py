@@ -21,9 +21,9 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from annotations.dataset_versions import dataset_version_record, span_example_content
 from annotations.datasets.models import Dataset, DatasetExample
 from annotations.datasets.selectors import ExampleSource, SourceKind, example_sources
+from annotations.datasets.versions import dataset_version_record, span_example_content
 from evalhub.core.fields import FieldInvalid, NameTaken, name_free, save_named
 
 MAX_NAME_LENGTH: Final = 255
@@ -173,7 +173,7 @@ def _add(
         added += len(new)
         skipped += len(batch) - len(new)
     if added:
-        # Every change makes a version (annotations.dataset_versions).
+        # Every change makes a version (annotations.datasets.versions).
         dataset_version_record(
             dataset=dataset,
             creates=[(e, span_example_content(e)) for e in created],

@@ -22,7 +22,7 @@ from annotations.models import (
     TargetKind,
 )
 from annotations.naming import RECORD_PREFIXES, annotator_class
-from annotations.signals import annotations_written
+from annotations.store.signals import annotations_written
 from tracing.models import Project, Session, Span, Trace
 
 MAX_NAME_LENGTH = 255

@@ -28,6 +28,7 @@ from evalhub.alignment.models import (
 )
 from evalhub.budgets.guard import budget_guard
 from evalhub.calibration.estimate import SAMPLE, Estimate, JudgeInput, run_estimate
+from evalhub.core.jobs import job_send
 from evalhub.evaluators.definition import EvaluatorConfigError
 from evalhub.evaluators.models import Evaluator, EvaluatorVersion
 from evalhub.evaluators.running import (
@@ -173,13 +174,15 @@ def _check_max_items(max_items: Any) -> None:
         raise AlignmentInvalid("max_items", f"must be at most {MAX_ITEMS}")
 
 
+# The Celery task working an alignment run (evalhub.alignment.jobs).
+RUN_EXECUTE = "alignment.run_execute"
+
+
 def alignment_dispatch(run_id: int) -> None:
     """Send the run to a worker (after the commit that made it). A message that cannot be
     sent leaves the run queued: the page offers to send it again."""
-    from evalhub.alignment.tasks import alignment_run_execute
-
     try:
-        alignment_run_execute.delay(run_id)
+        job_send(RUN_EXECUTE, run_id)
     except Exception:  # the broker is down
         logger.exception("could not dispatch alignment run %s", run_id)
 

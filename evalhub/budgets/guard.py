@@ -171,3 +171,16 @@ __all__ = [
     "run_budget_guard",
     "usage_add",
 ]
+
+
+class RunBudgets:
+    """The budgets of one run as the task engine's call guard (``evalhub.tasks.hooks``)."""
+
+    def __init__(self, *, task_id: int | None, evaluators: Iterable[Any]) -> None:
+        self.guard = run_budget_guard(task_id=task_id, evaluators=evaluators)
+
+    def check(self, evaluator: Any) -> str | None:
+        return budget_check(self.guard, evaluator)
+
+    def spend(self, evaluator: Any, result: Any) -> None:
+        budget_spend(self.guard, evaluator, result)

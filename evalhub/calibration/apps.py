@@ -2,8 +2,14 @@ from django.apps import AppConfig
 
 
 class CalibrationConfig(AppConfig):
-    """No models: the templates' tags and the package's modules."""
+    """Judge-human agreement over time, corrected rates, calibration sampling of task runs."""
 
     name = "evalhub.calibration"
     label = "calibration"
     verbose_name = "Judge calibration"
+
+    def ready(self) -> None:
+        from evalhub.calibration.sampling import calibration_sample
+        from evalhub.tasks.hooks import items_written_register
+
+        items_written_register(calibration_sample)  # a task's share of judged items to a queue

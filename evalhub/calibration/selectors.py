@@ -25,11 +25,9 @@ from annotations.naming import MACHINE_KINDS
 from annotations.store.selectors import agreement_ratings
 from evalhub.calibration.stats import (
     Calibration,
-    CorrectedRate,
     calibration_of,
-    rogan_gladen,
 )
-from evalhub.trends.selectors import BUCKET_LENGTH, BUCKETS, Bucket, Trend
+from evalhub.core.buckets import BUCKET_LENGTH, BUCKETS, Bucket
 from tracing.models import Project
 
 
@@ -264,71 +262,6 @@ def evaluator_calibration(
     return calibration_from_cells(cells, name=name, bucket=bucket)
 
 
-@dataclass(slots=True)
-class TrendCalibration:
-    """What Score trends show beside an evaluation's chart: its agreement with people, and
-    each label's rate corrected for the judge's error, over the range and per bucket."""
-
-    calibration: EvaluatorCalibration
-    rates: list[CorrectedRate]
-    bucket_rates: list[tuple[datetime, list[CorrectedRate]]]
-
-
-def trend_calibration(*, trend: Trend, calibration: EvaluatorCalibration) -> TrendCalibration:
-    """Raw and Rogan-Gladen-corrected label rates of ``trend``, the judge's error measured on
-    every calibration pair of the evaluation (all versions, all time: the most pairs)."""
-    labels = [label for label in trend.labels if label is not None]
-    labelled = sum(n for label, n in _totals(trend).items() if label is not None)
-    rates = [
-        rogan_gladen(
-            label=label,
-            positives=_totals(trend).get(label, 0),
-            n=labelled,
-            counts=calibration.counts,
-        )
-        for label in labels
-    ]
-    bucket_rates = []
-    for bucket in trend.buckets:
-        n = sum(count for label, count in bucket.counts.items() if label is not None)
-        bucket_rates.append(
-            (
-                bucket.start,
-                [
-                    rogan_gladen(
-                        label=label,
-                        positives=bucket.counts.get(label, 0),
-                        n=n,
-                        counts=calibration.counts,
-                    )
-                    for label in labels
-                ],
-            )
-        )
-    return TrendCalibration(calibration=calibration, rates=rates, bucket_rates=bucket_rates)
-
-
-def _totals(trend: Trend) -> dict[str | None, int]:
-    totals: dict[str | None, int] = {}
-    for bucket in trend.buckets:
-        for label, count in bucket.counts.items():
-            totals[label] = totals.get(label, 0) + count
-    return totals
-
-
-def trends_calibration(*, project: Project, trends: list[Trend]) -> dict[str, TrendCalibration]:
-    """Calibration for each evaluation trend (not people's) that has calibration pairs, by
-    name. Four queries per evaluation shown."""
-    found: dict[str, TrendCalibration] = {}
-    for trend in trends:
-        if trend.human or trend.name in found:
-            continue
-        calibration = evaluator_calibration(project=project, name=trend.name)
-        if calibration.pairs:
-            found[trend.name] = trend_calibration(trend=trend, calibration=calibration)
-    return found
-
-
 # --- rows for data frames ------------------------------------------------------------------
 
 
@@ -394,7 +327,6 @@ __all__ = [
     "CalibrationBucket",
     "CalibrationPair",
     "EvaluatorCalibration",
-    "TrendCalibration",
     "VersionCalibration",
     "calibration_cells",
     "calibration_from_cells",
@@ -404,6 +336,4 @@ __all__ = [
     "calibration_summarize",
     "evaluator_calibration",
     "pair_cells",
-    "trend_calibration",
-    "trends_calibration",
 ]

@@ -13,8 +13,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from evalhub.calibration.estimate import JudgeInput, backfill_estimate, duration_text
 from evalhub.calibration.selectors import evaluator_calibration
+from evalhub.core.buckets import BUCKETS
 from evalhub.evaluators.selectors import evaluator_get, evaluator_version_latest
-from evalhub.trends.selectors import BUCKETS
 from tracing.models import Project
 from tracing.query import FilterError
 

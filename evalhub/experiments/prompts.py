@@ -227,3 +227,24 @@ def invocation_settings(version: PromptVersion) -> dict[str, Any]:
     )
     allowed = ("temperature", "max_tokens", "max_completion_tokens", "top_p", "seed", "stop")
     return {k: v for k, v in inner.items() if k in allowed}
+
+
+# An example's fields a prompt variable can be mapped from (``input.question``…).
+FIELDS: Final = ("input", "expected", "metadata")
+
+
+class MappingInvalid(ValueError):
+    pass
+
+
+def mapping_check(variables: Mapping[str, str], template_vars: list[str]) -> dict[str, str]:
+    """Each template variable → an example field path (default: ``input.<variable>``)."""
+    cleaned = {}
+    for name in template_vars:
+        source = (variables.get(name) or f"input.{name}").strip()
+        if source.split(".", 1)[0] not in FIELDS:
+            raise MappingInvalid(
+                f"variables.{name}: {source!r} must start with input, expected or metadata"
+            )
+        cleaned[name] = source
+    return cleaned

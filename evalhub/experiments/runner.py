@@ -1,4 +1,4 @@
-"""What EvalHub runs itself for experiments (on Celery, through ``evalhub.experiments.tasks``):
+"""What EvalHub runs itself for experiments (on Celery, through ``evalhub.experiments.jobs``):
 
 - a **prompt experiment**: a prompt version's template filled with each example's fields
   (the experiment's ``variables`` map template variables to ``input.<key>``,
@@ -36,13 +36,8 @@ from evalhub.experiments.services import (
 )
 from evalhub.providers.llm import LlmError, ProviderConfig, chat_complete
 
-FIELDS: Final = ("input", "expected", "metadata")
 STORE_BATCH: Final = 50
 """Runs recorded at a time as their calls finish (a few queries per batch, not per run)."""
-
-
-class MappingInvalid(ValueError):
-    pass
 
 
 def _unwrap(value: Any) -> Any:
@@ -54,19 +49,6 @@ def _unwrap(value: Any) -> Any:
 
 def example_fields(revision: DatasetExampleRevision) -> dict[str, Any]:
     return {"input": revision.input, "expected": revision.output, "metadata": revision.metadata}
-
-
-def mapping_check(variables: Mapping[str, str], template_vars: list[str]) -> dict[str, str]:
-    """Each template variable → an example field path (default: ``input.<variable>``)."""
-    cleaned = {}
-    for name in template_vars:
-        source = (variables.get(name) or f"input.{name}").strip()
-        if source.split(".", 1)[0] not in FIELDS:
-            raise MappingInvalid(
-                f"variables.{name}: {source!r} must start with input, expected or metadata"
-            )
-        cleaned[name] = source
-    return cleaned
 
 
 def prompt_values(mapping: Mapping[str, str], fields: Mapping[str, Any]) -> dict[str, str]:

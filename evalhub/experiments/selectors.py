@@ -11,8 +11,8 @@ from typing import Any, Final
 
 from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 
-from annotations.dataset_versions import version_examples
 from annotations.datasets.models import Dataset, DatasetExampleRevision
+from annotations.datasets.versions import version_examples
 from evalhub.experiments.models import Experiment, ExperimentEvaluation, ExperimentRun
 
 MAX_PAGE_SIZE: Final = 1000

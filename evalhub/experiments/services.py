@@ -14,8 +14,9 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from annotations.dataset_versions import VersionGone, dataset_version_latest, version_examples
 from annotations.datasets.models import Dataset, DatasetVersion
+from annotations.datasets.versions import VersionGone, dataset_version_latest, version_examples
+from evalhub.core.jobs import job_send
 from evalhub.experiments.models import (
     Experiment,
     ExperimentEvaluation,
@@ -43,6 +44,11 @@ class RunExists(Exception):
 
 class NotFound(LookupError):
     """Something the request names does not exist (a 404)."""
+
+
+# The Celery tasks of experiments (evalhub.experiments.jobs).
+PROMPT_EXPERIMENT_RUN = "experiments.prompt_experiment_run"
+EXPERIMENT_EVALUATE = "experiments.experiment_evaluate"
 
 
 def _name(value: Any, field: str = "name") -> str:
@@ -356,9 +362,7 @@ def prompt_experiment_start(
 ) -> Experiment:
     """Create a prompt experiment and run it on Celery (after the commit). Raises
     ``ExperimentInvalid`` (a variable mapped to no example field), ``VersionGone``."""
-    from evalhub.experiments.prompts import template_variables
-    from evalhub.experiments.runner import MappingInvalid, mapping_check
-    from evalhub.experiments.tasks import prompt_experiment_run
+    from evalhub.experiments.prompts import MappingInvalid, mapping_check, template_variables
 
     if provider is None:
         raise ExperimentInvalid("provider", "choose a provider")
@@ -383,12 +387,10 @@ def prompt_experiment_start(
             concurrency=concurrency,
             metadata={"prompt": prompt_version.prompt.name, "prompt_version_id": prompt_version.pk},
         )
-        transaction.on_commit(lambda: prompt_experiment_run.delay(experiment.pk))
+        transaction.on_commit(lambda: job_send(PROMPT_EXPERIMENT_RUN, experiment.pk))
     return experiment
 
 
 def experiment_evaluate_start(*, experiment: Experiment, evaluator: Any) -> None:
     """Score the experiment's runs with a hub evaluator, on Celery (after the commit)."""
-    from evalhub.experiments.tasks import experiment_evaluate_run
-
-    transaction.on_commit(lambda: experiment_evaluate_run.delay(experiment.pk, evaluator.pk))
+    transaction.on_commit(lambda: job_send(EXPERIMENT_EVALUATE, experiment.pk, evaluator.pk))

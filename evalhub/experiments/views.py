@@ -14,13 +14,13 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from annotations.dataset_versions import (
+from annotations.datasets.models import Dataset
+from annotations.datasets.versions import (
     dataset_version_get,
     dataset_versions,
     version_diff,
     version_download,
 )
-from annotations.datasets.models import Dataset
 from evalhub.experiments.forms import EvaluateForm, PromptExperimentForm
 from evalhub.experiments.models import ExperimentStatus
 from evalhub.experiments.prompts import PromptInvalid, prompt_version_create

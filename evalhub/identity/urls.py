@@ -1,11 +1,10 @@
-"""Settings → API keys, Settings → Users and roles and Settings → Preferences."""
+"""Settings → API keys and Settings → Users and roles (the ``settings`` namespace, which
+``evalhub.urls`` shares with Settings → Preferences)."""
 
 from django.urls import path
 
 from evalhub.identity import views as views_settings
-from evalhub.preferences import views as preferences_views
 
-app_name = "settings"
 urlpatterns = [
     path("settings/api-keys/", views_settings.api_keys, name="api-keys"),
     path(
@@ -15,5 +14,4 @@ urlpatterns = [
     ),
     path("settings/users/", views_settings.users, name="users"),
     path("settings/users/<int:user_id>/", views_settings.user_edit, name="user"),
-    path("settings/preferences/", preferences_views.preferences, name="preferences"),
 ]

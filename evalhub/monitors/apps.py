@@ -8,4 +8,7 @@ class MonitorsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from evalhub.monitors import receivers  # noqa: F401  (connects the automation hook)
+        from evalhub.monitors import (
+            jobs,  # noqa: F401 - registers the Celery tasks (sent by name)
+            receivers,  # noqa: F401  (connects the automation hook)
+        )

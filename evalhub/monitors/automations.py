@@ -4,7 +4,7 @@ or calls a webhook — sampled, at most ``daily_cap`` spans a day, and once per 
 the ``AutomationHit`` row is written in the same transaction as the action, under the rule's
 row lock, so a redelivered task or a result written twice acts on nothing again.
 
-They run after results are written (``annotations.signals.annotations_written``: the online
+They run after results are written (``annotations.store.signals.annotations_written``: the online
 task engine's results and people's annotations alike); a trace's result stands for its root
 span.
 """
@@ -26,6 +26,8 @@ from annotations.models import TargetKind
 from annotations.queues.models import LabelingQueue
 from annotations.queues.services import queue_items_add
 from evalhub.core.fields import FieldInvalid, NameTaken, save_named
+from evalhub.core.jobs import job_send
+from evalhub.monitors.channels import DELIVERY_SEND
 from evalhub.monitors.models import (
     ActionKind,
     Automation,
@@ -39,6 +41,9 @@ from tracing.query import FilterError, compile_filter
 
 MAX_TAG_LENGTH: Final = 200
 BATCH: Final = 1000
+
+# The Celery task applying a project's automations (evalhub.monitors.jobs).
+AUTOMATIONS_APPLY = "monitors.automations_apply"
 
 
 class AutomationInvalid(FieldInvalid):
@@ -264,7 +269,6 @@ def _webhook(automation: Automation, rows: list[tuple[Any, ...]]) -> None:
     from django.urls import reverse
 
     from evalhub.monitors.notify import _absolute
-    from evalhub.monitors.tasks import delivery_send
 
     assert automation.channel is not None
     spans = Span.objects.filter(pk__in=[r[0] for r in rows]).select_related("trace")
@@ -293,7 +297,7 @@ def _webhook(automation: Automation, rows: list[tuple[Any, ...]]) -> None:
         "text": text,
     }
     delivery = Delivery.objects.create(channel=automation.channel, payload=payload)
-    transaction.on_commit(lambda: delivery_send.delay(delivery.pk))
+    transaction.on_commit(lambda: job_send(DELIVERY_SEND, delivery.pk))
 
 
 __all__ = [

@@ -15,10 +15,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from evalhub.core.fields import FieldInvalid, NameTaken, save_named
+from evalhub.core.jobs import job_send
 from evalhub.monitors.models import ChannelKind, Delivery, DeliveryStatus, NotificationChannel
 from evalhub.monitors.notify import DeliveryFailed, channel_send
 
 MAX_EMAILS: Final = 50
+
+# The Celery task sending one message (evalhub.monitors.jobs).
+DELIVERY_SEND = "monitors.delivery_send"
 
 
 class ChannelInvalid(FieldInvalid):
@@ -182,9 +186,7 @@ def delivery_test_create(*, channel: NotificationChannel) -> Delivery:
         "text": f"EvalHub test message to the channel {channel.name!r}.",
     }
     delivery = Delivery.objects.create(channel=channel, payload=payload)
-    from evalhub.monitors.tasks import delivery_send
-
-    transaction.on_commit(lambda: delivery_send.delay(delivery.pk))
+    transaction.on_commit(lambda: job_send(DELIVERY_SEND, delivery.pk))
     return delivery
 
 

@@ -9,7 +9,9 @@ from django.db import transaction
 from django.dispatch import receiver
 
 from annotations.models import Annotation
-from annotations.signals import annotations_written
+from annotations.store.signals import annotations_written
+from evalhub.core.jobs import job_send
+from evalhub.monitors.automations import AUTOMATIONS_APPLY
 from evalhub.monitors.models import Automation
 from tracing.models import Span
 
@@ -38,10 +40,9 @@ def _on_annotations_written(sender: Any, annotations: Sequence[Annotation], **kw
     for project_id, trace_pks in traces.items():
         roots = Span.objects.filter(trace_id__in=trace_pks, parent_id__isnull=True)
         by_project.setdefault(project_id, set()).update(roots.values_list("pk", flat=True))
-    from evalhub.monitors.tasks import automations_apply
 
     for project_id, span_pks in by_project.items():
         ids = sorted(span_pks)
         transaction.on_commit(
-            lambda project_id=project_id, ids=ids: automations_apply.delay(project_id, ids)
+            lambda project_id=project_id, ids=ids: job_send(AUTOMATIONS_APPLY, project_id, ids)
         )

@@ -17,6 +17,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from evalhub.core.fields import FieldInvalid, NameTaken, save_named
+from evalhub.core.jobs import job_send
+from evalhub.monitors.channels import DELIVERY_SEND
 from evalhub.monitors.metrics import (
     MEAN_METRICS,
     NO_SEGMENT,
@@ -511,9 +513,7 @@ def _notify(monitor: Monitor, event: MonitorEvent) -> list[int]:
     event.save(update_fields=["notified"])
     ids = [d.pk for d in deliveries]
     if ids:
-        from evalhub.monitors.tasks import delivery_send
-
-        transaction.on_commit(lambda: [delivery_send.delay(pk) for pk in ids])
+        transaction.on_commit(lambda: [job_send(DELIVERY_SEND, pk) for pk in ids])
     return ids
 
 

@@ -42,8 +42,6 @@ from annotations.store.services import (
     AnnotationTargetNotFound,
     annotations_upsert,
 )
-from evalhub.budgets.guard import budget_check, budget_spend, run_budget_guard
-from evalhub.calibration.sampling import calibration_sample
 from evalhub.evaluators.definition import LlmJudgeConfig, config_parse
 from evalhub.evaluators.models import EvaluatorKind, EvaluatorVersion
 from evalhub.evaluators.results import result_annotation
@@ -58,6 +56,7 @@ from evalhub.providers.limiter import Limiter
 from evalhub.providers.llm import RetryPolicy
 from evalhub.providers.models import Provider
 from evalhub.tasks import services as dispatch
+from evalhub.tasks.hooks import items_written, run_guards
 from evalhub.tasks.judge_tracing import JudgeCall, judge_calls_record
 from evalhub.tasks.models import (
     Granularity,
@@ -283,7 +282,7 @@ class _Engine:
         self.granularity = run.config["granularity"]
         self.tracing = bool(run.config.get("tracing"))
         self.evaluators = self._evaluators()
-        self.budget = run_budget_guard(task_id=run.task_id, evaluators=self.evaluators)
+        self.guards = run_guards(task_id=run.task_id, evaluators=self.evaluators)
         self.concurrency = concurrency or self._concurrency()
         self.ready: list[_Item] = []
         self.fatal: str = ""
@@ -379,7 +378,7 @@ class _Engine:
             self.stop = True
             return
         evaluation_cost(result)
-        budget_spend(self.budget, self.evaluators[unit.index], result)
+        self.guards.spend(self.evaluators[unit.index], result)
         unit.item.results[unit.index] = result
         if unit.item.complete:
             self.ready.append(unit.item)
@@ -405,9 +404,9 @@ class _Engine:
                     if unit.prepared.result.error is not None:  # or skipped: nothing to call
                         self._complete(unit, unit.prepared.result)
                         continue
-                    over_budget = budget_check(self.budget, self.evaluators[unit.index])
-                    if over_budget:  # stop cleanly: the run fails with it, the task pauses
-                        self.fatal, self.stop = self.fatal or over_budget, True
+                    refused = self.guards.check(self.evaluators[unit.index])
+                    if refused:  # e.g. a budget is spent: the run fails with it, the task pauses
+                        self.fatal, self.stop = self.fatal or refused, True
                         break
                     future = pool.submit(
                         evaluation_execute, unit.prepared, limiter=self.limiter, retry=self.retry
@@ -595,7 +594,7 @@ class _Engine:
             run.items_end = max([*starts, *([run.items_end] if run.items_end else [])])
         run.updated_at = now
         run.save()
-        calibration_sample(run=run, rows=[item.row for item in items])
+        items_written(run=run, rows=[item.row for item in items])
 
     def _finish(self) -> str:
         """The shard has no item left: close it, and the run when it was the last open one."""

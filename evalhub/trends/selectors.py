@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Final, Literal
+from typing import Final
 
 from django.db.models import (
     Avg,
@@ -33,15 +33,9 @@ from django.db.models.functions import Coalesce, TruncDay, TruncHour, TruncWeek
 from django.utils import timezone
 
 from annotations.models import Annotation, AnnotatorKind
+from evalhub.core.buckets import BUCKET_LENGTH, BUCKETS, Bucket
 from tracing.models import Project
 
-Bucket = Literal["hour", "day", "week"]
-BUCKETS: Final[tuple[Bucket, ...]] = ("hour", "day", "week")
-BUCKET_LENGTH: Final[dict[Bucket, timedelta]] = {
-    "hour": timedelta(hours=1),
-    "day": timedelta(days=1),
-    "week": timedelta(weeks=1),
-}
 _TRUNC: Final = {"hour": TruncHour, "day": TruncDay, "week": TruncWeek}
 # Automatic bucket: the finest whose bucket count over the range stays readable.
 _AUTO_UP_TO: Final[tuple[tuple[timedelta, Bucket], ...]] = (

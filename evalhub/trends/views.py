@@ -19,7 +19,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from evalhub.calibration.selectors import trends_calibration
+from evalhub.trends.calibration import trends_calibration
 from evalhub.trends.selectors import BUCKETS, Bucket, trends_page
 from tracing.browser.filters import DEFAULT_RANGE, RANGE_CHOICES, DateTimeLocalInput, window
 from tracing.browser.project_tabs import project_tabs

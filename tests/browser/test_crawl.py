@@ -20,9 +20,9 @@ import pytest
 from django.urls import reverse
 from playwright.sync_api import expect
 
-from annotations.dataset_upload import UploadRow, dataset_upload
-from annotations.dataset_versions import ExampleContent, version_examples
 from annotations.datasets.services import dataset_create
+from annotations.datasets.upload import UploadRow, dataset_upload
+from annotations.datasets.versions import ExampleContent, version_examples
 from annotations.models import AnnotationConfig
 from annotations.queues.models import LabelingQueueItem
 from annotations.queues.services import queue_create, queue_items_add

@@ -9,8 +9,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from annotations.dataset_upload import UploadRow, dataset_upload
-from annotations.dataset_versions import ExampleContent
+from annotations.datasets.upload import UploadRow, dataset_upload
+from annotations.datasets.versions import ExampleContent
 from evalhub.evaluators.services import evaluator_create
 from evalhub.experiments.models import Experiment
 

@@ -6,7 +6,7 @@ import pytest
 from django.db import DatabaseError
 from django.test import RequestFactory
 
-from evalhub.errors import handler500
+from evalhub.site.errors import handler500
 from tests import factories
 
 pytestmark = pytest.mark.django_db

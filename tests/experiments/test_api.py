@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from annotations.dataset_upload import UploadRow, dataset_upload
-from annotations.dataset_versions import ExampleContent, version_examples
+from annotations.datasets.upload import UploadRow, dataset_upload
+from annotations.datasets.versions import ExampleContent, version_examples
 from evalhub.experiments.models import ExperimentEvaluation, ExperimentRun
 from evalhub.experiments.services import experiment_create
 

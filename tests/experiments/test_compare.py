@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from annotations.dataset_upload import UploadRow, dataset_upload
-from annotations.dataset_versions import ExampleContent, version_examples
+from annotations.datasets.upload import UploadRow, dataset_upload
+from annotations.datasets.versions import ExampleContent, version_examples
 from evalhub.experiments.selectors import experiments_compare
 from evalhub.experiments.services import RunInput, evaluation_upsert, experiment_create, run_record
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from annotations.dataset_upload import UploadRow, dataset_upload
-from annotations.dataset_versions import ExampleContent, dataset_version_delete
+from annotations.datasets.upload import UploadRow, dataset_upload
+from annotations.datasets.versions import ExampleContent, dataset_version_delete
 from evalhub.evaluators.services import evaluator_create
 from evalhub.experiments.models import ExperimentEvaluation, ExperimentRun, ExperimentStatus
 from evalhub.experiments.prompts import prompt_version_create

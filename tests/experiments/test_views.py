@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from annotations.dataset_upload import UploadRow, dataset_upload
-from annotations.dataset_versions import ExampleContent, dataset_examples_remove, version_examples
+from annotations.datasets.upload import UploadRow, dataset_upload
+from annotations.datasets.versions import ExampleContent, dataset_examples_remove, version_examples
 from evalhub.experiments.models import Experiment, Prompt
 from evalhub.experiments.services import RunInput, evaluation_upsert, experiment_create, run_record
 

@@ -278,7 +278,7 @@ def _world_build() -> World:
 
 def _experiment_world(dataset: Any) -> tuple[Any, Any]:
     """An experiment on the dataset with a run and an evaluation, and a tagged prompt."""
-    from annotations.dataset_versions import dataset_version_latest, version_examples
+    from annotations.datasets.versions import dataset_version_latest, version_examples
     from evalhub.experiments.prompts import prompt_tag_set, prompt_version_create
     from evalhub.experiments.services import (
         RunInput,

@@ -15,8 +15,8 @@ from evalhub.calibration.selectors import (
     calibration_rows,
     evaluator_calibration,
     pair_cells,
-    trends_calibration,
 )
+from evalhub.trends.calibration import trends_calibration
 from evalhub.trends.selectors import score_trends
 from tests import factories
 from tests.evalhub.calibration.helpers import labelled_spans

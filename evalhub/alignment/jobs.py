@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from evalhub.alignment.services import RUN_EXECUTE
+
 
 @shared_task(
-    name="alignment.run_execute",
+    name=RUN_EXECUTE,
     ignore_result=True,
     acks_late=True,
     reject_on_worker_lost=True,

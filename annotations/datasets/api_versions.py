@@ -15,14 +15,17 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
-from annotations.dataset_upload import (
+from annotations.datasets.api import dataset_from_path, dataset_global_id, version_from_query
+from annotations.datasets.models import DatasetVersion
+from annotations.datasets.services import DatasetInvalid, DatasetNameTaken
+from annotations.datasets.upload import (
     Keys,
     UploadInvalid,
     dataset_upload,
     rows_from_file,
     rows_from_json,
 )
-from annotations.dataset_versions import (
+from annotations.datasets.versions import (
     ExampleContent,
     dataset_examples_patch,
     dataset_examples_remove,
@@ -32,9 +35,6 @@ from annotations.dataset_versions import (
     version_diff,
     version_download,
 )
-from annotations.datasets.api import dataset_from_path, dataset_global_id, version_from_query
-from annotations.datasets.models import DatasetVersion
-from annotations.datasets.services import DatasetInvalid, DatasetNameTaken
 from evalhub.core.json_input import JsonInputError, json_body_loads
 
 router = Router(tags=["datasets"])

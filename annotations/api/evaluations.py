@@ -1,6 +1,6 @@
 """``/v1/evaluations``: the legacy Phoenix client's evaluations (``px.Client().log_evaluations``
 and ``get_evaluations``), Arrow IPC in and out, on the annotation store
-(``annotations.legacy_evaluations`` has the format)."""
+(``annotations.api.legacy_evaluations`` has the format)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from ninja import Router
 from ninja.errors import HttpError
 
 from annotations.api.annotations import _request_user
-from annotations.legacy_evaluations import (
+from annotations.api.legacy_evaluations import (
     EvaluationsBodyError,
     evaluations_read,
     evaluations_streams,

@@ -24,15 +24,15 @@ from typing import Any, Final, Literal
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
-from annotations.dataset_versions import (
+from annotations.datasets.models import Dataset, DatasetExample, DatasetVersion
+from annotations.datasets.services import DatasetNameTaken, dataset_name_clean
+from annotations.datasets.versions import (
     ExampleContent,
     dataset_version_latest,
     dataset_version_record,
     example_from_content,
     version_examples,
 )
-from annotations.datasets.models import Dataset, DatasetExample, DatasetVersion
-from annotations.datasets.services import DatasetNameTaken, dataset_name_clean
 from evalhub.core.fields import save_named
 
 MAX_ROWS: Final = 100_000

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from evalhub.experiments.services import EXPERIMENT_EVALUATE, PROMPT_EXPERIMENT_RUN
+
 
 @shared_task(
-    name="experiments.prompt_experiment_run",
+    name=PROMPT_EXPERIMENT_RUN,
     ignore_result=True,
     acks_late=True,
     reject_on_worker_lost=True,
@@ -18,7 +20,7 @@ def prompt_experiment_run(experiment_id: int) -> int:
 
 
 @shared_task(
-    name="experiments.experiment_evaluate",
+    name=EXPERIMENT_EVALUATE,
     ignore_result=True,
     acks_late=True,
     reject_on_worker_lost=True,

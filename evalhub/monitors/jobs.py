@@ -13,6 +13,9 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from evalhub.monitors.automations import AUTOMATIONS_APPLY
+from evalhub.monitors.channels import DELIVERY_SEND
+
 
 @shared_task(name="monitors.dispatch", ignore_result=True)
 def monitors_dispatch() -> list[int]:
@@ -41,7 +44,7 @@ def monitor_check(monitor_id: int) -> int:
 
 @shared_task(
     bind=True,
-    name="monitors.delivery_send",
+    name=DELIVERY_SEND,
     ignore_result=True,
     acks_late=True,
     reject_on_worker_lost=True,
@@ -56,7 +59,7 @@ def delivery_send(self, delivery_id: int) -> None:  # type: ignore[no-untyped-de
 
 
 @shared_task(
-    name="monitors.automations_apply",
+    name=AUTOMATIONS_APPLY,
     ignore_result=True,
     acks_late=True,
     reject_on_worker_lost=True,

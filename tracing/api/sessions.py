@@ -17,7 +17,9 @@ from ninja.errors import HttpError
 
 from tracing.api.mutations import project_from_path
 from tracing.models import Session, Trace
-from tracing.selectors.sessions import (
+from tracing.store.selectors import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, InvalidCursor
+from tracing.store.services import sessions_delete
+from tracing.store.sessions import (
     SessionAmbiguous,
     session_get,
     session_global_id,
@@ -25,8 +27,6 @@ from tracing.selectors.sessions import (
     session_traces,
     sessions_resolve,
 )
-from tracing.store.selectors import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, InvalidCursor
-from tracing.store.services import sessions_delete
 
 router = Router(tags=["sessions"])
 
