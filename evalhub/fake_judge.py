@@ -288,6 +288,7 @@ class FakeJudge:
                 headers: dict[str, str] | None = None,
                 content_type: str = "application/json",
             ) -> None:
+                self._done()  # answered: no longer in flight (before the client can see it)
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(payload)))
@@ -319,9 +320,18 @@ class FakeJudge:
                     )
                     fake.in_flight += 1
                     fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+                self._counted = True
                 try:
                     self._serve(body)
                 finally:
+                    self._done()
+
+            def _done(self) -> None:
+                """The request leaves ``in_flight`` once, before its answer is written: a
+                client that has its answer (and gave its slot back) is never still counted,
+                however late this thread runs on a busy machine."""
+                if getattr(self, "_counted", False):
+                    self._counted = False
                     with fake._lock:
                         fake.in_flight -= 1
 
