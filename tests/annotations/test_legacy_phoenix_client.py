@@ -1,123 +1,132 @@
-"""The legacy ``px.Client`` (arize-phoenix ≤ 13; ``pip install -e '.[legacy-phoenix]'`` pins
-11.38) against a live server: ``log_evaluations`` of span, trace and document evaluations,
-``get_evaluations``, ``query_spans`` with several queries, ``get_qa_with_reference``,
-``get_retrieved_documents`` and ``get_trace_dataset``. Skipped where the legacy package is
-not installed; ``test_legacy_evaluations.py`` checks the same wire format with pyarrow."""
+"""The legacy ``px.Client`` (arize-phoenix ≤ 13, still in many notebooks) against a live
+server: ``log_evaluations`` of span, trace and document evaluations, ``get_evaluations``,
+``query_spans`` with several queries, ``get_qa_with_reference``, ``get_retrieved_documents``
+and ``get_trace_dataset``.
 
-import warnings
+The legacy package ships a whole Phoenix server under the ``phoenix`` package, which the
+current ``arize-phoenix-client`` shares, so it lives in a virtualenv of its own
+(``var/legacy-phoenix``, made on first use from the ``legacy-phoenix`` extra of
+``pyproject.toml``, again whenever those pins change): the client code runs there as a user's
+notebook would (``legacy_phoenix/flow.py``), and the test checks what it got and what EvalHub
+stored. ``test_legacy_evaluations.py`` checks the same wire format with pyarrow."""
 
-import pandas as pd
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
 import pytest
 
-legacy = pytest.importorskip(
-    "phoenix.session.client", reason="arize-phoenix (legacy) not installed"
-)
+from annotations.models import Annotation
+from tests import factories
 
-from phoenix.session.evaluation import get_qa_with_reference, get_retrieved_documents  # noqa: E402
-from phoenix.trace import (  # noqa: E402
-    DocumentEvaluations,
-    SpanEvaluations,
-    TraceDataset,
-    TraceEvaluations,
-)
-from phoenix.trace.dsl import SpanQuery  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
+FLOW = Path(__file__).with_name("legacy_phoenix") / "flow.py"
+VENV = ROOT / "var" / "legacy-phoenix"
 
-from annotations.models import Annotation  # noqa: E402
-from tests import factories  # noqa: E402
+pytestmark = pytest.mark.django_db(transaction=True)
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
-    pytest.mark.filterwarnings("ignore::UserWarning"),
-]
+
+def _pins() -> list[str]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    return project["project"]["optional-dependencies"]["legacy-phoenix"]
+
+
+@pytest.fixture(scope="session")
+def legacy_python() -> Path:
+    """The legacy client's interpreter: ``var/legacy-phoenix`` with the extra's pins
+    installed (a failed install fails the tests; nothing is skipped)."""
+    pins = _pins()
+    stamp = VENV / ".evalhub-pins"
+    wanted = hashlib.sha256("\n".join(pins).encode()).hexdigest()
+    python = VENV / "bin" / "python"
+    if not stamp.exists() or stamp.read_text() != wanted or not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *pins],
+            check=True,
+            timeout=1200,
+        )
+        stamp.write_text(wanted)
+    return python
 
 
 @pytest.fixture
-def px(live_server, api_key):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return legacy.Client(endpoint=live_server.url, api_key=api_key)
+def run(legacy_python, live_server, api_key):  # type: ignore[no-untyped-def]
+    def step(name: str, ids: dict[str, Any]) -> dict[str, Any]:
+        done = subprocess.run(
+            [str(legacy_python), str(FLOW), name, live_server.url, api_key, json.dumps(ids)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    return step
 
 
 @pytest.fixture
-def rag():
+def rag():  # type: ignore[no-untyped-def]
     first = factories.rag_trace(project="legacy", question="Refunds?")
     second = factories.rag_trace(project="legacy", question="Shipping?")
     return first, second
 
 
-def test_log_and_get_evaluations(px, rag):
-    (root, retriever, llm), _ = rag
-    px.log_evaluations(
-        SpanEvaluations(
-            eval_name="Correctness",
-            dataframe=pd.DataFrame(
-                {"context.span_id": [llm.span_id], "label": ["correct"], "score": [1.0]}
-            ),
-        ),
-        TraceEvaluations(
-            eval_name="Quality",
-            dataframe=pd.DataFrame({"context.trace_id": [root.trace.trace_id], "label": ["good"]}),
-        ),
-        DocumentEvaluations(
-            eval_name="relevance",
-            dataframe=pd.DataFrame(
-                {
-                    "context.span_id": [retriever.span_id] * 2,
-                    "document_position": [0, 1],
-                    "label": ["relevant", "irrelevant"],
-                    "score": [1.0, 0.0],
-                    "explanation": ["about refunds", "about shipping"],
-                }
-            ),
-        ),
-    )
+def _ids(spans) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    root, retriever, llm = spans
+    return {
+        "root": root.span_id,
+        "retriever": retriever.span_id,
+        "llm": llm.span_id,
+        "trace": root.trace.trace_id,
+    }
+
+
+def test_log_and_get_evaluations(run, rag):  # type: ignore[no-untyped-def]
+    ids = _ids(rag[0])
+    got = run("log_evaluations", ids)
     assert Annotation.objects.filter(target_kind="DOCUMENT", name="relevance").count() == 2
     assert Annotation.objects.get(target_kind="TRACE").label == "good"
-
-    got = {e.eval_name: e for e in px.get_evaluations(project_name="legacy")}
-    assert set(got) == {"Correctness", "Quality", "relevance"}
-    assert isinstance(got["relevance"], DocumentEvaluations)
-    documents = got["relevance"].dataframe
-    assert list(documents.index.names) == ["context.span_id", "document_position"]
-    assert documents.loc[(retriever.span_id, 1), "label"] == "irrelevant"
-    assert isinstance(got["Quality"], TraceEvaluations)
-    assert got["Correctness"].dataframe.loc[llm.span_id, "score"] == 1.0
-    assert px.get_evaluations(project_name="default") == []
-
-
-def test_query_spans_with_several_queries_and_aliases(px, rag):
-    (root, retriever, llm), (root2, _, _) = rag
-    roots, retrievers = px.query_spans(
-        SpanQuery()
-        .where("parent_id is None")
-        .select(question="input.value", answer="output.value"),
-        SpanQuery().where("span_kind == 'RETRIEVER'").select("span_id", "input.value"),
-        project_name="legacy",
-    )
-    assert set(roots.index) == {root.span_id, root2.span_id}
-    assert list(roots.columns) == ["question", "answer"]
-    assert roots.loc[root.span_id, "question"] == "Refunds?"
-    assert retriever.span_id in set(retrievers.index)
-    llms = px.query_spans(
-        SpanQuery().where("span_kind in ['LLM'] and cumulative_token_count.total > 100"),
-        project_name="legacy",
-    )
-    assert set(llms["context.span_id"]) == {llm.span_id, rag[1][2].span_id}
+    assert got["names"] == ["Correctness", "Quality", "relevance"]
+    assert got["kinds"] == {
+        "Correctness": "SpanEvaluations",
+        "Quality": "TraceEvaluations",
+        "relevance": "DocumentEvaluations",
+    }
+    assert got["document_index"] == ["context.span_id", "document_position"]
+    assert got["document_1_label"] == "irrelevant"
+    assert got["correctness_score"] == 1.0
+    assert got["default_project"] == 0
 
 
-def test_rag_helpers(px, rag):
-    (root, retriever, _), _ = rag
-    documents = get_retrieved_documents(px, project_name="legacy")
-    assert list(documents.index.names) == ["context.span_id", "document_position"]
-    assert documents.loc[(retriever.span_id, 0), "reference"] == "Refunds within 30 days."
-    qa = get_qa_with_reference(px, project_name="legacy")
-    assert qa.loc[root.span_id, "input"] == "Refunds?"
-    assert "Refunds within 30 days." in qa.loc[root.span_id, "reference"]
+def test_query_spans_with_several_queries_and_aliases(run, rag):  # type: ignore[no-untyped-def]
+    ids = _ids(rag[0])
+    got = run("query_spans", ids)
+    assert got["roots"] == sorted([ids["root"], rag[1][0].span_id])
+    assert got["root_columns"] == ["question", "answer"]
+    assert got["question"] == "Refunds?"
+    assert ids["retriever"] in got["retrievers"]
+    assert got["llms"] == sorted([ids["llm"], rag[1][2].span_id])
 
 
-def test_get_trace_dataset(px, rag):
-    (root, _, llm), _ = rag
+def test_rag_helpers(run, rag):  # type: ignore[no-untyped-def]
+    ids = _ids(rag[0])
+    got = run("rag_helpers", ids)
+    assert got["document_index"] == ["context.span_id", "document_position"]
+    assert got["reference_0"] == "Refunds within 30 days."
+    assert got["input"] == "Refunds?"
+    assert "Refunds within 30 days." in got["reference"]
+
+
+def test_get_trace_dataset(run, rag):  # type: ignore[no-untyped-def]
+    ids = _ids(rag[0])
+    llm = rag[0][2]
     Annotation.objects.create(
         project=llm.project,
         target_kind="SPAN",
@@ -126,10 +135,9 @@ def test_get_trace_dataset(px, rag):
         annotator_kind="LLM",
         label="correct",
     )
-    dataset = px.get_trace_dataset(project_name="legacy")
-    assert isinstance(dataset, TraceDataset)
-    assert len(dataset.dataframe) == 6
-    assert root.span_id in set(dataset.dataframe["context.span_id"])
-    assert [e.eval_name for e in dataset.evaluations] == ["Correctness"]
-    with_evals = dataset.get_spans_dataframe(include_evaluations=True)
-    assert with_evals.loc[llm.span_id, "eval.Correctness.label"] == "correct"
+    got = run("trace_dataset", ids)
+    assert got["is_trace_dataset"] is True
+    assert got["rows"] == 6
+    assert ids["root"] in got["span_ids"]
+    assert got["evaluations"] == ["Correctness"]
+    assert got["llm_label"] == "correct"
