@@ -2,23 +2,10 @@
 
 from django.db import migrations
 
+from evalhub.core.migrations_content_types import content_types_follow
+
 
 MOVED = {('evalhub', 'task'): 'tasks', ('evalhub', 'taskrunitem'): 'tasks', ('evalhub', 'taskrun'): 'tasks', ('evalhub', 'taskrunshard'): 'tasks'}
-
-
-def _relabel(apps, schema_editor, forward=True):  # type: ignore[no-untyped-def]
-    """The moved models' content types (and so their permissions) follow them to their app."""
-    content_type = apps.get_model("contenttypes", "ContentType")
-    for (old, model), new in MOVED.items():
-        source, target = (old, new) if forward else (new, old)
-        if content_type.objects.filter(app_label=target, model=model).exists():
-            content_type.objects.filter(app_label=source, model=model).delete()
-        else:
-            content_type.objects.filter(app_label=source, model=model).update(app_label=target)
-
-
-def _relabel_back(apps, schema_editor):  # type: ignore[no-untyped-def]
-    _relabel(apps, schema_editor, forward=False)
 
 
 class Migration(migrations.Migration):
@@ -49,5 +36,5 @@ class Migration(migrations.Migration):
                 ),
             ],
         ),
-        migrations.RunPython(_relabel, _relabel_back),
+        content_types_follow(MOVED),
     ]

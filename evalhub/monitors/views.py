@@ -4,9 +4,11 @@ service or selector, a template. Who may open each is decided by ``evalhub.ident
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -54,22 +56,29 @@ def monitor_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _save(form: MonitorForm, monitor: Monitor | None) -> Monitor | None:
+def _saved[T](form: forms.Form, save: Callable[[], T]) -> T | None:
+    """Run ``save`` (a service call) for a valid ``form``; its refusals become form errors."""
     if not form.is_valid():
         return None
-    project = Project.objects.get(name=form.cleaned_data["project"])
     try:
-        if monitor is None:
-            return monitor_create(project=project, data=form.monitor_input())
-        if project != monitor.project:
-            form.add_error("project", "a monitor stays in its project")
-            return None
-        return monitor_update(monitor=monitor, data=form.monitor_input())
+        return save()
     except FieldInvalid as exc:
         form_error(form, exc)
     except NameTaken as exc:
         form.add_error("name", str(exc))
     return None
+
+
+def _save(form: MonitorForm, monitor: Monitor | None) -> Monitor | None:
+    if not form.is_valid():
+        return None
+    project = Project.objects.get(name=form.cleaned_data["project"])
+    if monitor is None:
+        return _saved(form, lambda: monitor_create(project=project, data=form.monitor_input()))
+    if project != monitor.project:
+        form.add_error("project", "a monitor stays in its project")
+        return None
+    return _saved(form, lambda: monitor_update(monitor=monitor, data=form.monitor_input()))
 
 
 @require_http_methods(["GET", "POST"])
@@ -163,16 +172,10 @@ def channels(request: HttpRequest) -> HttpResponse:
     status = 200
     if request.method == "POST":
         status = 400
-        if form.is_valid():
-            try:
-                channel = channel_create(data=form.channel_input())
-            except FieldInvalid as exc:
-                form_error(form, exc)
-            except NameTaken as exc:
-                form.add_error("name", str(exc))
-            else:
-                messages.success(request, f"Channel {channel.name} created.")
-                return redirect("monitors:channel", channel_id=channel.pk)
+        channel = _saved(form, lambda: channel_create(data=form.channel_input()))
+        if channel is not None:
+            messages.success(request, f"Channel {channel.name} created.")
+            return redirect("monitors:channel", channel_id=channel.pk)
     return render(
         request,
         "monitors/channels.html",
@@ -202,16 +205,12 @@ def channel_edit(request: HttpRequest, channel_id: int) -> HttpResponse:
     status = 200
     if request.method == "POST":
         status = 400
-        if form.is_valid():
-            try:
-                channel_update(channel=channel, data=form.channel_input())
-            except FieldInvalid as exc:
-                form_error(form, exc)
-            except NameTaken as exc:
-                form.add_error("name", str(exc))
-            else:
-                messages.success(request, f"Channel {channel.name} saved.")
-                return redirect("monitors:channel", channel_id=channel.pk)
+        if (
+            _saved(form, lambda: channel_update(channel=channel, data=form.channel_input()))
+            is not None
+        ):
+            messages.success(request, f"Channel {channel.name} saved.")
+            return redirect("monitors:channel", channel_id=channel.pk)
     return render(
         request,
         "monitors/channel.html",
@@ -238,16 +237,12 @@ def automations(request: HttpRequest, project: str) -> HttpResponse:
     status = 200
     if request.method == "POST":
         status = 400
-        if form.is_valid():
-            try:
-                automation = automation_create(project=project_row, data=form.automation_input())
-            except FieldInvalid as exc:
-                form_error(form, exc)
-            except NameTaken as exc:
-                form.add_error("name", str(exc))
-            else:
-                messages.success(request, f"Automation {automation.name} created.")
-                return redirect("monitors:automations", project=project_row.name)
+        automation = _saved(
+            form, lambda: automation_create(project=project_row, data=form.automation_input())
+        )
+        if automation is not None:
+            messages.success(request, f"Automation {automation.name} created.")
+            return redirect("monitors:automations", project=project_row.name)
     return render(
         request,
         "monitors/automations.html",
@@ -282,16 +277,14 @@ def automation_edit(request: HttpRequest, project: str, automation_id: int) -> H
     status = 200
     if request.method == "POST":
         status = 400
-        if form.is_valid():
-            try:
-                automation_update(automation=automation, data=form.automation_input())
-            except FieldInvalid as exc:
-                form_error(form, exc)
-            except NameTaken as exc:
-                form.add_error("name", str(exc))
-            else:
-                messages.success(request, f"Automation {automation.name} saved.")
-                return redirect("monitors:automations", project=project_row.name)
+        if (
+            _saved(
+                form, lambda: automation_update(automation=automation, data=form.automation_input())
+            )
+            is not None
+        ):
+            messages.success(request, f"Automation {automation.name} saved.")
+            return redirect("monitors:automations", project=project_row.name)
     return render(
         request,
         "monitors/automation.html",
