@@ -99,3 +99,9 @@ def provider(fake_openai):  # type: ignore[no-untyped-def]  # noqa: F811
         timeout_seconds=5,
         is_default=True,
     )
+
+
+def label_form_ready(page) -> None:  # type: ignore[no-untyped-def]
+    """Wait until the labeling page's keys work: queue.js marks the form once its handlers
+    are on (a key pressed before the deferred script runs would be lost)."""
+    page.locator("#label-form[data-keys=ready]").wait_for()

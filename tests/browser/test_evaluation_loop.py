@@ -14,6 +14,7 @@ from annotations.rubrics.services import annotation_config_create
 from evalhub.tasks.engine import run_work
 from evalhub.tasks.services import run_backfill_create
 from tests import factories
+from tests.browser.fixtures import label_form_ready
 from tests.evalhub.tasks.factories import code_check, make_task
 from tracing.models import Span
 
@@ -108,7 +109,7 @@ def test_filter_by_the_judges_label_then_agreement_of_a_traces_queue(
     # Newest first: traces 3, 2, 1, 0. The person sees a refund only in trace 0, so they
     # disagree with the judge on trace 2.
     for n, key in ((3, "2"), (2, "2"), (1, "2"), (0, "1")):
-        page.locator("#label-form").wait_for()
+        label_form_ready(page)
         page.get_by_text(f"question {n}").first.wait_for()
         page.keyboard.press(key)
         with page.expect_navigation():

@@ -19,6 +19,7 @@ from annotations.models import Annotation
 from evalhub.evaluators.models import Evaluator
 from evalhub.tasks.models import RunKind, Task, TaskRun
 from tests import factories
+from tests.browser.fixtures import label_form_ready
 from tests.evalhub.fake_openai import fake_openai  # noqa: F401
 from tests.evalhub.tasks.worker_process import Worker, broker_flush, wait_for
 from tracing.models import Span
@@ -201,7 +202,7 @@ def test_the_evaluation_loop_end_to_end(
     # The person agrees with the judge except on "Is shipping free?", which they find
     # incorrect: 5 of 6 agree.
     for _ in questions:
-        page.locator("#label-form").wait_for()
+        label_form_ready(page)
         shown = next(q for q in questions if page.get_by_text(q).first.is_visible())
         wrong = shown in questions[3:] or shown == "Is shipping free?"
         page.keyboard.press("2" if wrong else "1")

@@ -14,6 +14,7 @@ from annotations.rubrics.services import annotation_config_create
 from evalhub.identity.roles import annotator_role_grant
 from tests import factories
 from tests.browser.conftest import PASSWORD
+from tests.browser.fixtures import label_form_ready
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -82,7 +83,7 @@ def test_a_queue_from_a_filter_labelled_with_the_keyboard(logged_in_page, annota
     def at(item) -> None:
         page.wait_for_url(item_url)
         assert page.url.endswith(f"/label/{item.pk}/"), page.url
-        page.locator("#label-form").wait_for()
+        label_form_ready(page)
 
     at(first)
     page.get_by_text("question 2").first.wait_for()  # newest first: the trace's input
