@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "evalhub.calibration",
     "evalhub.alignment",
     "evalhub.budgets",
+    "evalhub.shadow",
     "annotations.queues",
     "annotations.datasets",
     "evalhub.providers",

@@ -56,7 +56,7 @@ from evalhub.providers.limiter import Limiter
 from evalhub.providers.llm import RetryPolicy
 from evalhub.providers.models import Provider
 from evalhub.tasks import services as dispatch
-from evalhub.tasks.hooks import items_written, run_guards
+from evalhub.tasks.hooks import ShadowOutcome, items_written, run_guards, shadow_written
 from evalhub.tasks.judge_tracing import JudgeCall, judge_calls_record
 from evalhub.tasks.models import (
     Granularity,
@@ -93,6 +93,7 @@ class _Evaluator:
     annotator_kind: str
     variables: dict[str, str]
     provider: Provider | None
+    shadow_id: int | None = None  # a shadow candidate: results to ``shadow_written`` only
 
 
 @dataclass
@@ -301,21 +302,24 @@ class _Engine:
             [e["version_id"] for e in config["evaluators"]]
         )
         default = Provider.objects.filter(is_default=True).first()
+
+        def provider_of(version: EvaluatorVersion) -> Provider | None:
+            if override is not None or version.evaluator.kind != EvaluatorKind.LLM:
+                return override
+            parsed = config_parse(version.config)
+            assert isinstance(parsed, LlmJudgeConfig)
+            if parsed.provider_id is not None:
+                return Provider.objects.filter(pk=parsed.provider_id).first()
+            return default
+
         evaluators = []
         for entry in config["evaluators"]:
             version = versions.get(entry["version_id"])
             if version is None:
                 raise _Fatal(f"evaluator {entry['name']} was deleted")
-            provider = override
+            provider = provider_of(version)
             if provider is None and version.evaluator.kind == EvaluatorKind.LLM:
-                parsed = config_parse(version.config)
-                assert isinstance(parsed, LlmJudgeConfig)
-                if parsed.provider_id is not None:
-                    provider = Provider.objects.filter(pk=parsed.provider_id).first()
-                else:
-                    provider = default
-                if provider is None:
-                    raise _Fatal(f"evaluator {entry['name']} has no LLM provider")
+                raise _Fatal(f"evaluator {entry['name']} has no LLM provider")
             evaluators.append(
                 _Evaluator(
                     version=version,
@@ -327,7 +331,36 @@ class _Engine:
                     provider=provider,
                 )
             )
-        return evaluators
+        active = {e.version.evaluator_id: e.version.evaluator for e in evaluators}
+        return evaluators + self._shadows(provider_of, active)
+
+    def _shadows(self, provider_of: Any, active: dict[int, Any]) -> list[_Evaluator]:
+        """The run's shadow candidates (``config["shadows"]``, added by ``hooks``): each an
+        unsaved version of an evaluator the run evaluates, called like it on the same items.
+        One without a provider is left out (a shadow never stops the active evaluation)."""
+        shadows = []
+        for entry in self.run.config.get("shadows") or []:
+            if entry["evaluator_id"] not in active:
+                continue
+            version = EvaluatorVersion(
+                evaluator=active[entry["evaluator_id"]], number=0, config=entry["candidate"]
+            )
+            provider = provider_of(version)
+            if provider is None and version.evaluator.kind == EvaluatorKind.LLM:
+                continue
+            shadows.append(
+                _Evaluator(
+                    version=version,
+                    name=version.evaluator.name,
+                    annotator_kind=AnnotatorKind.LLM
+                    if version.evaluator.kind == EvaluatorKind.LLM
+                    else AnnotatorKind.CODE,
+                    variables=dict(entry.get("variables") or {}),
+                    provider=provider,
+                    shadow_id=entry["shadow_id"],
+                )
+            )
+        return shadows
 
     def _concurrency(self) -> int:
         limit = int(_setting("EVALHUB_TASK_CONCURRENCY", 16))
@@ -367,7 +400,7 @@ class _Engine:
                         if evaluator.version.evaluator.kind == EvaluatorKind.LLM
                         else "",
                     )
-                    if self.tracing and prepared.request is not None:
+                    if self.tracing and prepared.request is not None and not evaluator.shadow_id:
                         item.prepared[index] = prepared
                     yield _Unit(item=item, index=index, prepared=prepared)
 
@@ -446,7 +479,7 @@ class _Engine:
                 continue
             for evaluator, result in zip(self.evaluators, item.results, strict=True):
                 assert result is not None
-                if result.skipped:
+                if result.skipped or evaluator.shadow_id:  # shadows: never annotations
                     continue
                 metadata = {"run_id": self.run.pk, "task_id": self.run.task_id}
                 inputs.append(
@@ -536,6 +569,7 @@ class _Engine:
         )
         cost = 0.0
         now = timezone.now()
+        shadows: list[ShadowOutcome] = []
         for item in items:
             row = item.row
             row.finished_at, row.worker = now, self.worker[:200]
@@ -549,6 +583,12 @@ class _Engine:
             row.results = []
             for evaluator, result in zip(self.evaluators, item.results, strict=True):
                 assert result is not None
+                if evaluator.shadow_id:  # what it spent counts; its result goes elsewhere
+                    counts["prompt_tokens"] += result.prompt_tokens or 0
+                    counts["completion_tokens"] += result.completion_tokens or 0
+                    cost += result.cost or 0.0
+                    shadows.append(ShadowOutcome(evaluator.shadow_id, row, item.span, result))
+                    continue
                 row.results.append(_item_result(evaluator.name, result))
                 if result.skipped:
                     skips.setdefault((evaluator.name, result.skipped), []).append(row)
@@ -595,6 +635,7 @@ class _Engine:
         run.updated_at = now
         run.save()
         items_written(run=run, rows=[item.row for item in items])
+        shadow_written(run=run, results=shadows)
 
     def _finish(self) -> str:
         """The shard has no item left: close it, and the run when it was the last open one."""

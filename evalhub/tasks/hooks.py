@@ -1,11 +1,15 @@
 """What other products plug into a run, so that the engine imports none of them: a guard asked
-before each judge call and told what the call spent (spend budgets), and what happens once a
-batch of items has its results written (calibration sampling). Each app registers its hook in
-its ``AppConfig.ready``; the engine calls ``run_guards`` and ``items_written``."""
+before each judge call and told what the call spent (spend budgets), what happens once a
+batch of items has its results written (calibration sampling), what a run's settings add
+(shadow versions: candidates evaluated beside the active versions) and where those shadow
+results go (never to the annotations). Each app registers its hook in its
+``AppConfig.ready``; the engine calls ``run_guards``, ``items_written`` and ``shadow_written``,
+``run_config`` calls ``run_config_extend``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 
@@ -20,8 +24,26 @@ class CallGuard(Protocol):
 GuardFactory = Callable[..., CallGuard]  # (task_id=…, evaluators=…) -> CallGuard
 ItemsWritten = Callable[..., object]  # (run=…, rows=…), inside the write's transaction
 
+ConfigExtend = Callable[..., Mapping[str, Any]]  # (task=…, config=…) -> keys the run adds
+ShadowWritten = Callable[
+    ..., object
+]  # (run=…, results=[ShadowOutcome]), in the write's transaction
+
 _GUARDS: list[GuardFactory] = []
 _ITEMS_WRITTEN: list[ItemsWritten] = []
+_CONFIG_EXTEND: list[ConfigExtend] = []
+_SHADOW_WRITTEN: list[ShadowWritten] = []
+
+
+@dataclass(frozen=True, slots=True)
+class ShadowOutcome:
+    """A shadow candidate's result on one item of a run: ``shadow_id`` names the candidate (the
+    run's ``config["shadows"]`` entry), ``row`` the item, ``span`` the span that stood for it."""
+
+    shadow_id: int
+    row: Any  # TaskRunItem
+    span: Any  # tracing.models.Span
+    result: Any  # EvaluationResult
 
 
 def guard_register(factory: GuardFactory) -> None:
@@ -32,6 +54,16 @@ def guard_register(factory: GuardFactory) -> None:
 def items_written_register(hook: ItemsWritten) -> None:
     if hook not in _ITEMS_WRITTEN:
         _ITEMS_WRITTEN.append(hook)
+
+
+def run_config_register(hook: ConfigExtend) -> None:
+    if hook not in _CONFIG_EXTEND:
+        _CONFIG_EXTEND.append(hook)
+
+
+def shadow_written_register(hook: ShadowWritten) -> None:
+    if hook not in _SHADOW_WRITTEN:
+        _SHADOW_WRITTEN.append(hook)
 
 
 class RunGuards:
@@ -63,3 +95,20 @@ def items_written(*, run: Any, rows: list[Any]) -> None:
     same transaction."""
     for hook in _ITEMS_WRITTEN:
         hook(run=run, rows=rows)
+
+
+def run_config_extend(*, task: Any, config: Mapping[str, Any]) -> dict[str, Any]:
+    """What the registered hooks add to the settings a run of ``task`` keeps."""
+    extra: dict[str, Any] = {}
+    for hook in _CONFIG_EXTEND:
+        extra.update(hook(task=task, config=config))
+    return extra
+
+
+def shadow_written(*, run: Any, results: list[ShadowOutcome]) -> None:
+    """After the engine evaluated shadow candidates on items of ``run``, in the transaction that
+    writes the items' results (the only place shadow results go)."""
+    if not results:
+        return
+    for hook in _SHADOW_WRITTEN:
+        hook(run=run, results=results)

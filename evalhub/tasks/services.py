@@ -20,6 +20,7 @@ from django.utils import timezone
 from evalhub.evaluators.definition import EvaluatorConfigError, LlmJudgeConfig, config_parse
 from evalhub.evaluators.models import Evaluator, EvaluatorKind
 from evalhub.providers.models import Provider
+from evalhub.tasks.hooks import run_config_extend
 from evalhub.tasks.models import (
     ACTIVE_RUN_STATUSES,
     Granularity,
@@ -380,6 +381,7 @@ def run_config(
             if e.evaluator.pk in versions
         ],
     }
+    config.update(run_config_extend(task=task, config=config))  # e.g. shadow candidates
     return config
 
 
