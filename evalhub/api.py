@@ -89,6 +89,7 @@ def _register_routers() -> None:
     from evalhub.experiments.api_prompts import router as prompts_router
     from evalhub.identity.api import router as api_keys_router
     from evalhub.monitors.api import router as monitors_router
+    from evalhub.shadow.api import router as shadow_router
     from evalhub.tasks.api import router as tasks_router
     from tracing.api.mutations import router as mutations_router
     from tracing.api.sessions import router as sessions_router
@@ -113,6 +114,7 @@ def _register_routers() -> None:
     api.add_router("/v1", monitors_router)
     api.add_router("/v1", calibration_router)
     api.add_router("/v1", alignment_router)
+    api.add_router("/v1", shadow_router)
     api.add_router("/v1", budgets_router)
 
 

@@ -36,6 +36,7 @@ urlpatterns = [
     path("", include("evalhub.calibration.urls")),
     path("", include("evalhub.alignment.urls")),
     path("", include("evalhub.budgets.urls")),
+    path("", include("evalhub.shadow.urls")),
     path("", api.urls),
 ]
 

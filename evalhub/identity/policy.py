@@ -172,6 +172,11 @@ PAGES: Final[dict[str, PageRule]] = {
     "alignment:save": page(W, W),
     "alignment:golden": page(W, W),
     "alignment:resume": page(W, W),
+    # shadow versions of a task's evaluators (evalhub.shadow): promote saves a version
+    "shadow:list": page(R, W),
+    "shadow:compare": page(R),
+    "shadow:promote": page(W, W),
+    "shadow:discard": page(W, W),
     # spend budgets (evalhub.budgets): they stop the team's tasks, so admins set them
     "budgets:list": page(R, A),
     "budgets:delete": page(A, A),
@@ -348,6 +353,13 @@ API: Final[dict[str, Need]] = {
     "api:alignment_run_items": R,
     "api:alignment_run_save": W,
     "api:alignment_run_golden": W,
+    # shadow versions (evalhub.shadow)
+    "api:shadows_create": W,
+    "api:shadows_list": R,
+    "api:shadow_get": R,
+    "api:shadow_comparison": R,
+    "api:shadow_promote": W,
+    "api:shadow_discard": W,
     # never reached: ninja's root pattern ("") is shadowed by the home page
     "api:api-root": S,
 }
