@@ -28,6 +28,7 @@ from annotations.queues.models import LabelingQueueItem
 from annotations.queues.services import queue_create, queue_items_add
 from annotations.rubrics.services import annotation_config_create
 from evalhub.alignment.models import AlignmentRun
+from evalhub.shadow.models import ShadowResult, ShadowVersion
 from evalhub.budgets.services import budget_create
 from evalhub.evaluators.models import Evaluator
 from evalhub.experiments.services import RunInput, experiment_create, run_record
@@ -89,6 +90,8 @@ NOT_PAGES = {
     "alignment:save": "POST only",
     "alignment:golden": "POST only",
     "alignment:resume": "POST only",
+    "shadow:promote": "POST only",
+    "shadow:discard": "POST only",
     "budgets:delete": "POST only",
 }
 VIEWPORTS = [(1280, 800), (1440, 900)]
@@ -165,6 +168,7 @@ def crawl_data(user, provider) -> Data:  # type: ignore[no-untyped-def]
         evaluator=evaluator, project=project, base_version=version, draft=version.config
     )
     budget_create(scope="global", period="month", unit="usd", limit=100.0)
+    shadow = _shadow(Task.objects.order_by("pk").first(), span)
     return Data(
         {
             "project": project.name,
@@ -187,9 +191,31 @@ def crawl_data(user, provider) -> Data:  # type: ignore[no-untyped-def]
             "automation_id": automation.pk,
             "experiment_id": experiment.pk,
             "alignment_id": alignment.pk,
+            "shadow_id": shadow.pk,
             "compared": f"?ids={experiment.pk}&ids={second.pk}",
         }
     )
+
+
+def _shadow(task, span):  # type: ignore[no-untyped-def]
+    """A running shadow of the task's first evaluator with one result that differs."""
+    evaluator = task.task_evaluators.order_by("pk").first().evaluator
+    version = evaluator.versions.order_by("-number").first()
+    shadow = ShadowVersion.objects.create(
+        task=task, evaluator=evaluator, candidate=version.config, base_version=version
+    )
+    ShadowResult.objects.create(
+        shadow=shadow,
+        target_kind="SPAN",
+        target_key=span.span_id,
+        target_pk=span.pk,
+        trace_id=span.trace.trace_id,
+        span_id=span.span_id,
+        when=span.start_time,
+        label="a shadow's label",
+        explanation="the candidate's explanation",
+    )
+    return shadow
 
 
 def _pages(data: Data) -> dict[str, str]:

@@ -168,6 +168,11 @@ def _world_build() -> World:
     alignment = AlignmentRun.objects.create(
         evaluator=judge, project=project, base_version=judge.versions.get(), draft=JUDGE
     )
+    from evalhub.shadow.models import ShadowVersion
+
+    shadow = ShadowVersion.objects.create(
+        task=task, evaluator=judge, base_version=judge.versions.get(), candidate=JUDGE
+    )
     from evalhub.budgets.services import budget_create
 
     budget = budget_create(scope="global", period="month", unit="usd", limit=1e9)
@@ -251,6 +256,7 @@ def _world_build() -> World:
         "channel_id": str(channel.pk),
         "automation_id": str(automation.pk),
         "alignment_id": str(alignment.pk),
+        "shadow_id": str(shadow.pk),
         "budget_id": str(budget.pk),
         "ident": judge.name,
         "key_id": str(members_key.pk),
