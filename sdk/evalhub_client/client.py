@@ -14,6 +14,7 @@ from evalhub_client.calibration import Calibration
 from evalhub_client.datasets import Datasets
 from evalhub_client.experiments import Experiments
 from evalhub_client.monitors import Automations, Monitors
+from evalhub_client.shadows import Shadows
 from evalhub_client.spans import Spans
 from evalhub_client.tasks import Tasks
 
@@ -51,6 +52,7 @@ class Client:
         self.calibration = Calibration(self._transport)
         self.alignment = Alignment(self._transport)
         self.budgets = Budgets(self._transport)
+        self.shadows = Shadows(self._transport)
 
     def close(self) -> None:
         self._transport.close()

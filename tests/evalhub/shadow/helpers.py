@@ -14,10 +14,12 @@ STRICT = "Judge strictly"
 CANDIDATE = {**JUDGE, "template": f"{JUDGE['template']}\n{STRICT}: is it fully correct?"}
 
 
-def strict_reply(strict_labels: dict[str, str] | None = None) -> Callable[[dict], dict]:
+def strict_reply(
+    strict_labels: dict[str, str] | None = None, *, default: str = "incorrect"
+) -> Callable[[dict], dict]:
     """The fake judge's answer: "correct" to the active version's prompt; to the candidate's
     (``STRICT`` in it) the label of the first ``strict_labels`` key found in the prompt, else
-    "incorrect"."""
+    ``default``."""
     strict_labels = strict_labels or {}
 
     def reply(body: dict[str, Any]) -> dict[str, Any]:
@@ -25,7 +27,7 @@ def strict_reply(strict_labels: dict[str, str] | None = None) -> Callable[[dict]
         label = "correct"
         if STRICT in text:
             found = [k for k in strict_labels if re.search(rf"\b{re.escape(k)}\b", text)]
-            label = strict_labels[found[0]] if found else "incorrect"
+            label = strict_labels[found[0]] if found else default
         arguments = json.dumps({"label": label, "explanation": "by rule"})
         name = body["tools"][0]["function"]["name"]
         return {
