@@ -71,10 +71,12 @@ def test_the_filter_language(world):
 
 def test_the_trace_browser_and_the_trace_page(world, admin_client: Client):
     project, spans = world
-    listing = admin_client.get(reverse("tracing:spans", args=[project.name]))
+    listing = admin_client.get(reverse("tracing:spans", args=[project.name]), {"range": "all"})
     assert listing.status_code == 200
     text = listing.content.decode()
-    assert "correct" in text and SHADOW_LABEL not in text
+    # The three spans' badges: the active version's result (and the person's on the first).
+    assert text.count('class="badge ok" title="correctness: by rule">correctness: correct<') == 3
+    assert SHADOW_LABEL not in text
     page = admin_client.get(reverse("detail:trace", args=[project.name, spans[1].trace.trace_id]))
     assert page.status_code == 200 and SHADOW_LABEL not in page.content.decode()
 
@@ -98,7 +100,8 @@ def test_exports(world, admin_client: Client):
     project, spans = world
     for export_format in ("jsonl", "csv"):
         response = admin_client.get(
-            reverse("tracing:export", args=[project.name, "spans"]), {"format": export_format}
+            reverse("tracing:export", args=[project.name, "spans"]),
+            {"format": export_format, "range": "all"},
         )
         assert response.status_code == 200
         body = b"".join(response.streaming_content) if response.streaming else response.content

@@ -84,6 +84,7 @@ def _continuous(task, fast_retry) -> TaskRun:  # type: ignore[no-untyped-def]
     run = continuous_run_plan(task_id=task.pk, now=timezone.now() + timedelta(seconds=1))
     assert run is not None
     assert run_work(run_id=run.pk, worker="loop", concurrency=8, retry=fast_retry) == "finished"
+    run.refresh_from_db()
     return run
 
 
