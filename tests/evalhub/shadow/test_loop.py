@@ -14,7 +14,9 @@ says "incorrect" when ``i % 3 == 0``; the draft (strict) gets it right.
 from __future__ import annotations
 
 import json
+import random
 import re
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -75,7 +77,7 @@ def reply(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _traffic(numbers: range, start, step: timedelta) -> None:  # type: ignore[no-untyped-def]
+def _traffic(numbers: Sequence[int], start, step: timedelta) -> None:  # type: ignore[no-untyped-def]
     for n, i in enumerate(numbers):
         factories.trace(start=start + n * step, input_value=f"question {i}")
 
@@ -140,9 +142,10 @@ def test_the_whole_loop(provider, fake_openai, fast_retry, monkeypatch):
     # 3. It runs as a shadow over a day of traffic: 10 requests an hour, evaluated hourly.
     shadow = shadow_start(task=task, evaluator=evaluator, alignment_run=alignment)
     assert shadow.candidate == alignment.draft
+    questions = random.Random(19).sample(range(1000, 1900), 240)  # the day's, in no order
     for hour in range(24):
-        first = 1000 + hour * 10
-        _traffic(range(first, first + 10), DAY + timedelta(hours=hour), timedelta(minutes=5))
+        batch = questions[hour * 10 : hour * 10 + 10]
+        _traffic(batch, DAY + timedelta(hours=hour), timedelta(minutes=5))
         run = _continuous(task, fast_retry)
         assert run.succeeded == 10
     day_labelled = _label_queue(queue, person)
