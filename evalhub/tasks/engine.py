@@ -405,7 +405,8 @@ class _Engine:
                     yield _Unit(item=item, index=index, prepared=prepared)
 
     def _complete(self, unit: _Unit, result: EvaluationResult) -> None:
-        if result.fatal:
+        # A shadow candidate's refused call is its failed result: it never stops the run.
+        if result.fatal and not self.evaluators[unit.index].shadow_id:
             if not self.fatal:
                 self.fatal = result.error or "the provider refused the request"
             self.stop = True

@@ -28,7 +28,6 @@ from annotations.queues.models import LabelingQueueItem
 from annotations.queues.services import queue_create, queue_items_add
 from annotations.rubrics.services import annotation_config_create
 from evalhub.alignment.models import AlignmentRun
-from evalhub.shadow.models import ShadowResult, ShadowVersion
 from evalhub.budgets.services import budget_create
 from evalhub.evaluators.models import Evaluator
 from evalhub.experiments.services import RunInput, experiment_create, run_record
@@ -39,6 +38,7 @@ from evalhub.monitors.automations import AutomationInput, automation_create
 from evalhub.monitors.channels import ChannelInput, channel_create
 from evalhub.monitors.services import MonitorInput, monitor_create
 from evalhub.providers.models import Provider
+from evalhub.shadow.models import ShadowResult, ShadowVersion
 from evalhub.tasks.models import Task, TaskRun
 from tracing.demo import demo_seed
 from tracing.models import Project, Session, Span, Trace
