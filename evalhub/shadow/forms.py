@@ -14,7 +14,9 @@ from evalhub.tasks.models import Task
 
 
 class ShadowStartForm(forms.Form):
-    evaluator = forms.ModelChoiceField(queryset=Evaluator.objects.none(), label="Evaluator")
+    evaluator = forms.ModelChoiceField(
+        queryset=Evaluator.objects.none(), label="Evaluator", empty_label=None
+    )
     alignment_run = forms.ModelChoiceField(
         queryset=AlignmentRun.objects.none(),
         required=False,
