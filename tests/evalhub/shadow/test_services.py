@@ -176,3 +176,18 @@ def test_bad_input_is_refused_naming_the_field(task, provider):
     shadow_start(task=task, evaluator=evaluator, candidate={**CANDIDATE})
     with pytest.raises(ShadowInvalid, match="already has a running shadow"):
         shadow_start(task=task, evaluator=evaluator, candidate={**CANDIDATE, "template": "{input}"})
+
+
+def test_a_run_in_flight_drops_the_results_of_a_shadow_discarded_meanwhile(
+    task, provider, fake_openai, fast_retry
+):
+    evaluator = task.task_evaluators.get().evaluator
+    shadow = shadow_start(task=task, evaluator=evaluator, candidate={**CANDIDATE})
+    factories.trace()
+    run = continuous_run_plan(task_id=task.pk, now=timezone.now() + timedelta(seconds=1))
+    assert [s["shadow_id"] for s in run.config["shadows"]] == [shadow.pk]
+    assert shadow_discard(shadow=shadow) == 0  # before the run's results are written
+    assert run_work(run_id=run.pk, worker="test", retry=fast_retry) == "finished"
+    assert len(fake_openai.requests) == 2  # the run kept its settings: both were called
+    assert not ShadowResult.objects.exists()  # but the discarded shadow's result is dropped
+    assert Annotation.objects.filter(name="correctness").count() == 1
