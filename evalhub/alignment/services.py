@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
+from queue import SimpleQueue
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -269,38 +270,67 @@ def _claim(run_id: int) -> AlignmentRun | None:
         return run
 
 
+_COLUMNS = (
+    ("status", "varchar"),
+    ("draft_label", "varchar"),
+    ("draft_score", "double precision"),
+    ("draft_explanation", "text"),
+    ("error", "text"),
+    ("prompt_tokens", "integer"),
+    ("completion_tokens", "integer"),
+    ("latency_ms", "double precision"),
+)
+
+
+def _item_values(result: EvaluationResult) -> tuple[Any, ...]:
+    return (
+        AlignmentItemStatus.ERROR if result.error else AlignmentItemStatus.DONE,
+        result.label,
+        result.score,
+        (result.explanation or "")[:4000],
+        (result.skipped or result.error or "")[:2000],
+        result.prompt_tokens,
+        result.completion_tokens,
+        result.latency_ms,
+    )
+
+
+def _items_update(rows: list[tuple[int, tuple[Any, ...]]]) -> set[int]:
+    """Write the draft's results of these items in one statement, only on items still
+    pending; the ids written. An item another worker wrote meanwhile (a resumed run whose
+    first worker was still alive) keeps its first result: each item is evaluated into the run
+    once."""
+    table = connection.ops.quote_name(AlignmentItem._meta.db_table)
+    first = ", ".join(
+        ["CAST(%s AS bigint) AS id"] + [f"CAST(%s AS {kind}) AS {name}" for name, kind in _COLUMNS]
+    )
+    rest = ", ".join(["%s"] * (len(_COLUMNS) + 1))
+    selects = [f"SELECT {first}"] + [f"SELECT {rest}"] * (len(rows) - 1)
+    assignments = ", ".join(f"{name} = v.{name}" for name, _kind in _COLUMNS)
+    # Only this module's column names and placeholders: every value is a parameter.
+    sql = (  # noqa: S608
+        f"UPDATE {table} SET {assignments} FROM ({' UNION ALL '.join(selects)}) AS v "
+        f"WHERE {table}.id = v.id AND {table}.status = %s RETURNING {table}.id"
+    )
+    params = [value for pk, values in rows for value in (pk, *values)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, AlignmentItemStatus.PENDING])
+        return {row[0] for row in cursor.fetchall()}
+
+
 def _write(run: AlignmentRun, finished: list[tuple[AlignmentItem, EvaluationResult]]) -> None:
+    """Store a batch of results: one UPDATE for the items, one for the run's counters."""
     if not finished:
         return
-    for item, result in finished:
-        item.status = AlignmentItemStatus.ERROR if result.error else AlignmentItemStatus.DONE
-        item.draft_label = result.label
-        item.draft_score = result.score
-        item.draft_explanation = (result.explanation or "")[:4000]
-        item.error = (result.skipped or result.error or "")[:2000]
-        item.prompt_tokens = result.prompt_tokens
-        item.completion_tokens = result.completion_tokens
-        item.latency_ms = result.latency_ms
     with transaction.atomic():
-        # One plain UPDATE an item: cheaper to build than bulk_update's CASE per field.
-        for item, _result in finished:
-            AlignmentItem.objects.filter(pk=item.pk).update(
-                status=item.status,
-                draft_label=item.draft_label,
-                draft_score=item.draft_score,
-                draft_explanation=item.draft_explanation,
-                error=item.error,
-                prompt_tokens=item.prompt_tokens,
-                completion_tokens=item.completion_tokens,
-                latency_ms=item.latency_ms,
-            )
+        written = _items_update([(item.pk, _item_values(result)) for item, result in finished])
+        mine = [result for item, result in finished if item.pk in written]
         AlignmentRun.objects.filter(pk=run.pk).update(
-            done=F("done") + len(finished),
-            errored=F("errored") + sum(1 for _, r in finished if r.error),
-            prompt_tokens=F("prompt_tokens") + sum(r.prompt_tokens or 0 for _, r in finished),
-            completion_tokens=F("completion_tokens")
-            + sum(r.completion_tokens or 0 for _, r in finished),
-            cost=F("cost") + sum(r.cost or 0.0 for _, r in finished),
+            done=F("done") + len(mine),
+            errored=F("errored") + sum(1 for r in mine if r.error),
+            prompt_tokens=F("prompt_tokens") + sum(r.prompt_tokens or 0 for r in mine),
+            completion_tokens=F("completion_tokens") + sum(r.completion_tokens or 0 for r in mine),
+            cost=F("cost") + sum(r.cost or 0.0 for r in mine),
             lease_expires_at=timezone.now() + LEASE,
         )
 
@@ -361,29 +391,40 @@ def alignment_run_work(
         task_id=None, evaluator_ids=[run.evaluator_id], provider_ids=[provider_id or 0]
     )
     inflight: dict[Future[EvaluationResult], AlignmentItem] = {}
+    completed: SimpleQueue[Future[EvaluationResult]] = SimpleQueue()
     with ThreadPoolExecutor(max_workers=max(limit, 1), thread_name_prefix="align") as pool:
-        while True:
+
+        def refill() -> None:
+            """Start calls until every slot is busy (or the items, the provider or the
+            budget end)."""
+            nonlocal fatal
             while not fatal and len(inflight) < limit:
                 entry = next(queue, None)
                 if entry is None:
-                    break
+                    return
                 item, ready = entry
                 if ready.result.fatal:  # no item could run: no provider, a bad key…
                     fatal = ready.result.error or "the provider cannot be used"
-                    break
+                    return
                 if ready.result.error is not None:
                     finished.append((item, ready.result))
                     continue
                 over_budget = guard.blocked(evaluator_id=run.evaluator_id, provider_id=provider_id)
                 if over_budget:
                     fatal = over_budget
-                    break
-                inflight[pool.submit(evaluation_execute, ready, limiter=limiter, retry=retry)] = (
-                    item
-                )
+                    return
+                future = pool.submit(evaluation_execute, ready, limiter=limiter, retry=retry)
+                inflight[future] = item
+                future.add_done_callback(completed.put)
+
+        while True:
+            refill()
             if not inflight:
                 break
-            done, _ = wait(inflight, timeout=1.0, return_when=FIRST_COMPLETED)
+            # Calls report on a queue as they end: one wake-up a call, not a wait over all.
+            done = [completed.get()]
+            while not completed.empty():
+                done.append(completed.get_nowait())
             for future in done:
                 item = inflight.pop(future)
                 result = future.result()
@@ -399,6 +440,7 @@ def alignment_run_work(
                 )
                 finished.append((item, result))
             if len(finished) >= WRITE_EVERY:
+                refill()  # the freed slots' next calls start before the write
                 _write(run, finished)
                 finished = []
     _write(run, finished)
