@@ -308,8 +308,8 @@ def _items_update(rows: list[tuple[int, tuple[Any, ...]]]) -> set[int]:
     selects = [f"SELECT {first}"] + [f"SELECT {rest}"] * (len(rows) - 1)
     assignments = ", ".join(f"{name} = v.{name}" for name, _kind in _COLUMNS)
     # Only this module's column names and placeholders: every value is a parameter.
-    sql = (  # noqa: S608
-        f"UPDATE {table} SET {assignments} FROM ({' UNION ALL '.join(selects)}) AS v "
+    sql = (
+        f"UPDATE {table} SET {assignments} FROM ({' UNION ALL '.join(selects)}) AS v "  # noqa: S608
         f"WHERE {table}.id = v.id AND {table}.status = %s RETURNING {table}.id"
     )
     params = [value for pk, values in rows for value in (pk, *values)]
