@@ -164,6 +164,7 @@ PAGES: Final[dict[str, PageRule]] = {
     "monitors:automation": page(R, W),
     # judge calibration (evalhub.calibration)
     "calibration:evaluator": page(R),
+    "calibration:task": page(R, W),  # a task's sampling and disagreement routing
     "calibration:task-estimate": page(W, W),  # the task form's helpers are WRITE
     # the alignment workspace (evalhub.alignment): running a draft calls the judge
     "alignment:workspace": page(R, W),
