@@ -36,6 +36,7 @@ from tracing.query import FilterError
 
 TEMPLATE = "calibration/evaluator_calibration.html"
 ESTIMATE_ID = "backfill-estimate"
+TEST_ESTIMATE_ID = "test-estimate"
 
 
 class CalibrationForm(forms.Form):
@@ -77,26 +78,35 @@ ESTIMATE_FIELDS = ("project", "evaluators", "granularity", "filter", "sampling_r
 def task_form_estimate(request: HttpRequest) -> HttpResponse:
     """The task form's backfill estimate (the whole form posted): the items the backfill
     would evaluate, judge calls, tokens, cost and duration — a fragment."""
+    from evalhub.tasks.dryrun import DRY_RUN_LIMIT
     from evalhub.tasks.forms import BackfillForm, TaskForm
 
+    # ``estimate=test``: the form's "Test task" (a few newest items, no window), else the
+    # backfill the form describes.
+    test_run = request.POST.get("estimate") == "test"
     form = TaskForm(request.POST)
-    backfill = BackfillForm(request.POST, prefix="backfill")
     form.is_valid()
-    backfill.is_valid()
     problems = [
         f"{form.fields[name].label or name.capitalize()}: {' '.join(errors)}"
         for name, errors in form.errors.items()
         if name in ESTIMATE_FIELDS
-    ] + [
-        f"Backfill {backfill.fields[name].label if name in backfill.fields else ''}: "
-        f"{' '.join(errors)}"
-        for name, errors in backfill.errors.items()
     ]
+    window: dict[str, Any] = {"start": None, "end": None, "max_items": DRY_RUN_LIMIT}
+    if not test_run:
+        backfill = BackfillForm(request.POST, prefix="backfill")
+        if backfill.is_valid():
+            window = backfill.cleaned_data
+        problems += [
+            f"Backfill {backfill.fields[name].label if name in backfill.fields else ''}: "
+            f"{' '.join(errors)}"
+            for name, errors in backfill.errors.items()
+        ]
     if not problems and not form.cleaned_data.get("evaluators"):
         problems.append("Choose at least one evaluator.")
-    context: dict[str, Any] = {"estimate": None, "problems": problems, "estimate_id": ESTIMATE_ID}
+    estimate_id = TEST_ESTIMATE_ID if test_run else ESTIMATE_ID
+    context: dict[str, Any] = {"estimate": None, "problems": problems, "estimate_id": estimate_id}
     if not problems:
-        data, window = form.cleaned_data, backfill.cleaned_data
+        data = form.cleaned_data
         judges = [
             JudgeInput(
                 version=evaluator_version_latest(evaluator=entry.evaluator),
