@@ -7,8 +7,11 @@ is written into it once."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from queue import Empty, SimpleQueue
@@ -34,7 +37,7 @@ from evalhub.evaluators.running import (
     evaluation_execute,
     evaluation_prepare,
 )
-from evalhub.providers.limiter import Limiter
+from evalhub.providers.limiter import Limiter, Limits, limiter_default
 from evalhub.providers.llm import RetryPolicy
 from evalhub.providers.models import Provider
 
@@ -216,6 +219,52 @@ def _draft_provider(draft: dict[str, Any]) -> Provider | None:
     return Provider.objects.filter(is_default=True).first()
 
 
+class HeldSlots:
+    """The provider limiter as a run's calls use it: each of the run's threads takes a slot at
+    its first call and keeps it for its next ones — renewed every half lease, so that a dead
+    worker's slots still come free — instead of two Redis round trips a call. The run's pool
+    is no larger than the provider's concurrency, so it never holds more than its share. A
+    provider with a rate limit counts every request: then each call asks the limiter."""
+
+    def __init__(self, limiter: Limiter) -> None:
+        self._limiter = limiter
+        self._local = threading.local()
+        self._held: list[contextlib.AbstractContextManager[None]] = []
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def slot(self, limits: Limits, *, timeout: float) -> Iterator[None]:
+        if limits.requests:
+            with self._limiter.slot(limits, timeout=timeout):
+                yield
+            return
+        renew = (limits.lease_seconds or 60.0) / 2
+        held = getattr(self._local, "held", None)
+        now = time.monotonic()
+        if held is None or now - held[1] > renew:
+            if held is not None:
+                self._drop(held[0])
+            lease = self._limiter.slot(limits, timeout=timeout)
+            lease.__enter__()
+            with self._lock:
+                self._held.append(lease)
+            self._local.held = (lease, now)
+        yield
+
+    def _drop(self, lease: contextlib.AbstractContextManager[None]) -> None:
+        with self._lock:
+            self._held.remove(lease)
+        lease.__exit__(None, None, None)
+
+    def release(self) -> None:
+        """Give every held slot back (the run's end)."""
+        with self._lock:
+            held, self._held = self._held, []
+        for lease in held:
+            with contextlib.suppress(Exception):
+                lease.__exit__(None, None, None)
+
+
 def alignment_run_work(
     *,
     run_id: int,
@@ -258,6 +307,7 @@ def alignment_run_work(
     renewed = time.monotonic()
     inflight: dict[Future[EvaluationResult], AlignmentItem] = {}
     completed: SimpleQueue[Future[EvaluationResult]] = SimpleQueue()
+    slots = HeldSlots(limiter or limiter_default())
     with ThreadPoolExecutor(max_workers=max(limit, 1), thread_name_prefix="align") as pool:
 
         def refill() -> None:
@@ -279,7 +329,7 @@ def alignment_run_work(
                 if over_budget:
                     fatal = over_budget
                     return
-                future = pool.submit(evaluation_execute, ready, limiter=limiter, retry=retry)
+                future = pool.submit(evaluation_execute, ready, limiter=slots, retry=retry)
                 inflight[future] = item
                 future.add_done_callback(completed.put)
 
@@ -312,6 +362,7 @@ def alignment_run_work(
                 refill()  # the freed slots' next calls start before the write
                 _write(run, finished)
                 finished, renewed = [], time.monotonic()
+    slots.release()
     _write(run, finished)
     _finish(run, fatal)
     return "failed" if fatal else "completed"
