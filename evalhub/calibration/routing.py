@@ -196,15 +196,20 @@ def routings_for(*, written: Iterable[tuple[int, str, str, int]]) -> dict[int, l
     pks: dict[str, set[int]] = {}
     for _project, _name, kind, pk in wanted:
         pks.setdefault(kind, set()).add(pk)
-    keys: dict[tuple[str, int], str] = {}
+    keys: dict[tuple[str, int], list[tuple[str, str]]] = {}
     for kind, ids in pks.items():
         model, field = _TARGETS[kind]
         for pk, key in model.objects.filter(pk__in=ids).values_list("pk", field):
-            keys[(kind, pk)] = key
+            keys[(kind, pk)] = [(kind, key)]
+    # A judge's result on a root span pairs with people's labels on its trace (the pairing
+    # rule): the trace is an item to check too.
+    roots = Span.objects.filter(pk__in=pks.get("SPAN", ()), parent_id__isnull=True)
+    for pk, trace_id in roots.values_list("pk", "trace__trace_id"):
+        keys[("SPAN", pk)].append(("TRACE", trace_id))
     found: dict[int, set[tuple[str, str]]] = {}
     for project_id, name, kind, pk in wanted:
-        if (kind, pk) in keys:
-            found.setdefault(watched[(project_id, name)].pk, set()).add((kind, keys[(kind, pk)]))
+        for target in keys.get((kind, pk), []):
+            found.setdefault(watched[(project_id, name)].pk, set()).add(target)
     return {routing_id: [list(t) for t in sorted(targets)] for routing_id, targets in found.items()}
 
 

@@ -130,3 +130,32 @@ def test_disagreements_are_routed_as_labels_arrive(
             items=[AnnotationInput("SPAN", spans[0].span_id, "Tone", label="rude", identifier="bo")]
         )
     assert queued() == {spans[1].span_id, spans[2].span_id}
+
+
+def test_a_judges_root_span_result_routes_the_trace_people_labelled(
+    provider, celery_eager, django_capture_on_commit_callbacks
+):
+    from tests import factories
+
+    config = annotation_config_create(
+        name="Correctness", kind="CATEGORICAL", values=[{"label": "good"}, {"label": "bad"}]
+    )
+    review = queue_create(name="trace review", item_kind="TRACE", configs=[config])
+    task = make_task(judge("Correctness", provider_id=provider.pk), granularity="trace")
+    disagreement_routing_set(task=task, queue=review, judge=True)
+    root = factories.trace()[0]
+    trace_id = root.trace.trace_id
+    with django_capture_on_commit_callbacks(execute=True):
+        annotations_upsert(
+            items=[AnnotationInput("TRACE", trace_id, "Correctness", label="bad", identifier="al")]
+        )
+    assert not LabelingQueueItem.objects.filter(queue=review).exists()  # no judge result yet
+    with django_capture_on_commit_callbacks(execute=True):
+        annotations_upsert(
+            items=[
+                AnnotationInput("SPAN", root.span_id, "Correctness", annotator_kind="LLM",
+                                label="good", metadata={"version": 1}),
+            ]
+        )  # fmt: skip
+    routed = LabelingQueueItem.objects.filter(queue=review)
+    assert list(routed.values_list("trace__trace_id", flat=True)) == [trace_id]
