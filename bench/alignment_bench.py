@@ -37,7 +37,8 @@ JUDGE = {
 
 def start_judge(delay: float) -> tuple[subprocess.Popen[bytes], str]:
     judge = subprocess.Popen(
-        [sys.executable, "-m", "tests.evalhub.fake_openai", "--delay", str(delay)],
+        [sys.executable, "-m", "evalhub.fake_judge", "--key", "sk-test-fake-0123456789abcdef",
+         "--label", "correct", "--port", "0", "--delay", str(delay)],
         cwd=ROOT, stdout=subprocess.PIPE, start_new_session=True,
     )  # fmt: skip
     assert judge.stdout is not None

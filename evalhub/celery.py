@@ -47,6 +47,11 @@ def beat_schedule() -> dict[str, dict[str, object]]:
             "schedule": sweep,
             "options": {"expires": sweep},
         },
+        "alignment-runs-sweep": {
+            "task": "alignment.runs_sweep",
+            "schedule": sweep,
+            "options": {"expires": sweep},
+        },
         "retention-sweep": {
             "task": "evalhub.retention_sweep",
             "schedule": retention,

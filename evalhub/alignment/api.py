@@ -20,6 +20,7 @@ from evalhub.alignment.services import (
     alignment_estimate,
     alignment_golden_dataset,
     alignment_run_create,
+    alignment_run_resume,
     alignment_save,
 )
 from evalhub.calibration.api import EstimateOut, MetricsOut, metrics_out
@@ -219,6 +220,24 @@ def alignment_run_save(request: HttpRequest, alignment_id: int) -> dict[str, Any
     except AlignmentInvalid as exc:
         raise HttpError(409, str(exc)) from None
     return {"evaluator": run.evaluator.name, "version": version.number}
+
+
+class ResumedOut(Schema):
+    id: int
+    sent: bool = Field(..., description="False: the run is finished or a worker holds it")
+    status: str
+
+
+@router.post(
+    "/alignment-runs/{alignment_id}/resume", response=ResumedOut, url_name="alignment_run_resume"
+)
+def alignment_run_resume_post(request: HttpRequest, alignment_id: int) -> dict[str, Any]:
+    """Send a queued run, or one whose worker stopped renewing its lease, to a worker again
+    (the beat sweeper does the same by itself); items already judged are not judged again."""
+    run = _run(alignment_id)
+    sent = alignment_run_resume(run=run)
+    run.refresh_from_db()
+    return {"id": run.pk, "sent": sent, "status": run.status}
 
 
 class GoldenIn(Schema):

@@ -1,10 +1,11 @@
-"""Celery entry point of the alignment workspace: run a draft over its labelled items."""
+"""Celery entry points of the alignment workspace: run a draft over its labelled items, and the
+beat sweeper sending again the runs whose worker died or whose message was lost."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
-from evalhub.alignment.services import RUN_EXECUTE
+from evalhub.alignment.running import RUN_EXECUTE, RUNS_SWEEP
 
 
 @shared_task(
@@ -15,6 +16,13 @@ from evalhub.alignment.services import RUN_EXECUTE
 )
 def alignment_run_execute(run_id: int) -> str:
     """Idempotent: a finished run or one another worker holds is left alone."""
-    from evalhub.alignment.services import alignment_run_work
+    from evalhub.alignment.running import alignment_run_work
 
     return alignment_run_work(run_id=run_id)
+
+
+@shared_task(name=RUNS_SWEEP, ignore_result=True)
+def alignment_runs_sweep() -> list[int]:
+    from evalhub.alignment.running import alignment_runs_sweep
+
+    return alignment_runs_sweep()

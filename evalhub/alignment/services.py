@@ -6,42 +6,30 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import F
-from django.utils import timezone
 
 from annotations.agreement import TRACE, rating_pairs
 from annotations.datasets.services import DatasetAdded, dataset_examples_add_by_name
 from annotations.store.selectors import agreement_ratings
 from evalhub.alignment.models import (
     AlignmentItem,
-    AlignmentItemStatus,
     AlignmentRun,
     AlignmentStatus,
 )
-from evalhub.budgets.guard import budget_guard
+from evalhub.alignment.running import (
+    alignment_dispatch,
+    alignment_run_resume,
+    alignment_run_work,
+)
 from evalhub.calibration.estimate import SAMPLE, Estimate, JudgeInput, run_estimate
-from evalhub.core.jobs import job_send
 from evalhub.evaluators.definition import EvaluatorConfigError
 from evalhub.evaluators.models import Evaluator, EvaluatorVersion
-from evalhub.evaluators.running import (
-    EvaluationResult,
-    evaluation_cost,
-    evaluation_execute,
-    evaluation_prepare,
-)
 from evalhub.evaluators.selectors import evaluator_version_latest
 from evalhub.evaluators.services import evaluator_config_check, evaluator_update
-from evalhub.providers.limiter import Limiter
-from evalhub.providers.llm import RetryPolicy
-from evalhub.providers.models import Provider
 from evalhub.tasks.engine import representative_spans
 from tracing.models import Project, Session, Span, Trace
 
@@ -49,8 +37,6 @@ logger = logging.getLogger(__name__)
 
 MAX_ITEMS = 2000
 DEFAULT_ITEMS = 500
-LEASE = timedelta(minutes=10)
-WRITE_EVERY = 25
 
 
 class AlignmentInvalid(ValueError):
@@ -174,31 +160,6 @@ def _check_max_items(max_items: Any) -> None:
         raise AlignmentInvalid("max_items", f"must be at most {MAX_ITEMS}")
 
 
-# The Celery task working an alignment run (evalhub.alignment.jobs).
-RUN_EXECUTE = "alignment.run_execute"
-
-
-def alignment_dispatch(run_id: int) -> None:
-    """Send the run to a worker (after the commit that made it). A message that cannot be
-    sent leaves the run queued: the page offers to send it again."""
-    try:
-        job_send(RUN_EXECUTE, run_id)
-    except Exception:  # the broker is down
-        logger.exception("could not dispatch alignment run %s", run_id)
-
-
-def alignment_run_resume(*, run: AlignmentRun) -> bool:
-    """Send a queued run, or a running one whose worker's lease expired, to a worker again
-    (the run's claim makes a second message harmless). False when it needs nothing."""
-    stale = run.status == AlignmentStatus.RUNNING and (
-        run.lease_expires_at is None or run.lease_expires_at <= timezone.now()
-    )
-    if run.status != AlignmentStatus.QUEUED and not stale:
-        return False
-    transaction.on_commit(lambda: alignment_dispatch(run.pk))
-    return True
-
-
 @transaction.atomic
 def alignment_run_create(
     *,
@@ -245,165 +206,6 @@ def alignment_run_create(
     )
     transaction.on_commit(lambda: alignment_dispatch(run.pk))
     return run
-
-
-# --- running ---------------------------------------------------------------------------------
-
-
-def _claim(run_id: int) -> AlignmentRun | None:
-    with transaction.atomic():
-        run = AlignmentRun.objects.select_for_update().filter(pk=run_id).first()
-        if run is None or not run.is_active:
-            return None
-        now = timezone.now()
-        if (
-            run.status == AlignmentStatus.RUNNING
-            and run.lease_expires_at is not None
-            and run.lease_expires_at > now
-        ):
-            return None  # another worker has it
-        run.status = AlignmentStatus.RUNNING
-        run.started_at = run.started_at or now
-        run.lease_expires_at = now + LEASE
-        run.save(update_fields=["status", "started_at", "lease_expires_at"])
-        return run
-
-
-def _write(run: AlignmentRun, finished: list[tuple[AlignmentItem, EvaluationResult]]) -> None:
-    if not finished:
-        return
-    for item, result in finished:
-        item.status = AlignmentItemStatus.ERROR if result.error else AlignmentItemStatus.DONE
-        item.draft_label = result.label
-        item.draft_score = result.score
-        item.draft_explanation = (result.explanation or "")[:4000]
-        item.error = (result.skipped or result.error or "")[:2000]
-        item.prompt_tokens = result.prompt_tokens
-        item.completion_tokens = result.completion_tokens
-        item.latency_ms = result.latency_ms
-    with transaction.atomic():
-        # One plain UPDATE an item: cheaper to build than bulk_update's CASE per field.
-        for item, _result in finished:
-            AlignmentItem.objects.filter(pk=item.pk).update(
-                status=item.status,
-                draft_label=item.draft_label,
-                draft_score=item.draft_score,
-                draft_explanation=item.draft_explanation,
-                error=item.error,
-                prompt_tokens=item.prompt_tokens,
-                completion_tokens=item.completion_tokens,
-                latency_ms=item.latency_ms,
-            )
-        AlignmentRun.objects.filter(pk=run.pk).update(
-            done=F("done") + len(finished),
-            errored=F("errored") + sum(1 for _, r in finished if r.error),
-            prompt_tokens=F("prompt_tokens") + sum(r.prompt_tokens or 0 for _, r in finished),
-            completion_tokens=F("completion_tokens")
-            + sum(r.completion_tokens or 0 for _, r in finished),
-            cost=F("cost") + sum(r.cost or 0.0 for _, r in finished),
-            lease_expires_at=timezone.now() + LEASE,
-        )
-
-
-def _finish(run: AlignmentRun, error: str = "") -> None:
-    AlignmentRun.objects.filter(pk=run.pk).update(
-        status=AlignmentStatus.FAILED if error else AlignmentStatus.COMPLETED,
-        error=error[:2000],
-        finished_at=timezone.now(),
-        lease_expires_at=None,
-    )
-
-
-def _draft_provider(draft: dict[str, Any]) -> Provider | None:
-    """The provider the draft calls (its own, else the default): read once per run, not per
-    item. None: the evaluations fail with the reason, as the hub reports it."""
-    if draft.get("provider_id") is not None:
-        return Provider.objects.filter(pk=draft["provider_id"]).first()
-    return Provider.objects.filter(is_default=True).first()
-
-
-def alignment_run_work(
-    *,
-    run_id: int,
-    limiter: Limiter | None = None,
-    retry: RetryPolicy | None = None,
-    concurrency: int | None = None,
-) -> str:
-    """Evaluate the run's pending items with its draft: prepared on this thread, the judge
-    calls on a pool bounded by the provider's concurrency (and the shared limiter), results
-    written every few items. Idempotent: a finished run, or one another worker holds, is left
-    alone; a resumed run evaluates only pending items. Returns ``completed``, ``failed`` or
-    ``skipped``."""
-    run = _claim(run_id)
-    if run is None:
-        return "skipped"
-    draft_version = EvaluatorVersion(evaluator=run.evaluator, number=0, config=run.draft)
-    provider = _draft_provider(run.draft)
-    pending = (
-        run.items.filter(status=AlignmentItemStatus.PENDING)
-        .select_related("span__trace", "span__session", "span__project")
-        .order_by("id")
-    )
-    limit = concurrency or int(getattr(settings, "EVALHUB_TASK_CONCURRENCY", 16))
-    if provider is not None:
-        limit = min(limit, max(provider.max_concurrency, 1))
-    # Prepared one at a time as slots free up: the first calls start at once.
-    prepared = (
-        (item, evaluation_prepare(version=draft_version, span=item.span, provider=provider))
-        for item in list(pending)
-    )
-    finished: list[tuple[AlignmentItem, EvaluationResult]] = []
-    fatal = ""
-    queue = prepared
-    # The spend budgets of the evaluator, its provider and everything hold here too.
-    provider_id = provider.pk if provider is not None else None
-    guard = budget_guard(
-        task_id=None, evaluator_ids=[run.evaluator_id], provider_ids=[provider_id or 0]
-    )
-    inflight: dict[Future[EvaluationResult], AlignmentItem] = {}
-    with ThreadPoolExecutor(max_workers=max(limit, 1), thread_name_prefix="align") as pool:
-        while True:
-            while not fatal and len(inflight) < limit:
-                entry = next(queue, None)
-                if entry is None:
-                    break
-                item, ready = entry
-                if ready.result.fatal:  # no item could run: no provider, a bad key…
-                    fatal = ready.result.error or "the provider cannot be used"
-                    break
-                if ready.result.error is not None:
-                    finished.append((item, ready.result))
-                    continue
-                over_budget = guard.blocked(evaluator_id=run.evaluator_id, provider_id=provider_id)
-                if over_budget:
-                    fatal = over_budget
-                    break
-                inflight[pool.submit(evaluation_execute, ready, limiter=limiter, retry=retry)] = (
-                    item
-                )
-            if not inflight:
-                break
-            done, _ = wait(inflight, timeout=1.0, return_when=FIRST_COMPLETED)
-            for future in done:
-                item = inflight.pop(future)
-                result = future.result()
-                if result.fatal:
-                    fatal = fatal or (result.error or "the provider refused the request")
-                    continue
-                evaluation_cost(result)
-                guard.record(
-                    evaluator_id=run.evaluator_id,
-                    provider_id=provider_id,
-                    tokens=result.total_tokens,
-                    cost=result.cost,
-                )
-                finished.append((item, result))
-            if len(finished) >= WRITE_EVERY:
-                _write(run, finished)
-                finished = []
-    _write(run, finished)
-    _finish(run, fatal)
-    return "failed" if fatal else "completed"
 
 
 # --- saving --------------------------------------------------------------------------------

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
+from django.db.models import Q
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
 
 from evalhub.budgets.models import Budget
+from evalhub.budgets.notify import channel_choices
 from evalhub.budgets.selectors import BudgetState, budget_states
 from evalhub.budgets.services import BudgetInvalid, budget_create, budget_delete
 from evalhub.evaluators.selectors import evaluator_get
@@ -28,6 +30,10 @@ class BudgetIn(Schema):
     task_id: int | None = None
     evaluator: str | None = Field(None, description="An evaluator's name or id")
     provider_id: int | None = None
+    channels: list[str] = Field(
+        default_factory=list,
+        description="Notification channels (names or ids) the warning goes through, once a period",
+    )
 
 
 class BudgetOut(Schema):
@@ -46,6 +52,9 @@ class BudgetOut(Schema):
     calls: int
     reached: bool
     warning: bool
+    channels: list[str]
+    warned_at: datetime | None = Field(None, description="When this period's warning was sent")
+    warned_channels: int = Field(0, description="Messages the warning sent (0: page only)")
 
 
 def _out(state: BudgetState) -> dict[str, Any]:
@@ -55,7 +64,8 @@ def _out(state: BudgetState) -> dict[str, Any]:
         "evaluator_id": b.evaluator_id, "provider_id": b.provider_id, "period": b.period,
         "unit": b.unit, "limit": b.limit, "warn_percent": b.warn_percent,
         "period_start": state.period_start, "spent": state.spent, "calls": state.calls,
-        "reached": state.reached, "warning": state.warning,
+        "reached": state.reached, "warning": state.warning, "channels": state.channel_names,
+        "warned_at": state.warned_at, "warned_channels": state.warned_channels,
     }  # fmt: skip
 
 
@@ -84,10 +94,23 @@ def budgets_create(request: HttpRequest, body: BudgetIn) -> Status:
         provider = Provider.objects.filter(pk=body.provider_id).first()
         if provider is None:
             raise HttpError(404, f"provider_id: no provider {body.provider_id}")
+    channels = []
+    for ident in body.channels:
+        found = (
+            channel_choices()
+            .filter(
+                Q(name=ident) | (Q(pk=int(ident)) if ident.isdigit() and len(ident) < 13 else Q())
+            )
+            .first()
+        )
+        if found is None:
+            raise HttpError(422, f"channels: no notification channel {ident!r}")
+        channels.append(found)
     try:
         budget = budget_create(
             scope=body.scope, period=body.period, unit=body.unit, limit=body.limit,
             warn_percent=body.warn_percent, task=task, evaluator=evaluator, provider=provider,
+            channels=channels,
         )  # fmt: skip
     except BudgetInvalid as exc:
         raise HttpError(422, str(exc)) from None

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django import forms
 
 from evalhub.budgets.models import BudgetPeriod, BudgetScope, BudgetUnit
+from evalhub.budgets.notify import channel_choices
 from evalhub.evaluators.models import Evaluator
 from evalhub.providers.models import Provider
 from evalhub.tasks.models import Task
@@ -17,3 +18,10 @@ class BudgetForm(forms.Form):
     unit = forms.ChoiceField(choices=BudgetUnit.choices)
     limit = forms.FloatField(min_value=0.000001)
     warn_percent = forms.IntegerField(min_value=1, max_value=100, initial=80, label="Warn at (%)")
+    channels = forms.ModelMultipleChoiceField(
+        queryset=channel_choices(),
+        required=False,
+        label="Warn through",
+        help_text="Notification channels (Settings → Notification channels); none: this page.",
+        widget=forms.CheckboxSelectMultiple,
+    )

@@ -20,6 +20,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from evalhub.budgets.models import Budget, BudgetPeriod, BudgetScope, BudgetUnit, BudgetUsage
+from evalhub.budgets.notify import budget_warning_check
 
 
 def period_start(period: str, moment: datetime | None = None) -> date:
@@ -97,15 +98,16 @@ def usage_add(*, budget: Budget, amount: float, moment: datetime | None = None) 
     updated = BudgetUsage.objects.filter(budget=budget, period_start=start).update(
         spent=F("spent") + amount, calls=F("calls") + 1
     )
-    if updated:
-        return
-    try:
-        with transaction.atomic():
-            BudgetUsage.objects.create(budget=budget, period_start=start, spent=amount, calls=1)
-    except IntegrityError:  # another worker created the row meanwhile
-        BudgetUsage.objects.filter(budget=budget, period_start=start).update(
-            spent=F("spent") + amount, calls=F("calls") + 1
-        )
+    if not updated:
+        try:
+            with transaction.atomic():
+                BudgetUsage.objects.create(budget=budget, period_start=start, spent=amount, calls=1)
+        except IntegrityError:  # another worker created the row meanwhile
+            BudgetUsage.objects.filter(budget=budget, period_start=start).update(
+                spent=F("spent") + amount, calls=F("calls") + 1
+            )
+    if amount > 0:
+        budget_warning_check(budget=budget, start=start)
 
 
 def budget_guard(

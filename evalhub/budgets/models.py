@@ -42,6 +42,8 @@ class Budget(models.Model):
     warn_percent = models.PositiveSmallIntegerField(
         default=80, help_text="Warn when this share of the limit is spent."
     )
+    # Where the warning goes (the monitors' notification channels); none: the page shows it.
+    channels = models.ManyToManyField("monitors.NotificationChannel", blank=True, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -114,6 +116,9 @@ class BudgetUsage(models.Model):
     period_start = models.DateField()
     spent = models.FloatField(default=0.0)
     calls = models.PositiveIntegerField(default=0)
+    # When the warning threshold was crossed in this period (set once: one warning a period).
+    warned_at = models.DateTimeField(null=True, blank=True)
+    warned_channels = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         constraints = [

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from django.db.models import Q
 from django.utils import timezone
@@ -18,6 +18,8 @@ class BudgetState:
     period_start: date
     spent: float
     calls: int
+    warned_at: datetime | None = None  # the warning of this period (once), else None
+    warned_channels: int = 0  # messages it sent (0: shown on this page only)
 
     @property
     def share(self) -> float:
@@ -33,13 +35,20 @@ class BudgetState:
 
     @property
     def warning(self) -> bool:
-        """The warning threshold is crossed (shown on the page; no notification channel)."""
+        """The warning threshold is crossed (shown on the page; sent once a period through
+        the budget's channels)."""
         return not self.reached and self.percent >= self.budget.warn_percent
+
+    @property
+    def channel_names(self) -> list[str]:
+        return [channel.name for channel in self.budget.channels.all()]
 
 
 def budget_states() -> list[BudgetState]:
-    """Every budget with its current period's spend (two queries)."""
-    budgets = list(Budget.objects.select_related("task", "evaluator", "provider"))
+    """Every budget with its current period's spend (three queries)."""
+    budgets = list(
+        Budget.objects.select_related("task", "evaluator", "provider").prefetch_related("channels")
+    )
     if not budgets:
         return []
     now = timezone.now()
@@ -54,6 +63,8 @@ def budget_states() -> list[BudgetState]:
             period_start=starts[b.pk],
             spent=usage[b.pk].spent if b.pk in usage else 0.0,
             calls=usage[b.pk].calls if b.pk in usage else 0,
+            warned_at=usage[b.pk].warned_at if b.pk in usage else None,
+            warned_channels=usage[b.pk].warned_channels if b.pk in usage else 0,
         )
         for b in budgets
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -35,6 +36,7 @@ def budget_create(
     task: Task | None = None,
     evaluator: Evaluator | None = None,
     provider: Provider | None = None,
+    channels: Sequence[Any] = (),
 ) -> Budget:
     """A budget; raises ``BudgetInvalid`` naming the field (nothing written)."""
     scope = _choice("scope", scope, BudgetScope)
@@ -63,7 +65,7 @@ def budget_create(
             raise BudgetInvalid(name, f"a {scope} budget has no {name}")
     try:
         with transaction.atomic():
-            return Budget.objects.create(
+            budget = Budget.objects.create(
                 scope=scope,
                 period=period,
                 unit=unit,
@@ -73,6 +75,9 @@ def budget_create(
             )
     except IntegrityError:
         raise BudgetInvalid("scope", "such a budget exists: change or delete it") from None
+    if channels:
+        budget.channels.set(channels)
+    return budget
 
 
 def budget_delete(*, budget: Budget) -> None:

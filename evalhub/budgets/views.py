@@ -32,6 +32,7 @@ def budgets(request: HttpRequest) -> HttpResponse:
                     task=data.get("task"),
                     evaluator=data.get("evaluator"),
                     provider=data.get("provider"),
+                    channels=list(data.get("channels") or []),
                 )
             except BudgetInvalid as exc:
                 form.add_error(exc.field if exc.field in form.fields else None, exc.message)

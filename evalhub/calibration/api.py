@@ -11,8 +11,13 @@ from ninja.errors import HttpError
 
 from annotations.queues.models import LabelingQueue
 from evalhub.calibration.estimate import estimate_out, task_backfill_estimate
-from evalhub.calibration.models import CalibrationSampling
-from evalhub.calibration.routing import disagreements_route
+from evalhub.calibration.models import CalibrationSampling, DisagreementRouting
+from evalhub.calibration.routing import (
+    RoutingInvalid,
+    disagreement_routing_clear,
+    disagreement_routing_set,
+    disagreements_route,
+)
 from evalhub.calibration.sampling import (
     SamplingInvalid,
     calibration_sampling_clear,
@@ -205,6 +210,7 @@ class SamplingIn(Schema):
     queue_id: int = Field(..., description="The labeling queue the sampled items go to")
     rate_percent: float = Field(..., description="Share of the judged items, above 0 to 100")
     evaluator: str | None = Field(None, description="Whose label stratifies (default: first)")
+    stratify: bool = Field(True, description="Each judge label its share; false: one stratum")
 
 
 class SamplingOut(Schema):
@@ -213,6 +219,7 @@ class SamplingOut(Schema):
     queue_id: int | None
     rate_percent: float | None
     evaluator: str | None
+    stratify: bool
     strata: dict[str, list[int]] = Field(..., description="label → [items seen, items sent]")
 
 
@@ -223,6 +230,7 @@ def _sampling_out(config: CalibrationSampling) -> dict[str, Any]:
         "queue_id": config.queue_id,
         "rate_percent": config.rate_percent,
         "evaluator": config.evaluator.name if config.evaluator else None,
+        "stratify": config.stratify,
         "strata": config.strata,
     }
 
@@ -251,7 +259,11 @@ def calibration_sampling_put(
             raise HttpError(404, f"evaluator: no evaluator {body.evaluator!r}")
     try:
         config = calibration_sampling_set(
-            task=task, queue=queue, rate_percent=body.rate_percent, evaluator=evaluator
+            task=task,
+            queue=queue,
+            rate_percent=body.rate_percent,
+            evaluator=evaluator,
+            stratify=body.stratify,
         )
     except SamplingInvalid as exc:
         raise HttpError(422, str(exc)) from None
@@ -266,7 +278,7 @@ def calibration_sampling_get(request: HttpRequest, task_id: int) -> dict[str, An
     if config is None:
         return {
             "task_id": task.pk, "enabled": False, "queue_id": None, "rate_percent": None,
-            "evaluator": None, "strata": {},
+            "evaluator": None, "stratify": True, "strata": {},
         }  # fmt: skip
     return _sampling_out(config)
 
@@ -317,3 +329,70 @@ def disagreements_route_post(request: HttpRequest, ident: str, body: RouteIn) ->
         "already_queued": routed.already_queued,
         "other_kind": routed.other_kind,
     }
+
+
+class RoutingIn(Schema):
+    queue_id: int = Field(..., description="The review queue (of the task's item kind)")
+    judge: bool = Field(True, description="Route items where the judge and a person disagree")
+    people: bool = Field(False, description="Route items where two people disagree")
+    evaluator: str | None = Field(None, description="Whose labels (default: first LLM judge)")
+
+
+class RoutingOut(Schema):
+    task_id: int
+    enabled: bool
+    queue_id: int | None
+    judge: bool
+    people: bool
+    evaluator: str | None
+    routed: int = Field(..., description="Items it added to the queue so far")
+
+
+def _routing_out(task: Task, routing: DisagreementRouting | None) -> dict[str, Any]:
+    if routing is None:
+        return {
+            "task_id": task.pk, "enabled": False, "queue_id": None, "judge": False,
+            "people": False, "evaluator": None, "routed": 0,
+        }  # fmt: skip
+    return {
+        "task_id": task.pk, "enabled": True, "queue_id": routing.queue_id,
+        "judge": routing.judge, "people": routing.people,
+        "evaluator": routing.evaluator.name if routing.evaluator else None,
+        "routed": routing.routed,
+    }  # fmt: skip
+
+
+@router.put("/tasks/{task_id}/disagreement-routing", response=RoutingOut)
+def disagreement_routing_put(request: HttpRequest, task_id: int, body: RoutingIn) -> dict[str, Any]:
+    """From now on, as labels arrive on the task's items, route its disagreements (judge vs
+    person and/or person vs person) into a review queue."""
+    task = _task(task_id)
+    queue = LabelingQueue.objects.filter(pk=body.queue_id).first()
+    if queue is None:
+        raise HttpError(404, f"queue_id: no queue {body.queue_id}")
+    evaluator = None
+    if body.evaluator is not None:
+        evaluator = evaluator_get(body.evaluator)
+        if evaluator is None:
+            raise HttpError(404, f"evaluator: no evaluator {body.evaluator!r}")
+    try:
+        routing = disagreement_routing_set(
+            task=task, queue=queue, judge=body.judge, people=body.people, evaluator=evaluator
+        )
+    except RoutingInvalid as exc:
+        raise HttpError(422, str(exc)) from None
+    return _routing_out(task, routing)
+
+
+@router.get("/tasks/{task_id}/disagreement-routing", response=RoutingOut)
+def disagreement_routing_get(request: HttpRequest, task_id: int) -> dict[str, Any]:
+    """The task's disagreement routing (``enabled`` false: none)."""
+    task = _task(task_id)
+    routing = DisagreementRouting.objects.filter(task=task).select_related("evaluator").first()
+    return _routing_out(task, routing)
+
+
+@router.delete("/tasks/{task_id}/disagreement-routing", response={204: None})
+def disagreement_routing_delete(request: HttpRequest, task_id: int) -> Status:
+    disagreement_routing_clear(task=_task(task_id))
+    return Status(204, None)

@@ -13,3 +13,7 @@ class CalibrationConfig(AppConfig):
         from evalhub.tasks.hooks import items_written_register
 
         items_written_register(calibration_sample)  # a task's share of judged items to a queue
+        from evalhub.calibration import (
+            jobs,  # noqa: F401 - registers the Celery task (sent by name)
+            receivers,  # noqa: F401 - routes disagreements as labels arrive
+        )

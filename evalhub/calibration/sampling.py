@@ -54,7 +54,12 @@ def stratified_choice(
 
 @transaction.atomic
 def calibration_sampling_set(
-    *, task: Task, queue: LabelingQueue, rate_percent: Any, evaluator: Evaluator | None = None
+    *,
+    task: Task,
+    queue: LabelingQueue,
+    rate_percent: Any,
+    evaluator: Evaluator | None = None,
+    stratify: bool = True,
 ) -> CalibrationSampling:
     """Send ``rate_percent`` of ``task``'s judged items to ``queue`` from now on. Raises
     ``SamplingInvalid`` naming the field."""
@@ -74,6 +79,7 @@ def calibration_sampling_set(
             "queue": queue,
             "rate_percent": float(rate_percent),
             "evaluator": evaluator,
+            "stratify": bool(stratify),
             "updated_at": timezone.now(),
         },
     )
@@ -110,9 +116,10 @@ def calibration_sample(*, run: Any, rows: list[Any]) -> int:
     done = [row for row in rows if row.status == ItemStatus.DONE]
     evaluator = config.evaluator.name if config.evaluator is not None else None
     strata = dict(config.strata)
-    chosen = stratified_choice(
-        (_label(row, evaluator) for row in done), strata, config.rate_percent
-    )
+    labels = (_label(row, evaluator) for row in done)
+    if not config.stratify:  # one stratum: every judged item alike
+        labels = ("*" if label is not None else None for label in labels)
+    chosen = stratified_choice(labels, strata, config.rate_percent)
     config.strata, config.updated_at = strata, timezone.now()
     config.save(update_fields=["strata", "updated_at"])
     keys = [done[position].target_key for position in chosen]

@@ -6,20 +6,37 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET, require_POST
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from evalhub.calibration.estimate import JudgeInput, backfill_estimate, duration_text
+from evalhub.calibration.forms import TaskCalibrationForm
+from evalhub.calibration.models import CalibrationSampling, DisagreementRouting
+from evalhub.calibration.routing import (
+    RoutingInvalid,
+    disagreement_routing_clear,
+    disagreement_routing_set,
+)
+from evalhub.calibration.sampling import (
+    SamplingInvalid,
+    calibration_sampling_clear,
+    calibration_sampling_set,
+)
 from evalhub.calibration.selectors import evaluator_calibration
 from evalhub.core.buckets import BUCKETS
 from evalhub.evaluators.selectors import evaluator_get, evaluator_version_latest
+from evalhub.tasks.models import Task
+from evalhub.tasks.selectors import task_get
 from tracing.models import Project
 from tracing.query import FilterError
 
 TEMPLATE = "calibration/evaluator_calibration.html"
 ESTIMATE_ID = "backfill-estimate"
+TEST_ESTIMATE_ID = "test-estimate"
 
 
 class CalibrationForm(forms.Form):
@@ -61,26 +78,35 @@ ESTIMATE_FIELDS = ("project", "evaluators", "granularity", "filter", "sampling_r
 def task_form_estimate(request: HttpRequest) -> HttpResponse:
     """The task form's backfill estimate (the whole form posted): the items the backfill
     would evaluate, judge calls, tokens, cost and duration — a fragment."""
+    from evalhub.tasks.dryrun import DRY_RUN_LIMIT
     from evalhub.tasks.forms import BackfillForm, TaskForm
 
+    # ``estimate=test``: the form's "Test task" (a few newest items, no window), else the
+    # backfill the form describes.
+    test_run = request.POST.get("estimate") == "test"
     form = TaskForm(request.POST)
-    backfill = BackfillForm(request.POST, prefix="backfill")
     form.is_valid()
-    backfill.is_valid()
     problems = [
         f"{form.fields[name].label or name.capitalize()}: {' '.join(errors)}"
         for name, errors in form.errors.items()
         if name in ESTIMATE_FIELDS
-    ] + [
-        f"Backfill {backfill.fields[name].label if name in backfill.fields else ''}: "
-        f"{' '.join(errors)}"
-        for name, errors in backfill.errors.items()
     ]
+    window: dict[str, Any] = {"start": None, "end": None, "max_items": DRY_RUN_LIMIT}
+    if not test_run:
+        backfill = BackfillForm(request.POST, prefix="backfill")
+        if backfill.is_valid():
+            window = backfill.cleaned_data
+        problems += [
+            f"Backfill {backfill.fields[name].label if name in backfill.fields else ''}: "
+            f"{' '.join(errors)}"
+            for name, errors in backfill.errors.items()
+        ]
     if not problems and not form.cleaned_data.get("evaluators"):
         problems.append("Choose at least one evaluator.")
-    context: dict[str, Any] = {"estimate": None, "problems": problems, "estimate_id": ESTIMATE_ID}
+    estimate_id = TEST_ESTIMATE_ID if test_run else ESTIMATE_ID
+    context: dict[str, Any] = {"estimate": None, "problems": problems, "estimate_id": estimate_id}
     if not problems:
-        data, window = form.cleaned_data, backfill.cleaned_data
+        data = form.cleaned_data
         judges = [
             JudgeInput(
                 version=evaluator_version_latest(evaluator=entry.evaluator),
@@ -106,3 +132,103 @@ def task_form_estimate(request: HttpRequest) -> HttpResponse:
         else:
             context |= {"estimate": estimate, "duration": duration_text(estimate.seconds)}
     return render(request, "calibration/_estimate.html", context)
+
+
+# --- a task's calibration: sampling into a queue, disagreements to review ----------------------
+
+TASK_TEMPLATE = "calibration/task_calibration.html"
+
+
+def _initial(task: Task) -> dict[str, Any]:
+    sampling = CalibrationSampling.objects.filter(task=task).first()
+    routing = DisagreementRouting.objects.filter(task=task).first()
+    initial: dict[str, Any] = {"stratify": True, "judge": True}
+    if sampling is not None:
+        initial |= {
+            "sampling": True,
+            "rate_percent": sampling.rate_percent,
+            "stratify": sampling.stratify,
+            "queue": sampling.queue_id,
+            "evaluator": sampling.evaluator_id,
+        }
+    if routing is not None:
+        initial |= {
+            "routing": True,
+            "review_queue": routing.queue_id,
+            "judge": routing.judge,
+            "people": routing.people,
+        }
+    return initial
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def task_calibration_page(request: HttpRequest, task_id: int) -> HttpResponse:
+    """The task's calibration sampling and disagreement routing: the form, what each has done
+    so far (the strata, the items routed). A bad input is a form error; nothing is saved."""
+    task = task_get(task_id)
+    if task is None:
+        raise Http404("no such task")
+    htmx = getattr(request, "htmx", None)
+    partial = bool(htmx) and not htmx.history_restore_request
+    status, saved = 200, False
+    if request.method == "POST":
+        form = TaskCalibrationForm(request.POST, task=task)
+        saved = form.is_valid() and _save(task, form)
+        if saved and not partial:
+            messages.success(request, "Calibration settings saved.")
+            return redirect("calibration:task", task_id=task.pk)
+        if saved:
+            form = TaskCalibrationForm(initial=_initial(task), task=task)
+        elif not partial:
+            status = 400
+    else:
+        form = TaskCalibrationForm(initial=_initial(task), task=task)
+    context = {
+        "task": task,
+        "form": form,
+        "saved": saved,
+        "sampling": CalibrationSampling.objects.filter(task=task).select_related("queue").first(),
+        "routing": DisagreementRouting.objects.filter(task=task).select_related("queue").first(),
+    }
+    # htmx swaps the settings part in place (its errors included); a plain POST gets the page.
+    template = (
+        f"{TASK_TEMPLATE}#settings" if partial and request.method == "POST" else TASK_TEMPLATE
+    )
+    return render(request, template, context, status=status)
+
+
+def _save(task: Task, form: TaskCalibrationForm) -> bool:
+    """Apply both settings in one transaction; a service's refusal becomes the form error of
+    its field and nothing is saved."""
+    data = form.cleaned_data
+    try:
+        with transaction.atomic():
+            if data.get("sampling"):
+                calibration_sampling_set(
+                    task=task,
+                    queue=data["queue"],
+                    rate_percent=data["rate_percent"],
+                    evaluator=data.get("evaluator"),
+                    stratify=bool(data.get("stratify")),
+                )
+            else:
+                calibration_sampling_clear(task=task)
+            if data.get("routing"):
+                disagreement_routing_set(
+                    task=task,
+                    queue=data["review_queue"],
+                    judge=bool(data.get("judge")),
+                    people=bool(data.get("people")),
+                    evaluator=data.get("evaluator"),
+                )
+            else:
+                disagreement_routing_clear(task=task)
+    except SamplingInvalid as exc:
+        form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        return False
+    except RoutingInvalid as exc:
+        field = {"queue": "review_queue"}.get(exc.field, exc.field)
+        form.add_error(field if field in form.fields else None, exc.message)
+        return False
+    return True

@@ -164,6 +164,7 @@ PAGES: Final[dict[str, PageRule]] = {
     "monitors:automation": page(R, W),
     # judge calibration (evalhub.calibration)
     "calibration:evaluator": page(R),
+    "calibration:task": page(R, W),  # a task's sampling and disagreement routing
     "calibration:task-estimate": page(W, W),  # the task form's helpers are WRITE
     # the alignment workspace (evalhub.alignment): running a draft calls the judge
     "alignment:workspace": page(R, W),
@@ -343,6 +344,10 @@ API: Final[dict[str, Need]] = {
     "api:disagreements_route_post": W,
     "api:calibration_sampling_get": R,
     "api:calibration_sampling_delete": W,
+    "api:disagreement_routing_put": W,
+    "api:disagreement_routing_get": R,
+    "api:disagreement_routing_delete": W,
+    "api:alignment_run_resume": W,
     "api:budgets_list": R,
     "api:budgets_create": A,
     "api:budgets_delete": A,

@@ -4,9 +4,10 @@ its log: each attempt counted, the last error kept, retried with back-off by its
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -190,6 +191,22 @@ def delivery_test_create(*, channel: NotificationChannel) -> Delivery:
     return delivery
 
 
+def notification_send(
+    *, channels: Sequence[NotificationChannel], payload: dict[str, Any]
+) -> list[int]:
+    """A message from elsewhere in the hub (a budget's warning) to ``channels``: one delivery
+    each, sent after the commit by its task with the alerts' retries and log. The ids."""
+    deliveries = [
+        Delivery.objects.create(channel=channel, payload=payload)
+        for channel in channels
+        if channel.enabled
+    ]
+    ids = [d.pk for d in deliveries]
+    if ids:
+        transaction.on_commit(lambda: [job_send(DELIVERY_SEND, pk) for pk in ids])
+    return ids
+
+
 __all__ = [
     "ChannelInput",
     "ChannelInvalid",
@@ -202,4 +219,5 @@ __all__ = [
     "deliveries_stale",
     "delivery_attempt",
     "delivery_test_create",
+    "notification_send",
 ]

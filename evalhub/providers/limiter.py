@@ -186,6 +186,8 @@ _default_lock = threading.Lock()
 def limiter_default() -> Limiter:
     """Redis-backed when ``EVALHUB_LIMITER_REDIS_URL`` (default: ``REDIS_URL``) is set."""
     global _default
+    if _default is not None:  # asked before every call: no lock once it is made
+        return _default
     with _default_lock:
         if _default is None:
             from django.conf import settings

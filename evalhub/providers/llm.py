@@ -153,7 +153,6 @@ _clients_lock = threading.Lock()
 _MAX_CLIENTS = 64
 
 
-@sensitive_variables("common")
 def client_for(provider: ProviderConfig) -> openai.OpenAI:
     """The SDK client for ``provider``, kept per process: its connection pool is reused across
     calls and threads (an ``openai`` client is thread-safe); building one per call cost more
@@ -165,10 +164,18 @@ def client_for(provider: ProviderConfig) -> openai.OpenAI:
         provider.timeout_seconds,
         hashlib.sha256(provider.api_key.encode()).hexdigest(),
     )
-    with _clients_lock:
+    client = _clients.get(identity)
+    if client is not None:
+        return client
+    with _clients_lock:  # built once: a run's first calls all arrive here together
         client = _clients.get(identity)
         if client is not None:
             return client
+        return _client_build(provider, identity)
+
+
+@sensitive_variables("common")
+def _client_build(provider: ProviderConfig, identity: tuple[Any, ...]) -> openai.OpenAI:
     common: dict[str, Any] = {
         "api_key": provider.api_key or "none",
         "max_retries": 0,
@@ -186,10 +193,17 @@ def client_for(provider: ProviderConfig) -> openai.OpenAI:
         )
     else:
         client = openai.OpenAI(base_url=provider.base_url or None, **common)
-    with _clients_lock:
-        if len(_clients) >= _MAX_CLIENTS:
-            _clients.clear()
-        return _clients.setdefault(identity, client)
+    if len(_clients) >= _MAX_CLIENTS:
+        _clients.clear()
+    _clients[identity] = client
+    return client
+
+
+def openai_response_type() -> type[Any]:
+    """The HTTP response class the SDK returns unparsed (its ``cast_to`` for a raw answer)."""
+    from openai._httpx2 import http_response_types
+
+    return http_response_types()[0]
 
 
 def _status_error(exc: openai.APIStatusError, secret: str) -> LlmError:
@@ -287,7 +301,11 @@ def chat_complete(
         try:
             with limiter.slot(provider.limits(), timeout=retry.limiter_timeout_seconds):
                 started = time.monotonic()
-                response = client.chat.completions.with_raw_response.create(**kwargs)
+                # The body as built here, posted as is: the SDK's ``create`` would walk it
+                # through its typed-dict transform first, about 0.8 ms of CPU a call.
+                response = client.post(
+                    "/chat/completions", body=kwargs, cast_to=openai_response_type()
+                )
             result = _result(response.text, started, attempt)
             result.failures = failures
             return result

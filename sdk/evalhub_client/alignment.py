@@ -88,6 +88,12 @@ class Alignment:
         body = self._http.request("POST", f"/v1/alignment-runs/{_id(run)}/save")
         return int(body["version"])
 
+    def resume(self, run: int | Mapping[str, Any]) -> bool:
+        """Send a queued run, or one whose worker died, to a worker again (the server's
+        sweeper does so by itself after a lease); False when it needs nothing."""
+        body = self._http.request("POST", f"/v1/alignment-runs/{_id(run)}/resume")
+        return bool(body["sent"])
+
     def golden_dataset(self, run: int | Mapping[str, Any], name: str) -> dict[str, Any]:
         """Copy the run's labelled items into the dataset ``name`` as golden examples."""
         body: dict[str, Any] = self._http.request(

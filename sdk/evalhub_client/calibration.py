@@ -109,3 +109,86 @@ class Calibration:
     def labels(self, evaluator: str | int, **kwargs: Any) -> pd.DataFrame:
         """One row per version, bucket and label: ``precision`` and ``recall`` with bounds."""
         return _frame(self.get(evaluator, **kwargs)["label_rows"], LABEL_COLUMNS)
+
+    # --- calibration sampling and disagreement routing of a task --------------------------------
+
+    def sampling(self, task_id: int) -> dict[str, Any]:
+        """The task's calibration sampling: ``enabled``, ``queue_id``, ``rate_percent``,
+        ``stratify`` and ``strata`` (label → [items judged, items sent])."""
+        body: dict[str, Any] = self._http.request(
+            "GET", f"/v1/tasks/{int(task_id)}/calibration-sampling"
+        )
+        return body
+
+    def set_sampling(
+        self,
+        task_id: int,
+        *,
+        queue_id: int,
+        rate_percent: float,
+        stratify: bool = True,
+        evaluator: str | None = None,
+    ) -> dict[str, Any]:
+        """Send ``rate_percent`` of the task's judged items (per judge label when
+        ``stratify``) into the labeling queue ``queue_id`` from now on."""
+        body: dict[str, Any] = self._http.request(
+            "PUT",
+            f"/v1/tasks/{int(task_id)}/calibration-sampling",
+            json={
+                "queue_id": queue_id,
+                "rate_percent": rate_percent,
+                "stratify": stratify,
+                "evaluator": evaluator,
+            },
+        )
+        return body
+
+    def clear_sampling(self, task_id: int) -> None:
+        self._http.request("DELETE", f"/v1/tasks/{int(task_id)}/calibration-sampling")
+
+    def routing(self, task_id: int) -> dict[str, Any]:
+        """The task's disagreement routing: ``enabled``, ``queue_id``, ``judge``, ``people``,
+        ``routed`` (items added so far)."""
+        body: dict[str, Any] = self._http.request(
+            "GET", f"/v1/tasks/{int(task_id)}/disagreement-routing"
+        )
+        return body
+
+    def set_routing(
+        self,
+        task_id: int,
+        *,
+        queue_id: int,
+        judge: bool = True,
+        people: bool = False,
+        evaluator: str | None = None,
+    ) -> dict[str, Any]:
+        """As labels arrive, route the items where the judge and a person (``judge``) or two
+        people (``people``) disagree into the review queue ``queue_id``."""
+        body: dict[str, Any] = self._http.request(
+            "PUT",
+            f"/v1/tasks/{int(task_id)}/disagreement-routing",
+            json={"queue_id": queue_id, "judge": judge, "people": people, "evaluator": evaluator},
+        )
+        return body
+
+    def clear_routing(self, task_id: int) -> None:
+        self._http.request("DELETE", f"/v1/tasks/{int(task_id)}/disagreement-routing")
+
+    def route(
+        self,
+        evaluator: str | int,
+        *,
+        project: str,
+        queue_id: int,
+        judge: bool = True,
+        people: bool = False,
+    ) -> dict[str, Any]:
+        """Route the disagreements already there, once: ``disagreements``, ``added``,
+        ``already_queued``, ``other_kind``."""
+        body: dict[str, Any] = self._http.request(
+            "POST",
+            f"/v1/evaluators/{path_segment(evaluator)}/disagreements/route",
+            json={"project": project, "queue_id": queue_id, "judge": judge, "people": people},
+        )
+        return body

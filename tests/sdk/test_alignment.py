@@ -41,6 +41,7 @@ def test_a_draft_run_compared_saved_and_copied(client, fake_openai, celery_eager
     golden = client.alignment.golden_dataset(run, "golden")
     assert (golden["added"], golden["created"]) == (4, True)
     assert [r["id"] for r in client.alignment.list("Correctness")] == [run["id"]]
+    assert client.alignment.resume(run) is False  # completed: nothing to send
 
 
 def test_errors_name_the_field(client):
@@ -56,3 +57,5 @@ def test_errors_name_the_field(client):
         client.alignment.create("Correctness", project="default", draft=JUDGE, max_items=0)
     with pytest.raises(NotFoundError):
         client.alignment.get(424242)
+    with pytest.raises(NotFoundError):
+        client.alignment.resume(424242)

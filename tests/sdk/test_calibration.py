@@ -73,3 +73,39 @@ def test_budgets_through_the_client(client):
         client.budgets.create(scope="global", period="year", unit="usd", limit=1)
     client.budgets.delete(created["id"])
     assert client.budgets.list().empty
+
+
+def test_a_tasks_sampling_and_routing_set_read_and_cleared(client):
+    from evalhub_client import NotFoundError as Missing
+
+    from annotations.queues.services import queue_create
+    from annotations.rubrics.services import annotation_config_create
+    from evalhub.providers.services import provider_create
+    from tests.evalhub.tasks.factories import make_task
+
+    provider = provider_create(
+        name="nowhere", kind="compatible", base_url="http://127.0.0.1:9/v1", api_key="sk-x",
+        default_model="judge-small", requests_per_minute=0,
+    )  # fmt: skip
+    task = make_task(judge("Correctness", provider_id=provider.pk))
+    config = annotation_config_create(
+        name="Correctness", kind="CATEGORICAL", values=[{"label": "a"}]
+    )
+    queue = queue_create(name="calibration", item_kind="SPAN", configs=[config])
+    assert client.calibration.sampling(task.pk)["enabled"] is False
+    sampling = client.calibration.set_sampling(
+        task.pk, queue_id=queue.pk, rate_percent=2, stratify=False
+    )
+    assert (sampling["enabled"], sampling["rate_percent"], sampling["stratify"]) == (True, 2, False)
+    routing = client.calibration.set_routing(task.pk, queue_id=queue.pk, people=True)
+    assert (routing["judge"], routing["people"], routing["routed"]) == (True, True, 0)
+    assert client.calibration.routing(task.pk)["queue_id"] == queue.pk
+    with pytest.raises(ValidationError) as bad:
+        client.calibration.set_routing(task.pk, queue_id=queue.pk, judge=False)
+    assert "judge" in str(bad.value)
+    with pytest.raises(Missing):
+        client.calibration.set_routing(task.pk, queue_id=99999)
+    client.calibration.clear_routing(task.pk)
+    client.calibration.clear_sampling(task.pk)
+    assert client.calibration.routing(task.pk)["enabled"] is False
+    assert client.calibration.sampling(task.pk)["enabled"] is False

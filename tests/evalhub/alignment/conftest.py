@@ -9,4 +9,5 @@ def alignment_dispatched(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     the tests work them with ``alignment_run_work``."""
     sent: list[int] = []
     monkeypatch.setattr("evalhub.alignment.services.alignment_dispatch", sent.append)
+    monkeypatch.setattr("evalhub.alignment.running.alignment_dispatch", sent.append)
     return sent

@@ -185,3 +185,27 @@ def test_the_task_form_and_the_alignment_workspace_show_their_estimates(
     assert "data-estimate-items>2 <span" in html and "capped" in html
     none = client.post(reverse("alignment:estimate", args=["Correctness"]), draft | {"choices": ""})
     assert b"form-error" in none.content
+
+
+def test_the_task_forms_test_run_is_estimated_before_it_runs(client, django_user_model, provider):
+    client.force_login(django_user_model.objects.create_user(username="wes", password="pw"))
+    evaluator = judge("Correctness", provider_id=provider.pk)
+    labelled_spans([("correct", "correct", 1)] * 3)
+    page = client.get(reverse("tasks:new")).content.decode()
+    assert "data-test-estimate" in page and 'id="test-estimate"' in page
+    form = {
+        "name": "t",
+        "project": "default",
+        "evaluators": [str(evaluator.pk)],
+        "granularity": "span",
+        "filter": "",
+        "sampling_rate": "100",
+        "interval_seconds": "30",
+        "estimate": "test",  # no backfill window: the test's few items
+    }
+    html = client.post(reverse("calibration:task-estimate"), form).content.decode()
+    # 9 spans match; the test run evaluates at most 5 of them, one judge call each at most.
+    assert 'id="test-estimate"' in html and "data-estimate-items>5 <span" in html
+    assert "capped" in html and "data-estimate-duration" in html and "data-estimate-cost" in html
+    bad = client.post(reverse("calibration:task-estimate"), form | {"sampling_rate": "x"})
+    assert b"form-error" in bad.content and b"data-estimate-items" not in bad.content
