@@ -99,7 +99,9 @@ LOAD_SQL = [
        WHERE s.span_kind = 'LLM' AND right(s.span_id, 1) IN ('2', 'a')""",
     "SELECT setval(pg_get_serial_sequence('tracing_trace', 'id'), 200000)",
     "SELECT setval(pg_get_serial_sequence('tracing_project', 'id'), 1)",
-    "ANALYZE",
+    # What autovacuum does soon after a load: statistics and the visibility map (index-only
+    # scans of the span indexes need it).
+    "VACUUM ANALYZE",
 ]
 
 
