@@ -10,7 +10,9 @@ Measures (docs/benchmarks.md):
    (steady state) — p50/p95 per window size and per metric, 3 rounds over the 100 monitors;
 2. the real path for a window that just closed: ``monitor_check`` for all 100 monitors one
    after the other in one process (check rows written, state machine run), wall time;
-3. the "would have fired" preview (120 windows over 30 days) of three monitors.
+3. the "would have fired" preview (120 windows over 30 days) of three monitors;
+4. the join of a window's spans to their results, bounded by the window's span id range (as
+   the checks run it) against unbounded (as before), interleaved so both see the same load.
 
 The data is written with SQL (``generate_series``) rather than through ingest: this measures
 the monitors, not the ingest path (``bench/ingest_bench.py`` does that).
@@ -251,6 +253,41 @@ def measure() -> None:
               f"({len(preview.points)} windows)")  # fmt: skip
 
 
+def join_shapes() -> None:
+    """Label rate over a window, the results' join bounded by the window's span ids (the
+    checks' way) and unbounded (the bound made vacuous: the plan they had before), one after
+    the other 10 times, p50/p95 in ms."""
+    from django.db.models import Q
+    from django.utils import timezone
+
+    from annotations.models import AnnotatorKind
+    from evalhub.monitors.metrics import _result_rows, span_id_bounds, window_spans
+
+    end = timezone.now().replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    kinds = (AnnotatorKind.LLM, AnnotatorKind.CODE)
+    print("label rate, bounded join vs unbounded (ms): window, p50 / p95 each")
+    for window in (3600, 86400):
+        start = end - timedelta(seconds=window)
+        taken: dict[str, list[float]] = {"bounded": [], "unbounded": []}
+        for _round in range(10):
+            for shape in taken:
+                began = time.perf_counter()
+                spans = window_spans(project=1, filter_q=Q(), start=start, end=end)
+                if shape == "bounded":
+                    bounds = span_id_bounds(project=1, start=start, end=end)
+                else:
+                    bounds = (0, 2**63 - 1)
+                assert bounds is not None
+                _result_rows(spans, kinds=kinds, name="correctness", label="incorrect",
+                             mean=False, segment=None, bounds=bounds)  # fmt: skip
+                taken[shape].append((time.perf_counter() - began) * 1000)
+        cells = "   ".join(
+            f"{shape} {statistics.median(v):6.1f} / {percentile(v, 0.95):6.1f}"
+            for shape, v in taken.items()
+        )
+        print(f"  {window:>6} s   {cells}")
+
+
 def _evaluations() -> int:
     from annotations.models import Annotation
 
@@ -268,6 +305,7 @@ def main() -> None:
     if fresh:
         load()
     measure()
+    join_shapes()
 
 
 if __name__ == "__main__":
