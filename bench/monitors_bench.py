@@ -257,11 +257,12 @@ def join_shapes() -> None:
     """Label rate over a window, the results' join bounded by the window's span ids (the
     checks' way) and unbounded (the bound made vacuous: the plan they had before), one after
     the other 10 times, p50/p95 in ms."""
-    from django.db.models import Q
+    from django.db.models import Count, Q
     from django.utils import timezone
 
     from annotations.models import AnnotatorKind
     from evalhub.monitors.metrics import _result_rows, span_id_bounds, window_spans
+    from tracing.query import compile_filter
 
     end = timezone.now().replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
     kinds = (AnnotatorKind.LLM, AnnotatorKind.CODE)
@@ -286,6 +287,23 @@ def join_shapes() -> None:
             for shape, v in taken.items()
         )
         print(f"  {window:>6} s   {cells}")
+    print("error rate of metadata.tier = 'enterprise', 1 day, spans read by id range or not (ms)")
+    start = end - timedelta(days=1)
+    tier = compile_filter("metadata.tier = 'enterprise'")
+    taken = {"id range": [], "no range": []}
+    for _round in range(10):
+        for shape in taken:
+            began = time.perf_counter()
+            spans = window_spans(project=1, filter_q=tier, start=start, end=end)
+            if shape == "id range":
+                low, high = span_id_bounds(project=1, start=start, end=end) or (0, 0)
+                spans = spans.filter(id__gte=low, id__lte=high)
+            spans.aggregate(n=Count("id"), hits=Count("id", filter=Q(status_code="ERROR")))
+            taken[shape].append((time.perf_counter() - began) * 1000)
+    print("   ".join(
+        f"  {shape} {statistics.median(v):6.1f} / {percentile(v, 0.95):6.1f}"
+        for shape, v in taken.items()
+    ))  # fmt: skip
 
 
 def _evaluations() -> int:
