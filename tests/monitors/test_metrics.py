@@ -7,7 +7,12 @@ from datetime import timedelta
 
 import pytest
 
-from evalhub.monitors.metrics import metric_window, segment_expression, span_id_bounds
+from evalhub.monitors.metrics import (
+    filter_reads_metadata,
+    metric_window,
+    segment_expression,
+    span_id_bounds,
+)
 from tests import factories
 from tests.factories import BASE_TIME
 from tests.monitors.helpers import labelled_spans
@@ -40,12 +45,15 @@ def test_the_bounds_span_every_span_of_the_window_and_only_those_ids():
     assert span_id_bounds(project=project, start=empty, end=empty + timedelta(seconds=W)) is None
 
 
-@pytest.mark.parametrize("flt", ["", "span_kind = 'LLM'"])
-def test_a_late_span_counts_in_its_window(flt):
+@pytest.mark.parametrize(
+    ("flt", "by_id_range"), [("", False), ("span_kind = 'LLM'", False), ("span_kind = 'LLM'", True)]
+)
+def test_a_late_span_counts_in_its_window(flt, by_id_range):
     _late_window()
     common = {
         "project": factories.project(),
         "filter_q": compile_filter(flt),
+        "by_id_range": by_id_range,
         "start": BASE_TIME,
         "end": BASE_TIME + timedelta(seconds=W),
     }
@@ -80,3 +88,11 @@ def test_an_empty_window_has_no_results_and_zero_spans():
     }
     assert metric_window(metric="eval_label_rate", result_name="correctness", **common) == {}
     assert metric_window(metric="span_count", **common)[""].value == 0
+
+
+def test_which_filters_read_metadata():
+    assert filter_reads_metadata("metadata.tier = 'enterprise'")
+    assert filter_reads_metadata("span_kind = 'LLM' AND NOT (metadata.tier = 'free' OR x = 1)")
+    assert not filter_reads_metadata("")
+    assert not filter_reads_metadata("span_kind = 'LLM' AND attributes.llm.model_name = 'x'")
+    assert not filter_reads_metadata("eval.correctness.label = 'incorrect'")
