@@ -1,7 +1,8 @@
 """A real Celery worker (with its beat) killed with SIGKILL in the middle of a monitor's check,
 while an automation's job for the same results was lost: a second worker checks the window
 again, the alert fires once (one event, one signed message), and the automation's sweep puts
-the failing spans into the queue once.
+the failing spans into the queue once; the dead worker's messages, delivered again, change
+nothing.
 
 The worker is caught mid-check by a row this test inserts and does not commit: the check's own
 row for the window (unique per monitor and window), so the worker has computed the window and
@@ -28,6 +29,8 @@ from annotations.store.signals import annotations_written
 from evalhub.monitors import receivers
 from evalhub.monitors.automations import AutomationInput, automation_create
 from evalhub.monitors.channels import ChannelInput, channel_create
+from evalhub.monitors.jobs import automations_apply as automations_apply_task
+from evalhub.monitors.jobs import monitor_check as monitor_check_task
 from evalhub.monitors.models import (
     AutomationHit,
     Delivery,
@@ -206,3 +209,13 @@ def test_a_worker_killed_mid_check_loses_nothing_and_the_alert_fires_once(
     queued = set(LabelingQueueItem.objects.filter(queue=queue).values_list("span_id", flat=True))
     assert queued == {s.pk for s in spans[:8]}
     assert AutomationHit.objects.filter(automation=automation).count() == 8
+
+    # The dead worker's messages, were the broker to deliver them again (after its visibility
+    # timeout), find their work done: the task bodies run here change nothing.
+    second.stop()
+    monitor_check_task(monitor.pk)
+    assert automations_apply_task(project.pk, [s.pk for s in spans]) == 0
+    assert MonitorCheck.objects.get(monitor=monitor, window_end=end).pk == check.pk
+    assert MonitorEvent.objects.filter(monitor=monitor).count() == 1
+    assert Delivery.objects.count() == 1
+    assert LabelingQueueItem.objects.filter(queue=queue).count() == 8
