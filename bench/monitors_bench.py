@@ -12,7 +12,9 @@ Measures (docs/benchmarks.md):
    after the other in one process (check rows written, state machine run), wall time;
 3. the "would have fired" preview (120 windows over 30 days) of three monitors;
 4. the join of a window's spans to their results, bounded by the window's span id range (as
-   the checks run it) against unbounded (as before), interleaved so both see the same load.
+   the checks run it) against unbounded (as before), interleaved so both see the same load;
+5. the automations' sweep (beat, every minute) in the steady state: ten rules, nothing lost
+   since their last sweep, so each reads the project's recent results and finds nothing.
 
 The data is written with SQL (``generate_series``) rather than through ingest: this measures
 the monitors, not the ingest path (``bench/ingest_bench.py`` does that).
@@ -306,6 +308,35 @@ def join_shapes() -> None:
     ))  # fmt: skip
 
 
+def sweep() -> None:
+    """``automations_sweep`` over ten enabled rules of the project, 5 rounds, ms."""
+    from django.conf import settings
+    from django.utils import timezone
+
+    from evalhub.monitors.automations import AutomationInput, automation_create, automations_sweep
+    from evalhub.monitors.models import Automation
+    from tracing.models import Project
+
+    Automation.objects.all().delete()
+    project = Project.objects.get(name="bench")
+    for index in range(10):
+        automation_create(
+            project=project,
+            data=AutomationInput(name=f"rule {index}", action="tag", tag=f"t{index}",
+                                 filter="eval.correctness.label = 'incorrect'"),
+        )  # fmt: skip
+    grace = timedelta(seconds=settings.EVALHUB_AUTOMATIONS_SWEEP_GRACE_SECONDS)
+    taken = []
+    for _round in range(5):
+        began = time.perf_counter()
+        acted = automations_sweep(now=timezone.now() + grace)
+        taken.append((time.perf_counter() - began) * 1000)
+        assert acted == 0
+    print(f"automations sweep, 10 rules, nothing lost (ms): p50 {statistics.median(taken):.1f}, "
+          f"max {max(taken):.1f}")  # fmt: skip
+    Automation.objects.all().delete()
+
+
 def _evaluations() -> int:
     from annotations.models import Annotation
 
@@ -322,8 +353,13 @@ def main() -> None:
     django.setup()
     if fresh:
         load()
+    else:
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)  # a database loaded by an older checkout
     measure()
     join_shapes()
+    sweep()
 
 
 if __name__ == "__main__":
