@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -49,6 +50,8 @@ from tracing.query import FilterError, compile_filter
 
 MAX_TAG_LENGTH: Final = 200
 BATCH: Final = 1000
+SWEEP_RESULTS: Final = 10_000  # results a sweep transaction takes of one rule
+SWEEP_BUDGET_SECONDS: Final = 120.0  # one sweep task, well within the task time limit
 
 # The Celery tasks applying a project's automations and sweeping for lost ones
 # (evalhub.monitors.jobs).
@@ -240,34 +243,52 @@ def automation_apply(*, automation_id: int, span_ids: Sequence[int]) -> int:
 def automations_sweep(*, now: datetime | None = None) -> int:
     """Every enabled rule over the results written since it last swept, up to
     ``EVALHUB_AUTOMATIONS_SWEEP_GRACE_SECONDS`` before ``now``; the actions taken (those whose
-    job was lost: the others find their spans done)."""
+    job was lost: the others find their spans done). A rule far behind (a long outage) is swept
+    ``SWEEP_RESULTS`` results a transaction, for at most ``SWEEP_BUDGET_SECONDS`` in all: the
+    next sweep goes on from its mark."""
+    began = time.monotonic()
     now = now or timezone.now()
     through = now - timedelta(seconds=settings.EVALHUB_AUTOMATIONS_SWEEP_GRACE_SECONDS)
     taken = 0
     for automation_id in Automation.objects.filter(
         enabled=True, swept_through__lt=through
     ).values_list("pk", flat=True):
-        taken += automation_sweep(automation_id=automation_id, through=through)
+        while time.monotonic() - began < SWEEP_BUDGET_SECONDS:
+            acted, caught_up = automation_sweep(automation_id=automation_id, through=through)
+            taken += acted
+            if caught_up:
+                break
     return taken
 
 
 @transaction.atomic
-def automation_sweep(*, automation_id: int, through: datetime) -> int:
-    """One rule over the spans whose results were written in ``(swept_through, through]``,
-    under the rule's row lock; the mark moves in the same transaction, so a sweep killed
-    half-way is done again whole, and acts on nothing twice."""
+def automation_sweep(*, automation_id: int, through: datetime) -> tuple[int, bool]:
+    """One rule over the spans whose results were written in ``(swept_through, through]`` —
+    the first ``SWEEP_RESULTS`` of them — under the rule's row lock; the mark moves in the same
+    transaction, so a sweep killed half-way is done again whole, and acts on nothing twice.
+    Returns the actions taken and whether the rule is swept up to ``through``."""
     automation = (
         Automation.objects.select_for_update(of=("self",))
         .filter(pk=automation_id, enabled=True)
         .first()
     )
     if automation is None or automation.swept_through >= through:
-        return 0
+        return 0, True
     written = Annotation.objects.filter(
         project_id=automation.project_id,
         updated_at__gt=automation.swept_through,
         updated_at__lte=through,
     )
+    # Far behind: up to the SWEEP_RESULTS-th result's moment (with any written at that moment).
+    last = list(
+        written.order_by("updated_at").values_list("updated_at", flat=True)[
+            SWEEP_RESULTS - 1 : SWEEP_RESULTS
+        ]
+    )
+    caught_up = not last or last[0] >= through
+    if not caught_up:
+        through = last[0]
+        written = written.filter(updated_at__lte=through)
     span_pks = set(written.filter(span__isnull=False).values_list("span_id", flat=True).distinct())
     trace_pks = written.filter(trace__isnull=False).values("trace_id")
     span_pks.update(
@@ -283,7 +304,7 @@ def automation_sweep(*, automation_id: int, through: datetime) -> int:
         )
     automation.swept_through = through
     automation.save(update_fields=["swept_through"])
-    return taken
+    return taken, caught_up
 
 
 def _act(automation: Automation, rows: list[tuple[Any, ...]]) -> None:

@@ -17,6 +17,7 @@ from annotations.queues.models import LabelingQueueItem
 from annotations.queues.services import queue_create
 from annotations.rubrics.services import annotation_config_create
 from annotations.store.services import AnnotationInput, annotations_upsert
+from evalhub.monitors import automations
 from evalhub.monitors.automations import (
     AutomationInput,
     AutomationInvalid,
@@ -217,3 +218,22 @@ def test_the_sweep_leaves_what_the_job_did_and_what_came_before_the_rule(
     automation_update(automation=automation, data=_rule(queue=queue))
     assert _sweep_later() == 0
     assert LabelingQueueItem.objects.filter(queue=queue).count() == 2
+
+
+def test_a_rule_far_behind_is_swept_in_parts(queue, monkeypatch):
+    monkeypatch.setattr(automations, "SWEEP_RESULTS", 4)
+    automation = automation_create(project=factories.project(), data=_rule(queue=queue))
+    spans = []
+    for _part in range(3):  # three writes of 4 results, their jobs lost
+        spans += labelled_spans(start=BASE_TIME, total=4, incorrect=1)
+    grace = timedelta(seconds=settings.EVALHUB_AUTOMATIONS_SWEEP_GRACE_SECONDS)
+    through = timezone.now()
+    acted, caught_up = automations.automation_sweep(automation_id=automation.pk, through=through)
+    assert (acted, caught_up) == (1, False)
+    automation.refresh_from_db()
+    assert automation.swept_through < through
+    assert automations_sweep(now=through + grace) == 2
+    automation.refresh_from_db()
+    assert automation.swept_through == through
+    queued = set(LabelingQueueItem.objects.filter(queue=queue).values_list("span_id", flat=True))
+    assert queued == {spans[0].pk, spans[4].pk, spans[8].pk}
