@@ -147,6 +147,8 @@ class Annotation(models.Model):
             models.Index(fields=["name", "label", "span"], name="annotation_name_label_span"),
             models.Index(fields=["name", "score"], name="annotation_name_score"),
             models.Index(fields=["project", "-created_at"], name="annotation_project_newest"),
+            # The results written since a moment (the automations' sweep, evalhub.monitors).
+            models.Index(fields=["project", "updated_at"], name="annotation_project_updated"),
         ]
 
     def __str__(self) -> str:

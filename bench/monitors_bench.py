@@ -10,7 +10,11 @@ Measures (docs/benchmarks.md):
    (steady state) — p50/p95 per window size and per metric, 3 rounds over the 100 monitors;
 2. the real path for a window that just closed: ``monitor_check`` for all 100 monitors one
    after the other in one process (check rows written, state machine run), wall time;
-3. the "would have fired" preview (120 windows over 30 days) of three monitors.
+3. the "would have fired" preview (120 windows over 30 days) of three monitors;
+4. the join of a window's spans to their results, bounded by the window's span id range (as
+   the checks run it) against unbounded (as before), interleaved so both see the same load;
+5. the automations' sweep (beat, every minute) in the steady state: ten rules, nothing lost
+   since their last sweep, so each reads the project's recent results and finds nothing.
 
 The data is written with SQL (``generate_series``) rather than through ingest: this measures
 the monitors, not the ingest path (``bench/ingest_bench.py`` does that).
@@ -99,7 +103,9 @@ LOAD_SQL = [
        WHERE s.span_kind = 'LLM' AND right(s.span_id, 1) IN ('2', 'a')""",
     "SELECT setval(pg_get_serial_sequence('tracing_trace', 'id'), 200000)",
     "SELECT setval(pg_get_serial_sequence('tracing_project', 'id'), 1)",
-    "ANALYZE",
+    # What autovacuum does soon after a load: statistics and the visibility map (index-only
+    # scans of the span indexes need it).
+    "VACUUM ANALYZE",
 ]
 
 
@@ -249,6 +255,88 @@ def measure() -> None:
               f"({len(preview.points)} windows)")  # fmt: skip
 
 
+def join_shapes() -> None:
+    """Label rate over a window, the results' join bounded by the window's span ids (the
+    checks' way) and unbounded (the bound made vacuous: the plan they had before), one after
+    the other 10 times, p50/p95 in ms."""
+    from django.db.models import Count, Q
+    from django.utils import timezone
+
+    from annotations.models import AnnotatorKind
+    from evalhub.monitors.metrics import _result_rows, span_id_bounds, window_spans
+    from tracing.query import compile_filter
+
+    end = timezone.now().replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    kinds = (AnnotatorKind.LLM, AnnotatorKind.CODE)
+    print("label rate, bounded join vs unbounded (ms): window, p50 / p95 each")
+    for window in (3600, 86400):
+        start = end - timedelta(seconds=window)
+        taken: dict[str, list[float]] = {"bounded": [], "unbounded": []}
+        for _round in range(10):
+            for shape in taken:
+                began = time.perf_counter()
+                spans = window_spans(project=1, filter_q=Q(), start=start, end=end)
+                if shape == "bounded":
+                    bounds = span_id_bounds(project=1, start=start, end=end)
+                else:
+                    bounds = (0, 2**63 - 1)
+                assert bounds is not None
+                _result_rows(spans, kinds=kinds, name="correctness", label="incorrect",
+                             mean=False, segment=None, bounds=bounds)  # fmt: skip
+                taken[shape].append((time.perf_counter() - began) * 1000)
+        cells = "   ".join(
+            f"{shape} {statistics.median(v):6.1f} / {percentile(v, 0.95):6.1f}"
+            for shape, v in taken.items()
+        )
+        print(f"  {window:>6} s   {cells}")
+    print("error rate of metadata.tier = 'enterprise', 1 day, spans read by id range or not (ms)")
+    start = end - timedelta(days=1)
+    tier = compile_filter("metadata.tier = 'enterprise'")
+    taken = {"id range": [], "no range": []}
+    for _round in range(10):
+        for shape in taken:
+            began = time.perf_counter()
+            spans = window_spans(project=1, filter_q=tier, start=start, end=end)
+            if shape == "id range":
+                low, high = span_id_bounds(project=1, start=start, end=end) or (0, 0)
+                spans = spans.filter(id__gte=low, id__lte=high)
+            spans.aggregate(n=Count("id"), hits=Count("id", filter=Q(status_code="ERROR")))
+            taken[shape].append((time.perf_counter() - began) * 1000)
+    print("   ".join(
+        f"  {shape} {statistics.median(v):6.1f} / {percentile(v, 0.95):6.1f}"
+        for shape, v in taken.items()
+    ))  # fmt: skip
+
+
+def sweep() -> None:
+    """``automations_sweep`` over ten enabled rules of the project, 5 rounds, ms."""
+    from django.conf import settings
+    from django.utils import timezone
+
+    from evalhub.monitors.automations import AutomationInput, automation_create, automations_sweep
+    from evalhub.monitors.models import Automation
+    from tracing.models import Project
+
+    Automation.objects.all().delete()
+    project = Project.objects.get(name="bench")
+    for index in range(10):
+        automation_create(
+            project=project,
+            data=AutomationInput(name=f"rule {index}", action="tag", tag=f"t{index}",
+                                 filter="eval.correctness.label = 'incorrect'"),
+        )  # fmt: skip
+    grace = timedelta(seconds=settings.EVALHUB_AUTOMATIONS_SWEEP_GRACE_SECONDS)
+    taken = []
+    for _round in range(5):
+        began = time.perf_counter()
+        acted = automations_sweep(now=timezone.now() + grace)
+        taken.append((time.perf_counter() - began) * 1000)
+        assert acted == 0
+    print(f"automations sweep, 10 rules, nothing lost (ms): p50 {statistics.median(taken):.1f}, "
+          f"max {max(taken):.1f}")  # fmt: skip
+    Automation.objects.all().delete()
+
+
 def _evaluations() -> int:
     from annotations.models import Annotation
 
@@ -265,7 +353,13 @@ def main() -> None:
     django.setup()
     if fresh:
         load()
+    else:
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)  # a database loaded by an older checkout
     measure()
+    join_shapes()
+    sweep()
 
 
 if __name__ == "__main__":

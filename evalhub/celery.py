@@ -29,13 +29,14 @@ app.autodiscover_tasks(related_name="jobs")  # evalhub.tasks.jobs; names stay ev
 
 def beat_schedule() -> dict[str, dict[str, object]]:
     """The one schedule registry: continuous tasks' tick, the stale-run sweeper, the retention
-    pass and the monitors' dispatcher (``evalhub.monitors.jobs``)."""
+    pass, the monitors' dispatcher and the automations' sweep (``evalhub.monitors.jobs``)."""
     from django.conf import settings
 
     tick = float(getattr(settings, "EVALHUB_TASKS_TICK_SECONDS", 5))
     sweep = float(getattr(settings, "EVALHUB_RUNS_SWEEP_SECONDS", 30))
     retention = float(getattr(settings, "EVALHUB_RETENTION_SWEEP_SECONDS", 3600))
     monitors = float(getattr(settings, "EVALHUB_MONITORS_TICK_SECONDS", 15))
+    automations = float(getattr(settings, "EVALHUB_AUTOMATIONS_SWEEP_SECONDS", 60))
     return {
         "tasks-tick": {
             "task": "evalhub.tasks_tick",
@@ -61,6 +62,11 @@ def beat_schedule() -> dict[str, dict[str, object]]:
             "task": "monitors.dispatch",
             "schedule": monitors,
             "options": {"expires": monitors},
+        },
+        "automations-sweep": {
+            "task": "monitors.automations_sweep",
+            "schedule": automations,
+            "options": {"expires": automations},
         },
     }
 

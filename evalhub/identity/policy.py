@@ -326,6 +326,7 @@ API: Final[dict[str, Need]] = {
     "api:channels_update": A,
     "api:channels_delete": A,
     "api:channels_deliveries": A,
+    "api:channels_test": A,  # sends a test message to the channel
     "api:automations_list": R,
     "api:automations_create": W,
     "api:automations_get": R,

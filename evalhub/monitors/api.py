@@ -14,25 +14,23 @@ from typing import Any
 
 from django.db import transaction
 from django.http import HttpRequest
-from ninja import Field, Router, Schema, Status
+from ninja import Field, Router, Status
 from ninja.errors import HttpError
-from pydantic import ConfigDict
 
 from annotations.datasets.models import Dataset
 from annotations.queues.models import LabelingQueue
 from evalhub.core.fields import FieldInvalid, NameTaken
 from evalhub.monitors import selectors
+from evalhub.monitors.api_channels import router as channels_router
+from evalhub.monitors.api_common import Strict as _Strict
+from evalhub.monitors.api_common import invalid as _invalid
+from evalhub.monitors.api_common import taken as _taken
+from evalhub.monitors.api_common import when as _when
 from evalhub.monitors.automations import (
     AutomationInput,
     automation_create,
     automation_delete,
     automation_update,
-)
-from evalhub.monitors.channels import (
-    ChannelInput,
-    channel_create,
-    channel_delete,
-    channel_update,
 )
 from evalhub.monitors.models import Automation, Monitor, NotificationChannel
 from evalhub.monitors.services import (
@@ -47,11 +45,8 @@ from evalhub.monitors.services import (
 from tracing.store.selectors import project_get
 
 router = Router(tags=["monitors"])
+router.add_router("", channels_router)  # /notification_channels (evalhub.monitors.api_channels)
 MAX_CHECKS = 1000
-
-
-class _Strict(Schema):
-    model_config = ConfigDict(extra="forbid")
 
 
 class MonitorIn(_Strict):
@@ -109,15 +104,6 @@ class MuteIn(_Strict):
     until: datetime | None = Field(None, description="Mute until then; null unmutes")
 
 
-class ChannelIn(_Strict):
-    name: str
-    kind: str = Field(..., description="webhook, slack or email")
-    url: str = ""
-    secret: str = Field("", description="Webhooks: the HMAC-SHA256 key (blank: one is made)")
-    emails: str = Field("", description="E-mail: addresses, one a line")
-    enabled: bool = True
-
-
 class AutomationIn(_Strict):
     name: str
     project: str
@@ -134,14 +120,6 @@ class AutomationIn(_Strict):
     enabled: bool = True
 
 
-def _invalid(exc: FieldInvalid) -> Status:
-    return Status(422, {"detail": f"{exc.field}: {exc.message}", "field": exc.field})
-
-
-def _taken(exc: NameTaken) -> Status:
-    return Status(409, {"detail": f"name: {exc}", "field": "name"})
-
-
 def _project(value: str) -> Any:
     project = project_get(value)
     if project is None:
@@ -154,10 +132,6 @@ def _monitor(monitor_id: int) -> Monitor:
     if monitor is None:
         raise HttpError(404, f"no monitor #{monitor_id}")
     return monitor
-
-
-def _when(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
 
 
 def monitor_out(monitor: Monitor) -> dict[str, Any]:
@@ -318,92 +292,6 @@ def monitors_events(request: HttpRequest, monitor_id: int) -> dict[str, Any]:
                 "notified": e.notified,
             }
             for e in monitor.events.all()[:500]
-        ]
-    }
-
-
-# --- notification channels (admins) -------------------------------------------------------------
-
-
-def _channel(channel_id: int) -> NotificationChannel:
-    channel = NotificationChannel.objects.filter(pk=channel_id).first()
-    if channel is None:
-        raise HttpError(404, f"no notification channel #{channel_id}")
-    return channel
-
-
-def channel_out(channel: NotificationChannel) -> dict[str, Any]:
-    return {
-        "id": channel.pk,
-        "name": channel.name,
-        "kind": channel.kind,
-        "url": channel.url,
-        "secret": channel.secret,
-        "emails": [e for e in channel.emails.splitlines() if e],
-        "enabled": channel.enabled,
-        "created_at": _when(channel.created_at),
-    }
-
-
-@router.get("/notification_channels", response={200: dict})
-def channels_list(request: HttpRequest) -> dict[str, Any]:
-    return {"data": [channel_out(c) for c in selectors.channel_list()]}
-
-
-@router.post("/notification_channels", response={201: dict, 409: dict, 422: dict})
-def channels_create(request: HttpRequest, body: ChannelIn) -> Status:
-    try:
-        channel = channel_create(data=ChannelInput(**body.model_dump()))
-    except FieldInvalid as exc:
-        return _invalid(exc)
-    except NameTaken as exc:
-        return _taken(exc)
-    return Status(201, channel_out(channel))
-
-
-@router.get("/notification_channels/{channel_id}", response={200: dict, 404: dict})
-def channels_get(request: HttpRequest, channel_id: int) -> dict[str, Any]:
-    return channel_out(_channel(channel_id))
-
-
-@router.put(
-    "/notification_channels/{channel_id}", response={200: dict, 404: dict, 409: dict, 422: dict}
-)
-def channels_update(request: HttpRequest, channel_id: int, body: ChannelIn) -> Any:
-    try:
-        channel = channel_update(
-            channel=_channel(channel_id), data=ChannelInput(**body.model_dump())
-        )
-    except FieldInvalid as exc:
-        return _invalid(exc)
-    except NameTaken as exc:
-        return _taken(exc)
-    return channel_out(channel)
-
-
-@router.delete("/notification_channels/{channel_id}", response={204: None, 404: dict})
-def channels_delete(request: HttpRequest, channel_id: int) -> Status:
-    channel_delete(channel=_channel(channel_id))
-    return Status(204, None)
-
-
-@router.get("/notification_channels/{channel_id}/deliveries", response={200: dict, 404: dict})
-def channels_deliveries(request: HttpRequest, channel_id: int) -> dict[str, Any]:
-    """The delivery log: each message, its status, attempts and last error, newest first."""
-    channel = _channel(channel_id)
-    return {
-        "data": [
-            {
-                "id": d.pk,
-                "type": d.payload.get("type"),
-                "status": d.status,
-                "attempts": d.attempts,
-                "response_status": d.response_status,
-                "last_error": d.last_error,
-                "created_at": _when(d.created_at),
-                "sent_at": _when(d.sent_at),
-            }
-            for d in selectors.delivery_log(channel=channel, limit=500)
         ]
     }
 

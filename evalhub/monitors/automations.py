@@ -6,23 +6,32 @@ row lock, so a redelivered task or a result written twice acts on nothing again.
 
 They run after results are written (``annotations.store.signals.annotations_written``: the online
 task engine's results and people's annotations alike); a trace's result stands for its root
-span.
+span. A job that was lost on the way (the broker down at the commit, a worker killed while
+running it — its redelivery waits for the broker's visibility timeout) is made up for by the
+sweep on beat (``automations_sweep``): each enabled rule goes over the results written since it
+last swept, a grace period ago at the latest (the job's own turn first), and acts on what it
+has not — the same ``automation_apply``, so still once per span and rule. A result committed
+more than the grace period after it was stamped (``updated_at``), and whose job was also lost,
+is not seen by the sweep.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Final
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from annotations.datasets.models import Dataset
 from annotations.datasets.services import dataset_examples_add, expected_output_from_clean
-from annotations.models import TargetKind
+from annotations.models import Annotation, TargetKind
 from annotations.queues.models import LabelingQueue
 from annotations.queues.services import queue_items_add
 from evalhub.core.fields import FieldInvalid, NameTaken, save_named
@@ -41,9 +50,13 @@ from tracing.query import FilterError, compile_filter
 
 MAX_TAG_LENGTH: Final = 200
 BATCH: Final = 1000
+SWEEP_RESULTS: Final = 10_000  # results a sweep transaction takes of one rule
+SWEEP_BUDGET_SECONDS: Final = 120.0  # one sweep task, well within the task time limit
 
-# The Celery task applying a project's automations (evalhub.monitors.jobs).
+# The Celery tasks applying a project's automations and sweeping for lost ones
+# (evalhub.monitors.jobs).
 AUTOMATIONS_APPLY = "monitors.automations_apply"
+AUTOMATIONS_SWEEP = "monitors.automations_sweep"
 
 
 class AutomationInvalid(FieldInvalid):
@@ -155,6 +168,10 @@ def automation_update(*, automation: Automation, data: AutomationInput) -> Autom
     others = Automation.objects.filter(project=automation.project, name=data.name)
     if others.exclude(pk=automation.pk).exists():
         raise AutomationNameTaken(data.name)
+    if data.enabled and not automation.enabled:
+        # Switched on: it acts on results from now on, as the jobs do, not on those written
+        # while it was off.
+        automation.swept_through = timezone.now()
     for name in _FIELDS:
         setattr(automation, name, getattr(data, name))
     save_named(automation, taken=AutomationNameTaken)
@@ -221,6 +238,73 @@ def automation_apply(*, automation_id: int, span_ids: Sequence[int]) -> int:
     )
     _act(automation, rows)
     return len(rows)
+
+
+def automations_sweep(*, now: datetime | None = None) -> int:
+    """Every enabled rule over the results written since it last swept, up to
+    ``EVALHUB_AUTOMATIONS_SWEEP_GRACE_SECONDS`` before ``now``; the actions taken (those whose
+    job was lost: the others find their spans done). A rule far behind (a long outage) is swept
+    ``SWEEP_RESULTS`` results a transaction, for at most ``SWEEP_BUDGET_SECONDS`` in all: the
+    next sweep goes on from its mark."""
+    began = time.monotonic()
+    now = now or timezone.now()
+    through = now - timedelta(seconds=settings.EVALHUB_AUTOMATIONS_SWEEP_GRACE_SECONDS)
+    taken = 0
+    for automation_id in Automation.objects.filter(
+        enabled=True, swept_through__lt=through
+    ).values_list("pk", flat=True):
+        while time.monotonic() - began < SWEEP_BUDGET_SECONDS:
+            acted, caught_up = automation_sweep(automation_id=automation_id, through=through)
+            taken += acted
+            if caught_up:
+                break
+    return taken
+
+
+@transaction.atomic
+def automation_sweep(*, automation_id: int, through: datetime) -> tuple[int, bool]:
+    """One rule over the spans whose results were written in ``(swept_through, through]`` —
+    the first ``SWEEP_RESULTS`` of them — under the rule's row lock; the mark moves in the same
+    transaction, so a sweep killed half-way is done again whole, and acts on nothing twice.
+    Returns the actions taken and whether the rule is swept up to ``through``."""
+    automation = (
+        Automation.objects.select_for_update(of=("self",))
+        .filter(pk=automation_id, enabled=True)
+        .first()
+    )
+    if automation is None or automation.swept_through >= through:
+        return 0, True
+    written = Annotation.objects.filter(
+        project_id=automation.project_id,
+        updated_at__gt=automation.swept_through,
+        updated_at__lte=through,
+    )
+    # Far behind: up to the SWEEP_RESULTS-th result's moment (with any written at that moment).
+    last = list(
+        written.order_by("updated_at").values_list("updated_at", flat=True)[
+            SWEEP_RESULTS - 1 : SWEEP_RESULTS
+        ]
+    )
+    caught_up = not last or last[0] >= through
+    if not caught_up:
+        through = last[0]
+        written = written.filter(updated_at__lte=through)
+    span_pks = set(written.filter(span__isnull=False).values_list("span_id", flat=True).distinct())
+    trace_pks = written.filter(trace__isnull=False).values("trace_id")
+    span_pks.update(
+        Span.objects.filter(trace_id__in=trace_pks, parent_id__isnull=True).values_list(
+            "pk", flat=True
+        )
+    )
+    ordered = sorted(span_pks)
+    taken = 0
+    for index in range(0, len(ordered), BATCH):
+        taken += automation_apply(
+            automation_id=automation.pk, span_ids=ordered[index : index + BATCH]
+        )
+    automation.swept_through = through
+    automation.save(update_fields=["swept_through"])
+    return taken, caught_up
 
 
 def _act(automation: Automation, rows: list[tuple[Any, ...]]) -> None:
@@ -308,7 +392,9 @@ __all__ = [
     "automation_clean",
     "automation_create",
     "automation_delete",
+    "automation_sweep",
     "automation_update",
     "automations_run",
+    "automations_sweep",
     "sampled",
 ]

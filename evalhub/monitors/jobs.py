@@ -7,13 +7,15 @@
   redelivery (late acks: a worker killed mid-check) or a second dispatch writes nothing twice.
 - ``delivery_send``: one attempt at a message to a channel, re-scheduled with back-off.
 - ``automations_apply``: the automations of a project over results just written.
+- ``automations_sweep`` (beat, every ``EVALHUB_AUTOMATIONS_SWEEP_SECONDS``): each rule over the
+  results written since its last sweep, for the jobs that were lost.
 """
 
 from __future__ import annotations
 
 from celery import shared_task
 
-from evalhub.monitors.automations import AUTOMATIONS_APPLY
+from evalhub.monitors.automations import AUTOMATIONS_APPLY, AUTOMATIONS_SWEEP
 from evalhub.monitors.channels import DELIVERY_SEND
 
 
@@ -68,3 +70,10 @@ def automations_apply(project_id: int, span_ids: list[int]) -> int:
     from evalhub.monitors.automations import automations_run
 
     return automations_run(project_id=project_id, span_ids=span_ids)
+
+
+@shared_task(name=AUTOMATIONS_SWEEP, ignore_result=True)
+def automations_sweep() -> int:
+    from evalhub.monitors.automations import automations_sweep as sweep
+
+    return sweep()

@@ -3,7 +3,12 @@ window (and per segment), over the spans the monitor's filter selects (the one f
 ``tracing.query``) and the evaluation or annotation results on them.
 
 A result is placed in time by what it evaluates: a span's result by the span's start, a trace's
-by its root span's start. Latency percentiles are ``percentile_cont`` on PostgreSQL; SQLite
+by its root span's start. The join of a window's spans to their span results is bounded by the
+window's lowest and highest span id (``span_id_bounds``): span ids follow ingestion, so the
+results of a window lie in a narrow range of the annotations' ``span_id`` index and the join
+reads the window's results rather than every result of that name in the project (a 1-day
+window at 200,000 evaluations: ~45 ms instead of ~180 ms). The bounds only ever widen the range
+a result may lie in, so a span ingested late widens it and costs time, never a result. Latency percentiles are ``percentile_cont`` on PostgreSQL; SQLite
 (the embedded mode) has no such aggregate, and the values of the window are read instead.
 """
 
@@ -15,7 +20,18 @@ from datetime import datetime
 from typing import Any, Final
 
 from django.db import connection
-from django.db.models import Aggregate, Count, Expression, F, FloatField, Q, QuerySet, Sum
+from django.db.models import (
+    Aggregate,
+    Count,
+    Expression,
+    F,
+    FloatField,
+    Max,
+    Min,
+    Q,
+    QuerySet,
+    Sum,
+)
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import Cast, Coalesce
 
@@ -23,7 +39,16 @@ from annotations.models import AnnotatorKind
 from tracing.models import Project, Span, StatusCode
 from tracing.query import FilterError
 from tracing.query.fields import ColumnTarget, JSONTarget, resolve
-from tracing.query.parser import Comparison, parse
+from tracing.query.parser import (
+    And,
+    Arithmetic,
+    Calculation,
+    Comparison,
+    FieldRef,
+    Not,
+    Or,
+    parse,
+)
 
 RATE_METRICS: Final = frozenset({"eval_label_rate", "annotation_label_rate", "error_rate"})
 MEAN_METRICS: Final = frozenset({"eval_mean_score", "annotation_mean_score"})
@@ -97,6 +122,51 @@ def window_spans(
     ).filter(filter_q)
 
 
+def span_id_bounds(
+    *, project: Project | int, start: datetime, end: datetime
+) -> tuple[int, int] | None:
+    """The lowest and highest id of the spans of ``project`` that started in ``[start, end)``
+    (whatever the filter: one index-only scan of ``span_project_newest``), or ``None`` for an
+    empty window. ``id + 0`` keeps PostgreSQL from answering ``min(id)`` by walking the primary
+    key until a span of the window turns up, which reads most of the table for an old window."""
+    project_id = project if isinstance(project, int) else project.pk
+    row = Span.objects.filter(
+        project_id=project_id, start_time__gte=start, start_time__lt=end
+    ).aggregate(low=Min(F("id") + 0), high=Max(F("id") + 0))
+    if row["low"] is None:
+        return None
+    return int(row["low"]), int(row["high"])
+
+
+def filter_reads_metadata(text: str) -> bool:
+    """Whether a filter compares a ``metadata.*`` key. Such a filter is answered from the
+    metadata GIN index, which PostgreSQL may prefer to the window's time range — reading every
+    span of the tier in the project rather than those of the window (error rate of a tier over
+    a day: ~480 ms against ~170 ms read by the window's id range). Other filters gain nothing
+    from the range and pay for it (p95 latency of LLM spans over a day: ~360 ms with it, ~100
+    without), so only these get it."""
+    node = parse(text) if text.strip() else None
+    pending: list[Any] = [node] if node is not None else []
+    while pending:
+        item = pending.pop()
+        if isinstance(item, FieldRef):
+            try:
+                target = resolve(item)
+            except FilterError:
+                continue
+            if isinstance(target, JSONTarget) and target.column == "metadata":
+                return True
+        elif isinstance(item, Comparison):
+            pending.append(item.field)
+        elif isinstance(item, Calculation | Arithmetic):
+            pending.extend([item.left, item.right])
+        elif isinstance(item, And | Or):
+            pending.extend(item.children)
+        elif isinstance(item, Not):
+            pending.append(item.child)
+    return False
+
+
 def _grouped(query: QuerySet[Any], segment: Expression | F | None, **aggregates: Any) -> list[dict]:
     if segment is None:
         row = query.aggregate(**aggregates)
@@ -121,14 +191,23 @@ def _merge(rows: list[dict], into: dict[str, dict[str, float]]) -> None:
 
 def _result_rows(
     spans: QuerySet[Span], *, kinds: tuple[str, ...], name: str, label: str, mean: bool,
-    segment: Expression | F | None,
+    segment: Expression | F | None, bounds: tuple[int, int],
 ) -> dict[str, dict[str, float]]:  # fmt: skip
     found: dict[str, dict[str, float]] = {}
-    for prefix, base in (
-        ("annotations", spans),
-        ("trace__annotations", spans.filter(parent_id__isnull=True)),
+    for prefix, base, narrow in (
+        # One filter() call: the bound is on the same join as the name (a second call would
+        # join the annotations again), and on the annotation's span_id, which PostgreSQL
+        # reads from its index (a range on the span's id is not carried across the join).
+        (
+            "annotations",
+            spans,
+            {"annotations__span__gte": bounds[0], "annotations__span__lte": bounds[1]},
+        ),
+        ("trace__annotations", spans.filter(parent_id__isnull=True), {}),
     ):
-        joined = base.filter(**{f"{prefix}__name": name, f"{prefix}__annotator_kind__in": kinds})
+        joined = base.filter(
+            **{f"{prefix}__name": name, f"{prefix}__annotator_kind__in": kinds}, **narrow
+        )
         if mean:
             score = F(f"{prefix}__score")
             aggregates = {
@@ -187,16 +266,31 @@ def metric_window(
     result_name: str = "",
     label: str = "",
     segment: Expression | F | None = None,
+    by_id_range: bool = False,
 ) -> dict[str, WindowStats]:
     """``metric`` over the window ``[start, end)``, by segment (``""`` without a segment).
-    A window without data gives ``{}``, or a zero for sums and counts."""
+    A window without data gives ``{}``, or a zero for sums and counts. ``by_id_range``
+    (``filter_reads_metadata``) reads a span metric's spans by the window's id range too."""
     spans = window_spans(project=project, filter_q=filter_q, start=start, end=end)
+    bounds = None
+    if metric in RESULT_METRICS or by_id_range:  # one index-only scan of the window
+        bounds = span_id_bounds(project=project, start=start, end=end)
+    if by_id_range and bounds is not None and metric not in RESULT_METRICS:
+        spans = spans.filter(id__gte=bounds[0], id__lte=bounds[1])
     if metric in RESULT_METRICS:
         human = metric.startswith("annotation")
         kinds = (AnnotatorKind.HUMAN,) if human else (AnnotatorKind.LLM, AnnotatorKind.CODE)
         mean = metric in MEAN_METRICS
+        if bounds is None:
+            return {}
         rows = _result_rows(
-            spans, kinds=kinds, name=result_name, label=label, mean=mean, segment=segment
+            spans,
+            kinds=kinds,
+            name=result_name,
+            label=label,
+            mean=mean,
+            segment=segment,
+            bounds=bounds,
         )
         convert = _mean_stats if mean else _rate_stats
         return {key: convert(slot) for key, slot in rows.items() if slot.get("n")}
@@ -243,7 +337,9 @@ __all__ = [
     "RESULT_METRICS",
     "SUM_METRICS",
     "WindowStats",
+    "filter_reads_metadata",
     "metric_window",
     "segment_expression",
+    "span_id_bounds",
     "window_spans",
 ]

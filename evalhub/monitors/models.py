@@ -250,6 +250,9 @@ class Automation(models.Model):
     daily_cap = models.PositiveIntegerField(null=True, blank=True)
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Results written up to here have been swept (``automations.automations_sweep``): a result
+    # whose job was lost is acted on by the sweep, once. Starts when the rule is switched on.
+    swept_through = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["project__name", "name"]

@@ -26,6 +26,7 @@ from evalhub.monitors.metrics import (
     RATE_METRICS,
     RESULT_METRICS,
     WindowStats,
+    filter_reads_metadata,
     metric_window,
     segment_expression,
 )
@@ -413,6 +414,7 @@ def monitor_evaluate_window(
         "result_name": monitor.result_name,
         "label": monitor.label,
         "segment": segment,
+        "by_id_range": filter_reads_metadata(monitor.filter),
     }
     current = metric_window(start=start, end=end, **common)
     if memo is not None:

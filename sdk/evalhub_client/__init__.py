@@ -7,6 +7,7 @@
 >>> client.tasks.wait(client.tasks.run_backfill("quality", start_time="7d", project="my-app"))
 """
 
+from evalhub_client.channels import NotificationChannel, NotificationChannels
 from evalhub_client.client import Client
 from evalhub_client.errors import (
     AuthenticationError,
@@ -43,6 +44,8 @@ __all__ = [
     "Monitor",
     "Monitors",
     "NotFoundError",
+    "NotificationChannel",
+    "NotificationChannels",
     "Pagination",
     "Preview",
     "Run",

@@ -11,6 +11,7 @@ from evalhub_client._http import Transport
 from evalhub_client.alignment import Alignment
 from evalhub_client.budgets import Budgets
 from evalhub_client.calibration import Calibration
+from evalhub_client.channels import NotificationChannels
 from evalhub_client.datasets import Datasets
 from evalhub_client.experiments import Experiments
 from evalhub_client.monitors import Automations, Monitors
@@ -47,6 +48,7 @@ class Client:
         self.tasks = Tasks(self._transport)
         self.monitors = Monitors(self._transport)
         self.automations = Automations(self._transport)
+        self.notification_channels = NotificationChannels(self._transport)
         self.datasets = Datasets(self._transport)
         self.experiments = Experiments(self._transport, self.datasets)
         self.calibration = Calibration(self._transport)

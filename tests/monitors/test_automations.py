@@ -1,9 +1,14 @@
 """Automations: results written → matching spans get the rule's action once, sampled and
-capped; queue, dataset, tag and webhook actions; bad rules are refused naming the field."""
+capped; queue, dataset, tag and webhook actions; the sweep for jobs that were lost; bad rules
+are refused naming the field."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.conf import settings
+from django.utils import timezone
 
 from annotations.datasets.models import DatasetExample
 from annotations.datasets.services import dataset_create
@@ -12,10 +17,13 @@ from annotations.queues.models import LabelingQueueItem
 from annotations.queues.services import queue_create
 from annotations.rubrics.services import annotation_config_create
 from annotations.store.services import AnnotationInput, annotations_upsert
+from evalhub.monitors import automations
 from evalhub.monitors.automations import (
     AutomationInput,
     AutomationInvalid,
     automation_create,
+    automation_update,
+    automations_sweep,
     sampled,
 )
 from evalhub.monitors.channels import ChannelInput, channel_create
@@ -148,3 +156,84 @@ def test_bad_rules_name_the_field(queue, changes, field):
     with pytest.raises(AutomationInvalid) as caught:
         automation_create(project=factories.project(), data=_rule(**changes))
     assert caught.value.field == field
+
+
+def _sweep_later() -> int:
+    """The beat's sweep once the grace period of everything written so far has passed (it
+    sweeps up to this moment)."""
+    grace = timedelta(seconds=settings.EVALHUB_AUTOMATIONS_SWEEP_GRACE_SECONDS)
+    return automations_sweep(now=timezone.now() + grace)
+
+
+def test_the_sweep_acts_on_results_whose_job_was_lost(queue):
+    automation = automation_create(project=factories.project(), data=_rule(queue=queue))
+    # Written outside a captured commit: the job sent on commit never runs.
+    spans = labelled_spans(start=BASE_TIME, total=10, incorrect=3)
+    assert not LabelingQueueItem.objects.exists()
+    # Within the grace period the results are left to their own job.
+    assert automations_sweep() == 0
+    assert _sweep_later() == 3
+    queued = set(LabelingQueueItem.objects.filter(queue=queue).values_list("span_id", flat=True))
+    assert queued == {s.pk for s in spans[:3]}
+    # Swept again, or a result re-written on a span already acted on: nothing twice.
+    annotations_upsert(
+        items=[
+            AnnotationInput(
+                target_kind="SPAN", target_id=spans[0].span_id, name="correctness",
+                annotator_kind=AnnotatorKind.LLM, label="incorrect",
+            )
+        ]
+    )  # fmt: skip
+    assert _sweep_later() == 0
+    assert AutomationHit.objects.filter(automation=automation).count() == 3
+    assert LabelingQueueItem.objects.filter(queue=queue).count() == 3
+    # A later result flipping a span to 'incorrect' is swept too.
+    annotations_upsert(
+        items=[
+            AnnotationInput(
+                target_kind="SPAN", target_id=spans[9].span_id, name="correctness",
+                annotator_kind=AnnotatorKind.LLM, label="incorrect",
+            )
+        ]
+    )  # fmt: skip
+    assert _sweep_later() == 1
+    assert LabelingQueueItem.objects.filter(queue=queue, span=spans[9]).exists()
+
+
+def test_the_sweep_leaves_what_the_job_did_and_what_came_before_the_rule(
+    queue, celery_eager, django_capture_on_commit_callbacks
+):
+    before = labelled_spans(start=BASE_TIME, total=4, incorrect=2)
+    automation = automation_create(project=factories.project(), data=_rule(queue=queue))
+    with django_capture_on_commit_callbacks(execute=True):
+        done = labelled_spans(start=BASE_TIME, total=4, incorrect=2)
+    assert _sweep_later() == 0
+    queued = set(LabelingQueueItem.objects.filter(queue=queue).values_list("span_id", flat=True))
+    assert queued == {s.pk for s in done[:2]} and not queued & {s.pk for s in before}
+    # Switched off, results written, switched on: those results are not the rule's.
+    data = _rule(queue=queue, enabled=False)
+    automation_update(automation=automation, data=data)
+    labelled_spans(start=BASE_TIME, total=4, incorrect=2)
+    assert _sweep_later() == 0
+    automation_update(automation=automation, data=_rule(queue=queue))
+    assert _sweep_later() == 0
+    assert LabelingQueueItem.objects.filter(queue=queue).count() == 2
+
+
+def test_a_rule_far_behind_is_swept_in_parts(queue, monkeypatch):
+    monkeypatch.setattr(automations, "SWEEP_RESULTS", 4)
+    automation = automation_create(project=factories.project(), data=_rule(queue=queue))
+    spans = []
+    for _part in range(3):  # three writes of 4 results, their jobs lost
+        spans += labelled_spans(start=BASE_TIME, total=4, incorrect=1)
+    grace = timedelta(seconds=settings.EVALHUB_AUTOMATIONS_SWEEP_GRACE_SECONDS)
+    through = timezone.now()
+    acted, caught_up = automations.automation_sweep(automation_id=automation.pk, through=through)
+    assert (acted, caught_up) == (1, False)
+    automation.refresh_from_db()
+    assert automation.swept_through < through
+    assert automations_sweep(now=through + grace) == 2
+    automation.refresh_from_db()
+    assert automation.swept_through == through
+    queued = set(LabelingQueueItem.objects.filter(queue=queue).values_list("span_id", flat=True))
+    assert queued == {spans[0].pk, spans[4].pk, spans[8].pk}
