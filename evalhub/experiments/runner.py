@@ -34,6 +34,7 @@ from evalhub.experiments.services import (
     experiment_status_set,
     runs_store,
 )
+from evalhub.experiments.task_target import dataset_tasks_nudge
 from evalhub.providers.llm import LlmError, ProviderConfig, chat_complete
 
 STORE_BATCH: Final = 50
@@ -197,7 +198,9 @@ def prompt_experiment_execute(*, experiment_id: int) -> int:
             experiment=experiment, status=ExperimentStatus.FAILED, error=str(exc)[:2000]
         )
         raise
-    experiment_status_set(experiment=experiment, status=ExperimentStatus.COMPLETED)
+    with transaction.atomic():
+        experiment_status_set(experiment=experiment, status=ExperimentStatus.COMPLETED)
+        dataset_tasks_nudge(experiment=experiment)
     return recorded
 
 

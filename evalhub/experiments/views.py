@@ -4,7 +4,7 @@ experiments on one dataset. Views parse, call one service or selector, render.""
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -21,7 +21,13 @@ from annotations.datasets.versions import (
     version_diff,
     version_download,
 )
-from evalhub.experiments.forms import EvaluateForm, PromptExperimentForm
+from evalhub.experiments.forms import (
+    RUN_SOURCE_CHOICES,
+    SPAN_SOURCE_CHOICES,
+    DatasetTaskForm,
+    EvaluateForm,
+    PromptExperimentForm,
+)
 from evalhub.experiments.models import ExperimentStatus
 from evalhub.experiments.prompts import PromptInvalid, prompt_version_create
 from evalhub.experiments.selectors import (
@@ -39,6 +45,7 @@ from evalhub.experiments.services import (
     experiment_evaluate_start,
     prompt_experiment_start,
 )
+from evalhub.experiments.task_target import dataset_task_save, dataset_tasks
 
 RUNS_PER_PAGE: Final = 100
 ROWS_PER_PAGE: Final = 100
@@ -63,6 +70,7 @@ def dataset_experiments(request: HttpRequest, pk: int) -> HttpResponse:
             "dataset": dataset,
             "versions": list(dataset_versions(dataset=dataset)[:100]),
             "experiments": list(experiments_of_dataset(dataset=dataset)[:200]),
+            "tasks": list(dataset_tasks(dataset=dataset)[:50]),
         },
     )
 
@@ -282,5 +290,94 @@ def experiments_compare_page(request: HttpRequest) -> HttpResponse:
             "dataset": experiments[0].dataset,
             "evaluator": evaluator or "",
             "regressions": bool(request.GET.get("regressions")),
+        },
+    )
+
+
+# --- tasks on a dataset: every new experiment scored ---------------------------------------
+
+
+def _evaluator_rows(form: DatasetTaskForm, task: Any = None) -> list[dict[str, Any]]:
+    """Each evaluator with its variables: the source each reads (posted, the task's, else the
+    evaluator's own) and the sources a dataset task offers."""
+    from evalhub.evaluators.selectors import evaluator_version_latest
+    from evalhub.tasks.dryrun import default_mapping
+
+    saved = {te.evaluator_id: te.variables for te in task.task_evaluators.all()} if task else {}
+    posted = form.mappings() if form.is_bound else {}
+    chosen = {str(v) for v in (form["evaluators"].value() or [])}
+    rows = []
+    for evaluator in form.fields["evaluators"].queryset:
+        version = evaluator_version_latest(evaluator=evaluator)
+        own = default_mapping(version) if version is not None else {}
+        mine = posted.get(evaluator.pk, saved.get(evaluator.pk, {}))
+        rows.append(
+            {
+                "evaluator": evaluator,
+                "checked": str(evaluator.pk) in chosen,
+                "variables": [
+                    {"name": name, "source": mine.get(name, source), "own": source}
+                    for name, source in own.items()
+                ],
+            }
+        )
+    return rows
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def dataset_task_form(request: HttpRequest, pk: int, task_id: int | None = None) -> HttpResponse:
+    """A task on the dataset (new, or ``task_id`` changed): its evaluators score every new
+    experiment on it, on the task engine."""
+    from evalhub.tasks.services import TaskInvalid
+
+    dataset = get_object_or_404(Dataset, pk=pk)
+    task = get_object_or_404(dataset_tasks(dataset=dataset), pk=task_id) if task_id else None
+    if request.method == "POST":
+        form = DatasetTaskForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                saved = dataset_task_save(
+                    dataset=dataset,
+                    name=data["name"],
+                    evaluators=list(data["evaluators"]),
+                    variables=form.mappings(),
+                    provider=data.get("provider"),
+                    model=data.get("model") or "",
+                    quiet_seconds=data.get("quiet_seconds"),
+                    description=data.get("description") or "",
+                    task=task,
+                    user=request.user,
+                )
+            except TaskInvalid as exc:
+                field = exc.field if exc.field in form.fields else None
+                form.add_error(field, exc.message)
+            else:
+                messages.success(request, f"Saved {saved.name}: new experiments are scored.")
+                return redirect("tasks:detail", task_id=saved.pk)
+    elif task is not None:
+        form = DatasetTaskForm(
+            initial={
+                "name": task.name,
+                "description": task.description,
+                "evaluators": [te.evaluator_id for te in task.task_evaluators.all()],
+                "provider": task.provider_id,
+                "model": task.model,
+                "quiet_seconds": task.quiet_seconds,
+            }
+        )
+    else:
+        form = DatasetTaskForm()
+    return render(
+        request,
+        "experiments/dataset_task_form.html",
+        {
+            "dataset": dataset,
+            "task": task,
+            "form": form,
+            "evaluator_rows": _evaluator_rows(form, task),
+            "run_sources": RUN_SOURCE_CHOICES,
+            "span_sources": SPAN_SOURCE_CHOICES,
         },
     )

@@ -1,7 +1,8 @@
 """What other products plug into a run, so that the engine imports none of them: a guard asked
-before each judge call and told what the call spent (spend budgets), and what happens once a
-batch of items has its results written (calibration sampling). Each app registers its hook in
-its ``AppConfig.ready``; the engine calls ``run_guards`` and ``items_written``."""
+before each judge call and told what the call spent (spend budgets), what happens once a
+batch of items has its results written (calibration sampling), and the targets other than a
+project's spans (a dataset's experiment runs). Each app registers its hook in its
+``AppConfig.ready``; the engine calls ``run_guards``, ``items_written`` and ``run_target``."""
 
 from __future__ import annotations
 
@@ -20,8 +21,38 @@ class CallGuard(Protocol):
 GuardFactory = Callable[..., CallGuard]  # (task_id=…, evaluators=…) -> CallGuard
 ItemsWritten = Callable[..., object]  # (run=…, rows=…), inside the write's transaction
 
+
+class RunTarget(Protocol):
+    """Where a task of another target kind finds its items, what its evaluators read of them
+    and where their results go (instead of a project's spans and annotations)."""
+
+    def plan(self, *, task: Any, now: Any) -> tuple[dict[str, Any], list[Any]] | None:
+        """The next run's extra config and its items (``planning.Candidate``s), or None."""
+
+    def inputs(
+        self, *, run: Any, pks: list[int], evaluators: list[Any]
+    ) -> dict[int, tuple[Any, list[dict[str, Any]]]]:
+        """Item pk → (the span variables may read, or None; for each of ``evaluators`` —
+        with ``version`` and the task's ``variables`` — its values by variable name), for
+        each item that still exists."""
+
+    def write(self, *, run: Any, results: list[tuple[Any, str, str, Any]]) -> None:
+        """Store ``(item row, evaluator name, annotator kind, EvaluationResult)``s, in the
+        engine's write transaction."""
+
+
 _GUARDS: list[GuardFactory] = []
 _ITEMS_WRITTEN: list[ItemsWritten] = []
+_TARGETS: dict[str, RunTarget] = {}
+
+
+def target_register(kind: str, target: RunTarget) -> None:
+    _TARGETS[kind] = target
+
+
+def run_target(kind: str | None) -> RunTarget | None:
+    """The registered target of ``kind`` (None for a project's spans)."""
+    return _TARGETS.get(kind or "")
 
 
 def guard_register(factory: GuardFactory) -> None:
