@@ -16,6 +16,9 @@ through the whole Django stack (test client, ``force_login``) ``--runs`` times: 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import logging
+import pstats
 import os
 import statistics
 import subprocess
@@ -40,10 +43,10 @@ def _database() -> None:
 
 
 def _start_model(latency: float) -> tuple[subprocess.Popen[bytes], str]:
-    """The fake model in its own process, on asyncio (``python -m tests.evalhub.fake_openai``):
-    as a remote model, it takes little of this machine's CPU and none of this process's."""
+    """The fake model in its own process, on asyncio (``python -m evalhub.fake_judge``): as a
+    remote model, it takes little of this machine's CPU and none of this process's."""
     model = subprocess.Popen(
-        [sys.executable, "-m", "tests.evalhub.fake_openai", "--delay", str(latency)],
+        [sys.executable, "-m", "evalhub.fake_judge", "--port", "0", "--delay", str(latency)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         start_new_session=True,
@@ -61,7 +64,12 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument(
+        "--profile", action="store_true", help="print where the experiment's CPU time goes"
+    )
+    parser.add_argument("--skip-compare", action="store_true", help="the experiment only")
     args = parser.parse_args()
+    logging.getLogger("httpx2").setLevel(logging.WARNING)  # a line per request otherwise
 
     _database()
     import django
@@ -133,9 +141,15 @@ def main() -> None:
             variables={"question": "input.question"},
             concurrency=args.concurrency,
         )
+        profiler = cProfile.Profile() if args.profile else None
         started, cpu = time.perf_counter(), time.process_time()
+        if profiler is not None:
+            profiler.enable()
         recorded = prompt_experiment_execute(experiment_id=experiment.pk)
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+        if profiler is not None:
+            profiler.disable()
+            pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
         errors = ExperimentRun.objects.filter(experiment=experiment, error__isnull=False).count()
         ceiling = args.concurrency / args.latency
         rate = recorded / elapsed
@@ -146,6 +160,8 @@ def main() -> None:
             f"({cpu / max(recorded, 1) * 1000:.1f} ms per run)"
         )
 
+        if args.skip_compare:
+            return
         # A second experiment with SDK-style runs, both scored, then the compare page.
         second = experiment_create(
             dataset=uploaded.dataset, version=uploaded.version, name="bench sdk"

@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
@@ -33,7 +32,8 @@ from evalhub.experiments.prompts import invocation_settings, prompt_render
 from evalhub.experiments.run_tracing import TracedRun, new_trace_id, run_span_records, runs_trace
 from evalhub.experiments.services import (
     RunInput,
-    evaluation_upsert,
+    ScoredRun,
+    evaluations_store,
     experiment_status_set,
     runs_store,
 )
@@ -293,27 +293,16 @@ def experiment_evaluate(*, experiment_id: int, evaluator_id: int) -> int:
         for run in runs
     ]
     stored = 0
+    kind = evaluator.kind if evaluator.kind in ("LLM", "CODE") else "CODE"
+    batch: list[ScoredRun] = []
     with ThreadPoolExecutor(max_workers=8) as pool:
         futures = {pool.submit(_execute, p): run for p, run in zip(prepared, runs, strict=True)}
         for future in as_completed(futures):
-            run = futures[future]
             result = future.result()
             evaluation_cost(result)
-            now = time.time()
-            evaluation_upsert(
-                run=run,
-                name=evaluator.name,
-                annotator_kind=evaluator.kind if evaluator.kind in ("LLM", "CODE") else "CODE",
-                result={
-                    "label": result.label,
-                    "score": result.score,
-                    "explanation": result.explanation,
-                },
-                error=result.error,
-                metadata=result.annotation_metadata(),
-                trace_id=result.judge_trace_id,
-                start_time=datetime.fromtimestamp(result.started_at or now, UTC),
-                end_time=datetime.fromtimestamp(result.ended_at or now, UTC),
-            )
-            stored += 1
+            batch.append(ScoredRun(futures[future].pk, evaluator.name, kind, result))
+            if len(batch) >= STORE_BATCH:  # a statement per batch, not a transaction per run
+                stored += evaluations_store(scored=batch)
+                batch = []
+    stored += evaluations_store(scored=batch)
     return stored

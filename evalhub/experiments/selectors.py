@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from django.db.models import Count, Prefetch, Q, QuerySet, Sum
+from django.db.models import Count, F, Prefetch, Q, QuerySet, Sum
 
 from annotations.datasets.models import Dataset, DatasetExampleRevision
 from annotations.datasets.versions import version_examples
@@ -236,8 +236,10 @@ def experiment_summary(*, experiment: Experiment) -> ExperimentSummary:
         cost=Sum("cost_usd"),
     )
     latencies = [
-        (end - start).total_seconds() * 1000
-        for start, end in runs.values_list("start_time", "end_time")
+        latency.total_seconds() * 1000
+        for latency in runs.annotate(latency=F("end_time") - F("start_time")).values_list(
+            "latency", flat=True
+        )
     ]
     evaluators: dict[str, EvaluatorSummary] = {}
     evaluations = ExperimentEvaluation.objects.filter(run__experiment=experiment)
@@ -291,27 +293,26 @@ class CompareRow:
     regressed: bool
 
 
-def experiments_compare(
+@dataclass(frozen=True, slots=True)
+class CompareKey:
+    """One example in a comparison, before its contents are read: per evaluator the scores
+    of each experiment, and whether a later experiment scores lower than the first."""
+
+    example_id: int
+    scores: dict[str, list[float | None]]
+    regressed: bool
+    revision_id: int | None = None  # the example as the first experiment's version holds it
+
+
+def compare_index(
     *, experiments: Sequence[Experiment], evaluator: str | None = None
-) -> tuple[list[str], list[CompareRow]]:
-    """Per example of the first experiment's version, each experiment's run side by side.
-    A row regresses when an evaluator's score (``evaluator``, else any) is lower in a later
-    experiment than in the first ("correct in A, incorrect in B"). Returns the evaluator
-    names and the rows. Reads plain values (no model objects): a few queries whatever the
-    size."""
+) -> tuple[list[str], list[CompareKey]]:
+    """Every example of the first experiment's version with its scores side by side: the
+    evaluator names and one key per example. A key regresses when an evaluator's score
+    (``evaluator``, else any) is lower in a later experiment than in the first ("correct in A,
+    incorrect in B"). Reads ids and scores only (the page's contents: ``compare_rows``)."""
     base = experiments[0]
     position = {e.pk: i for i, e in enumerate(experiments)}
-    revisions = version_examples(version=base.dataset_version).values_list(
-        "example_id", "input", "output"
-    )
-    runs: dict[int, list[RunCell | None]] = defaultdict(lambda: [None] * len(experiments))
-    for run_id, experiment_id, example_id, output, error, trace_id in ExperimentRun.objects.filter(
-        experiment__in=experiments, repetition_number=1
-    ).values_list("id", "experiment_id", "example_id", "output", "error", "trace_id"):
-        project = experiments[position[experiment_id]].project_name
-        runs[example_id][position[experiment_id]] = RunCell(
-            run_id, output, error, trace_id, project
-        )
     scores: dict[int, dict[str, list[float | None]]] = defaultdict(dict)
     for experiment_id, example_id, name, score in ExperimentEvaluation.objects.filter(
         run__experiment__in=experiments, run__repetition_number=1
@@ -320,32 +321,71 @@ def experiments_compare(
         per_name[position[experiment_id]] = score
     names = sorted({name for by_name in scores.values() for name in by_name})
     checked = [evaluator] if evaluator else names
-    rows = []
-    for example_id, input_value, expected in revisions:
+    empty = [None] * len(experiments)
+    keys = []
+    for example_id, revision_id in version_examples(version=base.dataset_version).values_list(
+        "example_id", "id"
+    ):
         by_name = scores.get(example_id, {})
-        full = {name: by_name.get(name, [None] * len(experiments)) for name in names}
+        full = {name: by_name.get(name, empty) for name in names}
         regressed = any(
             (values := full.get(name)) is not None
             and values[0] is not None
             and any(v is not None and v < values[0] for v in values[1:])
             for name in checked
         )
-        rows.append(
-            CompareRow(
-                example_id,
-                input_value,
-                expected,
-                runs.get(example_id, [None] * len(experiments)),
-                full,
-                regressed,
-            )
+        keys.append(CompareKey(example_id, full, regressed, revision_id))
+    return names, keys
+
+
+def compare_rows(
+    *, experiments: Sequence[Experiment], keys: Sequence[CompareKey]
+) -> list[CompareRow]:
+    """The rows of ``keys`` (a page of ``compare_index``): each example's input and expected
+    output, and its first-repetition run in each experiment. Three queries a page."""
+    ids = [key.example_id for key in keys]
+    position = {e.pk: i for i, e in enumerate(experiments)}
+    contents = {
+        example_id: (input_value, expected)
+        for example_id, input_value, expected in DatasetExampleRevision.objects.filter(
+            pk__in=[key.revision_id for key in keys]
+        ).values_list("example_id", "input", "output")
+    }
+    runs: dict[int, list[RunCell | None]] = defaultdict(lambda: [None] * len(experiments))
+    for run_id, experiment_id, example_id, output, error, trace_id in ExperimentRun.objects.filter(
+        experiment__in=experiments, repetition_number=1, example_id__in=ids
+    ).values_list("id", "experiment_id", "example_id", "output", "error", "trace_id"):
+        project = experiments[position[experiment_id]].project_name
+        runs[example_id][position[experiment_id]] = RunCell(
+            run_id, output, error, trace_id, project
         )
-    return names, rows
+    return [
+        CompareRow(
+            key.example_id,
+            *contents.get(key.example_id, (None, None)),
+            runs.get(key.example_id, [None] * len(experiments)),
+            key.scores,
+            key.regressed,
+        )
+        for key in keys
+    ]
+
+
+def experiments_compare(
+    *, experiments: Sequence[Experiment], evaluator: str | None = None
+) -> tuple[list[str], list[CompareRow]]:
+    """Per example of the first experiment's version, each experiment's run side by side
+    (``compare_index`` and every row of it): the evaluator names and the rows."""
+    names, keys = compare_index(experiments=experiments, evaluator=evaluator)
+    return names, compare_rows(experiments=experiments, keys=keys)
 
 
 __all__ = [
+    "CompareKey",
     "CompareRow",
     "ExperimentSummary",
+    "compare_index",
+    "compare_rows",
     "experiment_counts",
     "experiment_get",
     "experiment_runs",

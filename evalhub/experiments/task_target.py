@@ -22,7 +22,7 @@ A prompt experiment that completes asks for its dataset tasks' step at once
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from django.db import transaction
@@ -32,13 +32,9 @@ from annotations.datasets.models import DatasetExampleRevision
 from evalhub.core.jobs import job_send
 from evalhub.evaluators.definition import EvaluatorConfigError, config_parse
 from evalhub.evaluators.variables import is_missing, path_get
-from evalhub.experiments.models import (
-    Experiment,
-    ExperimentEvaluation,
-    ExperimentRun,
-    ExperimentStatus,
-)
+from evalhub.experiments.models import Experiment, ExperimentRun, ExperimentStatus
 from evalhub.experiments.selectors import revisions_of
+from evalhub.experiments.services import ScoredRun, evaluations_store
 from evalhub.tasks.hooks import target_register
 from evalhub.tasks.models import EXPERIMENT_RUN, TargetKind, Task, TaskRunItem, TaskStatus
 from evalhub.tasks.planning import Candidate
@@ -166,53 +162,13 @@ class DatasetTarget:
         return found
 
     def write(self, *, run: Any, results: list[tuple[Any, str, str, Any]]) -> None:
-        """The results as the runs' evaluations (one per run and evaluator name: a later one
-        replaces it), a few queries per batch."""
-        if not results:
-            return
-        now = datetime.now(UTC)
-        rows = []
-        for item, name, annotator_kind, result in results:
-            start = result.started_at or now.timestamp()
-            rows.append(
-                ExperimentEvaluation(
-                    run_id=item.target_pk,
-                    name=name[:255],
-                    annotator_kind=annotator_kind if annotator_kind in ("LLM", "CODE") else "CODE",
-                    label=None if result.label is None else str(result.label),
-                    score=result.score,
-                    explanation=result.explanation,
-                    metadata={
-                        **result.annotation_metadata(),
-                        "task_id": run.task_id,
-                        "task_run_id": run.pk,
-                    },
-                    error=result.error,
-                    trace_id=(result.judge_trace_id or "")[:64],
-                    start_time=datetime.fromtimestamp(start, UTC),
-                    end_time=datetime.fromtimestamp(result.ended_at or start, UTC),
-                )
-            )
-        existing = set(
-            ExperimentRun.objects.filter(pk__in={r.run_id for r in rows}).values_list(
-                "pk", flat=True
-            )
-        )
-        ExperimentEvaluation.objects.bulk_create(
-            [r for r in rows if r.run_id in existing],
-            update_conflicts=True,
-            unique_fields=["run", "name"],
-            update_fields=[
-                "annotator_kind",
-                "label",
-                "score",
-                "explanation",
-                "metadata",
-                "error",
-                "trace_id",
-                "start_time",
-                "end_time",
-            ],
+        """The results as the runs' evaluations (``evaluations_store``: a statement a batch)."""
+        metadata = {"task_id": run.task_id, "task_run_id": run.pk}
+        evaluations_store(
+            scored=[
+                ScoredRun(item.target_pk, name, kind, result, metadata)
+                for item, name, kind, result in results
+            ]
         )
 
 
