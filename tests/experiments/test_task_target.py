@@ -147,3 +147,45 @@ def test_a_dataset_task_needs_a_dataset_and_has_no_backfill(uploaded, exact):
         run_backfill_create(task=task, start=timezone.now() - timedelta(days=1))
     assert rejected.value.code == "dataset_task"
     assert not TaskRun.objects.exists()
+
+
+def test_a_prompt_experiment_is_scored_as_soon_as_it_completes(
+    uploaded,
+    exact,
+    provider,
+    fake_openai,
+    celery_eager,
+    django_capture_on_commit_callbacks,
+    dispatched,
+    fast_retry,
+):
+    from evalhub.experiments.prompts import prompt_version_create
+    from evalhub.experiments.services import prompt_experiment_start
+
+    prompt = prompt_version_create(
+        name="echo",
+        version={
+            "model_name": "gpt-4o-mini",
+            "template": {"type": "chat", "messages": [{"role": "user", "content": "{{question}}"}]},
+        },
+    )
+    fake_openai.reply_with(content="Paris")
+    task = dataset_task_save(dataset=uploaded.dataset, name="auto", evaluators=[exact])
+    with django_capture_on_commit_callbacks(execute=True):
+        experiment = prompt_experiment_start(
+            dataset=uploaded.dataset,
+            version=uploaded.version,
+            prompt_version=prompt,
+            provider=provider,
+            variables={"question": "input.question"},
+        )
+    # Its completion listed the task's run at once (no beat tick) and sent it to a worker.
+    run = TaskRun.objects.get(task=task)
+    assert dispatched == [run.pk] and run.config["experiment_id"] == experiment.pk
+    assert run_work(run_id=run.pk, worker="test", retry=fast_retry) == "finished"
+    scores = sorted(
+        ExperimentEvaluation.objects.filter(run__experiment=experiment).values_list(
+            "score", flat=True
+        )
+    )
+    assert scores == [0.0, 1.0]

@@ -436,9 +436,7 @@ def test_a_task_on_a_dataset_scores_its_new_experiments(client, refund_check, wo
 
     experiment = experiment_create(dataset=uploaded.dataset, version=uploaded.version)
     example_id = uploaded.version.revisions.get().example_id
-    run_record(
-        experiment=experiment, run=RunInput(example_id=example_id, output="a full refund")
-    )
+    run_record(experiment=experiment, run=RunInput(example_id=example_id, output="a full refund"))
     later = timezone.now() + timedelta(minutes=1)
     run = continuous_run_plan(task_id=task.id, now=later)
     worker.work()
