@@ -18,8 +18,8 @@ from __future__ import annotations
 import argparse
 import cProfile
 import logging
-import pstats
 import os
+import pstats
 import statistics
 import subprocess
 import sys

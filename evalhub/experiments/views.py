@@ -357,13 +357,19 @@ def _evaluator_rows(form: DatasetTaskForm, task: Any = None) -> list[dict[str, A
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def dataset_task_form(request: HttpRequest, pk: int, task_id: int | None = None) -> HttpResponse:
-    """A task on the dataset (new, or ``task_id`` changed): its evaluators score every new
-    experiment on it, on the task engine."""
+def dataset_task_form(
+    request: HttpRequest, pk: int, dataset_task_id: int | None = None
+) -> HttpResponse:
+    """A task on the dataset (new, or ``dataset_task_id`` changed): its evaluators score every
+    new experiment on it, on the task engine."""
     from evalhub.tasks.services import TaskInvalid
 
     dataset = get_object_or_404(Dataset, pk=pk)
-    task = get_object_or_404(dataset_tasks(dataset=dataset), pk=task_id) if task_id else None
+    task = (
+        get_object_or_404(dataset_tasks(dataset=dataset), pk=dataset_task_id)
+        if dataset_task_id
+        else None
+    )
     if request.method == "POST":
         form = DatasetTaskForm(request.POST)
         if form.is_valid():

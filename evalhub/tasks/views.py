@@ -380,7 +380,7 @@ def _edit_initial(data: TaskInput) -> dict[str, Any]:
 def task_edit(request: HttpRequest, task_id: int) -> HttpResponse:
     task = _task_or_404(task_id)
     if task.on_dataset:  # its form is the dataset's (no project, granularity or filter)
-        return redirect("experiments:task-edit", pk=task.dataset_id, task_id=task.pk)
+        return redirect("experiments:task-edit", pk=task.dataset_id, dataset_task_id=task.pk)
     entries = None
     if request.method == "POST":
         form = TaskForm(request.POST)
