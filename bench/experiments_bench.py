@@ -3,12 +3,12 @@ OpenAI-compatible model that answers in 200 ms, at concurrency 32, and the compa
 1,000-example experiments.
 
     .venv/bin/python bench/experiments_bench.py [--examples 1000] [--latency 0.2]
-        [--concurrency 32] [--runs 30]
+        [--concurrency 32] [--runs 30] [--skip-compare] [--profile]
 
 The database ``evalhub_bench_experiments`` (``EVALHUB_BENCH_DB``) is created and migrated when
 missing, and emptied of datasets, prompts and experiments first. The experiment runs as the
 Celery task runs it (``prompt_experiment_execute``, in this process): the provider's limiter,
-retries and cost accounting included. The ceiling is ``concurrency / latency`` calls per
+retries, cost accounting and each run's trace included. The ceiling is ``concurrency / latency`` calls per
 second; the figure is the throughput reached as a fraction of it. The compare page is rendered
 through the whole Django stack (test client, ``force_login``) ``--runs`` times: p50 and p95.
 """
@@ -85,15 +85,16 @@ def main() -> None:
     from annotations.datasets.models import Dataset
     from annotations.datasets.upload import UploadRow, dataset_upload
     from annotations.datasets.versions import ExampleContent
-    from evalhub.experiments.models import Experiment, ExperimentKind, ExperimentRun, Prompt
+    from evalhub.experiments.models import (
+        Experiment,
+        ExperimentEvaluation,
+        ExperimentKind,
+        ExperimentRun,
+        Prompt,
+    )
     from evalhub.experiments.prompts import prompt_version_create
     from evalhub.experiments.runner import prompt_experiment_execute
-    from evalhub.experiments.services import (
-        RunInput,
-        evaluation_upsert,
-        experiment_create,
-        run_record,
-    )
+    from evalhub.experiments.services import RunInput, experiment_create, runs_store
     from evalhub.providers.models import Provider
     from evalhub.providers.services import provider_create
     from tests.evalhub.fake_openai import VALID_KEY
@@ -166,13 +167,24 @@ def main() -> None:
         second = experiment_create(
             dataset=uploaded.dataset, version=uploaded.version, name="bench sdk"
         )
-        for index, run in enumerate(ExperimentRun.objects.filter(experiment=experiment)):
-            evaluation_upsert(run=run, name="exact", result={"score": 1.0})
-            other = run_record(
-                experiment=second,
-                run=RunInput(example_id=run.example_id, output="ok" if index % 3 else "no"),
-            )
-            evaluation_upsert(run=other, name="exact", result={"score": 1.0 if index % 3 else 0.0})
+        runs = list(ExperimentRun.objects.filter(experiment=experiment).order_by("example_id"))
+        runs_store(
+            experiment=second,
+            runs=[
+                RunInput(example_id=run.example_id, output="ok" if index % 3 else "no")
+                for index, run in enumerate(runs)
+            ],
+        )
+        others = {r.example_id: r for r in ExperimentRun.objects.filter(experiment=second)}
+        ExperimentEvaluation.objects.bulk_create(
+            [ExperimentEvaluation(run=run, name="exact", score=1.0) for run in runs]
+            + [
+                ExperimentEvaluation(
+                    run=others[run.example_id], name="exact", score=1.0 if index % 3 else 0.0
+                )
+                for index, run in enumerate(runs)
+            ]
+        )
         user, _ = get_user_model().objects.get_or_create(
             username="bench", defaults={"is_staff": True, "is_superuser": True}
         )
