@@ -167,7 +167,7 @@ def crawl_data(user, provider) -> Data:  # type: ignore[no-untyped-def]
     )
     budget_create(scope="global", period="month", unit="usd", limit=100.0)
     dataset_task = dataset_task_save(
-        dataset=uploaded.dataset, name="scores experiments", evaluators=[evaluator]
+        dataset=dataset, name="scores experiments", evaluators=[evaluator]
     )
     return Data(
         {
