@@ -227,45 +227,63 @@ def _p95(values: list[float]) -> float | None:
 def experiment_summary(*, experiment: Experiment) -> ExperimentSummary:
     """Runs, errors, latency (mean, p95), tokens, cost and per evaluator the mean score,
     label counts and errors, computed in the database (no run objects are built)."""
-    runs = ExperimentRun.objects.filter(experiment=experiment)
-    totals = runs.aggregate(
-        n=Count("id"),
-        errors=Count("id", filter=Q(error__isnull=False)),
-        prompt=Sum("prompt_tokens"),
-        completion=Sum("completion_tokens"),
-        cost=Sum("cost_usd"),
-    )
-    latencies = [
-        latency.total_seconds() * 1000
-        for latency in runs.annotate(latency=F("end_time") - F("start_time")).values_list(
-            "latency", flat=True
+    return experiment_summaries(experiments=[experiment])[0]
+
+
+def experiment_summaries(*, experiments: Sequence[Experiment]) -> list[ExperimentSummary]:
+    """``experiment_summary`` of each experiment, in four queries for all of them."""
+    ids = [e.pk for e in experiments]
+    runs = ExperimentRun.objects.filter(experiment_id__in=ids)
+    totals = {
+        row["experiment_id"]: row
+        for row in runs.values("experiment_id").annotate(
+            n=Count("id"),
+            errors=Count("id", filter=Q(error__isnull=False)),
+            prompt=Sum("prompt_tokens"),
+            completion=Sum("completion_tokens"),
+            cost=Sum("cost_usd"),
         )
-    ]
-    evaluators: dict[str, EvaluatorSummary] = {}
-    evaluations = ExperimentEvaluation.objects.filter(run__experiment=experiment)
-    for row in evaluations.values("name").annotate(
+    }
+    latencies: dict[int, list[float]] = defaultdict(list)
+    for experiment_id, latency in runs.annotate(
+        latency=F("end_time") - F("start_time")
+    ).values_list("experiment_id", "latency"):
+        latencies[experiment_id].append(latency.total_seconds() * 1000)
+    evaluators: dict[int, dict[str, EvaluatorSummary]] = defaultdict(dict)
+    evaluations = ExperimentEvaluation.objects.filter(run__experiment_id__in=ids)
+    for row in evaluations.values("run__experiment_id", "name").annotate(
         count=Count("id"),
         scored=Count("score"),
         total=Sum("score"),
         errors=Count("id", filter=Q(error__isnull=False)),
     ):
-        evaluators[row["name"]] = EvaluatorSummary(
+        evaluators[row["run__experiment_id"]][row["name"]] = EvaluatorSummary(
             row["name"], row["count"], row["scored"], row["total"] or 0.0, row["errors"]
         )
-    for row in (
-        evaluations.filter(label__isnull=False).values("name", "label").annotate(count=Count("id"))
+    for experiment_id, name, label, count in (
+        evaluations.filter(label__isnull=False)
+        .values("run__experiment_id", "name", "label")
+        .annotate(count=Count("id"))
+        .values_list("run__experiment_id", "name", "label", "count")
     ):
-        evaluators[row["name"]].labels[row["label"]] = row["count"]
-    return ExperimentSummary(
-        runs=totals["n"],
-        errors=totals["errors"],
-        latency_mean_ms=sum(latencies) / len(latencies) if latencies else None,
-        latency_p95_ms=_p95(latencies),
-        prompt_tokens=totals["prompt"] or 0,
-        completion_tokens=totals["completion"] or 0,
-        cost_usd=totals["cost"],
-        evaluators=sorted(evaluators.values(), key=lambda e: e.name),
-    )
+        evaluators[experiment_id][name].labels[label] = count
+    summaries = []
+    for pk in ids:
+        total = totals.get(pk, {})
+        values = latencies.get(pk, [])
+        summaries.append(
+            ExperimentSummary(
+                runs=total.get("n", 0),
+                errors=total.get("errors", 0),
+                latency_mean_ms=sum(values) / len(values) if values else None,
+                latency_p95_ms=_p95(values),
+                prompt_tokens=total.get("prompt") or 0,
+                completion_tokens=total.get("completion") or 0,
+                cost_usd=total.get("cost"),
+                evaluators=sorted(evaluators[pk].values(), key=lambda e: e.name),
+            )
+        )
+    return summaries
 
 
 @dataclass(frozen=True, slots=True)
@@ -390,6 +408,7 @@ __all__ = [
     "experiment_get",
     "experiment_runs",
     "experiment_runs_full",
+    "experiment_summaries",
     "experiment_summary",
     "experiments_compare",
     "experiments_of_dataset",

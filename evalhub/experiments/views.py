@@ -37,6 +37,7 @@ from evalhub.experiments.selectors import (
     compare_rows,
     experiment_get,
     experiment_runs,
+    experiment_summaries,
     experiment_summary,
     experiments_of_dataset,
     revisions_of,
@@ -308,7 +309,7 @@ def experiments_compare_page(request: HttpRequest) -> HttpResponse:
         }
         for row in rows
     ]
-    summaries = [experiment_summary(experiment=e) for e in experiments]
+    summaries = experiment_summaries(experiments=experiments)
     return render(
         request,
         "experiments/compare.html",
