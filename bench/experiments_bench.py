@@ -3,12 +3,12 @@ OpenAI-compatible model that answers in 200 ms, at concurrency 32, and the compa
 1,000-example experiments.
 
     .venv/bin/python bench/experiments_bench.py [--examples 1000] [--latency 0.2]
-        [--concurrency 32] [--runs 30]
+        [--concurrency 32] [--runs 30] [--skip-compare] [--profile]
 
 The database ``evalhub_bench_experiments`` (``EVALHUB_BENCH_DB``) is created and migrated when
 missing, and emptied of datasets, prompts and experiments first. The experiment runs as the
 Celery task runs it (``prompt_experiment_execute``, in this process): the provider's limiter,
-retries and cost accounting included. The ceiling is ``concurrency / latency`` calls per
+retries, cost accounting and each run's trace included. The ceiling is ``concurrency / latency`` calls per
 second; the figure is the throughput reached as a fraction of it. The compare page is rendered
 through the whole Django stack (test client, ``force_login``) ``--runs`` times: p50 and p95.
 """
@@ -16,7 +16,10 @@ through the whole Django stack (test client, ``force_login``) ``--runs`` times: 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import logging
 import os
+import pstats
 import statistics
 import subprocess
 import sys
@@ -40,10 +43,10 @@ def _database() -> None:
 
 
 def _start_model(latency: float) -> tuple[subprocess.Popen[bytes], str]:
-    """The fake model in its own process, on asyncio (``python -m tests.evalhub.fake_openai``):
-    as a remote model, it takes little of this machine's CPU and none of this process's."""
+    """The fake model in its own process, on asyncio (``python -m evalhub.fake_judge``): as a
+    remote model, it takes little of this machine's CPU and none of this process's."""
     model = subprocess.Popen(
-        [sys.executable, "-m", "tests.evalhub.fake_openai", "--delay", str(latency)],
+        [sys.executable, "-m", "evalhub.fake_judge", "--port", "0", "--delay", str(latency)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         start_new_session=True,
@@ -61,7 +64,12 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument(
+        "--profile", action="store_true", help="print where the experiment's CPU time goes"
+    )
+    parser.add_argument("--skip-compare", action="store_true", help="the experiment only")
     args = parser.parse_args()
+    logging.getLogger("httpx2").setLevel(logging.WARNING)  # a line per request otherwise
 
     _database()
     import django
@@ -77,15 +85,16 @@ def main() -> None:
     from annotations.datasets.models import Dataset
     from annotations.datasets.upload import UploadRow, dataset_upload
     from annotations.datasets.versions import ExampleContent
-    from evalhub.experiments.models import Experiment, ExperimentKind, ExperimentRun, Prompt
+    from evalhub.experiments.models import (
+        Experiment,
+        ExperimentEvaluation,
+        ExperimentKind,
+        ExperimentRun,
+        Prompt,
+    )
     from evalhub.experiments.prompts import prompt_version_create
     from evalhub.experiments.runner import prompt_experiment_execute
-    from evalhub.experiments.services import (
-        RunInput,
-        evaluation_upsert,
-        experiment_create,
-        run_record,
-    )
+    from evalhub.experiments.services import RunInput, experiment_create, runs_store
     from evalhub.providers.models import Provider
     from evalhub.providers.services import provider_create
     from tests.evalhub.fake_openai import VALID_KEY
@@ -133,9 +142,15 @@ def main() -> None:
             variables={"question": "input.question"},
             concurrency=args.concurrency,
         )
+        profiler = cProfile.Profile() if args.profile else None
         started, cpu = time.perf_counter(), time.process_time()
+        if profiler is not None:
+            profiler.enable()
         recorded = prompt_experiment_execute(experiment_id=experiment.pk)
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+        if profiler is not None:
+            profiler.disable()
+            pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
         errors = ExperimentRun.objects.filter(experiment=experiment, error__isnull=False).count()
         ceiling = args.concurrency / args.latency
         rate = recorded / elapsed
@@ -146,17 +161,30 @@ def main() -> None:
             f"({cpu / max(recorded, 1) * 1000:.1f} ms per run)"
         )
 
+        if args.skip_compare:
+            return
         # A second experiment with SDK-style runs, both scored, then the compare page.
         second = experiment_create(
             dataset=uploaded.dataset, version=uploaded.version, name="bench sdk"
         )
-        for index, run in enumerate(ExperimentRun.objects.filter(experiment=experiment)):
-            evaluation_upsert(run=run, name="exact", result={"score": 1.0})
-            other = run_record(
-                experiment=second,
-                run=RunInput(example_id=run.example_id, output="ok" if index % 3 else "no"),
-            )
-            evaluation_upsert(run=other, name="exact", result={"score": 1.0 if index % 3 else 0.0})
+        runs = list(ExperimentRun.objects.filter(experiment=experiment).order_by("example_id"))
+        runs_store(
+            experiment=second,
+            runs=[
+                RunInput(example_id=run.example_id, output="ok" if index % 3 else "no")
+                for index, run in enumerate(runs)
+            ],
+        )
+        others = {r.example_id: r for r in ExperimentRun.objects.filter(experiment=second)}
+        ExperimentEvaluation.objects.bulk_create(
+            [ExperimentEvaluation(run=run, name="exact", score=1.0) for run in runs]
+            + [
+                ExperimentEvaluation(
+                    run=others[run.example_id], name="exact", score=1.0 if index % 3 else 0.0
+                )
+                for index, run in enumerate(runs)
+            ]
+        )
         user, _ = get_user_model().objects.get_or_create(
             username="bench", defaults={"is_staff": True, "is_superuser": True}
         )

@@ -103,8 +103,8 @@ def calibration_sample(*, run: Any, rows: list[Any]) -> int:
     """The engine's hook after it wrote ``rows`` (``TaskRunItem``s with their results), in the
     same transaction: send the task's share of them to its calibration queue. Returns how many
     were sent. An item the queue cannot take is logged and left out; the results stand."""
-    if run.task_id is None or not rows:
-        return 0
+    if run.task_id is None or not rows or run.project_id is None:
+        return 0  # a dataset task's items are experiment runs: no queue takes them
     config = (
         CalibrationSampling.objects.select_for_update(of=("self",))
         .select_related("queue", "evaluator")

@@ -8,3 +8,6 @@ class ExperimentsConfig(AppConfig):
 
     def ready(self) -> None:
         from evalhub.experiments import jobs  # noqa: F401 - registers the Celery tasks (sent by name)
+        from evalhub.experiments.task_target import register
+
+        register()  # dataset tasks: the task engine's target for experiment runs

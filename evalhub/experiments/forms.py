@@ -86,3 +86,63 @@ class EvaluateForm(forms.Form):
     evaluator = forms.ModelChoiceField(
         queryset=Evaluator.objects.order_by("name"), empty_label=None
     )
+
+
+# Where a dataset task's variables may read (``evalhub.experiments.task_target``): the run's
+# fields first, then the spans of the run's trace.
+RUN_SOURCE_CHOICES: list[tuple[str, str]] = [
+    ("input", "the example's input"),
+    ("output", "the run's output"),
+    ("reference", "the expected output"),
+    ("metadata", "the example's metadata"),
+]
+SPAN_SOURCE_CHOICES: list[tuple[str, str]] = [
+    ("trace.trajectory", "the run's trace: every span in order"),
+    ("documents", "the run's trace: retrieved documents"),
+    ("attributes.llm.input_messages", "the run's trace: the root span's input messages"),
+    ("attributes.llm.output_messages", "the run's trace: the root span's output messages"),
+    ("name", "the run's trace: the root span's name"),
+    ("latency_ms", "the run's trace: the root span's latency"),
+    ("model", "the run's trace: the model"),
+]
+MAP_PREFIX = "map"
+
+
+class DatasetTaskForm(forms.Form):
+    """A task on a dataset: evaluators (with the variable mapping, ``map-<evaluator>-<var>``
+    fields), an optional LLM provider and model, and the quiet period of SDK experiments."""
+
+    name = forms.CharField(max_length=200)
+    description = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=5000
+    )
+    evaluators = forms.ModelMultipleChoiceField(
+        queryset=Evaluator.objects.order_by("name"), widget=forms.CheckboxSelectMultiple
+    )
+    provider = forms.ModelChoiceField(
+        queryset=Provider.objects.none(), required=False, empty_label="Each evaluator's own"
+    )
+    model = forms.CharField(required=False, max_length=200)
+    quiet_seconds = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=86_400,
+        label="Quiet period (seconds)",
+        help_text="An SDK experiment is scored once no run arrived for this long (empty: 5 s); "
+        "a prompt experiment as soon as it completes.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["provider"].queryset = Provider.objects.order_by("name")
+
+    def mappings(self) -> dict[int, dict[str, str]]:
+        """Evaluator pk → the variables posted for it (variable → source, non-empty)."""
+        found: dict[int, dict[str, str]] = {}
+        for key, value in self.data.items():
+            parts = key.split("-", 2)
+            if len(parts) == 3 and parts[0] == MAP_PREFIX and parts[1].isdigit():
+                source = str(value).strip()
+                if source:
+                    found.setdefault(int(parts[1]), {})[parts[2]] = source
+        return found

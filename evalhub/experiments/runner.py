@@ -5,20 +5,21 @@
   ``expected.<key>``, ``metadata.<key>``), sent to a provider's model with the same limiter,
   retries and cost accounting as judge calls (``evalhub.providers.llm.chat_complete``,
   ``tracing.store.pricing.cost_of``), ``concurrency`` calls at a time. A call that fails records
-  its error on that run and the others go on. Idempotent: a run already recorded without
+  its error on that run and the others go on. Each run's trace (the run and its model call)
+  is written to the experiment's project (``evalhub.experiments.run_tracing``). Idempotent: a run already recorded without
   error is not run again, so a redelivered task only fills what is missing.
 - **evaluating** an experiment's runs with an evaluator of the hub (LLM judge, built-in check
   or custom code): the evaluator's variables resolve against the run — ``input``,
-  ``output``, ``reference`` (the expected output), ``metadata.<key>`` — and each result is
-  stored as the run's evaluation under the evaluator's name.
+  ``output``, ``reference`` (the expected output), ``metadata.<key>`` — and any other source
+  against the root span of the run's trace (``trace.trajectory``, ``attributes.<path>``…);
+  each result is stored as the run's evaluation under the evaluator's name.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -28,13 +29,22 @@ from annotations.datasets.models import DatasetExampleRevision
 from evalhub.evaluators.variables import is_missing, path_get, value_text
 from evalhub.experiments.models import Experiment, ExperimentKind, ExperimentRun, ExperimentStatus
 from evalhub.experiments.prompts import invocation_settings, prompt_render
+from evalhub.experiments.run_tracing import TracedRun, new_trace_id, run_span_records, runs_trace
 from evalhub.experiments.services import (
     RunInput,
-    evaluation_upsert,
+    ScoredRun,
+    evaluations_store,
     experiment_status_set,
     runs_store,
 )
+from evalhub.experiments.task_target import (
+    dataset_tasks_nudge,
+    run_sources,
+    trace_roots,
+    variable_values,
+)
 from evalhub.providers.llm import LlmError, ProviderConfig, chat_complete
+from tracing.store.records import SpanRecord
 
 STORE_BATCH: Final = 50
 """Runs recorded at a time as their calls finish (a few queries per batch, not per run)."""
@@ -89,6 +99,7 @@ class _Call:
     repetition: int
     messages: list[dict[str, str]] | None
     error: str | None = None
+    variables: Mapping[str, str] = field(default_factory=dict)
 
 
 def _call(provider: ProviderConfig, experiment: Experiment, call: _Call) -> tuple[RunInput, str]:
@@ -149,6 +160,7 @@ def _calls(experiment: Experiment) -> list[_Call]:
     while True:
         page = incomplete_runs(experiment=experiment, cursor=cursor, limit=1000)
         for item in page.items:
+            values: dict[str, str] = {}
             try:
                 values = prompt_values(experiment.variables, example_fields(item.revision))
                 messages: list[dict[str, str]] | None = prompt_render(
@@ -157,10 +169,34 @@ def _calls(experiment: Experiment) -> list[_Call]:
                 error = None
             except KeyError as exc:
                 messages, error = None, str(exc.args[0])
-            calls += [_Call(item.revision.example_id, r, messages, error) for r in item.repetitions]
+            calls += [
+                _Call(item.revision.example_id, r, messages, error, values)
+                for r in item.repetitions
+            ]
         cursor = page.next_cursor
         if cursor is None:
             return calls
+
+
+def _run_spans(experiment: Experiment, call: _Call, run: RunInput, model: str) -> list[Any]:
+    """The spans of a run's trace (``evalhub.experiments.run_tracing``)."""
+    return run_span_records(
+        TracedRun(
+            experiment_id=experiment.pk,
+            example_id=call.example_id,
+            repetition=call.repetition,
+            variables=call.variables,
+            messages=call.messages,
+            model=model or experiment.model,
+            output=run.output,
+            error=run.error,
+            start=run.start_time,
+            end=run.end_time,
+            prompt_tokens=run.prompt_tokens,
+            completion_tokens=run.completion_tokens,
+        ),
+        trace_id=run.trace_id,
+    )
 
 
 def prompt_experiment_execute(*, experiment_id: int) -> int:
@@ -179,51 +215,41 @@ def prompt_experiment_execute(*, experiment_id: int) -> int:
         provider = provider_config(experiment.provider)
         calls = _calls(experiment)
         batch: list[RunInput] = []
+        spans: list[SpanRecord] = []
+
+        def store() -> int:
+            runs_trace(spans, project_name=experiment.project_name)
+            stored = runs_store(experiment=experiment, runs=batch)
+            batch.clear()
+            spans.clear()
+            return stored
+
         with ThreadPoolExecutor(max_workers=max(1, experiment.concurrency)) as pool:
-            futures = [pool.submit(_call, provider, experiment, c) for c in calls]
+            futures = {pool.submit(_call, provider, experiment, c): c for c in calls}
             for future in as_completed(futures):
                 run, model = future.result()
                 if model:
                     run = replace(
                         run, cost_usd=cost_of(model, run.prompt_tokens, run.completion_tokens)
                     )
+                run = replace(run, trace_id=new_trace_id())
+                spans.extend(_run_spans(experiment, futures[future], run, model))
                 batch.append(run)
                 if len(batch) >= STORE_BATCH:
-                    recorded += runs_store(experiment=experiment, runs=batch)
-                    batch = []
-        recorded += runs_store(experiment=experiment, runs=batch)
+                    recorded += store()
+        recorded += store()
     except Exception as exc:
         experiment_status_set(
             experiment=experiment, status=ExperimentStatus.FAILED, error=str(exc)[:2000]
         )
         raise
-    experiment_status_set(experiment=experiment, status=ExperimentStatus.COMPLETED)
+    with transaction.atomic():
+        experiment_status_set(experiment=experiment, status=ExperimentStatus.COMPLETED)
+        dataset_tasks_nudge(experiment=experiment)
     return recorded
 
 
 # --- evaluating runs with the hub's evaluators ---------------------------------------------
-
-
-def run_values(run: ExperimentRun, revision: DatasetExampleRevision) -> dict[str, Any]:
-    """What an evaluator's variables read of a run."""
-    return {
-        "input": _unwrap(revision.input),
-        "output": run.output,
-        "reference": _unwrap(revision.output),
-        "metadata": revision.metadata,
-    }
-
-
-def _evaluator_values(config: Any, values: Mapping[str, Any]) -> dict[str, Any]:
-    """The evaluator's variables (name → source) resolved against the run's values."""
-    resolved: dict[str, Any] = {"metadata": values["metadata"]}
-    for name, source in config.mapping().items():
-        head, _, rest = source.partition(".")
-        if head in values:
-            value = values[head] if not rest else path_get(values[head], rest)
-            if not is_missing(value):
-                resolved[name] = value
-    return resolved
 
 
 def _execute(prepared: Any) -> Any:
@@ -255,35 +281,28 @@ def experiment_evaluate(*, experiment_id: int, evaluator_id: int) -> int:
         for r in ExperimentRun.objects.filter(experiment=experiment, error__isnull=True)
         if r.example_id in revisions
     ]
+    # Variables read the run (input, output, expected output, metadata), else its trace.
+    mapping = config.mapping()
+    roots = trace_roots([run.trace_id for run in runs])
     prepared = [
         evaluation_prepare(
             version=version,
-            values=_evaluator_values(config, run_values(run, revisions[run.example_id])),
+            span=roots.get(run.trace_id),
+            values=variable_values(mapping, run_sources(run, revisions[run.example_id])),
         )
         for run in runs
     ]
     stored = 0
+    kind = evaluator.kind if evaluator.kind in ("LLM", "CODE") else "CODE"
+    batch: list[ScoredRun] = []
     with ThreadPoolExecutor(max_workers=8) as pool:
         futures = {pool.submit(_execute, p): run for p, run in zip(prepared, runs, strict=True)}
         for future in as_completed(futures):
-            run = futures[future]
             result = future.result()
             evaluation_cost(result)
-            now = time.time()
-            evaluation_upsert(
-                run=run,
-                name=evaluator.name,
-                annotator_kind=evaluator.kind if evaluator.kind in ("LLM", "CODE") else "CODE",
-                result={
-                    "label": result.label,
-                    "score": result.score,
-                    "explanation": result.explanation,
-                },
-                error=result.error,
-                metadata=result.annotation_metadata(),
-                trace_id=result.judge_trace_id,
-                start_time=datetime.fromtimestamp(result.started_at or now, UTC),
-                end_time=datetime.fromtimestamp(result.ended_at or now, UTC),
-            )
-            stored += 1
+            batch.append(ScoredRun(futures[future].pk, evaluator.name, kind, result))
+            if len(batch) >= STORE_BATCH:  # a statement per batch, not a transaction per run
+                stored += evaluations_store(scored=batch)
+                batch = []
+    stored += evaluations_store(scored=batch)
     return stored

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from django.db.models import Count, Prefetch, Q, QuerySet, Sum
+from django.db.models import Count, F, Prefetch, Q, QuerySet, Sum
 
 from annotations.datasets.models import Dataset, DatasetExampleRevision
 from annotations.datasets.versions import version_examples
@@ -227,43 +227,63 @@ def _p95(values: list[float]) -> float | None:
 def experiment_summary(*, experiment: Experiment) -> ExperimentSummary:
     """Runs, errors, latency (mean, p95), tokens, cost and per evaluator the mean score,
     label counts and errors, computed in the database (no run objects are built)."""
-    runs = ExperimentRun.objects.filter(experiment=experiment)
-    totals = runs.aggregate(
-        n=Count("id"),
-        errors=Count("id", filter=Q(error__isnull=False)),
-        prompt=Sum("prompt_tokens"),
-        completion=Sum("completion_tokens"),
-        cost=Sum("cost_usd"),
-    )
-    latencies = [
-        (end - start).total_seconds() * 1000
-        for start, end in runs.values_list("start_time", "end_time")
-    ]
-    evaluators: dict[str, EvaluatorSummary] = {}
-    evaluations = ExperimentEvaluation.objects.filter(run__experiment=experiment)
-    for row in evaluations.values("name").annotate(
+    return experiment_summaries(experiments=[experiment])[0]
+
+
+def experiment_summaries(*, experiments: Sequence[Experiment]) -> list[ExperimentSummary]:
+    """``experiment_summary`` of each experiment, in four queries for all of them."""
+    ids = [e.pk for e in experiments]
+    runs = ExperimentRun.objects.filter(experiment_id__in=ids)
+    totals = {
+        row["experiment_id"]: row
+        for row in runs.values("experiment_id").annotate(
+            n=Count("id"),
+            errors=Count("id", filter=Q(error__isnull=False)),
+            prompt=Sum("prompt_tokens"),
+            completion=Sum("completion_tokens"),
+            cost=Sum("cost_usd"),
+        )
+    }
+    latencies: dict[int, list[float]] = defaultdict(list)
+    for experiment_id, latency in runs.annotate(
+        latency=F("end_time") - F("start_time")
+    ).values_list("experiment_id", "latency"):
+        latencies[experiment_id].append(latency.total_seconds() * 1000)
+    evaluators: dict[int, dict[str, EvaluatorSummary]] = defaultdict(dict)
+    evaluations = ExperimentEvaluation.objects.filter(run__experiment_id__in=ids)
+    for row in evaluations.values("run__experiment_id", "name").annotate(
         count=Count("id"),
         scored=Count("score"),
         total=Sum("score"),
         errors=Count("id", filter=Q(error__isnull=False)),
     ):
-        evaluators[row["name"]] = EvaluatorSummary(
+        evaluators[row["run__experiment_id"]][row["name"]] = EvaluatorSummary(
             row["name"], row["count"], row["scored"], row["total"] or 0.0, row["errors"]
         )
-    for row in (
-        evaluations.filter(label__isnull=False).values("name", "label").annotate(count=Count("id"))
+    for experiment_id, name, label, count in (
+        evaluations.filter(label__isnull=False)
+        .values("run__experiment_id", "name", "label")
+        .annotate(count=Count("id"))
+        .values_list("run__experiment_id", "name", "label", "count")
     ):
-        evaluators[row["name"]].labels[row["label"]] = row["count"]
-    return ExperimentSummary(
-        runs=totals["n"],
-        errors=totals["errors"],
-        latency_mean_ms=sum(latencies) / len(latencies) if latencies else None,
-        latency_p95_ms=_p95(latencies),
-        prompt_tokens=totals["prompt"] or 0,
-        completion_tokens=totals["completion"] or 0,
-        cost_usd=totals["cost"],
-        evaluators=sorted(evaluators.values(), key=lambda e: e.name),
-    )
+        evaluators[experiment_id][name].labels[label] = count
+    summaries = []
+    for pk in ids:
+        total = totals.get(pk, {})
+        values = latencies.get(pk, [])
+        summaries.append(
+            ExperimentSummary(
+                runs=total.get("n", 0),
+                errors=total.get("errors", 0),
+                latency_mean_ms=sum(values) / len(values) if values else None,
+                latency_p95_ms=_p95(values),
+                prompt_tokens=total.get("prompt") or 0,
+                completion_tokens=total.get("completion") or 0,
+                cost_usd=total.get("cost"),
+                evaluators=sorted(evaluators[pk].values(), key=lambda e: e.name),
+            )
+        )
+    return summaries
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,27 +311,26 @@ class CompareRow:
     regressed: bool
 
 
-def experiments_compare(
+@dataclass(frozen=True, slots=True)
+class CompareKey:
+    """One example in a comparison, before its contents are read: per evaluator the scores
+    of each experiment, and whether a later experiment scores lower than the first."""
+
+    example_id: int
+    scores: dict[str, list[float | None]]
+    regressed: bool
+    revision_id: int | None = None  # the example as the first experiment's version holds it
+
+
+def compare_index(
     *, experiments: Sequence[Experiment], evaluator: str | None = None
-) -> tuple[list[str], list[CompareRow]]:
-    """Per example of the first experiment's version, each experiment's run side by side.
-    A row regresses when an evaluator's score (``evaluator``, else any) is lower in a later
-    experiment than in the first ("correct in A, incorrect in B"). Returns the evaluator
-    names and the rows. Reads plain values (no model objects): a few queries whatever the
-    size."""
+) -> tuple[list[str], list[CompareKey]]:
+    """Every example of the first experiment's version with its scores side by side: the
+    evaluator names and one key per example. A key regresses when an evaluator's score
+    (``evaluator``, else any) is lower in a later experiment than in the first ("correct in A,
+    incorrect in B"). Reads ids and scores only (the page's contents: ``compare_rows``)."""
     base = experiments[0]
     position = {e.pk: i for i, e in enumerate(experiments)}
-    revisions = version_examples(version=base.dataset_version).values_list(
-        "example_id", "input", "output"
-    )
-    runs: dict[int, list[RunCell | None]] = defaultdict(lambda: [None] * len(experiments))
-    for run_id, experiment_id, example_id, output, error, trace_id in ExperimentRun.objects.filter(
-        experiment__in=experiments, repetition_number=1
-    ).values_list("id", "experiment_id", "example_id", "output", "error", "trace_id"):
-        project = experiments[position[experiment_id]].project_name
-        runs[example_id][position[experiment_id]] = RunCell(
-            run_id, output, error, trace_id, project
-        )
     scores: dict[int, dict[str, list[float | None]]] = defaultdict(dict)
     for experiment_id, example_id, name, score in ExperimentEvaluation.objects.filter(
         run__experiment__in=experiments, run__repetition_number=1
@@ -320,36 +339,76 @@ def experiments_compare(
         per_name[position[experiment_id]] = score
     names = sorted({name for by_name in scores.values() for name in by_name})
     checked = [evaluator] if evaluator else names
-    rows = []
-    for example_id, input_value, expected in revisions:
+    empty = [None] * len(experiments)
+    keys = []
+    for example_id, revision_id in version_examples(version=base.dataset_version).values_list(
+        "example_id", "id"
+    ):
         by_name = scores.get(example_id, {})
-        full = {name: by_name.get(name, [None] * len(experiments)) for name in names}
+        full = {name: by_name.get(name, empty) for name in names}
         regressed = any(
             (values := full.get(name)) is not None
             and values[0] is not None
             and any(v is not None and v < values[0] for v in values[1:])
             for name in checked
         )
-        rows.append(
-            CompareRow(
-                example_id,
-                input_value,
-                expected,
-                runs.get(example_id, [None] * len(experiments)),
-                full,
-                regressed,
-            )
+        keys.append(CompareKey(example_id, full, regressed, revision_id))
+    return names, keys
+
+
+def compare_rows(
+    *, experiments: Sequence[Experiment], keys: Sequence[CompareKey]
+) -> list[CompareRow]:
+    """The rows of ``keys`` (a page of ``compare_index``): each example's input and expected
+    output, and its first-repetition run in each experiment. Three queries a page."""
+    ids = [key.example_id for key in keys]
+    position = {e.pk: i for i, e in enumerate(experiments)}
+    contents = {
+        example_id: (input_value, expected)
+        for example_id, input_value, expected in DatasetExampleRevision.objects.filter(
+            pk__in=[key.revision_id for key in keys]
+        ).values_list("example_id", "input", "output")
+    }
+    runs: dict[int, list[RunCell | None]] = defaultdict(lambda: [None] * len(experiments))
+    for run_id, experiment_id, example_id, output, error, trace_id in ExperimentRun.objects.filter(
+        experiment__in=experiments, repetition_number=1, example_id__in=ids
+    ).values_list("id", "experiment_id", "example_id", "output", "error", "trace_id"):
+        project = experiments[position[experiment_id]].project_name
+        runs[example_id][position[experiment_id]] = RunCell(
+            run_id, output, error, trace_id, project
         )
-    return names, rows
+    return [
+        CompareRow(
+            key.example_id,
+            *contents.get(key.example_id, (None, None)),
+            runs.get(key.example_id, [None] * len(experiments)),
+            key.scores,
+            key.regressed,
+        )
+        for key in keys
+    ]
+
+
+def experiments_compare(
+    *, experiments: Sequence[Experiment], evaluator: str | None = None
+) -> tuple[list[str], list[CompareRow]]:
+    """Per example of the first experiment's version, each experiment's run side by side
+    (``compare_index`` and every row of it): the evaluator names and the rows."""
+    names, keys = compare_index(experiments=experiments, evaluator=evaluator)
+    return names, compare_rows(experiments=experiments, keys=keys)
 
 
 __all__ = [
+    "CompareKey",
     "CompareRow",
     "ExperimentSummary",
+    "compare_index",
+    "compare_rows",
     "experiment_counts",
     "experiment_get",
     "experiment_runs",
     "experiment_runs_full",
+    "experiment_summaries",
     "experiment_summary",
     "experiments_compare",
     "experiments_of_dataset",

@@ -317,6 +317,76 @@ def evaluation_upsert(
     return evaluation
 
 
+@dataclass(frozen=True, slots=True)
+class ScoredRun:
+    """A hub evaluator's result (``evalhub.evaluators.running.EvaluationResult``) on a run."""
+
+    run_id: int
+    name: str
+    annotator_kind: str
+    result: Any
+    metadata: Mapping[str, Any] | None = None
+
+
+_EVALUATION_FIELDS: Final = (
+    "annotator_kind",
+    "label",
+    "score",
+    "explanation",
+    "metadata",
+    "error",
+    "trace_id",
+    "start_time",
+    "end_time",
+)
+
+
+@transaction.atomic
+def evaluations_store(*, scored: list[ScoredRun]) -> int:
+    """Store hub evaluators' results as the runs' evaluations, a batch in one statement (one
+    per run and name: a later one replaces it); runs deleted meanwhile are left out. Returns
+    how many were stored."""
+    if not scored:
+        return 0
+    now = timezone.now().timestamp()
+    existing = set(
+        ExperimentRun.objects.filter(pk__in={s.run_id for s in scored}).values_list("pk", flat=True)
+    )
+    rows = []
+    for item in scored:
+        if item.run_id not in existing:
+            continue
+        result = item.result
+        start = result.started_at or now
+        rows.append(
+            ExperimentEvaluation(
+                run_id=item.run_id,
+                name=item.name[:MAX_NAME_LENGTH],
+                annotator_kind=item.annotator_kind
+                if item.annotator_kind in ("LLM", "CODE")
+                else "CODE",
+                label=None if result.label is None else str(result.label),
+                score=float(result.score)
+                if isinstance(result.score, int | float) and math.isfinite(result.score)
+                else None,
+                explanation=result.explanation,
+                metadata={**result.annotation_metadata(), **(item.metadata or {})},
+                error=result.error,
+                trace_id=(result.judge_trace_id or "")[:64],
+                start_time=datetime.fromtimestamp(start, UTC),
+                end_time=datetime.fromtimestamp(result.ended_at or start, UTC),
+            )
+        )
+    ExperimentEvaluation.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["run", "name"],
+        update_fields=list(_EVALUATION_FIELDS),
+        batch_size=500,
+    )
+    return len(rows)
+
+
 @transaction.atomic
 def experiment_delete(*, experiment: Experiment) -> None:
     """Delete an experiment with its runs and evaluations (traces stay)."""
@@ -337,8 +407,10 @@ __all__ = [
     "NotFound",
     "RunExists",
     "RunInput",
+    "ScoredRun",
     "VersionGone",
     "evaluation_upsert",
+    "evaluations_store",
     "experiment_create",
     "experiment_delete",
     "experiment_status_set",

@@ -8,6 +8,12 @@ app_name = "experiments"
 urlpatterns = [
     path("datasets/<int:pk>/experiments/", views.dataset_experiments, name="dataset"),
     path("datasets/<int:pk>/experiments/new/", views.experiment_new, name="new"),
+    path("datasets/<int:pk>/tasks/new/", views.dataset_task_form, name="task-new"),
+    path(
+        "datasets/<int:pk>/tasks/<int:dataset_task_id>/edit/",
+        views.dataset_task_form,
+        name="task-edit",
+    ),
     path("datasets/<int:pk>/versions/diff/", views.version_diff_page, name="version-diff"),
     path(
         "datasets/<int:pk>/versions/<int:version_id>/download/",

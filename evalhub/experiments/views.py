@@ -4,7 +4,7 @@ experiments on one dataset. Views parse, call one service or selector, render.""
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -12,6 +12,7 @@ from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from annotations.datasets.models import Dataset
@@ -21,15 +22,23 @@ from annotations.datasets.versions import (
     version_diff,
     version_download,
 )
-from evalhub.experiments.forms import EvaluateForm, PromptExperimentForm
+from evalhub.experiments.forms import (
+    RUN_SOURCE_CHOICES,
+    SPAN_SOURCE_CHOICES,
+    DatasetTaskForm,
+    EvaluateForm,
+    PromptExperimentForm,
+)
 from evalhub.experiments.models import ExperimentStatus
 from evalhub.experiments.prompts import PromptInvalid, prompt_version_create
 from evalhub.experiments.selectors import (
     MAX_COMPARED,
+    compare_index,
+    compare_rows,
     experiment_get,
     experiment_runs,
+    experiment_summaries,
     experiment_summary,
-    experiments_compare,
     experiments_of_dataset,
     revisions_of,
 )
@@ -39,6 +48,7 @@ from evalhub.experiments.services import (
     experiment_evaluate_start,
     prompt_experiment_start,
 )
+from evalhub.experiments.task_target import dataset_task_save, dataset_tasks
 
 RUNS_PER_PAGE: Final = 100
 ROWS_PER_PAGE: Final = 100
@@ -63,6 +73,7 @@ def dataset_experiments(request: HttpRequest, pk: int) -> HttpResponse:
             "dataset": dataset,
             "versions": list(dataset_versions(dataset=dataset)[:100]),
             "experiments": list(experiments_of_dataset(dataset=dataset)[:200]),
+            "tasks": list(dataset_tasks(dataset=dataset)[:50]),
         },
     )
 
@@ -226,6 +237,47 @@ def _delta(first: float | None, other: float | None) -> float | None:
     return None if first is None or other is None else round(other - first, 4)
 
 
+def _preview(value: Any, limit: int) -> str:
+    """A value as a short text (a plain cut: Django's truncation filter reads every
+    character, a good part of a 100-row page's time)."""
+    text = "" if value is None else str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _run_cell(row: Any, run: Any, names: list[str], index: int) -> dict[str, Any]:
+    """What the comparison shows of one run: its output (or error), scores, trace link."""
+    if run is None:
+        return {"run": None}
+    return {
+        "run": run,
+        "text": _preview(run.error if run.error else run.output, 200 if run.error else 300),
+        "scores": _score_cells(row, names, index),
+        "trace_url": reverse(
+            "detail:trace", kwargs={"project": run.project_name, "trace_id": run.trace_id}
+        )
+        if run.trace_id
+        else "",
+    }
+
+
+def _score_cells(row: Any, names: list[str], index: int) -> list[dict[str, Any]]:
+    """A run's scores as the page shows them, formatted here (a template filter per score is
+    a good part of a 100-row page's time)."""
+    cells = []
+    for name in names:
+        values = row.scores[name]
+        score = values[index]
+        delta = _delta(values[0], score) if index else None
+        cells.append(
+            {
+                "name": name,
+                "score": "—" if score is None else f"{score:.2f}",
+                "delta": None if delta is None else (f"{delta:+.2f}" if delta else "0.00"),
+            }
+        )
+    return cells
+
+
 @login_required
 @require_GET
 def experiments_compare_page(request: HttpRequest) -> HttpResponse:
@@ -243,33 +295,21 @@ def experiments_compare_page(request: HttpRequest) -> HttpResponse:
     if error:
         return render(request, "experiments/compare.html", {"error": error}, status=400)
     evaluator = request.GET.get("evaluator") or None
-    names, rows = experiments_compare(experiments=experiments, evaluator=evaluator)
+    names, keys = compare_index(experiments=experiments, evaluator=evaluator)
     if request.GET.get("regressions"):
-        rows = [r for r in rows if r.regressed]
-    page = Paginator(rows, ROWS_PER_PAGE).get_page(request.GET.get("page"))
+        keys = [k for k in keys if k.regressed]
+    page = Paginator(keys, ROWS_PER_PAGE).get_page(request.GET.get("page"))
+    rows = compare_rows(experiments=experiments, keys=page.object_list)
     cells = [
         {
             "row": row,
-            "cells": [
-                {
-                    "run": run,
-                    "scores": [
-                        {
-                            "name": name,
-                            "score": row.scores[name][index],
-                            "delta": _delta(row.scores[name][0], row.scores[name][index])
-                            if index
-                            else None,
-                        }
-                        for name in names
-                    ],
-                }
-                for index, run in enumerate(row.runs)
-            ],
+            "input": _preview(row.input, 200),
+            "expected": _preview(row.expected, 200),
+            "cells": [_run_cell(row, run, names, index) for index, run in enumerate(row.runs)],
         }
-        for row in page.object_list
+        for row in rows
     ]
-    summaries = [experiment_summary(experiment=e) for e in experiments]
+    summaries = experiment_summaries(experiments=experiments)
     return render(
         request,
         "experiments/compare.html",
@@ -282,5 +322,100 @@ def experiments_compare_page(request: HttpRequest) -> HttpResponse:
             "dataset": experiments[0].dataset,
             "evaluator": evaluator or "",
             "regressions": bool(request.GET.get("regressions")),
+        },
+    )
+
+
+# --- tasks on a dataset: every new experiment scored ---------------------------------------
+
+
+def _evaluator_rows(form: DatasetTaskForm, task: Any = None) -> list[dict[str, Any]]:
+    """Each evaluator with its variables: the source each reads (posted, the task's, else the
+    evaluator's own) and the sources a dataset task offers."""
+    from evalhub.evaluators.selectors import evaluator_version_latest
+    from evalhub.tasks.dryrun import default_mapping
+
+    saved = {te.evaluator_id: te.variables for te in task.task_evaluators.all()} if task else {}
+    posted = form.mappings() if form.is_bound else {}
+    chosen = {str(v) for v in (form["evaluators"].value() or [])}
+    rows = []
+    for evaluator in form.fields["evaluators"].queryset:
+        version = evaluator_version_latest(evaluator=evaluator)
+        own = default_mapping(version) if version is not None else {}
+        mine = posted.get(evaluator.pk, saved.get(evaluator.pk, {}))
+        rows.append(
+            {
+                "evaluator": evaluator,
+                "checked": str(evaluator.pk) in chosen,
+                "variables": [
+                    {"name": name, "source": mine.get(name, source), "own": source}
+                    for name, source in own.items()
+                ],
+            }
+        )
+    return rows
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def dataset_task_form(
+    request: HttpRequest, pk: int, dataset_task_id: int | None = None
+) -> HttpResponse:
+    """A task on the dataset (new, or ``dataset_task_id`` changed): its evaluators score every
+    new experiment on it, on the task engine."""
+    from evalhub.tasks.services import TaskInvalid
+
+    dataset = get_object_or_404(Dataset, pk=pk)
+    task = (
+        get_object_or_404(dataset_tasks(dataset=dataset), pk=dataset_task_id)
+        if dataset_task_id
+        else None
+    )
+    if request.method == "POST":
+        form = DatasetTaskForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                saved = dataset_task_save(
+                    dataset=dataset,
+                    name=data["name"],
+                    evaluators=list(data["evaluators"]),
+                    variables=form.mappings(),
+                    provider=data.get("provider"),
+                    model=data.get("model") or "",
+                    quiet_seconds=data.get("quiet_seconds"),
+                    description=data.get("description") or "",
+                    task=task,
+                    user=request.user,
+                )
+            except TaskInvalid as exc:
+                field = exc.field if exc.field in form.fields else None
+                form.add_error(field, exc.message)
+            else:
+                messages.success(request, f"Saved {saved.name}: new experiments are scored.")
+                return redirect("tasks:detail", task_id=saved.pk)
+    elif task is not None:
+        form = DatasetTaskForm(
+            initial={
+                "name": task.name,
+                "description": task.description,
+                "evaluators": [te.evaluator_id for te in task.task_evaluators.all()],
+                "provider": task.provider_id,
+                "model": task.model,
+                "quiet_seconds": task.quiet_seconds,
+            }
+        )
+    else:
+        form = DatasetTaskForm()
+    return render(
+        request,
+        "experiments/dataset_task_form.html",
+        {
+            "dataset": dataset,
+            "task": task,
+            "form": form,
+            "evaluator_rows": _evaluator_rows(form, task),
+            "run_sources": RUN_SOURCE_CHOICES,
+            "span_sources": SPAN_SOURCE_CHOICES,
         },
     )

@@ -125,6 +125,8 @@ PAGES: Final[dict[str, PageRule]] = {
     # experiments
     "experiments:dataset": page(R),
     "experiments:new": page(W, W),
+    "experiments:task-new": page(W, W),
+    "experiments:task-edit": page(W, W),
     "experiments:version-diff": page(R),
     "experiments:version-download": page(R),
     "experiments:compare": page(R),

@@ -69,6 +69,8 @@ def shadow_start(
     """Run ``candidate`` (else ``alignment_run``'s draft) beside ``evaluator``'s active version
     in ``task``'s next runs. One running shadow per task and evaluator. Raises
     ``ShadowInvalid``, or ``PermissionDenied`` for custom code by a non-admin."""
+    if task.on_dataset:
+        raise ShadowInvalid("task", "is a dataset's task: shadows run beside a project's task")
     if not task.task_evaluators.filter(evaluator=evaluator).exists():
         raise ShadowInvalid("evaluator", f"{evaluator.name} is not one of the task's evaluators")
     cleaned = _candidate(
@@ -103,7 +105,7 @@ def shadow_start(
 def shadows_run_config(*, task: Task | None, config: Mapping[str, Any]) -> dict[str, Any]:
     """What a run of ``task`` adds to its settings (``evalhub.tasks.hooks``): the running
     shadows of the evaluators it evaluates, each with the task's variable mapping."""
-    if task is None:
+    if task is None or task.on_dataset:  # shadows compare judges on a project's spans
         return {}
     entries = {e["evaluator_id"]: e for e in config.get("evaluators", [])}
     shadows = ShadowVersion.objects.filter(

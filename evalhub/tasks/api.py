@@ -106,7 +106,11 @@ class BackfillIn(_Strict):
 
 class TaskIn(_Strict):
     name: str
-    project: str = Field(..., description="The project's name (or id)")
+    target: str = Field(
+        "project", description="project (its spans) or dataset (its new experiments' runs)"
+    )
+    project: str | None = Field(None, description="The project's name (or id)")
+    dataset: str | None = Field(None, description="The dataset's name (or id), for a dataset task")
     evaluators: list[TaskEvaluatorIn | int | str] = Field(
         ..., description="Evaluators with their variable mapping; a bare id or name maps none"
     )
@@ -132,6 +136,7 @@ class TaskPatch(_Strict):
 
     name: str | None = None
     project: str | None = None
+    dataset: str | None = None
     evaluators: list[TaskEvaluatorIn | int | str] | None = None
     granularity: str | None = None
     filter: str | None = None
@@ -161,8 +166,11 @@ class TaskEvaluatorOut(Schema):
 class TaskOut(Schema):
     id: int
     name: str
-    project: str
-    project_id: int
+    target: str
+    project: str | None
+    project_id: int | None
+    dataset: str | None
+    dataset_id: int | None
     description: str
     status: str
     paused_reason: str
@@ -211,8 +219,9 @@ class RunOut(Schema):
     id: int
     task_id: int | None
     task: str | None
-    project: str
-    project_id: int
+    project: str | None
+    project_id: int | None
+    experiment_id: int | None = Field(None, description="The experiment a dataset task scored")
     kind: str
     status: str
     active: bool
@@ -359,6 +368,22 @@ def _project_of(ident: str) -> Project:
     return project
 
 
+def _dataset_of(ident: str | None) -> Any:
+    """The dataset named (or numbered) ``ident``: the model the task's foreign key names, so
+    that this product imports no other."""
+    if ident is None or not str(ident).strip():
+        return None
+    model = Task._meta.get_field("dataset").related_model
+    text = str(ident).strip()
+    found = (
+        model.objects.filter(pk=int(text)).first() if text.isdigit() and len(text) < 18 else None
+    )
+    found = found or model.objects.filter(name=text).first()
+    if found is None:
+        raise TaskInvalid("dataset", f"no dataset named {ident!r}")
+    return found
+
+
 def _provider_of(ident: int | str | None) -> Provider | None:
     if ident is None or str(ident).strip() == "":
         return None
@@ -396,6 +421,8 @@ def _changes(body: TaskPatch) -> dict[str, Any]:
             raise TaskInvalid(name, "may not be null")
         if name == "project":
             value = _project_of(value)
+        elif name == "dataset":
+            value = _dataset_of(value)
         elif name == "evaluators":
             value = _evaluators_of(value)
         elif name == "provider":
@@ -405,25 +432,29 @@ def _changes(body: TaskPatch) -> dict[str, Any]:
 
 
 def _task_input(body: TaskIn) -> TaskInput:
-    fields = body.model_dump(exclude={"project", "evaluators", "provider", "backfill"})
+    fields = body.model_dump(exclude={"project", "dataset", "evaluators", "provider", "backfill"})
+    project = _project_of(body.project) if body.project is not None else None
     return TaskInput(
         **fields,
-        project=_project_of(body.project),
+        project=project,
+        dataset=_dataset_of(body.dataset),
         evaluators=_evaluators_of(body.evaluators),
         provider=_provider_of(body.provider),
     )
 
 
 # Task fields that name other rows: shown by name and id.
-_REFERENCES = {"project", "evaluators", "provider"}
+_REFERENCES = {"project", "dataset", "evaluators", "provider"}
 
 
 def _task_out(task: Task) -> dict[str, Any]:
     out = {name: getattr(task, name) for name in TASK_FIELDS if name not in _REFERENCES}
     return out | {
         "id": task.pk,
-        "project": task.project.name,
+        "project": task.project.name if task.project else None,
         "project_id": task.project_id,
+        "dataset": task.dataset.name if task.dataset else None,
+        "dataset_id": task.dataset_id,
         "status": task.status,
         "paused_reason": task.paused_reason,
         "evaluators": [
@@ -452,8 +483,9 @@ def _run_out(run: TaskRun) -> dict[str, Any]:
         "id": run.pk,
         "task_id": run.task_id,
         "task": run.task.name if run.task else None,
-        "project": run.project.name,
+        "project": run.project.name if run.project else None,
         "project_id": run.project_id,
+        "experiment_id": run.experiment_id,
         "kind": run.kind,
         "status": run.status,
         "active": run.is_active,

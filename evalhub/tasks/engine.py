@@ -56,7 +56,13 @@ from evalhub.providers.limiter import Limiter
 from evalhub.providers.llm import RetryPolicy
 from evalhub.providers.models import Provider
 from evalhub.tasks import services as dispatch
-from evalhub.tasks.hooks import ShadowOutcome, items_written, run_guards, shadow_written
+from evalhub.tasks.hooks import (
+    ShadowOutcome,
+    items_written,
+    run_guards,
+    run_target,
+    shadow_written,
+)
 from evalhub.tasks.judge_tracing import JudgeCall, judge_calls_record
 from evalhub.tasks.models import (
     Granularity,
@@ -282,6 +288,7 @@ class _Engine:
         self.limiter, self.retry = limiter, retry
         self.granularity = run.config["granularity"]
         self.tracing = bool(run.config.get("tracing"))
+        self.target = run_target(run.config.get("target"))
         self.evaluators = self._evaluators()
         self.guards = run_guards(task_id=run.task_id, evaluators=self.evaluators)
         self.concurrency = concurrency or self._concurrency()
@@ -382,11 +389,12 @@ class _Engine:
             if not rows:
                 return
             last_id = rows[-1].pk
-            spans = representative_spans(self.granularity, [r.target_pk for r in rows])
+            found = self._inputs([r.target_pk for r in rows])
             for row in rows:
-                item = _Item(row=row, span=spans.get(row.target_pk))
+                span, values = found.get(row.target_pk, (None, None))
+                item = _Item(row=row, span=span)
                 item.results = [None] * len(self.evaluators)
-                if item.span is None:
+                if values is None:  # gone (a span, trace, session or experiment run)
                     item.skip_reason = f"the {self.granularity} no longer exists"
                     self.ready.append(item)
                     continue
@@ -394,6 +402,7 @@ class _Engine:
                     prepared = evaluation_prepare(
                         version=evaluator.version,
                         span=item.span,
+                        values=values[index],
                         provider=evaluator.provider,
                         variables=evaluator.variables,
                         model=model
@@ -403,6 +412,15 @@ class _Engine:
                     if self.tracing and prepared.request is not None and not evaluator.shadow_id:
                         item.prepared[index] = prepared
                     yield _Unit(item=item, index=index, prepared=prepared)
+
+    def _inputs(self, pks: list[int]) -> dict[int, tuple[Span | None, list[dict[str, Any]]]]:
+        """Item pk → the span its evaluators read and the values each evaluator is given
+        (by variable): the representative span of a project's item, or what the run's
+        target hands over."""
+        if self.target is not None:
+            return self.target.inputs(run=self.run, pks=pks, evaluators=self.evaluators)
+        spans = representative_spans(self.granularity, pks)
+        return {pk: (span, [{} for _ in self.evaluators]) for pk, span in spans.items()}
 
     def _complete(self, unit: _Unit, result: EvaluationResult) -> None:
         # A shadow candidate's refused call is its failed result: it never stops the run.
@@ -497,6 +515,16 @@ class _Engine:
                 inputs.extend(_document_inputs(item, evaluator, result, kind, metadata))
         return inputs
 
+    def _target_results(self, items: list[_Item]) -> list[tuple[TaskRunItem, str, str, Any]]:
+        """The results a run's target stores (every evaluation that ran, failed ones too)."""
+        return [
+            (item.row, evaluator.name, evaluator.annotator_kind, result)
+            for item in items
+            if not item.skip_reason
+            for evaluator, result in zip(self.evaluators, item.results, strict=True)
+            if result is not None and not result.skipped and not evaluator.shadow_id
+        ]
+
     def _held(self) -> tuple[TaskRun, TaskRunShard] | None:
         """The run, locked, and the shard, while this worker still holds the shard's lease and
         the run is running (not cancelled or failed by another shard). Every change to a
@@ -548,7 +576,7 @@ class _Engine:
         transaction of ``_flush`` (which holds the run's lock and checks the shard's lease)."""
         if self.tracing:
             self._judge_calls_record(run, items)
-        while True:
+        while self.target is None:
             try:
                 with transaction.atomic():
                     annotations_upsert(
@@ -620,6 +648,8 @@ class _Engine:
                 row.reason = "; ".join(dict.fromkeys(r["skipped"] for r in row.results))
             else:
                 row.status = ItemStatus.ERROR if failed else ItemStatus.DONE
+        if self.target is not None:
+            self.target.write(run=run, results=self._target_results(items))
         TaskRunItem.objects.bulk_update(
             [item.row for item in items], ["status", "results", "reason", "finished_at", "worker"]
         )

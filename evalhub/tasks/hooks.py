@@ -2,8 +2,9 @@
 before each judge call and told what the call spent (spend budgets), what happens once a
 batch of items has its results written (calibration sampling), what a run's settings add
 (shadow versions: candidates evaluated beside the active versions) and where those shadow
-results go (never to the annotations). Each app registers its hook in its
-``AppConfig.ready``; the engine calls ``run_guards``, ``items_written`` and ``shadow_written``,
+results go (never to the annotations), and the targets other than a project's spans (a
+dataset's experiment runs). Each app registers its hook in its ``AppConfig.ready``; the engine
+calls ``run_guards``, ``items_written``, ``shadow_written`` and ``run_target``,
 ``run_config`` calls ``run_config_extend``."""
 
 from __future__ import annotations
@@ -44,6 +45,37 @@ class ShadowOutcome:
     row: Any  # TaskRunItem
     span: Any  # tracing.models.Span
     result: Any  # EvaluationResult
+
+
+class RunTarget(Protocol):
+    """Where a task of another target kind finds its items, what its evaluators read of them
+    and where their results go (instead of a project's spans and annotations)."""
+
+    def plan(self, *, task: Any, now: Any) -> tuple[dict[str, Any], list[Any]] | None:
+        """The next run's extra config and its items (``planning.Candidate``s), or None."""
+
+    def inputs(
+        self, *, run: Any, pks: list[int], evaluators: list[Any]
+    ) -> dict[int, tuple[Any, list[dict[str, Any]]]]:
+        """Item pk → (the span variables may read, or None; for each of ``evaluators`` —
+        with ``version`` and the task's ``variables`` — its values by variable name), for
+        each item that still exists."""
+
+    def write(self, *, run: Any, results: list[tuple[Any, str, str, Any]]) -> None:
+        """Store ``(item row, evaluator name, annotator kind, EvaluationResult)``s, in the
+        engine's write transaction."""
+
+
+_TARGETS: dict[str, RunTarget] = {}
+
+
+def target_register(kind: str, target: RunTarget) -> None:
+    _TARGETS[kind] = target
+
+
+def run_target(kind: str | None) -> RunTarget | None:
+    """The registered target of ``kind`` (None for a project's spans)."""
+    return _TARGETS.get(kind or "")
 
 
 def guard_register(factory: GuardFactory) -> None:

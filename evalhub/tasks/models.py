@@ -19,6 +19,18 @@ class Granularity(models.TextChoices):
     SESSION = "session", "Session"
 
 
+class TargetKind(models.TextChoices):
+    """What a task evaluates: a project's spans (traces, sessions), or the runs of every new
+    experiment on a dataset (``evalhub.experiments.task_target``)."""
+
+    PROJECT = "project", "Project"
+    DATASET = "dataset", "Dataset"
+
+
+# A dataset task's items: experiment runs (``TaskRunItem.target_kind``, a run's granularity).
+EXPERIMENT_RUN = "run"
+
+
 class TaskStatus(models.TextChoices):
     ACTIVE = "active", "Active"
     PAUSED = "paused", "Paused"
@@ -30,10 +42,17 @@ DEFAULT_QUIET_SECONDS = {Granularity.SPAN: 0, Granularity.TRACE: 60, Granularity
 
 class Task(models.Model):
     """Evaluators attached to a project: what to score (granularity, filter, sampling), how
-    often (continuously on new data, by backfill runs, by hand) and with which LLM."""
+    often (continuously on new data, by backfill runs, by hand) and with which LLM. A task
+    whose ``target`` is a dataset scores the runs of every new experiment on ``dataset``."""
 
     name = models.CharField(max_length=200)
-    project = models.ForeignKey("tracing.Project", on_delete=models.CASCADE, related_name="tasks")
+    target = models.CharField(max_length=8, choices=TargetKind.choices, default=TargetKind.PROJECT)
+    project = models.ForeignKey(
+        "tracing.Project", null=True, blank=True, on_delete=models.CASCADE, related_name="tasks"
+    )
+    dataset = models.ForeignKey(
+        "datasets.Dataset", null=True, blank=True, on_delete=models.CASCADE, related_name="tasks"
+    )
     description = models.TextField(blank=True, default="")
     granularity = models.CharField(
         max_length=8, choices=Granularity.choices, default=Granularity.SPAN
@@ -69,6 +88,16 @@ class Task(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["project", "name"], name="task_unique_name"),
+            models.UniqueConstraint(
+                fields=["dataset", "name"],
+                condition=models.Q(dataset__isnull=False),
+                name="task_unique_name_in_dataset",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(target="project", project__isnull=False)
+                | models.Q(target="dataset", dataset__isnull=False, project__isnull=True),
+                name="task_target_set",
+            ),
             models.CheckConstraint(
                 condition=models.Q(sampling_rate__gte=0, sampling_rate__lte=100),
                 name="task_sampling_rate_range",
@@ -88,6 +117,10 @@ class Task(models.Model):
     @property
     def is_paused(self) -> bool:
         return self.status == TaskStatus.PAUSED
+
+    @property
+    def on_dataset(self) -> bool:
+        return self.target == TargetKind.DATASET
 
 
 class TaskEvaluator(models.Model):
@@ -137,7 +170,10 @@ class TaskRun(models.Model):
     task = models.ForeignKey(
         Task, null=True, blank=True, on_delete=models.CASCADE, related_name="runs"
     )
-    project = models.ForeignKey("tracing.Project", on_delete=models.CASCADE, related_name="runs")
+    # None for a dataset task's run: its experiment is ``config["experiment_id"]``.
+    project = models.ForeignKey(
+        "tracing.Project", null=True, blank=True, on_delete=models.CASCADE, related_name="runs"
+    )
     kind = models.CharField(max_length=12, choices=RunKind.choices)
     status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED)
     config = models.JSONField(default=dict)
@@ -194,6 +230,11 @@ class TaskRun(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in ACTIVE_RUN_STATUSES
+
+    @property
+    def experiment_id(self) -> int | None:
+        """The experiment a dataset task's run scores (None for a project's run)."""
+        return self.config.get("experiment_id") if isinstance(self.config, dict) else None
 
     @property
     def total(self) -> int:

@@ -20,14 +20,16 @@ from django.utils import timezone
 from evalhub.evaluators.definition import EvaluatorConfigError, LlmJudgeConfig, config_parse
 from evalhub.evaluators.models import Evaluator, EvaluatorKind
 from evalhub.providers.models import Provider
-from evalhub.tasks.hooks import run_config_extend
+from evalhub.tasks.hooks import run_config_extend, run_target
 from evalhub.tasks.models import (
     ACTIVE_RUN_STATUSES,
+    EXPERIMENT_RUN,
     Granularity,
     ItemStatus,
     RunKind,
     RunLogLevel,
     RunStatus,
+    TargetKind,
     Task,
     TaskEvaluator,
     TaskRun,
@@ -94,7 +96,7 @@ class TaskInput:
     """Everything the form and the API can set on a task."""
 
     name: str
-    project: Project
+    project: Project | None
     evaluators: list[TaskEvaluatorInput]
     granularity: str = Granularity.SPAN
     filter: str = ""
@@ -106,11 +108,15 @@ class TaskInput:
     model: str = ""
     tracing: bool = False
     description: str = ""
+    target: str = TargetKind.PROJECT
+    dataset: Any = None  # a ``datasets.Dataset`` when ``target`` is a dataset
 
 
 TASK_FIELDS = (
     "name",
+    "target",
     "project",
+    "dataset",
     "evaluators",
     "granularity",
     "filter",
@@ -180,11 +186,13 @@ def _task_check(
     if len(name) > 200:
         raise TaskInvalid("name", "at most 200 characters")
     data.name = name
-    taken = Task.objects.filter(project=data.project, name=name)
+    _target_check(data)
+    owner = {"dataset": data.dataset} if data.target == TargetKind.DATASET else {}
+    taken = Task.objects.filter(**(owner or {"project": data.project}), name=name)
     if instance is not None:
         taken = taken.exclude(pk=instance.pk)
     if taken.exists():
-        raise TaskInvalid("name", f"project {data.project.name} already has a task named {name}")
+        raise TaskInvalid("name", f"{_owner_text(data)} already has a task named {name}")
     if data.granularity not in Granularity.values:
         raise TaskInvalid("granularity", f"must be one of {', '.join(Granularity.values)}")
     data.filter = (data.filter or "").strip()
@@ -210,6 +218,28 @@ def _task_check(
     if len(data.model) > 200:
         raise TaskInvalid("model", "at most 200 characters")
     _evaluators_check(data, require_provider=require_provider)
+
+
+def _target_check(data: TaskInput) -> None:
+    """A project task has a project; a dataset task a dataset (and no project, filter or
+    granularity: its items are the runs of the dataset's new experiments)."""
+    if data.target not in TargetKind.values:
+        raise TaskInvalid("target", f"must be one of {', '.join(TargetKind.values)}")
+    if data.target == TargetKind.PROJECT:
+        if data.project is None:
+            raise TaskInvalid("project", "choose a project")
+        data.dataset = None
+        return
+    if data.dataset is None:
+        raise TaskInvalid("dataset", "choose a dataset")
+    data.project, data.filter, data.granularity = None, "", Granularity.SPAN
+    data.tracing = False
+
+
+def _owner_text(data: TaskInput) -> str:
+    if data.target == TargetKind.DATASET:
+        return f"dataset {data.dataset.name}"
+    return f"project {data.project.name if data.project else ''}"
 
 
 def _task_apply(task: Task, data: TaskInput) -> None:
@@ -246,7 +276,7 @@ def task_create(
             task.save()
     except IntegrityError:  # a concurrent create took the name
         raise TaskInvalid(
-            "name", f"project {data.project.name} already has a task named {data.name}"
+            "name", f"{_owner_text(data)} already has a task named {data.name}"
         ) from None
     _evaluators_save(task, data.evaluators)
     return task
@@ -275,7 +305,11 @@ def task_update(*, task: Task, changes: Mapping[str, Any]) -> Task:
     for name, value in changes.items():
         setattr(data, name, value)
     _task_check(data, instance=task)
-    restart = data.project.pk != task.project_id or data.granularity != task.granularity
+    restart = (
+        getattr(data.project, "pk", None) != task.project_id
+        or getattr(data.dataset, "pk", None) != task.dataset_id
+        or data.granularity != task.granularity
+    )
     _task_apply(task, data)
     task.updated_at = timezone.now()
     if restart:
@@ -321,7 +355,8 @@ def task_duplicate(*, task: Task, user: AbstractBaseUser | None = None) -> Task:
     number = 1
     while True:
         data.name = f"{base})" if number == 1 else f"{base} {number})"
-        if not Task.objects.filter(project=task.project, name=data.name).exists():
+        owner = {"dataset": task.dataset} if task.on_dataset else {"project": task.project}
+        if not Task.objects.filter(**owner, name=data.name).exists():
             break
         number += 1
     copy = task_create(data=data, user=user)
@@ -368,6 +403,7 @@ def run_config(
         "provider_id": task.provider_id if task else None,
         "model": task.model if task else "",
         "tracing": task.tracing if task else False,
+        "target": task.target if task else TargetKind.PROJECT,
         "evaluators": [
             {
                 "evaluator_id": e.evaluator.pk,
@@ -483,6 +519,10 @@ def run_backfill_create(
     task = Task.objects.select_for_update().get(pk=task.pk)
     if task.is_paused:
         raise RunRejected("task_paused", f"task {task.name} is paused; resume it first")
+    if task.on_dataset:
+        raise RunRejected(
+            "dataset_task", f"task {task.name} scores new experiments; it has no backfill"
+        )
     end = end or now
     if timezone.is_naive(start) or timezone.is_naive(end):
         raise RunRejected("invalid_range", "give times with a time zone (e.g. ...Z)")
@@ -630,6 +670,8 @@ def continuous_run_plan(*, task_id: int, now: datetime | None = None) -> TaskRun
         if task.runs.filter(kind=RunKind.CONTINUOUS, status__in=ACTIVE_RUN_STATUSES).exists():
             return None
         task.last_checked_at = now
+        if task.on_dataset:
+            return _target_run_plan(task, now)
         quiet = task.effective_quiet_seconds
         cursor = task.cursor or task.created_at
         end = now - timedelta(seconds=quiet)
@@ -685,6 +727,31 @@ def continuous_run_plan(*, task_id: int, now: datetime | None = None) -> TaskRun
         run.refresh_from_db()
         run_enqueue(run)
         return run
+
+
+def _target_run_plan(task: Task, now: datetime) -> TaskRun | None:
+    """A continuous step of a task whose target is not a project: the target's hook
+    (``evalhub.tasks.hooks.run_target``) names the items, the run is made here."""
+    task.save(update_fields=["last_checked_at"])
+    target = run_target(task.target)
+    config = run_config(task=task)
+    planned = target.plan(task=task, now=now) if target is not None else None
+    if planned is None or not config["evaluators"]:
+        return None
+    extra, candidates = planned
+    config = {**config, **extra, "granularity": EXPERIMENT_RUN}
+    run = TaskRun.objects.create(
+        task=task, project=None, kind=RunKind.CONTINUOUS, config=config, planned=True
+    )
+    total = _items_insert(run, candidates, dedupe_task_id=task.pk)
+    if not total:
+        run.delete()
+        return None
+    TaskRun.objects.filter(pk=run.pk).update(matched=len(candidates), sampled=total)
+    run.refresh_from_db()
+    run_log(run, f"{total} experiment runs to score")
+    run_enqueue(run)
+    return run
 
 
 def tasks_due(*, now: datetime | None = None) -> list[int]:

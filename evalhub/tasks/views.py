@@ -379,6 +379,8 @@ def _edit_initial(data: TaskInput) -> dict[str, Any]:
 @require_http_methods(["GET", "POST"])
 def task_edit(request: HttpRequest, task_id: int) -> HttpResponse:
     task = _task_or_404(task_id)
+    if task.on_dataset:  # its form is the dataset's (no project, granularity or filter)
+        return redirect("experiments:task-edit", pk=task.dataset_id, dataset_task_id=task.pk)
     entries = None
     if request.method == "POST":
         form = TaskForm(request.POST)
@@ -473,7 +475,7 @@ def task_form_test(request: HttpRequest) -> HttpResponse:
 def task_detail(request: HttpRequest, task_id: int) -> HttpResponse:
     task = _task_or_404(task_id)
     page = Paginator(run_list(task=task), RUNS_PER_PAGE).get_page(request.GET.get("page"))
-    judge_project = judge_project_name(task.project.name)
+    judge_project = judge_project_name(task.project.name) if task.project else ""
     return render(
         request,
         DETAIL_TEMPLATE,
@@ -562,6 +564,8 @@ def run_traces_url(run: TaskRun) -> str:
     """The trace browser on the run's project — its spans, traces or sessions tab — showing
     exactly the items the run listed: the filter ``task_run = <id>`` (which the user can read
     and edit) over all time."""
+    if run.project is None:  # a dataset task's run: "View runs" of its experiment
+        return reverse("experiments:detail", kwargs={"experiment_id": run.experiment_id or 0})
     granularity = run.config.get("granularity", Granularity.SPAN)
     url = reverse(
         f"tracing:{GRANULARITY_TAB.get(granularity, 'spans')}",
@@ -617,7 +621,8 @@ class _LogLine:
 
 def _log_lines(run: TaskRun, entries: list[Any]) -> list[_LogLine]:
     """Each log entry with a link to its span / trace / session."""
-    urls = _target_urls(run.project.name, [(e.target_kind, e.target_key) for e in entries])
+    project = run.project.name if run.project else ""
+    urls = _target_urls(project, [(e.target_kind, e.target_key) for e in entries])
     return [_LogLine(entry=e, url=urls.get((e.target_kind, e.target_key), "")) for e in entries]
 
 
@@ -637,7 +642,7 @@ class _ItemRow:
 
 def _item_rows(run: TaskRun, items: list[TaskRunItem]) -> list[_ItemRow]:
     """Each item with links to its page (a result highlighted) and its judge calls' traces."""
-    project = run.project.name
+    project = run.project.name if run.project else ""
     targets = [(i.target_kind, i.target_key) for i in items]
     plain = _target_urls(project, targets)
     judge_project = judge_project_name(project)

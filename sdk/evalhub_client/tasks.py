@@ -67,7 +67,7 @@ class Task:
 
     id: int
     name: str
-    project: str
+    project: str | None
     status: str
     evaluators: list[dict[str, Any]]
     granularity: str
@@ -86,6 +86,9 @@ class Task:
     updated_at: datetime | None = None
     backfill_run_id: int | None = None
     """On a task just created with a backfill: the backfill's run id."""
+    target: str = "project"
+    """``project`` (its spans) or ``dataset`` (the runs of every new experiment on it)."""
+    dataset: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -93,7 +96,7 @@ class Task:
         return cls(
             id=int(body["id"]),
             name=body["name"],
-            project=body["project"],
+            project=body.get("project"),
             status=body["status"],
             evaluators=list(body.get("evaluators") or []),
             granularity=body["granularity"],
@@ -110,6 +113,8 @@ class Task:
             created_at=_when(body.get("created_at")),
             updated_at=_when(body.get("updated_at")),
             backfill_run_id=body.get("backfill_run_id"),
+            target=body.get("target") or "project",
+            dataset=body.get("dataset"),
             raw=dict(body),
         )
 
@@ -243,13 +248,15 @@ class Tasks:
     def create(
         self,
         name: str,
-        project: str,
-        evaluators: Sequence[EvaluatorLike],
+        project: str | None = None,
+        evaluators: Sequence[EvaluatorLike] = (),
         *,
+        dataset: str | int | None = None,
         backfill: Mapping[str, Any] | TimeLike | None = None,
         **fields: Any,
     ) -> Task:
-        """Create a task on ``project`` (its name).
+        """Create a task on ``project`` (its name), or with ``dataset`` (a name or id) a task
+        that scores every new experiment on that dataset (its runs' evaluations).
 
         ``evaluators``: names or ids, or ``{"evaluator": name, "variables": {var: source}}``.
         ``fields``: ``granularity`` (span, trace, session), ``filter``, ``sampling_rate``
@@ -262,10 +269,13 @@ class Tasks:
         """
         body: dict[str, Any] = {
             "name": name,
-            "project": project,
             "evaluators": [_evaluator_param(e) for e in evaluators],
             **fields,
         }
+        if dataset is not None:
+            body |= {"target": "dataset", "dataset": str(dataset)}
+        if project is not None:
+            body["project"] = project
         if backfill is not None:
             body["backfill"] = _backfill_param(backfill)
         return Task.from_api(self._http.request("POST", "/v1/tasks", json=body))

@@ -31,6 +31,7 @@ from evalhub.alignment.models import AlignmentRun
 from evalhub.budgets.services import budget_create
 from evalhub.evaluators.models import Evaluator
 from evalhub.experiments.services import RunInput, experiment_create, run_record
+from evalhub.experiments.task_target import dataset_task_save
 from evalhub.identity.models import ApiKey
 from evalhub.identity.policy import routes
 from evalhub.identity.services import api_key_create
@@ -169,6 +170,9 @@ def crawl_data(user, provider) -> Data:  # type: ignore[no-untyped-def]
     )
     budget_create(scope="global", period="month", unit="usd", limit=100.0)
     shadow = _shadow(Task.objects.order_by("pk").first(), span)
+    dataset_task = dataset_task_save(
+        dataset=dataset, name="scores experiments", evaluators=[evaluator]
+    )
     return Data(
         {
             "project": project.name,
@@ -183,6 +187,7 @@ def crawl_data(user, provider) -> Data:  # type: ignore[no-untyped-def]
             "item_id": LabelingQueueItem.objects.filter(queue=queue).order_by("pk").first().pk,
             "pk": dataset.pk,
             "task_id": Task.objects.order_by("pk").first().pk,
+            "dataset_task_id": dataset_task.pk,
             "run_id": TaskRun.objects.order_by("pk").first().pk,
             "key_id": ApiKey.objects.order_by("pk").first().pk,
             "user_id": user.pk,

@@ -1,6 +1,8 @@
 """Experiments in a real browser: a prompt experiment created from the page runs (on Celery,
-eager here) against the fake model, is scored with a hub evaluator, a second one runs with
-another prompt, and the two are compared side by side with the regressions filter."""
+eager here) against the fake model, is scored with a hub evaluator, a task is attached to the
+dataset, a second experiment runs with another prompt and is scored by the task on its own
+(its run's pill, log and "View runs" jump), and the two are compared side by side with the
+regressions filter and each output's trace."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ from annotations.datasets.upload import UploadRow, dataset_upload
 from annotations.datasets.versions import ExampleContent
 from evalhub.evaluators.services import evaluator_create
 from evalhub.experiments.models import Experiment
+from evalhub.tasks.engine import run_work
+from evalhub.tasks.models import Task, TaskRun
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -70,7 +74,7 @@ def _new_experiment(page, dataset, *, name: str, template: str) -> None:
     expect(page.locator("[data-runs]")).to_have_text("3")
 
 
-def test_prompt_experiments_evaluated_and_compared(logged_in_page, seeded):
+def test_prompt_experiments_evaluated_and_compared(logged_in_page, seeded, dispatched):
     page = logged_in_page
     _new_experiment(page, seeded, name="careful", template="Carefully: {{question}}")
     expect(page.locator("tr[data-example] [data-output]").first).to_have_text("Paris")
@@ -78,10 +82,37 @@ def test_prompt_experiments_evaluated_and_compared(logged_in_page, seeded):
     page.get_by_role("button", name="Evaluate").click()
     expect(page.locator('[data-evaluator="exact"]')).to_contain_text("mean 1.000")
 
+    # A task on the dataset: every new experiment on it is scored by its evaluators.
+    page.goto(f"/datasets/{seeded.pk}/experiments/")
+    page.get_by_role("link", name="New task…").click()
+    page.get_by_label("Name").fill("auto exact")
+    page.get_by_role("checkbox", name=re.compile(r"^exact")).check()
+    mapping = page.get_by_label("exact: output")
+    expect(mapping.locator("optgroup")).to_have_count(2)  # the run's fields, its trace's spans
+    expect(mapping).to_have_value("output")
+    page.get_by_role("button", name="Create task").click()
+    expect(page.get_by_role("heading", name="auto exact")).to_be_visible()
+    expect(page.locator(".task-facts")).to_contain_text("quiz")
+
     _new_experiment(page, seeded, name="sloppy", template="Quickly: {{question}}")
-    page.get_by_label("Evaluate with…").select_option(label="exact")
-    page.get_by_role("button", name="Evaluate").click()
+    # Its completion listed a run of the task, sent to a worker (this test works it).
+    task = Task.objects.get(name="auto exact")
+    (run,) = TaskRun.objects.filter(task=task)
+    assert dispatched == [run.pk]
+    assert run_work(run_id=run.pk, worker="test") == "finished"
+    # Scored by the task, with nobody asking.
+    page.reload()
     expect(page.locator('[data-evaluator="exact"]')).to_contain_text("mean 0.333")
+
+    page.goto(f"/tasks/{task.pk}/")
+    pill = page.locator("a.run-pill")
+    expect(pill).to_have_count(1)
+    expect(pill).to_have_text("completed")
+    pill.click()
+    expect(page.locator(".run-status")).to_have_text("Completed")
+    expect(page.locator(".run-facts")).to_contain_text("sloppy")
+    page.get_by_role("link", name="View runs").click()
+    expect(page.get_by_role("heading", name="sloppy")).to_be_visible()
 
     _careful, sloppy = Experiment.objects.order_by("id")
     page.goto(f"/datasets/{seeded.pk}/experiments/")
@@ -97,3 +128,6 @@ def test_prompt_experiments_evaluated_and_compared(logged_in_page, seeded):
     expect(rows).to_have_count(2)
     expect(rows.first.locator("[data-delta]")).to_have_text("-1.00")
     expect(page).to_have_url(re.compile(r"/experiments/compare/\?.*regressions=1"))
+    # Each output links to its run's trace: the run and its model call.
+    rows.first.locator("[data-cell]").nth(1).get_by_role("link", name="trace").click()
+    expect(page.get_by_text("experiment run").first).to_be_visible()

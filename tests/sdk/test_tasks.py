@@ -418,3 +418,37 @@ def test_cli_wait_reports_a_run_that_did_not_complete(
     assert code == 1
     assert "(backfill, cancelled)" in captured.out
     assert f"error: run #{worker.sent[0]} cancelled: see its log" in captured.err
+
+
+def test_a_task_on_a_dataset_scores_its_new_experiments(client, refund_check, worker):
+    from annotations.datasets.upload import UploadRow, dataset_upload
+    from annotations.datasets.versions import ExampleContent
+    from evalhub.experiments.models import ExperimentEvaluation
+    from evalhub.experiments.services import RunInput, experiment_create, run_record
+    from evalhub.tasks.services import continuous_run_plan
+
+    uploaded = dataset_upload(
+        name="qa", rows=[UploadRow(ExampleContent({"q": "refunds?"}, {"a": "yes"}))]
+    )
+    task = client.tasks.create("auto", dataset="qa", evaluators=["mentions_refund"])
+    assert (task.target, task.dataset, task.project) == ("dataset", "qa", None)
+    assert client.tasks.get(task.id).dataset == "qa"
+
+    experiment = experiment_create(dataset=uploaded.dataset, version=uploaded.version)
+    example_id = uploaded.version.revisions.get().example_id
+    run_record(experiment=experiment, run=RunInput(example_id=example_id, output="a full refund"))
+    later = timezone.now() + timedelta(minutes=1)
+    run = continuous_run_plan(task_id=task.id, now=later)
+    worker.work()
+    scored = client.tasks.run(run.pk)
+    assert scored.status == "completed"
+    assert scored.raw["experiment_id"] == experiment.pk and scored.raw["project"] is None
+    evaluation = ExperimentEvaluation.objects.get(run__experiment=experiment)
+    assert (evaluation.name, evaluation.score) == ("mentions_refund", 1.0)
+
+    with pytest.raises(ValidationError) as unknown:
+        client.tasks.create("x", dataset="nope", evaluators=["mentions_refund"])
+    assert unknown.value.field == "dataset"
+    with pytest.raises(ValidationError) as neither:
+        client.tasks.create("x", evaluators=["mentions_refund"])
+    assert neither.value.field == "project"

@@ -163,6 +163,9 @@ def _world_build() -> World:
     )
     run = run_backfill_create(task=task, start=factories.BASE_TIME - timedelta(days=1))
     assert TaskRun.objects.filter(pk=run.pk).exists()
+    from evalhub.experiments.task_target import dataset_task_save
+
+    dataset_task = dataset_task_save(dataset=dataset, name="scores experiments", evaluators=[judge])
     from evalhub.alignment.models import AlignmentRun
 
     alignment = AlignmentRun.objects.create(
@@ -251,6 +254,7 @@ def _world_build() -> World:
         "item_id": str(item.pk),
         "pk": str(dataset.pk),
         "task_id": str(task.pk),
+        "dataset_task_id": str(dataset_task.pk),
         "run_id": str(run.pk),
         "monitor_id": str(monitor.pk),
         "channel_id": str(channel.pk),

@@ -9,7 +9,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from annotations.datasets.upload import UploadRow, dataset_upload
+from annotations.datasets.versions import ExampleContent
 from annotations.models import Annotation
+from evalhub.evaluators.services import evaluator_create
+from evalhub.experiments.task_target import dataset_task_save
 from evalhub.shadow.models import ShadowResult, ShadowStatus
 from evalhub.shadow.selectors import shadow_comparison
 from evalhub.shadow.services import (
@@ -17,6 +21,7 @@ from evalhub.shadow.services import (
     shadow_discard,
     shadow_promote,
     shadow_start,
+    shadows_run_config,
 )
 from evalhub.tasks.engine import run_work
 from evalhub.tasks.services import continuous_run_plan
@@ -191,3 +196,17 @@ def test_a_run_in_flight_drops_the_results_of_a_shadow_discarded_meanwhile(
     assert len(fake_openai.requests) == 2  # the run kept its settings: both were called
     assert not ShadowResult.objects.exists()  # but the discarded shadow's result is dropped
     assert Annotation.objects.filter(name="correctness").count() == 1
+
+
+def test_a_dataset_task_has_no_shadow():
+    uploaded = dataset_upload(
+        name="qa", rows=[UploadRow(ExampleContent({"question": "2+2"}, {"answer": "4"}))]
+    )
+    exact = evaluator_create(
+        name="exact", config={"kind": "CODE", "check": "exact_match", "params": {}}
+    )
+    task = dataset_task_save(dataset=uploaded.dataset, name="scores", evaluators=[exact])
+    with pytest.raises(ShadowInvalid) as refused:
+        shadow_start(task=task, evaluator=exact, candidate={"kind": "CODE"})
+    assert refused.value.field == "task"
+    assert shadows_run_config(task=task, config={"evaluators": []}) == {}
