@@ -23,6 +23,7 @@ from annotations.store.services import (
     annotations_upsert,
     evaluation_records_upsert,
 )
+from evalhub.core.paging import ErrorOut
 from tracing.api.mutations import project_from_path
 
 router = Router(tags=["annotations"])
@@ -84,10 +85,6 @@ class SpanAnnotationsBatchOut(Schema):
 class TargetsNotFoundOut(Schema):
     detail: str
     missing_ids: list[str] = Field([], description="Every unknown target id of the request")
-
-
-class ErrorOut(Schema):
-    detail: str
 
 
 class EvaluationRecordsIn(Schema):

@@ -22,7 +22,6 @@ from annotations.datasets.models import (
     DatasetVersion,
 )
 from annotations.datasets.selectors import (
-    DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
     dataset_get,
     dataset_page,
@@ -46,6 +45,7 @@ from annotations.datasets.versions import (
     version_example_count,
     version_examples_page,
 )
+from evalhub.core.paging import InvalidCursor, Page, Pages, paged
 from tracing.api.mutations import project_from_path
 from tracing.query import FilterError
 from tracing.query.lists import span_queryset
@@ -68,11 +68,6 @@ class DatasetOut(Schema):
 
 class DatasetResponse(Schema):
     data: DatasetOut
-
-
-class DatasetsPage(Schema):
-    data: list[DatasetOut]
-    next_cursor: str | None
 
 
 class ExampleOut(Schema):
@@ -105,11 +100,6 @@ class ExamplesAddedResponse(Schema):
     data: DatasetOut
     added: int = Field(..., description="examples added")
     skipped: int = Field(..., description="spans the dataset already had")
-
-
-class PageQuery(Schema):
-    cursor: str | None = None
-    limit: int = Field(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
 
 
 class ExamplesSourceIn(Schema):
@@ -239,23 +229,20 @@ def _failed(exc: Exception) -> HttpError:
     return HttpError(400, str(exc))
 
 
-class DatasetsQuery(PageQuery):
-    name: str | None = Field(None, description="only the dataset with this exact name")
-
-
-@router.get("/datasets", response=DatasetsPage)
-def datasets_list(request: HttpRequest, paging: Query[DatasetsQuery]) -> dict[str, Any]:
+@router.get("/datasets", response=list[DatasetOut])
+@paged(invalid_status=422)
+def datasets_list(request: HttpRequest, name: str | None = None) -> Pages | Page[Any]:
     """Every dataset, newest first, with its example count, a page at a time (``name``: the
     one with that name, as the Phoenix client looks datasets up)."""
-    if paging.name is not None:
-        named = dataset_get(paging.name, by_name=True)
-        found = [named] if named is not None and named.name == paging.name.strip() else []
-        return {"data": [_dataset_out(d) for d in found], "next_cursor": None}
-    try:
-        page = dataset_page(cursor=paging.cursor, limit=paging.limit)
-    except ValueError as exc:
-        raise HttpError(422, str(exc)) from None
-    return {"data": [_dataset_out(d) for d in page.items], "next_cursor": page.next_cursor}
+    if name is not None:
+        named = dataset_get(name, by_name=True)
+        found = [named] if named is not None and named.name == name.strip() else []
+        return Page([_dataset_out(d) for d in found], None)
+
+    def pages(*, cursor: str | None, limit: int) -> Page[dict[str, Any]]:
+        return dataset_page(cursor=cursor, limit=limit).map(_dataset_out)
+
+    return pages
 
 
 @router.post("/datasets", response=DatasetResponse)
@@ -325,8 +312,8 @@ def dataset_examples_list(
     version = version_from_query(found, query.version_id)
     try:
         page = version_examples_page(version=version, cursor=query.cursor, limit=query.limit)
-    except ValueError as exc:
-        raise HttpError(422, str(exc)) from None
+    except InvalidCursor as exc:  # this page is an object (Phoenix's shape), not a paged list
+        raise HttpError(422, exc.message) from None
     return {
         "data": {
             "dataset_id": dataset_global_id(found.pk),

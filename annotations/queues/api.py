@@ -38,14 +38,13 @@ from annotations.queues.services import (
     queue_items_add,
     queue_items_add_from_filter,
 )
+from evalhub.core.paging import Page, Pages, page_from_id, paged
 from evalhub.identity.models import ApiKey
 from evalhub.identity.roles import is_annotator
 from tracing.api.mutations import project_from_path
 from tracing.query import FilterError
 
 router = Router(tags=["annotation queues"])
-
-MAX_PAGE_SIZE = 1000
 
 
 class QueueIn(Schema):
@@ -124,16 +123,9 @@ class ItemOut(Schema):
     created_at: datetime
 
 
-class ItemsPage(Schema):
-    data: list[ItemOut]
-    next_cursor: str | None
-
-
 class ItemsQuery(Schema):
     state: str | None = Field(None, description="PENDING, COMPLETED or SKIPPED")
     assignee: str | None = Field(None, description="A username: their items and states")
-    cursor: str | None = None
-    limit: int = Field(100, ge=1, le=MAX_PAGE_SIZE)
 
 
 class AnnotatorProgressOut(Schema):
@@ -313,11 +305,12 @@ def annotation_queue_items_add(request: HttpRequest, queue: str, body: ItemsIn) 
 
 
 @router.get(
-    "/annotation_queues/{name:queue}/items", response=ItemsPage, url_name="annotation_queue_items"
+    "/annotation_queues/{name:queue}/items",
+    response=list[ItemOut],
+    url_name="annotation_queue_items",
 )
-def annotation_queue_items(
-    request: HttpRequest, queue: str, params: Query[ItemsQuery]
-) -> dict[str, Any]:
+@paged(invalid_status=422)
+def annotation_queue_items(request: HttpRequest, queue: str, params: Query[ItemsQuery]) -> Pages:
     """The queue's items by id with their overall state and each person's, a page at a time
     (``next_cursor``). ``state`` keeps one state; ``assignee`` shows one person's items and
     states (an annotator always sees their own)."""
@@ -336,18 +329,13 @@ def annotation_queue_items(
         if assignee is None:
             raise HttpError(422, f"assignee: {params.assignee!r} is not assigned to this queue")
     items = queue_item_rows(queue=found, state=state, assignee=assignee)  # type: ignore[arg-type]
-    if params.cursor:
-        if not params.cursor.isdigit():
-            raise HttpError(422, "cursor: is not valid")
-        items = items.filter(pk__gt=int(params.cursor))
-    page = list(items[: params.limit + 1])
-    more = len(page) > params.limit
-    page = page[: params.limit]
-    rows = queue_item_rows_build(queue=found, items=page)
-    return {
-        "data": [_item_out(row) for row in rows],
-        "next_cursor": str(page[-1].pk) if more and page else None,
-    }
+
+    def pages(*, cursor: str | None, limit: int) -> Page[dict[str, Any]]:
+        page = page_from_id(items, cursor=cursor, limit=limit, descending=False)
+        rows = queue_item_rows_build(queue=found, items=page.items)
+        return Page([_item_out(row) for row in rows], page.next_cursor)
+
+    return pages
 
 
 @router.get(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Router, Schema
 from ninja.errors import HttpError
 
 from annotations.models import AnnotationConfig, AnnotationConfigKind
@@ -24,6 +24,7 @@ from annotations.store.selectors import (
     annotation_config_get,
     annotation_config_list,
 )
+from evalhub.core.paging import Page, Pages, paged
 from tracing.api.mutations import project_from_path
 
 router = Router(tags=["annotation configs"])
@@ -63,16 +64,6 @@ class AnnotationConfigResponse(Schema):
     data: AnnotationConfigOut
 
 
-class PageQuery(Schema):
-    cursor: str | None = None
-    limit: int = Field(100, ge=1, le=MAX_PAGE_SIZE)
-
-
-class AnnotationConfigsPage(Schema):
-    data: list[AnnotationConfigOut]
-    next_cursor: str | None
-
-
 def _config_out(config: AnnotationConfig) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": str(config.pk),
@@ -108,25 +99,25 @@ def _fields(body: AnnotationConfigIn) -> dict[str, Any]:
     }
 
 
-def _page(project: str | None, paging: PageQuery) -> dict[str, Any]:
-    try:
-        page = annotation_config_list(
-            project=project_from_path(project) if project is not None else None,
-            cursor=paging.cursor,
-            limit=paging.limit,
-        )
-    except ValueError as exc:
-        raise HttpError(422, str(exc)) from None
-    return {"data": [_config_out(c) for c in page.items], "next_cursor": page.next_cursor}
+def _pages(project: str | None) -> Pages:
+    found = project_from_path(project) if project is not None else None
+
+    def pages(*, cursor: str | None, limit: int) -> Page[dict[str, Any]]:
+        page = annotation_config_list(project=found, cursor=cursor, limit=limit)
+        return page.map(_config_out)
+
+    return pages
 
 
-@router.get("/annotation_configs", response=AnnotationConfigsPage, exclude_unset=True)
-def annotation_configs_list(
-    request: HttpRequest,
-    paging: Query[PageQuery],
-) -> dict[str, Any]:
+# Phoenix's answer to a bad cursor (422).
+_paged = paged(maximum=MAX_PAGE_SIZE, invalid_status=422)
+
+
+@router.get("/annotation_configs", response=list[AnnotationConfigOut], exclude_unset=True)
+@_paged
+def annotation_configs_list(request: HttpRequest) -> Pages:
     """All annotation configs, newest first, a page at a time."""
-    return _page(None, paging)
+    return _pages(None)
 
 
 @router.post("/annotation_configs", response=AnnotationConfigResponse, exclude_unset=True)
@@ -179,16 +170,13 @@ def annotation_config_remove(request: HttpRequest, config: str) -> dict[str, Any
 
 @router.get(
     "/projects/{name:project}/annotation_configs",
-    response=AnnotationConfigsPage,
+    response=list[AnnotationConfigOut],
     exclude_unset=True,
 )
-def project_annotation_configs_list(
-    request: HttpRequest,
-    project: str,
-    paging: Query[PageQuery],
-) -> dict[str, Any]:
+@_paged
+def project_annotation_configs_list(request: HttpRequest, project: str) -> Pages:
     """The annotation configs enabled for a project, newest first, a page at a time."""
-    return _page(project, paging)
+    return _pages(project)
 
 
 @router.post(

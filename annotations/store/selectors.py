@@ -12,20 +12,11 @@ from django.db.models.functions import Coalesce
 from annotations.agreement import Rating, TargetRef, rater_of
 from annotations.models import Annotation, AnnotationConfig, AnnotatorKind, TargetKind
 from annotations.naming import MACHINE_KINDS, is_human
+from evalhub.core.paging import InvalidCursor, Page, page_from_id
 from tracing.models import Project, Session, Span, Trace
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 10_000
-
-
-class InvalidCursor(ValueError):
-    """A pagination cursor this server did not hand out."""
-
-
-@dataclass
-class AnnotationPage:
-    items: list[Annotation]
-    next_cursor: str | None
 
 
 def annotation_queryset(
@@ -72,7 +63,7 @@ def annotation_list(
     exclude_names: Sequence[str] | None = None,
     cursor: str | None = None,
     limit: int = DEFAULT_PAGE_SIZE,
-) -> AnnotationPage:
+) -> Page[Annotation]:
     """One page of ``annotation_queryset``, newest first.
 
     The cursor is the id of the first annotation of the next page, as returned in
@@ -90,23 +81,7 @@ def annotation_list(
         names=names,
         exclude_names=exclude_names,
     )
-    if cursor:
-        try:
-            last = int(cursor)
-        except ValueError:
-            raise InvalidCursor(f"cursor {cursor!r} is not valid") from None
-        if last < 1:
-            raise InvalidCursor(f"cursor {cursor!r} is not valid")
-        query = query.filter(id__lte=last)
-    rows = list(query[: limit + 1])
-    next_cursor = str(rows[limit].pk) if len(rows) > limit else None
-    return AnnotationPage(items=rows[:limit], next_cursor=next_cursor)
-
-
-@dataclass
-class AnnotationConfigPage:
-    items: list[AnnotationConfig]
-    next_cursor: str | None
+    return page_from_id(query, cursor=cursor, limit=limit)
 
 
 def annotation_config_get(id_or_name: str) -> AnnotationConfig | None:
@@ -121,7 +96,7 @@ def annotation_config_get(id_or_name: str) -> AnnotationConfig | None:
 
 def annotation_config_list(
     *, project: Project | None = None, cursor: str | None = None, limit: int = DEFAULT_PAGE_SIZE
-) -> AnnotationConfigPage:
+) -> Page[AnnotationConfig]:
     """One page of annotation configs (with ``project``: those enabled for it), newest first.
 
     The cursor is the id of the first config of the next page, as in ``annotation_list``.
@@ -131,13 +106,7 @@ def annotation_config_list(
     query = AnnotationConfig.objects.order_by("-id")
     if project is not None:
         query = query.filter(projects=project)
-    if cursor:
-        if not cursor.isdigit() or int(cursor) < 1:
-            raise InvalidCursor(f"cursor {cursor!r} is not valid")
-        query = query.filter(id__lte=int(cursor))
-    rows = list(query[: limit + 1])
-    next_cursor = str(rows[limit].pk) if len(rows) > limit else None
-    return AnnotationConfigPage(items=rows[:limit], next_cursor=next_cursor)
+    return page_from_id(query, cursor=cursor, limit=limit)
 
 
 # --- pages: the annotate form, the settings list, the Annotations tab ---------------------------
@@ -502,9 +471,7 @@ __all__ = [
     "AnnotateItem",
     "AnnotatePanel",
     "AnnotationBrowsePage",
-    "AnnotationConfigPage",
     "AnnotationFilters",
-    "AnnotationPage",
     "AnnotationTarget",
     "InvalidCursor",
     "agreement_ratings",
