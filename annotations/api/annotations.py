@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
@@ -21,7 +20,7 @@ from annotations.store.services import (
     annotations_upsert,
 )
 from evalhub.core.paging import Page, Pages, paged
-from evalhub.identity.models import ApiKey
+from evalhub.identity.auth import request_user
 from tracing.api.mutations import project_from_path
 
 router = Router(tags=["annotations"])
@@ -129,13 +128,6 @@ _ID_FIELDS = {
 }
 
 
-def _request_user(request: HttpRequest) -> AbstractBaseUser | None:
-    auth = getattr(request, "auth", None)
-    if isinstance(auth, ApiKey):
-        return auth.user
-    return auth if isinstance(auth, AbstractBaseUser) else None
-
-
 def _annotate(
     request: HttpRequest, kind: str, items: list[Any], sync: bool
 ) -> dict[str, list[dict[str, str]]]:
@@ -156,7 +148,7 @@ def _annotate(
         for item in items
     ]
     try:
-        annotations = annotations_upsert(items=inputs, user=_request_user(request))
+        annotations = annotations_upsert(items=inputs, user=request_user(request))
     except AnnotationTargetNotFound as exc:
         raise HttpError(404, str(exc)) from None
     except AnnotationInputError as exc:
@@ -233,7 +225,7 @@ def span_note_create(request: HttpRequest, body: SpanNoteBody) -> dict[str, Any]
         identifier=note.identifier or f"note:{uuid.uuid4()}",
     )
     try:
-        (annotation,) = annotations_upsert(items=[item], user=_request_user(request))
+        (annotation,) = annotations_upsert(items=[item], user=request_user(request))
     except AnnotationTargetNotFound as exc:
         raise HttpError(404, str(exc)) from None
     except AnnotationInputError as exc:

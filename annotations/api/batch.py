@@ -13,7 +13,6 @@ from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
 
-from annotations.api.annotations import _request_user
 from annotations.models import TargetKind
 from annotations.store.services import (
     AnnotationInput,
@@ -24,6 +23,7 @@ from annotations.store.services import (
     evaluation_records_upsert,
 )
 from evalhub.core.paging import ErrorOut
+from evalhub.identity.auth import request_user
 from tracing.api.mutations import project_from_path
 
 router = Router(tags=["annotations"])
@@ -168,7 +168,7 @@ def span_annotations_batch(
     try:
         written = annotations_upsert(
             items=items,
-            user=_request_user(request),
+            user=request_user(request),
             project=target,
             span_window=(start, end) if start is not None or end is not None else None,
         )
@@ -207,7 +207,7 @@ def evaluation_records(request: HttpRequest, project: str, body: EvaluationRecor
     target = project_from_path(project)
     try:
         written = evaluation_records_upsert(
-            project=target, records=body.records, user=_request_user(request)
+            project=target, records=body.records, user=request_user(request)
         )
     except AnnotationTargetNotFound as exc:
         return _not_found(exc)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
@@ -30,7 +29,6 @@ from annotations.datasets.selectors import (
 )
 from annotations.datasets.services import (
     MAX_EXAMPLES_PER_ADD,
-    DatasetInvalid,
     DatasetNameTaken,
     DatasetSourceMissing,
     dataset_create,
@@ -46,6 +44,7 @@ from annotations.datasets.versions import (
     version_examples_page,
 )
 from evalhub.core.paging import InvalidCursor, Page, Pages, paged
+from evalhub.identity.auth import request_user
 from tracing.api.mutations import project_from_path
 from tracing.query import FilterError
 from tracing.query.lists import span_queryset
@@ -177,17 +176,9 @@ def _reloaded(dataset: Dataset) -> Dataset:
     return found
 
 
-def _user(request: HttpRequest) -> AbstractBaseUser | None:
-    user = getattr(request, "user", None)
-    return user if user is not None and user.is_authenticated else None
-
-
 def _source_spans(body: ExamplesSourceIn) -> list[int]:
     """The span pks a body names, checked: 400/404 naming what is wrong, before any write."""
-    try:
-        expected_output_from_clean(body.expected_output_from)
-    except DatasetInvalid as exc:
-        raise HttpError(400, str(exc)) from None
+    expected_output_from_clean(body.expected_output_from)
     if body.span_ids is not None and body.filter is not None:
         raise HttpError(400, "span_ids: give span_ids or filter, not both")
     if body.span_ids is None and body.filter is None:
@@ -250,20 +241,17 @@ def datasets_create(request: HttpRequest, body: DatasetCreateIn) -> dict[str, An
     """Create a dataset with examples from ``span_ids`` or the spans of ``project`` matching
     ``filter``. 400 names the invalid field; 404 lists unknown span ids; 409 when the name is
     taken."""
-    try:
-        dataset_name_clean(body.name)
-    except DatasetInvalid as exc:
-        raise HttpError(400, str(exc)) from None
+    dataset_name_clean(body.name)
     pks = _source_spans(body)
     try:
         result = dataset_create(
             name=body.name,
             description=body.description or "",
-            user=_user(request),
+            user=request_user(request),
             spans=pks,
             expected_output_from=body.expected_output_from,
         )
-    except (DatasetInvalid, DatasetNameTaken, DatasetSourceMissing) as exc:
+    except (DatasetNameTaken, DatasetSourceMissing) as exc:
         raise _failed(exc) from None
     return {"data": _dataset_out(_reloaded(result.dataset))}
 
@@ -337,7 +325,7 @@ def dataset_examples_append(
         result = dataset_examples_add(
             dataset=found, spans=pks, expected_output_from=body.expected_output_from
         )
-    except (DatasetInvalid, DatasetSourceMissing) as exc:
+    except DatasetSourceMissing as exc:
         raise _failed(exc) from None
     return {
         "data": _dataset_out(_reloaded(found)),

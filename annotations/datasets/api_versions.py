@@ -17,7 +17,7 @@ from ninja.errors import HttpError
 
 from annotations.datasets.api import dataset_from_path, dataset_global_id, version_from_query
 from annotations.datasets.models import DatasetVersion
-from annotations.datasets.services import DatasetInvalid, DatasetNameTaken
+from annotations.datasets.services import DatasetNameTaken
 from annotations.datasets.upload import (
     Keys,
     UploadInvalid,
@@ -166,8 +166,6 @@ def datasets_upload(request: HttpRequest) -> dict[str, Any]:
         raise HttpError(400, str(exc)) from None
     except DatasetNameTaken as exc:
         raise HttpError(409, str(exc)) from None
-    except DatasetInvalid as exc:
-        raise HttpError(400, str(exc)) from None
     assert result.version is not None
     return {
         "data": {

@@ -31,7 +31,6 @@ from annotations.queues.selectors import (
 )
 from annotations.queues.services import (
     MAX_ITEMS_PER_ADD,
-    QueueInvalid,
     QueueItemsNotFound,
     QueueNameTaken,
     queue_create,
@@ -39,7 +38,7 @@ from annotations.queues.services import (
     queue_items_add_from_filter,
 )
 from evalhub.core.paging import Page, Pages, page_from_id, paged
-from evalhub.identity.models import ApiKey
+from evalhub.identity.auth import request_user
 from evalhub.identity.roles import is_annotator
 from tracing.api.mutations import project_from_path
 from tracing.query import FilterError
@@ -152,10 +151,7 @@ class ProgressResponse(Schema):
 
 
 def _user(request: HttpRequest) -> AbstractBaseUser | AnonymousUser:
-    auth = getattr(request, "auth", None)
-    if isinstance(auth, ApiKey):
-        return auth.user or AnonymousUser()
-    return auth if isinstance(auth, AbstractBaseUser) else AnonymousUser()
+    return request_user(request) or AnonymousUser()
 
 
 def _not_annotator(request: HttpRequest) -> None:
@@ -245,8 +241,6 @@ def annotation_queues_create(request: HttpRequest, body: QueueIn) -> dict[str, A
             assignees=assignees,
             user=user if isinstance(user, AbstractBaseUser) else None,
         )
-    except QueueInvalid as exc:
-        raise HttpError(400, str(exc)) from None
     except QueueNameTaken as exc:
         raise HttpError(409, str(exc)) from None
     return {"data": _queue_out(queue)}
@@ -297,8 +291,6 @@ def annotation_queue_items_add(request: HttpRequest, queue: str, body: ItemsIn) 
             )
     except FilterError as exc:
         raise HttpError(400, f"filter: {exc}") from None
-    except QueueInvalid as exc:
-        raise HttpError(400, str(exc)) from None
     except QueueItemsNotFound as exc:
         raise HttpError(404, str(exc)) from None
     return {"data": {"added": result.added, "already_queued": result.already_queued}}

@@ -18,7 +18,6 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from annotations.queues.forms import LabelForm, QueueFilterForm, QueueForm
@@ -61,6 +60,8 @@ from annotations.queues.services import (
     queue_update,
     reservation_seconds,
 )
+from evalhub.core.fields import form_error
+from evalhub.core.web import htmx_partial, next_or
 from evalhub.identity.roles import is_annotator
 from tracing.models import Project
 from tracing.query import FilterError
@@ -68,11 +69,6 @@ from tracing.query import FilterError
 ITEMS_PER_PAGE: Final = 50
 LABEL_TEMPLATE: Final = "annotations/queue_label.html"
 DETAIL_TEMPLATE: Final = "annotations/queue_detail.html"
-
-
-def _htmx_partial(request: HttpRequest) -> bool:
-    htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.history_restore_request
 
 
 def _queue_or_404(request: HttpRequest, queue_id: int) -> LabelingQueue:
@@ -128,7 +124,7 @@ def _save_form(
             return queue_create(**fields, user=request.user)
         return queue_update(queue=queue, **fields)
     except QueueInvalid as exc:
-        form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        form_error(form, exc)
     except QueueNameTaken as exc:
         form.add_error("name", str(exc))
     return None
@@ -214,7 +210,7 @@ def queue_detail(request: HttpRequest, queue_id: int) -> HttpResponse:
         "nouns": KIND_NOUNS[queue.item_kind],
         "configs": queue_configs(queue=queue),
     }
-    if _htmx_partial(request):
+    if htmx_partial(request):
         part = "progress" if request.GET.get("part") == "progress" else "items"
         return render(request, f"{DETAIL_TEMPLATE}#{part}", context)
     return render(request, DETAIL_TEMPLATE, context)
@@ -256,7 +252,7 @@ def queue_add_filter(request: HttpRequest, queue_id: int) -> HttpResponse:
             filter_error = exc
             form.add_error("filter", f"Column {exc.position}: {exc.message}")
         except QueueInvalid as exc:
-            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            form_error(form, exc)
         else:
             messages.success(request, _added_message(queue, result.added, result.already_queued))
             return redirect("annotations:queue", queue_id=queue.pk)
@@ -273,15 +269,6 @@ def queue_add_filter(request: HttpRequest, queue_id: int) -> HttpResponse:
     )
 
 
-def _back(request: HttpRequest, fallback: str) -> str:
-    target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return fallback
-
-
 @login_required
 @require_POST
 def queue_add_selected(request: HttpRequest, project: str) -> HttpResponse:
@@ -289,7 +276,7 @@ def queue_add_selected(request: HttpRequest, project: str) -> HttpResponse:
     session ids, as the queue takes) to the queue ``labeling_queue``; back to the table."""
     _managers_only(request)
     project_row = get_object_or_404(Project, name=project)
-    back = _back(request, reverse("tracing:project", kwargs={"project": project_row.name}))
+    back = next_or(request, reverse("tracing:project", kwargs={"project": project_row.name}))
     raw_queue = request.POST.get("labeling_queue", "")
     queue = queue_get(queue_id=int(raw_queue), user=request.user) if raw_queue.isdigit() else None
     selected = [key for key in request.POST.getlist("selected") if key]
@@ -408,7 +395,7 @@ def queue_item_label(request: HttpRequest, queue_id: int, item_id: int) -> HttpR
         span_id=request.GET.get("span") or None,
         hide_machine_results=queue.hide_machine_results and my_state != ItemState.COMPLETED,
     )
-    if _htmx_partial(request) and request.method == "GET" and request.GET.get("span"):
+    if htmx_partial(request) and request.method == "GET" and request.GET.get("span"):
         return render(request, f"{LABEL_TEMPLATE}#item_pane", {"display": display})
     previous = queue_item_previous(queue=queue, user=request.user, item=item)
     return render(

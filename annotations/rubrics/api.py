@@ -10,19 +10,18 @@ from ninja import Field, Router, Schema
 from ninja.errors import HttpError
 
 from annotations.models import AnnotationConfig, AnnotationConfigKind
+from annotations.rubrics.selectors import (
+    MAX_PAGE_SIZE,
+    annotation_config_get,
+    annotation_config_list,
+)
 from annotations.rubrics.services import (
-    AnnotationConfigInvalid,
     AnnotationConfigNameTaken,
     annotation_config_create,
     annotation_config_delete,
     annotation_config_update,
     project_annotation_config_disable,
     project_annotation_config_enable,
-)
-from annotations.store.selectors import (
-    MAX_PAGE_SIZE,
-    annotation_config_get,
-    annotation_config_list,
 )
 from evalhub.core.paging import Page, Pages, paged
 from tracing.api.mutations import project_from_path
@@ -125,8 +124,6 @@ def annotation_configs_create(request: HttpRequest, body: AnnotationConfigIn) ->
     """Create an annotation config. 400 names the invalid field; 409 when the name is taken."""
     try:
         config = annotation_config_create(**_fields(body))
-    except AnnotationConfigInvalid as exc:
-        raise HttpError(400, str(exc)) from None
     except AnnotationConfigNameTaken as exc:
         raise HttpError(409, str(exc)) from None
     return {"data": _config_out(config)}
@@ -149,8 +146,6 @@ def annotation_config_replace(
     """Replace an annotation config (by id or name) with the body, validated as on create."""
     try:
         updated = annotation_config_update(config=_config_from_path(config), **_fields(body))
-    except AnnotationConfigInvalid as exc:
-        raise HttpError(400, str(exc)) from None
     except AnnotationConfigNameTaken as exc:
         raise HttpError(409, str(exc)) from None
     return {"data": _config_out(updated)}

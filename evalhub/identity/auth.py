@@ -23,6 +23,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
@@ -74,6 +75,12 @@ def api_principal(request: HttpRequest) -> Principal:
 def request_principal(request: HttpRequest) -> Principal:
     """The caller ``AccessMiddleware`` identified (anonymous before it ran)."""
     return getattr(request, _PRINCIPAL_ATTR, None) or _session_principal(request)
+
+
+def request_user(request: HttpRequest) -> AbstractBaseUser | None:
+    """The person calling: the signed-in user, or the owner of the request's API key (None for
+    a key without one, or nobody)."""
+    return request_principal(request).user
 
 
 def request_api_key(request: HttpRequest) -> ApiKey | None:
@@ -305,4 +312,5 @@ __all__ = [
     "csrf_failure",
     "request_api_key",
     "request_principal",
+    "request_user",
 ]

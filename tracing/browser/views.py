@@ -22,9 +22,10 @@ from django.http import (
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_http_methods
 
+from evalhub.core.web import htmx_partial, next_or
 from tracing.browser.filters import SpanFilterSet, with_default_range
 from tracing.browser.forms import SORT_LABELS, ProjectsRangeForm, TableOptionsForm
 from tracing.browser.project_tabs import project_tabs
@@ -56,11 +57,6 @@ MAX_DELETE_SPANS: Final = 50_000
 TAB_LABELS: Final = {"traces": "Traces", "spans": "Spans", "sessions": "Sessions"}
 
 
-def _htmx_partial(request: HttpRequest) -> bool:
-    htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.history_restore_request
-
-
 @login_required
 @require_GET
 def projects(request: HttpRequest) -> HttpResponse:
@@ -76,7 +72,7 @@ def projects(request: HttpRequest) -> HttpResponse:
         "ingest_url": request.build_absolute_uri(reverse("otlp-traces")),
     }
     template = "tracing/projects.html"
-    return render(request, f"{template}#cards" if _htmx_partial(request) else template, context)
+    return render(request, f"{template}#cards" if htmx_partial(request) else template, context)
 
 
 @login_required
@@ -106,7 +102,7 @@ def project_browse(request: HttpRequest, project: str, tab: Tab) -> HttpResponse
     filters = _filters(request, project_row, tab)
     options = TableOptionsForm(request.GET).options()
     error = filters.filter_error
-    partial = _htmx_partial(request)
+    partial = htmx_partial(request)
 
     if partial and options.newer:
         return _live_rows(request, project_row, tab, filters, options.newer)
@@ -249,12 +245,7 @@ def project_export(request: HttpRequest, project: str, tab: Tab) -> HttpResponse
 
 
 def _back(request: HttpRequest, project: Project, tab: Tab) -> str:
-    target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return reverse(f"tracing:{tab}", kwargs={"project": project.name})
+    return next_or(request, reverse(f"tracing:{tab}", kwargs={"project": project.name}))
 
 
 @login_required

@@ -416,7 +416,7 @@ def test_answers_that_do_not_fit_the_rubric_write_nothing(correctness, relevance
     item = queue_item_next(queue=queue, user=ann)
     cases = [
         ({"relevance": 3}, "correctness", "choose a value"),
-        ({"correctness": "maybe", "relevance": 3}, "correctness", "must be one of"),
+        ({"correctness": "maybe", "relevance": 3}, "correctness", "is not one of"),
         ({"correctness": "correct"}, "relevance", "enter a number"),
         ({"correctness": "correct", "relevance": 11}, "relevance", "at most 10"),
         ({"correctness": "correct", "relevance": "x"}, "relevance", "must be a number"),
