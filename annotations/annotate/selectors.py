@@ -12,7 +12,7 @@ def annotation_target_get(
     """The span, trace or session with this user-facing id in ``project``."""
     for model, (kind, _, id_field) in TARGET_OF.items():
         if kind == target_kind:
-            return model._default_manager.filter(  # type: ignore[no-any-return]
+            return model._default_manager.filter(  # type: ignore[return-value]  # the model is one of the three
                 project=project, **{id_field: target_id}
             ).first()
     return None

@@ -18,7 +18,6 @@ from django.http import (
     HttpRequest,
     HttpResponse,
     HttpResponseBadRequest,
-    StreamingHttpResponse,
 )
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -46,6 +45,7 @@ from annotations.datasets.services import (
     dataset_examples_add_by_name,
     dataset_update,
 )
+from evalhub.core.streams import download_response
 from evalhub.core.web import htmx_partial, next_or
 from tracing.browser.filters import SpanFilterSet, with_default_range
 from tracing.browser.selectors import TABS, Tab, browse_spans
@@ -129,14 +129,13 @@ def dataset_download(request: HttpRequest, pk: int) -> HttpResponse:
         return HttpResponseBadRequest(
             f"format must be one of {', '.join(FORMATS)}", content_type="text/plain"
         )
-    content_type, extension = FORMATS[export_format]
-    response = StreamingHttpResponse(
-        dataset_export_stream(dataset, export_format=export_format), content_type=content_type
-    )
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     safe_name = "".join(c if c.isalnum() or c in "-_." else "_" for c in dataset.name)
-    response["Content-Disposition"] = f'attachment; filename="{safe_name}-{stamp}.{extension}"'
-    return response
+    return download_response(
+        dataset_export_stream(dataset, export_format=export_format),
+        export_format=export_format,
+        filename=f"{safe_name}-{stamp}",
+    )
 
 
 @login_required

@@ -136,13 +136,13 @@ class CursorPagination(PaginationBase):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.Input = page_query(default, maximum)  # type: ignore[misc]  # per list, not per class
+        self.Input = page_query(default, maximum)  # type: ignore[assignment]  # per list, not per class
         self.invalid_status = invalid_status
 
     def paginate_queryset(
-        self, queryset: Pages | Page[Any], pagination: Any, request: HttpRequest, **params: Any
+        self, queryset: Any, pagination: Any, request: HttpRequest, **params: Any
     ) -> dict[str, Any]:
-        page = queryset
+        page: Pages | Page[Any] = queryset  # what the view returned
         if not isinstance(page, Page):
             try:
                 page = page(cursor=pagination.cursor, limit=pagination.limit)
@@ -164,7 +164,7 @@ def paged[F: Callable[..., Any]](
 
     def decorate(view: F) -> F:
         view.__annotations__ = get_type_hints(view, include_extras=True)
-        return paginate(  # type: ignore[no-any-return]
+        return paginate(
             CursorPagination, default=default, maximum=maximum, invalid_status=invalid_status
         )(view)
 

@@ -11,7 +11,7 @@ def htmx_partial(request: HttpRequest) -> bool:
     """Whether to answer with the part of the page htmx swaps: an htmx request that is not a
     history restore (which needs the whole page)."""
     htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.history_restore_request
+    return htmx is not None and bool(htmx) and not htmx.history_restore_request
 
 
 def next_or(request: HttpRequest, fallback: str) -> str:

@@ -11,12 +11,13 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Status
 from ninja.errors import HttpError
 
 from annotations.store.services import AnnotationInput
 from evalhub.core.paging import ErrorOut, Page, Pages, paged
+from evalhub.core.streams import download_response
 from tracing.api import log
 from tracing.api.dataframe import MAX_ROWS, SpanQueryError, dataframe_json, query_spec
 from tracing.api.schemas import (
@@ -239,16 +240,13 @@ def spans_export(request: HttpRequest, project: str, params: Query[ExportParams]
         )
     except FilterError as exc:
         raise _filter_error(exc) from exc
-    content_type, extension = FORMATS[export_format]
-    response = StreamingHttpResponse(
-        span_export_stream(query, export_format=export_format), content_type=content_type
-    )
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     safe_name = "".join(c if c.isalnum() or c in "-_" else "_" for c in target.name)
-    response["Content-Disposition"] = (
-        f'attachment; filename="spans-{safe_name}-{stamp}.{extension}"'
+    return download_response(
+        span_export_stream(query, export_format=export_format),
+        export_format=export_format,
+        filename=f"spans-{safe_name}-{stamp}",
     )
-    return response
 
 
 MAX_QUERIES = 20

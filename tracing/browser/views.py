@@ -17,14 +17,13 @@ from django.http import (
     HttpRequest,
     HttpResponse,
     HttpResponseBadRequest,
-    StreamingHttpResponse,
 )
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_http_methods
 
+from evalhub.core.streams import download_response
 from evalhub.core.web import htmx_partial, next_or
 from tracing.browser.filters import SpanFilterSet, with_default_range
 from tracing.browser.forms import SORT_LABELS, ProjectsRangeForm, TableOptionsForm
@@ -230,18 +229,15 @@ def project_export(request: HttpRequest, project: str, tab: Tab) -> HttpResponse
             project=project_row, tab=tab, spans=filters.qs, filtering=filters.is_filtering
         )
         scope = tab
-    content_type, extension = FORMATS[export_format]
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-    response = StreamingHttpResponse(
-        span_export_stream(spans, export_format=export_format), content_type=content_type
-    )
     # Any project name: control characters, quotes and slashes become "_"; non-ASCII names
     # are sent as RFC 6266 ``filename*``.
     name = "".join(c if c.isprintable() and c not in '"\\/;' else "_" for c in project_row.name)
-    response["Content-Disposition"] = content_disposition_header(
-        True, f"{name}-{scope}-{stamp}.{extension}"
+    return download_response(
+        span_export_stream(spans, export_format=export_format),
+        export_format=export_format,
+        filename=f"{name}-{scope}-{stamp}",
     )
-    return response
 
 
 def _back(request: HttpRequest, project: Project, tab: Tab) -> str:

@@ -795,9 +795,9 @@ def session_detail_get(*, project_name: str, session_id: str) -> SessionDetail |
         .annotate(span_trace_pk=F("span__trace"))
         .order_by(*ANNOTATION_ORDER)
     ):
-        by_trace.setdefault(annotation.span_trace_pk, []).append(annotation)  # type: ignore[attr-defined]
-    for annotation in Annotation.objects.filter(trace__session=session).order_by(*ANNOTATION_ORDER):
-        by_trace.setdefault(annotation.trace_id or 0, []).append(annotation)
+        by_trace.setdefault(annotation.span_trace_pk, []).append(annotation)
+    for on_trace in Annotation.objects.filter(trace__session=session).order_by(*ANNOTATION_ORDER):
+        by_trace.setdefault(on_trace.trace_id or 0, []).append(on_trace)
     turns = []
     for number, trace in enumerate(traces, start=1):
         root = roots.get(trace.pk)
