@@ -22,7 +22,7 @@ from tracing.models import Project
 
 
 # Per target kind: the lookup of an annotation's target by its user-facing id.
-_TARGET_LOOKUPS = {
+_TARGET_LOOKUPS: dict[str, str] = {
     TargetKind.SPAN: "span__span_id",
     TargetKind.TRACE: "trace__trace_id",
     TargetKind.SESSION: "session__session_id",

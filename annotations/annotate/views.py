@@ -185,7 +185,7 @@ def annotate(request: HttpRequest, project: str, target: str, target_id: str) ->
                     target_kind=TARGETS[target],
                     target_id=target_id,
                     config=config,
-                    user=request.user,  # type: ignore[arg-type]
+                    user=request.user,  # type: ignore[arg-type]  # login_required: a signed-in user
                     label=form.cleaned_data["label"] or None,
                     score=form.cleaned_data["score"],
                     explanation=form.cleaned_data["explanation"],

@@ -120,7 +120,7 @@ class SessionAnnotationOut(_AnnotationOut):
     session_id: str
 
 
-_ID_FIELDS = {
+_ID_FIELDS: dict[str, str] = {
     TargetKind.SPAN: "span_id",
     TargetKind.TRACE: "trace_id",
     TargetKind.SESSION: "session_id",
@@ -236,7 +236,7 @@ def span_note_create(request: HttpRequest, body: SpanNoteBody) -> dict[str, Any]
 def _annotation_out(annotation: Annotation, id_field: str) -> dict[str, Any]:
     return {
         "id": str(annotation.pk),
-        id_field: annotation.target_key,  # type: ignore[attr-defined]
+        id_field: annotation.target_key,  # type: ignore[attr-defined]  # annotated by annotation_queryset
         "name": annotation.name,
         "annotator_kind": annotation.annotator_kind,
         "result": {

@@ -183,9 +183,9 @@ def span_annotations_batch(
     out: list[dict[str, Any]] = [
         {"span_id": record.span_id, "annotations": []} for record in body.data
     ]
-    for (i, _), annotation in zip(positions, written, strict=True):
+    for (i, _), stored in zip(positions, written, strict=True):
         out[i]["annotations"].append(
-            {"id": str(annotation.pk), "name": annotation.name, "identifier": annotation.identifier}
+            {"id": str(stored.pk), "name": stored.name, "identifier": stored.identifier}
         )
     return Status(200, {"data": out})
 

@@ -19,6 +19,7 @@ from django.http import (
     HttpResponse,
     HttpResponseBadRequest,
 )
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -121,7 +122,7 @@ def dataset_remove(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_GET
-def dataset_download(request: HttpRequest, pk: int) -> HttpResponse:
+def dataset_download(request: HttpRequest, pk: int) -> HttpResponseBase:
     """The examples as CSV, JSONL or Parquet (``format``), streamed."""
     dataset = _dataset_or_404(pk)
     export_format = request.GET.get("format", "csv")

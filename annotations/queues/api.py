@@ -320,7 +320,7 @@ def annotation_queue_items(request: HttpRequest, queue: str, params: Query[Items
         ).first()
         if assignee is None:
             raise HttpError(422, f"assignee: {params.assignee!r} is not assigned to this queue")
-    items = queue_item_rows(queue=found, state=state, assignee=assignee)  # type: ignore[arg-type]
+    items = queue_item_rows(queue=found, state=state, assignee=assignee)  # type: ignore[arg-type]  # an assignee found above is a user
 
     def pages(*, cursor: str | None, limit: int) -> Page[dict[str, Any]]:
         page = page_from_id(items, cursor=cursor, limit=limit, descending=False)

@@ -58,7 +58,7 @@ TAB_KINDS: Final = {
     "traces": TargetKind.TRACE,
     "sessions": TargetKind.SESSION,
 }
-KIND_NOUNS: Final = {
+KIND_NOUNS: Final[dict[str, tuple[str, str]]] = {
     TargetKind.SPAN: ("span", "spans"),
     TargetKind.TRACE: ("trace", "traces"),
     TargetKind.SESSION: ("session", "sessions"),
@@ -448,9 +448,9 @@ def queue_item_rows_build(
             ItemRow(
                 pk=item.pk,
                 target_kind=queue.item_kind,
-                target_id=item.target_key or "",  # type: ignore[attr-defined]
-                trace_id=item.trace_key or "",  # type: ignore[attr-defined]
-                title=item.title or "",  # type: ignore[attr-defined]
+                target_id=item.target_key or "",  # type: ignore[attr-defined]  # annotated by queue_item_rows
+                trace_id=item.trace_key or "",  # type: ignore[attr-defined]  # annotated by queue_item_rows
+                title=item.title or "",  # type: ignore[attr-defined]  # annotated by queue_item_rows
                 project_name=item.project.name,
                 state=_overall_state(people, open_queue=not ids),
                 people=people,
@@ -493,10 +493,10 @@ def queue_item_get(*, queue: LabelingQueue, item_id: int) -> LabelingQueueItem |
 def item_target_id(item: LabelingQueueItem) -> str:
     """The user-facing id of the item's span, trace or session."""
     if item.span_id is not None:
-        return item.span.span_id  # type: ignore[union-attr]
+        return item.span.span_id  # type: ignore[union-attr]  # the item kind says which target is set
     if item.trace_id is not None:
-        return item.trace.trace_id  # type: ignore[union-attr]
-    return item.session.session_id  # type: ignore[union-attr]
+        return item.trace.trace_id  # type: ignore[union-attr]  # the item kind says which target is set
+    return item.session.session_id  # type: ignore[union-attr]  # the item kind says which target is set
 
 
 def queue_item_state(*, item: LabelingQueueItem, user: AnyUser) -> str:
@@ -628,7 +628,7 @@ def _item_display(
         span = item.span
         pane = span_pane_get(
             project_name=project_name,
-            trace_id=span.trace.trace_id,  # type: ignore[union-attr]
+            trace_id=span.trace.trace_id,  # type: ignore[union-attr]  # a stored span has its trace
             span_id=target_id,
             span_url=span_url,
         )

@@ -190,7 +190,7 @@ def queue_detail(request: HttpRequest, queue_id: int) -> HttpResponse:
     elif request.GET.get("assignee", "").isdigit():
         assignee = queue.assignees.filter(pk=int(request.GET["assignee"])).first()
     page = Paginator(
-        queue_item_rows(queue=queue, state=state or None, assignee=assignee),  # type: ignore[arg-type]
+        queue_item_rows(queue=queue, state=state or None, assignee=assignee),  # type: ignore[arg-type]  # login_required: a signed-in user
         ITEMS_PER_PAGE,
     ).get_page(request.GET.get("page"))
     progress = queue_progress(queue=queue)
@@ -323,7 +323,7 @@ def queue_label_next(request: HttpRequest, queue_id: int) -> HttpResponse:
     _labeler_or_403(request, queue)
     skipped = request.GET.get("skipped") == "1"
     state = ItemState.SKIPPED if skipped else ItemState.PENDING
-    item = queue_item_next(queue=queue, user=request.user, state=state)  # type: ignore[arg-type]
+    item = queue_item_next(queue=queue, user=request.user, state=state)  # type: ignore[arg-type]  # login_required: a signed-in user
     if item is not None:
         return redirect(_label_url(queue, item, skipped))
     previous = queue_item_previous(queue=queue, user=request.user, item=None)
@@ -365,10 +365,10 @@ def queue_item_label(request: HttpRequest, queue_id: int, item_id: int) -> HttpR
             raise PermissionDenied("this item is not yours to label")
         try:
             if request.POST.get("action") == "skip":
-                queue_item_skip(item=item, user=request.user)  # type: ignore[arg-type]
+                queue_item_skip(item=item, user=request.user)  # type: ignore[arg-type]  # login_required: a signed-in user
                 return redirect(_label_url(queue, None, skipped))
             if form.is_valid():
-                queue_item_submit(item=item, user=request.user, answers=form.answers())  # type: ignore[arg-type]
+                queue_item_submit(item=item, user=request.user, answers=form.answers())  # type: ignore[arg-type]  # login_required: a signed-in user
                 return redirect(_label_url(queue, None, skipped))
         except QueueAnswersInvalid as exc:
             form.add_answer_errors(exc.errors)
@@ -385,7 +385,7 @@ def queue_item_label(request: HttpRequest, queue_id: int, item_id: int) -> HttpR
 
     held_by_other = False
     if can_label:
-        held_by_other = not queue_item_reserve(item=item, user=request.user)  # type: ignore[arg-type]
+        held_by_other = not queue_item_reserve(item=item, user=request.user)  # type: ignore[arg-type]  # login_required: a signed-in user
     here = _label_url(queue, item, skipped)
     joiner = "&" if "?" in here else "?"
     my_state = queue_item_state(item=item, user=request.user)

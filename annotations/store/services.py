@@ -385,7 +385,7 @@ RECORD_FIELDS: dict[str, str] = {
     "explanation": "explanation",
     "text": "explanation",
 }
-_ID_COLUMN_NAMES = {
+_ID_COLUMN_NAMES: dict[str, str] = {
     TargetKind.SPAN: "context.span_id",
     TargetKind.TRACE: "context.trace_id",
     TargetKind.SESSION: "session_id",

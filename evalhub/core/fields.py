@@ -60,4 +60,4 @@ def save_named(instance: models.Model, *, taken: type[NameTaken], **save: Any) -
         with transaction.atomic():
             instance.save(**save)
     except IntegrityError:
-        raise taken(instance.name) from None  # type: ignore[attr-defined]
+        raise taken(instance.name) from None  # type: ignore[attr-defined]  # the rows saved here have a unique name

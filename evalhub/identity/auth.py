@@ -130,9 +130,9 @@ def _csrf_checked_view(request: HttpRequest) -> HttpResponse:  # pragma: no cove
 def csrf_failure(request: HttpRequest) -> str | None:
     """Why the request fails Django's CSRF check (token, origin, referer), or None."""
     check = _CsrfCheck(lambda _request: HttpResponse())
-    request.csrf_processing_done = False  # type: ignore[attr-defined]
+    request.csrf_processing_done = False  # type: ignore[attr-defined]  # CsrfViewMiddleware reads this flag
     check.process_request(request)
-    return check.process_view(request, _csrf_checked_view, (), {})  # type: ignore[return-value]
+    return check.process_view(request, _csrf_checked_view, (), {})  # type: ignore[return-value]  # the check answers None or a refusal
 
 
 # --- which route, what it needs -----------------------------------------------------------------

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from ninja import Query, Router, Status
 from ninja.errors import HttpError
 
@@ -226,7 +227,9 @@ def spans_create(request: HttpRequest, project: str, body: SpansLogIn) -> Status
     response={200: None, 400: ErrorOut, 404: ErrorOut},
     summary="Export spans as JSONL, CSV or Parquet (streamed)",
 )
-def spans_export(request: HttpRequest, project: str, params: Query[ExportParams]) -> HttpResponse:
+def spans_export(
+    request: HttpRequest, project: str, params: Query[ExportParams]
+) -> HttpResponseBase:
     target = _project_or_404(project)
     export_format = params.format
     if export_format not in FORMATS:

@@ -18,6 +18,7 @@ from django.http import (
     HttpResponse,
     HttpResponseBadRequest,
 )
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -200,7 +201,7 @@ def _live_rows(
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def project_export(request: HttpRequest, project: str, tab: Tab) -> HttpResponse:
+def project_export(request: HttpRequest, project: str, tab: Tab) -> HttpResponseBase:
     """Spans as JSONL, CSV or Parquet: the selected rows (POST ``selected``) or the whole
     filtered result (GET with the table's query string). Traces and sessions export all their
     spans."""

@@ -398,7 +398,8 @@ def _events(events: Any) -> tuple[list[ExceptionView], list[EventView]]:
 
 def _split_annotations(items: Iterable[Annotation]) -> tuple[list[Annotation], list[Annotation]]:
     """A span's own evaluations and people's annotations (its documents' results aside)."""
-    evaluations, annotations = [], []
+    evaluations: list[Annotation] = []
+    annotations: list[Annotation] = []
     for item in items:
         if item.document_position is not None:
             continue

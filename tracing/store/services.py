@@ -50,7 +50,7 @@ def project_create_unique(*, name: str, description: str = "") -> Project:
     name = name.strip()
     if not name:
         raise ValueError("name must not be empty")
-    if len(name) > Project._meta.get_field("name").max_length:  # type: ignore[operator]
+    if len(name) > Project._meta.get_field("name").max_length:  # type: ignore[operator]  # a CharField has a max_length
         raise ValueError("name is longer than 200 characters")
     try:
         with transaction.atomic():
