@@ -20,6 +20,7 @@ from ninja.errors import HttpError
 
 from annotations.models import AnnotationConfig
 from annotations.queues.models import AssignmentMode, LabelingQueue
+from annotations.queues.progress import queue_progress
 from annotations.queues.selectors import (
     ITEM_STATES,
     ItemRow,
@@ -27,7 +28,6 @@ from annotations.queues.selectors import (
     queue_item_rows,
     queue_item_rows_build,
     queue_list,
-    queue_progress,
 )
 from annotations.queues.services import (
     MAX_ITEMS_PER_ADD,

@@ -20,8 +20,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from annotations.queues.display import queue_item_display
 from annotations.queues.forms import LabelForm, QueueFilterForm, QueueForm
 from annotations.queues.models import ItemState, LabelingQueue, LabelingQueueItem
+from annotations.queues.progress import queue_progress, queue_progress_for
 from annotations.queues.selectors import (
     ITEM_STATES,
     KIND_NOUNS,
@@ -31,7 +33,6 @@ from annotations.queues.selectors import (
     queue_get,
     queue_item_answers,
     queue_item_can_label,
-    queue_item_display,
     queue_item_get,
     queue_item_previous,
     queue_item_rows,
@@ -40,8 +41,6 @@ from annotations.queues.selectors import (
     queue_items_for,
     queue_items_waiting,
     queue_list,
-    queue_progress,
-    queue_progress_for,
 )
 from annotations.queues.services import (
     QueueAnswersInvalid,

@@ -13,13 +13,12 @@ from django.utils import timezone
 from annotations.models import Annotation, AnnotationSource, AnnotatorKind
 from annotations.queues import services as services_queues
 from annotations.queues.models import ItemState, LabelingQueueItem, LabelingQueueReview
+from annotations.queues.progress import queue_progress, queue_progress_for
 from annotations.queues.selectors import (
     queue_item_previous,
     queue_item_rows,
     queue_items_for,
     queue_items_waiting,
-    queue_progress,
-    queue_progress_for,
 )
 from annotations.queues.services import (
     QueueAnswersInvalid,
