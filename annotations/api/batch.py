@@ -14,13 +14,12 @@ from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
 
 from annotations.models import TargetKind
+from annotations.store.records import EvaluationRecordError, evaluation_records_upsert
 from annotations.store.services import (
     AnnotationInput,
     AnnotationInputError,
     AnnotationTargetNotFound,
-    EvaluationRecordError,
     annotations_upsert,
-    evaluation_records_upsert,
 )
 from evalhub.core.paging import ErrorOut
 from evalhub.identity.auth import request_user
