@@ -7,6 +7,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 import evalhub.core.converters  # noqa: F401  (registers the <name:…> path converter)
+from evalhub.core.fields import FieldInvalid
 from evalhub.core.json_input import JsonInputError, JsonInputParser
 from evalhub.core.phoenix_version import PHOENIX_COMPATIBLE_VERSION
 from evalhub.identity import policy
@@ -57,6 +58,12 @@ def _on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     cause = exc.__cause__
     detail = str(cause) if isinstance(cause, JsonInputError) else str(exc)
     return api.create_response(request, {"detail": detail}, status=exc.status_code)
+
+
+@api.exception_handler(FieldInvalid)
+def _on_field_invalid(request: HttpRequest, exc: FieldInvalid) -> HttpResponse:
+    # The one "this field is wrong": a 400 whose detail starts with the field's name.
+    return api.create_response(request, {"detail": str(exc)}, status=400)
 
 
 @api.get("/healthz", auth=None, include_in_schema=False)

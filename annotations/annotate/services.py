@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import math
-
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import models, transaction
 
 from annotations.models import (
     Annotation,
     AnnotationConfig,
-    AnnotationConfigKind,
     AnnotationSource,
     AnnotatorKind,
     ProjectAnnotationConfig,
     TargetKind,
 )
 from annotations.naming import AnnotatorClass, class_kinds
+from annotations.rubrics.answers import Answer, AnswerInvalid, rubric_answer
 from annotations.store.services import AnnotationInput, AnnotationInputError, annotations_upsert
 from tracing.models import Project
 
@@ -24,7 +22,7 @@ from tracing.models import Project
 
 
 # Per target kind: the lookup of an annotation's target by its user-facing id.
-_TARGET_LOOKUPS = {
+_TARGET_LOOKUPS: dict[str, str] = {
     TargetKind.SPAN: "span__span_id",
     TargetKind.TRACE: "trace__trace_id",
     TargetKind.SESSION: "session__session_id",
@@ -60,37 +58,19 @@ def _person_result(
     label: str | None,
     score: float | None,
     explanation: str | None,
-) -> tuple[str | None, float | None, str | None]:
-    """The (label, score, explanation) to store, checked against the rubric."""
-
-    def fail(field_name: str, message: str) -> AnnotationInputError:
-        return AnnotationInputError(index=0, field=field_name, message=message)
-
-    explanation = explanation.strip() if explanation and explanation.strip() else None
-    if config.kind == AnnotationConfigKind.CATEGORICAL:
-        if label is None:
-            if stored is None or stored.label is None:
-                raise fail("label", "pick one of the values first")
-            label = stored.label
-        scores = {value["label"]: value.get("score") for value in config.values}
-        if label not in scores:
-            raise fail("label", f"{label!r} is not one of {', '.join(scores)}")
-        return label, scores[label], explanation
-    if config.kind == AnnotationConfigKind.CONTINUOUS:
-        if score is None:
-            if stored is None or stored.score is None:
-                raise fail("score", "enter a number")
-            score = stored.score
-        if not math.isfinite(score):
-            raise fail("score", "must be a finite number")
-        if config.lower_bound is not None and score < config.lower_bound:
-            raise fail("score", f"must be at least {config.lower_bound:g}")
-        if config.upper_bound is not None and score > config.upper_bound:
-            raise fail("score", f"must be at most {config.upper_bound:g}")
-        return None, score, explanation
-    if explanation is None:
-        raise fail("explanation", "must not be empty")
-    return None, None, explanation
+) -> Answer:
+    """What to store, checked by ``rubric_answer``; a label or score not given keeps the stored
+    one (so notes can be changed alone)."""
+    if label is None and stored is not None:
+        label = stored.label
+    if score is None and stored is not None:
+        score = stored.score
+    try:
+        answer = rubric_answer(config, label=label, score=score, explanation=explanation)
+    except AnswerInvalid as exc:
+        raise AnnotationInputError(index=0, field=exc.field, message=exc.message) from None
+    assert answer is not None  # text is required here
+    return answer
 
 
 @transaction.atomic
@@ -129,7 +109,7 @@ def annotation_person_save(
         name=config.name,
         identifier=identifier,
     ).first()
-    label, score, explanation = _person_result(
+    answer = _person_result(
         config=config, stored=stored, label=label, score=score, explanation=explanation
     )
     (annotation,) = annotations_upsert(
@@ -139,9 +119,9 @@ def annotation_person_save(
                 target_id=target_id,
                 name=config.name,
                 annotator_kind=AnnotatorKind.HUMAN,
-                label=label,
-                score=score,
-                explanation=explanation,
+                label=answer.label,
+                score=answer.score,
+                explanation=answer.explanation,
                 metadata=stored.metadata if stored is not None else {},
                 identifier=identifier,
             )

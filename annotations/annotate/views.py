@@ -24,8 +24,13 @@ from annotations.annotate.forms import (
     AnnotationConfigForm,
     AnnotationFilterForm,
 )
+from annotations.annotate.selectors import annotation_target_get
 from annotations.annotate.services import annotation_delete, annotation_person_save
 from annotations.models import AnnotationConfig, AnnotatorKind, TargetKind
+from annotations.rubrics.selectors import (
+    annotation_config_enabled_get,
+    annotation_configs_with_projects,
+)
 from annotations.rubrics.services import (
     AnnotationConfigInvalid,
     AnnotationConfigNameTaken,
@@ -38,12 +43,10 @@ from annotations.store.selectors import (
     annotate_panel_get,
     annotation_authors,
     annotation_browse_page,
-    annotation_config_enabled_get,
-    annotation_configs_with_projects,
     annotation_names,
-    annotation_target_get,
 )
 from annotations.store.services import AnnotationInputError, AnnotationTargetNotFound
+from evalhub.core.web import htmx_partial
 from tracing.browser.project_tabs import project_tabs
 from tracing.models import Project, Span, Trace
 
@@ -53,11 +56,6 @@ TARGETS: Final = {
     "trace": TargetKind.TRACE,
     "session": TargetKind.SESSION,
 }
-
-
-def _htmx_partial(request: HttpRequest) -> bool:
-    htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.history_restore_request
 
 
 # --- Settings → Annotation configs ------------------------------------------------------------
@@ -154,7 +152,7 @@ def annotate(request: HttpRequest, project: str, target: str, target_id: str) ->
     back, with the form's errors when it did not save."""
     project_row, found = _target_or_404(project, target, target_id)
     if request.method == "GET":
-        if not _htmx_partial(request):
+        if not htmx_partial(request):
             return redirect(_target_url(project, found))
         panel = annotate_panel_get(target=found, user=request.user)
         return render(
@@ -164,7 +162,7 @@ def annotate(request: HttpRequest, project: str, target: str, target_id: str) ->
     form = AnnotateForm(request.POST)
     config = annotation_config_enabled_get(project=project_row, name=request.POST.get("name", ""))
     if config is None:
-        if _htmx_partial(request):  # swapped in where the row was (htmx swaps no 4xx)
+        if htmx_partial(request):  # swapped in where the row was (htmx swaps no 4xx)
             return render(request, f"{ANNOTATE_TEMPLATE}#gone", {"name": request.POST.get("name")})
         return HttpResponseBadRequest(
             "That annotation config is not enabled for this project.", content_type="text/plain"
@@ -187,7 +185,7 @@ def annotate(request: HttpRequest, project: str, target: str, target_id: str) ->
                     target_kind=TARGETS[target],
                     target_id=target_id,
                     config=config,
-                    user=request.user,  # type: ignore[arg-type]
+                    user=request.user,  # type: ignore[arg-type]  # login_required: a signed-in user
                     label=form.cleaned_data["label"] or None,
                     score=form.cleaned_data["score"],
                     explanation=form.cleaned_data["explanation"],
@@ -198,7 +196,7 @@ def annotate(request: HttpRequest, project: str, target: str, target_id: str) ->
         except AnnotationTargetNotFound:
             raise Http404(f"no such {target} in this project") from None
     errors = form.messages() if form.errors else []
-    if not _htmx_partial(request):
+    if not htmx_partial(request):
         for error in errors:
             messages.error(request, f"{config.name}: {error}")
         return redirect(_target_url(project, found))
@@ -241,10 +239,10 @@ def project_annotations(request: HttpRequest, project: str) -> HttpResponse:
         "form": form,
         "filters": filters,
         "page": page,
-        "oob": _htmx_partial(request),
+        "oob": htmx_partial(request),
     }
     template = "annotations/project_annotations.html"
-    if _htmx_partial(request):
+    if htmx_partial(request):
         return render(request, f"{template}#results", context)
     context["names"] = annotation_names(project=project_row)
     context["authors"] = annotation_authors(project=project_row)
@@ -266,7 +264,7 @@ def project_agreement(request: HttpRequest, project: str) -> HttpResponse:
         "report": report,
     }
     template = "annotations/agreement.html"
-    if _htmx_partial(request):
+    if htmx_partial(request):
         return render(request, f"{template}#report", context)
     context["names"] = annotation_names(project=project_row, annotator_kind=AnnotatorKind.HUMAN)
     return render(request, template, context)

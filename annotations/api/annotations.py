@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
@@ -20,7 +19,8 @@ from annotations.store.services import (
     AnnotationTargetNotFound,
     annotations_upsert,
 )
-from evalhub.identity.models import ApiKey
+from evalhub.core.paging import Page, Pages, paged
+from evalhub.identity.auth import request_user
 from tracing.api.mutations import project_from_path
 
 router = Router(tags=["annotations"])
@@ -120,34 +120,12 @@ class SessionAnnotationOut(_AnnotationOut):
     session_id: str
 
 
-class SpanAnnotationsPage(Schema):
-    data: list[SpanAnnotationOut]
-    next_cursor: str | None
-
-
-class TraceAnnotationsPage(Schema):
-    data: list[TraceAnnotationOut]
-    next_cursor: str | None
-
-
-class SessionAnnotationsPage(Schema):
-    data: list[SessionAnnotationOut]
-    next_cursor: str | None
-
-
-_ID_FIELDS = {
+_ID_FIELDS: dict[str, str] = {
     TargetKind.SPAN: "span_id",
     TargetKind.TRACE: "trace_id",
     TargetKind.SESSION: "session_id",
     AnnotationTargetKind.DOCUMENT: "span_id",
 }
-
-
-def _request_user(request: HttpRequest) -> AbstractBaseUser | None:
-    auth = getattr(request, "auth", None)
-    if isinstance(auth, ApiKey):
-        return auth.user
-    return auth if isinstance(auth, AbstractBaseUser) else None
 
 
 def _annotate(
@@ -170,7 +148,7 @@ def _annotate(
         for item in items
     ]
     try:
-        annotations = annotations_upsert(items=inputs, user=_request_user(request))
+        annotations = annotations_upsert(items=inputs, user=request_user(request))
     except AnnotationTargetNotFound as exc:
         raise HttpError(404, str(exc)) from None
     except AnnotationInputError as exc:
@@ -247,7 +225,7 @@ def span_note_create(request: HttpRequest, body: SpanNoteBody) -> dict[str, Any]
         identifier=note.identifier or f"note:{uuid.uuid4()}",
     )
     try:
-        (annotation,) = annotations_upsert(items=[item], user=_request_user(request))
+        (annotation,) = annotations_upsert(items=[item], user=request_user(request))
     except AnnotationTargetNotFound as exc:
         raise HttpError(404, str(exc)) from None
     except AnnotationInputError as exc:
@@ -258,7 +236,7 @@ def span_note_create(request: HttpRequest, body: SpanNoteBody) -> dict[str, Any]
 def _annotation_out(annotation: Annotation, id_field: str) -> dict[str, Any]:
     return {
         "id": str(annotation.pk),
-        id_field: annotation.target_key,  # type: ignore[attr-defined]
+        id_field: annotation.target_key,  # type: ignore[attr-defined]  # annotated by annotation_queryset
         "name": annotation.name,
         "annotator_kind": annotation.annotator_kind,
         "result": {
@@ -278,8 +256,6 @@ def _annotation_out(annotation: Annotation, id_field: str) -> dict[str, Any]:
 class _AnnotationFilters(Schema):
     include_annotation_names: list[str] | None = None
     exclude_annotation_names: list[str] | None = None
-    cursor: str | None = None
-    limit: int = Field(10, ge=1, le=MAX_PAGE_SIZE)
 
 
 class SpanAnnotationFilters(_AnnotationFilters):
@@ -294,46 +270,51 @@ class SessionAnnotationFilters(_AnnotationFilters):
     session_ids: list[str] = Field(..., min_length=1, max_length=MAX_IDS_PER_QUERY)
 
 
-def _list(project: str, kind: str, filters: Any) -> dict[str, Any]:
-    id_field = _ID_FIELDS[kind]
-    try:
+def _list(project: str, kind: str, filters: Any) -> Pages:
+    found, id_field = project_from_path(project), _ID_FIELDS[kind]
+
+    def pages(*, cursor: str | None, limit: int) -> Page[dict[str, Any]]:
         page = annotation_list(
-            project=project_from_path(project),
+            project=found,
             target_kind=kind,
             **{f"{id_field}s": getattr(filters, f"{id_field}s")},
             names=filters.include_annotation_names,
             exclude_names=filters.exclude_annotation_names,
-            cursor=filters.cursor,
-            limit=filters.limit,
+            cursor=cursor,
+            limit=limit,
         )
-    except ValueError as exc:
-        raise HttpError(422, str(exc)) from None
-    return {
-        "data": [_annotation_out(a, id_field) for a in page.items],
-        "next_cursor": page.next_cursor,
-    }
+        return page.map(lambda a: _annotation_out(a, id_field))
+
+    return pages
 
 
-@router.get("/projects/{name:project}/span_annotations", response=SpanAnnotationsPage)
+# Phoenix's page size and answer to a bad cursor (422).
+_paged = paged(default=10, maximum=MAX_PAGE_SIZE, invalid_status=422)
+
+
+@router.get("/projects/{name:project}/span_annotations", response=list[SpanAnnotationOut])
+@_paged
 def span_annotations_list(
     request: HttpRequest, project: str, filters: Query[SpanAnnotationFilters]
-) -> dict[str, Any]:
+) -> Pages:
     """Annotations on the given spans of a project, newest first, a page at a time."""
     return _list(project, TargetKind.SPAN, filters)
 
 
-@router.get("/projects/{name:project}/trace_annotations", response=TraceAnnotationsPage)
+@router.get("/projects/{name:project}/trace_annotations", response=list[TraceAnnotationOut])
+@_paged
 def trace_annotations_list(
     request: HttpRequest, project: str, filters: Query[TraceAnnotationFilters]
-) -> dict[str, Any]:
+) -> Pages:
     """Annotations on the given traces of a project, newest first, a page at a time."""
     return _list(project, TargetKind.TRACE, filters)
 
 
-@router.get("/projects/{name:project}/session_annotations", response=SessionAnnotationsPage)
+@router.get("/projects/{name:project}/session_annotations", response=list[SessionAnnotationOut])
+@_paged
 def session_annotations_list(
     request: HttpRequest, project: str, filters: Query[SessionAnnotationFilters]
-) -> dict[str, Any]:
+) -> Pages:
     """Annotations on the given sessions of a project, newest first, a page at a time."""
     return _list(project, TargetKind.SESSION, filters)
 

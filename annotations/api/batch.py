@@ -13,16 +13,16 @@ from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
 
-from annotations.api.annotations import _request_user
 from annotations.models import TargetKind
+from annotations.store.records import EvaluationRecordError, evaluation_records_upsert
 from annotations.store.services import (
     AnnotationInput,
     AnnotationInputError,
     AnnotationTargetNotFound,
-    EvaluationRecordError,
     annotations_upsert,
-    evaluation_records_upsert,
 )
+from evalhub.core.paging import ErrorOut
+from evalhub.identity.auth import request_user
 from tracing.api.mutations import project_from_path
 
 router = Router(tags=["annotations"])
@@ -84,10 +84,6 @@ class SpanAnnotationsBatchOut(Schema):
 class TargetsNotFoundOut(Schema):
     detail: str
     missing_ids: list[str] = Field([], description="Every unknown target id of the request")
-
-
-class ErrorOut(Schema):
-    detail: str
 
 
 class EvaluationRecordsIn(Schema):
@@ -171,7 +167,7 @@ def span_annotations_batch(
     try:
         written = annotations_upsert(
             items=items,
-            user=_request_user(request),
+            user=request_user(request),
             project=target,
             span_window=(start, end) if start is not None or end is not None else None,
         )
@@ -186,9 +182,9 @@ def span_annotations_batch(
     out: list[dict[str, Any]] = [
         {"span_id": record.span_id, "annotations": []} for record in body.data
     ]
-    for (i, _), annotation in zip(positions, written, strict=True):
+    for (i, _), stored in zip(positions, written, strict=True):
         out[i]["annotations"].append(
-            {"id": str(annotation.pk), "name": annotation.name, "identifier": annotation.identifier}
+            {"id": str(stored.pk), "name": stored.name, "identifier": stored.identifier}
         )
     return Status(200, {"data": out})
 
@@ -210,7 +206,7 @@ def evaluation_records(request: HttpRequest, project: str, body: EvaluationRecor
     target = project_from_path(project)
     try:
         written = evaluation_records_upsert(
-            project=target, records=body.records, user=_request_user(request)
+            project=target, records=body.records, user=request_user(request)
         )
     except AnnotationTargetNotFound as exc:
         return _not_found(exc)

@@ -8,7 +8,6 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Router
 from ninja.errors import HttpError
 
-from annotations.api.annotations import _request_user
 from annotations.api.legacy_evaluations import (
     EvaluationsBodyError,
     evaluations_read,
@@ -19,6 +18,7 @@ from annotations.store.services import (
     AnnotationTargetNotFound,
     annotations_upsert,
 )
+from evalhub.identity.auth import request_user
 from tracing.api.mutations import project_from_path
 from tracing.store.services import DEFAULT_PROJECT
 
@@ -38,7 +38,7 @@ def evaluations_log(request: HttpRequest) -> HttpResponse:
     except EvaluationsBodyError as exc:
         raise HttpError(422, f"body: {exc}") from None
     try:
-        annotations_upsert(items=evaluations.items, user=_request_user(request))
+        annotations_upsert(items=evaluations.items, user=request_user(request))
     except AnnotationTargetNotFound as exc:
         raise HttpError(404, str(exc)) from None
     except AnnotationInputError as exc:

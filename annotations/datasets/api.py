@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
@@ -22,7 +21,6 @@ from annotations.datasets.models import (
     DatasetVersion,
 )
 from annotations.datasets.selectors import (
-    DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
     dataset_get,
     dataset_page,
@@ -31,7 +29,6 @@ from annotations.datasets.selectors import (
 )
 from annotations.datasets.services import (
     MAX_EXAMPLES_PER_ADD,
-    DatasetInvalid,
     DatasetNameTaken,
     DatasetSourceMissing,
     dataset_create,
@@ -46,6 +43,8 @@ from annotations.datasets.versions import (
     version_example_count,
     version_examples_page,
 )
+from evalhub.core.paging import InvalidCursor, Page, Pages, paged
+from evalhub.identity.auth import request_user
 from tracing.api.mutations import project_from_path
 from tracing.query import FilterError
 from tracing.query.lists import span_queryset
@@ -68,11 +67,6 @@ class DatasetOut(Schema):
 
 class DatasetResponse(Schema):
     data: DatasetOut
-
-
-class DatasetsPage(Schema):
-    data: list[DatasetOut]
-    next_cursor: str | None
 
 
 class ExampleOut(Schema):
@@ -105,11 +99,6 @@ class ExamplesAddedResponse(Schema):
     data: DatasetOut
     added: int = Field(..., description="examples added")
     skipped: int = Field(..., description="spans the dataset already had")
-
-
-class PageQuery(Schema):
-    cursor: str | None = None
-    limit: int = Field(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
 
 
 class ExamplesSourceIn(Schema):
@@ -187,17 +176,9 @@ def _reloaded(dataset: Dataset) -> Dataset:
     return found
 
 
-def _user(request: HttpRequest) -> AbstractBaseUser | None:
-    user = getattr(request, "user", None)
-    return user if user is not None and user.is_authenticated else None
-
-
 def _source_spans(body: ExamplesSourceIn) -> list[int]:
     """The span pks a body names, checked: 400/404 naming what is wrong, before any write."""
-    try:
-        expected_output_from_clean(body.expected_output_from)
-    except DatasetInvalid as exc:
-        raise HttpError(400, str(exc)) from None
+    expected_output_from_clean(body.expected_output_from)
     if body.span_ids is not None and body.filter is not None:
         raise HttpError(400, "span_ids: give span_ids or filter, not both")
     if body.span_ids is None and body.filter is None:
@@ -239,23 +220,20 @@ def _failed(exc: Exception) -> HttpError:
     return HttpError(400, str(exc))
 
 
-class DatasetsQuery(PageQuery):
-    name: str | None = Field(None, description="only the dataset with this exact name")
-
-
-@router.get("/datasets", response=DatasetsPage)
-def datasets_list(request: HttpRequest, paging: Query[DatasetsQuery]) -> dict[str, Any]:
+@router.get("/datasets", response=list[DatasetOut])
+@paged(invalid_status=422)
+def datasets_list(request: HttpRequest, name: str | None = None) -> Pages | Page[Any]:
     """Every dataset, newest first, with its example count, a page at a time (``name``: the
     one with that name, as the Phoenix client looks datasets up)."""
-    if paging.name is not None:
-        named = dataset_get(paging.name, by_name=True)
-        found = [named] if named is not None and named.name == paging.name.strip() else []
-        return {"data": [_dataset_out(d) for d in found], "next_cursor": None}
-    try:
-        page = dataset_page(cursor=paging.cursor, limit=paging.limit)
-    except ValueError as exc:
-        raise HttpError(422, str(exc)) from None
-    return {"data": [_dataset_out(d) for d in page.items], "next_cursor": page.next_cursor}
+    if name is not None:
+        named = dataset_get(name, by_name=True)
+        found = [named] if named is not None and named.name == name.strip() else []
+        return Page([_dataset_out(d) for d in found], None)
+
+    def pages(*, cursor: str | None, limit: int) -> Page[dict[str, Any]]:
+        return dataset_page(cursor=cursor, limit=limit).map(_dataset_out)
+
+    return pages
 
 
 @router.post("/datasets", response=DatasetResponse)
@@ -263,20 +241,17 @@ def datasets_create(request: HttpRequest, body: DatasetCreateIn) -> dict[str, An
     """Create a dataset with examples from ``span_ids`` or the spans of ``project`` matching
     ``filter``. 400 names the invalid field; 404 lists unknown span ids; 409 when the name is
     taken."""
-    try:
-        dataset_name_clean(body.name)
-    except DatasetInvalid as exc:
-        raise HttpError(400, str(exc)) from None
+    dataset_name_clean(body.name)
     pks = _source_spans(body)
     try:
         result = dataset_create(
             name=body.name,
             description=body.description or "",
-            user=_user(request),
+            user=request_user(request),
             spans=pks,
             expected_output_from=body.expected_output_from,
         )
-    except (DatasetInvalid, DatasetNameTaken, DatasetSourceMissing) as exc:
+    except (DatasetNameTaken, DatasetSourceMissing) as exc:
         raise _failed(exc) from None
     return {"data": _dataset_out(_reloaded(result.dataset))}
 
@@ -325,8 +300,8 @@ def dataset_examples_list(
     version = version_from_query(found, query.version_id)
     try:
         page = version_examples_page(version=version, cursor=query.cursor, limit=query.limit)
-    except ValueError as exc:
-        raise HttpError(422, str(exc)) from None
+    except InvalidCursor as exc:  # this page is an object (Phoenix's shape), not a paged list
+        raise HttpError(422, exc.message) from None
     return {
         "data": {
             "dataset_id": dataset_global_id(found.pk),
@@ -350,7 +325,7 @@ def dataset_examples_append(
         result = dataset_examples_add(
             dataset=found, spans=pks, expected_output_from=body.expected_output_from
         )
-    except (DatasetInvalid, DatasetSourceMissing) as exc:
+    except DatasetSourceMissing as exc:
         raise _failed(exc) from None
     return {
         "data": _dataset_out(_reloaded(found)),

@@ -17,7 +17,7 @@ from ninja.errors import HttpError
 
 from annotations.datasets.api import dataset_from_path, dataset_global_id, version_from_query
 from annotations.datasets.models import DatasetVersion
-from annotations.datasets.services import DatasetInvalid, DatasetNameTaken
+from annotations.datasets.services import DatasetNameTaken
 from annotations.datasets.upload import (
     Keys,
     UploadInvalid,
@@ -36,6 +36,7 @@ from annotations.datasets.versions import (
     version_download,
 )
 from evalhub.core.json_input import JsonInputError, json_body_loads
+from evalhub.core.paging import Page, Pages, page_from_id, paged
 
 router = Router(tags=["datasets"])
 
@@ -59,15 +60,6 @@ class VersionOut(Schema):
     created_at: str
     deleted: bool
     change_count: int
-
-
-class VersionsPage(Schema):
-    data: list[VersionOut]
-    next_cursor: str | None
-
-
-class VersionsQuery(Schema):
-    limit: int = Field(100, ge=1, le=1000)
 
 
 class VersionResponse(Schema):
@@ -174,8 +166,6 @@ def datasets_upload(request: HttpRequest) -> dict[str, Any]:
         raise HttpError(400, str(exc)) from None
     except DatasetNameTaken as exc:
         raise HttpError(409, str(exc)) from None
-    except DatasetInvalid as exc:
-        raise HttpError(400, str(exc)) from None
     assert result.version is not None
     return {
         "data": {
@@ -188,14 +178,16 @@ def datasets_upload(request: HttpRequest) -> dict[str, Any]:
     }
 
 
-@router.get("/datasets/{name:dataset}/versions", response=VersionsPage)
-def dataset_versions_list(
-    request: HttpRequest, dataset: str, query: Query[VersionsQuery]
-) -> dict[str, Any]:
-    """A dataset's versions, newest first (deleted ones marked)."""
-    found = dataset_from_path(dataset)
-    versions = list(dataset_versions(dataset=found)[: query.limit])
-    return {"data": [_version_out(v) for v in versions], "next_cursor": None}
+@router.get("/datasets/{name:dataset}/versions", response=list[VersionOut])
+@paged(invalid_status=422)
+def dataset_versions_list(request: HttpRequest, dataset: str) -> Pages:
+    """A dataset's versions, newest first (deleted ones marked), a page at a time."""
+    versions = dataset_versions(dataset=dataset_from_path(dataset))
+
+    def pages(*, cursor: str | None, limit: int) -> Page[dict[str, Any]]:
+        return page_from_id(versions, cursor=cursor, limit=limit).map(_version_out)
+
+    return pages
 
 
 def _version(dataset: str, version_id: str) -> DatasetVersion:

@@ -11,17 +11,14 @@ objects; in CSV and Parquet they are JSON text.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any, Final
 
 import pyarrow as pa
 
 from annotations.datasets.models import Dataset
 from annotations.datasets.selectors import EXPORT_BATCH_SIZE, dataset_example_rows_batched
-from tracing.store.export import FORMATS, parquet_stream
+from evalhub.core.streams import FORMATS, export_stream, json_text
 
 PARQUET_SCHEMA: Final = pa.schema(
     [
@@ -38,10 +35,6 @@ PARQUET_SCHEMA: Final = pa.schema(
     ]
 )
 EXPORT_COLUMNS: Final = tuple(PARQUET_SCHEMA.names)
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, default=str, ensure_ascii=False, separators=(",", ":"))
 
 
 def example_record(row: dict[str, Any]) -> dict[str, Any]:
@@ -63,39 +56,21 @@ def example_record(row: dict[str, Any]) -> dict[str, Any]:
 
 def _flat(row: dict[str, Any]) -> dict[str, Any]:
     record = example_record(row)
-    record["labels"] = _json(record["labels"])
-    record["metadata"] = _json(record["metadata"])
+    record["labels"] = json_text(record["labels"])
+    record["metadata"] = json_text(record["metadata"])
     return record
 
 
-def _jsonl(batches: Iterable[list[dict[str, Any]]]) -> Iterator[bytes]:
-    for rows in batches:
-        lines = []
-        for row in rows:
-            record = example_record(row)
-            record["created_at"] = record["created_at"].isoformat()
-            lines.append(_json(record))
-        yield ("\n".join(lines) + "\n").encode()
+def _jsonl_row(row: dict[str, Any]) -> dict[str, Any]:
+    record = example_record(row)
+    record["created_at"] = record["created_at"].isoformat()
+    return record
 
 
-def _csv(batches: Iterable[list[dict[str, Any]]]) -> Iterator[bytes]:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for rows in batches:
-        for row in rows:
-            flat = _flat(row)
-            flat["created_at"] = flat["created_at"].isoformat()
-            writer.writerow(flat)
-        yield buffer.getvalue().encode()
-        buffer.seek(0)
-        buffer.truncate(0)
-    if buffer.tell():  # an empty dataset: the header alone
-        yield buffer.getvalue().encode()
-
-
-def _parquet(batches: Iterable[list[dict[str, Any]]]) -> Iterator[bytes]:
-    return parquet_stream(batches, schema=PARQUET_SCHEMA, flatten_row=_flat)
+def _csv_row(row: dict[str, Any]) -> dict[str, Any]:
+    flat = _flat(row)
+    flat["created_at"] = flat["created_at"].isoformat()
+    return flat
 
 
 def dataset_export_stream(
@@ -105,14 +80,14 @@ def dataset_export_stream(
     (``csv``, ``jsonl`` or ``parquet``), a batch per chunk."""
     if export_format not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}")
-    batches = dataset_example_rows_batched(
-        dataset=dataset, batch_size=batch_size or EXPORT_BATCH_SIZE
+    return export_stream(
+        dataset_example_rows_batched(dataset=dataset, batch_size=batch_size or EXPORT_BATCH_SIZE),
+        export_format=export_format,
+        jsonl=_jsonl_row,
+        csv_row=_csv_row,
+        schema=PARQUET_SCHEMA,
+        parquet_row=_flat,
     )
-    if export_format == "jsonl":
-        return _jsonl(batches)
-    if export_format == "csv":
-        return _csv(batches)
-    return _parquet(batches)
 
 
 __all__ = [

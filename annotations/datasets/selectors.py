@@ -18,6 +18,7 @@ from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 from annotations.datasets.models import Dataset, DatasetExample
 from annotations.models import Annotation, TargetKind
 from annotations.naming import label_key
+from evalhub.core.paging import InvalidCursor, Page, page_from_id
 from tracing.browser.selectors import Tab
 from tracing.models import Project, Session, Span, Trace
 
@@ -31,24 +32,6 @@ SOURCE_OF_TAB: Final[dict[Tab, SourceKind]] = {
     "traces": "trace",
     "sessions": "session",
 }
-
-
-class InvalidCursor(ValueError):
-    """A pagination cursor this server did not hand out."""
-
-
-@dataclass(frozen=True, slots=True)
-class Page[T]:
-    items: list[T]
-    next_cursor: str | None
-
-
-def _cursor_id(cursor: str | None) -> int | None:
-    if not cursor:
-        return None
-    if not cursor.isdigit() or int(cursor) < 1:
-        raise InvalidCursor(f"cursor {cursor!r} is not valid")
-    return int(cursor)
 
 
 # Examples deleted from a dataset stay for its older versions; counts leave them out.
@@ -88,11 +71,7 @@ def dataset_page(*, cursor: str | None = None, limit: int = DEFAULT_PAGE_SIZE) -
     """
     _check_limit(limit)
     query = Dataset.objects.annotate(example_count=_LIVE_COUNT).order_by("-id")
-    last = _cursor_id(cursor)
-    if last is not None:
-        query = query.filter(id__lte=last)
-    rows = list(query[: limit + 1])
-    return Page(rows[:limit], str(rows[limit].pk) if len(rows) > limit else None)
+    return page_from_id(query, cursor=cursor, limit=limit)
 
 
 def dataset_names() -> list[str]:
@@ -126,11 +105,7 @@ def dataset_examples_page(
     the first example of the next page. Raises ``InvalidCursor``, ``ValueError`` (limit)."""
     _check_limit(limit)
     query = dataset_examples(dataset=dataset)
-    first = _cursor_id(cursor)
-    if first is not None:
-        query = query.filter(id__gte=first)
-    rows = list(query[: limit + 1])
-    return Page(rows[:limit], str(rows[limit].pk) if len(rows) > limit else None)
+    return page_from_id(query, cursor=cursor, limit=limit, descending=False)
 
 
 EXPORT_FIELDS: Final = (

@@ -28,6 +28,7 @@ from annotations.datasets.models import (
     DatasetVersion,
     RevisionKind,
 )
+from evalhub.core.paging import Page, cursor_id, page_from_id
 
 BATCH_SIZE: Final = 1000
 
@@ -231,29 +232,17 @@ def version_examples(*, version: DatasetVersion) -> QuerySet[DatasetExampleRevis
     )
 
 
-@dataclass(frozen=True, slots=True)
-class RevisionPage:
-    items: list[DatasetExampleRevision]
-    next_cursor: str | None
-
-
 def version_examples_page(
     *, version: DatasetVersion | None, cursor: str | None = None, limit: int | None = None
-) -> RevisionPage:
+) -> Page[DatasetExampleRevision]:
     """The examples at ``version`` (with their example rows): all of them, or ``limit`` at a
-    time; the cursor is the example id the next page starts at. Raises ``ValueError`` for a
+    time; the cursor is the example id the next page starts at. Raises ``InvalidCursor`` for a
     cursor this server did not hand out."""
-    if cursor and (not cursor.isdigit() or len(cursor) > 18):
-        raise ValueError(f"cursor {cursor!r} is not valid")
+    cursor_id(cursor)
     if version is None:
-        return RevisionPage([], None)
+        return Page([], None)
     query = version_examples(version=version).select_related("example")
-    if cursor:
-        query = query.filter(example_id__gte=int(cursor))
-    if limit is None:
-        return RevisionPage(list(query), None)
-    rows = list(query[: limit + 1])
-    return RevisionPage(rows[:limit], str(rows[limit].example_id) if len(rows) > limit else None)
+    return page_from_id(query, cursor=cursor, limit=limit, descending=False, field="example_id")
 
 
 def version_example_count(*, version: DatasetVersion | None) -> int:

@@ -18,12 +18,11 @@ from django.http import (
     HttpRequest,
     HttpResponse,
     HttpResponseBadRequest,
-    StreamingHttpResponse,
 )
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from annotations.datasets.export import FORMATS, dataset_export_stream
@@ -47,6 +46,8 @@ from annotations.datasets.services import (
     dataset_examples_add_by_name,
     dataset_update,
 )
+from evalhub.core.streams import download_response
+from evalhub.core.web import htmx_partial, next_or
 from tracing.browser.filters import SpanFilterSet, with_default_range
 from tracing.browser.selectors import TABS, Tab, browse_spans
 from tracing.models import Project
@@ -58,11 +59,6 @@ _FIELD_LABELS: Final = {
     "name": "the dataset name",
     "expected_output_from": "the annotation for the expected output",
 }
-
-
-def _htmx_partial(request: HttpRequest) -> bool:
-    htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.history_restore_request
 
 
 def _dataset_or_404(pk: int) -> Dataset:
@@ -90,7 +86,7 @@ def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
     context = {"dataset": dataset, "page": page, "formats": list(FORMATS)}
     template = "annotations/dataset_detail.html"
-    return render(request, f"{template}#examples" if _htmx_partial(request) else template, context)
+    return render(request, f"{template}#examples" if htmx_partial(request) else template, context)
 
 
 @login_required
@@ -126,7 +122,7 @@ def dataset_remove(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_GET
-def dataset_download(request: HttpRequest, pk: int) -> HttpResponse:
+def dataset_download(request: HttpRequest, pk: int) -> HttpResponseBase:
     """The examples as CSV, JSONL or Parquet (``format``), streamed."""
     dataset = _dataset_or_404(pk)
     export_format = request.GET.get("format", "csv")
@@ -134,14 +130,13 @@ def dataset_download(request: HttpRequest, pk: int) -> HttpResponse:
         return HttpResponseBadRequest(
             f"format must be one of {', '.join(FORMATS)}", content_type="text/plain"
         )
-    content_type, extension = FORMATS[export_format]
-    response = StreamingHttpResponse(
-        dataset_export_stream(dataset, export_format=export_format), content_type=content_type
-    )
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     safe_name = "".join(c if c.isalnum() or c in "-_." else "_" for c in dataset.name)
-    response["Content-Disposition"] = f'attachment; filename="{safe_name}-{stamp}.{extension}"'
-    return response
+    return download_response(
+        dataset_export_stream(dataset, export_format=export_format),
+        export_format=export_format,
+        filename=f"{safe_name}-{stamp}",
+    )
 
 
 @login_required
@@ -158,12 +153,7 @@ def dataset_options(request: HttpRequest) -> HttpResponse:
 
 
 def _back(request: HttpRequest, project: Project, tab: Tab) -> str:
-    target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return reverse(f"tracing:{tab}", kwargs={"project": project.name})
+    return next_or(request, reverse(f"tracing:{tab}", kwargs={"project": project.name}))
 
 
 def _listed(keys: list[str]) -> str:

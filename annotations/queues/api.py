@@ -20,6 +20,7 @@ from ninja.errors import HttpError
 
 from annotations.models import AnnotationConfig
 from annotations.queues.models import AssignmentMode, LabelingQueue
+from annotations.queues.progress import queue_progress
 from annotations.queues.selectors import (
     ITEM_STATES,
     ItemRow,
@@ -27,25 +28,22 @@ from annotations.queues.selectors import (
     queue_item_rows,
     queue_item_rows_build,
     queue_list,
-    queue_progress,
 )
 from annotations.queues.services import (
     MAX_ITEMS_PER_ADD,
-    QueueInvalid,
     QueueItemsNotFound,
     QueueNameTaken,
     queue_create,
     queue_items_add,
     queue_items_add_from_filter,
 )
-from evalhub.identity.models import ApiKey
+from evalhub.core.paging import Page, Pages, page_from_id, paged
+from evalhub.identity.auth import request_user
 from evalhub.identity.roles import is_annotator
 from tracing.api.mutations import project_from_path
 from tracing.query import FilterError
 
 router = Router(tags=["annotation queues"])
-
-MAX_PAGE_SIZE = 1000
 
 
 class QueueIn(Schema):
@@ -124,16 +122,9 @@ class ItemOut(Schema):
     created_at: datetime
 
 
-class ItemsPage(Schema):
-    data: list[ItemOut]
-    next_cursor: str | None
-
-
 class ItemsQuery(Schema):
     state: str | None = Field(None, description="PENDING, COMPLETED or SKIPPED")
     assignee: str | None = Field(None, description="A username: their items and states")
-    cursor: str | None = None
-    limit: int = Field(100, ge=1, le=MAX_PAGE_SIZE)
 
 
 class AnnotatorProgressOut(Schema):
@@ -160,10 +151,7 @@ class ProgressResponse(Schema):
 
 
 def _user(request: HttpRequest) -> AbstractBaseUser | AnonymousUser:
-    auth = getattr(request, "auth", None)
-    if isinstance(auth, ApiKey):
-        return auth.user or AnonymousUser()
-    return auth if isinstance(auth, AbstractBaseUser) else AnonymousUser()
+    return request_user(request) or AnonymousUser()
 
 
 def _not_annotator(request: HttpRequest) -> None:
@@ -253,8 +241,6 @@ def annotation_queues_create(request: HttpRequest, body: QueueIn) -> dict[str, A
             assignees=assignees,
             user=user if isinstance(user, AbstractBaseUser) else None,
         )
-    except QueueInvalid as exc:
-        raise HttpError(400, str(exc)) from None
     except QueueNameTaken as exc:
         raise HttpError(409, str(exc)) from None
     return {"data": _queue_out(queue)}
@@ -305,19 +291,18 @@ def annotation_queue_items_add(request: HttpRequest, queue: str, body: ItemsIn) 
             )
     except FilterError as exc:
         raise HttpError(400, f"filter: {exc}") from None
-    except QueueInvalid as exc:
-        raise HttpError(400, str(exc)) from None
     except QueueItemsNotFound as exc:
         raise HttpError(404, str(exc)) from None
     return {"data": {"added": result.added, "already_queued": result.already_queued}}
 
 
 @router.get(
-    "/annotation_queues/{name:queue}/items", response=ItemsPage, url_name="annotation_queue_items"
+    "/annotation_queues/{name:queue}/items",
+    response=list[ItemOut],
+    url_name="annotation_queue_items",
 )
-def annotation_queue_items(
-    request: HttpRequest, queue: str, params: Query[ItemsQuery]
-) -> dict[str, Any]:
+@paged(invalid_status=422)
+def annotation_queue_items(request: HttpRequest, queue: str, params: Query[ItemsQuery]) -> Pages:
     """The queue's items by id with their overall state and each person's, a page at a time
     (``next_cursor``). ``state`` keeps one state; ``assignee`` shows one person's items and
     states (an annotator always sees their own)."""
@@ -335,19 +320,14 @@ def annotation_queue_items(
         ).first()
         if assignee is None:
             raise HttpError(422, f"assignee: {params.assignee!r} is not assigned to this queue")
-    items = queue_item_rows(queue=found, state=state, assignee=assignee)  # type: ignore[arg-type]
-    if params.cursor:
-        if not params.cursor.isdigit():
-            raise HttpError(422, "cursor: is not valid")
-        items = items.filter(pk__gt=int(params.cursor))
-    page = list(items[: params.limit + 1])
-    more = len(page) > params.limit
-    page = page[: params.limit]
-    rows = queue_item_rows_build(queue=found, items=page)
-    return {
-        "data": [_item_out(row) for row in rows],
-        "next_cursor": str(page[-1].pk) if more and page else None,
-    }
+    items = queue_item_rows(queue=found, state=state, assignee=assignee)  # type: ignore[arg-type]  # an assignee found above is a user
+
+    def pages(*, cursor: str | None, limit: int) -> Page[dict[str, Any]]:
+        page = page_from_id(items, cursor=cursor, limit=limit, descending=False)
+        rows = queue_item_rows_build(queue=found, items=page.items)
+        return Page([_item_out(row) for row in rows], page.next_cursor)
+
+    return pages
 
 
 @router.get(

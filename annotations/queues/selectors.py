@@ -1,6 +1,6 @@
 """Reads for labeling queues: who sees which queue, what is pending for whom, progress, the
 items list with each person's state, and an item laid out for labelling (through the trace
-browser's detail selectors).
+browser's detail selectors). Progress: ``annotations.queues.progress``; an item laid out: ``annotations.queues.display``.
 
 Where an item stands for a person is derived, never stored as PENDING: a
 ``LabelingQueueReview`` says COMPLETED or SKIPPED, its absence PENDING. Whose reviews count
@@ -13,8 +13,8 @@ depends on the queue:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
@@ -39,14 +39,6 @@ from annotations.queues.models import (
     LabelingQueueReview,
 )
 from evalhub.identity.roles import is_annotator
-from tracing.detail.presenter import (
-    SessionDetail,
-    SpanPane,
-    TraceDetail,
-    session_detail_get,
-    span_pane_get,
-    trace_detail_get,
-)
 from tracing.models import Span
 
 AnyUser = AbstractBaseUser | AnonymousUser
@@ -58,7 +50,7 @@ TAB_KINDS: Final = {
     "traces": TargetKind.TRACE,
     "sessions": TargetKind.SESSION,
 }
-KIND_NOUNS: Final = {
+KIND_NOUNS: Final[dict[str, tuple[str, str]]] = {
     TargetKind.SPAN: ("span", "spans"),
     TargetKind.TRACE: ("trace", "traces"),
     TargetKind.SESSION: ("session", "sessions"),
@@ -162,133 +154,6 @@ def queue_items_waiting(*, queue: LabelingQueue, user: AnyUser) -> int:
     """Of ``user``'s pending items, how many someone else holds right now."""
     now = timezone.now()
     return queue_items_for(queue=queue, user=user).exclude(reservation_free(now, user)).count()
-
-
-# --- progress ---------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class Tally:
-    """Slots of a queue (or of one person in it) by state."""
-
-    total: int = 0
-    completed: int = 0
-    skipped: int = 0
-
-    @property
-    def pending(self) -> int:
-        return max(self.total - self.completed - self.skipped, 0)
-
-    @property
-    def done(self) -> int:
-        return self.completed + self.skipped
-
-    @property
-    def percent(self) -> int:
-        """Done (completed or skipped) as a whole percentage; 0 of 0 is 0."""
-        return round(100 * self.done / self.total) if self.total else 0
-
-    @property
-    def completed_percent(self) -> float:
-        return round(100 * self.completed / self.total, 1) if self.total else 0.0
-
-    @property
-    def skipped_percent(self) -> float:
-        return round(100 * self.skipped / self.total, 1) if self.total else 0.0
-
-
-@dataclass(slots=True)
-class AnnotatorProgress:
-    user_id: int
-    username: str
-    is_assignee: bool
-    tally: Tally  # ``total`` is 0 in an open queue: nothing is anyone's in particular
-
-
-@dataclass(slots=True)
-class QueueProgress:
-    items: int
-    overall: Tally
-    annotators: list[AnnotatorProgress] = field(default_factory=list)
-
-
-def queue_progress(*, queue: LabelingQueue) -> QueueProgress:
-    """Progress overall and per person.
-
-    Overall counts slots: items times assignees in ``ALL``, items otherwise. In an open queue an
-    item is completed once anyone labelled it, and skipped when people only skipped it. Per
-    person: their slots (``total``) and what they did; people who reviewed items without
-    being assignees (anymore) are listed too, with no total.
-    """
-    items = LabelingQueueItem.objects.filter(queue=queue)
-    item_count = items.count()
-    ids = assignee_ids(queue)
-    reviews = LabelingQueueReview.objects.filter(item__queue=queue)
-    if ids and queue.assignment_mode == AssignmentMode.ROUND_ROBIN:
-        reviews = reviews.filter(user=F("item__assigned_to"))
-    per_user: dict[int, Tally] = {}
-    for user_id, state, n in reviews.values_list("user", "state").annotate(n=Count("id")):
-        tally = per_user.setdefault(user_id, Tally())
-        if state == ItemState.COMPLETED:
-            tally.completed += n
-        else:
-            tally.skipped += n
-
-    overall = Tally()
-    if not ids:
-        overall.total = item_count
-        overall.completed = items.filter(reviews__state=ItemState.COMPLETED).distinct().count()
-        overall.skipped = (
-            items.filter(reviews__isnull=False)
-            .exclude(reviews__state=ItemState.COMPLETED)
-            .distinct()
-            .count()
-        )
-    elif queue.assignment_mode == AssignmentMode.ROUND_ROBIN:
-        assigned = dict(
-            items.filter(assigned_to__in=ids)
-            .values_list("assigned_to")
-            .annotate(n=Count("id"))
-            .order_by()
-        )
-        for user_id in ids:
-            per_user.setdefault(user_id, Tally()).total = assigned.get(user_id, 0)
-        overall.total = item_count
-        overall.completed = sum(t.completed for t in per_user.values())
-        overall.skipped = sum(t.skipped for t in per_user.values())
-    else:
-        for user_id in ids:
-            per_user.setdefault(user_id, Tally()).total = item_count
-        overall.total = item_count * len(ids)
-        overall.completed = sum(per_user[u].completed for u in ids)
-        overall.skipped = sum(per_user[u].skipped for u in ids)
-
-    names = dict(
-        get_user_model()
-        .objects.filter(pk__in=list(per_user))
-        .values_list("pk", get_user_model().USERNAME_FIELD)
-    )
-    annotators = [
-        AnnotatorProgress(
-            user_id=user_id,
-            username=names.get(user_id, f"user {user_id}"),
-            is_assignee=user_id in ids,
-            tally=tally,
-        )
-        for user_id, tally in per_user.items()
-    ]
-    annotators.sort(key=lambda a: (not a.is_assignee, a.username))
-    return QueueProgress(items=item_count, overall=overall, annotators=annotators)
-
-
-def queue_progress_for(*, queue: LabelingQueue, user: AnyUser) -> Tally:
-    """One person's slots in the queue: what is theirs to do, and what they did of it."""
-    tally = Tally(
-        completed=queue_items_for(queue=queue, user=user, state=ItemState.COMPLETED).count(),
-        skipped=queue_items_for(queue=queue, user=user, state=ItemState.SKIPPED).count(),
-    )
-    tally.total = tally.done + queue_items_for(queue=queue, user=user).count()
-    return tally
 
 
 # --- the items list ---------------------------------------------------------------------------
@@ -448,9 +313,9 @@ def queue_item_rows_build(
             ItemRow(
                 pk=item.pk,
                 target_kind=queue.item_kind,
-                target_id=item.target_key or "",  # type: ignore[attr-defined]
-                trace_id=item.trace_key or "",  # type: ignore[attr-defined]
-                title=item.title or "",  # type: ignore[attr-defined]
+                target_id=item.target_key or "",  # type: ignore[attr-defined]  # annotated by queue_item_rows
+                trace_id=item.trace_key or "",  # type: ignore[attr-defined]  # annotated by queue_item_rows
+                title=item.title or "",  # type: ignore[attr-defined]  # annotated by queue_item_rows
                 project_name=item.project.name,
                 state=_overall_state(people, open_queue=not ids),
                 people=people,
@@ -493,10 +358,10 @@ def queue_item_get(*, queue: LabelingQueue, item_id: int) -> LabelingQueueItem |
 def item_target_id(item: LabelingQueueItem) -> str:
     """The user-facing id of the item's span, trace or session."""
     if item.span_id is not None:
-        return item.span.span_id  # type: ignore[union-attr]
+        return item.span.span_id  # type: ignore[union-attr]  # the item kind says which target is set
     if item.trace_id is not None:
-        return item.trace.trace_id  # type: ignore[union-attr]
-    return item.session.session_id  # type: ignore[union-attr]
+        return item.trace.trace_id  # type: ignore[union-attr]  # the item kind says which target is set
+    return item.session.session_id  # type: ignore[union-attr]  # the item kind says which target is set
 
 
 def queue_item_state(*, item: LabelingQueueItem, user: AnyUser) -> str:
@@ -548,132 +413,12 @@ def queue_item_answers(
     return answers
 
 
-@dataclass(frozen=True, slots=True)
-class ItemDisplay:
-    """What the labeling view shows of an item, from the trace browser's detail selectors: a
-    span's pane; a trace's span tree and selected span (its root unless one is picked); a
-    session's conversation."""
-
-    kind: str
-    target_id: str
-    project_name: str
-    pane: SpanPane | None = None
-    trace: TraceDetail | None = None
-    root: SpanPane | None = None  # a trace's root span, for its input and output
-    session: SessionDetail | None = None
-    machine_results_hidden: bool = False
-
-    @property
-    def found(self) -> bool:
-        return self.pane is not None or self.session is not None
-
-
-def _humans_only(annotations: Sequence[Annotation]) -> list[Annotation]:
-    return [a for a in annotations if a.annotator_kind == AnnotatorKind.HUMAN]
-
-
-def _without_machine_results(display: ItemDisplay) -> ItemDisplay:
-    """``display`` with the results of judges and code evaluators left out (spans' panes, the
-    span tree's badges, a trace's and a session's own results); people's labels stay."""
-
-    def pane(value: SpanPane | None) -> SpanPane | None:
-        return None if value is None else replace(value, evaluations=[])
-
-    trace = display.trace
-    if trace is not None:
-        trace = replace(
-            trace,
-            rows=[replace(r, evaluation_count=0, evaluation_summary="") for r in trace.rows],
-            selected=replace(trace.selected, evaluations=[]),
-            trace_annotations=_humans_only(trace.trace_annotations),
-        )
-    session = display.session
-    if session is not None:
-        session = replace(
-            session,
-            evaluations=_humans_only(session.evaluations),
-            turns=[replace(t, evaluations=_humans_only(t.evaluations)) for t in session.turns],
-        )
-    return replace(
-        display,
-        pane=pane(display.pane),
-        root=pane(display.root),
-        trace=trace,
-        session=session,
-        machine_results_hidden=True,
-    )
-
-
-def queue_item_display(
-    *,
-    item: LabelingQueueItem,
-    span_url: Callable[[str], str],
-    span_id: str | None = None,
-    hide_machine_results: bool = False,
-) -> ItemDisplay:
-    """Lay the item out for labelling; ``span_url(span_id)`` links a trace's spans, and
-    ``span_id`` selects one of them. With ``hide_machine_results`` evaluators' results are
-    left out (the queue's setting, until the person has submitted)."""
-    display = _item_display(item=item, span_url=span_url, span_id=span_id)
-    return _without_machine_results(display) if hide_machine_results else display
-
-
-def _item_display(
-    *, item: LabelingQueueItem, span_url: Callable[[str], str], span_id: str | None
-) -> ItemDisplay:
-    project_name = item.project.name
-    target_id = item_target_id(item)
-    kind = item.queue.item_kind
-    if item.span_id is not None:
-        span = item.span
-        pane = span_pane_get(
-            project_name=project_name,
-            trace_id=span.trace.trace_id,  # type: ignore[union-attr]
-            span_id=target_id,
-            span_url=span_url,
-        )
-        return ItemDisplay(kind, target_id, project_name, pane=pane)
-    if item.trace_id is not None:
-        detail = None
-        if span_id:
-            detail = trace_detail_get(
-                project_name=project_name, trace_id=target_id, span_id=span_id, span_url=span_url
-            )
-        if detail is None:
-            detail = trace_detail_get(
-                project_name=project_name, trace_id=target_id, span_id=None, span_url=span_url
-            )
-        if detail is None:
-            return ItemDisplay(kind, target_id, project_name)
-        root = detail.selected
-        root_id = detail.rows[0].span_id if detail.rows else None
-        if root_id and root.span.span_id != root_id:
-            root = (
-                span_pane_get(
-                    project_name=project_name,
-                    trace_id=target_id,
-                    span_id=root_id,
-                    span_url=span_url,
-                )
-                or root
-            )
-        return ItemDisplay(
-            kind, target_id, project_name, pane=detail.selected, trace=detail, root=root
-        )
-    session = session_detail_get(project_name=project_name, session_id=target_id)
-    return ItemDisplay(kind, target_id, project_name, session=session)
-
-
 __all__ = [
     "ITEM_STATES",
     "KIND_NOUNS",
     "TAB_KINDS",
-    "AnnotatorProgress",
-    "ItemDisplay",
     "ItemRow",
     "PersonState",
-    "QueueProgress",
-    "Tally",
     "assignee_ids",
     "item_target_id",
     "queue_can_label",
@@ -683,7 +428,6 @@ __all__ = [
     "queue_get",
     "queue_item_answers",
     "queue_item_can_label",
-    "queue_item_display",
     "queue_item_get",
     "queue_item_previous",
     "queue_item_rows",
@@ -692,6 +436,4 @@ __all__ = [
     "queue_items_for",
     "queue_items_waiting",
     "queue_list",
-    "queue_progress",
-    "queue_progress_for",
 ]

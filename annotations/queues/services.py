@@ -48,6 +48,7 @@ from annotations.queues.selectors import (
     queue_items_for,
     reservation_free,
 )
+from annotations.rubrics.answers import Answer, AnswerInvalid, rubric_answer
 from annotations.store.services import MAX_NAME_LENGTH, AnnotationInput, annotations_upsert
 from evalhub.core.fields import FieldInvalid, NameTaken, name_free, save_named
 from tracing.models import Project, Session, Span, Trace
@@ -545,26 +546,12 @@ def _review_set(item: LabelingQueueItem, user: AbstractBaseUser, state: str) -> 
     )
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            return None
-    else:
-        return None
-    return number if math.isfinite(number) else None
-
-
 def _clean_answers(
     configs: Sequence[AnnotationConfig], answers: Mapping[str, Any]
-) -> list[tuple[AnnotationConfig, str | None, float | None, str | None]]:
-    """Answers → (config, label, score, explanation) for each answered config. Categorical and
-    continuous configs must be answered; free text may be left empty."""
+) -> list[tuple[AnnotationConfig, Answer]]:
+    """Answers (config name → label, number or text) → each answered config with what to store,
+    checked by ``rubric_answer``. Categorical and continuous configs must be answered; free text
+    may be left empty."""
     by_name = {config.name: config for config in configs}
     errors: dict[str, str] = {
         name: "is not in this queue's rubric" for name in answers if name not in by_name
@@ -572,32 +559,19 @@ def _clean_answers(
     cleaned = []
     for config in configs:
         value = answers.get(config.name)
-        empty = value is None or (isinstance(value, str) and not value.strip())
-        if config.kind == AnnotationConfigKind.CATEGORICAL:
-            labels = {v["label"]: v.get("score") for v in config.values}
-            if empty:
-                errors[config.name] = "choose a value"
-            elif value not in labels:
-                errors[config.name] = f"must be one of {', '.join(labels)}"
-            else:
-                cleaned.append((config, value, labels[value], None))
-        elif config.kind == AnnotationConfigKind.CONTINUOUS:
-            number = None if empty else _number(value)
-            if empty:
-                errors[config.name] = "enter a number"
-            elif number is None:
-                errors[config.name] = "must be a number"
-            elif config.lower_bound is not None and number < config.lower_bound:
-                errors[config.name] = f"must be at least {config.lower_bound:g}"
-            elif config.upper_bound is not None and number > config.upper_bound:
-                errors[config.name] = f"must be at most {config.upper_bound:g}"
-            else:
-                cleaned.append((config, None, number, None))
-        elif not empty:
-            if not isinstance(value, str):
-                errors[config.name] = "must be text"
-            else:
-                cleaned.append((config, None, None, value))
+        try:
+            answer = rubric_answer(
+                config,
+                label=value if config.kind == AnnotationConfigKind.CATEGORICAL else None,
+                score=value if config.kind == AnnotationConfigKind.CONTINUOUS else None,
+                explanation=value if config.kind == AnnotationConfigKind.FREEFORM else None,
+                text_required=False,
+            )
+        except AnswerInvalid as exc:
+            errors[config.name] = exc.message
+            continue
+        if answer is not None:
+            cleaned.append((config, answer))
     if not errors and not cleaned:
         errors["__all__"] = "answer at least one question"
     if errors:
@@ -627,13 +601,13 @@ def queue_item_submit(
                 target_id=target_id,
                 name=config.name,
                 annotator_kind=AnnotatorKind.HUMAN,
-                label=label,
-                score=score,
-                explanation=explanation,
+                label=answer.label,
+                score=answer.score,
+                explanation=answer.explanation,
                 metadata={"labeling_queue": queue.name},
                 identifier=user.get_username(),
             )
-            for config, label, score, explanation in cleaned
+            for config, answer in cleaned
         ],
         source=AnnotationSource.APP,
         user=user,

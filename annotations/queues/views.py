@@ -18,11 +18,12 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from annotations.queues.display import queue_item_display
 from annotations.queues.forms import LabelForm, QueueFilterForm, QueueForm
 from annotations.queues.models import ItemState, LabelingQueue, LabelingQueueItem
+from annotations.queues.progress import queue_progress, queue_progress_for
 from annotations.queues.selectors import (
     ITEM_STATES,
     KIND_NOUNS,
@@ -32,7 +33,6 @@ from annotations.queues.selectors import (
     queue_get,
     queue_item_answers,
     queue_item_can_label,
-    queue_item_display,
     queue_item_get,
     queue_item_previous,
     queue_item_rows,
@@ -41,8 +41,6 @@ from annotations.queues.selectors import (
     queue_items_for,
     queue_items_waiting,
     queue_list,
-    queue_progress,
-    queue_progress_for,
 )
 from annotations.queues.services import (
     QueueAnswersInvalid,
@@ -61,6 +59,8 @@ from annotations.queues.services import (
     queue_update,
     reservation_seconds,
 )
+from evalhub.core.fields import form_error
+from evalhub.core.web import htmx_partial, next_or
 from evalhub.identity.roles import is_annotator
 from tracing.models import Project
 from tracing.query import FilterError
@@ -68,11 +68,6 @@ from tracing.query import FilterError
 ITEMS_PER_PAGE: Final = 50
 LABEL_TEMPLATE: Final = "annotations/queue_label.html"
 DETAIL_TEMPLATE: Final = "annotations/queue_detail.html"
-
-
-def _htmx_partial(request: HttpRequest) -> bool:
-    htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.history_restore_request
 
 
 def _queue_or_404(request: HttpRequest, queue_id: int) -> LabelingQueue:
@@ -128,7 +123,7 @@ def _save_form(
             return queue_create(**fields, user=request.user)
         return queue_update(queue=queue, **fields)
     except QueueInvalid as exc:
-        form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        form_error(form, exc)
     except QueueNameTaken as exc:
         form.add_error("name", str(exc))
     return None
@@ -194,7 +189,7 @@ def queue_detail(request: HttpRequest, queue_id: int) -> HttpResponse:
     elif request.GET.get("assignee", "").isdigit():
         assignee = queue.assignees.filter(pk=int(request.GET["assignee"])).first()
     page = Paginator(
-        queue_item_rows(queue=queue, state=state or None, assignee=assignee),  # type: ignore[arg-type]
+        queue_item_rows(queue=queue, state=state or None, assignee=assignee),  # type: ignore[arg-type]  # login_required: a signed-in user
         ITEMS_PER_PAGE,
     ).get_page(request.GET.get("page"))
     progress = queue_progress(queue=queue)
@@ -214,7 +209,7 @@ def queue_detail(request: HttpRequest, queue_id: int) -> HttpResponse:
         "nouns": KIND_NOUNS[queue.item_kind],
         "configs": queue_configs(queue=queue),
     }
-    if _htmx_partial(request):
+    if htmx_partial(request):
         part = "progress" if request.GET.get("part") == "progress" else "items"
         return render(request, f"{DETAIL_TEMPLATE}#{part}", context)
     return render(request, DETAIL_TEMPLATE, context)
@@ -256,7 +251,7 @@ def queue_add_filter(request: HttpRequest, queue_id: int) -> HttpResponse:
             filter_error = exc
             form.add_error("filter", f"Column {exc.position}: {exc.message}")
         except QueueInvalid as exc:
-            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            form_error(form, exc)
         else:
             messages.success(request, _added_message(queue, result.added, result.already_queued))
             return redirect("annotations:queue", queue_id=queue.pk)
@@ -273,15 +268,6 @@ def queue_add_filter(request: HttpRequest, queue_id: int) -> HttpResponse:
     )
 
 
-def _back(request: HttpRequest, fallback: str) -> str:
-    target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return fallback
-
-
 @login_required
 @require_POST
 def queue_add_selected(request: HttpRequest, project: str) -> HttpResponse:
@@ -289,7 +275,7 @@ def queue_add_selected(request: HttpRequest, project: str) -> HttpResponse:
     session ids, as the queue takes) to the queue ``labeling_queue``; back to the table."""
     _managers_only(request)
     project_row = get_object_or_404(Project, name=project)
-    back = _back(request, reverse("tracing:project", kwargs={"project": project_row.name}))
+    back = next_or(request, reverse("tracing:project", kwargs={"project": project_row.name}))
     raw_queue = request.POST.get("labeling_queue", "")
     queue = queue_get(queue_id=int(raw_queue), user=request.user) if raw_queue.isdigit() else None
     selected = [key for key in request.POST.getlist("selected") if key]
@@ -336,7 +322,7 @@ def queue_label_next(request: HttpRequest, queue_id: int) -> HttpResponse:
     _labeler_or_403(request, queue)
     skipped = request.GET.get("skipped") == "1"
     state = ItemState.SKIPPED if skipped else ItemState.PENDING
-    item = queue_item_next(queue=queue, user=request.user, state=state)  # type: ignore[arg-type]
+    item = queue_item_next(queue=queue, user=request.user, state=state)  # type: ignore[arg-type]  # login_required: a signed-in user
     if item is not None:
         return redirect(_label_url(queue, item, skipped))
     previous = queue_item_previous(queue=queue, user=request.user, item=None)
@@ -378,10 +364,10 @@ def queue_item_label(request: HttpRequest, queue_id: int, item_id: int) -> HttpR
             raise PermissionDenied("this item is not yours to label")
         try:
             if request.POST.get("action") == "skip":
-                queue_item_skip(item=item, user=request.user)  # type: ignore[arg-type]
+                queue_item_skip(item=item, user=request.user)  # type: ignore[arg-type]  # login_required: a signed-in user
                 return redirect(_label_url(queue, None, skipped))
             if form.is_valid():
-                queue_item_submit(item=item, user=request.user, answers=form.answers())  # type: ignore[arg-type]
+                queue_item_submit(item=item, user=request.user, answers=form.answers())  # type: ignore[arg-type]  # login_required: a signed-in user
                 return redirect(_label_url(queue, None, skipped))
         except QueueAnswersInvalid as exc:
             form.add_answer_errors(exc.errors)
@@ -398,7 +384,7 @@ def queue_item_label(request: HttpRequest, queue_id: int, item_id: int) -> HttpR
 
     held_by_other = False
     if can_label:
-        held_by_other = not queue_item_reserve(item=item, user=request.user)  # type: ignore[arg-type]
+        held_by_other = not queue_item_reserve(item=item, user=request.user)  # type: ignore[arg-type]  # login_required: a signed-in user
     here = _label_url(queue, item, skipped)
     joiner = "&" if "?" in here else "?"
     my_state = queue_item_state(item=item, user=request.user)
@@ -408,7 +394,7 @@ def queue_item_label(request: HttpRequest, queue_id: int, item_id: int) -> HttpR
         span_id=request.GET.get("span") or None,
         hide_machine_results=queue.hide_machine_results and my_state != ItemState.COMPLETED,
     )
-    if _htmx_partial(request) and request.method == "GET" and request.GET.get("span"):
+    if htmx_partial(request) and request.method == "GET" and request.GET.get("span"):
         return render(request, f"{LABEL_TEMPLATE}#item_pane", {"display": display})
     previous = queue_item_previous(queue=queue, user=request.user, item=item)
     return render(

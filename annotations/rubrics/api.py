@@ -6,12 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Router, Schema
 from ninja.errors import HttpError
 
 from annotations.models import AnnotationConfig, AnnotationConfigKind
+from annotations.rubrics.selectors import (
+    MAX_PAGE_SIZE,
+    annotation_config_get,
+    annotation_config_list,
+)
 from annotations.rubrics.services import (
-    AnnotationConfigInvalid,
     AnnotationConfigNameTaken,
     annotation_config_create,
     annotation_config_delete,
@@ -19,11 +23,7 @@ from annotations.rubrics.services import (
     project_annotation_config_disable,
     project_annotation_config_enable,
 )
-from annotations.store.selectors import (
-    MAX_PAGE_SIZE,
-    annotation_config_get,
-    annotation_config_list,
-)
+from evalhub.core.paging import Page, Pages, paged
 from tracing.api.mutations import project_from_path
 
 router = Router(tags=["annotation configs"])
@@ -63,16 +63,6 @@ class AnnotationConfigResponse(Schema):
     data: AnnotationConfigOut
 
 
-class PageQuery(Schema):
-    cursor: str | None = None
-    limit: int = Field(100, ge=1, le=MAX_PAGE_SIZE)
-
-
-class AnnotationConfigsPage(Schema):
-    data: list[AnnotationConfigOut]
-    next_cursor: str | None
-
-
 def _config_out(config: AnnotationConfig) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": str(config.pk),
@@ -108,25 +98,25 @@ def _fields(body: AnnotationConfigIn) -> dict[str, Any]:
     }
 
 
-def _page(project: str | None, paging: PageQuery) -> dict[str, Any]:
-    try:
-        page = annotation_config_list(
-            project=project_from_path(project) if project is not None else None,
-            cursor=paging.cursor,
-            limit=paging.limit,
-        )
-    except ValueError as exc:
-        raise HttpError(422, str(exc)) from None
-    return {"data": [_config_out(c) for c in page.items], "next_cursor": page.next_cursor}
+def _pages(project: str | None) -> Pages:
+    found = project_from_path(project) if project is not None else None
+
+    def pages(*, cursor: str | None, limit: int) -> Page[dict[str, Any]]:
+        page = annotation_config_list(project=found, cursor=cursor, limit=limit)
+        return page.map(_config_out)
+
+    return pages
 
 
-@router.get("/annotation_configs", response=AnnotationConfigsPage, exclude_unset=True)
-def annotation_configs_list(
-    request: HttpRequest,
-    paging: Query[PageQuery],
-) -> dict[str, Any]:
+# Phoenix's answer to a bad cursor (422).
+_paged = paged(maximum=MAX_PAGE_SIZE, invalid_status=422)
+
+
+@router.get("/annotation_configs", response=list[AnnotationConfigOut], exclude_unset=True)
+@_paged
+def annotation_configs_list(request: HttpRequest) -> Pages:
     """All annotation configs, newest first, a page at a time."""
-    return _page(None, paging)
+    return _pages(None)
 
 
 @router.post("/annotation_configs", response=AnnotationConfigResponse, exclude_unset=True)
@@ -134,8 +124,6 @@ def annotation_configs_create(request: HttpRequest, body: AnnotationConfigIn) ->
     """Create an annotation config. 400 names the invalid field; 409 when the name is taken."""
     try:
         config = annotation_config_create(**_fields(body))
-    except AnnotationConfigInvalid as exc:
-        raise HttpError(400, str(exc)) from None
     except AnnotationConfigNameTaken as exc:
         raise HttpError(409, str(exc)) from None
     return {"data": _config_out(config)}
@@ -158,8 +146,6 @@ def annotation_config_replace(
     """Replace an annotation config (by id or name) with the body, validated as on create."""
     try:
         updated = annotation_config_update(config=_config_from_path(config), **_fields(body))
-    except AnnotationConfigInvalid as exc:
-        raise HttpError(400, str(exc)) from None
     except AnnotationConfigNameTaken as exc:
         raise HttpError(409, str(exc)) from None
     return {"data": _config_out(updated)}
@@ -179,16 +165,13 @@ def annotation_config_remove(request: HttpRequest, config: str) -> dict[str, Any
 
 @router.get(
     "/projects/{name:project}/annotation_configs",
-    response=AnnotationConfigsPage,
+    response=list[AnnotationConfigOut],
     exclude_unset=True,
 )
-def project_annotation_configs_list(
-    request: HttpRequest,
-    project: str,
-    paging: Query[PageQuery],
-) -> dict[str, Any]:
+@_paged
+def project_annotation_configs_list(request: HttpRequest, project: str) -> Pages:
     """The annotation configs enabled for a project, newest first, a page at a time."""
-    return _page(project, paging)
+    return _pages(project)
 
 
 @router.post(

@@ -6,26 +6,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import F, Model, OrderBy, Prefetch, Q, QuerySet
+from django.db.models import F, Model, OrderBy, Q, QuerySet
 from django.db.models.functions import Coalesce
 
 from annotations.agreement import Rating, TargetRef, rater_of
 from annotations.models import Annotation, AnnotationConfig, AnnotatorKind, TargetKind
 from annotations.naming import MACHINE_KINDS, is_human
+from evalhub.core.paging import InvalidCursor, Page, page_from_id
 from tracing.models import Project, Session, Span, Trace
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 10_000
-
-
-class InvalidCursor(ValueError):
-    """A pagination cursor this server did not hand out."""
-
-
-@dataclass
-class AnnotationPage:
-    items: list[Annotation]
-    next_cursor: str | None
 
 
 def annotation_queryset(
@@ -72,7 +63,7 @@ def annotation_list(
     exclude_names: Sequence[str] | None = None,
     cursor: str | None = None,
     limit: int = DEFAULT_PAGE_SIZE,
-) -> AnnotationPage:
+) -> Page[Annotation]:
     """One page of ``annotation_queryset``, newest first.
 
     The cursor is the id of the first annotation of the next page, as returned in
@@ -90,61 +81,14 @@ def annotation_list(
         names=names,
         exclude_names=exclude_names,
     )
-    if cursor:
-        try:
-            last = int(cursor)
-        except ValueError:
-            raise InvalidCursor(f"cursor {cursor!r} is not valid") from None
-        if last < 1:
-            raise InvalidCursor(f"cursor {cursor!r} is not valid")
-        query = query.filter(id__lte=last)
-    rows = list(query[: limit + 1])
-    next_cursor = str(rows[limit].pk) if len(rows) > limit else None
-    return AnnotationPage(items=rows[:limit], next_cursor=next_cursor)
-
-
-@dataclass
-class AnnotationConfigPage:
-    items: list[AnnotationConfig]
-    next_cursor: str | None
-
-
-def annotation_config_get(id_or_name: str) -> AnnotationConfig | None:
-    """The config with this numeric id, else with this name."""
-    ident = id_or_name.strip()
-    if ident.isdigit():
-        config = AnnotationConfig.objects.filter(pk=int(ident)).first()
-        if config is not None:
-            return config
-    return AnnotationConfig.objects.filter(name=ident).first()
-
-
-def annotation_config_list(
-    *, project: Project | None = None, cursor: str | None = None, limit: int = DEFAULT_PAGE_SIZE
-) -> AnnotationConfigPage:
-    """One page of annotation configs (with ``project``: those enabled for it), newest first.
-
-    The cursor is the id of the first config of the next page, as in ``annotation_list``.
-    """
-    if not 1 <= limit <= MAX_PAGE_SIZE:
-        raise ValueError(f"limit must be between 1 and {MAX_PAGE_SIZE}")
-    query = AnnotationConfig.objects.order_by("-id")
-    if project is not None:
-        query = query.filter(projects=project)
-    if cursor:
-        if not cursor.isdigit() or int(cursor) < 1:
-            raise InvalidCursor(f"cursor {cursor!r} is not valid")
-        query = query.filter(id__lte=int(cursor))
-    rows = list(query[: limit + 1])
-    next_cursor = str(rows[limit].pk) if len(rows) > limit else None
-    return AnnotationConfigPage(items=rows[:limit], next_cursor=next_cursor)
+    return page_from_id(query, cursor=cursor, limit=limit)
 
 
 # --- pages: the annotate form, the settings list, the Annotations tab ---------------------------
 
 AnnotationTarget = Span | Trace | Session
 
-_TARGET_OF: dict[type[Model], tuple[str, str, str]] = {
+TARGET_OF: dict[type[Model], tuple[str, str, str]] = {
     # model → (target kind, Annotation foreign key, user-facing id field)
     Span: (TargetKind.SPAN, "span", "span_id"),
     Trace: (TargetKind.TRACE, "trace", "trace_id"),
@@ -152,39 +96,11 @@ _TARGET_OF: dict[type[Model], tuple[str, str, str]] = {
 }
 
 
-def annotation_target_get(
-    *, project: Project, target_kind: str, target_id: str
-) -> AnnotationTarget | None:
-    """The span, trace or session with this user-facing id in ``project``."""
-    for model, (kind, _, id_field) in _TARGET_OF.items():
-        if kind == target_kind:
-            return model._default_manager.filter(  # type: ignore[no-any-return]
-                project=project, **{id_field: target_id}
-            ).first()
-    return None
-
-
 def annotation_configs_enabled(*, project_id: int) -> list[AnnotationConfig]:
     """The rubrics enabled for a project, by name."""
     return list(
         AnnotationConfig.objects.filter(projectannotationconfig__project_id=project_id).order_by(
             "name"
-        )
-    )
-
-
-def annotation_config_enabled_get(*, project: Project, name: str) -> AnnotationConfig | None:
-    """The rubric of this name, if it is enabled for ``project``."""
-    return AnnotationConfig.objects.filter(
-        name=name, projectannotationconfig__project=project
-    ).first()
-
-
-def annotation_configs_with_projects() -> list[AnnotationConfig]:
-    """Every rubric by name, each with the projects it is enabled for loaded."""
-    return list(
-        AnnotationConfig.objects.order_by("name").prefetch_related(
-            Prefetch("projects", queryset=Project.objects.order_by("name"))
         )
     )
 
@@ -216,7 +132,7 @@ def annotate_panel_get(
     """The annotate form of a span, trace or session: each rubric enabled for its project (or
     only those in ``names``), with ``user``'s annotation under it (identified by the username)
     and the others' of the same name."""
-    kind, fk, id_field = _TARGET_OF[type(target)]
+    kind, fk, id_field = TARGET_OF[type(target)]
     configs = annotation_configs_enabled(project_id=target.project_id)
     if names:
         configs = [config for config in configs if config.name in names]
@@ -499,12 +415,11 @@ __all__ = [
     "DEFAULT_ANNOTATION_SORT",
     "DEFAULT_PAGE_SIZE",
     "MAX_PAGE_SIZE",
+    "TARGET_OF",
     "AnnotateItem",
     "AnnotatePanel",
     "AnnotationBrowsePage",
-    "AnnotationConfigPage",
     "AnnotationFilters",
-    "AnnotationPage",
     "AnnotationTarget",
     "InvalidCursor",
     "agreement_ratings",
@@ -512,13 +427,8 @@ __all__ = [
     "annotation_authors",
     "annotation_browse",
     "annotation_browse_page",
-    "annotation_config_enabled_get",
-    "annotation_config_get",
-    "annotation_config_list",
     "annotation_configs_enabled",
-    "annotation_configs_with_projects",
     "annotation_list",
     "annotation_names",
     "annotation_queryset",
-    "annotation_target_get",
 ]

@@ -1,9 +1,15 @@
-"""The one "this field is wrong" error, and unique names."""
+"""The one "this field is wrong" error, and unique names.
+
+A ``FieldInvalid`` becomes a 400 whose JSON ``detail`` starts with the field's name in the API
+(one exception handler, ``evalhub.api``) and an error on that field of a form (``form_error``).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from django import forms
 from django.db import IntegrityError, models, transaction
 
 
@@ -13,6 +19,15 @@ class FieldInvalid(ValueError):
     def __init__(self, *, field: str, message: str) -> None:
         self.field, self.message = field, message
         super().__init__(f"{field}: {message}")
+
+
+def form_error(
+    form: forms.BaseForm, exc: FieldInvalid, *, fields: Mapping[str, str] | None = None
+) -> None:
+    """Put a service's ``FieldInvalid`` on the form field it names (``fields``: where a
+    service's field name is not the form's), else on the form as a whole."""
+    name = (fields or {}).get(exc.field, exc.field)
+    form.add_error(name if name in form.fields else None, exc.message)
 
 
 class NameTaken(Exception):
@@ -45,4 +60,4 @@ def save_named(instance: models.Model, *, taken: type[NameTaken], **save: Any) -
         with transaction.atomic():
             instance.save(**save)
     except IntegrityError:
-        raise taken(instance.name) from None  # type: ignore[attr-defined]
+        raise taken(instance.name) from None  # type: ignore[attr-defined]  # the rows saved here have a unique name

@@ -44,7 +44,7 @@ class _NonFinite(float):
 
     def __new__(cls, text: str) -> _NonFinite:
         value = super().__new__(cls, text)
-        value.text = text  # type: ignore[attr-defined]
+        value.text = text  # type: ignore[attr-defined]  # the parsed text rides on the value for its error
         return value
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
@@ -29,8 +28,7 @@ from evalhub.evaluators.services import (
     evaluator_delete,
     evaluator_update,
 )
-from evalhub.identity.auth import request_principal
-from evalhub.identity.models import ApiKey
+from evalhub.identity.auth import request_principal, request_user
 from evalhub.providers.models import Provider
 from evalhub.providers.selectors import provider_list
 from evalhub.providers.services import (
@@ -42,13 +40,6 @@ from evalhub.providers.services import (
 from tracing.models import Span
 
 router = Router(tags=["evaluators"])
-
-
-def _user(request: HttpRequest) -> AbstractBaseUser | None:
-    auth = getattr(request, "auth", None)
-    if isinstance(auth, ApiKey):
-        return auth.user
-    return auth if isinstance(auth, AbstractBaseUser) else None
 
 
 def _acts_as_admin(request: HttpRequest) -> bool:
@@ -257,7 +248,7 @@ def evaluators_list(request: HttpRequest, kind: str | None = None) -> dict[str, 
 
 @router.post("/evaluators", response={201: EvaluatorOut})
 def evaluators_create(request: HttpRequest, body: EvaluatorIn) -> Status:
-    user = _user(request)
+    user = request_user(request)
     try:
         if body.template:
             evaluator = evaluator_create_from_template(key=body.template, name=body.name, user=user)
@@ -291,7 +282,7 @@ def evaluators_update(request: HttpRequest, ident: str, body: EvaluatorPatch) ->
     try:
         evaluator_update(
             evaluator=evaluator,
-            user=_user(request),
+            user=request_user(request),
             description=body.description,
             config=body.config,
             admin=_acts_as_admin(request),

@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 import jsonschema
 
@@ -292,45 +292,91 @@ CHECKS: dict[str, Callable[[CodeInput, Mapping[str, Any]], Outcome]] = {
     "document_relevance": document_relevance,
 }
 
-# Per check: parameter → (type(s), default; ``...`` = required).
-_PARAMS: dict[str, dict[str, tuple[Any, Any]]] = {
-    "exact_match": {"case_sensitive": (bool, True), "strip": (bool, True)},
-    "regex": {"pattern": (str, ...), "ignore_case": (bool, False), "full_match": (bool, False)},
-    "contains_keywords": {
-        "keywords": (list, ...),
-        "mode": (str, "any"),
-        "case_sensitive": (bool, False),
-    },
-    "valid_json": {},
-    "json_schema": {"schema": (dict, ...)},
-    "length_bounds": {"min": (int, None), "max": (int, None), "unit": (str, "chars")},
-    "latency_budget": {"max_ms": ((int, float), ...)},
-    "status_is_error": {},
-    "pii": {"kinds": (list, list(PII_PATTERNS))},
-    "string_similarity": {
-        "method": (str, "ratio"),
-        "threshold": ((int, float), 0.8),
-        "case_sensitive": (bool, False),
-    },
-    "document_relevance": {"threshold": ((int, float), 0.5), "target": (str, "input")},
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """One parameter of a built-in check, declared once: its type and default are what
+    ``params_validate`` checks, its label and kind what the evaluator form shows. ``kind``:
+    bool, text, int, number, lines (a list, one per line), json (an object), choice (one of
+    ``options``), multi (several of ``options``). ``default=...``: required."""
+
+    name: str
+    kind: str
+    label: str
+    default: Any = None
+    options: tuple[str, ...] = ()
+    help_text: str = ""
+
+    @property
+    def types(self) -> type | tuple[type, ...]:
+        return _KIND_TYPES[self.kind]
+
+
+_KIND_TYPES: Final[dict[str, type | tuple[type, ...]]] = {
+    "bool": bool,
+    "text": str,
+    "int": int,
+    "number": (int, float),
+    "lines": list,
+    "json": dict,
+    "choice": str,
+    "multi": list,
 }
-_TEXT_CHECKS = {
-    "exact_match",
-    "regex",
-    "contains_keywords",
-    "valid_json",
-    "json_schema",
-    "length_bounds",
-    "pii",
-    "string_similarity",
+_TARGET = Param("target", "choice", "Check the span's", "output", ("output", "input"))
+PARAMS: Final[dict[str, tuple[Param, ...]]] = {
+    "exact_match": (
+        _TARGET,
+        Param("case_sensitive", "bool", "Case-sensitive", True),
+        Param("strip", "bool", "Ignore leading and trailing whitespace", True),
+    ),
+    "regex": (
+        _TARGET,
+        Param("pattern", "text", "Pattern", ..., help_text="A Python regular expression."),
+        Param("ignore_case", "bool", "Ignore case", False),
+        Param("full_match", "bool", "The whole text must match", False),
+    ),
+    "contains_keywords": (
+        _TARGET,
+        Param("keywords", "lines", "Keywords", ..., help_text="One per line."),
+        Param("mode", "choice", "Passes when it contains", "any", ("any", "all")),
+        Param("case_sensitive", "bool", "Case-sensitive", False),
+    ),
+    "valid_json": (_TARGET,),
+    "json_schema": (
+        _TARGET,
+        Param("schema", "json", "JSON Schema", ..., help_text="A JSON Schema (draft 2020-12)."),
+    ),
+    "length_bounds": (
+        _TARGET,
+        Param("min", "int", "At least"),
+        Param("max", "int", "At most"),
+        Param("unit", "choice", "Counting", "chars", ("chars", "words")),
+    ),
+    "latency_budget": (Param("max_ms", "number", "Budget (ms)", ...),),
+    "status_is_error": (),
+    "pii": (_TARGET, Param("kinds", "multi", "Look for", list(PII_PATTERNS), tuple(PII_PATTERNS))),
+    "string_similarity": (
+        _TARGET,
+        Param("method", "choice", "Method", "ratio", tuple(SIMILARITY)),
+        Param("threshold", "number", "Similar from (0 to 1)", 0.8),
+        Param("case_sensitive", "bool", "Case-sensitive", False),
+    ),
+    "document_relevance": (
+        Param("target", "choice", "Query", "input", ("input", "output")),
+        Param(
+            "threshold",
+            "number",
+            "Relevant from (0 to 1)",
+            0.5,
+            help_text="The share of the query's words a document must contain.",
+        ),
+    ),
 }
 
 
 def params_validate(check: str, params: Mapping[str, Any]) -> dict[str, Any]:
     """``params`` for ``check`` with defaults filled in; ``ValueError`` naming a bad one."""
-    spec = dict(_PARAMS[check])
-    if check in _TEXT_CHECKS:
-        spec["target"] = (str, "output")
+    spec = {param.name: (param.types, param.default) for param in PARAMS[check]}
     unknown = set(params) - set(spec)
     if unknown:
         raise ValueError(f"params: unknown {', '.join(sorted(unknown))} for {check}")

@@ -181,6 +181,6 @@ def config_parse(data: dict[str, Any]) -> EvaluatorConfig:
     else:
         raise EvaluatorConfigError(f"kind: must be LLM or CODE (got {kind!r})")
     try:
-        return model.model_validate(data)  # type: ignore[return-value]
+        return model.model_validate(data)
     except ValidationError as exc:
         raise EvaluatorConfigError(_readable(exc)) from None

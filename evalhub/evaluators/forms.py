@@ -13,13 +13,13 @@ import json
 import re
 from dataclasses import dataclass
 from itertools import zip_longest
-from typing import Any
+from typing import Any, Final
 
 from django import forms
 from django.urls import reverse
 from django.utils.datastructures import MultiValueDict
 
-from evalhub.evaluators.checks import PII_PATTERNS, SIMILARITY
+from evalhub.evaluators.checks import PARAMS, Param
 from evalhub.evaluators.definition import BUILTIN_CHECKS
 from evalhub.evaluators.judge import template_variables
 from evalhub.evaluators.models import EvaluatorKind
@@ -110,75 +110,12 @@ def posted_sources(rows: list[dict[str, str]]) -> dict[str, str]:
 # --- built-in check parameters ----------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class ParamSpec:
-    """One parameter of a built-in check as a form field. ``kind``: bool, text, int, number,
-    lines (a list, one per line), json, choice, multi (several of ``options``)."""
-
-    name: str
-    kind: str
-    label: str
-    options: tuple[str, ...] = ()
-    help_text: str = ""
-
-
-_TARGET = ParamSpec("target", "choice", "Check the span's", ("output", "input"))
-PARAM_SPECS: dict[str, tuple[ParamSpec, ...]] = {
-    "exact_match": (
-        _TARGET,
-        ParamSpec("case_sensitive", "bool", "Case-sensitive"),
-        ParamSpec("strip", "bool", "Ignore leading and trailing whitespace"),
-    ),
-    "regex": (
-        _TARGET,
-        ParamSpec("pattern", "text", "Pattern", help_text="A Python regular expression."),
-        ParamSpec("ignore_case", "bool", "Ignore case"),
-        ParamSpec("full_match", "bool", "The whole text must match"),
-    ),
-    "contains_keywords": (
-        _TARGET,
-        ParamSpec("keywords", "lines", "Keywords", help_text="One per line."),
-        ParamSpec("mode", "choice", "Passes when it contains", ("any", "all")),
-        ParamSpec("case_sensitive", "bool", "Case-sensitive"),
-    ),
-    "valid_json": (_TARGET,),
-    "json_schema": (
-        _TARGET,
-        ParamSpec("schema", "json", "JSON Schema", help_text="A JSON Schema (draft 2020-12)."),
-    ),
-    "length_bounds": (
-        _TARGET,
-        ParamSpec("min", "int", "At least"),
-        ParamSpec("max", "int", "At most"),
-        ParamSpec("unit", "choice", "Counting", ("chars", "words")),
-    ),
-    "latency_budget": (ParamSpec("max_ms", "number", "Budget (ms)"),),
-    "status_is_error": (),
-    "pii": (_TARGET, ParamSpec("kinds", "multi", "Look for", tuple(PII_PATTERNS))),
-    "string_similarity": (
-        _TARGET,
-        ParamSpec("method", "choice", "Method", tuple(SIMILARITY)),
-        ParamSpec("threshold", "number", "Similar from (0 to 1)"),
-        ParamSpec("case_sensitive", "bool", "Case-sensitive"),
-    ),
-    "document_relevance": (
-        ParamSpec("target", "choice", "Query", ("input", "output")),
-        ParamSpec(
-            "threshold",
-            "number",
-            "Relevant from (0 to 1)",
-            help_text="The share of the query's words a document must contain.",
-        ),
-    ),
-}
-# Defaults shown for a check that is not the current one (the same as the checks' own).
-PARAM_DEFAULTS: dict[str, dict[str, Any]] = {
-    "exact_match": {"case_sensitive": True, "strip": True},
-    "contains_keywords": {"mode": "any"},
-    "length_bounds": {"unit": "chars"},
-    "pii": {"kinds": list(PII_PATTERNS)},
-    "string_similarity": {"method": "ratio", "threshold": 0.8},
-    "document_relevance": {"target": "input", "threshold": 0.5},
+# The parameters are declared once, with the checks (``evalhub.evaluators.checks.PARAMS``);
+# the fields below are built from that declaration.
+# Defaults shown for a check that is not the current one (the checks' own).
+PARAM_DEFAULTS: Final = {
+    check: {p.name: p.default for p in params if p.default is not ... and p.default is not None}
+    for check, params in PARAMS.items()
 }
 
 
@@ -186,7 +123,7 @@ def param_field_name(check: str, param: str) -> str:
     return f"param-{check}-{param}"
 
 
-def _param_field(spec: ParamSpec) -> forms.Field:
+def _param_field(spec: Param) -> forms.Field:
     common: dict[str, Any] = {"label": spec.label, "required": False, "help_text": spec.help_text}
     mono = {"class": "mono", "spellcheck": "false"}
     if spec.kind == "bool":
@@ -208,7 +145,7 @@ def _param_field(spec: ParamSpec) -> forms.Field:
     return forms.CharField(**common, strip=False, widget=forms.TextInput(mono))
 
 
-def _param_initial(spec: ParamSpec, value: Any) -> Any:
+def _param_initial(spec: Param, value: Any) -> Any:
     if spec.kind == "lines":
         return "\n".join(str(v) for v in value or [])
     if spec.kind == "json":
@@ -323,7 +260,7 @@ class EvaluatorForm(forms.Form):
                 checks.append("custom")
             self.fields["check"].choices = [(c, c.replace("_", " ")) for c in checks]
             current = config.get("check")
-            for check, specs in PARAM_SPECS.items():
+            for check, specs in PARAMS.items():
                 values = PARAM_DEFAULTS.get(check, {})
                 if check == current:
                     values = values | config.get("params", {})
@@ -386,7 +323,7 @@ class EvaluatorForm(forms.Form):
     def param_sections(self) -> list[tuple[str, list[forms.BoundField]]]:
         return [
             (check, [self[param_field_name(check, spec.name)] for spec in specs])
-            for check, specs in PARAM_SPECS.items()
+            for check, specs in PARAMS.items()
         ]
 
     def current_check(self) -> str:
@@ -473,7 +410,7 @@ class EvaluatorForm(forms.Form):
 
     def _params(self, check: str, cleaned: dict[str, Any]) -> dict[str, Any]:
         params: dict[str, Any] = {}
-        for spec in PARAM_SPECS.get(check, ()):
+        for spec in PARAMS.get(check, ()):
             name = param_field_name(check, spec.name)
             value = cleaned.get(name)
             if spec.kind == "bool":

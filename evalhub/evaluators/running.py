@@ -36,7 +36,7 @@ from evalhub.evaluators.variables import (
 from evalhub.providers.crypto import SecretUndecryptable
 from evalhub.providers.limiter import Limiter
 from evalhub.providers.llm import LlmError, ProviderConfig, RetryPolicy, chat_complete
-from evalhub.providers.selectors import provider_config
+from evalhub.providers.selectors import provider_config, provider_for
 
 if TYPE_CHECKING:
     from evalhub.evaluators.models import EvaluatorVersion
@@ -126,19 +126,14 @@ class EvaluationResult:
 
 @sensitive_variables("api_key")
 def _provider_for(config: LlmJudgeConfig) -> Provider:
-    from evalhub.providers.models import Provider
-
-    if config.provider_id is not None:
-        provider = Provider.objects.filter(pk=config.provider_id).first()
-        if provider is None:
-            raise LlmError(
-                f"provider #{config.provider_id} no longer exists; choose another", fatal=True
-            )
+    provider = provider_for(config.provider_id)
+    if provider is not None:
         return provider
-    provider = Provider.objects.filter(is_default=True).first()
-    if provider is None:
-        raise LlmError("no default LLM provider: add one under Settings → AI providers", fatal=True)
-    return provider
+    if config.provider_id is not None:
+        raise LlmError(
+            f"provider #{config.provider_id} no longer exists; choose another", fatal=True
+        )
+    raise LlmError("no default LLM provider: add one under Settings → AI providers", fatal=True)
 
 
 @dataclass(slots=True)

@@ -41,10 +41,10 @@ def evaluator_config_check(
     if (
         getattr(parsed, "provider_id", None) is not None
         and not Provider.objects.filter(
-            pk=parsed.provider_id  # type: ignore[union-attr]
+            pk=parsed.provider_id  # type: ignore[union-attr]  # an LLM definition has a provider_id
         ).exists()
     ):
-        raise ValueError(f"provider_id: no provider #{parsed.provider_id}")  # type: ignore[union-attr]
+        raise ValueError(f"provider_id: no provider #{parsed.provider_id}")  # type: ignore[union-attr]  # an LLM definition has a provider_id
     return parsed.model_dump(mode="json")
 
 

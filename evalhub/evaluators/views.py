@@ -15,6 +15,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST
 
+from evalhub.core.web import htmx_partial
 from evalhub.evaluators.forms import SOURCE_SUGGESTIONS, EvaluatorForm, variable_rows
 from evalhub.evaluators.library import TEMPLATES, JudgeTemplate, template_get
 from evalhub.evaluators.models import Evaluator, EvaluatorKind
@@ -71,7 +72,7 @@ def evaluators_list(request: HttpRequest) -> HttpResponse:
         kind=request.GET.get("kind") or None, search=request.GET.get("q", "")
     )
     ctx = {"evaluators": evaluators, "kinds": EvaluatorKind.choices}
-    if request.htmx and not request.htmx.history_restore_request:
+    if htmx_partial(request):
         return render(request, "evalhub/evaluator_list.html#results", ctx)
     return render(request, "evalhub/evaluator_list.html", ctx)
 
@@ -270,7 +271,7 @@ def evaluator_test_on_span(request: HttpRequest) -> HttpResponse:
         "span_id": span_id,
         "project": request.GET.get("project", "").strip(),
     }
-    if request.htmx and not request.htmx.history_restore_request:
+    if htmx_partial(request):
         return render(request, "evalhub/evaluator_test_on_span.html#results", ctx)
     return render(request, "evalhub/evaluator_test_on_span.html", ctx)
 

@@ -111,7 +111,7 @@ def scope_allowed_for(role: Role | None, scope: str) -> bool:
     which only an admin makes — checked by the caller)."""
     if role is None:
         return scope in SCOPE_ORDER
-    return SCOPE_ORDER.index(scope) <= SCOPE_ORDER.index(ROLE_MAX_SCOPE[role])  # type: ignore[arg-type]
+    return SCOPE_ORDER.index(scope) <= SCOPE_ORDER.index(ROLE_MAX_SCOPE[role])
 
 
 @dataclass(frozen=True, slots=True)

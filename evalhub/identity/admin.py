@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.contrib import admin, messages
 from django.http import HttpRequest
 
@@ -21,7 +23,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     fields = ["name", "user", "scope", "expires_at", "revoked_at"]
     readonly_fields = ["prefix", "created_at", "last_used_at"]
 
-    def save_model(self, request: HttpRequest, obj: ApiKey, form, change: bool) -> None:  # type: ignore[no-untyped-def]
+    def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
         raw = None if change else api_key_new_secret(obj)
         super().save_model(request, obj, form, change)
         if raw:

@@ -23,6 +23,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
@@ -76,6 +77,12 @@ def request_principal(request: HttpRequest) -> Principal:
     return getattr(request, _PRINCIPAL_ATTR, None) or _session_principal(request)
 
 
+def request_user(request: HttpRequest) -> AbstractBaseUser | None:
+    """The person calling: the signed-in user, or the owner of the request's API key (None for
+    a key without one, or nobody)."""
+    return request_principal(request).user
+
+
 def request_api_key(request: HttpRequest) -> ApiKey | None:
     """The live API key the request was authenticated with, if any (the OTLP view's check: the
     middleware has already refused keys that may not ingest)."""
@@ -123,9 +130,9 @@ def _csrf_checked_view(request: HttpRequest) -> HttpResponse:  # pragma: no cove
 def csrf_failure(request: HttpRequest) -> str | None:
     """Why the request fails Django's CSRF check (token, origin, referer), or None."""
     check = _CsrfCheck(lambda _request: HttpResponse())
-    request.csrf_processing_done = False  # type: ignore[attr-defined]
+    request.csrf_processing_done = False  # type: ignore[attr-defined]  # CsrfViewMiddleware reads this flag
     check.process_request(request)
-    return check.process_view(request, _csrf_checked_view, (), {})  # type: ignore[return-value]
+    return check.process_view(request, _csrf_checked_view, (), {})  # type: ignore[return-value]  # the check answers None or a refusal
 
 
 # --- which route, what it needs -----------------------------------------------------------------
@@ -305,4 +312,5 @@ __all__ = [
     "csrf_failure",
     "request_api_key",
     "request_principal",
+    "request_user",
 ]

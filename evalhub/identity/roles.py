@@ -25,7 +25,7 @@ def is_annotator(user: AbstractBaseUser | AnonymousUser | None) -> bool:
         return False
     cached = getattr(user, _CACHE_ATTR, None)
     if cached is None:
-        cached = user.groups.filter(name=ANNOTATOR_GROUP).exists()  # type: ignore[attr-defined]
+        cached = user.groups.filter(name=ANNOTATOR_GROUP).exists()  # type: ignore[attr-defined]  # auth.User's groups; typed AbstractBaseUser here
         setattr(user, _CACHE_ATTR, cached)
     return bool(cached)
 
@@ -39,9 +39,9 @@ def _group() -> Group:
 def annotator_role_grant(*, user: AbstractBaseUser) -> bool:
     """Give ``user`` the annotator role; False when they had it."""
     group = _group()
-    had = user.groups.filter(pk=group.pk).exists()  # type: ignore[attr-defined]
+    had = user.groups.filter(pk=group.pk).exists()  # type: ignore[attr-defined]  # auth.User's groups; typed AbstractBaseUser here
     if not had:
-        user.groups.add(group)  # type: ignore[attr-defined]
+        user.groups.add(group)  # type: ignore[attr-defined]  # auth.User's groups; typed AbstractBaseUser here
     if hasattr(user, _CACHE_ATTR):
         delattr(user, _CACHE_ATTR)
     return not had
@@ -51,9 +51,9 @@ def annotator_role_grant(*, user: AbstractBaseUser) -> bool:
 def annotator_role_revoke(*, user: AbstractBaseUser) -> bool:
     """Take the annotator role from ``user``; False when they did not have it."""
     group = _group()
-    had = user.groups.filter(pk=group.pk).exists()  # type: ignore[attr-defined]
+    had = user.groups.filter(pk=group.pk).exists()  # type: ignore[attr-defined]  # auth.User's groups; typed AbstractBaseUser here
     if had:
-        user.groups.remove(group)  # type: ignore[attr-defined]
+        user.groups.remove(group)  # type: ignore[attr-defined]  # auth.User's groups; typed AbstractBaseUser here
     if hasattr(user, _CACHE_ATTR):
         delattr(user, _CACHE_ATTR)
     return had

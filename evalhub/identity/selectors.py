@@ -82,7 +82,7 @@ def user_list() -> list[AbstractBaseUser]:
     from evalhub.identity.roles import ANNOTATOR_GROUP
 
     user_model = get_user_model()
-    in_group = user_model.groups.through.objects.filter(  # type: ignore[attr-defined]
+    in_group = user_model.groups.through.objects.filter(
         user_id=OuterRef("pk"), group__name=ANNOTATOR_GROUP
     )
     users = list(

@@ -151,7 +151,7 @@ def set_password_link(*, user: AbstractBaseUser) -> SetPasswordLink:
     from django.utils.http import urlsafe_base64_encode
 
     uidb64 = urlsafe_base64_encode(force_bytes(user.pk))
-    token = default_token_generator.make_token(user)  # type: ignore[arg-type]
+    token = default_token_generator.make_token(user)  # type: ignore[arg-type]  # the token generator's stub names auth.User
     return SetPasswordLink(reverse("set-password", kwargs={"uidb64": uidb64, "token": token}))
 
 
@@ -182,9 +182,9 @@ def _lock_admins() -> None:
 def _set_role(user: AbstractBaseUser, role: Role) -> None:
     from evalhub.identity.roles import annotator_role_grant, annotator_role_revoke
 
-    user.is_staff = role == Role.ADMIN  # type: ignore[attr-defined]
+    user.is_staff = role == Role.ADMIN  # type: ignore[attr-defined]  # auth.User's field; typed AbstractBaseUser here
     if role != Role.ADMIN:
-        user.is_superuser = False  # type: ignore[attr-defined]
+        user.is_superuser = False  # type: ignore[attr-defined]  # auth.User's field; typed AbstractBaseUser here
     user.save(update_fields=["is_staff", "is_superuser"])
     if role == Role.ANNOTATOR:
         annotator_role_grant(user=user)
@@ -207,7 +207,7 @@ def user_create(
     if not username:
         raise UserInvalid("username", "must not be empty")
     try:
-        user_model.username_validator(username)  # type: ignore[attr-defined]
+        user_model.username_validator(username)
     except ValidationError as exc:
         raise UserInvalid("username", " ".join(exc.messages)) from None
     if len(username) > 150:
@@ -250,7 +250,7 @@ def user_role_change(*, user: AbstractBaseUser, role: str, actor: AbstractBaseUs
     if new_role != Role.ADMIN and user_role(user) == Role.ADMIN:
         if user.pk == actor.pk:
             raise UserInvalid("role", "you cannot take your own admin role; ask another admin")
-        if user.is_active and _active_admins_except(user) == 0:  # type: ignore[attr-defined]
+        if user.is_active and _active_admins_except(user) == 0:
             raise UserInvalid("role", "EvalHub needs at least one active admin")
     _set_role(user, new_role)
 
@@ -265,5 +265,5 @@ def user_active_set(*, user: AbstractBaseUser, active: bool, actor: AbstractBase
             raise UserInvalid("is_active", "you cannot deactivate yourself")
         if user_role(user) == Role.ADMIN and _active_admins_except(user) == 0:
             raise UserInvalid("is_active", "EvalHub needs at least one active admin")
-    user.is_active = active  # type: ignore[attr-defined]
+    user.is_active = active
     user.save(update_fields=["is_active"])

@@ -213,7 +213,7 @@ def login_locked_out(
         f"try again in {minutes} minutes."
     )
     if request.path.startswith("/v1/") or "application/json" in request.headers.get("Accept", ""):
-        locked = JsonResponse({"detail": message}, status=429)
+        locked: HttpResponse = JsonResponse({"detail": message}, status=429)
     else:
         # An unbound form: validating it would try the password again.
         form = AuthenticationForm(request, initial={"username": request.POST.get("username", "")})

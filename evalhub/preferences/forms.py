@@ -13,6 +13,6 @@ class TimeZoneForm(forms.Form):
     )
 
     def __init__(self, *args: object, browser_zone: str, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]  # the form's own keyword arguments pass through
         browser = f"Your browser's ({browser_zone})" if browser_zone else "Your browser's"
         self.fields["time_zone"].choices = [("", browser), *((n, n) for n in zone_names())]

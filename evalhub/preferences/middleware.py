@@ -66,8 +66,8 @@ class TimeZoneMiddleware:
         zone = zone_get(name)
         if zone is not None:
             timezone.activate(zone)
-        request.time_zone_name = name  # type: ignore[attr-defined]
-        request.time_zone_source = source  # type: ignore[attr-defined]
+        request.time_zone_name = name  # type: ignore[attr-defined]  # set here for the template tags
+        request.time_zone_source = source  # type: ignore[attr-defined]  # set here for the template tags
 
 
 def time_zone_context(request: HttpRequest) -> dict[str, str]:

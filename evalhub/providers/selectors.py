@@ -14,6 +14,14 @@ def provider_list() -> QuerySet[Provider]:
     return Provider.objects.order_by("-is_default", "name")
 
 
+def provider_for(provider_id: int | None) -> Provider | None:
+    """The provider an evaluation uses: the one its definition names (``provider_id``), else the
+    default provider; None when that one does not exist."""
+    if provider_id is not None:
+        return Provider.objects.filter(pk=provider_id).first()
+    return Provider.objects.filter(is_default=True).first()
+
+
 def provider_config(provider: Provider) -> ProviderConfig:
     """A ``Provider`` row as the LLM client needs it, its key decrypted."""
     from evalhub.providers.crypto import secret_decrypt

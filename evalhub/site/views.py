@@ -17,4 +17,4 @@ def home(request: HttpRequest) -> HttpResponse:
     if is_annotator(request.user):
         return redirect("annotations:queues")
     entries = navigation(request)["nav"]
-    return redirect(entries[0]["url"] if entries else "admin:index")  # type: ignore[index]
+    return redirect(entries[0]["url"] if entries else "admin:index")  # type: ignore[index]  # entries are dicts with a url

@@ -19,6 +19,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from evalhub.core.web import htmx_partial
 from evalhub.trends.calibration import trends_calibration
 from evalhub.trends.selectors import BUCKETS, Bucket, trends_page
 from tracing.browser.filters import DEFAULT_RANGE, RANGE_CHOICES, DateTimeLocalInput, window
@@ -121,6 +122,5 @@ def project_trends(request: HttpRequest, project: str) -> HttpResponse:
         "tasks_url": _url_or_empty("tasks:list"),
         "calibrations": trends_calibration(project=project_row, trends=page.trends),
     }
-    htmx = getattr(request, "htmx", None)
-    partial = bool(htmx) and not htmx.history_restore_request
+    partial = htmx_partial(request)
     return render(request, f"{TEMPLATE}#results" if partial else TEMPLATE, context)

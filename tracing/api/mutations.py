@@ -9,8 +9,9 @@ from ninja import Field, Router, Schema
 from ninja.errors import HttpError
 
 from tracing.models import Project
+from tracing.store.metadata import spans_metadata_patch
 from tracing.store.selectors import global_id_pk, project_get, span_ids_resolve
-from tracing.store.services import spans_delete, spans_delete_identified, spans_metadata_patch
+from tracing.store.services import spans_delete, spans_delete_identified
 
 router = Router(tags=["spans"])
 

@@ -23,11 +23,6 @@ class ProjectUpdateIn(Schema):
     description: str | None = None
 
 
-class ProjectListOut(Schema):
-    data: list[ProjectOut]
-    next_cursor: str | None
-
-
 class ProjectOneOut(Schema):
     data: ProjectOut
 
@@ -57,11 +52,6 @@ class SpanOut(Schema):
         ..., description="Flat, dotted OpenInference keys (input.value, llm.model_name, ...)."
     )
     events: list[SpanEventOut]
-
-
-class SpanListOut(Schema):
-    data: list[SpanOut]
-    next_cursor: str | None
 
 
 class EvaluationIn(Schema):
@@ -143,11 +133,6 @@ class TraceOut(Schema):
     spans: list[TraceSpanOut] | None = None
 
 
-class TraceListOut(Schema):
-    data: list[TraceOut]
-    next_cursor: str | None
-
-
 class SpanQueryIn(Schema):
     """The body of ``POST /v1/spans`` as the Phoenix client's ``get_spans_dataframe`` sends it."""
 
@@ -158,13 +143,7 @@ class SpanQueryIn(Schema):
     root_spans_only: bool | None = None
 
 
-class ErrorOut(Schema):
-    detail: str
-
-
 class SpanListParams(Schema):
-    cursor: str | None = None
-    limit: int = Field(100, ge=1, le=1000)
     start_time: datetime | None = Field(None, description="Inclusive lower bound.")
     end_time: datetime | None = Field(None, description="Exclusive upper bound.")
     trace_id: list[str] | None = None
@@ -180,8 +159,6 @@ class SpanListParams(Schema):
 
 
 class TraceListParams(Schema):
-    cursor: str | None = None
-    limit: int = Field(100, ge=1, le=1000)
     start_time: datetime | None = Field(None, description="Inclusive lower bound.")
     end_time: datetime | None = Field(None, description="Exclusive upper bound.")
     sort: Literal["start_time", "latency_ms"] = "start_time"

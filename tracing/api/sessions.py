@@ -12,12 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Router, Schema
 from ninja.errors import HttpError
 
+from evalhub.core.paging import Page, Pages, paged
 from tracing.api.mutations import project_from_path
 from tracing.models import Session, Trace
-from tracing.store.selectors import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, InvalidCursor
 from tracing.store.services import sessions_delete
 from tracing.store.sessions import (
     SessionAmbiguous,
@@ -54,16 +54,6 @@ class SessionOut(Schema):
 
 class SessionOneOut(Schema):
     data: SessionOut
-
-
-class SessionListOut(Schema):
-    data: list[SessionOut]
-    next_cursor: str | None
-
-
-class SessionListParams(Schema):
-    cursor: str | None = None
-    limit: int = Field(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
 
 
 class SessionsDeleteBody(Schema):
@@ -106,22 +96,18 @@ def _session_or_error(identifier: str) -> Session:
     return session
 
 
-@router.get("/projects/{name:project}/sessions", response=SessionListOut)
-def sessions_list(
-    request: HttpRequest, project: str, params: Query[SessionListParams]
-) -> dict[str, Any]:
+@router.get("/projects/{name:project}/sessions", response=list[SessionOut])
+@paged()
+def sessions_list(request: HttpRequest, project: str) -> Pages:
     """A project's sessions, newest first, with their traces (oldest first)."""
-    try:
-        page = session_list(
-            project=project_from_path(project), cursor=params.cursor, limit=params.limit
-        )
-    except InvalidCursor as exc:
-        raise HttpError(400, f"cursor: {exc}") from None
-    traces = session_traces([s.pk for s in page.items])
-    return {
-        "data": [_session_out(s, traces.get(s.pk, [])) for s in page.items],
-        "next_cursor": page.next_cursor,
-    }
+    found = project_from_path(project)
+
+    def pages(*, cursor: str | None, limit: int) -> Page[dict[str, Any]]:
+        page = session_list(project=found, cursor=cursor, limit=limit)
+        traces = session_traces([s.pk for s in page.items])
+        return page.map(lambda s: _session_out(s, traces.get(s.pk, [])))
+
+    return pages
 
 
 @router.post("/sessions/delete", response={204: None})

@@ -11,28 +11,30 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from ninja import Query, Router, Status
 from ninja.errors import HttpError
 
 from annotations.store.services import AnnotationInput
+from evalhub.core.paging import ErrorOut, Page, Pages, paged
+from evalhub.core.streams import download_response
 from tracing.api import log
 from tracing.api.dataframe import MAX_ROWS, SpanQueryError, dataframe_json, query_spec
 from tracing.api.schemas import (
-    ErrorOut,
     ExportParams,
     ProjectIn,
-    ProjectListOut,
     ProjectOneOut,
+    ProjectOut,
     ProjectUpdateIn,
-    SpanListOut,
     SpanListParams,
+    SpanOut,
     SpanQueryIn,
     SpansLogIn,
     SpansLogOut,
     SpansLogRejectedOut,
-    TraceListOut,
     TraceListParams,
+    TraceOut,
 )
 from tracing.models import Project, Trace
 from tracing.query import FilterError, lists
@@ -40,11 +42,9 @@ from tracing.query.lists import InvalidAttributeFilter
 from tracing.store import selectors, services
 from tracing.store.export import FORMATS, span_export_stream
 from tracing.store.rows import span_row, span_to_phoenix
-from tracing.store.selectors import MAX_PAGE_SIZE, UNSET, InvalidCursor
+from tracing.store.selectors import UNSET
 
 router = Router(tags=["tracing"])
-
-_LIMIT = Query(selectors.DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
 
 
 def _project_or_404(identifier: str) -> Project:
@@ -88,18 +88,14 @@ def _filter_error(exc: FilterError, param: str = "filter") -> HttpError:
 # --- projects ---------------------------------------------------------------------------------
 
 
-@router.get("/projects", response=ProjectListOut, summary="List projects")
-def projects_list(
-    request: HttpRequest,
-    cursor: str | None = None,
-    limit: int = _LIMIT,
-    name_contains: str | None = None,
-) -> dict[str, Any]:
-    try:
+@router.get("/projects", response=list[ProjectOut], summary="List projects")
+@paged()
+def projects_list(request: HttpRequest, name_contains: str | None = None) -> Pages:
+    def pages(*, cursor: str | None, limit: int) -> Page[dict[str, Any]]:
         page = selectors.project_list(name_contains=name_contains, cursor=cursor, limit=limit)
-    except InvalidCursor as exc:
-        raise HttpError(400, f"cursor: {exc}") from exc
-    return {"data": [_project_out(p) for p in page.items], "next_cursor": page.next_cursor}
+        return page.map(_project_out)
+
+    return pages
 
 
 @router.post(
@@ -141,39 +137,40 @@ def projects_delete(request: HttpRequest, project: str) -> Status:
 
 @router.get(
     "/projects/{name:project}/spans",
-    response={200: SpanListOut, 400: ErrorOut, 404: ErrorOut, 422: ErrorOut},
+    response={200: list[SpanOut], 400: ErrorOut, 404: ErrorOut, 422: ErrorOut},
     summary="List a project's spans, newest first",
 )
-def spans_list(request: HttpRequest, project: str, params: Query[SpanListParams]) -> dict[str, Any]:
+@paged()
+def spans_list(request: HttpRequest, project: str, params: Query[SpanListParams]) -> Pages:
     target = _project_or_404(project)
     parent: str | object | None = UNSET
     if params.parent_id is not None:
         raw = params.parent_id.strip()
         parent = None if raw.lower() in ("null", "none", "") else raw
-    try:
-        page = lists.span_list(
-            project=target,
-            cursor=params.cursor,
-            limit=params.limit,
-            filter_expr=params.filter,
-            start_time=_aware(params.start_time),
-            end_time=_aware(params.end_time),
-            trace_ids=params.trace_id,
-            span_ids=params.span_id,
-            parent_id=parent,
-            names=params.name,
-            span_kinds=params.span_kind,
-            status_codes=params.status_code,
-            attributes=_attributes(params.attribute),
-        )
-    except InvalidCursor as exc:
-        raise HttpError(400, f"cursor: {exc}") from exc
-    except FilterError as exc:
-        raise _filter_error(exc) from exc
-    return {
-        "data": [span_to_phoenix(span_row(span)) for span in page.items],
-        "next_cursor": page.next_cursor,
-    }
+    attributes = _attributes(params.attribute)
+
+    def pages(*, cursor: str | None, limit: int) -> Page[dict[str, Any]]:
+        try:
+            page = lists.span_list(
+                project=target,
+                cursor=cursor,
+                limit=limit,
+                filter_expr=params.filter,
+                start_time=_aware(params.start_time),
+                end_time=_aware(params.end_time),
+                trace_ids=params.trace_id,
+                span_ids=params.span_id,
+                parent_id=parent,
+                names=params.name,
+                span_kinds=params.span_kind,
+                status_codes=params.status_code,
+                attributes=attributes,
+            )
+        except FilterError as exc:
+            raise _filter_error(exc) from exc
+        return page.map(lambda span: span_to_phoenix(span_row(span)))
+
+    return pages
 
 
 def _rejected(exc: log.SpanBatchRejected) -> dict[str, Any]:
@@ -230,7 +227,9 @@ def spans_create(request: HttpRequest, project: str, body: SpansLogIn) -> Status
     response={200: None, 400: ErrorOut, 404: ErrorOut},
     summary="Export spans as JSONL, CSV or Parquet (streamed)",
 )
-def spans_export(request: HttpRequest, project: str, params: Query[ExportParams]) -> HttpResponse:
+def spans_export(
+    request: HttpRequest, project: str, params: Query[ExportParams]
+) -> HttpResponseBase:
     target = _project_or_404(project)
     export_format = params.format
     if export_format not in FORMATS:
@@ -244,16 +243,13 @@ def spans_export(request: HttpRequest, project: str, params: Query[ExportParams]
         )
     except FilterError as exc:
         raise _filter_error(exc) from exc
-    content_type, extension = FORMATS[export_format]
-    response = StreamingHttpResponse(
-        span_export_stream(query, export_format=export_format), content_type=content_type
-    )
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     safe_name = "".join(c if c.isalnum() or c in "-_" else "_" for c in target.name)
-    response["Content-Disposition"] = (
-        f'attachment; filename="spans-{safe_name}-{stamp}.{extension}"'
+    return download_response(
+        span_export_stream(query, export_format=export_format),
+        export_format=export_format,
+        filename=f"spans-{safe_name}-{stamp}",
     )
-    return response
 
 
 MAX_QUERIES = 20
@@ -340,40 +336,36 @@ def _trace_out(trace: Trace, spans: list[Any] | None) -> dict[str, Any]:
 
 @router.get(
     "/projects/{name:project}/traces",
-    response={200: TraceListOut, 400: ErrorOut, 404: ErrorOut, 422: ErrorOut},
+    response={200: list[TraceOut], 400: ErrorOut, 404: ErrorOut, 422: ErrorOut},
     summary="List a project's traces",
     exclude_unset=True,
 )
-def traces_list(
-    request: HttpRequest, project: str, params: Query[TraceListParams]
-) -> dict[str, Any]:
+@paged()
+def traces_list(request: HttpRequest, project: str, params: Query[TraceListParams]) -> Pages:
     target = _project_or_404(project)
-    try:
-        page = lists.trace_list(
-            project=target,
-            start_time=_aware(params.start_time),
-            end_time=_aware(params.end_time),
-            sort=params.sort,
-            order=params.order,
-            session_ids=params.session_identifier,
-            error=params.error,
-            min_latency_ms=params.min_latency_ms,
-            max_latency_ms=params.max_latency_ms,
-            filter_expr=params.filter,
-            root_spans_only=params.root_spans_only,
-            cursor=params.cursor,
-            limit=params.limit,
-        )
-    except InvalidCursor as exc:
-        raise HttpError(400, f"cursor: {exc}") from exc
-    except FilterError as exc:
-        raise _filter_error(exc) from exc
-    include_spans = params.include_spans
-    spans = selectors.trace_spans([t.pk for t in page.items]) if include_spans else {}
-    return {
-        "data": [
-            _trace_out(trace, spans.get(trace.pk) if include_spans else None)
-            for trace in page.items
-        ],
-        "next_cursor": page.next_cursor,
-    }
+
+    def pages(*, cursor: str | None, limit: int) -> Page[dict[str, Any]]:
+        try:
+            page = lists.trace_list(
+                project=target,
+                start_time=_aware(params.start_time),
+                end_time=_aware(params.end_time),
+                sort=params.sort,
+                order=params.order,
+                session_ids=params.session_identifier,
+                error=params.error,
+                min_latency_ms=params.min_latency_ms,
+                max_latency_ms=params.max_latency_ms,
+                filter_expr=params.filter,
+                root_spans_only=params.root_spans_only,
+                cursor=cursor,
+                limit=limit,
+            )
+        except FilterError as exc:
+            raise _filter_error(exc) from exc
+        if not params.include_spans:
+            return page.map(lambda trace: _trace_out(trace, None))
+        spans = selectors.trace_spans([t.pk for t in page.items])
+        return page.map(lambda trace: _trace_out(trace, spans.get(trace.pk)))
+
+    return pages

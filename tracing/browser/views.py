@@ -17,14 +17,15 @@ from django.http import (
     HttpRequest,
     HttpResponse,
     HttpResponseBadRequest,
-    StreamingHttpResponse,
 )
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods
 
+from evalhub.core.streams import download_response
+from evalhub.core.web import htmx_partial, next_or
 from tracing.browser.filters import SpanFilterSet, with_default_range
 from tracing.browser.forms import SORT_LABELS, ProjectsRangeForm, TableOptionsForm
 from tracing.browser.project_tabs import project_tabs
@@ -56,11 +57,6 @@ MAX_DELETE_SPANS: Final = 50_000
 TAB_LABELS: Final = {"traces": "Traces", "spans": "Spans", "sessions": "Sessions"}
 
 
-def _htmx_partial(request: HttpRequest) -> bool:
-    htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.history_restore_request
-
-
 @login_required
 @require_GET
 def projects(request: HttpRequest) -> HttpResponse:
@@ -76,7 +72,7 @@ def projects(request: HttpRequest) -> HttpResponse:
         "ingest_url": request.build_absolute_uri(reverse("otlp-traces")),
     }
     template = "tracing/projects.html"
-    return render(request, f"{template}#cards" if _htmx_partial(request) else template, context)
+    return render(request, f"{template}#cards" if htmx_partial(request) else template, context)
 
 
 @login_required
@@ -106,7 +102,7 @@ def project_browse(request: HttpRequest, project: str, tab: Tab) -> HttpResponse
     filters = _filters(request, project_row, tab)
     options = TableOptionsForm(request.GET).options()
     error = filters.filter_error
-    partial = _htmx_partial(request)
+    partial = htmx_partial(request)
 
     if partial and options.newer:
         return _live_rows(request, project_row, tab, filters, options.newer)
@@ -205,7 +201,7 @@ def _live_rows(
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def project_export(request: HttpRequest, project: str, tab: Tab) -> HttpResponse:
+def project_export(request: HttpRequest, project: str, tab: Tab) -> HttpResponseBase:
     """Spans as JSONL, CSV or Parquet: the selected rows (POST ``selected``) or the whole
     filtered result (GET with the table's query string). Traces and sessions export all their
     spans."""
@@ -234,27 +230,19 @@ def project_export(request: HttpRequest, project: str, tab: Tab) -> HttpResponse
             project=project_row, tab=tab, spans=filters.qs, filtering=filters.is_filtering
         )
         scope = tab
-    content_type, extension = FORMATS[export_format]
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-    response = StreamingHttpResponse(
-        span_export_stream(spans, export_format=export_format), content_type=content_type
-    )
     # Any project name: control characters, quotes and slashes become "_"; non-ASCII names
     # are sent as RFC 6266 ``filename*``.
     name = "".join(c if c.isprintable() and c not in '"\\/;' else "_" for c in project_row.name)
-    response["Content-Disposition"] = content_disposition_header(
-        True, f"{name}-{scope}-{stamp}.{extension}"
+    return download_response(
+        span_export_stream(spans, export_format=export_format),
+        export_format=export_format,
+        filename=f"{name}-{scope}-{stamp}",
     )
-    return response
 
 
 def _back(request: HttpRequest, project: Project, tab: Tab) -> str:
-    target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return reverse(f"tracing:{tab}", kwargs={"project": project.name})
+    return next_or(request, reverse(f"tracing:{tab}", kwargs={"project": project.name}))
 
 
 @login_required

@@ -3,6 +3,8 @@
 A knowledge base (for RAG traces), the questions customers ask about it with the answers the
 bot gives, and the account tasks the support agent handles with tools (for agent traces).
 Everything here is fixed text; ``tracing.demo.generate`` picks from it with a seeded RNG.
+
+Longer than 500 lines because it is data, not logic: splitting the text would only scatter it.
 """
 
 from __future__ import annotations

@@ -398,7 +398,8 @@ def _events(events: Any) -> tuple[list[ExceptionView], list[EventView]]:
 
 def _split_annotations(items: Iterable[Annotation]) -> tuple[list[Annotation], list[Annotation]]:
     """A span's own evaluations and people's annotations (its documents' results aside)."""
-    evaluations, annotations = [], []
+    evaluations: list[Annotation] = []
+    annotations: list[Annotation] = []
     for item in items:
         if item.document_position is not None:
             continue
@@ -795,9 +796,9 @@ def session_detail_get(*, project_name: str, session_id: str) -> SessionDetail |
         .annotate(span_trace_pk=F("span__trace"))
         .order_by(*ANNOTATION_ORDER)
     ):
-        by_trace.setdefault(annotation.span_trace_pk, []).append(annotation)  # type: ignore[attr-defined]
-    for annotation in Annotation.objects.filter(trace__session=session).order_by(*ANNOTATION_ORDER):
-        by_trace.setdefault(annotation.trace_id or 0, []).append(annotation)
+        by_trace.setdefault(annotation.span_trace_pk, []).append(annotation)
+    for on_trace in Annotation.objects.filter(trace__session=session).order_by(*ANNOTATION_ORDER):
+        by_trace.setdefault(on_trace.trace_id or 0, []).append(on_trace)
     turns = []
     for number, trace in enumerate(traces, start=1):
         root = roots.get(trace.pk)

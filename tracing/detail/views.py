@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET
 
 from annotations.store.selectors import annotate_panel_get
 from evalhub.core.converters import name_segment
+from evalhub.core.web import htmx_partial
 from tracing.detail.presenter import SpanUrl, session_detail_get, span_pane_get, trace_detail_get
 
 TRACE_TEMPLATE = "tracing/trace_detail.html"
@@ -89,7 +90,7 @@ def trace_detail(request: HttpRequest, project: str, trace_id: str) -> HttpRespo
 @require_GET
 def span_detail(request: HttpRequest, project: str, trace_id: str, span_id: str) -> HttpResponse:
     """A span of a trace: the pane partial for htmx, else the trace page with it selected."""
-    if not request.htmx or request.htmx.history_restore_request:  # type: ignore[attr-defined]
+    if not htmx_partial(request):
         return _trace_page(request, project, trace_id, span_id)
     pane = span_pane_get(
         project_name=project,

@@ -22,6 +22,9 @@ sent, values as Python values) and events. What is not kept:
 AnyValue → Python: string, bool and int as they are, double as float (non-finite doubles as
 the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``, which JSON columns can store), array →
 list, kvlist → dict, bytes → base64 string, empty → None.
+
+One module above 500 lines on purpose: the protobuf and JSON readers feed the same per-span
+checks (ids, times, status, attributes), which read best next to both.
 """
 
 from __future__ import annotations

@@ -10,6 +10,9 @@ Semantics, in short (docs/filter-language.md has the long form):
 - ``eval.X.label = 'y'``: there is a result named X by an LLM or code evaluator on the span
   whose label is 'y' (``annotation.X``: by a person; ``annotations.naming``);
   ``eval.X.label IS NULL`` is the negation of ``IS NOT NULL``.
+
+One module above 500 lines on purpose: it is the one compiler, one case per node of the syntax
+tree, and the cases share the null and type rules above; split, the rules would be read apart.
 """
 
 from __future__ import annotations

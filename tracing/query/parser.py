@@ -300,13 +300,13 @@ class _Builder:
         additive: list[Token] = []
         for token, operand in zip(ops, operands[1:], strict=True):
             if str(token) in ("*", "/"):
-                terms[-1] = Arithmetic(str(token), terms[-1], operand, _pos(token))  # type: ignore[arg-type]
+                terms[-1] = Arithmetic(str(token), terms[-1], operand, _pos(token))  # type: ignore[arg-type]  # operands are checked expressions
             else:
                 additive.append(token)
                 terms.append(operand)
         result = terms[0]
         for token, operand in zip(additive, terms[1:], strict=True):
-            result = Arithmetic(str(token), result, operand, _pos(token))  # type: ignore[arg-type]
+            result = Arithmetic(str(token), result, operand, _pos(token))  # type: ignore[arg-type]  # operands are checked expressions
         return result
 
     def value(self, tree: Tree) -> Value:

@@ -12,16 +12,13 @@ import base64
 import binascii
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from django.db.models import Q, QuerySet
 
+from evalhub.core.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, InvalidCursor, Page
 from tracing.models import Project, Span
-
-DEFAULT_PAGE_SIZE: Final = 100
-MAX_PAGE_SIZE: Final = 1000
 
 
 class Unset:
@@ -31,10 +28,6 @@ class Unset:
 
 UNSET: Final = Unset()
 """``parent_id=UNSET`` does not filter on the parent; ``parent_id=None`` selects root spans."""
-
-
-class InvalidCursor(ValueError):
-    """A cursor that this server did not hand out (or for another ordering)."""
 
 
 _MAX_PK_DIGITS: Final = 18
@@ -68,12 +61,6 @@ def project_get(id_or_name: str) -> Project | None:
         if project is not None:
             return project
     return Project.objects.filter(name=ident).first()
-
-
-@dataclass(frozen=True, slots=True)
-class Page[T]:
-    items: list[T]
-    next_cursor: str | None
 
 
 def project_list(

@@ -387,7 +387,7 @@ def test_notes_before_any_label_is_an_error(app):
             headers=HTMX,
         )
     )
-    assert 'role="alert"' in html and "Label: pick one of the values first" in html
+    assert 'role="alert"' in html and "Label: choose a value" in html
     assert "hmm</textarea>" in html  # kept for another try
     assert not Annotation.objects.exists()
 

@@ -13,13 +13,12 @@ from django.utils import timezone
 from annotations.models import Annotation, AnnotationSource, AnnotatorKind
 from annotations.queues import services as services_queues
 from annotations.queues.models import ItemState, LabelingQueueItem, LabelingQueueReview
+from annotations.queues.progress import queue_progress, queue_progress_for
 from annotations.queues.selectors import (
     queue_item_previous,
     queue_item_rows,
     queue_items_for,
     queue_items_waiting,
-    queue_progress,
-    queue_progress_for,
 )
 from annotations.queues.services import (
     QueueAnswersInvalid,
@@ -416,7 +415,7 @@ def test_answers_that_do_not_fit_the_rubric_write_nothing(correctness, relevance
     item = queue_item_next(queue=queue, user=ann)
     cases = [
         ({"relevance": 3}, "correctness", "choose a value"),
-        ({"correctness": "maybe", "relevance": 3}, "correctness", "must be one of"),
+        ({"correctness": "maybe", "relevance": 3}, "correctness", "is not one of"),
         ({"correctness": "correct"}, "relevance", "enter a number"),
         ({"correctness": "correct", "relevance": 11}, "relevance", "at most 10"),
         ({"correctness": "correct", "relevance": "x"}, "relevance", "must be a number"),

@@ -1,6 +1,7 @@
 import pytest
 
 from annotations.models import AnnotationConfig, ProjectAnnotationConfig
+from annotations.rubrics.selectors import annotation_config_get, annotation_config_list
 from annotations.rubrics.services import (
     AnnotationConfigInvalid,
     AnnotationConfigNameTaken,
@@ -10,11 +11,7 @@ from annotations.rubrics.services import (
     project_annotation_config_disable,
     project_annotation_config_enable,
 )
-from annotations.store.selectors import (
-    InvalidCursor,
-    annotation_config_get,
-    annotation_config_list,
-)
+from evalhub.core.paging import InvalidCursor
 from tests import factories
 
 pytestmark = pytest.mark.django_db

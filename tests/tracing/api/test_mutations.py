@@ -9,7 +9,7 @@ from annotations.models import Annotation
 from annotations.store.services import AnnotationInput, annotations_upsert
 from tests import factories
 from tracing.models import Session, Span, Trace
-from tracing.store.services import metadata_merge
+from tracing.store.metadata import metadata_merge
 
 pytestmark = pytest.mark.django_db
 
