@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
@@ -27,18 +26,10 @@ from evalhub.calibration.api import EstimateOut, MetricsOut, metrics_out
 from evalhub.calibration.estimate import estimate_out
 from evalhub.evaluators.models import Evaluator
 from evalhub.evaluators.selectors import evaluator_get
-from evalhub.identity.auth import request_principal
-from evalhub.identity.models import ApiKey
+from evalhub.identity.auth import request_principal, request_user
 from tracing.api.mutations import project_from_path
 
 router = Router(tags=["alignment"])
-
-
-def _user(request: HttpRequest) -> AbstractBaseUser | None:
-    auth = getattr(request, "auth", None)
-    if isinstance(auth, ApiKey):
-        return auth.user
-    return auth if isinstance(auth, AbstractBaseUser) else None
 
 
 def _evaluator(ident: str) -> Evaluator:
@@ -143,7 +134,7 @@ def alignment_runs_create(request: HttpRequest, ident: str, body: AlignmentRunIn
             evaluator=evaluator,
             project=project,
             draft=body.draft,
-            user=_user(request),
+            user=request_user(request),
             admin=request_principal(request).is_admin,
             max_items=body.max_items,
         )
@@ -215,7 +206,7 @@ def alignment_run_save(request: HttpRequest, alignment_id: int) -> dict[str, Any
     run = _run(alignment_id)
     try:
         version = alignment_save(
-            run=run, user=_user(request), admin=request_principal(request).is_admin
+            run=run, user=request_user(request), admin=request_principal(request).is_admin
         )
     except AlignmentInvalid as exc:
         raise HttpError(409, str(exc)) from None
@@ -261,7 +252,7 @@ def alignment_run_golden(request: HttpRequest, alignment_id: int, body: GoldenIn
     dataset of golden examples."""
     try:
         added = alignment_golden_dataset(
-            run=_run(alignment_id), name=body.name, user=_user(request)
+            run=_run(alignment_id), name=body.name, user=request_user(request)
         )
     except (DatasetInvalid, AlignmentInvalid) as exc:
         raise HttpError(422, str(exc)) from None
@@ -288,7 +279,7 @@ def alignment_estimate_get(
             evaluator=_evaluator(ident),
             project=project_from_path(body.project),
             draft=body.draft,
-            user=_user(request),
+            user=request_user(request),
             admin=request_principal(request).is_admin,
             max_items=body.max_items,
         )

@@ -40,6 +40,7 @@ from evalhub.evaluators.running import (
 from evalhub.providers.limiter import Limiter, Limits, limiter_default
 from evalhub.providers.llm import RetryPolicy
 from evalhub.providers.models import Provider
+from evalhub.providers.selectors import provider_for
 
 logger = logging.getLogger(__name__)
 
@@ -214,9 +215,7 @@ def _finish(run: AlignmentRun, error: str = "") -> None:
 def _draft_provider(draft: dict[str, Any]) -> Provider | None:
     """The provider the draft calls (its own, else the default): read once per run, not per
     item. None: the evaluations fail with the reason, as the hub reports it."""
-    if draft.get("provider_id") is not None:
-        return Provider.objects.filter(pk=draft["provider_id"]).first()
-    return Provider.objects.filter(is_default=True).first()
+    return provider_for(draft.get("provider_id"))
 
 
 class HeldSlots:

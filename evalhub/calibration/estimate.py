@@ -35,6 +35,7 @@ from evalhub.evaluators.definition import EvaluatorConfigError, LlmJudgeConfig, 
 from evalhub.evaluators.models import EvaluatorKind, EvaluatorVersion
 from evalhub.evaluators.running import evaluation_prepare
 from evalhub.providers.models import Provider
+from evalhub.providers.selectors import provider_for
 from evalhub.tasks.models import Task
 from tracing.models import Span
 from tracing.store.pricing import cost_of
@@ -131,9 +132,7 @@ def _prompt_chars(prepared: Any) -> int:
 def _provider_for(judge: JudgeInput, config: LlmJudgeConfig) -> Provider | None:
     if judge.provider is not None:
         return judge.provider
-    if config.provider_id is not None:
-        return Provider.objects.filter(pk=config.provider_id).first()
-    return Provider.objects.filter(is_default=True).first()
+    return provider_for(config.provider_id)
 
 
 def _judge(

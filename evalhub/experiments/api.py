@@ -14,7 +14,6 @@ import io
 import json
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest, HttpResponse
 from ninja import Field, Query, Router, Schema, Status
 from ninja.errors import HttpError
@@ -44,6 +43,7 @@ from evalhub.experiments.services import (
     experiment_delete,
     run_record,
 )
+from evalhub.identity.auth import request_user
 
 router = Router(tags=["experiments"])
 
@@ -184,11 +184,6 @@ def experiment_from_path(identifier: str) -> Experiment:
     return experiment
 
 
-def _user(request: HttpRequest) -> AbstractBaseUser | None:
-    user = getattr(request, "user", None)
-    return user if user is not None and user.is_authenticated else None
-
-
 @router.post("/datasets/{name:dataset}/experiments", response=ExperimentResponse)
 def experiments_create(
     request: HttpRequest, dataset: str, body: ExperimentCreateIn
@@ -205,7 +200,7 @@ def experiments_create(
             description=body.description,
             repetitions=body.repetitions,
             metadata=body.metadata,
-            user=_user(request),
+            user=request_user(request),
         )
     except VersionGone as exc:
         raise HttpError(409, f"version_id: {exc}; use another version") from None

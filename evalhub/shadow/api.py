@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
@@ -15,8 +14,7 @@ from ninja.errors import HttpError
 from evalhub.alignment.models import AlignmentRun
 from evalhub.calibration.api import MetricsOut, metrics_out
 from evalhub.evaluators.selectors import evaluator_get
-from evalhub.identity.auth import request_principal
-from evalhub.identity.models import ApiKey
+from evalhub.identity.auth import request_principal, request_user
 from evalhub.shadow.models import ShadowVersion
 from evalhub.shadow.selectors import shadow_comparison, shadow_items, shadow_list
 from evalhub.shadow.services import ShadowInvalid, shadow_discard, shadow_promote, shadow_start
@@ -24,13 +22,6 @@ from evalhub.tasks.models import Task
 from evalhub.tasks.selectors import task_get
 
 router = Router(tags=["shadow versions"])
-
-
-def _user(request: HttpRequest) -> AbstractBaseUser | None:
-    auth = getattr(request, "auth", None)
-    if isinstance(auth, ApiKey):
-        return auth.user
-    return auth if isinstance(auth, AbstractBaseUser) else None
 
 
 def _task(task_id: int) -> Task:
@@ -104,7 +95,7 @@ def shadows_create(request: HttpRequest, task_id: int, body: ShadowIn) -> Status
             evaluator=evaluator,
             candidate=body.candidate,
             alignment_run=alignment_run,
-            user=_user(request),
+            user=request_user(request),
             admin=request_principal(request).is_admin,
         )
     except ShadowInvalid as exc:
@@ -231,7 +222,7 @@ def shadow_promote_post(request: HttpRequest, shadow_id: int) -> dict[str, Any]:
     shadow = _shadow(shadow_id)
     try:
         version = shadow_promote(
-            shadow=shadow, user=_user(request), admin=request_principal(request).is_admin
+            shadow=shadow, user=request_user(request), admin=request_principal(request).is_admin
         )
     except ShadowInvalid as exc:
         raise HttpError(409, str(exc)) from None

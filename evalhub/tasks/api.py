@@ -14,7 +14,6 @@ import binascii
 from datetime import datetime
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
@@ -23,7 +22,7 @@ from ninja.errors import HttpError
 from pydantic import ConfigDict
 
 from evalhub.evaluators.selectors import evaluator_get
-from evalhub.identity.models import ApiKey
+from evalhub.identity.auth import request_user
 from evalhub.providers.models import Provider
 from evalhub.tasks.models import (
     OUTCOME_STATUS,
@@ -330,13 +329,6 @@ class RejectedOut(Schema):
 # --- helpers ----------------------------------------------------------------------------------
 
 
-def _user(request: HttpRequest) -> AbstractBaseUser | None:
-    auth = getattr(request, "auth", None)
-    if isinstance(auth, ApiKey):
-        return auth.user
-    return auth if isinstance(auth, AbstractBaseUser) else None
-
-
 def _task(task_id: int) -> Task:
     task = task_get(task_id)
     if task is None:
@@ -556,7 +548,7 @@ def tasks_list(
 )
 def tasks_create(request: HttpRequest, body: TaskIn) -> Status:
     """Create a task; with ``backfill``, start a backfill run too (both or neither)."""
-    user = _user(request)
+    user = request_user(request)
     try:
         with transaction.atomic():
             task = task_create(data=_task_input(body), user=user)
@@ -630,7 +622,7 @@ def tasks_run_backfill(request: HttpRequest, task_id: int, body: RunIn) -> Statu
             start=body.data_start_time,
             end=body.data_end_time,
             max_items=body.max_spans,
-            user=_user(request),
+            user=request_user(request),
         )
     except RunRejected as exc:
         return _rejected(exc)
@@ -735,7 +727,7 @@ def runs_items(request: HttpRequest, run_id: int, query: Query[RunItemsQuery]) -
 def runs_cancel(request: HttpRequest, run_id: int) -> Any:
     """Stop a queued or running run; what it evaluated stays."""
     try:
-        run_cancel(run=_run(run_id), user=_user(request))
+        run_cancel(run=_run(run_id), user=request_user(request))
     except RunRejected as exc:
         return _rejected(exc)
     return _run_out(_run(run_id))

@@ -55,6 +55,7 @@ from evalhub.evaluators.running import (
 from evalhub.providers.limiter import Limiter
 from evalhub.providers.llm import RetryPolicy
 from evalhub.providers.models import Provider
+from evalhub.providers.selectors import provider_for
 from evalhub.tasks import services as dispatch
 from evalhub.tasks.hooks import (
     ShadowOutcome,
@@ -308,16 +309,13 @@ class _Engine:
         versions = EvaluatorVersion.objects.select_related("evaluator").in_bulk(
             [e["version_id"] for e in config["evaluators"]]
         )
-        default = Provider.objects.filter(is_default=True).first()
 
         def provider_of(version: EvaluatorVersion) -> Provider | None:
             if override is not None or version.evaluator.kind != EvaluatorKind.LLM:
                 return override
             parsed = config_parse(version.config)
             assert isinstance(parsed, LlmJudgeConfig)
-            if parsed.provider_id is not None:
-                return Provider.objects.filter(pk=parsed.provider_id).first()
-            return default
+            return provider_for(parsed.provider_id)
 
         evaluators = []
         for entry in config["evaluators"]:

@@ -21,9 +21,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from evalhub.core.web import htmx_partial, next_or
 from evalhub.evaluators.models import Evaluator
 from evalhub.evaluators.selectors import evaluator_list
 from evalhub.tasks.dryrun import (
@@ -90,11 +90,6 @@ TAB_GRANULARITY: Final = {
 GRANULARITY_TAB: Final = {granularity: tab for tab, granularity in TAB_GRANULARITY.items()}
 
 
-def _htmx_partial(request: HttpRequest) -> bool:
-    htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.history_restore_request
-
-
 def _task_or_404(task_id: int) -> Task:
     task = task_get(task_id)
     if task is None:
@@ -107,16 +102,6 @@ def _run_or_404(run_id: int) -> TaskRun:
     if run is None:
         raise Http404("no such run")
     return run
-
-
-def _next_or(request: HttpRequest, fallback: str) -> str:
-    """The posted ``next`` page when it is on this site, else ``fallback``."""
-    target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return fallback
 
 
 # --- the Tasks page and the runs tab ----------------------------------------------------------
@@ -134,7 +119,7 @@ def tasks_page(request: HttpRequest) -> HttpResponse:
     for task in tasks:
         task.recent_runs = recent.get(task.pk, [])  # type: ignore[attr-defined]
     ctx = {"form": form, "project": project, "page": page, "tasks": tasks, "tab": "tasks"}
-    if _htmx_partial(request):
+    if htmx_partial(request):
         return render(request, f"{LIST_TEMPLATE}#results", ctx)
     return render(request, LIST_TEMPLATE, ctx)
 
@@ -148,7 +133,7 @@ def runs_page(request: HttpRequest) -> HttpResponse:
     runs = run_list(project=cleaned.get("project"), status=cleaned.get("status") or "")
     page = Paginator(runs, RUNS_PER_PAGE).get_page(request.GET.get("page"))
     ctx = {"form": form, "project": cleaned.get("project"), "page": page, "tab": "runs"}
-    if _htmx_partial(request):
+    if htmx_partial(request):
         return render(request, f"{RUNS_TEMPLATE}#results", ctx)
     return render(request, RUNS_TEMPLATE, ctx)
 
@@ -493,7 +478,7 @@ def task_detail(request: HttpRequest, task_id: int) -> HttpResponse:
 def task_pause_view(request: HttpRequest, task_id: int) -> HttpResponse:
     task = task_pause(task=_task_or_404(task_id))
     messages.success(request, f"Paused {task.name}: it evaluates nothing new until resumed.")
-    return redirect(_next_or(request, reverse("tasks:list")))
+    return redirect(next_or(request, reverse("tasks:list")))
 
 
 @login_required
@@ -501,7 +486,7 @@ def task_pause_view(request: HttpRequest, task_id: int) -> HttpResponse:
 def task_resume_view(request: HttpRequest, task_id: int) -> HttpResponse:
     task = task_resume(task=_task_or_404(task_id))
     messages.success(request, f"Resumed {task.name}: it picks up where it stopped.")
-    return redirect(_next_or(request, reverse("tasks:list")))
+    return redirect(next_or(request, reverse("tasks:list")))
 
 
 @login_required
@@ -702,7 +687,7 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     """A run: status, window, timing, counts, progress, cost, error and its log. htmx polls
     the ``live`` partial every 2 s while the run is queued or running."""
     run = _run_or_404(run_id)
-    if _htmx_partial(request) and request.htmx.target == "run-items":  # type: ignore[attr-defined]
+    if htmx_partial(request) and request.htmx.target == "run-items":  # type: ignore[attr-defined]
         return render(
             request, f"{RUN_TEMPLATE}#items", {"run": run, **_items_context(request, run)}
         )
@@ -718,7 +703,7 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
         "traces_url": run_traces_url(run),
         "evaluator_names": [e.get("name", "") for e in run.config.get("evaluators", [])],
     }
-    if _htmx_partial(request):
+    if htmx_partial(request):
         return render(request, f"{RUN_TEMPLATE}#live", ctx)
     return render(request, RUN_TEMPLATE, {**ctx, **_items_context(request, run)})
 
@@ -777,7 +762,7 @@ def _evaluate_with(choice: str, project: Project) -> tuple[Task | None, Evaluato
 def evaluate_selected(request: HttpRequest, project: str, tab: str) -> HttpResponse:
     """A manual run over the rows selected in the trace browser, then its log page."""
     project_row = _project_or_404(project, tab)
-    back = _next_or(request, reverse(f"tracing:{tab}", kwargs={"project": project_row.name}))
+    back = next_or(request, reverse(f"tracing:{tab}", kwargs={"project": project_row.name}))
     task, evaluator = _evaluate_with(request.POST.get("evaluate_with", ""), project_row)
     if task is None and evaluator is None:
         messages.error(request, "Choose an evaluator or a task to evaluate with.")
