@@ -11,12 +11,15 @@ the list's error response, so no view handles either.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from typing import Any, Final, Protocol, get_type_hints
 
-from django.db.models import Model, QuerySet
+from django.db.models import Model, Q, QuerySet
 from django.http import HttpRequest
 from ninja import Field, Schema
 from ninja.errors import HttpError
@@ -112,6 +115,35 @@ def page_from_id[M: Model](
     rows = list(query[: limit + 1])
     more = len(rows) > limit
     return Page(rows[:limit], str(getattr(rows[limit], field)) if more else None)
+
+
+def _newest_cursor(row: Any) -> str:
+    raw = f"{row.created_at.isoformat()}|{row.pk}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _newest_cursor_read(cursor: str) -> tuple[datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created, pk = raw.rsplit("|", 1)
+        when = datetime.fromisoformat(created)
+        if when.tzinfo is None or not (pk.isascii() and pk.isdigit()):
+            raise ValueError(cursor)
+        return when, int(pk)
+    except (ValueError, binascii.Error, UnicodeError):
+        raise InvalidCursor(f"{cursor!r} is not valid") from None
+
+
+def page_newest[M: Model](query: QuerySet[M], *, cursor: str | None, limit: int) -> Page[M]:
+    """A page of a newest-first list (``-created_at, -id``) whose cursor is the last row's
+    ``(created_at, id)``, so rows added meanwhile neither shift nor repeat rows."""
+    if cursor:
+        created, pk = _newest_cursor_read(cursor)
+        query = query.filter(Q(created_at__lt=created) | Q(created_at=created, pk__lt=pk))
+    rows = list(query[: limit + 1])
+    if len(rows) > limit:
+        return Page(rows[:limit], _newest_cursor(rows[limit - 1]))
+    return Page(rows, None)
 
 
 class CursorPagination(PaginationBase):

@@ -9,18 +9,16 @@ ISO 8601 with a time zone.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
 from ninja.errors import HttpError
 from pydantic import ConfigDict
 
+from evalhub.core.paging import ErrorOut, Page, Pages, cursor_id, page_newest, paged
 from evalhub.evaluators.selectors import evaluator_get
 from evalhub.identity.auth import request_user
 from evalhub.providers.models import Provider
@@ -61,8 +59,7 @@ from tracing.store.selectors import project_get
 
 router = Router(tags=["tasks"])
 
-DEFAULT_PAGE_SIZE = 100
-MAX_PAGE_SIZE = 1000
+_OUTCOME_HELP = "succeeded, errored, skipped or pending"
 DEFAULT_LOGS_LIMIT = 100
 MAX_LOGS_LIMIT = 1000
 MAX_DESCRIPTION = 5000  # as on the task form
@@ -194,11 +191,6 @@ class TaskCreatedOut(TaskOut):
     backfill_run_id: int | None
 
 
-class TaskListOut(Schema):
-    data: list[TaskOut]
-    next_cursor: str | None
-
-
 class RunCountsOut(Schema):
     matched: int
     sampled: int
@@ -280,39 +272,14 @@ class RunItemOut(Schema):
     results: list[RunItemResultOut] = Field(..., description="One per evaluator")
 
 
-class RunItemListOut(Schema):
-    data: list[RunItemOut]
-    next_cursor: str | None
-
-
-class RunItemsQuery(Schema):
-    outcome: str | None = Field(None, description="succeeded, errored, skipped or pending")
-    cursor: str | None = None
-    limit: int = Field(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
-
-
-class RunListOut(Schema):
-    data: list[RunOut]
-    next_cursor: str | None
-
-
 class RunCreatedOut(Schema):
     run_id: int
-
-
-class PageQuery(Schema):
-    cursor: str | None = None
-    limit: int = Field(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
 
 
 class LogsQuery(Schema):
     logs_limit: int = Field(DEFAULT_LOGS_LIMIT, ge=0, le=MAX_LOGS_LIMIT)
     logs_after: int | None = Field(None, description="Log entries after this id")
     logs_level: str | None = Field(None, description="info, warning or error")
-
-
-class ErrorOut(Schema):
-    detail: str
 
 
 class InvalidOut(Schema):
@@ -496,50 +463,23 @@ def _run_out(run: TaskRun) -> dict[str, Any]:
     }
 
 
-def _cursor_make(row: Task | TaskRun) -> str:
-    raw = f"{row.created_at.isoformat()}|{row.pk}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _cursor_read(cursor: str) -> tuple[datetime, int]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        created, pk = raw.rsplit("|", 1)
-        when = datetime.fromisoformat(created)
-        if when.tzinfo is None or not pk.isdigit():
-            raise ValueError(cursor)
-        return when, int(pk)
-    except (ValueError, binascii.Error, UnicodeError):
-        raise HttpError(400, f"cursor: {cursor!r} is not valid") from None
-
-
-def _page(query: QuerySet[Any], paging: PageQuery) -> tuple[list[Any], str | None]:
-    """A page of a newest-first list (``-created_at, -id``); the cursor is the last row's
-    ``(created_at, id)``, so rows added meanwhile neither shift nor repeat rows."""
-    if paging.cursor:
-        created, pk = _cursor_read(paging.cursor)
-        query = query.filter(Q(created_at__lt=created) | Q(created_at=created, pk__lt=pk))
-    rows = list(query[: paging.limit + 1])
-    if len(rows) > paging.limit:
-        return rows[: paging.limit], _cursor_make(rows[paging.limit - 1])
-    return rows, None
-
-
 # --- tasks ------------------------------------------------------------------------------------
 
 
-@router.get("/tasks", response={200: TaskListOut, 400: ErrorOut, 404: ErrorOut})
-def tasks_list(
-    request: HttpRequest, paging: Query[PageQuery], project: str | None = None
-) -> dict[str, Any]:
+@router.get("/tasks", response={200: list[TaskOut], 400: ErrorOut, 404: ErrorOut})
+@paged()
+def tasks_list(request: HttpRequest, project: str | None = None) -> Pages:
     """Tasks, newest first, a page at a time; ``project`` (a name or id) keeps its tasks."""
     scope = None
     if project is not None:
         scope = project_get(project)
         if scope is None:
             raise HttpError(404, f"project {project!r} not found")
-    rows, next_cursor = _page(task_list(project=scope), paging)
-    return {"data": [_task_out(t) for t in rows], "next_cursor": next_cursor}
+
+    def pages(*, cursor: str | None, limit: int) -> Page[dict[str, Any]]:
+        return page_newest(task_list(project=scope), cursor=cursor, limit=limit).map(_task_out)
+
+    return pages
 
 
 @router.post(
@@ -629,11 +569,16 @@ def tasks_run_backfill(request: HttpRequest, task_id: int, body: RunIn) -> Statu
     return Status(201, {"run_id": run.pk})
 
 
-@router.get("/tasks/{task_id}/runs", response={200: RunListOut, 400: ErrorOut, 404: ErrorOut})
-def tasks_runs(request: HttpRequest, task_id: int, paging: Query[PageQuery]) -> dict[str, Any]:
+@router.get("/tasks/{task_id}/runs", response={200: list[RunOut], 400: ErrorOut, 404: ErrorOut})
+@paged()
+def tasks_runs(request: HttpRequest, task_id: int) -> Pages:
     """The task's runs, newest first, a page at a time."""
-    rows, next_cursor = _page(run_list(task=_task(task_id)), paging)
-    return {"data": [_run_out(r) for r in rows], "next_cursor": next_cursor}
+    runs = run_list(task=_task(task_id))
+
+    def pages(*, cursor: str | None, limit: int) -> Page[dict[str, Any]]:
+        return page_newest(runs, cursor=cursor, limit=limit).map(_run_out)
+
+    return pages
 
 
 @router.get("/runs/{run_id}", response={200: RunDetailOut, 404: ErrorOut})
@@ -683,29 +628,30 @@ def _run_item_out(item: TaskRunItem) -> dict[str, Any]:
     }
 
 
-def _run_items(run: TaskRun, query: RunItemsQuery) -> dict[str, Any]:
-    outcome = query.outcome or ""
+def _run_items(run: TaskRun, outcome: str | None) -> Pages:
+    outcome = outcome or ""
     if outcome and outcome not in ItemOutcome.values:
         raise HttpError(400, f"outcome: must be one of {', '.join(ItemOutcome.values)}")
-    after = None
-    if query.cursor:
-        if not (query.cursor.isascii() and query.cursor.isdigit() and len(query.cursor) < 19):
-            raise HttpError(400, f"cursor: {query.cursor!r} is not valid")
-        after = int(query.cursor)
-    page = run_items(run=run, outcome=outcome, after=after, limit=query.limit)
-    return {
-        "data": [_run_item_out(item) for item in page.items],
-        "next_cursor": str(page.next_after) if page.next_after is not None else None,
-    }
+
+    def pages(*, cursor: str | None, limit: int) -> Page[dict[str, Any]]:
+        page = run_items(run=run, outcome=outcome, after=cursor_id(cursor), limit=limit)
+        after = page.next_after
+        return Page([_run_item_out(i) for i in page.items], None if after is None else str(after))
+
+    return pages
 
 
 @router.get(
     "/tasks/{task_id}/runs/{run_id}/items",
-    response={200: RunItemListOut, 400: ErrorOut, 404: ErrorOut},
+    response={200: list[RunItemOut], 400: ErrorOut, 404: ErrorOut},
 )
+@paged()
 def tasks_run_items(
-    request: HttpRequest, task_id: int, run_id: int, query: Query[RunItemsQuery]
-) -> dict[str, Any]:
+    request: HttpRequest,
+    task_id: int,
+    run_id: int,
+    outcome: str | None = Query(None, description=_OUTCOME_HELP),
+) -> Pages:
     """The items a run of the task listed, in order, a page at a time: each span, trace or
     session with its outcome (``outcome=`` keeps one: succeeded, errored, skipped, pending)
     and each evaluator's label, score, explanation, latency and error. The same items as the
@@ -713,14 +659,17 @@ def tasks_run_items(
     run = _run(run_id)
     if run.task_id != _task(task_id).pk:
         raise HttpError(404, f"task #{task_id} has no run #{run_id}")
-    return _run_items(run, query)
+    return _run_items(run, outcome)
 
 
-@router.get("/runs/{run_id}/items", response={200: RunItemListOut, 400: ErrorOut, 404: ErrorOut})
-def runs_items(request: HttpRequest, run_id: int, query: Query[RunItemsQuery]) -> dict[str, Any]:
+@router.get("/runs/{run_id}/items", response={200: list[RunItemOut], 400: ErrorOut, 404: ErrorOut})
+@paged()
+def runs_items(
+    request: HttpRequest, run_id: int, outcome: str | None = Query(None, description=_OUTCOME_HELP)
+) -> Pages:
     """A run's items (also runs of no task: manual runs with an evaluator); as
     ``/v1/tasks/{task_id}/runs/{run_id}/items``."""
-    return _run_items(_run(run_id), query)
+    return _run_items(_run(run_id), outcome)
 
 
 @router.post("/runs/{run_id}/cancel", response={200: RunOut, 404: ErrorOut, 409: RejectedOut})
