@@ -13,7 +13,7 @@ from annotations.models import Annotation, AnnotationSource
 from evalhub.evaluators.models import Evaluator
 from evalhub.tasks.demo import DEMO_TASK
 from evalhub.tasks.models import RunStatus, Task, TaskStatus
-from evalhub.tasks.views import run_traces_url
+from evalhub.tasks.views.run import run_traces_url
 from tracing.demo import demo_seed
 
 pytestmark = pytest.mark.django_db

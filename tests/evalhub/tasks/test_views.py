@@ -25,7 +25,7 @@ from evalhub.tasks.models import (
     TaskStatus,
 )
 from evalhub.tasks.services import run_backfill_create, run_fail, run_manual_create, task_pause
-from evalhub.tasks.views import run_traces_url
+from evalhub.tasks.views.run import run_traces_url
 from tests import factories
 from tests.evalhub.tasks.factories import code_check, judge, make_task
 
