@@ -22,6 +22,7 @@ process of its own; it prints the time, what was removed and the process's peak 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import resource
@@ -29,6 +30,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -105,6 +107,47 @@ def _copy_sql(columns: list[str]) -> str:
     return _SPAN_COPY.format(columns=", ".join(columns), selected=selected)
 
 
+def _aside_file() -> Path:
+    return Path("/tmp") / f"{DB}-indexes.json"
+
+
+def _indexes_set_aside(cursor: Any) -> None:
+    """Drop the span table's indexes but its primary key for the copies (the definitions are
+    kept in a file, so an interrupted load restores them when run again)."""
+    if _aside_file().exists():
+        return
+    cursor.execute(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE conrelid = 'tracing_span'::regclass AND contype = 'u'"
+    )
+    constraints = cursor.fetchall()
+    cursor.execute(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'tracing_span' "
+        "AND indexname <> 'tracing_span_pkey' AND indexname NOT IN "
+        "(SELECT conname FROM pg_constraint WHERE conrelid = 'tracing_span'::regclass)"
+    )
+    indexes = cursor.fetchall()
+    _aside_file().write_text(json.dumps({"constraints": constraints, "indexes": indexes}))
+    for name, _ in constraints:
+        cursor.execute(f"ALTER TABLE tracing_span DROP CONSTRAINT {name}")
+    for name, _ in indexes:
+        cursor.execute(f"DROP INDEX {name}")
+
+
+def _indexes_restore(cursor: Any) -> None:
+    if not _aside_file().exists():
+        return
+    aside = json.loads(_aside_file().read_text())
+    began = time.monotonic()
+    cursor.execute("SET maintenance_work_mem = '256MB'")
+    for name, definition in aside["constraints"]:
+        cursor.execute(f"ALTER TABLE tracing_span ADD CONSTRAINT {name} {definition}")
+    for _name, definition in aside["indexes"]:
+        cursor.execute(definition)
+    _aside_file().unlink()
+    print(f"indexes rebuilt in {time.monotonic() - began:.0f} s", flush=True)
+
+
 def load(args: argparse.Namespace) -> None:
     ensure_database(args.reload)
     import django
@@ -113,7 +156,7 @@ def load(args: argparse.Namespace) -> None:
     from datetime import timedelta
 
     from django.core.management import call_command
-    from django.db import connection
+    from django.db import connection, transaction
     from django.utils import timezone
 
     from annotations.models import AnnotationSource
@@ -134,14 +177,21 @@ def load(args: argparse.Namespace) -> None:
         took = time.monotonic() - began
         print(f"base: {args.base:,} spans ingested, {args.base / took:,.0f} spans/s", flush=True)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT max(id), count(*) FROM tracing_trace")
-        trace_top, _ = cursor.fetchone()
-        cursor.execute("SELECT min(id), max(id) FROM tracing_span")
-        _, span_top = cursor.fetchone()
+        # The base: the first ``--base`` spans and their traces (the copies come after).
+        cursor.execute("SELECT id FROM tracing_span ORDER BY id OFFSET %s LIMIT 1", [args.base - 1])
+        span_top = cursor.fetchone()[0]
+        cursor.execute("SELECT max(trace_id) FROM tracing_span WHERE id <= %s", [span_top])
+        trace_top = cursor.fetchone()[0]
         columns = [f.column for f in Span._meta.concrete_fields if not f.primary_key]
         sql = _copy_sql(columns)
         have = Span.objects.count()
-        copy = have // args.base
+        if have < args.spans:
+            _indexes_set_aside(cursor)
+            cursor.execute("SET synchronous_commit = off")
+        cursor.execute("SELECT count(*) FROM tracing_trace WHERE id <= %s", [trace_top])
+        base_traces = cursor.fetchone()[0]
+        cursor.execute("SELECT count(*) FROM tracing_trace")
+        copy = cursor.fetchone()[0] // base_traces
         started = time.monotonic()
         while have < args.spans:
             params = {
@@ -150,12 +200,20 @@ def load(args: argparse.Namespace) -> None:
                 "traces": trace_top,
                 "spans": span_top,
             }
-            cursor.execute(_TRACE_COPY, params)
-            cursor.execute(sql, params)
-            have += cursor.rowcount
+            with transaction.atomic():
+                cursor.execute(_TRACE_COPY, params)
+                cursor.execute(sql, params)
+                have += cursor.rowcount
             copy += 1
             rate = (have - args.base) / (time.monotonic() - started)
             print(f"  {have:,} spans ({rate:,.0f} spans/s copied)", flush=True)
+        _indexes_restore(cursor)
+        # Traces of a copy interrupted before its spans were written (an earlier load).
+        cursor.execute(
+            "DELETE FROM tracing_trace t WHERE id > %s AND NOT EXISTS "
+            "(SELECT 1 FROM tracing_span s WHERE s.trace_id = t.id)",
+            [trace_top],
+        )
     project = Project.objects.get(name="bench")
     roots = Span.objects.filter(project=project, parent_id__isnull=True).values_list(
         "span_id", flat=True

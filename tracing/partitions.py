@@ -201,8 +201,12 @@ def partition_drop(name: str) -> None:
     if name not in {p.name for p in partitions()}:
         raise ValueError(f"name: {name} is not a partition of {TABLE}")
     with transaction.atomic(), connection.cursor() as cursor:
+        # Deferred foreign-key checks of rows written earlier in the transaction would hold
+        # the table (Django's constraints are INITIALLY DEFERRED): run them now.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute(f"ALTER TABLE {TABLE} DETACH PARTITION {name}")
         cursor.execute(f"DROP TABLE {name}")
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
     logger.info("span partitions: dropped %s", name)
 
 

@@ -67,7 +67,10 @@ def partitions_cutoff(*, now: datetime) -> datetime | None:
 
 def _references_delete(span_pks: list[int], tally: Dropped) -> None:
     """Delete (or clear) every row that references these spans (one transaction)."""
-    for relation in Span._meta.related_objects:
+    # Every relation, ``related_name="+"`` ones too (``_meta.related_objects`` hides those).
+    for relation in Span._meta.get_fields(include_hidden=True):
+        if not (relation.auto_created and relation.is_relation) or relation.concrete:
+            continue
         if relation.many_to_many:
             continue
         rows = relation.related_model._base_manager.filter(
