@@ -289,12 +289,10 @@ def span_table_partition(
         start = first
         count = 0
         while start <= last:
-            cursor.execute(
-                _create_sql(start, days, _NEW).replace(_name(start), _name(start) + "_n")
-            )
+            cursor.execute(_create_sql(start, days, _NEW))
             start += timedelta(days=days)
             count += 1
-        cursor.execute(f"CREATE TABLE {DEFAULT}_n PARTITION OF {_NEW} DEFAULT")
+        cursor.execute(f"CREATE TABLE {DEFAULT} PARTITION OF {_NEW} DEFAULT")
         columns = _columns(cursor, TABLE)
     say(f"created {_NEW} with {count} partitions of {days} days and DEFAULT")
     copied, low = 0, 0
@@ -340,13 +338,6 @@ def span_table_partition(
             cursor.execute(f"ALTER TABLE {TABLE} RENAME CONSTRAINT {_temporary(name)} TO {name}")
         for name, _definition in indexes:
             cursor.execute(f"ALTER INDEX {_temporary(name)} RENAME TO {name}")
-        cursor.execute(
-            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-            "WHERE i.inhparent = %s::regclass",
-            [TABLE],
-        )
-        for (name,) in cursor.fetchall():
-            cursor.execute(f"ALTER TABLE {name} RENAME TO {name.removesuffix('_n')}")
         cursor.execute(f"CREATE SEQUENCE IF NOT EXISTS {_SEQUENCE} OWNED BY {TABLE}.id")
         cursor.execute(f"SELECT setval('{_SEQUENCE}', greatest(%s, 1), %s)", [newest, newest > 0])
         cursor.execute(f"ALTER TABLE {TABLE} ALTER COLUMN id SET DEFAULT nextval('{_SEQUENCE}')")
