@@ -208,12 +208,6 @@ def load(args: argparse.Namespace) -> None:
             rate = (have - args.base) / (time.monotonic() - started)
             print(f"  {have:,} spans ({rate:,.0f} spans/s copied)", flush=True)
         _indexes_restore(cursor)
-        # Traces of a copy interrupted before its spans were written (an earlier load).
-        cursor.execute(
-            "DELETE FROM tracing_trace t WHERE id > %s AND NOT EXISTS "
-            "(SELECT 1 FROM tracing_span s WHERE s.trace_id = t.id)",
-            [trace_top],
-        )
     project = Project.objects.get(name="bench")
     roots = Span.objects.filter(project=project, parent_id__isnull=True).values_list(
         "span_id", flat=True
@@ -240,7 +234,7 @@ def load(args: argparse.Namespace) -> None:
         if batch:
             annotations_upsert(items=batch, source=AnnotationSource.API, project=project)
     with connection.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE")
+        cursor.execute("ANALYZE")
     print(
         f"loaded {Span.objects.count():,} spans, {project.annotations.count():,} annotations, "
         f"{len(partitions())} partitions, in {time.monotonic() - began:.0f} s",

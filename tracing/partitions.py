@@ -231,8 +231,10 @@ def _catalogue(cursor: Any, table: str) -> tuple[list[tuple[str, str, str]], lis
     return constraints, list(cursor.fetchall())
 
 
-def _temporary(name: str) -> str:
-    return f"{name[:56]}_pnew"
+def _temporary(name: str, kind: str = "i") -> str:
+    """The name a constraint or index has on the new table until the swap. Foreign keys keep
+    theirs (their names are per table, and the partitions' copies keep the name they had)."""
+    return name if kind == "f" else f"{name[:56]}_pnew"
 
 
 def _copy_range(cursor: Any, columns: str, low: int, high: int) -> int:
@@ -309,7 +311,9 @@ def span_table_partition(
                 definition = "PRIMARY KEY (id, start_time)"
             elif kind == "u" and "start_time" not in definition:
                 raise RuntimeError(f"{name}: a unique constraint must include start_time")
-            cursor.execute(f"ALTER TABLE {_NEW} ADD CONSTRAINT {_temporary(name)} {definition}")
+            cursor.execute(
+                f"ALTER TABLE {_NEW} ADD CONSTRAINT {_temporary(name, kind)} {definition}"
+            )
         for name, definition in indexes:
             match = _INDEX.match(definition)
             if match is None or (match.group(1) and "start_time" not in match.group(2)):
@@ -334,8 +338,11 @@ def span_table_partition(
         cursor.execute(f"ALTER TABLE {TABLE} RENAME TO {_OLD}")
         cursor.execute(f"ALTER TABLE {_NEW} RENAME TO {TABLE}")
         cursor.execute(f"DROP TABLE {_OLD}")
-        for name, _kind, _definition in constraints:
-            cursor.execute(f"ALTER TABLE {TABLE} RENAME CONSTRAINT {_temporary(name)} TO {name}")
+        for name, kind, _definition in constraints:
+            if kind != "f":
+                cursor.execute(
+                    f"ALTER TABLE {TABLE} RENAME CONSTRAINT {_temporary(name)} TO {name}"
+                )
         for name, _definition in indexes:
             cursor.execute(f"ALTER INDEX {_temporary(name)} RENAME TO {name}")
         cursor.execute(f"CREATE SEQUENCE IF NOT EXISTS {_SEQUENCE} OWNED BY {TABLE}.id")

@@ -132,7 +132,9 @@ def test_converting_one_table_keeps_rows_ids_indexes_and_the_sequence():
         cursor.execute(
             "CREATE TABLE tracing_span (LIKE tracing_span_aside INCLUDING DEFAULTS, "
             "CONSTRAINT span_plain_pkey PRIMARY KEY (id), "
-            "CONSTRAINT span_plain_unique UNIQUE (span_id, start_time))"
+            "CONSTRAINT span_plain_unique UNIQUE (span_id, start_time), "
+            "CONSTRAINT span_plain_trace_fk FOREIGN KEY (trace_id) REFERENCES tracing_trace (id) "
+            "DEFERRABLE INITIALLY DEFERRED)"
         )
         cursor.execute("CREATE INDEX span_plain_trace ON tracing_span (trace_id, start_time)")
     spans = factories.trace(start=timezone.now() - timedelta(days=20))
@@ -165,6 +167,12 @@ def test_converting_one_table_keeps_rows_ids_indexes_and_the_sequence():
             "SELECT count(*) FROM pg_constraint WHERE confrelid = 'tracing_span'::regclass"
         )
         assert cursor.fetchone()[0] == 0
+        # No temporary name is left on the table or its partitions.
+        cursor.execute(
+            "SELECT conname FROM pg_constraint WHERE conname LIKE '%%pnew' "
+            "UNION SELECT relname FROM pg_class WHERE relname LIKE '%%pnew'"
+        )
+        assert cursor.fetchall() == []
     # New spans take ids after the copied ones; the annotation still finds its span.
     newer = factories.trace(start=timezone.now())
     assert min(s.pk for s in newer) > max(s.pk for s in spans)
