@@ -225,6 +225,7 @@ def load(args: argparse.Namespace) -> None:
                     target_kind="SPAN",
                     target_id=span_id,
                     name="Correctness",
+                    annotator_kind="LLM",
                     label="correct" if correct else "incorrect",
                     score=1.0 if correct else 0.0,
                 )
