@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from django.conf import settings
-from django.db import connection, migrations, transaction
+from django.db import connection, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
@@ -359,16 +359,3 @@ class _Nothing:
 
     def __exit__(self, *args: object) -> None:
         return None
-
-
-class SpanReferenceAlter(migrations.AlterField):
-    """The migrations that make a foreign key to spans ``db_constraint=False``. Reversed on a
-    partitioned span table, the database is left as it is: a foreign key cannot reference
-    ``tracing_span(id)`` there (the unique keys include ``start_time``)."""
-
-    def database_backwards(
-        self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any
-    ) -> None:
-        if is_partitioned(schema_editor.connection):
-            return
-        super().database_backwards(app_label, schema_editor, from_state, to_state)
