@@ -43,8 +43,15 @@ class AnnotationSource(models.TextChoices):
 class Annotation(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="annotations")
     target_kind = models.CharField(max_length=8, choices=AnnotationTargetKind.choices)
+    # No database constraint: the span table is partitioned on PostgreSQL (tracing.partitions);
+    # Django's collector still deletes annotations with their span.
     span = models.ForeignKey(
-        Span, null=True, blank=True, on_delete=models.CASCADE, related_name="annotations"
+        Span,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="annotations",
+        db_constraint=False,
     )
     # DOCUMENT annotations only: the document's 0-based position in the span's
     # ``retrieval.documents``.

@@ -216,7 +216,7 @@ def wait_count(dsn: str, table: str, expected: int, timeout: float = 900) -> Non
 
 def evalhub_database(workers: int) -> tuple[str, dict[str, str], str]:
     """A fresh, migrated database; the environment to run EvalHub on it; an API key."""
-    db = "evalhub_bench_ingest"
+    db = os.environ.get("EVALHUB_BENCH_DB", "evalhub_bench_ingest")  # parallel checkouts
     recreate_database(db)
     env = {
         **os.environ,

@@ -144,6 +144,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=40)
     parser.add_argument("--reload", action="store_true")
     parser.add_argument("--load-only", action="store_true", help="load the data, measure nothing")
+    parser.add_argument(
+        "--no-export", action="store_true", help="skip the Parquet export (at 10M spans: long)"
+    )
     args = parser.parse_args()
     ensure_database(args.reload)
     import django
@@ -155,6 +158,8 @@ def main() -> None:
     print("| query | p50 ms | p95 ms | rows |\n|---|---|---|---|")
     for label, p50, p95, rows in measure(args.runs):
         print(f"| `{label}` | {p50:.1f} | {p95:.1f} | {rows} |", flush=True)
+    if args.no_export:
+        return
     rss_kib, seconds, size = export_memory()
     print(
         f"Parquet export of all spans: {seconds:.0f} s, {size / 1e6:.0f} MB file, peak RSS {rss_kib / 1024:.0f} MiB"

@@ -29,7 +29,8 @@ app.autodiscover_tasks(related_name="jobs")  # evalhub.tasks.jobs; names stay ev
 
 def beat_schedule() -> dict[str, dict[str, object]]:
     """The one schedule registry: continuous tasks' tick, the stale-run sweeper, the retention
-    pass, the monitors' dispatcher and the automations' sweep (``evalhub.monitors.jobs``)."""
+    pass, the span partitions ahead (``tracing.jobs``), the monitors' dispatcher and the
+    automations' sweep (``evalhub.monitors.jobs``)."""
     from django.conf import settings
 
     tick = float(getattr(settings, "EVALHUB_TASKS_TICK_SECONDS", 5))
@@ -57,6 +58,12 @@ def beat_schedule() -> dict[str, dict[str, object]]:
             "task": "evalhub.retention_sweep",
             "schedule": retention,
             "options": {"expires": retention},
+        },
+        # The span table's partitions on PostgreSQL, created weeks ahead (tracing.partitions).
+        "partitions-ensure": {
+            "task": "tracing.partitions_ensure",
+            "schedule": 86_400.0,
+            "options": {"expires": 86_400.0},
         },
         "monitors-dispatch": {
             "task": "monitors.dispatch",

@@ -225,6 +225,11 @@ EVALHUB_RUN_SHARD_ITEMS = env_int("EVALHUB_RUN_SHARD_ITEMS", 0, minimum=0)
 # without a limit of their own; 0 keeps them forever. The pass runs on beat this often.
 EVALHUB_RETENTION_DAYS = env_int("EVALHUB_RETENTION_DAYS", 0, minimum=0)
 EVALHUB_RETENTION_SWEEP_SECONDS = env_int("EVALHUB_RETENTION_SWEEP_SECONDS", 3600, minimum=60)
+# The span table's time partitions on PostgreSQL (tracing.partitions): days a partition covers
+# (7: a week from Monday, UTC; 0: one table, as on SQLite), and how many partitions beat keeps
+# created past the current one (daily).
+EVALHUB_SPAN_PARTITION_DAYS = env_int("EVALHUB_SPAN_PARTITION_DAYS", 7, minimum=0)
+EVALHUB_SPAN_PARTITIONS_AHEAD = env_int("EVALHUB_SPAN_PARTITIONS_AHEAD", 4, minimum=1)
 EVALHUB_TASK_LATE_COMMIT_SECONDS = env_int("EVALHUB_TASK_LATE_COMMIT_SECONDS", 120, minimum=0)
 # Monitors and automations (evalhub.monitors).
 EVALHUB_MONITORS_TICK_SECONDS = env_int("EVALHUB_MONITORS_TICK_SECONDS", 15, minimum=1)

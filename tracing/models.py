@@ -120,7 +120,10 @@ class Span(models.Model):
     session = models.ForeignKey(
         Session, null=True, blank=True, on_delete=models.SET_NULL, related_name="spans"
     )
-    span_id = models.CharField(max_length=32, unique=True)
+    # Unique with ``start_time`` (``span_unique_id_start``): on PostgreSQL the table is
+    # partitioned by ``start_time`` (``tracing.partitions``), and a partitioned table's unique
+    # keys must include the partition key. Lookups by ``span_id`` alone use that index too.
+    span_id = models.CharField(max_length=32)
     parent_id = models.CharField(max_length=32, null=True, blank=True)
     name = models.CharField(max_length=1024)
     # Free text: any kind a span names, not only ``SpanKind``'s (see there).
@@ -152,6 +155,9 @@ class Span(models.Model):
     ingested_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["span_id", "start_time"], name="span_unique_id_start")
+        ]
         indexes = [
             models.Index(fields=["project", "-start_time", "-id"], name="span_project_newest"),
             models.Index(

@@ -82,8 +82,10 @@ class LabelingQueueItem(models.Model):
 
     queue = models.ForeignKey(LabelingQueue, on_delete=models.CASCADE, related_name="items")
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    # No database constraint: the span table is partitioned on PostgreSQL (tracing.partitions);
+    # Django's collector still deletes the item with its span.
     span = models.ForeignKey(
-        Span, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+        Span, null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_constraint=False
     )
     trace = models.ForeignKey(
         Trace, null=True, blank=True, on_delete=models.CASCADE, related_name="+"

@@ -80,7 +80,10 @@ class AlignmentItem(models.Model):
     run = models.ForeignKey(AlignmentRun, on_delete=models.CASCADE, related_name="items")
     target_kind = models.CharField(max_length=8)  # SPAN / TRACE / SESSION
     target_key = models.CharField(max_length=255)
-    span = models.ForeignKey("tracing.Span", null=True, on_delete=models.SET_NULL, related_name="+")
+    # No database constraint: the span table is partitioned on PostgreSQL (tracing.partitions).
+    span = models.ForeignKey(
+        "tracing.Span", null=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False
+    )
     human_label = models.CharField(max_length=255)
     current_label = models.CharField(max_length=255, null=True, blank=True)
     current_version = models.PositiveIntegerField(null=True, blank=True)

@@ -268,7 +268,8 @@ class AutomationHit(models.Model):
     """A span an automation acted on: one row per span and rule, so it acts once."""
 
     automation = models.ForeignKey(Automation, on_delete=models.CASCADE, related_name="hits")
-    span = models.ForeignKey(Span, on_delete=models.CASCADE, related_name="+")
+    # No database constraint: the span table is partitioned on PostgreSQL (tracing.partitions).
+    span = models.ForeignKey(Span, on_delete=models.CASCADE, related_name="+", db_constraint=False)
     day = models.DateField()
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -38,6 +38,9 @@ class RetentionSweep(models.Model):
     annotations = models.PositiveBigIntegerField(default=0)
     queue_items = models.PositiveIntegerField(default=0)
     dataset_examples_kept = models.PositiveIntegerField(default=0)
+    # The span partitions dropped whole (PostgreSQL), comma-separated; their spans are counted
+    # in ``spans`` (tracing.partitions, evalhub.retention.partitions).
+    partitions = models.TextField(blank=True, default="")
     started_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
 

@@ -13,6 +13,10 @@ on them is handled explicitly, and counted on the pass's ``RetentionSweep`` row 
 Each batch of ``BATCH_TRACES`` traces is one transaction, so no transaction holds a huge delete
 and memory stays bounded however old and large the project is; an interrupted pass leaves
 whole traces, and the next one deletes the rest.
+
+On PostgreSQL the sweep first drops the span partitions older than every project's limit
+(``evalhub.retention.partitions``): their spans go without a DELETE, and the batches then
+delete the traces left behind.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from annotations.datasets.models import DatasetExample
 from annotations.models import Annotation
 from annotations.queues.models import LabelingQueueItem
 from evalhub.retention.models import RetentionPolicy, RetentionSweep
+from evalhub.retention.partitions import Dropped, partitions_retire
 from evalhub.retention.selectors import retention_days
 from tracing.models import Project, Span, Trace
 from tracing.store.services import sessions_recompute
@@ -90,15 +95,35 @@ def _batch_delete(sweep: RetentionSweep, trace_pks: list[int]) -> None:
 
 
 def retention_apply(
-    *, project: Project, days: int, now: datetime | None = None, batch: int = BATCH_TRACES
+    *,
+    project: Project,
+    days: int,
+    now: datetime | None = None,
+    batch: int = BATCH_TRACES,
+    dropped: Dropped | None = None,
 ) -> RetentionSweep:
     """Delete ``project``'s traces that ended more than ``days`` days before ``now``. Must not
-    be called inside a transaction (each batch commits on its own)."""
+    be called inside a transaction (each batch commits on its own). ``dropped``: what span
+    partitions dropped just before took from the project (counted on its sweep)."""
     if days <= 0:
         raise ValueError("days: must be 1 or more")
     now = now or timezone.now()
     cutoff = now - timedelta(days=days)
-    sweep = RetentionSweep.objects.create(project=project, days=days, cutoff=cutoff)
+    dropped = dropped or Dropped()
+    sweep = RetentionSweep.objects.create(
+        project=project,
+        days=days,
+        cutoff=cutoff,
+        partitions=",".join(dropped.partitions),
+        spans=dropped.spans,
+        annotations=dropped.annotations,
+        queue_items=dropped.queue_items,
+        dataset_examples_kept=dropped.dataset_examples_kept,
+    )
+    # Traces whose spans all went with a dropped partition though they ended after its end.
+    for start in range(0, len(dropped.emptied_traces), batch):
+        with transaction.atomic():
+            _batch_delete(sweep, dropped.emptied_traces[start : start + batch])
     old = Trace.objects.filter(_old_traces(project, cutoff)).order_by("id")
     last = 0
     while True:
@@ -110,27 +135,32 @@ def retention_apply(
             _batch_delete(sweep, pks)
     sweep.finished_at = timezone.now()
     sweep.save(update_fields=["finished_at"])
-    if sweep.traces:
+    if sweep.traces or sweep.spans:
         logger.info(
             "retention: project %s, %s days (before %s): deleted %s traces, %s spans, "
             "%s sessions, %s annotations, %s labeling-queue items; kept %s dataset examples "
-            "taken from deleted spans",
+            "taken from deleted spans; span partitions dropped: %s",
             project.name, days, cutoff.isoformat(), sweep.traces, sweep.spans, sweep.sessions,
             sweep.annotations, sweep.queue_items, sweep.dataset_examples_kept,
+            sweep.partitions or "none",
         )  # fmt: skip
     return sweep
 
 
 def retention_sweep(*, now: datetime | None = None) -> list[RetentionSweep]:
-    """One pass over every project with a limit (its own, else the default)."""
+    """One pass over every project with a limit (its own, else the default): first the span
+    partitions older than every limit (PostgreSQL), then each project's batches."""
     now = now or timezone.now()
+    dropped = partitions_retire(now=now)
     sweeps = []
     for project in Project.objects.order_by("id"):
         days = retention_days(project=project)
         if days <= 0:
             continue
         has_old = Trace.objects.filter(_old_traces(project, now - timedelta(days=days)))
-        if not has_old.exists():
+        if project.pk not in dropped and not has_old.exists():
             continue
-        sweeps.append(retention_apply(project=project, days=days, now=now))
+        sweeps.append(
+            retention_apply(project=project, days=days, now=now, dropped=dropped.get(project.pk))
+        )
     return sweeps

@@ -1,5 +1,6 @@
 """Fast span inserts. PostgreSQL: COPY into a per-connection staging table, then one
-``INSERT … SELECT … ON CONFLICT (span_id) DO NOTHING``. Other databases: ``bulk_create``.
+``INSERT … SELECT … ON CONFLICT (span_id, start_time) DO NOTHING`` (the unique key of
+the partitioned table, ``tracing.partitions``). Other databases: ``bulk_create``.
 
 Values travel as COPY data or bound parameters; table and column names come from the model.
 """
@@ -73,7 +74,7 @@ def spans_insert(rows: Sequence[dict[str, Any]]) -> bool:
         _copy_rows(cursor, _STAGE, column_list, rows)
         cursor.execute(
             f"INSERT INTO {table} ({column_list}) "  # noqa: S608 (model names only)
-            f"SELECT {column_list} FROM {_STAGE} ON CONFLICT (span_id) DO NOTHING"
+            f"SELECT {column_list} FROM {_STAGE} ON CONFLICT (span_id, start_time) DO NOTHING"
         )
         cursor.execute(f"TRUNCATE {_STAGE}")
         return False

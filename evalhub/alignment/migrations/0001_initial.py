@@ -62,7 +62,7 @@ class Migration(migrations.Migration):
                 ('prompt_tokens', models.PositiveIntegerField(blank=True, null=True)),
                 ('completion_tokens', models.PositiveIntegerField(blank=True, null=True)),
                 ('latency_ms', models.FloatField(blank=True, null=True)),
-                ('span', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='tracing.span')),
+                ('span', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='tracing.span', db_constraint=False)),
                 ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='items', to='alignment.alignmentrun')),
             ],
             options={

@@ -156,7 +156,7 @@ class Migration(migrations.Migration):
                 ('day', models.DateField()),
                 ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
                 ('automation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='hits', to='monitors.automation')),
-                ('span', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tracing.span')),
+                ('span', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tracing.span', db_constraint=False)),
             ],
             options={
                 'indexes': [models.Index(fields=['automation', 'day'], name='automation_hit_day')],

@@ -1,3 +1,4 @@
+import re
 from datetime import timedelta
 
 import pytest
@@ -105,8 +106,17 @@ def test_span_list_first_page_uses_the_newest_index():
             plan = " ".join(row[0] for row in cursor.fetchall())
             cursor.execute("RESET enable_seqscan")
             cursor.execute("RESET enable_sort")
-            assert "span_project_newest" in plan or "span_project_roots" in plan, plan
-            assert "Sort" not in plan
+            # The table is partitioned by time: the partitions' indexes of these serve it, in
+            # a Merge Append that keeps their order (no Sort node).
+            cursor.execute(
+                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                "WHERE i.inhparent IN ('span_project_newest'::regclass, "
+                "'span_project_roots'::regclass)"
+            )
+            names = {"span_project_newest", "span_project_roots"}
+            names |= {row[0] for row in cursor.fetchall()}
+            assert any(name in plan for name in names), plan
+            assert not re.search(r"(^|->)\s*Sort\s+\(", plan), plan
 
 
 @pytest.mark.django_db
