@@ -172,7 +172,7 @@ def partitions_ensure(*, ahead: int | None = None, now: datetime | None = None) 
             f"SELECT DISTINCT date_bin(%s, start_time, %s) FROM {DEFAULT} "  # noqa: S608
             "WHERE start_time >= %s AND start_time < %s",
             [
-                timedelta(days=days),
+                timedelta(days=days),  # type: ignore[list-item]  # psycopg sends an interval
                 _ORIGIN,
                 current - timedelta(days=days * MAX_PAST_PERIODS),
                 starts[-1] + timedelta(days=days),
