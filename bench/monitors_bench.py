@@ -259,14 +259,17 @@ def join_shapes() -> None:
     """Label rate over a window, the results' join bounded by the window's span ids (the
     checks' way) and unbounded (the bound made vacuous: the plan they had before), one after
     the other 10 times, p50/p95 in ms."""
-    from django.db.models import Count, Q
+    from django.db.models import Count, Max, Q
     from django.utils import timezone
 
     from annotations.models import AnnotatorKind
     from evalhub.monitors.metrics import _result_rows, span_id_bounds, window_spans
+    from tracing.models import Span
     from tracing.query import compile_filter
 
-    end = timezone.now().replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    # The hour before the newest span (the data may have been loaded a while ago).
+    newest = Span.objects.filter(project_id=1).aggregate(last=Max("start_time"))["last"]
+    end = (newest or timezone.now()).replace(minute=0, second=0, microsecond=0)
     kinds = (AnnotatorKind.LLM, AnnotatorKind.CODE)
     print("label rate, bounded join vs unbounded (ms): window, p50 / p95 each")
     for window in (3600, 86400):
