@@ -26,6 +26,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.database import ensure_database  # noqa: E402
+
 DB = os.environ.get("EVALHUB_BENCH_DB", "evalhub_calib_bench")
 PAIRS = 100_000
 LABELS = ("correct", "incorrect", "partial")
@@ -52,18 +55,6 @@ def pure(runs: int = 7) -> tuple[float, float]:
         timings.append(time.perf_counter() - started)
     assert result.pairs == PAIRS and len(result.versions[0].buckets) == 30
     return statistics.median(timings), max(timings)
-
-
-def ensure_database(reload: bool) -> None:
-    import psycopg
-
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB]).fetchone()
-        if reload and exists:
-            conn.execute(f'DROP DATABASE "{DB}" WITH (FORCE)')
-            exists = None
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{DB}"')
 
 
 def load() -> None:
@@ -157,7 +148,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.db:
         os.environ["DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:5432/{DB}"
-        ensure_database(args.reload)
+        ensure_database(DB, args.reload)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalhub.settings")
     import django
 

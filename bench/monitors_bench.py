@@ -32,26 +32,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.database import ensure_database  # noqa: E402
+
 DB = os.environ.get("EVALHUB_BENCH_DB", "evalhub_monitors_bench")
 os.environ["DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:5432/{DB}"
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalhub.settings")
 
 TRACES = 200_000
 SPAN_SECONDS = 7 * 86400 / TRACES  # one trace every ~3 s over 7 days
-
-
-def ensure_database(reload: bool) -> bool:
-    """Create the database; True when it must be loaded."""
-    import psycopg
-
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB]).fetchone()
-        if reload and exists:
-            conn.execute(f'DROP DATABASE "{DB}" WITH (FORCE)')
-            exists = None
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{DB}"')
-        return not exists
 
 
 LOAD_SQL = [
@@ -350,7 +339,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--reload", action="store_true")
     args = parser.parse_args()
-    fresh = ensure_database(args.reload)
+    fresh = ensure_database(DB, args.reload)
     import django
 
     django.setup()

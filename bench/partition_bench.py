@@ -34,6 +34,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.database import ensure_database  # noqa: E402
+
 DB = os.environ.get("EVALHUB_BENCH_DB", "evalhub_bench_partition")
 os.environ["DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:5432/{DB}"
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalhub.settings")
@@ -55,18 +58,6 @@ FROM tracing_span s JOIN tracing_trace b ON b.id = s.trace_id
 JOIN tracing_trace t ON t.trace_id = md5(b.trace_id || %(k)s)
 WHERE s.id <= %(spans)s
 """
-
-
-def ensure_database(reload: bool) -> None:
-    import psycopg
-
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB]).fetchone()
-        if reload and exists:
-            conn.execute(f'DROP DATABASE "{DB}" WITH (FORCE)')
-            exists = None
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{DB}"')
 
 
 def bodies(spans: int, days: int, per_request: int = 5000) -> Iterator[bytes]:
@@ -150,7 +141,7 @@ def _indexes_restore(cursor: Any) -> None:
 
 
 def load(args: argparse.Namespace) -> None:
-    ensure_database(args.reload)
+    ensure_database(DB, args.reload)
     import django
 
     django.setup()

@@ -22,6 +22,9 @@ from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.database import ensure_database  # noqa: E402
+
 DB = os.environ.get("EVALHUB_BENCH_DB", "evalhub_bench_query")  # another name: parallel checkouts
 os.environ["DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:5432/{DB}"
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalhub.settings")
@@ -33,18 +36,6 @@ QUERIES = {
     "metadata.region = 'us-west'": "metadata.region = 'us-west'",
     "eval.Correctness.label = 'incorrect'": "eval.Correctness.label = 'incorrect'",
 }
-
-
-def ensure_database(reload: bool) -> None:
-    import psycopg
-
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB]).fetchone()
-        if reload and exists:
-            conn.execute(f'DROP DATABASE "{DB}" WITH (FORCE)')
-            exists = None
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{DB}"')
 
 
 def load(spans: int) -> None:
@@ -148,7 +139,7 @@ def main() -> None:
         "--no-export", action="store_true", help="skip the Parquet export (at 10M spans: long)"
     )
     args = parser.parse_args()
-    ensure_database(args.reload)
+    ensure_database(DB, args.reload)
     import django
 
     django.setup()

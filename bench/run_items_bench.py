@@ -22,6 +22,9 @@ from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.database import ensure_database  # noqa: E402
+
 DB = "evalhub_bench_runs"
 os.environ["DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:5432/{DB}"
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalhub.settings")
@@ -29,18 +32,6 @@ os.environ.setdefault("ALLOWED_HOSTS", "testserver")
 
 ITEMS = {"span": 72, "trace": 72, "session": 20}
 TABS = {"span": "spans", "trace": "traces", "session": "sessions"}
-
-
-def ensure_database(reload: bool) -> None:
-    import psycopg
-
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB]).fetchone()
-        if reload and exists:
-            conn.execute(f'DROP DATABASE "{DB}" WITH (FORCE)')
-            exists = None
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{DB}"')
 
 
 def load(spans: int) -> None:
@@ -181,7 +172,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--reload", action="store_true")
     args = parser.parse_args()
-    ensure_database(args.reload)
+    ensure_database(DB, args.reload)
     import django
 
     django.setup()
