@@ -29,6 +29,7 @@ from evalhub.calibration.selectors import (
     evaluator_calibration,
 )
 from evalhub.calibration.stats import Calibration
+from evalhub.evaluators.models import Evaluator
 from evalhub.evaluators.selectors import evaluator_get
 from evalhub.tasks.models import Task
 from evalhub.tasks.services import DEFAULT_MAX_ITEMS, MAX_ITEMS_LIMIT
@@ -242,6 +243,22 @@ def _task(task_id: int) -> Task:
     return task
 
 
+def _queue_and_evaluator(
+    queue_id: int, evaluator_ident: str | None
+) -> tuple[LabelingQueue, Evaluator | None]:
+    """The queue a body names (404 naming ``queue_id``) and its optional judge (404 naming
+    ``evaluator``)."""
+    queue = LabelingQueue.objects.filter(pk=queue_id).first()
+    if queue is None:
+        raise HttpError(404, f"queue_id: no queue {queue_id}")
+    if evaluator_ident is None:
+        return queue, None
+    evaluator = evaluator_get(evaluator_ident)
+    if evaluator is None:
+        raise HttpError(404, f"evaluator: no evaluator {evaluator_ident!r}")
+    return queue, evaluator
+
+
 @router.put("/tasks/{task_id}/calibration-sampling", response=SamplingOut)
 def calibration_sampling_put(
     request: HttpRequest, task_id: int, body: SamplingIn
@@ -249,14 +266,7 @@ def calibration_sampling_put(
     """Send a share of the task's judged items, stratified by the judge's label, into a
     labeling queue from now on."""
     task = _task(task_id)
-    queue = LabelingQueue.objects.filter(pk=body.queue_id).first()
-    if queue is None:
-        raise HttpError(404, f"queue_id: no queue {body.queue_id}")
-    evaluator = None
-    if body.evaluator is not None:
-        evaluator = evaluator_get(body.evaluator)
-        if evaluator is None:
-            raise HttpError(404, f"evaluator: no evaluator {body.evaluator!r}")
+    queue, evaluator = _queue_and_evaluator(body.queue_id, body.evaluator)
     try:
         config = calibration_sampling_set(
             task=task,
@@ -367,14 +377,7 @@ def disagreement_routing_put(request: HttpRequest, task_id: int, body: RoutingIn
     """From now on, as labels arrive on the task's items, route its disagreements (judge vs
     person and/or person vs person) into a review queue."""
     task = _task(task_id)
-    queue = LabelingQueue.objects.filter(pk=body.queue_id).first()
-    if queue is None:
-        raise HttpError(404, f"queue_id: no queue {body.queue_id}")
-    evaluator = None
-    if body.evaluator is not None:
-        evaluator = evaluator_get(body.evaluator)
-        if evaluator is None:
-            raise HttpError(404, f"evaluator: no evaluator {body.evaluator!r}")
+    queue, evaluator = _queue_and_evaluator(body.queue_id, body.evaluator)
     try:
         routing = disagreement_routing_set(
             task=task, queue=queue, judge=body.judge, people=body.people, evaluator=evaluator
