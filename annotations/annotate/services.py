@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import models, transaction
 
 from annotations.models import (
@@ -80,7 +80,7 @@ def annotation_person_save(
     target_kind: str,
     target_id: str,
     config: AnnotationConfig,
-    user: AbstractBaseUser,
+    user: User,
     label: str | None = None,
     score: float | None = None,
     explanation: str | None = None,

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -187,7 +187,7 @@ def _lock(dataset: Dataset) -> None:
     Dataset.objects.select_for_update().filter(pk=dataset.pk).values_list("pk").get()
 
 
-def _user(user: AbstractBaseUser | None) -> Any:
+def _user(user: User | None) -> Any:
     return user if user is not None and user.is_authenticated else None
 
 
@@ -201,7 +201,7 @@ def dataset_create(
     *,
     name: str,
     description: str = "",
-    user: AbstractBaseUser | None = None,
+    user: User | None = None,
     spans: Sequence[int] = (),
     source: SourceKind = "span",
     expected_output_from: str | None = None,
@@ -247,7 +247,7 @@ def dataset_examples_add_by_name(
     spans: Sequence[int],
     source: SourceKind = "span",
     expected_output_from: str | None = None,
-    user: AbstractBaseUser | None = None,
+    user: User | None = None,
 ) -> DatasetAdded:
     """Add examples to the dataset named ``name``, creating it when there is none (the trace
     browser's "Add to dataset": pick a dataset or type a new name). Raises as

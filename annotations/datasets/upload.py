@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from annotations.datasets.models import Dataset, DatasetExample, DatasetVersion
@@ -246,7 +246,7 @@ def dataset_upload(
     rows: Sequence[UploadRow],
     action: str = "create",
     description: str | None = None,
-    user: AbstractBaseUser | None = None,
+    user: User | None = None,
 ) -> Uploaded:
     """Store ``rows`` as one new version of the dataset ``name`` (see the module doc for the
     actions). Raises ``UploadInvalid``, ``DatasetInvalid``, ``DatasetNameTaken``."""

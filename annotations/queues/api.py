@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Q
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
@@ -150,7 +150,7 @@ class ProgressResponse(Schema):
     data: ProgressOut
 
 
-def _user(request: HttpRequest) -> AbstractBaseUser | AnonymousUser:
+def _user(request: HttpRequest) -> User | AnonymousUser:
     return request_user(request) or AnonymousUser()
 
 
@@ -190,7 +190,7 @@ def _configs(names: list[str]) -> list[AnnotationConfig]:
     return found
 
 
-def _assignees(usernames: list[str]) -> list[AbstractBaseUser]:
+def _assignees(usernames: list[str]) -> list[User]:
     user_model = get_user_model()
     wanted = [name.strip() for name in usernames if isinstance(name, str) and name.strip()]
     found = list(
@@ -239,7 +239,7 @@ def annotation_queues_create(request: HttpRequest, body: QueueIn) -> dict[str, A
             assignment_mode=body.assignment_mode,
             configs=configs,
             assignees=assignees,
-            user=user if isinstance(user, AbstractBaseUser) else None,
+            user=user if isinstance(user, User) else None,
         )
     except QueueNameTaken as exc:
         raise HttpError(409, str(exc)) from None

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, Substr
 from django.utils import timezone
@@ -41,7 +41,7 @@ from annotations.queues.models import (
 from evalhub.identity.roles import is_annotator
 from tracing.models import Span
 
-AnyUser = AbstractBaseUser | AnonymousUser
+AnyUser = User | AnonymousUser
 ITEM_STATES: Final = (ItemState.PENDING, ItemState.COMPLETED, ItemState.SKIPPED)
 PREVIEW_CHARS: Final = 240  # of an item's input and output in the queue's list
 # The trace browser tab whose rows can go to a queue of each kind.
@@ -235,7 +235,7 @@ def queue_item_rows(
     *,
     queue: LabelingQueue,
     state: str | None = None,
-    assignee: AbstractBaseUser | None = None,
+    assignee: User | None = None,
 ) -> QuerySet[LabelingQueueItem]:
     """The queue's items by id, each annotated with ``target_key``, ``title``, ``n_reviewed``
     and ``n_completed`` (the reviews that count) — for ``queue_item_rows_page``.

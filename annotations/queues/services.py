@@ -19,7 +19,7 @@ from typing import Any, Final
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import models, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
@@ -174,7 +174,7 @@ def _save_queue(
     queue: LabelingQueue,
     cleaned: _CleanedQueue,
     configs: Sequence[AnnotationConfig],
-    assignees: Sequence[AbstractBaseUser],
+    assignees: Sequence[User],
 ) -> LabelingQueue:
     name_free(LabelingQueue, cleaned.name, pk=queue.pk, taken=QueueNameTaken)
     for attr in _CleanedQueue.__slots__:
@@ -192,10 +192,10 @@ def queue_create(
     name: str,
     item_kind: str,
     configs: Sequence[AnnotationConfig],
-    assignees: Sequence[AbstractBaseUser] = (),
+    assignees: Sequence[User] = (),
     assignment_mode: str = AssignmentMode.ALL,
     instructions: str | None = None,
-    user: AbstractBaseUser | None = None,
+    user: User | None = None,
     hide_machine_results: bool = False,
 ) -> LabelingQueue:
     """Create a queue. Raises ``QueueInvalid`` naming the field (name, item_kind,
@@ -219,7 +219,7 @@ def queue_update(
     name: str,
     item_kind: str,
     configs: Sequence[AnnotationConfig],
-    assignees: Sequence[AbstractBaseUser],
+    assignees: Sequence[User],
     assignment_mode: str,
     instructions: str | None = None,
     hide_machine_results: bool | None = None,
@@ -451,7 +451,7 @@ def queue_items_add_from_filter(
 # --- labelling --------------------------------------------------------------------------------
 
 
-def _take(item_pk: int, *, queue: LabelingQueue, user: AbstractBaseUser, now: datetime) -> bool:
+def _take(item_pk: int, *, queue: LabelingQueue, user: User, now: datetime) -> bool:
     """Reserve the item for ``user`` unless someone else holds it; let go of their others."""
     until = now + timedelta(seconds=reservation_seconds())
     taken = (
@@ -468,7 +468,7 @@ def _take(item_pk: int, *, queue: LabelingQueue, user: AbstractBaseUser, now: da
 
 @transaction.atomic
 def queue_item_next(
-    *, queue: LabelingQueue, user: AbstractBaseUser, state: str = ItemState.PENDING
+    *, queue: LabelingQueue, user: User, state: str = ItemState.PENDING
 ) -> LabelingQueueItem | None:
     """Reserve and return ``user``'s next item: the one they hold if still to do, else the
     first (by id) nobody else holds. ``state=SKIPPED`` goes through what they skipped.
@@ -487,7 +487,7 @@ def queue_item_next(
 
 
 @transaction.atomic
-def queue_item_reserve(*, item: LabelingQueueItem, user: AbstractBaseUser) -> bool:
+def queue_item_reserve(*, item: LabelingQueueItem, user: User) -> bool:
     """Reserve ``item`` for ``user`` (who opened it); False when someone else holds it or it
     is not theirs to label."""
     if not queue_item_can_label(item=item, user=user):
@@ -497,7 +497,7 @@ def queue_item_reserve(*, item: LabelingQueueItem, user: AbstractBaseUser) -> bo
     return taken
 
 
-def _lock_for(item: LabelingQueueItem, user: AbstractBaseUser) -> None:
+def _lock_for(item: LabelingQueueItem, user: User) -> None:
     """Lock the item's row and check ``user`` may write to it now.
 
     The row lock orders concurrent writers of one item: the second one waits for the first to
@@ -519,7 +519,7 @@ def _lock_for(item: LabelingQueueItem, user: AbstractBaseUser) -> None:
         )
 
 
-def _refuse_if_done_by_other(item: LabelingQueueItem, user: AbstractBaseUser) -> None:
+def _refuse_if_done_by_other(item: LabelingQueueItem, user: User) -> None:
     """In an open queue one completion finishes an item: refuse a second person's answers
     (call with the item's row locked, see ``_lock_for``)."""
     first = (
@@ -533,7 +533,7 @@ def _refuse_if_done_by_other(item: LabelingQueueItem, user: AbstractBaseUser) ->
         raise QueueItemAlreadyDone(by=first.user.get_username())
 
 
-def _review_set(item: LabelingQueueItem, user: AbstractBaseUser, state: str) -> None:
+def _review_set(item: LabelingQueueItem, user: User, state: str) -> None:
     now = timezone.now()
     review, created = LabelingQueueReview.objects.get_or_create(
         item=item, user=user, defaults={"state": state, "created_at": now, "updated_at": now}
@@ -581,7 +581,7 @@ def _clean_answers(
 
 @transaction.atomic
 def queue_item_submit(
-    *, item: LabelingQueueItem, user: AbstractBaseUser, answers: Mapping[str, Any]
+    *, item: LabelingQueueItem, user: User, answers: Mapping[str, Any]
 ) -> list[Annotation]:
     """Write ``user``'s answers (config name → label, number or text) as human annotations on
     the item's target (source APP, identifier the username) and mark the item completed for
@@ -618,7 +618,7 @@ def queue_item_submit(
 
 
 @transaction.atomic
-def queue_item_skip(*, item: LabelingQueueItem, user: AbstractBaseUser) -> str:
+def queue_item_skip(*, item: LabelingQueueItem, user: User) -> str:
     """Pass over the item: SKIPPED for ``user`` unless they already completed it (their labels
     stay). Returns the item's state for them."""
     _lock_for(item, user)

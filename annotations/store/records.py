@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from numbers import Real
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from annotations.models import (
@@ -192,7 +192,7 @@ def evaluation_records_upsert(
     *,
     project: Project,
     records: Sequence[Mapping[str, Any]],
-    user: AbstractBaseUser | None = None,
+    user: User | None = None,
 ) -> list[Annotation]:
     """Write the evaluations and annotations in dataframe-shaped ``records`` into ``project``.
 

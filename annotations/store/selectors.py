@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import F, Model, OrderBy, Q, QuerySet
 from django.db.models.functions import Coalesce
 
@@ -127,7 +127,7 @@ class AnnotatePanel:
 
 
 def annotate_panel_get(
-    *, target: AnnotationTarget, user: AbstractBaseUser | AnonymousUser, names: Sequence[str] = ()
+    *, target: AnnotationTarget, user: User | AnonymousUser, names: Sequence[str] = ()
 ) -> AnnotatePanel:
     """The annotate form of a span, trace or session: each rubric enabled for its project (or
     only those in ``names``), with ``user``'s annotation under it (identified by the username)

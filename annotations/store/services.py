@@ -10,7 +10,7 @@ from datetime import datetime
 from numbers import Real
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import models, transaction
 from django.utils import timezone
 
@@ -240,7 +240,7 @@ def annotations_upsert(
     *,
     items: Sequence[AnnotationInput],
     source: str = AnnotationSource.API,
-    user: AbstractBaseUser | None = None,
+    user: User | None = None,
     project: Project | None = None,
     merge: bool = False,
     span_window: SpanWindow | None = None,

@@ -9,7 +9,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from annotations.agreement import TRACE, rating_pairs
@@ -107,7 +107,7 @@ def item_spans(project: Project, items: list[LabelledItem]) -> dict[tuple[str, s
 
 
 def draft_clean(
-    *, evaluator: Evaluator, draft: Any, user: AbstractBaseUser | None, admin: bool | None = None
+    *, evaluator: Evaluator, draft: Any, user: User | None, admin: bool | None = None
 ) -> dict[str, Any]:
     """The validated draft definition (the rules of saving a version); raises
     ``AlignmentInvalid`` naming the field."""
@@ -129,7 +129,7 @@ def alignment_estimate(
     evaluator: Evaluator,
     project: Project,
     draft: Any,
-    user: AbstractBaseUser | None = None,
+    user: User | None = None,
     admin: bool | None = None,
     max_items: int = DEFAULT_ITEMS,
 ) -> Estimate:
@@ -166,7 +166,7 @@ def alignment_run_create(
     evaluator: Evaluator,
     project: Project,
     draft: Any,
-    user: AbstractBaseUser | None = None,
+    user: User | None = None,
     admin: bool | None = None,
     max_items: int = DEFAULT_ITEMS,
 ) -> AlignmentRun:
@@ -213,7 +213,7 @@ def alignment_run_create(
 
 @transaction.atomic
 def alignment_save(
-    *, run: AlignmentRun, user: AbstractBaseUser | None = None, admin: bool | None = None
+    *, run: AlignmentRun, user: User | None = None, admin: bool | None = None
 ) -> EvaluatorVersion:
     """Save the run's draft as the evaluator's next version (the same definition saved twice
     is one version). Raises ``AlignmentInvalid`` while the run is not completed."""
@@ -227,7 +227,7 @@ def alignment_save(
 
 
 def alignment_golden_dataset(
-    *, run: AlignmentRun, name: str, user: AbstractBaseUser | None = None
+    *, run: AlignmentRun, name: str, user: User | None = None
 ) -> DatasetAdded:
     """Copy the run's items — with their labels, people's and the evaluator's — into the
     dataset ``name`` (created when there is none): golden examples whose expected output is

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -25,7 +25,7 @@ _EVALUATOR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
 def evaluator_config_check(
-    config: dict[str, Any], user: AbstractBaseUser | None, admin: bool | None
+    config: dict[str, Any], user: User | None, admin: bool | None
 ) -> dict[str, Any]:
     """The validated definition: the rules a definition passes before it becomes a version
     (the alignment workspace checks a draft with them too). Custom code needs an admin: ``admin`` says whether the caller
@@ -54,7 +54,7 @@ def evaluator_create(
     name: str,
     config: dict[str, Any],
     description: str = "",
-    user: AbstractBaseUser | None = None,
+    user: User | None = None,
     template_key: str = "",
     admin: bool | None = None,
 ) -> Evaluator:
@@ -89,7 +89,7 @@ def evaluator_create(
 def evaluator_update(
     *,
     evaluator: Evaluator,
-    user: AbstractBaseUser | None = None,
+    user: User | None = None,
     description: str | None = None,
     config: dict[str, Any] | None = None,
     admin: bool | None = None,
@@ -121,7 +121,7 @@ def evaluator_create_from_template(
     *,
     key: str,
     name: str | None = None,
-    user: AbstractBaseUser | None = None,
+    user: User | None = None,
     provider_id: int | None = None,
 ) -> Evaluator:
     """A new LLM judge copied from library template ``key``."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -71,7 +71,7 @@ def experiment_create(
     description: str | None = None,
     repetitions: int = 1,
     metadata: Mapping[str, Any] | None = None,
-    user: AbstractBaseUser | None = None,
+    user: User | None = None,
     kind: str = ExperimentKind.SDK,
     **prompt_settings: Any,
 ) -> Experiment:
@@ -430,7 +430,7 @@ def prompt_experiment_start(
     name: str | None = None,
     repetitions: int = 1,
     concurrency: int = 8,
-    user: AbstractBaseUser | None = None,
+    user: User | None = None,
 ) -> Experiment:
     """Create a prompt experiment and run it on Celery (after the commit). Raises
     ``ExperimentInvalid`` (a variable mapped to no example field), ``VersionGone``."""

@@ -25,7 +25,7 @@ import enum
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 
 from evalhub.identity.models import ApiKeyScope
 
@@ -89,7 +89,7 @@ ROLE_MAX_SCOPE: Final[dict[Role, str]] = {
 SCOPE_ORDER: Final = (ApiKeyScope.INGEST, ApiKeyScope.READ, ApiKeyScope.WRITE, ApiKeyScope.ADMIN)
 
 
-def user_role(user: AbstractBaseUser | AnonymousUser | None) -> Role | None:
+def user_role(user: User | AnonymousUser | None) -> Role | None:
     """The role of an active, signed-in ``user``; None for anyone else."""
     if user is None or not user.is_authenticated or not getattr(user, "is_active", False):
         return None
@@ -102,7 +102,7 @@ def user_role(user: AbstractBaseUser | AnonymousUser | None) -> Role | None:
     return Role.ADMIN if getattr(user, "is_staff", False) else Role.MEMBER
 
 
-def user_is_admin(user: AbstractBaseUser | AnonymousUser | None) -> bool:
+def user_is_admin(user: User | AnonymousUser | None) -> bool:
     return user_role(user) == Role.ADMIN
 
 
@@ -119,7 +119,7 @@ class Principal:
     """Who is calling: a signed-in person (``key`` None), an API key (with its user, if any),
     or nobody (both None)."""
 
-    user: AbstractBaseUser | None = None
+    user: User | None = None
     key: ApiKey | None = None
 
     @property

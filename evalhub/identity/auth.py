@@ -23,7 +23,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
@@ -77,7 +77,7 @@ def request_principal(request: HttpRequest) -> Principal:
     return getattr(request, _PRINCIPAL_ATTR, None) or _session_principal(request)
 
 
-def request_user(request: HttpRequest) -> AbstractBaseUser | None:
+def request_user(request: HttpRequest) -> User | None:
     """The person calling: the signed-in user, or the owner of the request's API key (None for
     a key without one, or nobody)."""
     return request_principal(request).user

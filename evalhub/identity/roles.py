@@ -12,20 +12,20 @@ from __future__ import annotations
 
 from typing import Final
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
+from django.contrib.auth.models import AnonymousUser, Group, User
 from django.db import transaction
 
 ANNOTATOR_GROUP: Final = "annotator"
 _CACHE_ATTR: Final = "_evalhub_is_annotator"
 
 
-def is_annotator(user: AbstractBaseUser | AnonymousUser | None) -> bool:
+def is_annotator(user: User | AnonymousUser | None) -> bool:
     """Whether ``user`` has the annotator role (a superuser never has it). Cached on ``user``."""
     if user is None or not user.is_authenticated or getattr(user, "is_superuser", False):
         return False
     cached = getattr(user, _CACHE_ATTR, None)
     if cached is None:
-        cached = user.groups.filter(name=ANNOTATOR_GROUP).exists()  # type: ignore[attr-defined]  # auth.User's groups; typed AbstractBaseUser here
+        cached = user.groups.filter(name=ANNOTATOR_GROUP).exists()
         setattr(user, _CACHE_ATTR, cached)
     return bool(cached)
 
@@ -36,24 +36,24 @@ def _group() -> Group:
 
 
 @transaction.atomic
-def annotator_role_grant(*, user: AbstractBaseUser) -> bool:
+def annotator_role_grant(*, user: User) -> bool:
     """Give ``user`` the annotator role; False when they had it."""
     group = _group()
-    had = user.groups.filter(pk=group.pk).exists()  # type: ignore[attr-defined]  # auth.User's groups; typed AbstractBaseUser here
+    had = user.groups.filter(pk=group.pk).exists()
     if not had:
-        user.groups.add(group)  # type: ignore[attr-defined]  # auth.User's groups; typed AbstractBaseUser here
+        user.groups.add(group)
     if hasattr(user, _CACHE_ATTR):
         delattr(user, _CACHE_ATTR)
     return not had
 
 
 @transaction.atomic
-def annotator_role_revoke(*, user: AbstractBaseUser) -> bool:
+def annotator_role_revoke(*, user: User) -> bool:
     """Take the annotator role from ``user``; False when they did not have it."""
     group = _group()
-    had = user.groups.filter(pk=group.pk).exists()  # type: ignore[attr-defined]  # auth.User's groups; typed AbstractBaseUser here
+    had = user.groups.filter(pk=group.pk).exists()
     if had:
-        user.groups.remove(group)  # type: ignore[attr-defined]  # auth.User's groups; typed AbstractBaseUser here
+        user.groups.remove(group)
     if hasattr(user, _CACHE_ATTR):
         delattr(user, _CACHE_ATTR)
     return had

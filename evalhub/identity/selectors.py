@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -56,7 +56,7 @@ def api_key_authenticate(raw_key: str | None) -> ApiKey | None:
     return api_key_check(raw_key)[0]
 
 
-def api_key_list(*, user: AbstractBaseUser | None = None) -> QuerySet[ApiKey]:
+def api_key_list(*, user: User | None = None) -> QuerySet[ApiKey]:
     """Keys, newest first, with their users: ``user``'s only, or everyone's (None)."""
     keys = ApiKey.objects.select_related("user", "created_by").order_by("-created_at", "-id")
     return keys if user is None else keys.filter(user=user)
@@ -74,7 +74,7 @@ def api_key_from_headers(headers: Mapping[str, str]) -> str | None:
 # --- people and their roles ---------------------------------------------------------------------
 
 
-def user_list() -> list[AbstractBaseUser]:
+def user_list() -> list[User]:
     """Everyone, active first then by username, each with its role known without a query."""
     from django.contrib.auth import get_user_model
     from django.db.models import Exists, OuterRef
@@ -95,7 +95,7 @@ def user_list() -> list[AbstractBaseUser]:
     return users
 
 
-def user_get(user_id: int) -> AbstractBaseUser | None:
+def user_get(user_id: int) -> User | None:
     from django.contrib.auth import get_user_model
 
     return get_user_model()._default_manager.filter(pk=user_id).first()

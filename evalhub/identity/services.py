@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import models, transaction
 from django.utils import timezone
 
@@ -48,9 +48,7 @@ class ApiKeyForbidden(PermissionError):
     """The acting person or key may not make or revoke this key."""
 
 
-def _key_rules(
-    *, actor: Principal | None, owner: AbstractBaseUser | None, scope: str | None = None
-) -> None:
+def _key_rules(*, actor: Principal | None, owner: User | None, scope: str | None = None) -> None:
     """Members manage their own keys, up to their role's widest scope; admins anyone's, and
     user-less keys. ``actor`` None: a trusted caller (the command line)."""
     if actor is None:
@@ -75,7 +73,7 @@ def api_key_create(
     *,
     name: str,
     scope: str,
-    user: AbstractBaseUser | None = None,
+    user: User | None = None,
     expires_at: datetime | None = None,
     actor: Principal | None = None,
 ) -> tuple[ApiKey, str]:
@@ -144,7 +142,7 @@ class SetPasswordLink:
     path: str
 
 
-def set_password_link(*, user: AbstractBaseUser) -> SetPasswordLink:
+def set_password_link(*, user: User) -> SetPasswordLink:
     from django.contrib.auth.tokens import default_token_generator
     from django.urls import reverse
     from django.utils.encoding import force_bytes
@@ -155,7 +153,7 @@ def set_password_link(*, user: AbstractBaseUser) -> SetPasswordLink:
     return SetPasswordLink(reverse("set-password", kwargs={"uidb64": uidb64, "token": token}))
 
 
-def _active_admins_except(user: AbstractBaseUser) -> int:
+def _active_admins_except(user: User) -> int:
     from django.contrib.auth import get_user_model
 
     from evalhub.identity.roles import ANNOTATOR_GROUP
@@ -179,12 +177,12 @@ def _lock_admins() -> None:
     list(admins.select_for_update().values_list("pk", flat=True))
 
 
-def _set_role(user: AbstractBaseUser, role: Role) -> None:
+def _set_role(user: User, role: Role) -> None:
     from evalhub.identity.roles import annotator_role_grant, annotator_role_revoke
 
-    user.is_staff = role == Role.ADMIN  # type: ignore[attr-defined]  # auth.User's field; typed AbstractBaseUser here
+    user.is_staff = role == Role.ADMIN  # type: ignore[attr-defined]  # auth.User's field; typed User here
     if role != Role.ADMIN:
-        user.is_superuser = False  # type: ignore[attr-defined]  # auth.User's field; typed AbstractBaseUser here
+        user.is_superuser = False  # type: ignore[attr-defined]  # auth.User's field; typed User here
     user.save(update_fields=["is_staff", "is_superuser"])
     if role == Role.ANNOTATOR:
         annotator_role_grant(user=user)
@@ -195,7 +193,7 @@ def _set_role(user: AbstractBaseUser, role: Role) -> None:
 @transaction.atomic
 def user_create(
     *, username: str, role: str, email: str = "", password: str | None = None
-) -> tuple[AbstractBaseUser, SetPasswordLink | None]:
+) -> tuple[User, SetPasswordLink | None]:
     """A new active person with ``role``. With ``password`` they can log in at once; without,
     the returned one-time link lets them choose one. Raises ``UserInvalid``."""
     from django.contrib.auth import get_user_model, password_validation
@@ -239,7 +237,7 @@ def user_create(
 
 
 @transaction.atomic
-def user_role_change(*, user: AbstractBaseUser, role: str, actor: AbstractBaseUser) -> None:
+def user_role_change(*, user: User, role: str, actor: User) -> None:
     """Give ``user`` ``role``. The last active admin stays one; an admin does not demote
     themselves (another admin does). Raises ``UserInvalid``."""
     _lock_admins()
@@ -256,7 +254,7 @@ def user_role_change(*, user: AbstractBaseUser, role: str, actor: AbstractBaseUs
 
 
 @transaction.atomic
-def user_active_set(*, user: AbstractBaseUser, active: bool, actor: AbstractBaseUser) -> None:
+def user_active_set(*, user: User, active: bool, actor: User) -> None:
     """Deactivate (they can no longer log in, their sessions end and their API keys stop
     working) or reactivate ``user``. Not oneself, not the last active admin."""
     _lock_admins()

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from evalhub.preferences.models import UserPreferences
@@ -14,7 +14,7 @@ class PreferencesInvalid(ValueError):
 
 
 @transaction.atomic
-def user_time_zone_set(*, user: AbstractBaseUser, time_zone: str) -> UserPreferences:
+def user_time_zone_set(*, user: User, time_zone: str) -> UserPreferences:
     """Show ``user`` times in ``time_zone`` (an IANA name), or in their browser's zone when it
     is empty. Raises ``PreferencesInvalid`` for an unknown zone; then nothing is written."""
     time_zone = (time_zone or "").strip()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -34,7 +34,7 @@ def _candidate(
     evaluator: Evaluator,
     candidate: Mapping[str, Any] | None,
     alignment_run: AlignmentRun | None,
-    user: AbstractBaseUser | None,
+    user: User | None,
     admin: bool | None,
 ) -> dict[str, Any]:
     if alignment_run is not None:
@@ -63,7 +63,7 @@ def shadow_start(
     evaluator: Evaluator,
     candidate: Mapping[str, Any] | None = None,
     alignment_run: AlignmentRun | None = None,
-    user: AbstractBaseUser | None = None,
+    user: User | None = None,
     admin: bool | None = None,
 ) -> ShadowVersion:
     """Run ``candidate`` (else ``alignment_run``'s draft) beside ``evaluator``'s active version
@@ -192,7 +192,7 @@ def _running(shadow: ShadowVersion) -> ShadowVersion:
 
 @transaction.atomic
 def shadow_promote(
-    *, shadow: ShadowVersion, user: AbstractBaseUser | None = None, admin: bool | None = None
+    *, shadow: ShadowVersion, user: User | None = None, admin: bool | None = None
 ) -> EvaluatorVersion:
     """Make the candidate the evaluator's active version: its next version (every task using
     the evaluator runs it from their next run). Past results keep naming the version that

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -257,9 +257,7 @@ def _evaluators_save(task: Task, entries: Sequence[TaskEvaluatorInput]) -> None:
 
 
 @transaction.atomic
-def task_create(
-    *, data: TaskInput, user: AbstractBaseUser | None = None, paused_reason: str = ""
-) -> Task:
+def task_create(*, data: TaskInput, user: User | None = None, paused_reason: str = "") -> Task:
     """A new task; continuous runs cover spans ingested from now on. With ``paused_reason``
     it starts paused, and may lack an LLM provider for now (its runs are refused until it has
     one): the demo's task, made before any provider is set up."""
@@ -348,7 +346,7 @@ def task_delete(*, task: Task) -> None:
 
 
 @transaction.atomic
-def task_duplicate(*, task: Task, user: AbstractBaseUser | None = None) -> Task:
+def task_duplicate(*, task: Task, user: User | None = None) -> Task:
     """A paused copy named "<name> (copy)" (then "(copy 2)"…)."""
     data = task_input_of(task)
     base = f"{task.name} (copy"
@@ -509,7 +507,7 @@ def run_backfill_create(
     start: datetime,
     end: datetime | None = None,
     max_items: int | None = DEFAULT_MAX_ITEMS,
-    user: AbstractBaseUser | None = None,
+    user: User | None = None,
     now: datetime | None = None,
 ) -> TaskRun:
     """A backfill over spans (traces, sessions) that started in [start, end), newest first, at
@@ -564,7 +562,7 @@ def run_manual_create(
     keys: Sequence[str],
     task: Task | None = None,
     evaluator: Evaluator | None = None,
-    user: AbstractBaseUser | None = None,
+    user: User | None = None,
 ) -> TaskRun:
     """A run over exactly these spans (traces, sessions) — chosen in the trace browser — with a
     task's evaluators or one evaluator. No filter or sampling; re-evaluates what was
@@ -784,7 +782,7 @@ def _release_pending(run: TaskRun) -> int:
 
 
 @transaction.atomic
-def run_cancel(*, run: TaskRun, user: AbstractBaseUser | None = None) -> TaskRun:
+def run_cancel(*, run: TaskRun, user: User | None = None) -> TaskRun:
     """Stop a queued or running run; what it evaluated stays. Its remaining items are unlisted."""
     run = TaskRun.objects.select_for_update().get(pk=run.pk)
     if not run.is_active:
