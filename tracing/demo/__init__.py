@@ -3,7 +3,8 @@
 ``demo_generate`` builds the records (no database); ``demo_seed`` stores them.
 """
 
-from tracing.demo.generate import DEMO_SEED, DemoAnnotation, DemoTrace, demo_generate
+from tracing.demo.evaluations import DemoAnnotation
+from tracing.demo.generate import DEMO_SEED, DemoTrace, demo_generate
 from tracing.demo.seed import DemoSeedResult, demo_seed
 
 __all__ = [

@@ -9,18 +9,40 @@ the last ``days`` days.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import math
 import random
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from tracing.demo import content
-from tracing.demo.content import AgentTask, Customer, KnowledgeQuestion, ToolCall
-from tracing.models import SpanKind, StatusCode
+from tracing.demo.content import AgentTask, Customer, KnowledgeQuestion
+from tracing.demo.evaluations import DemoAnnotation, judge_annotations, review_annotation
+from tracing.demo.failures import (
+    Failure,
+    llm_failure,
+    llm_failure_ms,
+    retrieval_failure,
+    tool_failure,
+)
+from tracing.demo.spans import (
+    EMBEDDING_MODEL,
+    RERANKER_MODEL,
+    Message,
+    TraceBuilder,
+    document_attributes,
+    hex_id,
+    llm_attributes,
+    llm_latency_ms,
+    llm_span_name,
+    lognormal_ms,
+    model_choose,
+    token_count,
+    tool_attributes,
+)
+from tracing.models import SpanKind
 from tracing.store.records import SpanRecord
 
 DEMO_SEED = 1729
@@ -28,29 +50,7 @@ ERROR_RATE = 0.08
 SESSION_RATE = 0.8  # share of conversations with 2 to 6 turns; the rest are one-off questions
 HALLUCINATION_RATE = 0.12
 
-MODELS = (  # (model, provider, weight, ms per completion token)
-    ("gpt-4o", "openai", 5, 11.0),
-    ("gpt-4o-mini", "openai", 3, 6.0),
-    ("claude-3-5-sonnet-20241022", "anthropic", 2, 13.0),
-)
-EMBEDDING_MODEL = "text-embedding-3-small"
-RERANKER_MODEL = "rerank-english-v3.0"
-EVALUATOR_MODEL = "gpt-4o"
-
 TraceKind = Literal["agent", "rag"]
-
-
-@dataclass(frozen=True, slots=True)
-class DemoAnnotation:
-    """An evaluation result or human label on one span, as ``annotations_upsert`` takes it."""
-
-    span_id: str
-    name: str
-    annotator_kind: str
-    label: str
-    score: float
-    explanation: str
-    metadata: dict[str, Any]
 
 
 @dataclass(slots=True)
@@ -65,314 +65,6 @@ class DemoTrace:
     annotations: list[DemoAnnotation] = field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True)
-class _Failure:
-    type: str
-    message: str
-    stacktrace: str
-
-    @property
-    def status_message(self) -> str:
-        return f"{self.type}: {self.message}"
-
-    def event(self, at: datetime) -> dict[str, Any]:
-        return {
-            "name": "exception",
-            "timestamp": at.isoformat(),
-            "attributes": {
-                "exception.type": self.type,
-                "exception.message": self.message,
-                "exception.stacktrace": self.stacktrace,
-                "exception.escaped": "False",
-            },
-        }
-
-
-def _stacktrace(frames: list[tuple[str, int, str, str]], error_type: str, message: str) -> str:
-    lines = ["Traceback (most recent call last):"]
-    for path, line, function, code in frames:
-        lines.append(f'  File "{path}", line {line}, in {function}')
-        lines.append(f"    {code}")
-    lines.append(f"{error_type}: {message}")
-    return "\n".join(lines)
-
-
-_SITE = "/usr/local/lib/python3.12/site-packages"
-
-
-def _llm_failure(rng: random.Random, provider: str, model: str, where: str) -> _Failure:
-    frames = [
-        (
-            "/app/support/pipeline.py",
-            rng.choice((88, 91, 142)),
-            where,
-            "response = llm.invoke(messages)",
-        ),
-        (
-            f"{_SITE}/{provider}/_base_client.py",
-            1047,
-            "request",
-            "raise self._make_status_error_from_response(err.response) from None",
-        ),
-    ]
-    if provider == "anthropic":
-        options = [
-            (
-                "anthropic.InternalServerError",
-                "Error code: 529 - {'type': 'error', 'error': {'type': 'overloaded_error', "
-                "'message': 'Overloaded'}}",
-            ),
-            ("anthropic.APITimeoutError", "Request timed out."),
-        ]
-    else:
-        used = rng.randint(28000, 29900)
-        options = [
-            (
-                "openai.RateLimitError",
-                f"Error code: 429 - {{'error': {{'message': 'Rate limit reached for {model} in "
-                f"organization org-lumio on tokens per min (TPM): Limit 30000, Used {used}, "
-                f"Requested {rng.randint(900, 2400)}. Please try again in "
-                f"{rng.uniform(0.5, 3):.3f}s.', 'type': 'tokens', 'code': 'rate_limit_exceeded'}}}}",
-            ),
-            ("openai.APITimeoutError", "Request timed out."),
-            (
-                "openai.BadRequestError",
-                "Error code: 400 - {'error': {'message': \"This model's maximum context length "
-                "is 128000 tokens. However, your messages resulted in 131584 tokens. Please "
-                "reduce the length of the messages.\", 'type': 'invalid_request_error', "
-                "'param': 'messages', 'code': 'context_length_exceeded'}}",
-            ),
-        ]
-    error_type, message = rng.choice(options)
-    return _Failure(error_type, message, _stacktrace(frames, error_type, message))
-
-
-def _tool_failure(rng: random.Random, tool: str) -> _Failure:
-    service = "orders" if "order" in tool or "return" in tool else "accounts"
-    options = [
-        ("TimeoutError", f"{service}-service did not respond within 5.0 s"),
-        (
-            "httpx.HTTPStatusError",
-            f"Server error '503 Service Unavailable' for url "
-            f"'http://{service}.internal:8080/v2/{tool.replace('_', '-')}'",
-        ),
-    ]
-    error_type, message = rng.choice(options)
-    frames = [
-        (
-            "/app/support/tools.py",
-            rng.choice((41, 57, 73, 96)),
-            tool,
-            f"resp = client.post('/v2/{tool}', json=args)",
-        ),
-        (f"{_SITE}/httpx/_client.py", 1144, "post", "return self.request("),
-        (
-            f"{_SITE}/httpx/_models.py",
-            829,
-            "raise_for_status",
-            "raise HTTPStatusError(message, request=request, response=self)",
-        ),
-    ]
-    return _Failure(error_type, message, _stacktrace(frames, error_type, message))
-
-
-def _retrieval_failure(rng: random.Random, stage: str) -> _Failure:
-    if stage == "embedding":
-        error_type, message = "openai.APIConnectionError", "Connection error."
-        frames = [
-            ("/app/support/rag.py", 37, "embed_query", "vector = embedder.embed_query(question)"),
-            (
-                f"{_SITE}/openai/_base_client.py",
-                1012,
-                "request",
-                "raise APIConnectionError(request=request) from err",
-            ),
-        ]
-    else:
-        error_type = "qdrant_client.http.exceptions.ResponseHandlingException"
-        message = rng.choice(("timed out", "[Errno 111] Connection refused"))
-        frames = [
-            (
-                "/app/support/rag.py",
-                52,
-                "retrieve",
-                "hits = store.search(collection='help-center', query_vector=vector, limit=k)",
-            ),
-            (
-                f"{_SITE}/qdrant_client/http/api_client.py",
-                134,
-                "send",
-                "raise ResponseHandlingException(e)",
-            ),
-        ]
-    return _Failure(error_type, message, _stacktrace(frames, error_type, message))
-
-
-def _hex(*parts: object, width: int) -> str:
-    text = ":".join(str(part) for part in ("evalhub-demo", *parts))
-    return hashlib.sha256(text.encode()).hexdigest()[:width]
-
-
-def _tokens(text: str) -> int:
-    return max(1, math.ceil(len(text) / 4))
-
-
-def _lognormal_ms(rng: random.Random, median_ms: float, sigma: float) -> float:
-    return median_ms * math.exp(rng.gauss(0.0, sigma))
-
-
-@dataclass(frozen=True, slots=True)
-class _Message:
-    role: str
-    content: str = ""
-    tool_calls: tuple[tuple[str, ToolCall], ...] = ()  # (tool call id, call)
-    tool_call_id: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"role": self.role, "content": self.content or None}
-        if self.tool_calls:
-            data["tool_calls"] = [
-                {
-                    "id": call_id,
-                    "type": "function",
-                    "function": {"name": call.tool, "arguments": json.dumps(call.arguments)},
-                }
-                for call_id, call in self.tool_calls
-            ]
-        if self.tool_call_id:
-            data["tool_call_id"] = self.tool_call_id
-        return data
-
-    def tokens(self) -> int:
-        return (
-            4
-            + _tokens(self.content)
-            + sum(_tokens(json.dumps(c.arguments)) + 8 for _, c in self.tool_calls)
-        )
-
-
-def _message_attributes(prefix: str, messages: list[_Message]) -> dict[str, Any]:
-    attrs: dict[str, Any] = {}
-    for i, message in enumerate(messages):
-        base = f"{prefix}.{i}.message"
-        attrs[f"{base}.role"] = message.role
-        if message.content:
-            attrs[f"{base}.content"] = message.content
-        for j, (call_id, call) in enumerate(message.tool_calls):
-            attrs[f"{base}.tool_calls.{j}.tool_call.id"] = call_id
-            attrs[f"{base}.tool_calls.{j}.tool_call.function.name"] = call.tool
-            attrs[f"{base}.tool_calls.{j}.tool_call.function.arguments"] = json.dumps(
-                call.arguments
-            )
-        if message.tool_call_id:
-            attrs[f"{base}.tool_call_id"] = message.tool_call_id
-    return attrs
-
-
-def _document_attributes(prefix: str, docs: list[tuple[content.Document, float]]) -> dict[str, Any]:
-    attrs: dict[str, Any] = {}
-    for i, (doc, score) in enumerate(docs):
-        base = f"{prefix}.{i}.document"
-        attrs[f"{base}.id"] = doc.id
-        attrs[f"{base}.content"] = doc.content
-        attrs[f"{base}.score"] = round(score, 4)
-        attrs[f"{base}.metadata"] = json.dumps({"title": doc.title, "url": doc.url})
-    return attrs
-
-
-class _TraceBuilder:
-    """Lays out one trace's spans: children one after another under a root made last."""
-
-    def __init__(
-        self,
-        *,
-        seed: int,
-        project: str,
-        index: int,
-        start: datetime,
-        common: dict[str, Any],
-    ) -> None:
-        self.seed, self.project, self.index = seed, project, index
-        self.trace_id = _hex(seed, project, index, "trace", width=32)
-        self.root_span_id = self._span_id(0)
-        self.common = common
-        self.start = start
-        self.cursor = start + timedelta(milliseconds=3)
-        self.records: list[SpanRecord] = []
-
-    def _span_id(self, number: int) -> str:
-        return _hex(self.seed, self.project, self.index, "span", number, width=16)
-
-    def child(
-        self,
-        *,
-        name: str,
-        kind: str,
-        latency_ms: float,
-        attributes: dict[str, Any],
-        failure: _Failure | None = None,
-        gap_ms: float = 2.0,
-    ) -> SpanRecord:
-        start = self.cursor + timedelta(milliseconds=gap_ms)
-        end = start + timedelta(milliseconds=round(latency_ms, 3))
-        self.cursor = end
-        record = self._record(
-            span_id=self._span_id(len(self.records) + 1),
-            parent_id=self.root_span_id,
-            name=name,
-            kind=kind,
-            start=start,
-            end=end,
-            attributes=attributes,
-            failure=failure,
-        )
-        self.records.append(record)
-        return record
-
-    def root(
-        self, *, name: str, kind: str, attributes: dict[str, Any], failure: _Failure | None
-    ) -> SpanRecord:
-        end = self.cursor + timedelta(milliseconds=4)
-        record = self._record(
-            span_id=self.root_span_id,
-            parent_id=None,
-            name=name,
-            kind=kind,
-            start=self.start,
-            end=end,
-            attributes=attributes,
-            failure=failure,
-        )
-        self.records.insert(0, record)
-        return record
-
-    def _record(
-        self,
-        *,
-        span_id: str,
-        parent_id: str | None,
-        name: str,
-        kind: str,
-        start: datetime,
-        end: datetime,
-        attributes: dict[str, Any],
-        failure: _Failure | None,
-    ) -> SpanRecord:
-        return SpanRecord(
-            trace_id=self.trace_id,
-            span_id=span_id,
-            parent_id=parent_id,
-            name=name,
-            start_time=start,
-            end_time=end,
-            status_code=StatusCode.ERROR if failure else StatusCode.OK,
-            status_message=failure.status_message if failure else "",
-            attributes={"openinference.span.kind": kind, **attributes, **self.common},
-            events=[failure.event(end)] if failure else [],
-            project_name=self.project,
-        )
-
-
 @dataclass(slots=True)
 class _Turn:
     """What one turn of a conversation needs from the conversation around it."""
@@ -381,7 +73,7 @@ class _Turn:
     start: datetime
     customer: Customer
     session_id: str | None
-    history: list[_Message]
+    history: list[Message]
     common: dict[str, Any]
 
 
@@ -404,7 +96,7 @@ class _Generator:
             channel = rng.choices(content.CHANNELS, weights=(5, 3, 2))[0]
             version = rng.choices(content.APP_VERSIONS, weights=(2, 5, 3))[0]
             session_id = (
-                str(uuid.UUID(_hex(self.seed, self.project, "session", conversation, width=32)))
+                str(uuid.UUID(hex_id(self.seed, self.project, "session", conversation, width=32)))
                 if turns > 1
                 else None
             )
@@ -420,7 +112,7 @@ class _Generator:
                     "channel": channel,
                 }
             )
-            history: list[_Message] = []
+            history: list[Message] = []
             for _turn in range(turns):
                 common: dict[str, Any] = {"user.id": customer.user_id, "metadata": metadata}
                 if session_id:
@@ -437,153 +129,63 @@ class _Generator:
                     answer = str(last.attributes["output.value"])
                     history = [
                         *history,
-                        _Message("user", question),
-                        _Message("assistant", answer),
+                        Message("user", question),
+                        Message("assistant", answer),
                     ][-8:]
             conversation += 1
         return result
-
-    # -- shared pieces -------------------------------------------------------------------
-
-    def _model(self) -> tuple[str, str, float]:
-        model, provider, _, ms_per_token = self.rng.choices(MODELS, weights=[m[2] for m in MODELS])[
-            0
-        ]
-        return model, provider, ms_per_token
-
-    def _llm_latency(self, completion_tokens: int, ms_per_token: float) -> float:
-        latency = (180 + completion_tokens * ms_per_token) * math.exp(self.rng.gauss(0, 0.3))
-        if self.rng.random() < 0.04:  # the slow tail: queueing at the provider
-            latency *= self.rng.uniform(3.0, 7.0)
-        return latency
-
-    def _llm_attributes(
-        self,
-        *,
-        model: str,
-        provider: str,
-        messages: list[_Message],
-        output: _Message | None,
-        tools: list[str],
-        params: dict[str, Any],
-    ) -> dict[str, Any]:
-        invocation = {"model": model, **params}
-        request: dict[str, Any] = {**invocation, "messages": [m.as_dict() for m in messages]}
-        if tools:
-            request["tools"] = [json.loads(content.TOOLS[t].json_schema()) for t in tools]
-        prompt_tokens = sum(m.tokens() for m in messages) + 60 * len(tools)
-        attrs: dict[str, Any] = {
-            "llm.model_name": model,
-            "llm.provider": provider,
-            "llm.system": provider,
-            "llm.invocation_parameters": json.dumps(invocation),
-            "input.value": json.dumps(request),
-            "input.mime_type": "application/json",
-            **_message_attributes("llm.input_messages", messages),
-        }
-        for i, tool in enumerate(tools):
-            attrs[f"llm.tools.{i}.tool.json_schema"] = content.TOOLS[tool].json_schema()
-        if output is not None:
-            completion_tokens = output.tokens()
-            attrs.update(_message_attributes("llm.output_messages", [output]))
-            if output.tool_calls:
-                attrs["output.value"] = json.dumps(output.as_dict())
-                attrs["output.mime_type"] = "application/json"
-            else:
-                attrs["output.value"] = output.content
-                attrs["output.mime_type"] = "text/plain"
-            attrs["llm.token_count.completion"] = completion_tokens
-            attrs["llm.token_count.total"] = prompt_tokens + completion_tokens
-        attrs["llm.token_count.prompt"] = prompt_tokens
-        return attrs
 
     # -- agent traces --------------------------------------------------------------------
 
     def _agent(self, turn: _Turn) -> DemoTrace:
         rng = self.rng
         task: AgentTask = rng.choice(content.AGENT_TASKS)(rng, turn.customer)
-        model, provider, ms_per_token = self._model()
+        chat = model_choose(rng)
+        provider = chat[1]
         params: dict[str, Any] = {"temperature": 0.2, "max_tokens": 1024}
         # The two providers spell "let the model choose a tool" differently.
         auto = "auto" if provider == "openai" else {"type": "auto"}
         plan_params = {**params, "tool_choice": auto}
         tags = ["support", "agent", "multi-turn" if turn.session_id else "one-off"]
-        builder = _TraceBuilder(
-            seed=self.seed,
-            project=self.project,
-            index=turn.index,
-            start=turn.start,
-            common={**turn.common, "tag.tags": tags},
-        )
+        builder = self._builder(turn, tags)
         fails = rng.random() < ERROR_RATE
         fail_at = rng.choices(("plan", "tool", "answer"), weights=(4, 4, 2))[0] if fails else ""
-        failure: _Failure | None = None
         answer_span: SpanRecord | None = None
 
         messages = [
-            _Message("system", content.SYSTEM_PROMPT_AGENT),
+            Message("system", content.SYSTEM_PROMPT_AGENT),
             *turn.history,
-            _Message("user", task.question),
+            Message("user", task.question),
         ]
         tools = sorted(
             {call.tool for call in task.calls} | set(rng.sample(sorted(content.TOOLS), 3))
         )
         call_ids = [
-            (f"call_{_hex(self.seed, self.project, turn.index, 'call', i, width=24)}", call)
+            (f"call_{hex_id(self.seed, self.project, turn.index, 'call', i, width=24)}", call)
             for i, call in enumerate(task.calls)
         ]
-        plan = _Message("assistant", "", tuple(call_ids))
-        if fail_at == "plan":
-            failure = _llm_failure(rng, provider, model, "plan")
-            latency = rng.uniform(200, 900) if "RateLimit" in failure.type else 30_000.0
-            builder.child(
-                name="ChatCompletion" if provider == "openai" else "Messages",
-                kind=SpanKind.LLM,
-                latency_ms=latency,
-                attributes=self._llm_attributes(
-                    model=model,
-                    provider=provider,
-                    messages=messages,
-                    output=None,
-                    tools=tools,
-                    params=plan_params,
-                ),
-                failure=failure,
-            )
-        else:
-            plan_attrs = self._llm_attributes(
-                model=model,
-                provider=provider,
-                messages=messages,
-                output=plan,
-                tools=tools,
-                params=plan_params,
-            )
-            builder.child(
-                name="ChatCompletion" if provider == "openai" else "Messages",
-                kind=SpanKind.LLM,
-                latency_ms=self._llm_latency(plan.tokens(), ms_per_token),
-                attributes=plan_attrs,
-            )
+        plan = Message("assistant", "", tuple(call_ids))
+        _, failure = self._llm_span(
+            builder,
+            chat,
+            failing="plan" if fail_at == "plan" else "",
+            messages=messages,
+            reply=plan,
+            tools=tools,
+            params=plan_params,
+        )
+        if failure is None:
             failing_call = rng.randrange(len(call_ids)) if fail_at == "tool" else -1
             tool_messages = []
             for position, (call_id, call) in enumerate(call_ids):
-                tool = content.TOOLS[call.tool]
-                attrs = {
-                    "tool.name": tool.name,
-                    "tool.description": tool.description,
-                    "tool.parameters": json.dumps(tool.parameters),
-                    "tool.id": call_id,
-                    "input.value": json.dumps(call.arguments),
-                    "input.mime_type": "application/json",
-                }
+                attrs = tool_attributes(call_id, call)
                 if position == failing_call:
-                    failure = _tool_failure(rng, call.tool)
+                    failure = tool_failure(rng, call.tool)
                     latency = 5000 + rng.uniform(0, 40) if failure.type == "TimeoutError" else 0.0
                     builder.child(
                         name=call.tool,
                         kind=SpanKind.TOOL,
-                        latency_ms=latency or _lognormal_ms(rng, 140, 0.5),
+                        latency_ms=latency or lognormal_ms(rng, 140, 0.5),
                         attributes=attrs,
                         failure=failure,
                         gap_ms=rng.uniform(1, 6),
@@ -595,59 +197,31 @@ class _Generator:
                 builder.child(
                     name=call.tool,
                     kind=SpanKind.TOOL,
-                    latency_ms=_lognormal_ms(rng, 120, 0.6),
+                    latency_ms=lognormal_ms(rng, 120, 0.6),
                     attributes=attrs,
                     gap_ms=rng.uniform(1, 6),
                 )
-                tool_messages.append(_Message("tool", result, tool_call_id=call_id))
+                tool_messages.append(Message("tool", result, tool_call_id=call_id))
             if failure is None:
-                answer = _Message("assistant", task.answer)
-                final_messages = [*messages, plan, *tool_messages]
-                if fail_at == "answer":
-                    failure = _llm_failure(rng, provider, model, "answer")
-                    output = None
-                    latency = rng.uniform(200, 900) if "RateLimit" in failure.type else 30_000.0
-                else:
-                    output = answer
-                    latency = self._llm_latency(answer.tokens(), ms_per_token)
-                answer_span = builder.child(
-                    name="ChatCompletion" if provider == "openai" else "Messages",
-                    kind=SpanKind.LLM,
-                    latency_ms=latency,
-                    attributes=self._llm_attributes(
-                        model=model,
-                        provider=provider,
-                        messages=final_messages,
-                        output=output,
-                        tools=[],
-                        params=params,
-                    ),
-                    failure=failure,
+                answer_span, failure = self._llm_span(
+                    builder,
+                    chat,
+                    failing="answer" if fail_at == "answer" else "",
+                    messages=[*messages, plan, *tool_messages],
+                    reply=Message("assistant", task.answer),
+                    tools=[],
+                    params=params,
                 )
-        root_attrs: dict[str, Any] = {
-            "input.value": task.question,
-            "input.mime_type": "text/plain",
-            "agent.name": "lumio-support-agent",
-        }
-        if failure is None:
-            root_attrs["output.value"] = task.answer
-            root_attrs["output.mime_type"] = "text/plain"
-        builder.root(
-            name="support_agent", kind=SpanKind.AGENT, attributes=root_attrs, failure=failure
-        )
-        trace = DemoTrace(
-            index=turn.index,
+        return self._trace(
+            builder,
+            turn,
             kind="agent",
-            trace_id=builder.trace_id,
-            root_span_id=builder.root_span_id,
-            session_id=turn.session_id,
-            failed=failure is not None,
-            records=builder.records,
+            root=("support_agent", SpanKind.AGENT, {"agent.name": "lumio-support-agent"}),
+            question=task.question,
+            answer=task.answer,
+            failure=failure,
+            answer_span=answer_span,
         )
-        if failure is None and answer_span is not None:
-            self._evaluate(trace, answer_span.span_id, hallucinated=False, claim="", docs=[])
-        self._human_review(trace, hallucinated=False)
-        return trace
 
     # -- RAG traces ----------------------------------------------------------------------
 
@@ -655,22 +229,16 @@ class _Generator:
         rng = self.rng
         pool = content.FOLLOW_UPS if follow_up else content.KNOWLEDGE_QUESTIONS
         item: KnowledgeQuestion = rng.choice(pool)
-        model, provider, ms_per_token = self._model()
+        chat = model_choose(rng)
         tags = ["support", "rag", "multi-turn" if turn.session_id else "one-off"]
         if rng.random() < 0.15:
             tags.append("prompt-v2")
-        builder = _TraceBuilder(
-            seed=self.seed,
-            project=self.project,
-            index=turn.index,
-            start=turn.start,
-            common={**turn.common, "tag.tags": tags},
-        )
+        builder = self._builder(turn, tags)
         fails = rng.random() < ERROR_RATE
         fail_at = (
             rng.choices(("embedding", "retriever", "llm"), weights=(1, 3, 4))[0] if fails else ""
         )
-        failure: _Failure | None = None
+        failure: Failure | None = None
         question = item.question
 
         vector = [round(rng.uniform(-0.12, 0.12), 5) for _ in range(16)]
@@ -680,17 +248,17 @@ class _Generator:
             "embedding.embeddings.0.embedding.text": question,
             "input.value": question,
             "input.mime_type": "text/plain",
-            "llm.token_count.prompt": _tokens(question),
-            "llm.token_count.total": _tokens(question),
+            "llm.token_count.prompt": token_count(question),
+            "llm.token_count.total": token_count(question),
         }
         if fail_at == "embedding":
-            failure = _retrieval_failure(rng, "embedding")
+            failure = retrieval_failure(rng, "embedding")
         else:
             embed_attrs["embedding.embeddings.0.embedding.vector"] = vector
         builder.child(
             name="CreateEmbeddings",
             kind=SpanKind.EMBEDDING,
-            latency_ms=_lognormal_ms(rng, 45, 0.4),
+            latency_ms=lognormal_ms(rng, 45, 0.4),
             attributes=embed_attrs,
             failure=failure,
         )
@@ -714,11 +282,11 @@ class _Generator:
                 "input.mime_type": "text/plain",
             }
             if fail_at == "retriever":
-                failure = _retrieval_failure(rng, "retriever")
+                failure = retrieval_failure(rng, "retriever")
                 latency = 3000 + rng.uniform(0, 30) if failure.message == "timed out" else 4.0
             else:
-                retriever_attrs.update(_document_attributes("retrieval.documents", scored))
-                latency = _lognormal_ms(rng, 90, 0.5)
+                retriever_attrs.update(document_attributes("retrieval.documents", scored))
+                latency = lognormal_ms(rng, 90, 0.5)
             builder.child(
                 name="VectorStoreRetriever",
                 kind=SpanKind.RETRIEVER,
@@ -743,15 +311,15 @@ class _Generator:
             builder.child(
                 name="CohereRerank",
                 kind=SpanKind.RERANKER,
-                latency_ms=_lognormal_ms(rng, 180, 0.4),
+                latency_ms=lognormal_ms(rng, 180, 0.4),
                 attributes={
                     "reranker.model_name": RERANKER_MODEL,
                     "reranker.query": question,
                     "reranker.top_k": 3,
                     "input.value": question,
                     "input.mime_type": "text/plain",
-                    **_document_attributes("reranker.input_documents", scored),
-                    **_document_attributes("reranker.output_documents", reranked),
+                    **document_attributes("reranker.input_documents", scored),
+                    **document_attributes("reranker.output_documents", reranked),
                 },
             )
             docs = reranked
@@ -763,9 +331,9 @@ class _Generator:
                 answer_text = f"{item.answer} {claim}"
             context = "\n\n".join(f"[{doc.id}] {doc.title}\n{doc.content}" for doc, _ in docs)
             messages = [
-                _Message("system", content.SYSTEM_PROMPT_RAG.format(context=context)),
+                Message("system", content.SYSTEM_PROMPT_RAG.format(context=context)),
                 *turn.history,
-                _Message("user", question),
+                Message("user", question),
             ]
             params = {"temperature": 0.0, "max_tokens": 512}
             # LangChain's ChatPromptTemplate: an OpenInference PROMPT span formats the messages.
@@ -782,42 +350,110 @@ class _Generator:
                     "llm.prompt_template.version": "v2" if "prompt-v2" in tags else "v1",
                 },
             )
-            if fail_at == "llm":
-                failure = _llm_failure(rng, provider, model, "generate")
-                output = None
-                latency = rng.uniform(200, 900) if "RateLimit" in failure.type else 30_000.0
-            else:
-                output = _Message("assistant", answer_text)
-                latency = self._llm_latency(output.tokens(), ms_per_token)
-            answer_span = builder.child(
-                name="ChatCompletion" if provider == "openai" else "Messages",
-                kind=SpanKind.LLM,
-                latency_ms=latency,
-                attributes={
-                    **self._llm_attributes(
-                        model=model,
-                        provider=provider,
-                        messages=messages,
-                        output=output,
-                        tools=[],
-                        params=params,
-                    ),
+            answer_span, failure = self._llm_span(
+                builder,
+                chat,
+                failing="generate" if fail_at == "llm" else "",
+                messages=messages,
+                reply=Message("assistant", answer_text),
+                tools=[],
+                params=params,
+                extra={
                     "llm.prompt_template.template": content.SYSTEM_PROMPT_RAG,
                     "llm.prompt_template.variables": json.dumps({"context": context}),
                     "llm.prompt_template.version": "v2" if "prompt-v2" in tags else "v1",
                 },
-                failure=failure,
             )
-        root_attrs: dict[str, Any] = {"input.value": question, "input.mime_type": "text/plain"}
-        if failure is None:
-            root_attrs["output.value"] = answer_text
-            root_attrs["output.mime_type"] = "text/plain"
-        builder.root(
-            name="answer_question", kind=SpanKind.CHAIN, attributes=root_attrs, failure=failure
+        return self._trace(
+            builder,
+            turn,
+            kind="rag",
+            root=("answer_question", SpanKind.CHAIN, {}),
+            question=question,
+            answer=answer_text,
+            failure=failure,
+            answer_span=answer_span,
+            hallucinated=hallucinated,
+            claim=claim,
+            docs=docs,
         )
+
+    # -- the spans every trace has ----------------------------------------------------------
+
+    def _llm_span(
+        self,
+        builder: TraceBuilder,
+        chat: tuple[str, str, float],
+        *,
+        failing: str,
+        messages: list[Message],
+        reply: Message,
+        tools: list[str],
+        params: dict[str, Any],
+        extra: Mapping[str, Any] | None = None,
+    ) -> tuple[SpanRecord, Failure | None]:
+        """A chat call to ``chat`` (``model_choose``) answering ``reply``, or failing where the
+        app calls it (``failing``, "" for a call that succeeds)."""
+        model, provider, ms_per_token = chat
+        failure: Failure | None = None
+        if failing:
+            failure = llm_failure(self.rng, provider, model, failing)
+            output, latency = None, llm_failure_ms(self.rng, failure)
+        else:
+            output, latency = reply, llm_latency_ms(self.rng, reply.tokens(), ms_per_token)
+        attributes = llm_attributes(
+            model=model,
+            provider=provider,
+            messages=messages,
+            output=output,
+            tools=tools,
+            params=params,
+        )
+        record = builder.child(
+            name=llm_span_name(provider),
+            kind=SpanKind.LLM,
+            latency_ms=latency,
+            attributes={**attributes, **(extra or {})},
+            failure=failure,
+        )
+        return record, failure
+
+    def _builder(self, turn: _Turn, tags: list[str]) -> TraceBuilder:
+        return TraceBuilder(
+            seed=self.seed,
+            project=self.project,
+            index=turn.index,
+            start=turn.start,
+            common={**turn.common, "tag.tags": tags},
+        )
+
+    def _trace(
+        self,
+        builder: TraceBuilder,
+        turn: _Turn,
+        *,
+        kind: TraceKind,
+        root: tuple[str, str, dict[str, Any]],
+        question: str,
+        answer: str,
+        failure: Failure | None,
+        answer_span: SpanRecord | None,
+        hallucinated: bool = False,
+        claim: str = "",
+        docs: list[tuple[content.Document, float]] | None = None,
+    ) -> DemoTrace:
+        """The root span (``root``: name, kind, attributes of its own) over the children built,
+        then the trace with the judge's results on its answer and perhaps a person's review."""
+        name, span_kind, own = root
+        attributes: dict[str, Any] = {"input.value": question, "input.mime_type": "text/plain"}
+        attributes.update(own)
+        if failure is None:
+            attributes["output.value"] = answer
+            attributes["output.mime_type"] = "text/plain"
+        builder.root(name=name, kind=span_kind, attributes=attributes, failure=failure)
         trace = DemoTrace(
             index=turn.index,
-            kind="rag",
+            kind=kind,
             trace_id=builder.trace_id,
             root_span_id=builder.root_span_id,
             session_id=turn.session_id,
@@ -825,86 +461,25 @@ class _Generator:
             records=builder.records,
         )
         if failure is None and answer_span is not None:
-            self._evaluate(
-                trace, answer_span.span_id, hallucinated=hallucinated, claim=claim, docs=docs
-            )
-        self._human_review(trace, hallucinated=hallucinated)
-        return trace
-
-    # -- evaluations -----------------------------------------------------------------------
-
-    def _evaluate(
-        self,
-        trace: DemoTrace,
-        span_id: str,
-        *,
-        hallucinated: bool,
-        claim: str,
-        docs: list[tuple[content.Document, float]],
-    ) -> None:
-        """LLM-judged "Correctness" on most answers, "Hallucination" on most RAG answers."""
-        rng = self.rng
-        meta = {"model": EVALUATOR_MODEL, "evaluator": "demo"}
-        if rng.random() < 0.7:
-            correct = rng.random() < (0.15 if hallucinated else 0.93)
-            trace.annotations.append(
-                DemoAnnotation(
-                    span_id=span_id,
-                    name="Correctness",
-                    annotator_kind="LLM",
-                    label="correct" if correct else "incorrect",
-                    score=1.0 if correct else 0.0,
-                    explanation=rng.choice(
-                        content.CORRECT_EXPLANATIONS if correct else content.INCORRECT_EXPLANATIONS
-                    ),
-                    metadata=meta,
+            trace.annotations.extend(
+                judge_annotations(
+                    self.rng,
+                    span_id=answer_span.span_id,
+                    rag=kind == "rag",
+                    hallucinated=hallucinated,
+                    claim=claim,
+                    docs=docs or [],
                 )
             )
-        if trace.kind == "rag" and rng.random() < 0.85:
-            detected = hallucinated and rng.random() < 0.9
-            sources = ", ".join(doc.id for doc, _ in docs)
-            explanation = (
-                f'The answer says "{claim}", which none of the retrieved documents '
-                f"({sources}) support."
-                if detected
-                else f"Every statement in the answer is supported by the retrieved documents "
-                f"({sources})."
-            )
-            trace.annotations.append(
-                DemoAnnotation(
-                    span_id=span_id,
-                    name="Hallucination",
-                    annotator_kind="LLM",
-                    label="hallucinated" if detected else "factual",
-                    score=0.0 if detected else 1.0,
-                    explanation=explanation,
-                    metadata=meta,
-                )
-            )
-
-    def _human_review(self, trace: DemoTrace, *, hallucinated: bool) -> None:
-        """A support lead's "Quality" label on some conversations' root spans."""
-        rng = self.rng
-        if rng.random() >= 0.12:
-            return
-        if trace.failed:
-            good, note = False, content.HUMAN_BAD[2]
-        elif hallucinated:
-            good, note = False, content.HUMAN_BAD[1]
-        else:
-            good = rng.random() < 0.9
-            note = rng.choice(content.HUMAN_GOOD) if good else content.HUMAN_BAD[0]
-        trace.annotations.append(
-            DemoAnnotation(
-                span_id=trace.root_span_id,
-                name="Quality",
-                annotator_kind="HUMAN",
-                label="good" if good else "bad",
-                score=1.0 if good else 0.0,
-                explanation=note,
-                metadata={"reviewer": "support-lead"},
-            )
+        review = review_annotation(
+            self.rng,
+            root_span_id=trace.root_span_id,
+            failed=trace.failed,
+            hallucinated=hallucinated,
         )
+        if review is not None:
+            trace.annotations.append(review)
+        return trace
 
 
 def demo_generate(
