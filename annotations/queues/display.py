@@ -17,12 +17,11 @@ from annotations.queues.models import (
 from annotations.queues.selectors import item_target_id
 from tracing.detail.presenter import (
     SessionDetail,
-    SpanPane,
     TraceDetail,
     session_detail_get,
-    span_pane_get,
     trace_detail_get,
 )
+from tracing.detail.span_pane import SpanPane, span_pane_get
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,8 @@ from django.views.decorators.http import require_GET
 from annotations.store.selectors import annotate_panel_get
 from evalhub.core.converters import name_segment
 from evalhub.core.web import htmx_partial
-from tracing.detail.presenter import SpanUrl, session_detail_get, span_pane_get, trace_detail_get
+from tracing.detail.presenter import session_detail_get, trace_detail_get
+from tracing.detail.span_pane import SpanUrl, span_pane_get
 
 TRACE_TEMPLATE = "tracing/trace_detail.html"
 SESSION_TEMPLATE = "tracing/session_detail.html"

@@ -6,16 +6,9 @@ import pytest
 
 from annotations.store.services import AnnotationInput, annotations_upsert
 from tests import factories
-from tracing.detail.presenter import (
-    attribute_tree,
-    duration_text,
-    session_detail_get,
-    span_pane_build,
-    span_pane_get,
-    span_tree,
-    text_block,
-    trace_detail_get,
-)
+from tracing.detail.formatting import attribute_tree, duration_text, text_block
+from tracing.detail.presenter import session_detail_get, span_tree, trace_detail_get
+from tracing.detail.span_pane import span_pane_build, span_pane_get
 from tracing.models import Span
 
 T0 = factories.BASE_TIME
