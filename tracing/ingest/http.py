@@ -24,14 +24,16 @@ from django.views.decorators.csrf import csrf_exempt
 from evalhub.core.api_errors import PROTOBUF, error_response
 from evalhub.core.database import unavailable_response
 from evalhub.identity.auth import ingest_api_key
-from tracing.ingest.otlp import (
-    JSON_CONTENT_TYPE,
-    PROTOBUF_CONTENT_TYPES,
+from tracing.ingest.encoding import (
     BodyTooLargeError,
-    OtlpDecodeError,
     UnsupportedEncodingError,
     body_decompress,
     content_codings,
+)
+from tracing.ingest.otlp import (
+    JSON_CONTENT_TYPE,
+    PROTOBUF_CONTENT_TYPES,
+    OtlpDecodeError,
     export_response_json,
     export_response_protobuf,
 )

@@ -32,14 +32,8 @@ from tests.tracing.ingest.otlp_factories import (
     pb_request,
     pb_span,
 )
-from tracing.ingest.otlp import (
-    BodyTooLargeError,
-    OtlpDecodeError,
-    UnsupportedEncodingError,
-    body_decompress,
-    spans_from_otlp_json,
-    spans_from_otlp_protobuf,
-)
+from tracing.ingest.encoding import BodyTooLargeError, UnsupportedEncodingError, body_decompress
+from tracing.ingest.otlp import OtlpDecodeError, spans_from_otlp_json, spans_from_otlp_protobuf
 from tracing.store.records import SpanRecord
 
 
