@@ -36,6 +36,11 @@ def path_segment(value: object) -> str:
     return quote(text, safe="~")
 
 
+def project_path(project: str) -> str:
+    """The API path of the project of this name."""
+    return f"/v1/projects/{path_segment(project)}"
+
+
 def json_default(value: Any) -> Any:
     """numpy scalars and arrays, pandas timestamps and dates → JSON values."""
     if isinstance(value, datetime | date):

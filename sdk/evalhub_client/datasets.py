@@ -13,7 +13,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from evalhub_client._http import Transport, path_segment
 
@@ -62,6 +62,41 @@ def _records(frame: pd.DataFrame, keys: Sequence[str]) -> list[dict[str, Any]]:
     return frame[list(keys)].to_dict(orient="records")
 
 
+class Examples(TypedDict, total=False):
+    """Where ``create`` and ``add_examples`` take examples from: a DataFrame with the columns of
+    each part (``*_keys``; by default every column not an output or metadata is input), or
+    lists of objects (``inputs``, and optionally ``outputs`` and ``metadata``)."""
+
+    dataframe: pd.DataFrame | None
+    input_keys: Sequence[str]
+    output_keys: Sequence[str]
+    metadata_keys: Sequence[str]
+    inputs: Sequence[Mapping[str, Any]] | None
+    outputs: Sequence[Mapping[str, Any]] | None
+    metadata: Sequence[Mapping[str, Any]] | None
+
+
+def _rows(examples: Examples) -> tuple[Any, Any, Any]:
+    """The examples' (inputs, outputs, metadata)."""
+    dataframe, inputs = examples.get("dataframe"), examples.get("inputs")
+    if dataframe is not None:
+        if inputs is not None:
+            raise ValueError("give a dataframe or inputs, not both")
+        output_keys = examples.get("output_keys", ())
+        metadata_keys = examples.get("metadata_keys", ())
+        keys = builtins.list(examples.get("input_keys", ())) or [
+            c for c in dataframe.columns if c not in (*output_keys, *metadata_keys)
+        ]
+        return (
+            _records(dataframe, keys),
+            _records(dataframe, output_keys),
+            _records(dataframe, metadata_keys),
+        )
+    if inputs is None:
+        raise ValueError("give a dataframe or inputs")
+    return inputs, examples.get("outputs"), examples.get("metadata")
+
+
 class Datasets:
     def __init__(self, transport: Transport) -> None:
         self._t = transport
@@ -95,16 +130,22 @@ class Datasets:
             description=info.get("description") or "",
         )
 
-    def _upload(
-        self,
-        *,
-        action: str,
-        name: str,
-        inputs: Sequence[Mapping[str, Any]],
-        outputs: Sequence[Mapping[str, Any]] | None,
-        metadata: Sequence[Mapping[str, Any]] | None,
-        description: str | None,
+    def create(
+        self, name: str, *, description: str | None = None, **examples: Unpack[Examples]
     ) -> Dataset:
+        """A new dataset from a DataFrame (columns chosen by ``*_keys``; by default every
+        column not an output or metadata is input) or lists of objects. A malformed row is
+        refused with its row number and nothing is stored."""
+        return self._upload("create", name, description, examples)
+
+    def add_examples(self, name: str, **examples: Unpack[Examples]) -> Dataset:
+        """Add examples (a new version); creates the dataset when there is none."""
+        return self._upload("append", name, None, examples)
+
+    def _upload(
+        self, action: str, name: str, description: str | None, examples: Examples
+    ) -> Dataset:
+        inputs, outputs, metadata = _rows(examples)
         body: dict[str, Any] = {"action": action, "name": name, "inputs": builtins.list(inputs)}
         if outputs is not None:
             body["outputs"] = builtins.list(outputs)
@@ -114,84 +155,6 @@ class Datasets:
             body["description"] = description
         data = self._t.request("POST", "/v1/datasets/upload", json=body)["data"]
         return self.get(data["dataset_id"], version_id=data["version_id"])
-
-    def _rows(
-        self,
-        dataframe: pd.DataFrame | None,
-        input_keys: Sequence[str],
-        output_keys: Sequence[str],
-        metadata_keys: Sequence[str],
-        inputs: Sequence[Mapping[str, Any]] | None,
-        outputs: Sequence[Mapping[str, Any]] | None,
-        metadata: Sequence[Mapping[str, Any]] | None,
-    ) -> tuple[Any, Any, Any]:
-        if dataframe is not None:
-            if inputs is not None:
-                raise ValueError("give a dataframe or inputs, not both")
-            keys = builtins.list(input_keys) or [
-                c for c in dataframe.columns if c not in (*output_keys, *metadata_keys)
-            ]
-            return (
-                _records(dataframe, keys),
-                _records(dataframe, output_keys),
-                _records(dataframe, metadata_keys),
-            )
-        if inputs is None:
-            raise ValueError("give a dataframe or inputs")
-        return inputs, outputs, metadata
-
-    def create(
-        self,
-        name: str,
-        *,
-        dataframe: pd.DataFrame | None = None,
-        input_keys: Sequence[str] = (),
-        output_keys: Sequence[str] = (),
-        metadata_keys: Sequence[str] = (),
-        inputs: Sequence[Mapping[str, Any]] | None = None,
-        outputs: Sequence[Mapping[str, Any]] | None = None,
-        metadata: Sequence[Mapping[str, Any]] | None = None,
-        description: str | None = None,
-    ) -> Dataset:
-        """A new dataset from a DataFrame (columns chosen by ``*_keys``; by default every
-        column not an output or metadata is input) or lists of objects. A malformed row is
-        refused with its row number and nothing is stored."""
-        rows = self._rows(
-            dataframe, input_keys, output_keys, metadata_keys, inputs, outputs, metadata
-        )
-        return self._upload(
-            action="create",
-            name=name,
-            inputs=rows[0],
-            outputs=rows[1],
-            metadata=rows[2],
-            description=description,
-        )
-
-    def add_examples(
-        self,
-        name: str,
-        *,
-        dataframe: pd.DataFrame | None = None,
-        input_keys: Sequence[str] = (),
-        output_keys: Sequence[str] = (),
-        metadata_keys: Sequence[str] = (),
-        inputs: Sequence[Mapping[str, Any]] | None = None,
-        outputs: Sequence[Mapping[str, Any]] | None = None,
-        metadata: Sequence[Mapping[str, Any]] | None = None,
-    ) -> Dataset:
-        """Add examples (a new version); creates the dataset when there is none."""
-        rows = self._rows(
-            dataframe, input_keys, output_keys, metadata_keys, inputs, outputs, metadata
-        )
-        return self._upload(
-            action="append",
-            name=name,
-            inputs=rows[0],
-            outputs=rows[1],
-            metadata=rows[2],
-            description=None,
-        )
 
     def edit_examples(
         self, dataset: str | Dataset, examples: Sequence[Mapping[str, Any]]

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from evalhub_client import NotFoundError, ValidationError
 from evalhub_client.cli import main
-from evalhub_client.spans import client as sdk_spans
+from evalhub_client.spans import exports as sdk_exports
 
 from tests import factories
 from tests.sdk.conftest import T0, span_frame
@@ -56,7 +56,7 @@ def test_export_to_file_in_each_format(stored, tmp_path, export_format):
 
 
 def test_export_to_df_types_and_batches(stored, monkeypatch):
-    monkeypatch.setattr(sdk_spans, "DF_BATCH_ROWS", 4)  # several batches of rows
+    monkeypatch.setattr(sdk_exports, "DF_BATCH_ROWS", 4)  # several batches of rows
     frame = stored.spans.export_to_df("p")
     assert len(frame) == 9
     assert list(frame["context.span_id"]) == [f"{i:016x}" for i in range(9, 0, -1)]

@@ -1,4 +1,5 @@
-"""``client.spans``: list, log, annotate, evaluate, patch metadata, delete and export spans.
+"""``client.spans``: list, log, annotate, evaluate, patch metadata, delete and export spans
+(the exports: ``evalhub_client.spans.exports``).
 
 The calls take the arguments the Arize spans SDK documents (``space_id`` / ``space`` are
 accepted and ignored: EvalHub has no spaces) and return its shapes (``evalhub_client.types``).
@@ -7,21 +8,17 @@ accepted and ignored: EvalHub has no spaces) and return its shapes (``evalhub_cl
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pandas as pd
-import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, PrivateAttr
-from tqdm.auto import tqdm
 
 from evalhub_client import frames
-from evalhub_client._http import Params, Transport, path_segment
+from evalhub_client._http import Transport, project_path
 from evalhub_client.errors import EvalHubError, NotFoundError
+from evalhub_client.spans.exports import SpanExports, TimeLike, time_param
 from evalhub_client.types import (
     AnnotateRecordInput,
     Pagination,
@@ -33,23 +30,11 @@ from evalhub_client.types import (
 
 Record = dict[str, Any]
 Records = list[Record]
-TimeLike = datetime | str | None
-ExportFormat = Literal["jsonl", "csv", "parquet"]
 
 MAX_BATCH = 1000
 """Spans, records or ids sent per request (the server's limit per request)."""
-CHUNK_SIZE = 1 << 20
-"""Bytes read at a time from an export."""
-DF_BATCH_ROWS = 10_000
-"""Rows converted to pandas at a time when an export becomes a DataFrame."""
 ANNOTATE_WINDOW = timedelta(days=31)
 """How far back ``annotate_spans`` looks for spans when no ``start_time`` is given."""
-
-
-def _time_param(value: TimeLike) -> str | None:
-    if value is None:
-        return None
-    return value.isoformat() if isinstance(value, datetime) else str(value)
 
 
 def _as_datetime(value: datetime | str, name: str) -> datetime:
@@ -66,10 +51,6 @@ def _chunks[T](items: Sequence[T]) -> Iterator[Sequence[T]]:
     size = MAX_BATCH
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def _project_path(project: str) -> str:
-    return f"/v1/projects/{path_segment(project)}"
 
 
 def _transient(exc: EvalHubError) -> bool:
@@ -192,14 +173,14 @@ def _annotation_records(
     return list(records.values())
 
 
-class Spans:
+class Spans(SpanExports):
     def __init__(self, transport: Transport) -> None:
         self._http = transport
 
     # --- reading ---------------------------------------------------------------------------
 
     def _page(self, project: str, params: dict[str, Any]) -> SpanList:
-        body = self._http.request("GET", f"{_project_path(project)}/spans", params=params)
+        body = self._http.request("GET", f"{project_path(project)}/spans", params=params)
         return SpanList.from_api(body, client=self, project=project, params=params)
 
     def list(
@@ -223,8 +204,8 @@ class Spans:
         page's ``pagination.next_cursor``. ``space`` / ``space_id`` are ignored.
         """
         params: dict[str, Any] = {
-            "start_time": _time_param(start_time),
-            "end_time": _time_param(end_time),
+            "start_time": time_param(start_time),
+            "end_time": time_param(end_time),
             "filter": filter,
             "limit": limit,
             "cursor": cursor,
@@ -284,7 +265,7 @@ class Spans:
                 continue
             status, body = self._http.send(
                 "POST",
-                f"{_project_path(project_name)}/spans",
+                f"{project_path(project_name)}/spans",
                 json={"data": list(batch), "evaluations": batch_evaluations},
             )
             for key in totals:
@@ -294,7 +275,7 @@ class Spans:
     def _project_ensure(self, project_name: str) -> None:
         """Create the project when it does not exist yet (as OTLP ingest does)."""
         try:
-            self._http.request("GET", _project_path(project_name))
+            self._http.request("GET", project_path(project_name))
         except NotFoundError:
             try:
                 self._http.request("POST", "/v1/projects", json={"name": project_name})
@@ -340,7 +321,7 @@ class Spans:
         for batch in _chunks(_annotation_records(annotations)):
             body = self._http.request(
                 "POST",
-                f"{_project_path(project)}/span_annotations/batch",
+                f"{project_path(project)}/span_annotations/batch",
                 json={"data": list(batch), **window},
             )
             written.extend({"record_id": r["span_id"], **r} for r in body["data"])
@@ -371,7 +352,7 @@ class Spans:
         for batch in _chunks(rows):
             body = self._http.request(
                 "POST",
-                f"{_project_path(project_name)}/evaluations/records",
+                f"{project_path(project_name)}/evaluations/records",
                 json={"records": [{c: row[c] for c in columns if c in row} for row in batch]},
             )
             result["records"] += body["records"]
@@ -446,7 +427,7 @@ class Spans:
         result = SpansUpdateResult(spans_processed=0, spans_updated=0, spans_failed=0, errors=[])
         for batch in _chunks(patches):
             body = self._http.request(
-                "PATCH", f"{_project_path(project_name)}/spans/metadata", json={"data": list(batch)}
+                "PATCH", f"{project_path(project_name)}/spans/metadata", json={"data": list(batch)}
             )
             for key in ("spans_processed", "spans_updated", "spans_failed", "errors"):
                 result[key] += body[key]
@@ -476,7 +457,7 @@ class Spans:
         for batch in _chunks(ids):
             try:
                 body = self._http.request(
-                    "POST", f"{_project_path(project)}/spans/delete", json={"span_ids": list(batch)}
+                    "POST", f"{project_path(project)}/spans/delete", json={"span_ids": list(batch)}
                 )
             except EvalHubError as exc:
                 if deleted and _transient(exc):
@@ -484,126 +465,6 @@ class Spans:
                 raise
             deleted.extend(body["deleted_span_ids"])
         return None
-
-    # --- exports ---------------------------------------------------------------------------
-
-    def export_to_file(
-        self,
-        project_name: str,
-        path: str | os.PathLike[str],
-        *,
-        format: ExportFormat = "parquet",
-        start_time: TimeLike = None,
-        end_time: TimeLike = None,
-        filter: str | None = None,
-        progress: bool | None = None,
-        space_id: str | None = None,
-        space: str | None = None,
-    ) -> Path:
-        """Stream the project's spans (newest first) to ``path`` as JSONL, CSV or Parquet.
-
-        The answer is written as it arrives, so memory stays small whatever the size; the file
-        appears only when the export is complete. ``progress`` shows a progress bar (by
-        default when the output is a terminal).
-        """
-        target = Path(path)
-        partial = target.with_name(target.name + ".part")
-        params: Params = {
-            "format": format,
-            "filter": filter,
-            "start_time": _time_param(start_time),
-            "end_time": _time_param(end_time),
-        }
-        try:
-            with (
-                self._http.stream(
-                    f"{_project_path(project_name)}/spans/export", params=params
-                ) as response,
-                partial.open("wb") as out,
-                tqdm(
-                    total=int(response.headers["Content-Length"])
-                    if "Content-Length" in response.headers
-                    else None,
-                    unit="B",
-                    unit_scale=True,
-                    desc=f"export {project_name}",
-                    disable=None if progress is None else not progress,
-                ) as bar,
-            ):
-                for chunk in response.iter_bytes(CHUNK_SIZE):
-                    out.write(chunk)
-                    bar.update(len(chunk))
-            partial.replace(target)
-        finally:
-            partial.unlink(missing_ok=True)
-        return target
-
-    def export_to_parquet(
-        self,
-        project_name: str,
-        start_time: TimeLike = None,
-        end_time: TimeLike = None,
-        filter: str | None = None,
-        *,
-        path: str | os.PathLike[str],
-        progress: bool | None = None,
-        space_id: str | None = None,
-        space: str | None = None,
-    ) -> Path:
-        """Stream the project's spans to a Parquet file at ``path`` (see ``export_to_file``);
-        ``space_id`` / ``space`` are ignored."""
-        return self.export_to_file(
-            project_name,
-            path,
-            format="parquet",
-            start_time=start_time,
-            end_time=end_time,
-            filter=filter,
-            progress=progress,
-        )
-
-    def export_to_df(
-        self,
-        project_name: str,
-        start_time: TimeLike = None,
-        end_time: TimeLike = None,
-        filter: str | None = None,
-        *,
-        progress: bool | None = None,
-        space_id: str | None = None,
-        space: str | None = None,
-    ) -> pd.DataFrame:
-        """The project's spans (newest first) as a DataFrame of the export columns
-        (``space_id`` / ``space`` are ignored).
-
-        The export is streamed as Parquet into a temporary file and converted a batch of rows
-        at a time, so the download is never held in memory next to the frame. Columns:
-        ``context.span_id``, ``context.trace_id``, ``parent_id``, ``name``, ``span_kind``,
-        ``status_code``, ``status_message``, ``start_time``, ``end_time`` (UTC), ``latency_ms``,
-        ``input``, ``output``, ``model_name``, token counts, ``cost``, ``session_id``,
-        ``user_id``, and ``metadata`` and ``attributes`` as dicts (attributes with flat dotted
-        keys).
-        """
-        with tempfile.TemporaryDirectory(prefix="evalhub-export-") as directory:
-            path = self.export_to_parquet(
-                project_name,
-                start_time,
-                end_time,
-                filter,
-                path=Path(directory) / "spans.parquet",
-                progress=progress,
-            )
-            with pq.ParquetFile(path) as parquet:
-                parts = []
-                for batch in parquet.iter_batches(batch_size=DF_BATCH_ROWS):
-                    part = batch.to_pandas()
-                    for column in ("metadata", "attributes"):
-                        part[column] = part[column].map(json.loads, na_action="ignore")
-                    parts.append(part)
-                if not parts:
-                    empty = parquet.schema_arrow.empty_table().to_pandas()
-                    return empty.astype({"metadata": object, "attributes": object})
-        return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
 
 
 __all__ = ["SpanList", "SpanListResponse", "Spans"]
