@@ -40,6 +40,24 @@ class AnnotationSource(models.TextChoices):
     TASK = "TASK"
 
 
+def _target_is(
+    kind: str,
+    *,
+    span: bool = False,
+    trace: bool = False,
+    session: bool = False,
+    document: bool = False,
+) -> Q:
+    """The row's target is ``kind``: exactly the target columns named are set."""
+    return Q(
+        target_kind=kind,
+        span__isnull=not span,
+        trace__isnull=not trace,
+        session__isnull=not session,
+        document_position__isnull=not document,
+    )
+
+
 class Annotation(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="annotations")
     target_kind = models.CharField(max_length=8, choices=AnnotationTargetKind.choices)
@@ -118,34 +136,10 @@ class Annotation(models.Model):
             ),
             models.CheckConstraint(
                 condition=(
-                    Q(
-                        target_kind=TargetKind.SPAN,
-                        span__isnull=False,
-                        trace__isnull=True,
-                        session__isnull=True,
-                        document_position__isnull=True,
-                    )
-                    | Q(
-                        target_kind=AnnotationTargetKind.DOCUMENT,
-                        span__isnull=False,
-                        trace__isnull=True,
-                        session__isnull=True,
-                        document_position__isnull=False,
-                    )
-                    | Q(
-                        target_kind=TargetKind.TRACE,
-                        span__isnull=True,
-                        trace__isnull=False,
-                        session__isnull=True,
-                        document_position__isnull=True,
-                    )
-                    | Q(
-                        target_kind=TargetKind.SESSION,
-                        span__isnull=True,
-                        trace__isnull=True,
-                        session__isnull=False,
-                        document_position__isnull=True,
-                    )
+                    _target_is(TargetKind.SPAN, span=True)
+                    | _target_is(AnnotationTargetKind.DOCUMENT, span=True, document=True)
+                    | _target_is(TargetKind.TRACE, trace=True)
+                    | _target_is(TargetKind.SESSION, session=True)
                 ),
                 name="annotation_one_target",
             ),

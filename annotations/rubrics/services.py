@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from numbers import Real
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from django.db import transaction
 from django.utils import timezone
@@ -53,16 +53,23 @@ def _number(field_name: str, value: Any) -> float | None:
     return float(value)
 
 
-def _clean_config(
-    *,
-    name: str,
-    kind: str,
-    description: str | None,
-    optimization_direction: str | None,
-    values: Sequence[Mapping[str, Any]] | None,
-    lower_bound: float | None,
-    upper_bound: float | None,
-) -> _CleanedConfig:
+class RubricFields(TypedDict, total=False):
+    """A rubric's fields besides its name and kind, as the services below take them (each may
+    be left out: no description, no direction, no values, no bounds)."""
+
+    description: str | None
+    optimization_direction: str | None
+    values: Sequence[Mapping[str, Any]] | None
+    lower_bound: float | None
+    upper_bound: float | None
+
+
+def _clean_config(*, name: str, kind: str, **fields: Unpack[RubricFields]) -> _CleanedConfig:
+    description = fields.get("description")
+    optimization_direction = fields.get("optimization_direction")
+    values = fields.get("values")
+    lower_bound, upper_bound = fields.get("lower_bound"), fields.get("upper_bound")
+
     def fail(field_name: str, message: str) -> AnnotationConfigInvalid:
         return AnnotationConfigInvalid(field=field_name, message=message)
 
@@ -132,52 +139,19 @@ def _save_config(config: AnnotationConfig, cleaned: _CleanedConfig) -> Annotatio
 
 @transaction.atomic
 def annotation_config_create(
-    *,
-    name: str,
-    kind: str,
-    description: str | None = None,
-    optimization_direction: str | None = None,
-    values: Sequence[Mapping[str, Any]] | None = None,
-    lower_bound: float | None = None,
-    upper_bound: float | None = None,
+    *, name: str, kind: str, **fields: Unpack[RubricFields]
 ) -> AnnotationConfig:
     """Create a rubric. Raises ``AnnotationConfigInvalid`` (a ``ValueError`` naming the field)
     for a bad kind, direction, name, values or bounds, and ``AnnotationConfigNameTaken``."""
-    cleaned = _clean_config(
-        name=name,
-        kind=kind,
-        description=description,
-        optimization_direction=optimization_direction,
-        values=values,
-        lower_bound=lower_bound,
-        upper_bound=upper_bound,
-    )
-    return _save_config(AnnotationConfig(), cleaned)
+    return _save_config(AnnotationConfig(), _clean_config(name=name, kind=kind, **fields))
 
 
 @transaction.atomic
 def annotation_config_update(
-    *,
-    config: AnnotationConfig,
-    name: str,
-    kind: str,
-    description: str | None = None,
-    optimization_direction: str | None = None,
-    values: Sequence[Mapping[str, Any]] | None = None,
-    lower_bound: float | None = None,
-    upper_bound: float | None = None,
+    *, config: AnnotationConfig, name: str, kind: str, **fields: Unpack[RubricFields]
 ) -> AnnotationConfig:
     """Replace every field of ``config`` (as a PUT does), validated as on create."""
-    cleaned = _clean_config(
-        name=name,
-        kind=kind,
-        description=description,
-        optimization_direction=optimization_direction,
-        values=values,
-        lower_bound=lower_bound,
-        upper_bound=upper_bound,
-    )
-    return _save_config(config, cleaned)
+    return _save_config(config, _clean_config(name=name, kind=kind, **fields))
 
 
 @transaction.atomic
@@ -234,26 +208,11 @@ def annotation_config_save(
     projects: Sequence[Project],
     name: str,
     kind: str,
-    description: str | None = None,
-    optimization_direction: str | None = None,
-    values: Sequence[Mapping[str, Any]] | None = None,
-    lower_bound: float | None = None,
-    upper_bound: float | None = None,
+    **fields: Unpack[RubricFields],
 ) -> AnnotationConfig:
     """Create a rubric (``config`` None) or replace one, and enable it for exactly
     ``projects``; all or nothing. Raises as ``annotation_config_create`` does."""
-    fields: dict[str, Any] = {
-        "name": name,
-        "kind": kind,
-        "description": description,
-        "optimization_direction": optimization_direction,
-        "values": values,
-        "lower_bound": lower_bound,
-        "upper_bound": upper_bound,
-    }
-    if config is None:
-        saved = annotation_config_create(**fields)
-    else:
-        saved = annotation_config_update(config=config, **fields)
+    cleaned = _clean_config(name=name, kind=kind, **fields)
+    saved = _save_config(config if config is not None else AnnotationConfig(), cleaned)
     annotation_config_projects_set(config=saved, projects=projects)
     return saved
