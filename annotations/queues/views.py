@@ -22,6 +22,16 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from annotations.queues.display import queue_item_display
 from annotations.queues.forms import LabelForm, QueueFilterForm, QueueForm
+from annotations.queues.labelling import (
+    QueueAnswersInvalid,
+    QueueItemAlreadyDone,
+    QueueItemUnavailable,
+    queue_item_next,
+    queue_item_reserve,
+    queue_item_skip,
+    queue_item_submit,
+    reservation_seconds,
+)
 from annotations.queues.models import ItemState, LabelingQueue, LabelingQueueItem
 from annotations.queues.progress import queue_progress, queue_progress_for
 from annotations.queues.selectors import (
@@ -43,24 +53,17 @@ from annotations.queues.selectors import (
     queue_list,
 )
 from annotations.queues.services import (
-    QueueAnswersInvalid,
     QueueInvalid,
-    QueueItemAlreadyDone,
     QueueItemsNotFound,
-    QueueItemUnavailable,
     QueueNameTaken,
     queue_create,
-    queue_item_next,
-    queue_item_reserve,
-    queue_item_skip,
-    queue_item_submit,
     queue_items_add,
     queue_items_add_from_filter,
     queue_update,
-    reservation_seconds,
 )
 from evalhub.core.fields import form_error
 from evalhub.core.web import htmx_partial, next_or
+from evalhub.identity.auth import request_user
 from evalhub.identity.roles import is_annotator
 from tracing.models import Project
 from tracing.query import FilterError
@@ -120,7 +123,7 @@ def _save_form(
     }
     try:
         if queue is None:
-            return queue_create(**fields, user=request.user)
+            return queue_create(**fields, user=request_user(request))
         return queue_update(queue=queue, **fields)
     except QueueInvalid as exc:
         form_error(form, exc)

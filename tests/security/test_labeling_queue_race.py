@@ -11,13 +11,9 @@ import pytest
 from django.db import connection, connections
 
 from annotations.models import Annotation
+from annotations.queues.labelling import QueueItemAlreadyDone, queue_item_submit
 from annotations.queues.models import ItemState, LabelingQueueReview
-from annotations.queues.services import (
-    QueueItemAlreadyDone,
-    queue_create,
-    queue_item_submit,
-    queue_items_add,
-)
+from annotations.queues.services import queue_create, queue_items_add
 from annotations.rubrics.services import annotation_config_create
 from tests import factories
 

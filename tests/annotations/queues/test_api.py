@@ -8,8 +8,8 @@ from datetime import timedelta
 
 import pytest
 
+from annotations.queues.labelling import queue_item_next, queue_item_skip, queue_item_submit
 from annotations.queues.models import LabelingQueue, LabelingQueueItem
-from annotations.queues.services import queue_item_next, queue_item_skip, queue_item_submit
 from annotations.rubrics.services import annotation_config_create
 from tests import factories
 

@@ -12,6 +12,15 @@ from django.utils import timezone
 
 from annotations.models import Annotation, AnnotationSource, AnnotatorKind
 from annotations.queues import services as services_queues
+from annotations.queues.labelling import (
+    QueueAnswersInvalid,
+    QueueItemReserved,
+    QueueItemUnavailable,
+    queue_item_next,
+    queue_item_reserve,
+    queue_item_skip,
+    queue_item_submit,
+)
 from annotations.queues.models import ItemState, LabelingQueueItem, LabelingQueueReview
 from annotations.queues.progress import queue_progress, queue_progress_for
 from annotations.queues.selectors import (
@@ -21,17 +30,10 @@ from annotations.queues.selectors import (
     queue_items_waiting,
 )
 from annotations.queues.services import (
-    QueueAnswersInvalid,
     QueueInvalid,
-    QueueItemReserved,
     QueueItemsNotFound,
-    QueueItemUnavailable,
     QueueNameTaken,
     queue_create,
-    queue_item_next,
-    queue_item_reserve,
-    queue_item_skip,
-    queue_item_submit,
     queue_items_add,
     queue_items_add_from_filter,
     queue_update,

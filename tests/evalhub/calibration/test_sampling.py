@@ -9,8 +9,9 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth import get_user_model
 
+from annotations.queues.labelling import queue_item_next, queue_item_submit
 from annotations.queues.models import LabelingQueueItem
-from annotations.queues.services import queue_create, queue_item_next, queue_item_submit
+from annotations.queues.services import queue_create
 from annotations.rubrics.services import annotation_config_create
 from evalhub.calibration.models import CalibrationSampling
 from evalhub.calibration.sampling import (

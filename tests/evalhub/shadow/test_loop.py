@@ -25,8 +25,9 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from annotations.models import Annotation
+from annotations.queues.labelling import queue_item_next, queue_item_submit
 from annotations.queues.models import LabelingQueueItem
-from annotations.queues.services import queue_create, queue_item_next, queue_item_submit
+from annotations.queues.services import queue_create
 from annotations.rubrics.services import annotation_config_create
 from evalhub.alignment.selectors import alignment_comparison
 from evalhub.alignment.services import alignment_run_create, alignment_run_work
