@@ -19,7 +19,7 @@ from annotations.datasets.models import Dataset, DatasetExample
 from annotations.models import Annotation, TargetKind
 from annotations.naming import label_key
 from evalhub.core.paging import InvalidCursor, Page, page_from_id
-from tracing.browser.selectors import Tab
+from tracing.browser.tabs import Tab
 from tracing.models import Project, Session, Span, Trace
 
 DEFAULT_PAGE_SIZE: Final = 100
@@ -273,7 +273,9 @@ def example_sources(pks: Sequence[int], *, source: SourceKind = "span") -> dict[
     labels: dict[int, dict[str, dict[str, Any]]] = {row["pk"]: {} for row in rows}
     _labels_merge(labels, TargetKind.SPAN, {row["pk"]: [row["pk"]] for row in rows})
     if source in ("trace", "session"):
-        column = "trace_id" if source == "trace" else "session_id"
+        column: Literal["trace_id", "session_id"] = (
+            "trace_id" if source == "trace" else "session_id"
+        )
         owners: dict[int, list[int]] = {}
         for row in rows:
             if row[column] is not None:
@@ -302,7 +304,8 @@ def _labels_merge(
     ``labels``, the last updated last so that it wins."""
     if not owners:
         return
-    column = {TargetKind.SPAN: "span_id", TargetKind.TRACE: "trace_id"}.get(kind, "session_id")
+    columns: dict[str, str] = {TargetKind.SPAN: "span_id", TargetKind.TRACE: "trace_id"}
+    column = columns.get(kind, "session_id")
     annotations = (
         Annotation.objects.filter(target_kind=kind, **{f"{column}__in": list(owners)})
         .order_by("updated_at", "id")

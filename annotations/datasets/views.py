@@ -48,8 +48,10 @@ from annotations.datasets.services import (
 )
 from evalhub.core.streams import download_response
 from evalhub.core.web import htmx_partial, next_or
+from evalhub.identity.auth import request_user
 from tracing.browser.filters import SpanFilterSet, with_default_range
-from tracing.browser.selectors import TABS, Tab, browse_spans
+from tracing.browser.selectors import browse_spans
+from tracing.browser.tabs import TABS, Tab
 from tracing.models import Project
 
 EXAMPLES_PER_PAGE: Final = 50
@@ -216,7 +218,7 @@ def dataset_add(request: HttpRequest, project: str, tab: Tab) -> HttpResponse:
             spans=pks,
             source=SOURCE_OF_TAB[tab],
             expected_output_from=request.POST.get("expected_from") or None,
-            user=request.user,
+            user=request_user(request),
         )
     except DatasetInvalid as exc:
         what = _FIELD_LABELS.get(exc.field)

@@ -24,7 +24,8 @@ from django.http import QueryDict
 from django.utils import timezone
 
 from annotations.naming import filter_field
-from tracing.browser.selectors import Tab, evaluation_names
+from tracing.browser.selectors import evaluation_names
+from tracing.browser.tabs import Tab
 from tracing.models import Project, Span, SpanKind, StatusCode
 from tracing.query import FilterError, compile_filter, trace_matches
 

@@ -8,7 +8,8 @@ from typing import Final
 from django.db import transaction
 from django.db.models import QuerySet
 
-from tracing.browser.selectors import ResultSize, Tab, result_units, unit_spans
+from tracing.browser.selection import ResultSize, result_units, unit_spans
+from tracing.browser.tabs import Tab
 from tracing.models import Project, Span
 from tracing.store import services as store
 
@@ -25,7 +26,7 @@ def spans_delete_result(
     batch_units: int | None = None,
 ) -> ResultSize:
     """Delete a tab's whole filtered result: every span of the matching traces, spans or
-    sessions (``tracing.browser.selectors.result_units``), as the table shows them.
+    sessions (``tracing.browser.selection.result_units``), as the table shows them.
 
     Only spans ingested at or before ``as_of`` count, for matching and for deleting: ``as_of``
     is when the confirmation page counted the result, so what it stated is what goes, and spans

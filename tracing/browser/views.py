@@ -29,23 +29,19 @@ from evalhub.core.web import htmx_partial, next_or
 from tracing.browser.filters import SpanFilterSet, with_default_range
 from tracing.browser.forms import SORT_LABELS, ProjectsRangeForm, TableOptionsForm
 from tracing.browser.project_tabs import project_tabs
+from tracing.browser.projects import project_cards
+from tracing.browser.selection import result_size, result_spans, selection_spans, span_ids_of
 from tracing.browser.selectors import (
     PAGE_SIZES,
-    TABS,
-    Tab,
     browse_newer,
     browse_page,
     browse_spans,
     evaluation_names_recent,
     model_names_recent,
-    project_cards,
     project_has_rows,
-    result_size,
-    result_spans,
-    selection_spans,
-    span_ids_of,
 )
 from tracing.browser.services import spans_delete_result
+from tracing.browser.tabs import TABS, Tab
 from tracing.models import Project
 from tracing.query import FilterError
 from tracing.store.export import FORMATS, span_export_stream

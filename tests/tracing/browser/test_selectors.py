@@ -10,18 +10,12 @@ from django.db import connection
 from annotations.models import Annotation
 from annotations.store.services import AnnotationInput, annotations_upsert
 from tests import factories
+from tracing.browser.badges import badges_attach
 from tracing.browser.filters import SpanFilterSet
-from tracing.browser.selectors import (
-    PercentileCont,
-    badges_attach,
-    browse_newer,
-    browse_page,
-    browse_spans,
-    project_cards,
-    result_spans,
-    selection_spans,
-)
-from tracing.browser.selectors import percentile_cont as percentile_fallback
+from tracing.browser.projects import PercentileCont, project_cards
+from tracing.browser.projects import percentile_cont as percentile_fallback
+from tracing.browser.selection import result_spans, selection_spans
+from tracing.browser.selectors import browse_newer, browse_page, browse_spans
 from tracing.models import Project, Span, Trace
 from tracing.store.selectors import InvalidCursor
 

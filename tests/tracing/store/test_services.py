@@ -6,7 +6,8 @@ from django.utils import timezone
 from annotations.models import Annotation, AnnotatorKind, TargetKind
 from tests import factories
 from tracing.browser.filters import SpanFilterSet
-from tracing.browser.selectors import ResultSize, browse_spans, result_size
+from tracing.browser.selection import ResultSize, result_size
+from tracing.browser.selectors import browse_spans
 from tracing.browser.services import spans_delete_result
 from tracing.models import ModelPrice, Project, Session, Span, Trace
 from tracing.store import services
