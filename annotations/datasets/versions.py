@@ -10,8 +10,6 @@ REST API, the pages and the experiments all see versions the same way.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +27,7 @@ from annotations.datasets.models import (
     RevisionKind,
 )
 from evalhub.core.paging import Page, cursor_id, page_from_id
+from evalhub.core.streams import FORMATS, csv_stream
 
 BATCH_SIZE: Final = 1000
 
@@ -305,18 +304,20 @@ def version_download(*, dataset: Dataset, version: DatasetVersion | None, fmt: s
         return Download(
             text, "application/jsonl; charset=utf-8", f"dataset-{dataset.pk}-{tag}.jsonl"
         )
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["example_id", "input", "output", "metadata", "span_id"])
-    for r in rows:
-        writer.writerow(
-            [
-                r["example_id"],
-                *(json.dumps(r[k], ensure_ascii=False) for k in ("input", "output", "metadata")),
-                r["span_id"] or "",
-            ]
-        )
-    return Download(out.getvalue(), "text/csv; charset=utf-8", f"dataset-{dataset.pk}-{tag}.csv")
+    text = b"".join(csv_stream([rows], columns=_CSV_COLUMNS, record=_csv_cells)).decode()
+    return Download(text, FORMATS["csv"][0], f"dataset-{dataset.pk}-{tag}.csv")
+
+
+_CSV_COLUMNS: Final = ("example_id", "input", "output", "metadata", "span_id")
+
+
+def _csv_cells(row: dict[str, Any]) -> dict[str, Any]:
+    """A version row's CSV cells: the objects as JSON text."""
+    return {
+        **row,
+        **{k: json.dumps(row[k], ensure_ascii=False) for k in ("input", "output", "metadata")},
+        "span_id": row["span_id"] or "",
+    }
 
 
 __all__ = [
