@@ -115,7 +115,8 @@ class AnnotationConfigForm(forms.Form):
         return [*self.value_rows, *[ValueRow("", "")] * BLANK_VALUE_ROWS]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         values = []
         if data.get("kind") == AnnotationConfigKind.CATEGORICAL:
             for number, row in enumerate(self.value_rows, start=1):
@@ -195,7 +196,9 @@ class AnnotateForm(forms.Form):
         out = []
         for field, errors in self.errors.items():
             for message in errors:
-                out.append(message if field == "__all__" else f"{field.capitalize()}: {message}")
+                out.append(
+                    str(message) if field == "__all__" else f"{field.capitalize()}: {message}"
+                )
         return out
 
 

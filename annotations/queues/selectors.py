@@ -63,7 +63,7 @@ KIND_NOUNS: Final[dict[str, tuple[str, str]]] = {
 def queue_list(*, user: AnyUser) -> QuerySet[LabelingQueue]:
     """The queues ``user`` sees, by name: an annotator only those assigned to them."""
     queues = LabelingQueue.objects.prefetch_related("assignees", "configs").order_by("name")
-    if is_annotator(user):
+    if isinstance(user, User) and is_annotator(user):
         queues = queues.filter(assignees=user)
     return queues
 

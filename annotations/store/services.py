@@ -290,17 +290,17 @@ def annotations_upsert(
                 "name__in": sorted({key[2] for key in keys}),
             }
         )
-        for annotation in query:
-            key = (
+        for stored in query:
+            stored_key: _Key = (
                 kind,
-                getattr(annotation, fk),
-                annotation.name,
-                annotator_class(annotation.annotator_kind),
-                annotation.identifier,
-                annotation.document_position,
+                getattr(stored, fk),
+                stored.name,
+                annotator_class(stored.annotator_kind),
+                stored.identifier,
+                stored.document_position,
             )
-            if key in latest:
-                existing[key] = annotation
+            if stored_key in latest:
+                existing[stored_key] = stored
 
     now = timezone.now()
     user_pk = user.pk if user is not None else None
@@ -308,8 +308,8 @@ def annotations_upsert(
     to_create: list[Annotation] = []
     by_key: dict[_Key, Annotation] = {}
     for key, item in latest.items():
-        annotation = existing.get(key)
-        if annotation is None:
+        found = existing.get(key)
+        if found is None:
             kind, target_pk, *_ = key
             annotation = Annotation(
                 project_id=targets[(item.target_kind, item.target_id)][0][1],
@@ -322,6 +322,7 @@ def annotations_upsert(
             )
             to_create.append(annotation)
         else:
+            annotation = found
             to_update.append(annotation)
         if merge and annotation.pk is not None:
             annotation.label = item.label if item.label is not None else annotation.label

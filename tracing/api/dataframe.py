@@ -68,7 +68,10 @@ class SpanQuerySpec:
 def _key(raw: Any, where: str) -> str:
     if not isinstance(raw, str) or not raw.strip():
         raise SpanQueryError(f"{where} must be a non-empty string")
-    key = raw.strip()
+    return _alias(raw.strip())
+
+
+def _alias(key: str) -> str:
     return _ALIASES.get(key, key)
 
 
@@ -116,7 +119,7 @@ def query_spec(raw: Mapping[str, Any], number: int = 0) -> SpanQuerySpec:
         filter=str(condition or ""),
         explode=dict(explode) if explode else None,
         concat=dict(concat) if concat else None,
-        rename={_ALIASES.get(k, k): v for k, v in rename.items()},
+        rename={_alias(k): v for k, v in rename.items()},
         index=index_key,
     )
 
@@ -203,7 +206,7 @@ def dataframe_rows(
     out: list[dict[str, Any]] = []
     if spec.explode is not None:
         index_names = [spec.explode.get("primary_index_key") or spec.index, "document_position"]
-        index_names[0] = _ALIASES.get(index_names[0], index_names[0])
+        index_names[0] = _alias(index_names[0])
     else:
         index_names = [spec.index]
     selected = [(name, key) for name, key in spec.select if name not in index_names]

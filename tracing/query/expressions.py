@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 from django.db import NotSupportedError
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -82,15 +82,20 @@ class JSONPredicate(Expression):
 
     def as_sql(
         self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra_context: Any
-    ) -> SQL:
+    ) -> NoReturn:
         raise NotSupportedError(f"JSON filters are not supported on {connection.vendor}")
+
+    def _column_sql(self, compiler: SQLCompiler) -> tuple[str, Sequence[Any]]:
+        # Compiled after the query resolved the expression: the F is its column by then.
+        assert isinstance(self.column, Expression), "JSONPredicate compiled before resolving"
+        return compiler.compile(self.column)
 
     # --- SQLite --------------------------------------------------------------------------
 
     def as_sqlite(
         self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra_context: Any
     ) -> SQL:
-        column, column_params = compiler.compile(self.column)
+        column, column_params = self._column_sql(compiler)
         path = self._sqlite_path()
 
         def type_in(types: Sequence[str]) -> SQL:
@@ -196,7 +201,7 @@ class JSONPredicate(Expression):
     def as_postgresql(
         self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra_context: Any
     ) -> SQL:
-        column, column_params = compiler.compile(self.column)
+        column, column_params = self._column_sql(compiler)
         path = [str(key) for key in self.path]
         value_sql = f"({column} #> %s)"
         value_params: list[Any] = [*column_params, path]

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal as TypingLiteral
+from typing import cast
 
 from lark import Lark, Token, Tree
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
@@ -472,8 +473,10 @@ def _accepted(error: UnexpectedInput, fallback: set[str]) -> set[str]:
 
 def _syntax_error(text: str, error: UnexpectedInput) -> FilterError:
     if isinstance(error, UnexpectedCharacters):
-        position = error.pos_in_stream + 1
-        char = text[error.pos_in_stream] if error.pos_in_stream < len(text) else ""
+        # Always set for UnexpectedCharacters; lark types it on the base class, as optional.
+        offset = cast(int, error.pos_in_stream)
+        position = offset + 1
+        char = text[offset] if offset < len(text) else ""
         if char in ("'", '"'):
             return FilterError("unterminated string", position, f"close it with {char}")
         expected = _expected_words(_accepted(error, set(error.allowed or ())))

@@ -14,6 +14,7 @@ import orjson
 from django.db import IntegrityError, connection, transaction
 
 from tracing.models import Span
+from tracing.store.rollups import stored_field
 
 _FIELDS = [f for f in Span._meta.concrete_fields if not f.primary_key]
 COLUMNS = [f.attname for f in _FIELDS]
@@ -58,7 +59,7 @@ def spans_insert(rows: Sequence[dict[str, Any]]) -> bool:
         Span.objects.bulk_create([Span(**row) for row in rows], batch_size=500)
         return True
     table = Span._meta.db_table
-    column_list = ", ".join(connection.ops.quote_name(f.column) for f in _FIELDS)
+    column_list = ", ".join(connection.ops.quote_name(stored_field(f)[1]) for f in _FIELDS)
     with connection.cursor() as cursor:
         try:
             with transaction.atomic(savepoint=True):

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.db import connection
-from django.db.models import Model
+from django.db.models import Field, Model
 
 _LATENCY = {
     "postgresql": "EXTRACT(EPOCH FROM (agg.end_time - agg.start_time)) * 1000.0",
@@ -121,6 +121,13 @@ def sessions_rollup(session_pks: Sequence[int]) -> None:
             cursor.execute(_SESSIONS_SQL.format(ids=_placeholders(ids)), ids)
 
 
+def stored_field(field: object) -> tuple[Field[Any, Any], str]:
+    """A field stored in a column of its model's table, with that column's name."""
+    if not isinstance(field, Field) or field.column is None:
+        raise ValueError(f"{field} is not a column of its model's table")
+    return field, field.column
+
+
 def rows_update(model: type[Model], fields: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     """``UPDATE`` many rows at once: each row is ``(pk, *values of fields)``.
 
@@ -135,28 +142,28 @@ def rows_update(model: type[Model], fields: Sequence[str], rows: Sequence[Sequen
             rows_update(model, fields, rows[start : start + per_statement])
         return
     meta = model._meta
-    columns = [meta.pk] + [meta.get_field(name) for name in fields]
+    columns = [stored_field(meta.pk)] + [stored_field(meta.get_field(name)) for name in fields]
     quote = connection.ops.quote_name
     if connection.vendor == "postgresql":
-        cell = [f"%s::{field.db_type(connection)}" for field in columns]
+        cell = [f"%s::{field.db_type(connection)}" for field, _ in columns]
     else:
         cell = ["%s"] * len(columns)
     row_sql = "(" + ", ".join(cell) + ")"
-    names = ["v_" + field.column for field in columns]
+    names = ["v_" + column for _, column in columns]
     assignments = ", ".join(
-        f"{quote(field.column)} = v.{name}"
-        for field, name in zip(columns[1:], names[1:], strict=True)
+        f"{quote(column)} = v.{name}"
+        for (_, column), name in zip(columns[1:], names[1:], strict=True)
     )
     table = quote(meta.db_table)
     # Names come from the model and values are bound parameters.
     sql = (
         f"WITH v ({', '.join(names)}) AS (VALUES {', '.join([row_sql] * len(rows))}) "  # noqa: S608
         f"UPDATE {table} SET {assignments} FROM v "
-        f"WHERE {table}.{quote(meta.pk.column)} = v.{names[0]}"
+        f"WHERE {table}.{quote(columns[0][1])} = v.{names[0]}"
     )
     params: list[Any] = []
     for row in rows:
-        for field, value in zip(columns, row, strict=True):
+        for (field, _), value in zip(columns, row, strict=True):
             params.append(field.get_db_prep_value(value, connection, prepared=False))
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

@@ -32,7 +32,10 @@ def _row_link(context: template.Context, name: str, key: str, value: str, **kwar
     placeholder for ``value``, then filled in per row: reversing is slow at 50 rows a page."""
     if not value:
         return ""
-    cache = context.render_context.setdefault("tracing_browser_links", {})
+    render = context.render_context  # per render: (django-stubs type setdefault too narrowly)
+    if "tracing_browser_links" not in render:
+        render["tracing_browser_links"] = {}
+    cache: dict[tuple[str, str, tuple[tuple[str, str], ...]], str] = render["tracing_browser_links"]
     cache_key = (name, key, tuple(sorted(kwargs.items())))
     if cache_key not in cache:
         cache[cache_key] = link_or_empty(name, key, _SLOT, **kwargs)
