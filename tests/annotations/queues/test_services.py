@@ -11,6 +11,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from annotations.models import Annotation, AnnotationSource, AnnotatorKind
+from annotations.queues import labelling
 from annotations.queues import services as services_queues
 from annotations.queues.labelling import (
     QueueAnswersInvalid,
@@ -440,7 +441,7 @@ def test_annotations_and_completion_are_one_transaction(correctness, people, mon
     def fail(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(services_queues, "_review_set", fail)
+    monkeypatch.setattr(labelling, "_review_set", fail)
     with pytest.raises(RuntimeError):
         queue_item_submit(item=item, user=ann, answers={"correctness": "correct"})
     assert not Annotation.objects.exists()
