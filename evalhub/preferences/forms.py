@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django import forms
 
+from evalhub.core.forms import form_field
 from evalhub.preferences.zones import zone_names
 
 
@@ -15,4 +16,7 @@ class TimeZoneForm(forms.Form):
     def __init__(self, *args: object, browser_zone: str, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]  # the form's own keyword arguments pass through
         browser = f"Your browser's ({browser_zone})" if browser_zone else "Your browser's"
-        self.fields["time_zone"].choices = [("", browser), *((n, n) for n in zone_names())]
+        form_field(self, "time_zone", forms.ChoiceField).choices = [
+            ("", browser),
+            *((n, n) for n in zone_names()),
+        ]
