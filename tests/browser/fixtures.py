@@ -122,3 +122,21 @@ def rows_filtered(page, tab: str, expression: str) -> set[str]:  # type: ignore[
     page.wait_for_url(re.compile(r"\?.*q="))
     page.locator("p.expression").wait_for()
     return set(row_keys(page))
+
+
+def trace_queue_from_filter(  # type: ignore[no-untyped-def]
+    page, *, name: str, config: str, expression: str, added: int
+) -> None:
+    """Create the Traces queue ``name`` labelled with ``config`` on the queues page, then add
+    the traces ``expression`` finds (``added`` of them) and start labeling."""
+    page.goto("/queues/")
+    page.get_by_role("link", name="New queue").click()
+    page.get_by_label("Name").fill(name)
+    page.get_by_label("Items are").select_option("TRACE")
+    page.get_by_label(config).check()
+    page.get_by_role("button", name="Create queue").click()
+    page.get_by_role("heading", name="Add traces from a filter").wait_for()
+    page.get_by_label("Filter").fill(expression)
+    page.get_by_role("button", name="Add to queue").click()
+    page.get_by_text(f"Added {added} traces to {name}.").wait_for()
+    page.get_by_role("link", name="Start labeling").click()

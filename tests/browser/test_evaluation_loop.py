@@ -14,7 +14,7 @@ from annotations.rubrics.services import annotation_config_create
 from evalhub.tasks.engine import run_work
 from evalhub.tasks.services import run_backfill_create
 from tests import factories
-from tests.browser.fixtures import label_form_ready, rows_filtered
+from tests.browser.fixtures import label_form_ready, rows_filtered, trace_queue_from_filter
 from tests.evalhub.tasks.factories import code_check, make_task
 from tracing.models import Span
 
@@ -82,17 +82,13 @@ def test_filter_by_the_judges_label_then_agreement_of_a_traces_queue(
         kind="CATEGORICAL",
         values=[{"label": "contains", "score": 1}, {"label": "does_not_contain", "score": 0}],
     )
-    page.goto("/queues/")
-    page.get_by_role("link", name="New queue").click()
-    page.get_by_label("Name").fill("Refund answers")
-    page.get_by_label("Items are").select_option("TRACE")
-    page.get_by_label("mentions_refund").check()
-    page.get_by_role("button", name="Create queue").click()
-    page.get_by_role("heading", name="Add traces from a filter").wait_for()
-    page.get_by_label("Filter").fill("span_kind = 'LLM'")
-    page.get_by_role("button", name="Add to queue").click()
-    page.get_by_text("Added 4 traces to Refund answers.").wait_for()
-    page.get_by_role("link", name="Start labeling").click()
+    trace_queue_from_filter(
+        page,
+        name="Refund answers",
+        config="mentions_refund",
+        expression="span_kind = 'LLM'",
+        added=4,
+    )
     # Newest first: traces 3, 2, 1, 0. The person sees a refund only in trace 0, so they
     # disagree with the judge on trace 2.
     for n, key in ((3, "2"), (2, "2"), (1, "2"), (0, "1")):

@@ -19,7 +19,12 @@ from annotations.models import Annotation
 from evalhub.evaluators.models import Evaluator
 from evalhub.tasks.models import RunKind, Task, TaskRun
 from tests import factories
-from tests.browser.fixtures import label_form_ready, row_keys, rows_filtered
+from tests.browser.fixtures import (
+    label_form_ready,
+    row_keys,
+    rows_filtered,
+    trace_queue_from_filter,
+)
 from tests.evalhub.fake_openai import fake_openai  # noqa: F401
 from tests.evalhub.tasks.worker_process import Worker, broker_flush, wait_for
 from tracing.models import Span
@@ -175,17 +180,13 @@ def test_the_evaluation_loop_end_to_end(
     page.get_by_label("Score 2").fill("0")
     page.get_by_role("button", name="Create").click()
     page.wait_for_url(re.compile(r"/settings/annotation-configs/$"))
-    page.goto("/queues/")
-    page.get_by_role("link", name="New queue").click()
-    page.get_by_label("Name").fill("Answer review")
-    page.get_by_label("Items are").select_option("TRACE")
-    page.get_by_label("Correctness").check()
-    page.get_by_role("button", name="Create queue").click()
-    page.get_by_role("heading", name="Add traces from a filter").wait_for()
-    page.get_by_label("Filter").fill("span_kind = 'AGENT'")
-    page.get_by_role("button", name="Add to queue").click()
-    page.get_by_text("Added 6 traces to Answer review.").wait_for()
-    page.get_by_role("link", name="Start labeling").click()
+    trace_queue_from_filter(
+        page,
+        name="Answer review",
+        config="Correctness",
+        expression="span_kind = 'AGENT'",
+        added=6,
+    )
     # The person agrees with the judge except on "Is shipping free?", which they find
     # incorrect: 5 of 6 agree.
     for _ in questions:
