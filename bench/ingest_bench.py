@@ -30,15 +30,10 @@ import requests as http
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.database import ensure_database  # noqa: E402
 from bench.payloads import requests as make_requests  # noqa: E402
 
 PG = "postgresql://postgres@127.0.0.1:5432"
-
-
-def recreate_database(name: str) -> None:
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def count_rows(dsn: str, table: str) -> int:
@@ -214,22 +209,25 @@ def wait_count(dsn: str, table: str, expected: int, timeout: float = 900) -> Non
     )
 
 
-def evalhub_database(workers: int) -> tuple[str, dict[str, str], str]:
-    """A fresh, migrated database; the environment to run EvalHub on it; an API key."""
-    db = os.environ.get("EVALHUB_BENCH_DB", "evalhub_bench_ingest")  # parallel checkouts
-    recreate_database(db)
+def evalhub_database(
+    workers: int, *, db: str | None = None, port: int = 8765, key_name: str = "bench"
+) -> tuple[str, dict[str, str], str]:
+    """A fresh, migrated database; the environment to run EvalHub on it (``workers``
+    gunicorn workers on ``port``); an API key named ``key_name``."""
+    db = db or os.environ.get("EVALHUB_BENCH_DB", "evalhub_bench_ingest")  # parallel checkouts
+    ensure_database(db, reload=True)
     env = {
         **os.environ,
         "DATABASE_URL": f"{PG}/{db}",
         "WEB_CONCURRENCY": str(workers),
-        "PORT": "8765",
+        "PORT": str(port),
         "HOST": "127.0.0.1",
         "LOG_LEVEL": "WARNING",
     }
     python = str(ROOT / ".venv" / "bin" / "python")
     subprocess.run([python, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     key = subprocess.run(
-        [python, "manage.py", "create_api_key", "--name", "bench"],
+        [python, "manage.py", "create_api_key", "--name", key_name],
         cwd=ROOT,
         env=env,
         check=True,
@@ -356,7 +354,7 @@ def bench_phoenix(
     phoenix: str, payloads: list[bytes], spans: int, clients: int
 ) -> dict[str, object]:
     db = "phoenix_bench_ingest"
-    recreate_database(db)
+    ensure_database(db, reload=True)
     workdir = ROOT / "var" / "bench" / "phoenix"
     workdir.mkdir(parents=True, exist_ok=True)
     env = {

@@ -28,7 +28,6 @@ import random
 import resource
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +35,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.database import ensure_database  # noqa: E402
+from bench.payloads import aged_requests  # noqa: E402
 
 DB = os.environ.get("EVALHUB_BENCH_DB", "evalhub_bench_partition")
 os.environ["DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:5432/{DB}"
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalhub.settings")
-DAY_NS = 86_400 * 10**9
 
 _TRACE_COPY = """
 INSERT INTO tracing_trace (project_id, trace_id, session_id, root_span_id, root_span_name,
@@ -58,30 +57,6 @@ FROM tracing_span s JOIN tracing_trace b ON b.id = s.trace_id
 JOIN tracing_trace t ON t.trace_id = md5(b.trace_id || %(k)s)
 WHERE s.id <= %(spans)s
 """
-
-
-def bodies(spans: int, days: int, per_request: int = 5000) -> Iterator[bytes]:
-    """Requests of whole traces; request ``n`` is ``n * days / requests`` days old."""
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-        ExportTraceServiceRequest,
-    )
-
-    from bench.payloads import _kv, trace_spans
-
-    rng = random.Random(11)
-    now_ns = time.time_ns()
-    count = max(spans // per_request, 1)
-    index = 0
-    for number in range(count):
-        request = ExportTraceServiceRequest()
-        resource_spans = request.resource_spans.add()
-        resource_spans.resource.attributes.append(_kv("service.name", "support-bot"))
-        scope = resource_spans.scope_spans.add()
-        at = now_ns - int(number * days * DAY_NS / count)
-        for _ in range(per_request // 5):
-            scope.spans.extend(trace_spans(rng, index, at, "p"))
-            index += 1
-        yield request.SerializeToString()
 
 
 def _copy_sql(columns: list[str]) -> str:
@@ -164,7 +139,7 @@ def load(args: argparse.Namespace) -> None:
     partitions_ensure()
     began = time.monotonic()
     if not Span.objects.exists():
-        for body in bodies(args.base, args.days):
+        for body in aged_requests(args.base, args.days, run="p"):
             spans_ingest(records=spans_from_otlp_protobuf(body, project_name="bench").records)
         took = time.monotonic() - began
         print(f"base: {args.base:,} spans ingested, {args.base / took:,.0f} spans/s", flush=True)

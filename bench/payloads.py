@@ -208,20 +208,40 @@ def trace_spans(rng: random.Random, index: int, now_ns: int, run: str) -> list[S
     ]
 
 
+DAY_NS = 86_400 * 10**9
+
+
+def _request(rng: random.Random, first: int, traces: int, at_ns: int, run: str) -> bytes:
+    """One serialized request of ``traces`` five-span traces, numbered from ``first``."""
+    request = ExportTraceServiceRequest()
+    resource_spans = request.resource_spans.add()
+    resource_spans.resource.attributes.append(_kv("service.name", "support-bot"))
+    scope = resource_spans.scope_spans.add()
+    for index in range(first, first + traces):
+        scope.spans.extend(trace_spans(rng, index, at_ns, run))
+    return request.SerializeToString()
+
+
 def requests(
     total_spans: int, spans_per_request: int = 500, seed: int = 7, run: str = "r"
 ) -> Iterator[bytes]:
     """Serialized requests, ``spans_per_request`` spans each (whole traces)."""
     rng = random.Random(seed)
     now_ns = time.time_ns()
-    traces_per_request = spans_per_request // 5
-    index = 0
-    for _ in range(total_spans // spans_per_request):
-        request = ExportTraceServiceRequest()
-        resource_spans = request.resource_spans.add()
-        resource_spans.resource.attributes.append(_kv("service.name", "support-bot"))
-        scope = resource_spans.scope_spans.add()
-        for _ in range(traces_per_request):
-            scope.spans.extend(trace_spans(rng, index, now_ns, run))
-            index += 1
-        yield request.SerializeToString()
+    traces = spans_per_request // 5
+    for number in range(total_spans // spans_per_request):
+        yield _request(rng, number * traces, traces, now_ns, run)
+
+
+def aged_requests(
+    spans: int, days: float, *, run: str, per_request: int = 5000, seed: int = 11
+) -> Iterator[bytes]:
+    """Requests of whole traces spread over ``days`` (at least one request): request ``n`` of
+    ``count`` is ``n * days / count`` days old."""
+    rng = random.Random(seed)
+    now_ns = time.time_ns()
+    count = max(spans // per_request, 1)
+    traces = per_request // 5
+    for number in range(count):
+        at = now_ns - int(number * days * DAY_NS / count)
+        yield _request(rng, number * traces, traces, at, run)

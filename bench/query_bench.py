@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.database import ensure_database  # noqa: E402
+from bench.loading import spans_load  # noqa: E402
 
 DB = os.environ.get("EVALHUB_BENCH_DB", "evalhub_bench_query")  # another name: parallel checkouts
 os.environ["DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:5432/{DB}"
@@ -39,27 +40,14 @@ QUERIES = {
 
 
 def load(spans: int) -> None:
-    from django.core.management import call_command
     from django.db import connection
 
     from annotations.store.services import AnnotationInput, annotations_upsert
-    from bench.payloads import requests
-    from tracing.ingest.otlp import spans_from_otlp_protobuf
     from tracing.models import Span
-    from tracing.store.services import spans_ingest
 
-    call_command("migrate", verbosity=0)
-    have = Span.objects.count()
-    if have >= spans:
-        print(f"{have} spans already loaded", flush=True)
-        return
     started = time.perf_counter()
-    for index, body in enumerate(requests(spans, 5000, seed=11, run="q")):
-        if index * 5000 < have:
-            continue
-        spans_ingest(records=spans_from_otlp_protobuf(body, project_name="bench").records)
-        if index % 20 == 0:
-            print(f"  {(index + 1) * 5000} spans, {time.perf_counter() - started:.0f}s", flush=True)
+    if not spans_load(spans, run="q"):
+        return
     rng = random.Random(3)
     answers = Span.objects.filter(project__name="bench", name="answer").values_list(
         "span_id", flat=True

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import resource
 import subprocess
 import sys
@@ -21,46 +20,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.database import ensure_database  # noqa: E402
+from bench.payloads import aged_requests  # noqa: E402
+
 DB = os.environ.get("EVALHUB_BENCH_DB", "evalhub_bench_retention")  # parallel checkouts
 os.environ["DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:5432/{DB}"
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalhub.settings")
-DAY_NS = 86_400 * 10**9
-
-
-def fresh_database() -> None:
-    import psycopg
-
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DB}"')
-
-
-def bodies(spans: int, days: int, per_request: int = 5000):  # type: ignore[no-untyped-def]
-    """Requests of whole traces; request ``n`` is ``n * days / requests`` days old."""
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-        ExportTraceServiceRequest,
-    )
-
-    from bench.payloads import _kv, trace_spans
-
-    rng = random.Random(11)
-    now_ns = time.time_ns()
-    count = max(spans // per_request, 1)
-    index = 0
-    for number in range(count):
-        request = ExportTraceServiceRequest()
-        resource_spans = request.resource_spans.add()
-        resource_spans.resource.attributes.append(_kv("service.name", "support-bot"))
-        scope = resource_spans.scope_spans.add()
-        at = now_ns - int(number * days * DAY_NS / count)
-        for _ in range(per_request // 5):
-            scope.spans.extend(trace_spans(rng, index, at, "k"))
-            index += 1
-        yield request.SerializeToString()
 
 
 def load(args: argparse.Namespace) -> None:
-    fresh_database()
+    ensure_database(DB, reload=True)
     import django
 
     django.setup()
@@ -76,7 +46,7 @@ def load(args: argparse.Namespace) -> None:
     call_command("migrate", verbosity=0)
     print(f"ingesting {args.spans} spans over {args.days} days…", flush=True)
     began = time.monotonic()
-    for body in bodies(args.spans, args.days):
+    for body in aged_requests(args.spans, args.days, run="k"):
         spans_ingest(records=spans_from_otlp_protobuf(body, project_name="bench").records)
     took = time.monotonic() - began
     print(f"ingest: {args.spans / took:,.0f} spans/s ({took:.1f} s)", flush=True)

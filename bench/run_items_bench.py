@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.database import ensure_database  # noqa: E402
+from bench.loading import spans_load  # noqa: E402
 
 DB = "evalhub_bench_runs"
 os.environ["DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:5432/{DB}"
@@ -35,25 +36,7 @@ TABS = {"span": "spans", "trace": "traces", "session": "sessions"}
 
 
 def load(spans: int) -> None:
-    from django.core.management import call_command
-
-    from bench.payloads import requests
-    from tracing.ingest.otlp import spans_from_otlp_protobuf
-    from tracing.models import Span
-    from tracing.store.services import spans_ingest
-
-    call_command("migrate", verbosity=0)
-    have = Span.objects.count()
-    if have >= spans:
-        print(f"{have} spans already loaded", flush=True)
-        return
-    started = time.perf_counter()
-    for index, body in enumerate(requests(spans, 5000, seed=11, run="r")):
-        if index * 5000 < have:
-            continue
-        spans_ingest(records=spans_from_otlp_protobuf(body, project_name="bench"))
-        if index % 20 == 0:
-            print(f"  {(index + 1) * 5000} spans, {time.perf_counter() - started:.0f}s", flush=True)
+    spans_load(spans, run="r")
 
 
 def runs() -> dict[str, int]:

@@ -29,7 +29,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.ingest_bench import PG, recreate_database, wait_http  # noqa: E402
+from bench.ingest_bench import evalhub_database, wait_http  # noqa: E402
 
 PORT = 8766
 URL = f"http://127.0.0.1:{PORT}"
@@ -116,26 +116,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20, help="how long /healthz is probed")
     args = parser.parse_args()
 
-    db = "evalhub_bench_slow"
-    recreate_database(db)
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"{PG}/{db}",
-        "WEB_CONCURRENCY": str(args.workers),
-        "PORT": str(PORT),
-        "HOST": "127.0.0.1",
-        "LOG_LEVEL": "WARNING",
-    }
-    python = str(ROOT / ".venv" / "bin" / "python")
-    subprocess.run([python, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    api_key = subprocess.run(
-        [python, "manage.py", "create_api_key", "--name", "slow"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
+    _dsn, env, api_key = evalhub_database(
+        args.workers, db="evalhub_bench_slow", port=PORT, key_name="slow"
+    )
     print("| workers | clients | N | /healthz median | worst | answered | no answer in 30 s |")
     print("|---|---|---|---|---|---|---|")
     for mode in args.modes:

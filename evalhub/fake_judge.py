@@ -157,12 +157,11 @@ class FakeJudge:
 
     @property
     def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return f"{self.root_url}/v1"
 
     @property
     def root_url(self) -> str:
-        host, port = self._server.server_address[:2]
+        host, port = self._server.socket.getsockname()[:2]  # the bound (host, port)
         return f"http://{host}:{port}"
 
     def answer(self, label: str | None, explanation: str | None = None) -> None:
@@ -397,6 +396,7 @@ async def _serve_connection(
             if "/deployments/" in path:
                 model = path.split("/deployments/", 1)[1].split("/", 1)[0]
             refused = fake.refusal(key=key, model=model)
+            answer: dict[str, Any]
             if urlsplit(path).path.endswith("/stats"):  # benchmarks count the answers
                 status, answer = 200, {"requests": fake.answered}
             elif not urlsplit(path).path.endswith("/chat/completions"):

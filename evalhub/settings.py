@@ -130,7 +130,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": VAR_DIR / "evalhub.sqlite3",
+            "NAME": str(VAR_DIR / "evalhub.sqlite3"),
             "OPTIONS": {
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 20,
@@ -340,7 +340,7 @@ EVALHUB_LIMITER_REDIS_URL = env_str("EVALHUB_LIMITER_REDIS_URL", REDIS_URL)
 # own user, when it is not root), the queue web processes send it to, and how long they wait for
 # a worker beyond the code's own timeout.
 EVALHUB_SANDBOX_USER = env_str("EVALHUB_SANDBOX_USER", "nobody")
-EVALHUB_SANDBOX_QUEUE = env_str("EVALHUB_SANDBOX_QUEUE", "sandbox")
+EVALHUB_SANDBOX_QUEUE: str = env_str("EVALHUB_SANDBOX_QUEUE", "sandbox")
 EVALHUB_SANDBOX_WAIT_SECONDS = env_int("EVALHUB_SANDBOX_WAIT_SECONDS", 30, minimum=1)
 
 # Requests to user-configured URLs (LLM providers; evalhub/core/outbound.py) never go to these networks

@@ -124,7 +124,7 @@ class Supervisor:
     def run(self) -> int:
         """Start everything, wait, stop everything; the exit code of the first child to fail
         (0 when stopped by a signal)."""
-        previous: dict[int, Callable[..., object] | int | None] = {}
+        previous: dict[signal.Signals, Callable[..., object] | int | None] = {}
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             previous[sig] = signal.signal(sig, self.request_stop)
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}

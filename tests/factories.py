@@ -92,6 +92,64 @@ def ingest(records: list[SpanRecord], project: str = "default") -> list[Span]:
     )
 
 
+def _retrieval_trace(
+    *,
+    project: str,
+    root: tuple[str, str, float],
+    start: datetime,
+    question: str,
+    answer: str,
+    documents: dict[str, Any],
+    llm_latency_ms: float,
+    status_code: str = "OK",
+    session_id: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    model: str = "gpt-4o-mini",
+) -> list[Span]:
+    """A trace of three spans: a ``root`` (name, kind, latency) → RETRIEVER (with the
+    ``documents`` attributes) and LLM children. Returns its spans, root first."""
+    trace_id = next_hex(32)
+    name, kind, latency_ms = root
+    common: dict[str, Any] = {
+        "trace_id": trace_id,
+        "input_value": question,
+        "session_id": session_id,
+    }
+    parent = span_record(
+        **common,
+        name=name,
+        kind=kind,
+        start=start,
+        latency_ms=latency_ms,
+        status_code=status_code,
+        output_value=answer,
+        metadata=metadata,
+    )
+    retriever = span_record(
+        **common,
+        parent_id=parent.span_id,
+        name="retrieve",
+        kind="RETRIEVER",
+        start=start + timedelta(milliseconds=10),
+        latency_ms=50,
+        output_value=None,
+        attributes=documents,
+    )
+    llm = span_record(
+        **common,
+        parent_id=parent.span_id,
+        name="llm",
+        kind="LLM",
+        start=start + timedelta(milliseconds=100),
+        latency_ms=llm_latency_ms,
+        status_code=status_code,
+        output_value=answer,
+        attributes=llm_attributes(model=model),
+        metadata=metadata,
+    )
+    return ingest([parent, retriever, llm], project=project)
+
+
 def trace(
     *,
     project: str = "default",
@@ -105,51 +163,23 @@ def trace(
     output_value: str = "Refunds are accepted within 30 days.",
 ) -> list[Span]:
     """A small agent trace: AGENT root → RETRIEVER, LLM children. Returns its spans, root first."""
-    start = start or BASE_TIME
-    trace_id = next_hex(32)
-    root = span_record(
-        trace_id=trace_id,
-        name="agent",
-        kind="AGENT",
-        start=start,
-        latency_ms=llm_latency_ms + 200,
-        status_code=status_code,
-        input_value=input_value,
-        output_value=output_value,
-        session_id=session_id,
-        metadata=metadata,
-    )
-    retriever = span_record(
-        trace_id=trace_id,
-        parent_id=root.span_id,
-        name="retrieve",
-        kind="RETRIEVER",
-        start=start + timedelta(milliseconds=10),
-        latency_ms=50,
-        input_value=input_value,
-        output_value=None,
-        session_id=session_id,
-        attributes={
+    return _retrieval_trace(
+        project=project,
+        root=("agent", "AGENT", llm_latency_ms + 200),
+        start=start or BASE_TIME,
+        question=input_value,
+        answer=output_value,
+        documents={
             "retrieval.documents.0.document.id": "doc-1",
             "retrieval.documents.0.document.content": "Refunds within 30 days.",
             "retrieval.documents.0.document.score": 0.91,
         },
-    )
-    llm = span_record(
-        trace_id=trace_id,
-        parent_id=root.span_id,
-        name="llm",
-        kind="LLM",
-        start=start + timedelta(milliseconds=100),
-        latency_ms=llm_latency_ms,
+        llm_latency_ms=llm_latency_ms,
         status_code=status_code,
-        input_value=input_value,
-        output_value=output_value,
         session_id=session_id,
-        attributes=llm_attributes(model=model),
         metadata=metadata,
+        model=model,
     )
-    return ingest([root, retriever, llm], project=project)
 
 
 def project(name: str = "default") -> Project:
@@ -166,42 +196,17 @@ def rag_trace(
 ) -> list[Span]:
     """A RAG trace: CHAIN root → RETRIEVER (with ``documents``, scored high to low) and LLM.
     Returns its spans, root first."""
-    start = start or BASE_TIME
-    trace_id = next_hex(32)
-    root = span_record(
-        trace_id=trace_id,
-        name="rag",
-        kind="CHAIN",
-        start=start,
-        latency_ms=900,
-        input_value=question,
-        output_value=answer,
-    )
     attributes: dict[str, Any] = {}
     for n, content in enumerate(documents):
         attributes[f"retrieval.documents.{n}.document.id"] = f"doc-{n}"
         attributes[f"retrieval.documents.{n}.document.content"] = content
         attributes[f"retrieval.documents.{n}.document.score"] = round(0.9 - n * 0.2, 2)
-    retriever = span_record(
-        trace_id=trace_id,
-        parent_id=root.span_id,
-        name="retrieve",
-        kind="RETRIEVER",
-        start=start + timedelta(milliseconds=10),
-        latency_ms=50,
-        input_value=question,
-        output_value=None,
-        attributes=attributes,
+    return _retrieval_trace(
+        project=project,
+        root=("rag", "CHAIN", 900),
+        start=start or BASE_TIME,
+        question=question,
+        answer=answer,
+        documents=attributes,
+        llm_latency_ms=700,
     )
-    llm = span_record(
-        trace_id=trace_id,
-        parent_id=root.span_id,
-        name="llm",
-        kind="LLM",
-        start=start + timedelta(milliseconds=100),
-        latency_ms=700,
-        input_value=question,
-        output_value=answer,
-        attributes=llm_attributes(),
-    )
-    return ingest([root, retriever, llm], project=project)

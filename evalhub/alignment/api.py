@@ -11,7 +11,7 @@ from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
 
 from annotations.datasets.services import DatasetInvalid
-from evalhub.alignment.models import AlignmentRun
+from evalhub.alignment.models import AlignmentItem, AlignmentRun
 from evalhub.alignment.selectors import alignment_comparison, alignment_runs, flip_kind
 from evalhub.alignment.services import (
     DEFAULT_ITEMS,
@@ -24,6 +24,7 @@ from evalhub.alignment.services import (
 )
 from evalhub.calibration.api import EstimateOut, MetricsOut, metrics_out
 from evalhub.calibration.estimate import estimate_out
+from evalhub.core.paging import Page, Pages, page_from_id, page_newest, paged
 from evalhub.evaluators.models import Evaluator
 from evalhub.evaluators.selectors import evaluator_get
 from evalhub.identity.auth import request_principal, request_user
@@ -143,19 +144,20 @@ def alignment_runs_create(request: HttpRequest, ident: str, body: AlignmentRunIn
     return Status(201, _out(_run(run.pk)))
 
 
-class AlignmentRunList(Schema):
-    data: list[AlignmentRunOut]
-
-
 @router.get(
     "/evaluators/{name:ident}/alignment-runs",
-    response=AlignmentRunList,
+    response=list[AlignmentRunOut],
     url_name="alignment_runs_list",
 )
-def alignment_runs_list(request: HttpRequest, ident: str) -> dict[str, Any]:
-    """The evaluator's alignment runs, newest first (the last 100)."""
-    runs = alignment_runs(evaluator=_evaluator(ident))[:100]
-    return {"data": [_out(run) for run in runs]}
+@paged()
+def alignment_runs_list(request: HttpRequest, ident: str) -> Pages:
+    """The evaluator's alignment runs, newest first, a page at a time."""
+    runs = alignment_runs(evaluator=_evaluator(ident))
+
+    def pages(*, cursor: str | None, limit: int) -> Page[dict[str, Any]]:
+        return page_newest(runs, cursor=cursor, limit=limit).map(_out)
+
+    return pages
 
 
 @router.get(
@@ -167,30 +169,40 @@ def alignment_run_get(request: HttpRequest, alignment_id: int) -> dict[str, Any]
     return _out(_run(alignment_id), comparison=True)
 
 
-@router.get("/alignment-runs/{alignment_id}/items", url_name="alignment_run_items")
-def alignment_run_items(request: HttpRequest, alignment_id: int) -> dict[str, Any]:
-    """Every item as a flat row: people's label, the current and the draft's label, the flip."""
-    run = _run(alignment_id)
-    rows = [
-        {
-            "target_kind": item.target_kind,
-            "target_id": item.target_key,
-            "status": item.status,
-            "human_label": item.human_label,
-            "current_label": item.current_label,
-            "current_version": item.current_version,
-            "draft_label": item.draft_label,
-            "draft_score": item.draft_score,
-            "draft_explanation": item.draft_explanation,
-            "flip": flip_kind(item),
-            "error": item.error,
-            "prompt_tokens": item.prompt_tokens,
-            "completion_tokens": item.completion_tokens,
-            "latency_ms": item.latency_ms,
-        }
-        for item in run.items.order_by("id")
-    ]
-    return {"data": rows}
+def _item_out(item: AlignmentItem) -> dict[str, Any]:
+    return {
+        "target_kind": item.target_kind,
+        "target_id": item.target_key,
+        "status": item.status,
+        "human_label": item.human_label,
+        "current_label": item.current_label,
+        "current_version": item.current_version,
+        "draft_label": item.draft_label,
+        "draft_score": item.draft_score,
+        "draft_explanation": item.draft_explanation,
+        "flip": flip_kind(item),
+        "error": item.error,
+        "prompt_tokens": item.prompt_tokens,
+        "completion_tokens": item.completion_tokens,
+        "latency_ms": item.latency_ms,
+    }
+
+
+@router.get(
+    "/alignment-runs/{alignment_id}/items",
+    response=list[dict[str, Any]],
+    url_name="alignment_run_items",
+)
+@paged()
+def alignment_run_items(request: HttpRequest, alignment_id: int) -> Pages:
+    """The run's items in order, a page at a time, each a flat row: people's label, the
+    current and the draft's label, the flip."""
+    items = _run(alignment_id).items.order_by("id")
+
+    def pages(*, cursor: str | None, limit: int) -> Page[dict[str, Any]]:
+        return page_from_id(items, cursor=cursor, limit=limit, descending=False).map(_item_out)
+
+    return pages
 
 
 class SavedOut(Schema):

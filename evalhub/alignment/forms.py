@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django import forms
@@ -56,7 +57,14 @@ class DraftForm(forms.Form):
     model = forms.CharField(required=False, help_text="Empty: the provider's default model.")
     max_items = forms.IntegerField(min_value=1, max_value=2000, initial=500, label="At most")
 
-    def __init__(self, *args: Any, base: dict[str, Any], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        data: Mapping[str, Any] | None = None,
+        *,
+        base: dict[str, Any],
+        initial: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         self.base = base
         initial = {
             "system_prompt": base.get("system_prompt", ""),
@@ -64,9 +72,9 @@ class DraftForm(forms.Form):
             "choices": choices_text(base.get("choices", [])),
             "provider": base.get("provider_id"),
             "model": base.get("model", ""),
-            **kwargs.pop("initial", {}),
+            **(initial or {}),
         }
-        super().__init__(*args, initial=initial, **kwargs)
+        super().__init__(data, initial=initial, **kwargs)
 
     def clean_choices(self) -> list[dict[str, Any]]:
         return choices_parse(self.cleaned_data["choices"])

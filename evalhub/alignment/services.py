@@ -26,6 +26,7 @@ from evalhub.alignment.running import (
     alignment_run_work,
 )
 from evalhub.calibration.estimate import SAMPLE, Estimate, JudgeInput, run_estimate
+from evalhub.core.fields import FieldInvalid
 from evalhub.evaluators.definition import EvaluatorConfigError
 from evalhub.evaluators.models import Evaluator, EvaluatorVersion
 from evalhub.evaluators.selectors import evaluator_version_latest
@@ -39,12 +40,11 @@ MAX_ITEMS = 2000
 DEFAULT_ITEMS = 500
 
 
-class AlignmentInvalid(ValueError):
+class AlignmentInvalid(FieldInvalid):
     """Bad input for an alignment run: ``field`` names it."""
 
     def __init__(self, field: str, message: str) -> None:
-        self.field, self.message = field, message
-        super().__init__(f"{field}: {message}")
+        super().__init__(field=field, message=message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,7 +235,7 @@ def alignment_golden_dataset(
     (``DatasetInvalid`` naming the field)."""
     added: DatasetAdded | None = None
     by_source: dict[str, list[int]] = {}
-    for kind, span_pk in run.items.filter(span__isnull=False).values_list("target_kind", "span"):
+    for kind, span_pk in run.items.filter(span__isnull=False).values_list("target_kind", "span_id"):
         by_source.setdefault(kind.lower(), []).append(span_pk)
     total_added = total_skipped = 0
     with transaction.atomic():
@@ -245,7 +245,7 @@ def alignment_golden_dataset(
             added = dataset_examples_add_by_name(
                 name=name,
                 spans=by_source[source],
-                source=source,  # type: ignore[arg-type]
+                source=source,
                 expected_output_from=run.evaluator.annotation_name,
                 user=user,
             )

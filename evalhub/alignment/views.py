@@ -7,7 +7,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -31,25 +31,22 @@ from evalhub.alignment.services import (
     alignment_save,
 )
 from evalhub.calibration.estimate import duration_text
+from evalhub.core.fields import form_error
+from evalhub.core.web import found_or_404, htmx_partial
 from evalhub.evaluators.models import Evaluator, EvaluatorKind
 from evalhub.evaluators.selectors import evaluator_get, evaluator_version_latest
+from evalhub.identity.auth import request_user
 
 WORKSPACE = "alignment/workspace.html"
 RUN = "alignment/run.html"
 
 
 def _evaluator(ident: str) -> Evaluator:
-    evaluator = evaluator_get(ident)
-    if evaluator is None:
-        raise Http404("no such evaluator")
-    return evaluator
+    return found_or_404(evaluator_get(ident), "evaluator")
 
 
 def _run(evaluator: Evaluator, run_id: int) -> AlignmentRun:
-    run = alignment_run_get(evaluator=evaluator, run_id=run_id)
-    if run is None:
-        raise Http404("no such alignment run")
-    return run
+    return found_or_404(alignment_run_get(evaluator=evaluator, run_id=run_id), "alignment run")
 
 
 @login_required
@@ -65,11 +62,11 @@ def alignment_workspace(request: HttpRequest, ident: str) -> HttpResponse:
                 evaluator=evaluator,
                 project=form.cleaned_data["project"],
                 draft=form.draft(),
-                user=request.user,  # type: ignore[arg-type]
+                user=request_user(request),
                 max_items=form.cleaned_data["max_items"],
             )
         except AlignmentInvalid as exc:
-            form.add_error(None if exc.field == "draft" else _field(exc.field), exc.message)
+            form_error(form, exc)
         else:
             return redirect("alignment:run", ident=evaluator.name, alignment_id=run.pk)
     context: dict[str, Any] = {
@@ -80,10 +77,6 @@ def alignment_workspace(request: HttpRequest, ident: str) -> HttpResponse:
         "runs": alignment_runs(evaluator=evaluator)[:20],
     }
     return render(request, WORKSPACE, context, status=400 if form.errors else 200)
-
-
-def _field(name: str) -> str | None:
-    return name if name in DraftForm.base_fields else None
 
 
 @login_required
@@ -105,9 +98,7 @@ def alignment_run(request: HttpRequest, ident: str, alignment_id: int) -> HttpRe
         "flip_kinds": FLIP_KINDS,
         "golden_form": GoldenForm(initial={"name": f"{evaluator.name} golden examples"}),
     }
-    htmx = getattr(request, "htmx", None)
-    partial = bool(htmx) and not htmx.history_restore_request
-    return render(request, f"{RUN}#alignment" if partial else RUN, context)
+    return render(request, f"{RUN}#alignment" if htmx_partial(request) else RUN, context)
 
 
 @login_required
@@ -116,7 +107,7 @@ def alignment_run_save(request: HttpRequest, ident: str, alignment_id: int) -> H
     evaluator = _evaluator(ident)
     run = _run(evaluator, alignment_id)
     try:
-        version = alignment_save(run=run, user=request.user)  # type: ignore[arg-type]
+        version = alignment_save(run=run, user=request_user(request))
     except AlignmentInvalid as exc:
         messages.error(request, f"Not saved: the run {exc.message}")
         return redirect("alignment:run", ident=evaluator.name, alignment_id=run.pk)
@@ -138,7 +129,7 @@ def alignment_run_golden(request: HttpRequest, ident: str, alignment_id: int) ->
         added = alignment_golden_dataset(
             run=run,
             name=form.cleaned_data["name"],
-            user=request.user,  # type: ignore[arg-type]
+            user=request_user(request),
         )
     except (DatasetInvalid, AlignmentInvalid) as exc:
         messages.error(request, f"Not copied: {exc}")
@@ -172,7 +163,8 @@ def alignment_estimate_view(request: HttpRequest, ident: str) -> HttpResponse:
     context: dict[str, Any] = {"estimate": None, "problems": []}
     if not form.is_valid():
         context["problems"] = [
-            f"{form.fields[name].label if name in form.fields else 'Draft'}: {' '.join(errors)}"
+            f"{form.fields[name].label if name in form.fields else 'Draft'}: "
+            f"{' '.join(map(str, errors))}"
             for name, errors in form.errors.items()
         ]
     else:
@@ -181,7 +173,7 @@ def alignment_estimate_view(request: HttpRequest, ident: str) -> HttpResponse:
                 evaluator=evaluator,
                 project=form.cleaned_data["project"],
                 draft=form.draft(),
-                user=request.user,  # type: ignore[arg-type]
+                user=request_user(request),
                 max_items=form.cleaned_data["max_items"],
             )
         except AlignmentInvalid as exc:

@@ -12,8 +12,9 @@ from ninja.errors import HttpError
 
 from evalhub.budgets.models import Budget
 from evalhub.budgets.notify import channel_choices
-from evalhub.budgets.selectors import BudgetState, budget_states
+from evalhub.budgets.selectors import BudgetState, budget_list, budget_states
 from evalhub.budgets.services import BudgetInvalid, budget_create, budget_delete
+from evalhub.core.paging import Page, Pages, page_from_id, paged
 from evalhub.evaluators.selectors import evaluator_get
 from evalhub.providers.models import Provider
 from evalhub.tasks.models import Task
@@ -69,14 +70,17 @@ def _out(state: BudgetState) -> dict[str, Any]:
     }  # fmt: skip
 
 
-class BudgetList(Schema):
-    data: list[BudgetOut]
+@router.get("/budgets", response=list[BudgetOut])
+@paged()
+def budgets_list(request: HttpRequest) -> Pages:
+    """Every budget with its spend in the current period, oldest first, a page at a time."""
 
+    def pages(*, cursor: str | None, limit: int) -> Page[dict[str, Any]]:
+        query = budget_list().order_by("id")
+        page = page_from_id(query, cursor=cursor, limit=limit, descending=False)
+        return Page([_out(state) for state in budget_states(page.items)], page.next_cursor)
 
-@router.get("/budgets", response=BudgetList)
-def budgets_list(request: HttpRequest) -> dict[str, Any]:
-    """Every budget with its spend in the current period."""
-    return {"data": [_out(state) for state in budget_states()]}
+    return pages
 
 
 @router.post("/budgets", response={201: BudgetOut})

@@ -96,7 +96,7 @@ def budget_warning_check(*, budget: Budget, start: date) -> bool:
 def channel_choices() -> Any:
     """The notification channels a budget can warn through (a queryset of the monitors'
     channel model, reached through the relation: no import of the monitors app)."""
-    return Budget._meta.get_field("channels").related_model.objects.order_by("name")  # type: ignore[union-attr]
+    return Budget._meta.get_field("channels").related_model._default_manager.order_by("name")
 
 
 __all__ = ["budget_warning_check", "channel_choices", "sender_register", "warning_payload"]

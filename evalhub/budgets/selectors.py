@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from evalhub.budgets.guard import period_start
@@ -44,11 +45,17 @@ class BudgetState:
         return [channel.name for channel in self.budget.channels.all()]
 
 
-def budget_states() -> list[BudgetState]:
-    """Every budget with its current period's spend (three queries)."""
-    budgets = list(
-        Budget.objects.select_related("task", "evaluator", "provider").prefetch_related("channels")
+def budget_list() -> QuerySet[Budget]:
+    """Every budget (by scope, then as created) with what ``budget_states`` reads of it."""
+    return Budget.objects.select_related("task", "evaluator", "provider").prefetch_related(
+        "channels"
     )
+
+
+def budget_states(budgets: Sequence[Budget] | None = None) -> list[BudgetState]:
+    """Every budget (or ``budgets``, rows of ``budget_list``) with its current period's
+    spend (three queries)."""
+    budgets = list(budget_list()) if budgets is None else budgets
     if not budgets:
         return []
     now = timezone.now()

@@ -313,6 +313,8 @@ def task_backfill_estimate(
         )
         for entry in task.task_evaluators.select_related("evaluator")
     ]
+    if task.project_id is None:  # a dataset task: no spans to backfill
+        return run_estimate(items=0, judges=judges, spans=[])
     return backfill_estimate(
         project_id=task.project_id,
         granularity=task.granularity,

@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 
 from annotations.queues.models import LabelingQueue
+from evalhub.core.forms import form_field
 from evalhub.evaluators.models import Evaluator
 from evalhub.tasks.models import Task
 
@@ -44,9 +45,9 @@ class TaskCalibrationForm(forms.Form):
     def __init__(self, *args: Any, task: Task, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         queues = LabelingQueue.objects.filter(item_kind=task.granularity.upper()).order_by("name")
-        self.fields["queue"].queryset = queues  # type: ignore[attr-defined]
-        self.fields["review_queue"].queryset = queues  # type: ignore[attr-defined]
-        self.fields["evaluator"].queryset = Evaluator.objects.filter(  # type: ignore[attr-defined]
+        form_field(self, "queue", forms.ModelChoiceField).queryset = queues
+        form_field(self, "review_queue", forms.ModelChoiceField).queryset = queues
+        form_field(self, "evaluator", forms.ModelChoiceField).queryset = Evaluator.objects.filter(
             pk__in=task.task_evaluators.values("evaluator")
         ).order_by("name")
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from django.db import transaction
@@ -32,6 +33,4 @@ def _on_annotations_written(sender: Any, annotations: Sequence[Annotation], **kw
         if a.label is not None and a.target_kind in _FK and getattr(a, _FK[a.target_kind])
     ]
     for routing_id, targets in routings_for(written=written).items():
-        transaction.on_commit(
-            lambda routing_id=routing_id, targets=targets: job_send(ROUTE, routing_id, targets)
-        )
+        transaction.on_commit(partial(job_send, ROUTE, routing_id, targets))

@@ -159,10 +159,11 @@ def routing_apply(*, routing_id: int, targets: Collection[tuple[str, str]] | Non
     if routing is None:
         return None
     name = routing_name(routing)
-    if name is None:
+    project = routing.task.project
+    if name is None or project is None:  # a dataset task's results are not routed
         return None
     routed = disagreements_route(
-        project=routing.task.project,
+        project=project,
         name=name,
         queue=routing.queue,
         judge=routing.judge,
@@ -174,7 +175,7 @@ def routing_apply(*, routing_id: int, targets: Collection[tuple[str, str]] | Non
     return routed
 
 
-_TARGETS = {
+_TARGETS: dict[str, tuple[type[Span] | type[Trace] | type[Session], str]] = {
     "SPAN": (Span, "span_id"),
     "TRACE": (Trace, "trace_id"),
     "SESSION": (Session, "session_id"),

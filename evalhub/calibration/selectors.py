@@ -118,9 +118,9 @@ def pair_cells(
         slot = int((moment - offset) // step) * step + offset
         slots[(pair.version, slot, pair.human, pair.judge)] += 1
     cells: Cells = Counter()
-    for (version, slot, human, judge), count in slots.items():
-        moment = datetime.fromtimestamp(slot, UTC) if slot is not None else None
-        cells[(version, moment, human, judge)] += count
+    for (version, seconds, human, judge), count in slots.items():
+        at = datetime.fromtimestamp(seconds, UTC) if seconds is not None else None
+        cells[(version, at, human, judge)] += count
     return cells
 
 

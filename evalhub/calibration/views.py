@@ -27,7 +27,8 @@ from evalhub.calibration.sampling import (
     calibration_sampling_set,
 )
 from evalhub.calibration.selectors import evaluator_calibration
-from evalhub.core.buckets import BUCKETS
+from evalhub.core.buckets import BUCKETS, bucket_of
+from evalhub.core.web import htmx_partial
 from evalhub.evaluators.selectors import evaluator_get, evaluator_version_latest
 from evalhub.tasks.models import Task
 from evalhub.tasks.selectors import task_get
@@ -60,13 +61,12 @@ def evaluator_calibration_page(request: HttpRequest, ident: str) -> HttpResponse
     form = CalibrationForm(request.GET)
     form.is_valid()
     data = getattr(form, "cleaned_data", {})
-    bucket = data.get("bucket") or "day"
+    bucket = bucket_of(data.get("bucket"), "day")
     calibration = evaluator_calibration(
         project=data.get("project"), name=evaluator.annotation_name, bucket=bucket
     )
     context = {"evaluator": evaluator, "form": form, "calibration": calibration}
-    htmx = getattr(request, "htmx", None)
-    partial = request.GET.get("fragment") or (bool(htmx) and not htmx.history_restore_request)
+    partial = request.GET.get("fragment") or htmx_partial(request)
     return render(request, f"{TEMPLATE}#calibration" if partial else TEMPLATE, context)
 
 
@@ -87,7 +87,7 @@ def task_form_estimate(request: HttpRequest) -> HttpResponse:
     form = TaskForm(request.POST)
     form.is_valid()
     problems = [
-        f"{form.fields[name].label or name.capitalize()}: {' '.join(errors)}"
+        f"{form.fields[name].label or name.capitalize()}: {' '.join(map(str, errors))}"
         for name, errors in form.errors.items()
         if name in ESTIMATE_FIELDS
     ]
@@ -98,7 +98,7 @@ def task_form_estimate(request: HttpRequest) -> HttpResponse:
             window = backfill.cleaned_data
         problems += [
             f"Backfill {backfill.fields[name].label if name in backfill.fields else ''}: "
-            f"{' '.join(errors)}"
+            f"{' '.join(map(str, errors))}"
             for name, errors in backfill.errors.items()
         ]
     if not problems and not form.cleaned_data.get("evaluators"):
@@ -169,8 +169,7 @@ def task_calibration_page(request: HttpRequest, task_id: int) -> HttpResponse:
     task = task_get(task_id)
     if task is None:
         raise Http404("no such task")
-    htmx = getattr(request, "htmx", None)
-    partial = bool(htmx) and not htmx.history_restore_request
+    partial = htmx_partial(request)
     status, saved = 200, False
     if request.method == "POST":
         form = TaskCalibrationForm(request.POST, task=task)

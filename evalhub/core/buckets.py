@@ -12,3 +12,8 @@ BUCKET_LENGTH: Final[dict[Bucket, timedelta]] = {
     "day": timedelta(days=1),
     "week": timedelta(weeks=1),
 }
+
+
+def bucket_of(value: object, default: Bucket) -> Bucket:
+    """``value`` when it names a bucket (a query parameter, a form's choice), else ``default``."""
+    return next((bucket for bucket in BUCKETS if bucket == value), default)

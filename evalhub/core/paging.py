@@ -117,6 +117,31 @@ def page_from_id[M: Model](
     return Page(rows[:limit], str(getattr(rows[limit], field)) if more else None)
 
 
+def _text_cursor(value: str) -> str:
+    return base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")
+
+
+def _text_cursor_read(cursor: str) -> str:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        return base64.b64decode(padded, altchars=b"-_", validate=True).decode()
+    except (ValueError, binascii.Error, UnicodeError):
+        raise InvalidCursor(f"{cursor!r} is not valid") from None
+
+
+def page_by_text[M: Model](
+    query: QuerySet[M], *, cursor: str | None, limit: int, field: str
+) -> Page[M]:
+    """A page of ``query`` ordered by ``field`` (a unique text column, ascending: a list by
+    name) whose cursor is that column's value in the first row of the next page, so that it
+    stays valid while rows are added."""
+    if cursor:
+        query = query.filter(**{f"{field}__gte": _text_cursor_read(cursor)})
+    rows = list(query.order_by(field)[: limit + 1])
+    more = len(rows) > limit
+    return Page(rows[:limit], _text_cursor(getattr(rows[limit], field)) if more else None)
+
+
 def _newest_cursor(row: Any) -> str:
     raw = f"{row.created_at.isoformat()}|{row.pk}"
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")

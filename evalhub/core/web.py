@@ -1,9 +1,9 @@
-"""Helpers every page view shares: whether htmx asked for a part of the page, and where a form
-goes back to."""
+"""Helpers every page view shares: whether htmx asked for a part of the page, where a form
+goes back to, and the 404 of a row that is not there."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
 from django.utils.http import url_has_allowed_host_and_scheme
 
 
@@ -22,3 +22,10 @@ def next_or(request: HttpRequest, fallback: str) -> str:
     ):
         return target
     return fallback
+
+
+def found_or_404[T](found: T | None, what: str) -> T:
+    """``found``, or a 404 "no such ``what``" when a selector found nothing."""
+    if found is None:
+        raise Http404(f"no such {what}")
+    return found

@@ -19,6 +19,7 @@ from django import forms
 from django.urls import reverse
 from django.utils.datastructures import MultiValueDict
 
+from evalhub.core.forms import form_field
 from evalhub.evaluators.checks import PARAMS, Param
 from evalhub.evaluators.definition import BUILTIN_CHECKS
 from evalhub.evaluators.judge import template_variables
@@ -258,7 +259,9 @@ class EvaluatorForm(forms.Form):
             checks = list(BUILTIN_CHECKS)
             if getattr(user, "is_staff", False) or config.get("check") == "custom":
                 checks.append("custom")
-            self.fields["check"].choices = [(c, c.replace("_", " ")) for c in checks]
+            form_field(self, "check", forms.ChoiceField).choices = [
+                (c, c.replace("_", " ")) for c in checks
+            ]
             current = config.get("check")
             for check, specs in PARAMS.items():
                 values = PARAM_DEFAULTS.get(check, {})
@@ -271,7 +274,7 @@ class EvaluatorForm(forms.Form):
 
     @staticmethod
     def _initial_from(config: dict[str, Any]) -> dict[str, Any]:
-        initial = {
+        initial: dict[str, Any] = {
             key: config[key]
             for key in (
                 "model",

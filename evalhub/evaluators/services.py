@@ -32,19 +32,15 @@ def evaluator_config_check(
     acts as one (an API key: its scope and its user's role); None judges ``user``'s role."""
     from django.core.exceptions import PermissionDenied
 
-    from evalhub.evaluators.definition import CodeConfig, config_parse
+    from evalhub.evaluators.definition import CodeConfig, LlmJudgeConfig, config_parse
 
     parsed = config_parse(config)
     is_admin = user_is_admin(user) if admin is None else admin
     if isinstance(parsed, CodeConfig) and parsed.check == "custom" and not is_admin:
         raise PermissionDenied("only admins can create or change custom code evaluators")
-    if (
-        getattr(parsed, "provider_id", None) is not None
-        and not Provider.objects.filter(
-            pk=parsed.provider_id  # type: ignore[union-attr]  # an LLM definition has a provider_id
-        ).exists()
-    ):
-        raise ValueError(f"provider_id: no provider #{parsed.provider_id}")  # type: ignore[union-attr]  # an LLM definition has a provider_id
+    provider_id = parsed.provider_id if isinstance(parsed, LlmJudgeConfig) else None
+    if provider_id is not None and not Provider.objects.filter(pk=provider_id).exists():
+        raise ValueError(f"provider_id: no provider #{provider_id}")
     return parsed.model_dump(mode="json")
 
 

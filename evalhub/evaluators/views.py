@@ -31,6 +31,7 @@ from evalhub.evaluators.selectors import (
     variables_preview,
 )
 from evalhub.evaluators.services import evaluator_create, evaluator_update
+from evalhub.identity.auth import request_user
 from evalhub.providers.models import Provider, ProviderKind
 from evalhub.providers.selectors import provider_list
 from evalhub.providers.services import (
@@ -47,7 +48,7 @@ _NEW_DEFINITIONS: dict[str, dict[str, Any]] = {
     EvaluatorKind.LLM: TEMPLATES[0].config(),
     EvaluatorKind.CODE: {"kind": "CODE", "check": "exact_match", "params": {}},
 }
-_CUSTOM_EXAMPLE = {
+_CUSTOM_EXAMPLE: dict[str, Any] = {
     "kind": "CODE",
     "check": "custom",
     "code": (
@@ -100,12 +101,12 @@ def _save_evaluator(
                 name=form.cleaned_data["name"],
                 description=form.cleaned_data["description"],
                 config=config,
-                user=request.user,
+                user=request_user(request),
                 template_key=template_key,
             )
         evaluator_update(
             evaluator=evaluator,
-            user=request.user,
+            user=request_user(request),
             description=form.cleaned_data["description"],
             config=config,
         )
@@ -143,6 +144,7 @@ def evaluator_new(request: HttpRequest) -> HttpResponse:
     provider and model before it is created."""
     template = None
     initial: dict[str, str] = {}
+    start: dict[str, Any] | None
     if request.GET.get("template"):
         try:
             template = template_get(request.GET["template"])

@@ -2,6 +2,9 @@
 ``phoenix.client.Client().experiments`` — ``run_experiment``, ``evaluate_experiment``,
 ``resume_experiment``, ``resume_evaluation``, ``get_experiment``, ``delete`` — works unchanged.
 
+Lists are paged as Phoenix pages them (``cursor``/``limit``, ``{"data", "next_cursor"}``, a
+cursor this server did not hand out is a 422), by ``evalhub.core.paging``.
+
 A failed run may be posted again (a retry replaces it); a successful one is a 409. An
 experiment on a deleted dataset version is a 409 naming it; unknown experiments, datasets,
 versions and examples are 404s.
@@ -20,9 +23,9 @@ from ninja.errors import HttpError
 
 from annotations.datasets.api import dataset_from_path, dataset_global_id, version_from_query
 from annotations.datasets.models import DatasetExampleRevision
+from evalhub.core.paging import Page, Pages, page_from_id, paged
 from evalhub.experiments.models import Experiment, ExperimentEvaluation, ExperimentRun
 from evalhub.experiments.selectors import (
-    MAX_PAGE_SIZE,
     experiment_counts,
     experiment_get,
     experiment_runs_full,
@@ -71,11 +74,6 @@ class ExperimentResponse(Schema):
     data: ExperimentOut
 
 
-class ExperimentsList(Schema):
-    data: list[ExperimentOut]
-    next_cursor: str | None = None
-
-
 class ExperimentCreateIn(Schema):
     name: str | None = None
     description: str | None = None
@@ -106,11 +104,6 @@ class IdResponse(Schema):
     data: IdData
 
 
-class RunsQuery(Schema):
-    cursor: str | None = None
-    limit: int = Field(100, ge=1, le=MAX_PAGE_SIZE)
-
-
 class EvaluationIn(Schema):
     experiment_run_id: str
     name: str
@@ -123,7 +116,7 @@ class EvaluationIn(Schema):
     trace_id: str | None = None
 
 
-class IncompleteEvalQuery(RunsQuery):
+class EvaluationNames(Schema):
     evaluation_name: list[str] = Field(default_factory=list)
 
 
@@ -209,11 +202,19 @@ def experiments_create(
     return {"data": experiment_out(experiment)}
 
 
-@router.get("/datasets/{name:dataset}/experiments", response=ExperimentsList)
-def experiments_list(request: HttpRequest, dataset: str) -> dict[str, Any]:
-    """A dataset's experiments, newest first."""
-    found = dataset_from_path(dataset)
-    return {"data": [experiment_out(e) for e in experiments_of_dataset(dataset=found)]}
+_Row = dict[str, Any]  # a list's row as Phoenix's client reads it
+
+
+@router.get("/datasets/{name:dataset}/experiments", response=list[ExperimentOut])
+@paged(invalid_status=422)
+def experiments_list(request: HttpRequest, dataset: str) -> Pages:
+    """A dataset's experiments, newest first, a page at a time."""
+    experiments = experiments_of_dataset(dataset=dataset_from_path(dataset))
+
+    def pages(*, cursor: str | None, limit: int) -> Page[_Row]:
+        return page_from_id(experiments, cursor=cursor, limit=limit).map(experiment_out)
+
+    return pages
 
 
 @router.get("/experiments/{experiment_id}", response=ExperimentResponse)
@@ -263,56 +264,53 @@ def experiments_runs_create(request: HttpRequest, experiment_id: str, body: RunI
     return {"data": {"id": str(run.pk)}}
 
 
-@router.get("/experiments/{experiment_id}/runs")
-def experiments_runs_list(
-    request: HttpRequest, experiment_id: str, query: Query[RunsQuery]
-) -> dict[str, Any]:
+@router.get("/experiments/{experiment_id}/runs", response=list[_Row])
+@paged(invalid_status=422)
+def experiments_runs_list(request: HttpRequest, experiment_id: str) -> Pages:
     """An experiment's runs, a page at a time."""
     experiment = experiment_from_path(experiment_id)
-    try:
-        page = runs_page(experiment=experiment, cursor=query.cursor, limit=query.limit)
-    except ValueError as exc:
-        raise HttpError(422, str(exc)) from None
-    return {"data": [run_out(r) for r in page.items], "next_cursor": page.next_cursor}
+
+    def pages(*, cursor: str | None, limit: int) -> Page[_Row]:
+        return runs_page(experiment=experiment, cursor=cursor, limit=limit).map(run_out)
+
+    return pages
 
 
-@router.get("/experiments/{experiment_id}/incomplete-runs")
-def experiments_incomplete_runs(
-    request: HttpRequest, experiment_id: str, query: Query[RunsQuery]
-) -> dict[str, Any]:
+@router.get("/experiments/{experiment_id}/incomplete-runs", response=list[_Row])
+@paged(invalid_status=422)
+def experiments_incomplete_runs(request: HttpRequest, experiment_id: str) -> Pages:
     """Examples whose repetitions have no successful run yet (for ``resume_experiment``)."""
     experiment = experiment_from_path(experiment_id)
-    try:
-        page = incomplete_runs(experiment=experiment, cursor=query.cursor, limit=query.limit)
-    except ValueError as exc:
-        raise HttpError(422, str(exc)) from None
-    return {
-        "data": [
-            {"dataset_example": example_out(i.revision), "repetition_numbers": i.repetitions}
-            for i in page.items
-        ],
-        "next_cursor": page.next_cursor,
-    }
+
+    def pages(*, cursor: str | None, limit: int) -> Page[_Row]:
+        page = incomplete_runs(experiment=experiment, cursor=cursor, limit=limit)
+        return page.map(
+            lambda i: {
+                "dataset_example": example_out(i.revision),
+                "repetition_numbers": i.repetitions,
+            }
+        )
+
+    return pages
 
 
-@router.get("/experiments/{experiment_id}/incomplete-evaluations")
+@router.get("/experiments/{experiment_id}/incomplete-evaluations", response=list[_Row])
+@paged(invalid_status=422)
 def experiments_incomplete_evaluations(
-    request: HttpRequest, experiment_id: str, query: Query[IncompleteEvalQuery]
-) -> dict[str, Any]:
+    request: HttpRequest, experiment_id: str, query: Query[EvaluationNames]
+) -> Pages:
     """Successful runs missing an evaluation among ``evaluation_name`` (``resume_evaluation``)."""
     experiment = experiment_from_path(experiment_id)
     names = [n for n in query.evaluation_name if n.strip()]
     if not names:
         raise HttpError(400, "evaluation_name: give at least one")
-    try:
+
+    def pages(*, cursor: str | None, limit: int) -> Page[_Row]:
         page = incomplete_evaluations(
-            experiment=experiment, names=names, cursor=query.cursor, limit=query.limit
+            experiment=experiment, names=names, cursor=cursor, limit=limit
         )
-    except ValueError as exc:
-        raise HttpError(422, str(exc)) from None
-    revisions = revisions_by_example(experiment=experiment)
-    return {
-        "data": [
+        revisions = revisions_by_example(experiment=experiment)
+        rows = [
             {
                 "experiment_run": run_out(run),
                 "dataset_example": example_out(revisions[run.example_id]),
@@ -320,9 +318,10 @@ def experiments_incomplete_evaluations(
             }
             for run, missing in page.items
             if run.example_id in revisions
-        ],
-        "next_cursor": page.next_cursor,
-    }
+        ]
+        return Page(rows, page.next_cursor)
+
+    return pages
 
 
 @router.post("/experiment_evaluations", response=IdResponse)

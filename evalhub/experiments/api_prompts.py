@@ -1,7 +1,11 @@
 """Prompts over the API (``/v1``), shaped like Phoenix's so that
 ``phoenix.client.Client().prompts`` works unchanged: create a version (the prompt is created
 with its first), get the latest, a version by id, a version by tag; tag versions; list a
-prompt's versions."""
+prompt's versions.
+
+Lists are paged as Phoenix pages them (``cursor``/``limit``, ``{"data", "next_cursor"}``; a
+cursor this server did not hand out is a 422), by ``evalhub.core.paging``. Their rows are the
+dicts Phoenix's client reads, whose optional keys are left out rather than null."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from django.http import HttpRequest
 from ninja import Router, Schema, Status
 from ninja.errors import HttpError
 
+from evalhub.core.paging import Page, Pages, page_by_text, page_from_id, paged
 from evalhub.experiments.models import Prompt, PromptVersion
 from evalhub.experiments.prompts import (
     PromptInvalid,
@@ -95,10 +100,19 @@ def prompts_create(request: HttpRequest, body: PromptCreateIn) -> dict[str, Any]
     return {"data": version_out(version)}
 
 
-@router.get("/prompts")
-def prompts_list(request: HttpRequest) -> dict[str, Any]:
-    """Every prompt, by name."""
-    return {"data": [_prompt_out(p) for p in prompt_list()], "next_cursor": None}
+_Row = dict[str, Any]  # a list's row as Phoenix's client reads it
+
+
+@router.get("/prompts", response=list[_Row])
+@paged(invalid_status=422)
+def prompts_list(request: HttpRequest) -> Pages:
+    """Every prompt, by name, a page at a time."""
+
+    def pages(*, cursor: str | None, limit: int) -> Page[_Row]:
+        page = page_by_text(prompt_list(), cursor=cursor, limit=limit, field="name")
+        return page.map(_prompt_out)
+
+    return pages
 
 
 @router.delete("/prompts/{name:prompt}", response={204: None})
@@ -116,11 +130,16 @@ def prompts_latest(request: HttpRequest, prompt: str) -> dict[str, Any]:
     return {"data": version_out(version)}
 
 
-@router.get("/prompts/{name:prompt}/versions")
-def prompts_versions(request: HttpRequest, prompt: str) -> dict[str, Any]:
-    """A prompt's versions, newest first."""
+@router.get("/prompts/{name:prompt}/versions", response=list[_Row])
+@paged(invalid_status=422)
+def prompts_versions(request: HttpRequest, prompt: str) -> Pages:
+    """A prompt's versions, newest first, a page at a time."""
     versions = prompt_versions(prompt=_prompt(prompt))
-    return {"data": [version_out(v) for v in versions], "next_cursor": None}
+
+    def pages(*, cursor: str | None, limit: int) -> Page[_Row]:
+        return page_from_id(versions, cursor=cursor, limit=limit).map(version_out)
+
+    return pages
 
 
 @router.get("/prompts/{name:prompt}/tags/{name:tag}")
@@ -137,16 +156,17 @@ def prompt_versions_get(request: HttpRequest, prompt_version_id: str) -> dict[st
     return {"data": version_out(_version(prompt_version_id))}
 
 
-@router.get("/prompt_versions/{prompt_version_id}/tags")
-def prompt_versions_tags(request: HttpRequest, prompt_version_id: str) -> dict[str, Any]:
-    version = _version(prompt_version_id)
-    return {
-        "data": [
-            {"id": str(t.pk), "name": t.name, "description": t.description}
-            for t in version.tags.order_by("name")
-        ],
-        "next_cursor": None,
-    }
+@router.get("/prompt_versions/{prompt_version_id}/tags", response=list[_Row])
+@paged(invalid_status=422)
+def prompt_versions_tags(request: HttpRequest, prompt_version_id: str) -> Pages:
+    """A version's tags, by name, a page at a time."""
+    tags = _version(prompt_version_id).tags.all()
+
+    def pages(*, cursor: str | None, limit: int) -> Page[_Row]:
+        page = page_by_text(tags, cursor=cursor, limit=limit, field="name")
+        return page.map(lambda t: {"id": str(t.pk), "name": t.name, "description": t.description})
+
+    return pages
 
 
 @router.post("/prompt_versions/{prompt_version_id}/tags", response={204: None})

@@ -9,6 +9,7 @@ from typing import Any
 from django import forms
 
 from annotations.datasets.models import Dataset, DatasetVersion
+from evalhub.core.forms import form_field
 from evalhub.evaluators.models import Evaluator
 from evalhub.experiments.models import PromptVersion
 from evalhub.providers.models import Provider
@@ -27,11 +28,16 @@ def mapping_parse(text: str) -> dict[str, str]:
     return mapping
 
 
+class _PromptVersionChoice(forms.ModelChoiceField):
+    def label_from_instance(self, obj: PromptVersion) -> str:
+        return f"{obj.prompt.name} · version {obj.pk} · {obj.model_name}"
+
+
 class PromptExperimentForm(forms.Form):
     version = forms.ModelChoiceField(
         queryset=DatasetVersion.objects.none(), label="Dataset version", empty_label=None
     )
-    prompt_version = forms.ModelChoiceField(
+    prompt_version = _PromptVersionChoice(
         queryset=PromptVersion.objects.none(),
         required=False,
         label="Prompt",
@@ -58,16 +64,17 @@ class PromptExperimentForm(forms.Form):
 
     def __init__(self, *args: Any, dataset: Dataset, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["version"].queryset = DatasetVersion.objects.filter(
+        form_field(
+            self, "version", forms.ModelChoiceField
+        ).queryset = DatasetVersion.objects.filter(
             dataset=dataset, deleted_at__isnull=True
         ).order_by("-id")
-        self.fields["prompt_version"].queryset = PromptVersion.objects.select_related(
-            "prompt"
-        ).order_by("prompt__name", "-id")
-        self.fields["prompt_version"].label_from_instance = lambda v: (
-            f"{v.prompt.name} · version {v.pk} · {v.model_name}"
+        form_field(
+            self, "prompt_version", forms.ModelChoiceField
+        ).queryset = PromptVersion.objects.select_related("prompt").order_by("prompt__name", "-id")
+        form_field(self, "provider", forms.ModelChoiceField).queryset = Provider.objects.order_by(
+            "name"
         )
-        self.fields["provider"].queryset = Provider.objects.order_by("name")
 
     def clean_variables(self) -> dict[str, str]:
         return mapping_parse(self.cleaned_data.get("variables") or "")
@@ -134,7 +141,9 @@ class DatasetTaskForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["provider"].queryset = Provider.objects.order_by("name")
+        form_field(self, "provider", forms.ModelChoiceField).queryset = Provider.objects.order_by(
+            "name"
+        )
 
     def mappings(self) -> dict[int, dict[str, str]]:
         """Evaluator pk → the variables posted for it (variable → source, non-empty)."""

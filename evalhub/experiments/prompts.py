@@ -62,12 +62,13 @@ def _check_template(template: Any, template_type: str) -> dict[str, Any]:
 @transaction.atomic
 def prompt_version_create(
     *,
-    name: str,
+    name: str | None,
     version: Mapping[str, Any],
     description: str | None = None,
     metadata: Mapping[str, Any] | None = None,
 ) -> PromptVersion:
-    """A new version of the prompt ``name`` (the prompt is created when there is none)."""
+    """A new version of the prompt ``name`` (the prompt is created when there is none). Raises
+    ``PromptInvalid`` naming the field (an empty or missing name among them)."""
     cleaned = _name(name, "prompt.name")
     template_type = version.get("template_type", "CHAT")
     if template_type not in TEMPLATE_TYPES:

@@ -5,7 +5,7 @@ the per-example comparison of several experiments on one dataset."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -13,6 +13,7 @@ from django.db.models import Count, F, Prefetch, Q, QuerySet, Sum
 
 from annotations.datasets.models import Dataset, DatasetExampleRevision
 from annotations.datasets.versions import version_examples
+from evalhub.core.paging import Page, cursor_id, page_from_id
 from evalhub.experiments.models import Experiment, ExperimentEvaluation, ExperimentRun
 
 MAX_PAGE_SIZE: Final = 1000
@@ -72,33 +73,13 @@ def experiment_counts(*, experiment: Experiment) -> RunCounts:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Page[T]:
-    items: list[T]
-    next_cursor: str | None
-
-
-def _check(cursor: str | None, limit: int) -> int | None:
-    if not 1 <= limit <= MAX_PAGE_SIZE:
-        raise ValueError(f"limit must be between 1 and {MAX_PAGE_SIZE}")
-    if not cursor:
-        return None
-    pk = _pk(cursor)
-    if pk is None:
-        raise ValueError(f"cursor {cursor!r} is not valid")
-    return pk
-
-
 def runs_page(
     *, experiment: Experiment, cursor: str | None = None, limit: int = 100
 ) -> Page[ExperimentRun]:
-    """An experiment's runs in id order, ``limit`` at a time (cursor: next run's id)."""
-    first = _check(cursor, limit)
+    """An experiment's runs in id order, ``limit`` at a time (cursor: next run's id; raises
+    ``InvalidCursor``)."""
     query = ExperimentRun.objects.filter(experiment=experiment).order_by("id")
-    if first is not None:
-        query = query.filter(id__gte=first)
-    rows = list(query[: limit + 1])
-    return Page(rows[:limit], str(rows[limit].pk) if len(rows) > limit else None)
+    return page_from_id(query, cursor=cursor, limit=limit, descending=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +93,7 @@ def incomplete_runs(
 ) -> Page[Incomplete]:
     """Examples with repetitions that have no successful run yet (none, or a failed one), in
     example order, ``limit`` examples at a time (cursor: the next example's id)."""
-    first = _check(cursor, limit)
+    first = cursor_id(cursor)
     done: dict[int, set[int]] = defaultdict(set)
     for example_id, repetition in ExperimentRun.objects.filter(
         experiment=experiment, error__isnull=True
@@ -137,7 +118,7 @@ def incomplete_evaluations(
     *, experiment: Experiment, names: Sequence[str], cursor: str | None = None, limit: int = 50
 ) -> Page[tuple[ExperimentRun, list[str]]]:
     """Successful runs missing a (successful) evaluation among ``names``."""
-    first = _check(cursor, limit)
+    first = cursor_id(cursor)
     query = (
         ExperimentRun.objects.filter(experiment=experiment, error__isnull=True)
         .select_related("example")
@@ -266,10 +247,10 @@ def experiment_summaries(*, experiments: Sequence[Experiment]) -> list[Experimen
         .annotate(count=Count("id"))
         .values_list("run__experiment_id", "name", "label", "count")
     ):
-        evaluators[experiment_id][name].labels[label] = count
+        evaluators[experiment_id][name].labels[label] = count  # type: ignore[index]  # label__isnull=False
     summaries = []
     for pk in ids:
-        total = totals.get(pk, {})
+        total: Mapping[str, Any] = totals.get(pk, {})
         values = latencies.get(pk, [])
         summaries.append(
             ExperimentSummary(
@@ -339,7 +320,7 @@ def compare_index(
         per_name[position[experiment_id]] = score
     names = sorted({name for by_name in scores.values() for name in by_name})
     checked = [evaluator] if evaluator else names
-    empty = [None] * len(experiments)
+    empty: list[float | None] = [None] * len(experiments)
     keys = []
     for example_id, revision_id in version_examples(version=base.dataset_version).values_list(
         "example_id", "id"

@@ -23,8 +23,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, Final
 
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Q
 
@@ -110,6 +112,8 @@ class DatasetTarget:
     """The ``dataset`` target of tasks (see the module's docstring)."""
 
     def plan(self, *, task: Task, now: datetime) -> tuple[dict[str, Any], list[Any]] | None:
+        if task.dataset_id is None:  # not a dataset task
+            return None
         quiet = task.quiet_seconds if task.quiet_seconds is not None else DEFAULT_QUIET_SECONDS
         ready = (
             Experiment.objects.filter(dataset_id=task.dataset_id, created_at__gte=task.created_at)
@@ -181,7 +185,7 @@ def dataset_tasks_nudge(*, experiment: Experiment) -> None:
         ).values_list("pk", flat=True)
     )
     for task_id in ids:
-        transaction.on_commit(lambda task_id=task_id: job_send(TASK_CONTINUOUS_STEP, task_id))
+        transaction.on_commit(partial(job_send, TASK_CONTINUOUS_STEP, task_id))
 
 
 def dataset_task_save(
@@ -195,7 +199,7 @@ def dataset_task_save(
     quiet_seconds: int | None = None,
     description: str = "",
     task: Task | None = None,
-    user: Any = None,
+    user: User | None = None,
 ) -> Task:
     """Create (or, with ``task``, change) a task that scores every new experiment on
     ``dataset``. Raises ``TaskInvalid`` naming the field; nothing is written then."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -22,6 +23,8 @@ from annotations.datasets.versions import (
     version_diff,
     version_download,
 )
+from evalhub.core.forms import form_field
+from evalhub.core.web import htmx_partial
 from evalhub.experiments.forms import (
     RUN_SOURCE_CHOICES,
     SPAN_SOURCE_CHOICES,
@@ -29,7 +32,7 @@ from evalhub.experiments.forms import (
     EvaluateForm,
     PromptExperimentForm,
 )
-from evalhub.experiments.models import ExperimentStatus
+from evalhub.experiments.models import Experiment, ExperimentStatus
 from evalhub.experiments.prompts import PromptInvalid, prompt_version_create
 from evalhub.experiments.selectors import (
     MAX_COMPARED,
@@ -49,12 +52,13 @@ from evalhub.experiments.services import (
     prompt_experiment_start,
 )
 from evalhub.experiments.task_target import dataset_task_save, dataset_tasks
+from evalhub.identity.auth import request_user
 
 RUNS_PER_PAGE: Final = 100
 ROWS_PER_PAGE: Final = 100
 
 
-def _experiment(pk: int):  # type: ignore[no-untyped-def]
+def _experiment(pk: int) -> Experiment:
     experiment = experiment_get(pk)
     if experiment is None:
         raise Http404("no such experiment")
@@ -165,7 +169,7 @@ def experiment_new(request: HttpRequest, pk: int) -> HttpResponse:
                     name=data["name"],
                     repetitions=data["repetitions"],
                     concurrency=data["concurrency"],
-                    user=request.user,
+                    user=request_user(request),
                 )
         except (PromptInvalid, ExperimentInvalid) as exc:
             form.add_error(None, str(exc))
@@ -213,7 +217,7 @@ def experiment_detail(request: HttpRequest, experiment_id: int) -> HttpResponse:
         "running": experiment.status in (ExperimentStatus.QUEUED, ExperimentStatus.RUNNING),
         "evaluate_form": EvaluateForm(),
     }
-    if request.htmx and not request.htmx.history_restore_request:
+    if htmx_partial(request):
         return render(request, "experiments/experiment_detail.html#body", context)
     return render(request, "experiments/experiment_detail.html", context)
 
@@ -299,7 +303,7 @@ def experiments_compare_page(request: HttpRequest) -> HttpResponse:
     if request.GET.get("regressions"):
         keys = [k for k in keys if k.regressed]
     page = Paginator(keys, ROWS_PER_PAGE).get_page(request.GET.get("page"))
-    rows = compare_rows(experiments=experiments, keys=page.object_list)
+    rows = compare_rows(experiments=experiments, keys=list(page))
     cells = [
         {
             "row": row,
@@ -339,7 +343,7 @@ def _evaluator_rows(form: DatasetTaskForm, task: Any = None) -> list[dict[str, A
     posted = form.mappings() if form.is_bound else {}
     chosen = {str(v) for v in (form["evaluators"].value() or [])}
     rows = []
-    for evaluator in form.fields["evaluators"].queryset:
+    for evaluator in form_field(form, "evaluators", forms.ModelChoiceField).queryset or ():
         version = evaluator_version_latest(evaluator=evaluator)
         own = default_mapping(version) if version is not None else {}
         mine = posted.get(evaluator.pk, saved.get(evaluator.pk, {}))
@@ -386,7 +390,7 @@ def dataset_task_form(
                     quiet_seconds=data.get("quiet_seconds"),
                     description=data.get("description") or "",
                     task=task,
-                    user=request.user,
+                    user=request_user(request),
                 )
             except TaskInvalid as exc:
                 field = exc.field if exc.field in form.fields else None

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 
+from evalhub.core.forms import form_field
 from evalhub.preferences.zones import zone_names
 
 
@@ -12,7 +15,10 @@ class TimeZoneForm(forms.Form):
         help_text="Times on every page are shown in this zone; hover a time for UTC.",
     )
 
-    def __init__(self, *args: object, browser_zone: str, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]  # the form's own keyword arguments pass through
+    def __init__(self, *args: Any, browser_zone: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         browser = f"Your browser's ({browser_zone})" if browser_zone else "Your browser's"
-        self.fields["time_zone"].choices = [("", browser), *((n, n) for n in zone_names())]
+        form_field(self, "time_zone", forms.ChoiceField).choices = [
+            ("", browser),
+            *((n, n) for n in zone_names()),
+        ]

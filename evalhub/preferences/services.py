@@ -3,14 +3,13 @@ from __future__ import annotations
 from django.contrib.auth.models import User
 from django.db import transaction
 
+from evalhub.core.fields import FieldInvalid
 from evalhub.preferences.models import UserPreferences
 from evalhub.preferences.zones import zone_get
 
 
-class PreferencesInvalid(ValueError):
-    def __init__(self, *, field: str, message: str) -> None:
-        self.field, self.message = field, message
-        super().__init__(f"{field}: {message}")
+class PreferencesInvalid(FieldInvalid):
+    """A preference that cannot be saved: ``field`` names it."""
 
 
 @transaction.atomic

@@ -18,11 +18,10 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import openai
 from django.views.decorators.debug import sensitive_variables
 
@@ -125,7 +124,7 @@ def scrub(text: str, secret: str | None) -> str:
     return _KEY_LIKE.sub(r"\1***", text)
 
 
-def retry_after_seconds(headers: httpx.Headers | None) -> float | None:
+def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
     if headers is None:
         return None
     millis = headers.get("retry-after-ms")
@@ -185,6 +184,7 @@ def _client_build(provider: ProviderConfig, identity: tuple[Any, ...]) -> openai
     common["http_client"] = openai.DefaultHttpxClient(
         transport=OutboundTransport(), trust_env=False
     )
+    client: openai.OpenAI
     if provider.kind == "azure":
         client = openai.AzureOpenAI(
             azure_endpoint=provider.base_url,

@@ -28,7 +28,7 @@ from itertools import groupby
 from typing import Final
 
 from django.db import models, transaction
-from django.db.models import Count, Exists, OuterRef
+from django.db.models import Count, Exists, ForeignObjectRel, OuterRef
 
 from annotations.datasets.models import DatasetExample
 from annotations.models import Annotation
@@ -71,7 +71,7 @@ def _references_delete(span_pks: list[int], tally: Dropped) -> None:
     for relation in Span._meta.get_fields(include_hidden=True):
         if not (relation.auto_created and relation.is_relation) or relation.concrete:
             continue
-        if relation.many_to_many:
+        if relation.many_to_many or not isinstance(relation, ForeignObjectRel):
             continue
         rows = relation.related_model._base_manager.filter(
             **{f"{relation.field.attname}__in": span_pks}

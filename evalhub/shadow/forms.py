@@ -9,15 +9,21 @@ from typing import Any
 from django import forms
 
 from evalhub.alignment.models import AlignmentRun, AlignmentStatus
+from evalhub.core.forms import form_field
 from evalhub.evaluators.models import Evaluator
 from evalhub.tasks.models import Task
+
+
+class _AlignmentRunChoice(forms.ModelChoiceField):
+    def label_from_instance(self, obj: AlignmentRun) -> str:
+        return f"{obj.evaluator.name}: alignment run #{obj.pk}"
 
 
 class ShadowStartForm(forms.Form):
     evaluator = forms.ModelChoiceField(
         queryset=Evaluator.objects.none(), label="Evaluator", empty_label=None
     )
-    alignment_run = forms.ModelChoiceField(
+    alignment_run = _AlignmentRunChoice(
         queryset=AlignmentRun.objects.none(),
         required=False,
         label="Candidate from an alignment run",
@@ -32,14 +38,11 @@ class ShadowStartForm(forms.Form):
     def __init__(self, *args: Any, task: Task, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         evaluators = Evaluator.objects.filter(task_evaluators__task=task).order_by("name")
-        self.fields["evaluator"].queryset = evaluators  # type: ignore[attr-defined]
-        self.fields["alignment_run"].queryset = (  # type: ignore[attr-defined]
+        form_field(self, "evaluator", forms.ModelChoiceField).queryset = evaluators
+        form_field(self, "alignment_run", forms.ModelChoiceField).queryset = (
             AlignmentRun.objects.filter(evaluator__in=evaluators, status=AlignmentStatus.COMPLETED)
             .select_related("evaluator")
             .order_by("-created_at", "-id")
-        )
-        self.fields["alignment_run"].label_from_instance = (  # type: ignore[attr-defined]
-            lambda run: f"{run.evaluator.name}: alignment run #{run.pk}"
         )
 
     def clean_candidate(self) -> dict[str, Any] | None:

@@ -129,8 +129,11 @@ class ShadowComparison:
 def _annotations(
     shadow: ShadowVersion, kind: str, pks: list[int], *, human: bool
 ) -> QuerySet[Annotation]:
+    project_id = shadow.task.project_id
+    if project_id is None:  # a dataset's task has no shadows
+        return Annotation.objects.none()
     found = Annotation.objects.filter(
-        project_id=shadow.task.project_id,
+        project_id=project_id,
         name=result_name(shadow.evaluator.name),
         target_kind=kind,
         **{f"{_TARGET_FIELD[kind]}__in": pks},

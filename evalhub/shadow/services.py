@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from evalhub.alignment.models import AlignmentRun
+from evalhub.core.fields import FieldInvalid
 from evalhub.evaluators.models import Evaluator, EvaluatorVersion
 from evalhub.evaluators.selectors import evaluator_version_latest
 from evalhub.evaluators.services import evaluator_config_check, evaluator_update
@@ -21,12 +22,11 @@ from evalhub.tasks.models import Task, TaskRun
 MAX_TEXT = 4000
 
 
-class ShadowInvalid(ValueError):
+class ShadowInvalid(FieldInvalid):
     """Bad input or a refused change: ``field`` names what is wrong."""
 
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field, self.message = field, message
+        super().__init__(field=field, message=message)
 
 
 def _candidate(

@@ -8,11 +8,14 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from evalhub.core.buckets import BUCKETS
+from evalhub.core.buckets import BUCKETS, bucket_of
+from evalhub.core.fields import form_error
+from evalhub.core.web import found_or_404
+from evalhub.identity.auth import request_user
 from evalhub.shadow.forms import ShadowStartForm
 from evalhub.shadow.models import ShadowVersion
 from evalhub.shadow.selectors import FLIP_KINDS, shadow_comparison, shadow_get, shadow_list
@@ -25,17 +28,11 @@ COMPARE = "shadow/compare.html"
 
 
 def _task(task_id: int) -> Task:
-    task = task_get(task_id)
-    if task is None:
-        raise Http404("no such task")
-    return task
+    return found_or_404(task_get(task_id), "task")
 
 
 def _shadow(task: Task, shadow_id: int) -> ShadowVersion:
-    shadow = shadow_get(task=task, shadow_id=shadow_id)
-    if shadow is None:
-        raise Http404("no such shadow version")
-    return shadow
+    return found_or_404(shadow_get(task=task, shadow_id=shadow_id), "shadow version")
 
 
 @login_required
@@ -51,11 +48,10 @@ def shadow_list_view(request: HttpRequest, task_id: int) -> HttpResponse:
                 evaluator=data["evaluator"],
                 candidate=data["candidate"],
                 alignment_run=data["alignment_run"],
-                user=request.user,  # type: ignore[arg-type]
+                user=request_user(request),
             )
         except ShadowInvalid as exc:
-            field = {"alignment_id": "alignment_run"}.get(exc.field, exc.field)
-            form.add_error(field if field in form.fields else None, exc.message)
+            form_error(form, exc, fields={"alignment_id": "alignment_run"})
         except PermissionDenied as exc:
             form.add_error("candidate", str(exc))
         else:
@@ -74,13 +70,11 @@ def shadow_list_view(request: HttpRequest, task_id: int) -> HttpResponse:
 def shadow_compare_view(request: HttpRequest, task_id: int, shadow_id: int) -> HttpResponse:
     task = _task(task_id)
     shadow = _shadow(task, shadow_id)
-    bucket = request.GET.get("bucket") or "hour"
-    if bucket not in BUCKETS:
-        bucket = "hour"
+    bucket = bucket_of(request.GET.get("bucket"), "hour")
     flips = request.GET.get("flips") or None
     if flips not in (None, *FLIP_KINDS):
         flips = None
-    comparison = shadow_comparison(shadow=shadow, bucket=bucket)  # type: ignore[arg-type]
+    comparison = shadow_comparison(shadow=shadow, bucket=bucket)
     flipped = [i for i in comparison.flipped if flips is None or i.flip == flips]
     context = {
         "task": task,
@@ -101,7 +95,7 @@ def shadow_promote_view(request: HttpRequest, task_id: int, shadow_id: int) -> H
     task = _task(task_id)
     shadow = _shadow(task, shadow_id)
     try:
-        version = shadow_promote(shadow=shadow, user=request.user)  # type: ignore[arg-type]
+        version = shadow_promote(shadow=shadow, user=request_user(request))
     except ShadowInvalid as exc:
         messages.error(request, f"Not promoted: the {exc.field} {exc.message}")
     except PermissionDenied as exc:

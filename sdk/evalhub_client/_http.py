@@ -126,6 +126,19 @@ class Transport:
         """The JSON answer (``None`` when there is no body); an error answer raises."""
         return self.send(method, path, params=params, json=json)[1]
 
+    def pages(self, path: str, *, params: Params | None = None, limit: int = 1000) -> Iterator[Any]:
+        """The rows of a paged list (``GET``), following ``next_cursor`` to the last page,
+        ``limit`` rows a request."""
+        cursor = None
+        while True:
+            body = self.request(
+                "GET", path, params={"limit": limit, **(params or {}), "cursor": cursor}
+            )
+            yield from body["data"]
+            cursor = body.get("next_cursor")
+            if not cursor:
+                return
+
     def send(
         self, method: str, path: str, *, params: Params | None = None, json: Any = None
     ) -> tuple[int, Any]:

@@ -55,8 +55,7 @@ class Alignment:
         return body
 
     def list(self, evaluator: str | int) -> list[dict[str, Any]]:
-        body = self._http.request("GET", f"/v1/evaluators/{path_segment(evaluator)}/alignment-runs")
-        return list(body["data"])
+        return list(self._http.pages(f"/v1/evaluators/{path_segment(evaluator)}/alignment-runs"))
 
     def get(self, run: int | Mapping[str, Any]) -> dict[str, Any]:
         """The run with its comparison: ``comparison.current`` / ``comparison.draft`` metrics
@@ -80,8 +79,7 @@ class Alignment:
     def items(self, run: int | Mapping[str, Any]) -> pd.DataFrame:
         """One row per labelled item: ``human_label``, ``current_label``, ``draft_label``,
         ``flip`` (fixed, broken, changed, new or None), tokens and latency."""
-        body = self._http.request("GET", f"/v1/alignment-runs/{_id(run)}/items")
-        return pd.DataFrame(body["data"])
+        return pd.DataFrame(list(self._http.pages(f"/v1/alignment-runs/{_id(run)}/items")))
 
     def save(self, run: int | Mapping[str, Any]) -> int:
         """Save the completed run's draft as the evaluator's next version; its number."""

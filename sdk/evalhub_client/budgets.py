@@ -27,7 +27,7 @@ class Budgets:
         ``spent`` (this period, from the calls' recorded tokens and cost), ``calls``,
         ``reached``, ``warning``, ``channels``, ``warned_at`` (this period's warning) and
         ``warned_channels``."""
-        frame = pd.DataFrame(self._http.request("GET", "/v1/budgets")["data"], columns=COLUMNS)
+        frame = pd.DataFrame(list(self._http.pages("/v1/budgets")), columns=COLUMNS)
         frame["warned_at"] = pd.to_datetime(frame["warned_at"], utc=True)
         frame["period_start"] = pd.to_datetime(frame["period_start"])
         return frame

@@ -8,6 +8,7 @@ browser download is never used. Without Chromium these tests are skipped locally
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 
@@ -105,3 +106,37 @@ def label_form_ready(page) -> None:  # type: ignore[no-untyped-def]
     """Wait until the labeling page's keys work: queue.js marks the form once its handlers
     are on (a key pressed before the deferred script runs would be lost)."""
     page.locator("#label-form[data-keys=ready]").wait_for()
+
+
+def row_keys(page) -> list[str]:  # type: ignore[no-untyped-def]
+    """The keys of the rows a list page shows (``#rows tr``), in order."""
+    return page.locator("#rows tr").evaluate_all("rows => rows.map(r => r.dataset.key)")
+
+
+def rows_filtered(page, tab: str, expression: str) -> set[str]:  # type: ignore[no-untyped-def]
+    """The keys of the default project's ``tab`` rows (traces, spans, sessions) that the
+    filter ``expression``, typed into the page's filter box, keeps."""
+    page.goto(f"/projects/default/{tab}/")
+    page.get_by_label("Filter").fill(expression)
+    page.get_by_role("button", name="Apply").click()
+    page.wait_for_url(re.compile(r"\?.*q="))
+    page.locator("p.expression").wait_for()
+    return set(row_keys(page))
+
+
+def trace_queue_from_filter(  # type: ignore[no-untyped-def]
+    page, *, name: str, config: str, expression: str, added: int
+) -> None:
+    """Create the Traces queue ``name`` labelled with ``config`` on the queues page, then add
+    the traces ``expression`` finds (``added`` of them) and start labeling."""
+    page.goto("/queues/")
+    page.get_by_role("link", name="New queue").click()
+    page.get_by_label("Name").fill(name)
+    page.get_by_label("Items are").select_option("TRACE")
+    page.get_by_label(config).check()
+    page.get_by_role("button", name="Create queue").click()
+    page.get_by_role("heading", name="Add traces from a filter").wait_for()
+    page.get_by_label("Filter").fill(expression)
+    page.get_by_role("button", name="Add to queue").click()
+    page.get_by_text(f"Added {added} traces to {name}.").wait_for()
+    page.get_by_role("link", name="Start labeling").click()

@@ -14,7 +14,7 @@ from annotations.rubrics.services import annotation_config_create
 from evalhub.tasks.engine import run_work
 from evalhub.tasks.services import run_backfill_create
 from tests import factories
-from tests.browser.fixtures import label_form_ready
+from tests.browser.fixtures import label_form_ready, rows_filtered, trace_queue_from_filter
 from tests.evalhub.tasks.factories import code_check, make_task
 from tracing.models import Span
 
@@ -48,19 +48,6 @@ def judged():  # type: ignore[no-untyped-def]
     return traces
 
 
-def _keys(page) -> set[str]:  # type: ignore[no-untyped-def]
-    return set(page.locator("#rows tr").evaluate_all("rows => rows.map(r => r.dataset.key)"))
-
-
-def _filter(page, tab: str, expression: str) -> set[str]:  # type: ignore[no-untyped-def]
-    page.goto(f"/projects/default/{tab}/")
-    page.get_by_label("Filter").fill(expression)
-    page.get_by_role("button", name="Apply").click()
-    page.wait_for_url(re.compile(r"\?.*q="))
-    page.locator("p.expression").wait_for()
-    return _keys(page)
-
-
 def test_filter_by_the_judges_label_then_agreement_of_a_traces_queue(
     logged_in_page, judged, tmp_path
 ):
@@ -76,15 +63,15 @@ def test_filter_by_the_judges_label_then_agreement_of_a_traces_queue(
 
     # The same filter on each tab: the same traces.
     expression = "eval.mentions_refund.label = 'contains'"
-    assert _filter(page, "traces", expression) == refund
-    spans = _filter(page, "spans", expression)
+    assert rows_filtered(page, "traces", expression) == refund
+    spans = rows_filtered(page, "spans", expression)
     assert {Span.objects.get(span_id=key).trace.trace_id for key in spans} == refund
-    sessions = _filter(page, "sessions", expression)
+    sessions = rows_filtered(page, "sessions", expression)
     assert sessions == {"chat-0", "chat-2"}
     page.screenshot(path=str(tmp_path / "sessions.png"), full_page=True)
 
     # On Traces a trace is listed when any span matches; "Root span only" asks the root.
-    assert _filter(page, "traces", "span_kind = 'LLM'") == set(trace_ids)
+    assert rows_filtered(page, "traces", "span_kind = 'LLM'") == set(trace_ids)
     page.get_by_label("Root span only").check()
     page.wait_for_url(re.compile(r"root=1"))
     page.locator("#results").get_by_text("No traces match").wait_for()
@@ -95,17 +82,13 @@ def test_filter_by_the_judges_label_then_agreement_of_a_traces_queue(
         kind="CATEGORICAL",
         values=[{"label": "contains", "score": 1}, {"label": "does_not_contain", "score": 0}],
     )
-    page.goto("/queues/")
-    page.get_by_role("link", name="New queue").click()
-    page.get_by_label("Name").fill("Refund answers")
-    page.get_by_label("Items are").select_option("TRACE")
-    page.get_by_label("mentions_refund").check()
-    page.get_by_role("button", name="Create queue").click()
-    page.get_by_role("heading", name="Add traces from a filter").wait_for()
-    page.get_by_label("Filter").fill("span_kind = 'LLM'")
-    page.get_by_role("button", name="Add to queue").click()
-    page.get_by_text("Added 4 traces to Refund answers.").wait_for()
-    page.get_by_role("link", name="Start labeling").click()
+    trace_queue_from_filter(
+        page,
+        name="Refund answers",
+        config="mentions_refund",
+        expression="span_kind = 'LLM'",
+        added=4,
+    )
     # Newest first: traces 3, 2, 1, 0. The person sees a refund only in trace 0, so they
     # disagree with the judge on trace 2.
     for n, key in ((3, "2"), (2, "2"), (1, "2"), (0, "1")):

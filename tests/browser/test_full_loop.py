@@ -19,7 +19,12 @@ from annotations.models import Annotation
 from evalhub.evaluators.models import Evaluator
 from evalhub.tasks.models import RunKind, Task, TaskRun
 from tests import factories
-from tests.browser.fixtures import label_form_ready
+from tests.browser.fixtures import (
+    label_form_ready,
+    row_keys,
+    rows_filtered,
+    trace_queue_from_filter,
+)
 from tests.evalhub.fake_openai import fake_openai  # noqa: F401
 from tests.evalhub.tasks.worker_process import Worker, broker_flush, wait_for
 from tracing.models import Span
@@ -75,19 +80,6 @@ def _send(url: str, key: str, questions: list[str]) -> None:
                 )
             root.set_attribute("output.value", answer)
     provider.shutdown()
-
-
-def _keys(page) -> set[str]:  # type: ignore[no-untyped-def]
-    return set(page.locator("#rows tr").evaluate_all("rows => rows.map(r => r.dataset.key)"))
-
-
-def _filter(page, tab: str, expression: str) -> set[str]:  # type: ignore[no-untyped-def]
-    page.goto(f"/projects/default/{tab}/")
-    page.get_by_label("Filter").fill(expression)
-    page.get_by_role("button", name="Apply").click()
-    page.wait_for_url(re.compile(r"\?.*q="))
-    page.locator("p.expression").wait_for()
-    return _keys(page)
 
 
 def _results(count: int):  # type: ignore[no-untyped-def]
@@ -167,15 +159,15 @@ def test_the_evaluation_loop_end_to_end(
     page.get_by_role("link", name="View traces").first.click()
     page.wait_for_url(re.compile(r"/projects/default/traces/\?q=task_run"))
     assert page.locator("#id_q").input_value() == f"task_run = {run.pk}"
-    run_traces = _keys(page)
+    run_traces = set(row_keys(page))
     assert len(run_traces) == run.evaluated and run_traces <= incorrect
 
     # 6. The judge's label, in the documented syntax, selects the same traces on every tab.
     expression = "eval.Correctness.label = 'incorrect'"
-    assert _filter(page, "traces", expression) == incorrect
-    spans = _filter(page, "spans", expression)
+    assert rows_filtered(page, "traces", expression) == incorrect
+    spans = rows_filtered(page, "spans", expression)
     assert {Span.objects.get(span_id=key).trace.trace_id for key in spans} == incorrect
-    sessions = _filter(page, "sessions", expression)
+    sessions = rows_filtered(page, "sessions", expression)
     assert sessions == {f"chat {q}" for q in questions[3:]}
 
     # 7. A person labels every trace in a Traces queue, with a config of the judge's name.
@@ -188,17 +180,13 @@ def test_the_evaluation_loop_end_to_end(
     page.get_by_label("Score 2").fill("0")
     page.get_by_role("button", name="Create").click()
     page.wait_for_url(re.compile(r"/settings/annotation-configs/$"))
-    page.goto("/queues/")
-    page.get_by_role("link", name="New queue").click()
-    page.get_by_label("Name").fill("Answer review")
-    page.get_by_label("Items are").select_option("TRACE")
-    page.get_by_label("Correctness").check()
-    page.get_by_role("button", name="Create queue").click()
-    page.get_by_role("heading", name="Add traces from a filter").wait_for()
-    page.get_by_label("Filter").fill("span_kind = 'AGENT'")
-    page.get_by_role("button", name="Add to queue").click()
-    page.get_by_text("Added 6 traces to Answer review.").wait_for()
-    page.get_by_role("link", name="Start labeling").click()
+    trace_queue_from_filter(
+        page,
+        name="Answer review",
+        config="Correctness",
+        expression="span_kind = 'AGENT'",
+        added=6,
+    )
     # The person agrees with the judge except on "Is shipping free?", which they find
     # incorrect: 5 of 6 agree.
     for _ in questions:

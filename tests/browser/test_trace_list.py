@@ -10,6 +10,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from tests import factories
+from tests.browser.fixtures import row_keys
 from tracing.demo import demo_seed
 from tracing.models import Span
 
@@ -22,10 +23,6 @@ DEMO_TRACES = 70
 def demo(transactional_db):  # type: ignore[no-untyped-def]
     demo_seed(traces=DEMO_TRACES, project="demo", days=3)
     return "demo"
-
-
-def _row_keys(page) -> list[str]:  # type: ignore[no-untyped-def]
-    return page.locator("#rows tr").evaluate_all("rows => rows.map(r => r.dataset.key)")
 
 
 def _wait_for_rows(page, expected: list[str]) -> None:  # type: ignore[no-untyped-def]
@@ -67,15 +64,15 @@ def test_filter_page_share_and_reload(logged_in_page, demo, live_server):
     page.get_by_label("Rows per page").select_option("25")
     _wait_for_url(page, r"size=25")
     expect(page).not_to_have_url(re.compile(r"[?&]q="))
-    first_page = _row_keys(page)
+    first_page = row_keys(page)
     assert len(first_page) == 25
     page.get_by_role("link", name="Next →").click()
     _wait_for_url(page, r"after=")
-    second_page = _row_keys(page)
+    second_page = row_keys(page)
     assert len(second_page) == 25 and set(second_page).isdisjoint(first_page)
     page.get_by_role("link", name="← Previous").click()
     _wait_for_url(page, r"before=")
-    assert _row_keys(page) == first_page
+    assert row_keys(page) == first_page
     page.go_back()
     _wait_for_url(page, r"after=")
     _wait_for_rows(page, second_page)
@@ -89,16 +86,16 @@ def test_filter_page_share_and_reload(logged_in_page, demo, live_server):
     shared = page.url
     other = page.context.new_page()
     other.goto(shared)
-    assert _row_keys(other) == second_page
+    assert row_keys(other) == second_page
     assert other.get_by_label("Rows per page").input_value() == "25"
     other.reload()
-    assert _row_keys(other) == second_page
+    assert row_keys(other) == second_page
 
 
 def test_bad_filter_shows_error_in_place_and_keeps_the_table(logged_in_page, demo):
     page = logged_in_page
     page.goto("/projects/demo/traces/?q=span_kind+%3D+%27AGENT%27")
-    before = _row_keys(page)
+    before = row_keys(page)
     assert before
     box = page.get_by_label("Filter")
     box.fill("latncy_ms > 1000")
@@ -106,7 +103,7 @@ def test_bad_filter_shows_error_in_place_and_keeps_the_table(logged_in_page, dem
     error = page.locator("#filter-error")
     error.get_by_text("Column 1:").wait_for()
     assert "did you mean 'latency_ms'?" in error.inner_text()
-    assert _row_keys(page) == before
+    assert row_keys(page) == before
     assert "latncy" not in page.url  # the URL keeps the last good filter
     box.fill("latency_ms > 0")
     box.press("Enter")
@@ -149,7 +146,7 @@ def test_live_adds_new_traces_without_touching_selection(logged_in_page, demo):
         project="demo",
     )
     page.locator("#rows tr", has_text="arrived-live").wait_for(timeout=15_000)
-    assert _row_keys(page)[0] == spans[0].trace.trace_id
+    assert row_keys(page)[0] == spans[0].trace.trace_id
     box = page.locator(f'#rows input[name="selected"][value="{selected_key}"]')
     assert box.is_checked()
     assert page.locator("[data-selection-count]").inner_text() == "1 selected"

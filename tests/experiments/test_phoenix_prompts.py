@@ -63,6 +63,40 @@ def test_versions_tags_and_rendering(px, client, auth):
         px.prompts.get(prompt_identifier="answerer", tag="nope")
 
 
+def test_prompts_and_versions_are_listed_a_page_at_a_time(client, auth):
+    def create(name, model):
+        body = {
+            "prompt": {"name": name},
+            "version": {
+                "model_name": model,
+                "template": {"type": "chat", "messages": [{"role": "user", "content": "x"}]},
+            },
+        }
+        response = client.post("/v1/prompts", body, content_type="application/json", headers=auth)
+        return response.json()["data"]["id"]
+
+    versions = [create("b-prompt", f"m{n}") for n in range(3)]
+    create("a-prompt", "m")
+    create("c-prompt", "m")
+
+    def pages(path):
+        found, cursor = [], None
+        while True:
+            params = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+            body = client.get(path, params, headers=auth).json()
+            assert len(body["data"]) <= 2
+            found += body["data"]
+            cursor = body["next_cursor"]
+            if cursor is None:
+                return found
+
+    assert [p["name"] for p in pages("/v1/prompts")] == ["a-prompt", "b-prompt", "c-prompt"]
+    listed = pages("/v1/prompts/b-prompt/versions")
+    assert [v["id"] for v in listed] == versions[::-1]
+    bad = client.get("/v1/prompts", {"cursor": "%%%"}, headers=auth)
+    assert bad.status_code == 422
+
+
 def test_bad_prompt_versions_are_refused(client, auth):
     def post(version):
         return client.post(

@@ -72,3 +72,19 @@ def test_the_api_creates_lists_and_deletes(client):
         assert response.status_code in (404, 422) and field in response.json()["detail"]
     assert client.delete(f"/v1/budgets/{listed['id']}", headers=admin).status_code == 204
     assert client.delete(f"/v1/budgets/{listed['id']}", headers=admin).status_code == 404
+
+
+def test_the_api_lists_budgets_a_page_at_a_time(client):
+    admin = {"Authorization": f"Bearer {factories.api_key()}"}
+    made = [
+        budget_create(scope="global", period=period, unit=unit, limit=10)
+        for period, unit in (("day", "usd"), ("month", "usd"), ("day", "tokens"))
+    ]
+    first = client.get("/v1/budgets", {"limit": 2}, headers=admin).json()
+    assert [b["id"] for b in first["data"]] == [made[0].pk, made[1].pk]
+    rest = client.get(
+        "/v1/budgets", {"limit": 2, "cursor": first["next_cursor"]}, headers=admin
+    ).json()
+    assert [b["id"] for b in rest["data"]] == [made[2].pk] and rest["next_cursor"] is None
+    bad = client.get("/v1/budgets", {"cursor": "nope"}, headers=admin)
+    assert bad.status_code == 400 and bad.json()["detail"].startswith("cursor")
