@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -46,7 +47,6 @@ logger = logging.getLogger(__name__)
 
 WRITE_EVERY = 25
 READ_EVERY = 200  # items read from the database at once, after the first calls' share
-AHEAD = 4  # without a budget to ask, items handed to the callers per thread, at most
 COLLECT_SECONDS = 0.02  # without a budget, the writing thread wakes at most this often
 
 # The Celery task working an alignment run (evalhub.alignment.jobs).
@@ -350,12 +350,14 @@ def _work(
 ) -> str:
     """Hand the run's pending items to ``callers`` and write their results every few items.
     Under a budget, each call is asked for just before it starts, so no more than ``limit``
-    are handed out; else the callers are kept a few items ahead, and this thread's database
-    work never delays a call. Returns why the run failed, or ``""``."""
+    are handed out. Else every item is read, prepared and handed out while the first calls
+    are in flight (this thread's work holds the interpreter: done then, it does not delay
+    the later calls), and the database work never delays a call. Returns why the run
+    failed, or ``""``."""
     evaluator_id = run.evaluator_id
     provider_id = provider.pk if provider is not None else None
     budgeted = guard.applies(evaluator_id=evaluator_id, provider_id=provider_id)
-    ahead = limit if budgeted else AHEAD * limit
+    ahead = limit if budgeted else sys.maxsize
     prepared = (
         (item, evaluation_prepare(version=version, span=item.span, provider=provider))
         for item in _pending_items(run, limit)
