@@ -141,6 +141,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--delay", type=float, default=0.2)
     args = parser.parse_args()
+    from bench.database import ensure_database
+
+    ensure_database(DB, reload=False)
     os.environ["DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:5432/{DB}"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalhub.settings")
     import logging

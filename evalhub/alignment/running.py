@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from queue import Empty, SimpleQueue
 from typing import Any
@@ -28,23 +28,26 @@ from evalhub.alignment.models import (
     AlignmentRun,
     AlignmentStatus,
 )
-from evalhub.budgets.guard import budget_guard
+from evalhub.budgets.guard import BudgetGuard, budget_guard
 from evalhub.core.jobs import job_send
 from evalhub.evaluators.models import EvaluatorVersion
 from evalhub.evaluators.running import (
     EvaluationResult,
+    PreparedEvaluation,
     evaluation_cost,
     evaluation_execute,
     evaluation_prepare,
 )
 from evalhub.providers.limiter import Limiter, Limits, limiter_default
-from evalhub.providers.llm import RetryPolicy
+from evalhub.providers.llm import RetryPolicy, client_for
 from evalhub.providers.models import Provider
-from evalhub.providers.selectors import provider_for
+from evalhub.providers.selectors import provider_config, provider_for
 
 logger = logging.getLogger(__name__)
 
 WRITE_EVERY = 25
+READ_EVERY = 200  # items read from the database at once, after the first calls' share
+COLLECT_SECONDS = 0.02  # without a budget, the writing thread wakes at most this often
 
 # The Celery task working an alignment run (evalhub.alignment.jobs).
 RUN_EXECUTE = "alignment.run_execute"
@@ -264,6 +267,183 @@ class HeldSlots:
                 lease.__exit__(None, None, None)
 
 
+class _Callers:
+    """The run's judge calls on up to ``size`` threads, started as the first items are handed
+    out. Each thread takes the next item off one queue as soon as its last call ends and
+    reports on another: no thread busy with the database stands between one call's end and
+    the next one's start. A fatal result (a bad key…) stops every thread before its next
+    call; an item it did not call comes back without a result (it stays pending)."""
+
+    def __init__(
+        self,
+        size: int,
+        *,
+        limiter: HeldSlots,
+        retry: RetryPolicy | None,
+    ) -> None:
+        self.work: SimpleQueue[tuple[AlignmentItem, PreparedEvaluation] | None] = SimpleQueue()
+        self.done: SimpleQueue[tuple[AlignmentItem, EvaluationResult | Exception | None]] = (
+            SimpleQueue()
+        )
+        self.stop = threading.Event()
+        self._size, self._limiter, self._retry = size, limiter, retry
+        self._threads: list[threading.Thread] = []
+
+    def hand(self, item: AlignmentItem, ready: PreparedEvaluation) -> None:
+        self.work.put((item, ready))
+        if len(self._threads) < self._size:
+            thread = threading.Thread(
+                target=self._loop, name=f"align-{len(self._threads)}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def _loop(self) -> None:
+        while (entry := self.work.get()) is not None:
+            item, ready = entry
+            if self.stop.is_set():
+                self.done.put((item, None))
+                continue
+            try:
+                result = evaluation_execute(ready, limiter=self._limiter, retry=self._retry)
+            except Exception as exc:  # a bug, not a failed evaluation: the run raises it
+                self.stop.set()
+                self.done.put((item, exc))
+                continue
+            if result.fatal:
+                self.stop.set()
+            self.done.put((item, result))
+
+    def close(self) -> None:
+        """Stop the threads (each ends its current call first)."""
+        self.stop.set()
+        for _thread in self._threads:
+            self.work.put(None)
+        for thread in self._threads:
+            thread.join()
+
+
+def _pending_items(run: AlignmentRun, first: int) -> Iterator[AlignmentItem]:
+    """The run's pending items in id order, read a chunk at a time: the first chunk only as
+    large as the first calls need, so they start before the rest is read. Only the span is
+    joined: a draft's variables read nothing else of it by row."""
+    pending = (
+        run.items.filter(status=AlignmentItemStatus.PENDING).select_related("span").order_by("id")
+    )
+    size, last = first, 0
+    while True:
+        chunk = list(pending.filter(pk__gt=last)[:size])
+        yield from chunk
+        if len(chunk) < size:
+            return
+        last, size = chunk[-1].pk, READ_EVERY
+
+
+def _work(
+    run: AlignmentRun,
+    version: EvaluatorVersion,
+    provider: Provider | None,
+    callers: _Callers,
+    guard: BudgetGuard,
+    *,
+    limit: int,
+) -> str:
+    """Hand the run's pending items to ``callers`` and write their results every few items.
+    Under a budget, each call is asked for just before it starts, so no more than ``limit``
+    are handed out. Else every item is read, prepared and handed out while the first calls
+    are in flight (this thread's work holds the interpreter: done then, it does not delay
+    the later calls), and the database work never delays a call. Returns why the run
+    failed, or ``""``."""
+    evaluator_id = run.evaluator_id
+    provider_id = provider.pk if provider is not None else None
+    budgeted = guard.applies(evaluator_id=evaluator_id, provider_id=provider_id)
+    ahead = limit if budgeted else sys.maxsize
+    prepared = (
+        (item, evaluation_prepare(version=version, span=item.span, provider=provider))
+        for item in _pending_items(run, limit)
+    )
+    finished: list[tuple[AlignmentItem, EvaluationResult]] = []
+    fatal = ""
+    handed = 0  # handed to the callers, not yet back
+    heartbeat = lease().total_seconds() / 3
+    renewed = time.monotonic()
+
+    def stop(reason: str) -> None:
+        nonlocal fatal
+        fatal = fatal or reason
+        callers.stop.set()
+
+    def feed() -> None:
+        """Hand out items until ``ahead`` are out (or the items, the provider or the budget
+        end)."""
+        nonlocal handed
+        while not fatal and handed < ahead:
+            entry = next(prepared, None)
+            if entry is None:
+                return
+            item, ready = entry
+            if ready.result.fatal:  # no item could run: no provider, a bad key…
+                stop(ready.result.error or "the provider cannot be used")
+                return
+            if ready.result.error is not None:
+                finished.append((item, ready.result))
+                continue
+            if budgeted:
+                over_budget = guard.blocked(evaluator_id=evaluator_id, provider_id=provider_id)
+                if over_budget:
+                    stop(over_budget)
+                    return
+            callers.hand(item, ready)
+            handed += 1
+
+    while True:
+        feed()
+        if not handed:
+            break
+        # Calls report on a queue as they end: one wake-up for all that ended meanwhile.
+        try:
+            done = [callers.done.get(timeout=heartbeat)]
+        except Empty:  # slow calls: the lease is renewed all the same
+            done = []
+        if not budgeted and handed > limit:
+            # The threads have items enough: collect a few answers a wake-up, not one (each
+            # wake-up takes the interpreter from a thread about to send or read a request).
+            time.sleep(COLLECT_SECONDS)
+        while not callers.done.empty():
+            done.append(callers.done.get_nowait())
+        for item, result in done:
+            handed -= 1
+            if result is None:  # not called: the run stops
+                continue
+            if isinstance(result, Exception):
+                raise result
+            if result.fatal:
+                stop(result.error or "the provider refused the request")
+                continue
+            evaluation_cost(result)
+            guard.record(
+                evaluator_id=evaluator_id,
+                provider_id=provider_id,
+                tokens=result.total_tokens,
+                cost=result.cost,
+            )
+            finished.append((item, result))
+        if len(finished) >= WRITE_EVERY or time.monotonic() - renewed > heartbeat:
+            feed()  # with a budget, the next calls start before the write
+            _write(run, finished)
+            finished, renewed = [], time.monotonic()
+    _write(run, finished)
+    return fatal
+
+
+def _client_make(provider: Provider | None) -> None:
+    """The provider's client, made before the first item is read (not by the first call,
+    while the other threads wait for it): its TLS context alone is tens of milliseconds."""
+    if provider is not None:
+        with contextlib.suppress(Exception):  # the calls report it, item by item
+            client_for(provider_config(provider))
+
+
 def alignment_run_work(
     *,
     run_id: int,
@@ -271,97 +451,34 @@ def alignment_run_work(
     retry: RetryPolicy | None = None,
     concurrency: int | None = None,
 ) -> str:
-    """Evaluate the run's pending items with its draft: prepared on this thread, the judge
-    calls on a pool bounded by the provider's concurrency (and the shared limiter), results
-    written every few items. Idempotent: a finished run, or one another worker holds, is left
-    alone; a resumed run evaluates only pending items. Returns ``completed``, ``failed`` or
-    ``skipped``."""
+    """Evaluate the run's pending items with its draft: read and prepared on this thread, the
+    judge calls on threads bounded by the provider's concurrency (and the shared limiter),
+    results written every few items. The first calls start once the first items are ready;
+    the rest are read meanwhile. Idempotent: a finished run, or one another worker holds, is
+    left alone; a resumed run evaluates only pending items. Returns ``completed``, ``failed``
+    or ``skipped``."""
     run = _claim(run_id)
     if run is None:
         return "skipped"
     draft_version = EvaluatorVersion(evaluator=run.evaluator, number=0, config=run.draft)
     provider = _draft_provider(run.draft)
-    pending = (
-        run.items.filter(status=AlignmentItemStatus.PENDING)
-        .select_related("span__trace", "span__session", "span__project")
-        .order_by("id")
-    )
     limit = concurrency or int(getattr(settings, "EVALHUB_TASK_CONCURRENCY", 16))
     if provider is not None:
         limit = min(limit, max(provider.max_concurrency, 1))
-    # Prepared one at a time as slots free up: the first calls start at once.
-    prepared = (
-        (item, evaluation_prepare(version=draft_version, span=item.span, provider=provider))
-        for item in list(pending)
-    )
-    finished: list[tuple[AlignmentItem, EvaluationResult]] = []
-    fatal = ""
-    queue = prepared
+    limit = max(limit, 1)
     # The spend budgets of the evaluator, its provider and everything hold here too.
-    provider_id = provider.pk if provider is not None else None
     guard = budget_guard(
-        task_id=None, evaluator_ids=[run.evaluator_id], provider_ids=[provider_id or 0]
+        task_id=None,
+        evaluator_ids=[run.evaluator_id],
+        provider_ids=[provider.pk if provider is not None else 0],
     )
-    heartbeat = lease().total_seconds() / 3
-    renewed = time.monotonic()
-    inflight: dict[Future[EvaluationResult], AlignmentItem] = {}
-    completed: SimpleQueue[Future[EvaluationResult]] = SimpleQueue()
     slots = HeldSlots(limiter or limiter_default())
-    with ThreadPoolExecutor(max_workers=max(limit, 1), thread_name_prefix="align") as pool:
-
-        def refill() -> None:
-            """Start calls until every slot is busy (or the items, the provider or the
-            budget end)."""
-            nonlocal fatal
-            while not fatal and len(inflight) < limit:
-                entry = next(queue, None)
-                if entry is None:
-                    return
-                item, ready = entry
-                if ready.result.fatal:  # no item could run: no provider, a bad key…
-                    fatal = ready.result.error or "the provider cannot be used"
-                    return
-                if ready.result.error is not None:
-                    finished.append((item, ready.result))
-                    continue
-                over_budget = guard.blocked(evaluator_id=run.evaluator_id, provider_id=provider_id)
-                if over_budget:
-                    fatal = over_budget
-                    return
-                future = pool.submit(evaluation_execute, ready, limiter=slots, retry=retry)
-                inflight[future] = item
-                future.add_done_callback(completed.put)
-
-        while True:
-            refill()
-            if not inflight:
-                break
-            # Calls report on a queue as they end: one wake-up a call, not a wait over all.
-            try:
-                done = [completed.get(timeout=heartbeat)]
-            except Empty:  # slow calls: the lease is renewed all the same
-                done = []
-            while not completed.empty():
-                done.append(completed.get_nowait())
-            for future in done:
-                item = inflight.pop(future)
-                result = future.result()
-                if result.fatal:
-                    fatal = fatal or (result.error or "the provider refused the request")
-                    continue
-                evaluation_cost(result)
-                guard.record(
-                    evaluator_id=run.evaluator_id,
-                    provider_id=provider_id,
-                    tokens=result.total_tokens,
-                    cost=result.cost,
-                )
-                finished.append((item, result))
-            if len(finished) >= WRITE_EVERY or time.monotonic() - renewed > heartbeat:
-                refill()  # the freed slots' next calls start before the write
-                _write(run, finished)
-                finished, renewed = [], time.monotonic()
-    slots.release()
-    _write(run, finished)
+    _client_make(provider)
+    callers = _Callers(limit, limiter=slots, retry=retry)
+    try:
+        fatal = _work(run, draft_version, provider, callers, guard, limit=limit)
+    finally:
+        callers.close()
+        slots.release()
     _finish(run, fatal)
     return "failed" if fatal else "completed"

@@ -58,6 +58,11 @@ class BudgetGuard:
             if _covers(b, task_id=self.task_id, evaluator_id=evaluator_id, provider_id=provider_id)
         ]
 
+    def applies(self, *, evaluator_id: int, provider_id: int | None) -> bool:
+        """Whether any budget covers calls of this evaluator on this provider (else
+        ``blocked`` never stops them)."""
+        return bool(self._relevant(evaluator_id, provider_id))
+
     def blocked(self, *, evaluator_id: int, provider_id: int | None) -> str | None:
         """Why a call of this evaluator on this provider may not start (a budget it falls
         under is spent), or None. One query when budgets apply, none otherwise."""
