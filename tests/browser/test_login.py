@@ -1,6 +1,6 @@
 import pytest
 
-from tests.browser.conftest import PASSWORD
+from tests.browser.fixtures import PASSWORD
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

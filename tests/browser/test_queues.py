@@ -13,8 +13,7 @@ from annotations.queues.models import LabelingQueueItem
 from annotations.rubrics.services import annotation_config_create
 from evalhub.identity.roles import annotator_role_grant
 from tests import factories
-from tests.browser.conftest import PASSWORD
-from tests.browser.fixtures import label_form_ready
+from tests.browser.fixtures import PASSWORD, label_form_ready
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

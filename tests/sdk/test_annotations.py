@@ -8,7 +8,7 @@ from evalhub_client import NotFoundError, ValidationError
 
 from annotations.models import Annotation
 from tests import factories
-from tests.sdk.conftest import T0
+from tests.sdk.factories import T0
 
 # factories' spans start at T0: look them up around it (annotate_spans defaults to 31 days ago).
 AROUND_T0 = {"start_time": T0 - timedelta(days=1), "end_time": T0 + timedelta(days=1)}

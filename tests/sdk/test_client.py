@@ -22,7 +22,7 @@ from evalhub_client.spans import client as sdk_spans
 
 from annotations.models import Annotation
 from tests import factories
-from tests.sdk.conftest import T0, span_frame
+from tests.sdk.factories import T0, span_frame
 from tracing.models import Project, Span
 
 

@@ -17,7 +17,7 @@ from evalhub_client.cli import main
 from evalhub_client.spans import exports as sdk_exports
 
 from tests import factories
-from tests.sdk.conftest import T0, span_frame
+from tests.sdk.factories import T0, span_frame
 
 
 @pytest.fixture

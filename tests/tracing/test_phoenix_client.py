@@ -13,7 +13,7 @@ from phoenix.client.helpers.spans import (
 )
 
 from tests import factories
-from tests.tracing.conftest import phoenix_span
+from tests.tracing.factories import phoenix_span
 from tracing.models import Span
 
 pytestmark = pytest.mark.django_db(transaction=True)

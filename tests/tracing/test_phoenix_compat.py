@@ -15,7 +15,7 @@ from phoenix.client.types.spans import SpanQuery
 
 from annotations.models import Annotation
 from tests import factories
-from tests.tracing.conftest import phoenix_span
+from tests.tracing.factories import phoenix_span
 from tracing.models import Project, Session, Span
 
 pytestmark = pytest.mark.django_db(transaction=True)

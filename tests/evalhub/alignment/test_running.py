@@ -15,7 +15,7 @@ from evalhub.alignment.models import AlignmentItemStatus, AlignmentRun, Alignmen
 from evalhub.alignment.running import alignment_run_work, alignment_runs_sweep
 from evalhub.alignment.services import alignment_run_create
 from evalhub.providers.services import provider_update
-from tests.evalhub.alignment.test_services import PEOPLE, draft
+from tests.evalhub.alignment.factories import PEOPLE, draft
 from tests.evalhub.calibration.helpers import labelled_spans
 from tests.evalhub.tasks.factories import judge
 from tests.evalhub.tasks.worker_process import Worker, broker_flush, wait_for

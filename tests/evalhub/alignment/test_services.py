@@ -16,15 +16,11 @@ from evalhub.alignment.services import (
     alignment_save,
 )
 from tests import factories
+from tests.evalhub.alignment.factories import CURRENT, DRAFT_TEMPLATE, PEOPLE, draft
 from tests.evalhub.calibration.helpers import labelled_spans, oracle_reply
 from tests.evalhub.tasks.factories import JUDGE, judge
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-# People's labels on 10 items; the current version (v1) is right on 6 of them.
-PEOPLE = ["correct"] * 5 + ["incorrect"] * 5
-CURRENT = ["correct"] * 5 + ["correct", "correct", "correct", "correct", "incorrect"]
-DRAFT_TEMPLATE = "Q: {input}\nA: {output}\nJudge strictly: is the answer correct?"
 
 
 @pytest.fixture
@@ -32,10 +28,6 @@ def labelled(provider):  # type: ignore[no-untyped-def]
     evaluator = judge("Correctness", provider_id=provider.pk)
     labelled_spans([(h, c, 1) for h, c in zip(PEOPLE, CURRENT, strict=True)], name="Correctness")
     return evaluator
-
-
-def draft(**changes):  # type: ignore[no-untyped-def]
-    return {**JUDGE, "template": DRAFT_TEMPLATE, **changes}
 
 
 def test_a_draft_is_run_and_compared_with_the_current_version(labelled, provider, fake_openai):

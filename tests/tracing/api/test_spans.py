@@ -7,7 +7,7 @@ from django.db import connection
 
 from annotations.models import Annotation
 from tests import factories
-from tests.tracing.conftest import phoenix_span
+from tests.tracing.factories import phoenix_span
 from tracing.models import Span, Trace
 
 pytestmark = pytest.mark.django_db

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from annotations.datasets.upload import UploadRow, dataset_upload
-from annotations.datasets.versions import ExampleContent, dataset_version_delete
+from annotations.datasets.versions import dataset_version_delete
 from evalhub.evaluators.services import evaluator_create
 from evalhub.experiments.models import ExperimentEvaluation, ExperimentRun, ExperimentStatus
-from evalhub.experiments.prompts import prompt_version_create
 from evalhub.experiments.runner import prompt_experiment_execute
 from evalhub.experiments.services import (
     ExperimentInvalid,
@@ -17,61 +15,15 @@ from evalhub.experiments.services import (
     experiment_evaluate_start,
     prompt_experiment_start,
 )
+from tests.evalhub.experiments.factories import upper_reply
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def dataset():
-    rows = [
-        UploadRow(ExampleContent({"question": "capital of France"}, {"answer": "PARIS"})),
-        UploadRow(ExampleContent({"question": "2+2"}, {"answer": "4"})),
-        UploadRow(ExampleContent({"other": "no question here"}, {"answer": "?"})),
-    ]
-    return dataset_upload(name="qa", rows=rows)
-
-
-@pytest.fixture
-def prompt():
-    return prompt_version_create(
-        name="shout",
-        version={
-            "model_name": "gpt-4o-mini",
-            "template": {
-                "type": "chat",
-                "messages": [
-                    {"role": "system", "content": "Answer in capitals."},
-                    {"role": "user", "content": "Q: {{question}}"},
-                ],
-            },
-            "invocation_parameters": {"type": "openai", "openai": {"temperature": 0.2}},
-        },
-    )
-
-
-def _upper_reply(body):
-    question = body["messages"][-1]["content"].removeprefix("Q: ")
-    answer = "Paris" if question == "capital of France" else question.upper()
-    return {
-        "id": "x",
-        "object": "chat.completion",
-        "created": 0,
-        "model": body["model"],
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": answer},
-                "finish_reason": "stop",
-            }
-        ],
-        "usage": {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12},
-    }
 
 
 def test_a_prompt_experiment_runs_every_example_and_records_errors(
     dataset, prompt, provider, fake_openai, celery_eager, django_capture_on_commit_callbacks
 ):
-    fake_openai.reply = _upper_reply
+    fake_openai.reply = upper_reply
     with django_capture_on_commit_callbacks(execute=True):
         experiment = prompt_experiment_start(
             dataset=dataset.dataset,
@@ -119,7 +71,7 @@ def test_a_provider_failure_is_the_runs_error(
 ):
     from tests.evalhub.fake_openai import Behavior
 
-    fake_openai.reply = _upper_reply
+    fake_openai.reply = upper_reply
     fake_openai.enqueue(*[Behavior.status(400)] * 1)
     with django_capture_on_commit_callbacks(execute=True):
         experiment = prompt_experiment_start(

@@ -8,22 +8,22 @@ import pytest
 from django.urls import reverse
 
 from evalhub.experiments.services import prompt_experiment_start
-from tests.experiments.test_runner import _upper_reply, dataset, prompt  # noqa: F401
+from tests.evalhub.experiments.factories import upper_reply
 from tracing.models import Span, Trace
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_every_run_of_a_prompt_experiment_has_its_trace(
-    dataset,  # noqa: F811
-    prompt,  # noqa: F811
+    dataset,
+    prompt,
     provider,
     fake_openai,
     celery_eager,
     django_capture_on_commit_callbacks,
     admin_client,
 ):
-    fake_openai.reply = _upper_reply
+    fake_openai.reply = upper_reply
     with django_capture_on_commit_callbacks(execute=True):
         experiment = prompt_experiment_start(
             dataset=dataset.dataset,
