@@ -22,7 +22,7 @@ from evalhub.evaluators.running import (
     evaluation_skip_reason,
 )
 from evalhub.evaluators.selectors import evaluator_version_latest, variables_preview
-from evalhub.tasks.engine import representative_spans
+from evalhub.tasks.evaluating import representative_spans
 from evalhub.tasks.models import Granularity
 from evalhub.tasks.planning import Candidate, Window, candidates_iter, candidates_query, sampled
 from evalhub.tasks.services import TaskEvaluatorInput, TaskInput

@@ -13,13 +13,10 @@ from evalhub.core.web import next_or
 from evalhub.evaluators.models import Evaluator
 from evalhub.evaluators.selectors import evaluator_list
 from evalhub.tasks.models import Task
+from evalhub.tasks.runs import RunRejected, run_manual_create
 from evalhub.tasks.selectors import (
     task_get,
     task_list,
-)
-from evalhub.tasks.services import (
-    RunRejected,
-    run_manual_create,
 )
 from evalhub.tasks.views.common import (
     BULK_TEMPLATE,

@@ -7,12 +7,12 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from evalhub.evaluators.selectors import evaluator_list
+from evalhub.tasks.backfill import task_save
 from evalhub.tasks.dryrun import (
     DRY_RUN_LIMIT,
     evaluator_mappings,
@@ -22,20 +22,17 @@ from evalhub.tasks.dryrun import (
 )
 from evalhub.tasks.forms import BackfillForm, TaskForm
 from evalhub.tasks.models import Granularity, Task, TaskRun
+from evalhub.tasks.runs import RunRejected
 from evalhub.tasks.selectors import (
     matching_count,
 )
 from evalhub.tasks.services import (
     TASK_FIELDS,
-    RunRejected,
     TaskEvaluatorInput,
     TaskInput,
     TaskInvalid,
-    run_backfill_create,
     task_input_of,
-    task_update,
 )
-from evalhub.tasks.services import task_create as task_create_service
 from evalhub.tasks.views.common import (
     FORM_TEMPLATE,
     RUN_QUEUED_TAG,
@@ -179,30 +176,19 @@ def _task_save(
     wants_backfill = valid and form.cleaned_data.get("backfill")
     if not valid or (wants_backfill and not backfill_form.is_valid()):
         return None
-    data = form.task_input()
     try:
-        with transaction.atomic():
-            if task is None:
-                saved = task_create_service(data=data, user=request.user)
-            else:
-                changes = {name: getattr(data, name) for name in TASK_FIELDS}
-                saved = task_update(task=task, changes=changes)
-            run = None
-            if wants_backfill:
-                run = run_backfill_create(
-                    task=saved,
-                    start=backfill_form.cleaned_data["start"],
-                    end=backfill_form.cleaned_data.get("end"),
-                    max_items=backfill_form.cleaned_data["max_items"],
-                    user=request.user,
-                )
+        return task_save(
+            data=form.task_input(),
+            task=task,
+            backfill=backfill_form.backfill_input() if wants_backfill else None,
+            user=request.user,
+        )
     except TaskInvalid as exc:
         form.add_invalid(exc)
         return None
     except RunRejected as exc:
         backfill_form.add_rejection(exc)
         return None
-    return saved, run
 
 
 def _saved_redirect(request: HttpRequest, task: Task, run: TaskRun | None, verb: str) -> Any:

@@ -19,15 +19,12 @@ from evalhub.core.web import htmx_partial
 from evalhub.tasks.forms import RunItemsForm
 from evalhub.tasks.judge_tracing import judge_project_name
 from evalhub.tasks.models import Granularity, ItemOutcome, TaskRun, TaskRunItem
+from evalhub.tasks.runs import RunRejected, run_cancel
 from evalhub.tasks.selectors import (
     run_item_counts,
     run_items,
     run_logs,
     run_progress,
-)
-from evalhub.tasks.services import (
-    RunRejected,
-    run_cancel,
 )
 from evalhub.tasks.views.common import (
     GRANULARITY_TAB,

@@ -11,19 +11,14 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from evalhub.core.web import next_or
+from evalhub.tasks.backfill import run_backfill_create
 from evalhub.tasks.forms import BackfillForm
 from evalhub.tasks.judge_tracing import judge_project_name
+from evalhub.tasks.runs import RunRejected
 from evalhub.tasks.selectors import (
     run_list,
 )
-from evalhub.tasks.services import (
-    RunRejected,
-    run_backfill_create,
-    task_delete,
-    task_duplicate,
-    task_pause,
-    task_resume,
-)
+from evalhub.tasks.services import task_delete, task_duplicate, task_pause, task_resume
 from evalhub.tasks.views.common import (
     DETAIL_TEMPLATE,
     RUN_QUEUED_TAG,
