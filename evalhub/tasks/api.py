@@ -125,9 +125,11 @@ def _dataset_of(ident: str | None) -> Any:
     model = Task._meta.get_field("dataset").related_model
     text = str(ident).strip()
     found = (
-        model.objects.filter(pk=int(text)).first() if text.isdigit() and len(text) < 18 else None
+        model._default_manager.filter(pk=int(text)).first()
+        if text.isdigit() and len(text) < 18
+        else None
     )
-    found = found or model.objects.filter(name=text).first()
+    found = found or model._default_manager.filter(name=text).first()
     if found is None:
         raise TaskInvalid("dataset", f"no dataset named {ident!r}")
     return found

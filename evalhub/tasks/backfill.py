@@ -134,6 +134,7 @@ def run_plan(*, run: TaskRun) -> TaskRun:
     the cap)."""
     if run.planned:
         return run
+    assert run.project_id is not None and run.task_id is not None  # a project task's backfill
     config = run.config
     query = candidates_query(
         project_id=run.project_id,

@@ -4,7 +4,7 @@ target is not a project, what the target's hook names)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -51,6 +51,7 @@ def continuous_run_plan(*, task_id: int, now: datetime | None = None) -> TaskRun
         task.last_checked_at = now
         if task.on_dataset:
             return _target_run_plan(task, now)
+        assert task.project_id is not None  # a task not on a dataset is on a project
         quiet = task.effective_quiet_seconds
         cursor = task.cursor or task.created_at
         end = now - timedelta(seconds=quiet)
@@ -67,7 +68,7 @@ def continuous_run_plan(*, task_id: int, now: datetime | None = None) -> TaskRun
         )
         matched = 0
 
-        def counting(items: Iterable[Candidate]) -> Iterable[Candidate]:
+        def counting(items: Iterable[Candidate]) -> Iterator[Candidate]:
             nonlocal matched
             for item in items:
                 matched += 1

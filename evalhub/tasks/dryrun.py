@@ -267,6 +267,7 @@ def task_dry_run(
     Evaluations are read from the database on this thread (``evaluation_prepare``) and run on
     a few threads (``evaluation_execute`` does not touch the database): five items with two
     judges take about as long as one judge call."""
+    assert data.project is not None  # the form asks for one before a test run
     chosen = _recent_candidates(
         project=data.project,
         granularity=data.granularity,

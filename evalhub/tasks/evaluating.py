@@ -82,17 +82,7 @@ def run_evaluators(run: TaskRun) -> list[RunEvaluator]:
         provider = provider_of(version)
         if provider is None and version.evaluator.kind == EvaluatorKind.LLM:
             raise RunFatal(f"evaluator {entry['name']} has no LLM provider")
-        evaluators.append(
-            RunEvaluator(
-                version=version,
-                name=version.evaluator.name,
-                annotator_kind=AnnotatorKind.LLM
-                if version.evaluator.kind == EvaluatorKind.LLM
-                else AnnotatorKind.CODE,
-                variables=dict(entry.get("variables") or {}),
-                provider=provider,
-            )
-        )
+        evaluators.append(_run_evaluator(version, entry, provider))
     active = {e.version.evaluator_id: e.version.evaluator for e in evaluators}
     return evaluators + _shadows(run, provider_of, active)
 
@@ -111,19 +101,28 @@ def _shadows(run: TaskRun, provider_of: Any, active: dict[int, Any]) -> list[Run
         provider = provider_of(version)
         if provider is None and version.evaluator.kind == EvaluatorKind.LLM:
             continue
-        shadows.append(
-            RunEvaluator(
-                version=version,
-                name=version.evaluator.name,
-                annotator_kind=AnnotatorKind.LLM
-                if version.evaluator.kind == EvaluatorKind.LLM
-                else AnnotatorKind.CODE,
-                variables=dict(entry.get("variables") or {}),
-                provider=provider,
-                shadow_id=entry["shadow_id"],
-            )
-        )
+        shadows.append(_run_evaluator(version, entry, provider, shadow_id=entry["shadow_id"]))
     return shadows
+
+
+def _run_evaluator(
+    version: EvaluatorVersion,
+    entry: dict[str, Any],
+    provider: Provider | None,
+    *,
+    shadow_id: int | None = None,
+) -> RunEvaluator:
+    """An evaluator of the run's settings (``entry``: its variables) as the engine holds it."""
+    return RunEvaluator(
+        version=version,
+        name=version.evaluator.name,
+        annotator_kind=AnnotatorKind.LLM
+        if version.evaluator.kind == EvaluatorKind.LLM
+        else AnnotatorKind.CODE,
+        variables=dict(entry.get("variables") or {}),
+        provider=provider,
+        shadow_id=shadow_id,
+    )
 
 
 # --- representative spans -------------------------------------------------------------------

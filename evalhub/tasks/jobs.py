@@ -51,7 +51,7 @@ def task_continuous_step(task_id: int) -> int | None:
     acks_late=True,
     reject_on_worker_lost=True,
 )
-def run_execute(self, run_id: int) -> str:  # type: ignore[no-untyped-def]
+def run_execute(self, run_id: int) -> str:
     from evalhub.tasks import engine
 
     worker = f"{self.request.hostname or 'worker'}:{engine.worker_name()}"
@@ -75,7 +75,7 @@ def runs_sweep() -> list[int]:
 
 
 @shared_task(name="evalhub.code_evaluate", ignore_result=False)
-def code_evaluate(version_id: int, arguments: dict) -> dict:  # type: ignore[type-arg]
+def code_evaluate(version_id: int, arguments: dict) -> dict:
     """Runs nothing twice that matters: the sandbox writes nothing, the caller waits at most
     until the message expires."""
     from evalhub.evaluators.sandbox.dispatch import custom_code_evaluate

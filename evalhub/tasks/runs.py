@@ -217,6 +217,7 @@ def run_manual_create(
         config = run_config(task=task)
         config["granularity"] = granularity
         config["filter"], config["sampling_rate"] = "", 100.0
+        assert task.project is not None  # chosen in the trace browser: a project's task
         project = task.project
     else:
         assert evaluator is not None

@@ -106,6 +106,7 @@ class ResultWriter:
             if not item.skip_reason
             for index, prepared in item.prepared.items()
         ]
+        assert run.project is not None  # tracing is for a project's runs
         judge_calls_record(calls, project_name=run.project.name, run_id=run.pk, task_id=run.task_id)
 
     def write(self, run: TaskRun, items: list[WorkItem]) -> None:
@@ -232,7 +233,7 @@ def _document_inputs(
 
 def _item_result(evaluator: str, result: EvaluationResult) -> dict[str, Any]:
     """What an item keeps of one evaluation, for its run's items list."""
-    entry = {
+    entry: dict[str, Any] = {
         "evaluator": evaluator,
         "label": result.label,
         "score": result.score,

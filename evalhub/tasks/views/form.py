@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from evalhub.evaluators.selectors import evaluator_list
+from evalhub.identity.auth import request_user
 from evalhub.tasks.backfill import task_save
 from evalhub.tasks.dryrun import (
     DRY_RUN_LIMIT,
@@ -73,7 +74,8 @@ def _draft(form: TaskForm, entries: list[TaskEvaluatorInput] | None = None) -> _
         granularity = Granularity.SPAN
     if entries is None:
         if form.is_bound:
-            ids = [pk for pk in form.data.getlist("evaluators") if str(pk).isdigit()]
+            posted = cast(QueryDict, form.data)  # bound to request.GET / POST
+            ids = [pk for pk in posted.getlist("evaluators") if str(pk).isdigit()]
             found = {str(e.pk): e for e in evaluator_list().filter(pk__in=ids)}
             chosen = [found[pk] for pk in dict.fromkeys(ids) if pk in found]
             entries = [
@@ -181,7 +183,7 @@ def _task_save(
             data=form.task_input(),
             task=task,
             backfill=backfill_form.backfill_input() if wants_backfill else None,
-            user=request.user,
+            user=request_user(request),
         )
     except TaskInvalid as exc:
         form.add_invalid(exc)
@@ -297,7 +299,7 @@ def _dry_run_input(form: TaskForm) -> tuple[TaskInput | None, list[str]]:
     """The task as the form holds it, for a test run, or the problems that prevent one."""
     form.is_valid()
     problems = [
-        f"{form.fields[name].label or name.replace('_', ' ').capitalize()}: {' '.join(errors)}"
+        f"{form.fields[name].label or name.replace('_', ' ').capitalize()}: {' '.join(str(error) for error in errors)}"
         for name, errors in form.errors.items()
         if name in {"project", "evaluators", "granularity", "sampling_rate", "provider", "model"}
     ]
@@ -329,15 +331,17 @@ def task_form_test(request: HttpRequest) -> HttpResponse:
     data, problems = _dry_run_input(form)
     ctx: dict[str, Any] = {"problems": problems, "tested": True, "dry_run_limit": DRY_RUN_LIMIT}
     if data is not None:
+        project = data.project
+        assert project is not None  # _dry_run_input refuses a form without one
         try:
             ctx["items"] = task_dry_run(data=data)
             ctx["forecast"] = skip_forecast(
-                project=data.project,
+                project=project,
                 granularity=data.granularity,
                 filter_text=data.filter,
                 entries=data.evaluators,
             )
         except FilterError as exc:
             ctx["problems"] = [f"Filter: {exc}"]
-        ctx["project_name"] = data.project.name
+        ctx["project_name"] = project.name
     return render(request, f"{FORM_TEMPLATE}#test-results", ctx)
