@@ -166,14 +166,14 @@ def measure() -> None:
     from django.db import reset_queries
     from django.utils import timezone
 
-    from evalhub.monitors.models import Monitor
-    from evalhub.monitors.services import (
-        MonitorInput,
+    from evalhub.monitors.checks import (
         monitor_check,
         monitor_evaluate_window,
         monitor_preview,
         window_end_floor,
     )
+    from evalhub.monitors.models import Monitor
+    from evalhub.monitors.services import MonitorInput
     from tracing.models import Project, Span
 
     print(f"spans {Span.objects.count():,}; evaluations {_evaluations():,}")

@@ -180,14 +180,10 @@ def backfill(args: argparse.Namespace) -> None:
         _provider, evaluator = setup(args.concurrency, judge_url)
         from django.utils import timezone
 
+        from evalhub.tasks.backfill import run_backfill_create
         from evalhub.tasks.models import RunStatus, TaskRun
-        from evalhub.tasks.services import (
-            TaskEvaluatorInput,
-            TaskInput,
-            run_backfill_create,
-            run_dispatch,
-            task_create,
-        )  # fmt: skip
+        from evalhub.tasks.runs import run_dispatch  # fmt: skip
+        from evalhub.tasks.services import TaskEvaluatorInput, TaskInput, task_create
         from tracing.models import Project
 
         print(f"ingesting {args.spans} spans…", flush=True)
@@ -255,13 +251,9 @@ def workers(args: argparse.Namespace) -> None:
         from django.utils import timezone
 
         from annotations.models import Annotation
+        from evalhub.tasks.backfill import run_backfill_create  # fmt: skip
         from evalhub.tasks.models import RunStatus, TaskRun
-        from evalhub.tasks.services import (
-            TaskEvaluatorInput,
-            TaskInput,
-            run_backfill_create,
-            task_create,
-        )  # fmt: skip
+        from evalhub.tasks.services import TaskEvaluatorInput, TaskInput, task_create
         from tracing.models import Project
 
         print(f"ingesting {args.spans} spans…", flush=True)

@@ -42,7 +42,7 @@ def dispatched(monkeypatch) -> list[int]:  # type: ignore[no-untyped-def]
     by calling ``evalhub.tasks.engine.run_work``; the worker tests start a real worker, whose
     sweeper picks queued runs up."""
     sent: list[int] = []
-    monkeypatch.setattr("evalhub.tasks.services.run_dispatch", sent.append)
+    monkeypatch.setattr("evalhub.tasks.runs.run_dispatch", sent.append)
     return sent
 
 

@@ -31,7 +31,7 @@ from evalhub.evaluators.definition import EvaluatorConfigError
 from evalhub.evaluators.models import Evaluator, EvaluatorVersion
 from evalhub.evaluators.selectors import evaluator_version_latest
 from evalhub.evaluators.services import evaluator_config_check, evaluator_update
-from evalhub.tasks.engine import representative_spans
+from evalhub.tasks.evaluating import representative_spans
 from tracing.models import Project, Session, Span, Trace
 
 logger = logging.getLogger(__name__)

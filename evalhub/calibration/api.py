@@ -31,8 +31,8 @@ from evalhub.calibration.selectors import (
 from evalhub.calibration.stats import Calibration
 from evalhub.evaluators.models import Evaluator
 from evalhub.evaluators.selectors import evaluator_get
+from evalhub.tasks.backfill import DEFAULT_MAX_ITEMS, MAX_ITEMS_LIMIT
 from evalhub.tasks.models import Task
-from evalhub.tasks.services import DEFAULT_MAX_ITEMS, MAX_ITEMS_LIMIT
 from tracing.api.mutations import project_from_path
 from tracing.query import FilterError
 

@@ -268,7 +268,7 @@ def backfill_estimate(
     would list (the filter, the task's sampling, items the task has not evaluated yet when
     ``task_id`` is given, at most ``max_items``), their first ``SAMPLE`` to render prompts on.
     Raises ``FilterError`` for a bad filter."""
-    from evalhub.tasks.engine import representative_spans
+    from evalhub.tasks.evaluating import representative_spans
     from evalhub.tasks.planning import Unlisted, Window, candidates_iter, candidates_query, sampled
 
     query = candidates_query(

@@ -203,12 +203,7 @@ def dataset_task_save(
 ) -> Task:
     """Create (or, with ``task``, change) a task that scores every new experiment on
     ``dataset``. Raises ``TaskInvalid`` naming the field; nothing is written then."""
-    from evalhub.tasks.services import (
-        TaskEvaluatorInput,
-        TaskInput,
-        task_create,
-        task_update,
-    )
+    from evalhub.tasks.services import TaskEvaluatorInput, TaskInput, task_create, task_update
 
     variables = variables or {}
     entries = [

@@ -40,12 +40,14 @@ class ApiKeyForm(forms.Form):
         self.principal = principal
         role = principal.role
         scopes = [s for s in SCOPE_ORDER if principal.is_admin or scope_allowed_for(role, s)]
-        self.fields["scope"].choices = [(s, ApiKeyScope(s).label) for s in scopes]
+        scope, owner = self.fields["scope"], self.fields["owner"]
+        assert isinstance(scope, forms.ChoiceField) and isinstance(owner, forms.ChoiceField)
+        scope.choices = [(s, ApiKeyScope(s).label) for s in scopes]
         if principal.is_admin:
             people = get_user_model()._default_manager.filter(is_active=True).order_by("username")
-            self.fields["owner"].choices = [
-                (str(user.pk), user.get_username()) for user in people
-            ] + [(NO_USER, "— no person (a service) —")]
+            owner.choices = [(str(user.pk), user.get_username()) for user in people] + [
+                (NO_USER, "— no person (a service) —")
+            ]
             self.fields["owner"].initial = str(principal.user.pk) if principal.user else NO_USER
         else:
             del self.fields["owner"]

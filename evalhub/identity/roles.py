@@ -30,6 +30,11 @@ def is_annotator(user: User | AnonymousUser | None) -> bool:
     return bool(cached)
 
 
+def annotator_known(user: User, annotator: bool) -> None:
+    """Cache on ``user`` whether they are an annotator, when a query of many people read it."""
+    setattr(user, _CACHE_ATTR, annotator)
+
+
 def _group() -> Group:
     group, _ = Group.objects.get_or_create(name=ANNOTATOR_GROUP)
     return group

@@ -79,19 +79,18 @@ def user_list() -> list[User]:
     from django.contrib.auth import get_user_model
     from django.db.models import Exists, OuterRef
 
-    from evalhub.identity.roles import ANNOTATOR_GROUP
+    from evalhub.identity.roles import ANNOTATOR_GROUP, annotator_known
 
     user_model = get_user_model()
     in_group = user_model.groups.through.objects.filter(
         user_id=OuterRef("pk"), group__name=ANNOTATOR_GROUP
     )
-    users = list(
-        user_model._default_manager.annotate(_in_annotator_group=Exists(in_group)).order_by(
-            "-is_active", "username"
-        )
-    )
-    for user in users:
-        user._evalhub_is_annotator = user._in_annotator_group and not user.is_superuser
+    users: list[User] = []
+    for user in user_model._default_manager.annotate(_in_annotator_group=Exists(in_group)).order_by(
+        "-is_active", "username"
+    ):
+        annotator_known(user, user._in_annotator_group and not user.is_superuser)
+        users.append(user)
     return users
 
 

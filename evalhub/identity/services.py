@@ -149,7 +149,7 @@ def set_password_link(*, user: User) -> SetPasswordLink:
     from django.utils.http import urlsafe_base64_encode
 
     uidb64 = urlsafe_base64_encode(force_bytes(user.pk))
-    token = default_token_generator.make_token(user)  # type: ignore[arg-type]  # the token generator's stub names auth.User
+    token = default_token_generator.make_token(user)
     return SetPasswordLink(reverse("set-password", kwargs={"uidb64": uidb64, "token": token}))
 
 
@@ -180,9 +180,9 @@ def _lock_admins() -> None:
 def _set_role(user: User, role: Role) -> None:
     from evalhub.identity.roles import annotator_role_grant, annotator_role_revoke
 
-    user.is_staff = role == Role.ADMIN  # type: ignore[attr-defined]  # auth.User's field; typed User here
+    user.is_staff = role == Role.ADMIN
     if role != Role.ADMIN:
-        user.is_superuser = False  # type: ignore[attr-defined]  # auth.User's field; typed User here
+        user.is_superuser = False
     user.save(update_fields=["is_staff", "is_superuser"])
     if role == Role.ANNOTATOR:
         annotator_role_grant(user=user)

@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from evalhub.identity.access import user_role
-from evalhub.identity.auth import request_principal
+from evalhub.identity.auth import request_principal, request_user
 from evalhub.identity.forms import ApiKeyForm, UserCreateForm, UserRoleForm
 from evalhub.identity.selectors import api_key_list, user_get, user_list
 from evalhub.identity.services import (
@@ -148,6 +148,8 @@ def user_edit(request: HttpRequest, user_id: int) -> HttpResponse:
     person = user_get(user_id)
     if person is None:
         raise Http404("no such user")
+    actor = request_user(request)
+    assert actor is not None  # an admin's page (evalhub.identity.policy)
     role_form = UserRoleForm(initial={"role": (user_role(person) or "member")})
     link = None
     status = 200
@@ -157,14 +159,12 @@ def user_edit(request: HttpRequest, user_id: int) -> HttpResponse:
             if action == "role":
                 role_form = UserRoleForm(request.POST)
                 if role_form.is_valid():
-                    user_role_change(
-                        user=person, role=role_form.cleaned_data["role"], actor=request.user
-                    )
+                    user_role_change(user=person, role=role_form.cleaned_data["role"], actor=actor)
                     messages.success(request, f"{person.get_username()} is now {_role(person)}.")
                     return redirect("settings:user", user_id=person.pk)
                 status = 400
             elif action in ("deactivate", "reactivate"):
-                user_active_set(user=person, active=action == "reactivate", actor=request.user)
+                user_active_set(user=person, active=action == "reactivate", actor=actor)
                 done = "Reactivated" if action == "reactivate" else "Deactivated"
                 messages.success(request, f"{done} {person.get_username()}.")
                 return redirect("settings:user", user_id=person.pk)

@@ -19,12 +19,12 @@ from ninja.errors import HttpError
 
 from annotations.datasets.models import Dataset
 from annotations.queues.models import LabelingQueue
-from evalhub.core.fields import FieldInvalid, NameTaken
+from evalhub.core.fields import FieldInvalid
 from evalhub.monitors import selectors
 from evalhub.monitors.api_channels import router as channels_router
 from evalhub.monitors.api_common import Strict as _Strict
 from evalhub.monitors.api_common import invalid as _invalid
-from evalhub.monitors.api_common import taken as _taken
+from evalhub.monitors.api_common import saved
 from evalhub.monitors.api_common import when as _when
 from evalhub.monitors.automations import (
     AutomationInput,
@@ -32,6 +32,7 @@ from evalhub.monitors.automations import (
     automation_delete,
     automation_update,
 )
+from evalhub.monitors.checks import monitor_preview
 from evalhub.monitors.models import Automation, Monitor, NotificationChannel
 from evalhub.monitors.services import (
     MonitorInput,
@@ -39,7 +40,6 @@ from evalhub.monitors.services import (
     monitor_create,
     monitor_delete,
     monitor_mute,
-    monitor_preview,
     monitor_update,
 )
 from tracing.store.selectors import project_get
@@ -183,13 +183,10 @@ def monitors_list(request: HttpRequest, project: str | None = None) -> dict[str,
 @router.post("/monitors", response={201: dict, 404: dict, 409: dict, 422: dict})
 def monitors_create(request: HttpRequest, body: MonitorIn) -> Status:
     project = _project(body.project)
-    try:
-        monitor = monitor_create(project=project, data=_monitor_input(body))
-    except FieldInvalid as exc:
-        return _invalid(exc)
-    except NameTaken as exc:
-        return _taken(exc)
-    return Status(201, monitor_out(_monitor(monitor.pk)))
+    return saved(
+        lambda: monitor_create(project=project, data=_monitor_input(body)),
+        lambda monitor: Status(201, monitor_out(_monitor(monitor.pk))),
+    )
 
 
 @router.post("/monitors/preview", response={200: dict, 404: dict, 422: dict})
@@ -230,13 +227,10 @@ def monitors_update(request: HttpRequest, monitor_id: int, body: MonitorPatch) -
     current = monitor_out(monitor)
     changes = body.model_dump(exclude_unset=True)
     merged = {k: current[k] for k in MonitorIn.model_fields if k in current} | changes
-    try:
-        monitor_update(monitor=monitor, data=_monitor_input(merged))
-    except FieldInvalid as exc:
-        return _invalid(exc)
-    except NameTaken as exc:
-        return _taken(exc)
-    return monitor_out(_monitor(monitor_id))
+    return saved(
+        lambda: monitor_update(monitor=monitor, data=_monitor_input(merged)),
+        lambda _: monitor_out(_monitor(monitor_id)),
+    )
 
 
 @router.delete("/monitors/{monitor_id}", response={204: None, 404: dict})
@@ -358,13 +352,10 @@ def automations_list(request: HttpRequest, project: str) -> dict[str, Any]:
 @router.post("/automations", response={201: dict, 404: dict, 409: dict, 422: dict})
 def automations_create(request: HttpRequest, body: AutomationIn) -> Status:
     project = _project(body.project)
-    try:
-        automation = automation_create(project=project, data=_automation_input(body))
-    except FieldInvalid as exc:
-        return _invalid(exc)
-    except NameTaken as exc:
-        return _taken(exc)
-    return Status(201, automation_out(automation))
+    return saved(
+        lambda: automation_create(project=project, data=_automation_input(body)),
+        lambda automation: Status(201, automation_out(automation)),
+    )
 
 
 @router.get("/automations/{automation_id}", response={200: dict, 404: dict})
@@ -379,14 +370,12 @@ def automations_update(request: HttpRequest, automation_id: int, body: Automatio
         return Status(
             422, {"detail": "project: an automation stays in its project", "field": "project"}
         )
-    try:
-        with transaction.atomic():
-            automation_update(automation=automation, data=_automation_input(body))
-    except FieldInvalid as exc:
-        return _invalid(exc)
-    except NameTaken as exc:
-        return _taken(exc)
-    return automation_out(_automation(automation_id))
+    return saved(
+        transaction.atomic(
+            lambda: automation_update(automation=automation, data=_automation_input(body))
+        ),
+        lambda _: automation_out(_automation(automation_id)),
+    )
 
 
 @router.delete("/automations/{automation_id}", response={204: None, 404: dict})

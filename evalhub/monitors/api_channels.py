@@ -11,9 +11,8 @@ from django.http import HttpRequest
 from ninja import Field, Router, Status
 from ninja.errors import HttpError
 
-from evalhub.core.fields import FieldInvalid, NameTaken
 from evalhub.monitors import selectors
-from evalhub.monitors.api_common import Strict, invalid, taken, when
+from evalhub.monitors.api_common import Strict, saved, when
 from evalhub.monitors.channels import (
     ChannelInput,
     channel_create,
@@ -62,13 +61,10 @@ def channels_list(request: HttpRequest) -> dict[str, Any]:
 
 @router.post("/notification_channels", response={201: dict, 409: dict, 422: dict})
 def channels_create(request: HttpRequest, body: ChannelIn) -> Status:
-    try:
-        channel = channel_create(data=ChannelInput(**body.model_dump()))
-    except FieldInvalid as exc:
-        return invalid(exc)
-    except NameTaken as exc:
-        return taken(exc)
-    return Status(201, channel_out(channel))
+    return saved(
+        lambda: channel_create(data=ChannelInput(**body.model_dump())),
+        lambda channel: Status(201, channel_out(channel)),
+    )
 
 
 @router.get("/notification_channels/{channel_id}", response={200: dict, 404: dict})
@@ -80,15 +76,12 @@ def channels_get(request: HttpRequest, channel_id: int) -> dict[str, Any]:
     "/notification_channels/{channel_id}", response={200: dict, 404: dict, 409: dict, 422: dict}
 )
 def channels_update(request: HttpRequest, channel_id: int, body: ChannelIn) -> Any:
-    try:
-        channel = channel_update(
+    return saved(
+        lambda: channel_update(
             channel=_channel(channel_id), data=ChannelInput(**body.model_dump())
-        )
-    except FieldInvalid as exc:
-        return invalid(exc)
-    except NameTaken as exc:
-        return taken(exc)
-    return channel_out(channel)
+        ),
+        channel_out,
+    )
 
 
 @router.delete("/notification_channels/{channel_id}", response={204: None, 404: dict})

@@ -201,9 +201,20 @@ def notification_send(
         for channel in channels
         if channel.enabled
     ]
+    return deliveries_send(deliveries)
+
+
+def deliveries_send(deliveries: Sequence[Delivery]) -> list[int]:
+    """Send ``deliveries`` once the current transaction commits, each by its own task (a slow
+    channel holds up nothing). Their ids."""
     ids = [d.pk for d in deliveries]
+
+    def send() -> None:
+        for pk in ids:
+            job_send(DELIVERY_SEND, pk)
+
     if ids:
-        transaction.on_commit(lambda: [job_send(DELIVERY_SEND, pk) for pk in ids])
+        transaction.on_commit(send)
     return ids
 
 
@@ -216,6 +227,7 @@ __all__ = [
     "channel_create",
     "channel_delete",
     "channel_update",
+    "deliveries_send",
     "deliveries_stale",
     "delivery_attempt",
     "delivery_test_create",

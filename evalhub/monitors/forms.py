@@ -12,7 +12,6 @@ from django import forms
 
 from annotations.datasets.models import Dataset
 from annotations.queues.models import LabelingQueue
-from evalhub.core.fields import FieldInvalid
 from evalhub.monitors.automations import AutomationInput
 from evalhub.monitors.channels import ChannelInput
 from evalhub.monitors.models import (
@@ -62,7 +61,7 @@ class DurationField(forms.Field):
         return duration_text(value) if isinstance(value, int) else value
 
 
-# Where a service's field name is not the form's.
+# Where a service's field name is not the form's (``evalhub.core.fields.form_error``'s ``fields``).
 FORM_FIELDS: Final = {
     "window_seconds": "window",
     "frequency_seconds": "frequency",
@@ -70,12 +69,6 @@ FORM_FIELDS: Final = {
     "baseline_offset_seconds": "baseline_offset",
     "until": "mute_hours",
 }
-
-
-def form_error(form: forms.Form, exc: FieldInvalid) -> None:
-    """Put a service's error on the form field it names (else on the form)."""
-    name = FORM_FIELDS.get(exc.field, exc.field)
-    form.add_error(name if name in form.fields else None, exc.message)
 
 
 class MonitorForm(forms.Form):
@@ -118,9 +111,9 @@ class MonitorForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["project"].choices = [
-            (name, name) for name in Project.objects.values_list("name", flat=True)
-        ]
+        project = self.fields["project"]
+        assert isinstance(project, forms.ChoiceField)
+        project.choices = [(name, name) for name in Project.objects.values_list("name", flat=True)]
 
     def monitor_input(self) -> MonitorInput:
         data = self.cleaned_data

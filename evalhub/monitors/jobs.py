@@ -25,7 +25,7 @@ def monitors_dispatch() -> list[int]:
     from django.conf import settings
 
     from evalhub.monitors.channels import deliveries_stale
-    from evalhub.monitors.services import monitors_due
+    from evalhub.monitors.checks import monitors_due
 
     expires = max(60, 4 * int(settings.EVALHUB_MONITORS_TICK_SECONDS))
     due = monitors_due()
@@ -39,7 +39,7 @@ def monitors_dispatch() -> list[int]:
 
 @shared_task(name="monitors.check", ignore_result=True, acks_late=True, reject_on_worker_lost=True)
 def monitor_check(monitor_id: int) -> int:
-    from evalhub.monitors.services import monitor_check as check
+    from evalhub.monitors.checks import monitor_check as check
 
     return len(check(monitor_id=monitor_id))
 
@@ -52,7 +52,7 @@ def monitor_check(monitor_id: int) -> int:
     reject_on_worker_lost=True,
     max_retries=None,
 )
-def delivery_send(self, delivery_id: int) -> None:  # type: ignore[no-untyped-def]
+def delivery_send(self, delivery_id: int) -> None:
     from evalhub.monitors.channels import delivery_attempt
 
     wait = delivery_attempt(delivery_id=delivery_id)

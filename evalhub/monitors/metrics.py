@@ -295,22 +295,24 @@ def metric_window(
         convert = _mean_stats if mean else _rate_stats
         return {key: convert(slot) for key, slot in rows.items() if slot.get("n")}
     if metric == "error_rate":
-        rows = _grouped(
+        errors = _grouped(
             spans, segment, n=Count("id"), hits=Count("id", filter=Q(status_code=StatusCode.ERROR))
         )
         found: dict[str, dict[str, float]] = {}
-        _merge(rows, found)
+        _merge(errors, found)
         return {key: _rate_stats(slot) for key, slot in found.items() if slot.get("n")}
     if metric in PERCENTILES:
         fraction = PERCENTILES[metric]
         if connection.vendor != "postgresql":
             return _percentile_python(spans, segment, fraction)
-        rows = _grouped(spans, segment, n=Count("id"), value=PercentileCont("latency_ms", fraction))
+        percentiles = _grouped(
+            spans, segment, n=Count("id"), value=PercentileCont("latency_ms", fraction)
+        )
         return {
             (NULL_SEGMENT if r["_segment"] is None else str(r["_segment"])): WindowStats(
                 value=r["value"], samples=int(r["n"])
             )
-            for r in rows
+            for r in percentiles
             if r["n"]
         }
     if metric == "tokens":
@@ -321,12 +323,12 @@ def metric_window(
         total = Count("id")
     else:
         raise ValueError(f"unknown metric {metric!r}")
-    rows = _grouped(spans, segment, n=Count("id"), value=total)
+    totals = _grouped(spans, segment, n=Count("id"), value=total)
     return {
         (NULL_SEGMENT if r["_segment"] is None else str(r["_segment"])): WindowStats(
             value=float(r["value"] or 0), samples=int(r["n"] or 0)
         )
-        for r in rows
+        for r in totals
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from django.db import transaction
@@ -43,6 +44,4 @@ def _on_annotations_written(sender: Any, annotations: Sequence[Annotation], **kw
 
     for project_id, span_pks in by_project.items():
         ids = sorted(span_pks)
-        transaction.on_commit(
-            lambda project_id=project_id, ids=ids: job_send(AUTOMATIONS_APPLY, project_id, ids)
-        )
+        transaction.on_commit(partial(job_send, AUTOMATIONS_APPLY, project_id, ids))

@@ -15,7 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from evalhub.core.fields import FieldInvalid, NameTaken
+from evalhub.core.fields import FieldInvalid, NameTaken, form_error
 from evalhub.monitors import selectors
 from evalhub.monitors.automations import automation_create, automation_delete, automation_update
 from evalhub.monitors.channels import (
@@ -24,21 +24,16 @@ from evalhub.monitors.channels import (
     channel_update,
     delivery_test_create,
 )
+from evalhub.monitors.checks import monitor_preview
 from evalhub.monitors.forms import (
+    FORM_FIELDS,
     AutomationForm,
     ChannelForm,
     MonitorForm,
     MuteForm,
-    form_error,
 )
 from evalhub.monitors.models import Automation, Monitor, NotificationChannel
-from evalhub.monitors.services import (
-    monitor_create,
-    monitor_delete,
-    monitor_mute,
-    monitor_preview,
-    monitor_update,
-)
+from evalhub.monitors.services import monitor_create, monitor_delete, monitor_mute, monitor_update
 from tracing.browser.project_tabs import project_tabs
 from tracing.models import Project
 
@@ -63,7 +58,7 @@ def _saved[T](form: forms.Form, save: Callable[[], T]) -> T | None:
     try:
         return save()
     except FieldInvalid as exc:
-        form_error(form, exc)
+        form_error(form, exc, fields=FORM_FIELDS)
     except NameTaken as exc:
         form.add_error("name", str(exc))
     return None
@@ -117,7 +112,7 @@ def monitor_preview_view(request: HttpRequest) -> HttpResponse:
         try:
             preview = monitor_preview(project=project, data=form.monitor_input())
         except FieldInvalid as exc:
-            form_error(form, exc)
+            form_error(form, exc, fields=FORM_FIELDS)
     return render(
         request,
         "monitors/monitor_form.html#preview",
@@ -151,7 +146,9 @@ def monitor_mute_view(request: HttpRequest, monitor_id: int) -> HttpResponse:
         monitor_mute(monitor=monitor, until=until)
         messages.success(request, "Muted." if until else "Unmuted.")
     else:
-        messages.error(request, "; ".join(e for errors in form.errors.values() for e in errors))
+        messages.error(
+            request, "; ".join(str(e) for errors in form.errors.values() for e in errors)
+        )
     return redirect("monitors:detail", monitor_id=monitor.pk)
 
 

@@ -4,24 +4,22 @@ Errors are ``{"detail": ...}``. An invalid task is a 422 whose ``detail`` starts
 field (``"filter: ..."``) and whose ``field`` names it; a run that cannot start (or stop) is a
 400 (a bad range or cap) or a 409 (the task's state: paused, no provider...) carrying the
 service's ``code`` and ``message``. Nothing is written when a request is refused. Times are
-ISO 8601 with a time zone.
+ISO 8601 with a time zone. The bodies and answers are declared in ``evalhub.tasks.schemas``.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from django.db import transaction
 from django.http import HttpRequest
-from ninja import Field, Query, Router, Schema, Status
+from ninja import Query, Router, Status
 from ninja.errors import HttpError
-from pydantic import ConfigDict
 
 from evalhub.core.paging import ErrorOut, Page, Pages, cursor_id, page_newest, paged
 from evalhub.evaluators.selectors import evaluator_get
 from evalhub.identity.auth import request_user
 from evalhub.providers.models import Provider
+from evalhub.tasks.backfill import BackfillInput, run_backfill_create, task_save
 from evalhub.tasks.models import (
     OUTCOME_STATUS,
     ItemOutcome,
@@ -29,6 +27,22 @@ from evalhub.tasks.models import (
     Task,
     TaskRun,
     TaskRunItem,
+)
+from evalhub.tasks.runs import RunRejected, run_cancel
+from evalhub.tasks.schemas import (
+    InvalidOut,
+    LogsQuery,
+    RejectedOut,
+    RunCreatedOut,
+    RunDetailOut,
+    RunIn,
+    RunItemOut,
+    RunOut,
+    TaskCreatedOut,
+    TaskEvaluatorIn,
+    TaskIn,
+    TaskOut,
+    TaskPatch,
 )
 from evalhub.tasks.selectors import (
     run_get,
@@ -40,15 +54,10 @@ from evalhub.tasks.selectors import (
     task_list,
 )
 from evalhub.tasks.services import (
-    DEFAULT_MAX_ITEMS,
     TASK_FIELDS,
-    RunRejected,
     TaskEvaluatorInput,
     TaskInput,
     TaskInvalid,
-    run_backfill_create,
-    run_cancel,
-    task_create,
     task_delete,
     task_pause,
     task_resume,
@@ -60,9 +69,7 @@ from tracing.store.selectors import project_get
 router = Router(tags=["tasks"])
 
 _OUTCOME_HELP = "succeeded, errored, skipped or pending"
-DEFAULT_LOGS_LIMIT = 100
-MAX_LOGS_LIMIT = 1000
-MAX_DESCRIPTION = 5000  # as on the task form
+
 
 # How a refused run answers: the request's own values are wrong (400), or the task's or the
 # run's state stands in the way (409).
@@ -75,223 +82,6 @@ _REJECTED_STATUS = {
     "provider_missing": 409,
     "not_active": 409,
 }
-
-
-# --- schemas ----------------------------------------------------------------------------------
-
-
-class _Strict(Schema):
-    """Input whose unknown keys are refused: a misspelt field is an error, not ignored."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-class TaskEvaluatorIn(_Strict):
-    evaluator: int | str = Field(..., description="The evaluator's id or name")
-    variables: dict[str, str] = Field(
-        default_factory=dict,
-        description="Template variable → source (e.g. {'output': 'attributes.output.value'})",
-    )
-
-
-class BackfillIn(_Strict):
-    data_start_time: datetime = Field(..., description="Spans that started from then…")
-    data_end_time: datetime | None = Field(None, description="…until then (default: now)")
-    max_spans: int = Field(DEFAULT_MAX_ITEMS, description="At most this many items")
-
-
-class TaskIn(_Strict):
-    name: str
-    target: str = Field(
-        "project", description="project (its spans) or dataset (its new experiments' runs)"
-    )
-    project: str | None = Field(None, description="The project's name (or id)")
-    dataset: str | None = Field(None, description="The dataset's name (or id), for a dataset task")
-    evaluators: list[TaskEvaluatorIn | int | str] = Field(
-        ..., description="Evaluators with their variable mapping; a bare id or name maps none"
-    )
-    granularity: str = Field("span", description="span, trace or session")
-    filter: str = Field("", description="Which items to evaluate, in the filter language")
-    sampling_rate: float = Field(100.0, description="Percent of matching items, 0 to 100")
-    continuous: bool = Field(True, description="Evaluate new data as it arrives")
-    interval_seconds: int = Field(30, description="How often continuous runs look for new data")
-    quiet_seconds: int | None = Field(
-        None, description="Wait this long after a trace's / session's last span (default 60/600)"
-    )
-    provider: int | str | None = Field(None, description="LLM provider id or name")
-    model: str = Field("", description="Model for LLM evaluators (default: the provider's)")
-    tracing: bool = Field(
-        False, description="Record each judge call as an LLM span in '<project> · judge traces'"
-    )
-    description: str = Field("", max_length=MAX_DESCRIPTION)
-    backfill: BackfillIn | None = Field(None, description="Also start a backfill run")
-
-
-class TaskPatch(_Strict):
-    """Any subset of the fields; ``quiet_seconds`` and ``provider`` may be set to null."""
-
-    name: str | None = None
-    project: str | None = None
-    dataset: str | None = None
-    evaluators: list[TaskEvaluatorIn | int | str] | None = None
-    granularity: str | None = None
-    filter: str | None = None
-    sampling_rate: float | None = None
-    continuous: bool | None = None
-    interval_seconds: int | None = None
-    quiet_seconds: int | None = None
-    provider: int | str | None = None
-    model: str | None = None
-    tracing: bool | None = None
-    description: str | None = Field(None, max_length=MAX_DESCRIPTION)
-
-
-class RunIn(_Strict):
-    data_start_time: datetime
-    data_end_time: datetime | None = Field(None, description="Default: now")
-    max_spans: int = DEFAULT_MAX_ITEMS
-
-
-class TaskEvaluatorOut(Schema):
-    evaluator: str
-    evaluator_id: int
-    annotation_name: str
-    variables: dict[str, str]
-
-
-class TaskOut(Schema):
-    id: int
-    name: str
-    target: str
-    project: str | None
-    project_id: int | None
-    dataset: str | None
-    dataset_id: int | None
-    description: str
-    status: str
-    paused_reason: str
-    evaluators: list[TaskEvaluatorOut]
-    granularity: str
-    filter: str
-    sampling_rate: float
-    continuous: bool
-    interval_seconds: int
-    quiet_seconds: int | None
-    effective_quiet_seconds: int
-    provider: str | None
-    provider_id: int | None
-    model: str
-    tracing: bool
-    last_checked_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
-
-
-class TaskCreatedOut(TaskOut):
-    backfill_run_id: int | None
-
-
-class RunCountsOut(Schema):
-    matched: int
-    sampled: int
-    evaluated: int
-    succeeded: int
-    errored: int
-    skipped: int
-    total: int
-    done: int
-    percent: float
-    prompt_tokens: int
-    completion_tokens: int
-    cost: float
-
-
-class RunOut(Schema):
-    id: int
-    task_id: int | None
-    task: str | None
-    project: str | None
-    project_id: int | None
-    experiment_id: int | None = Field(None, description="The experiment a dataset task scored")
-    kind: str
-    status: str
-    active: bool
-    evaluators: list[str]
-    data_start_time: datetime | None
-    data_end_time: datetime | None
-    items_start_time: datetime | None
-    items_end_time: datetime | None
-    max_spans: int | None
-    counts: RunCountsOut
-    error: str
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    duration_seconds: float | None
-
-
-class RunLogOut(Schema):
-    id: int
-    time: datetime
-    level: str
-    message: str
-    count: int = Field(1, description="Items this line stands for (a reason items were skipped)")
-    target_kind: str
-    target_key: str
-    evaluator: str
-
-
-class RunDetailOut(RunOut):
-    logs: list[RunLogOut]
-    logs_total: int
-    logs_next_after: int | None = Field(
-        None, description="Pass as logs_after for the next log entries; null at the end"
-    )
-
-
-class RunItemResultOut(Schema):
-    evaluator: str
-    label: str | None = None
-    score: float | None = None
-    explanation: str | None = None
-    latency_ms: float | None = None
-    error: str | None = Field(None, description="Why the evaluation failed")
-    skipped: str | None = Field(None, description="Why it could not run (a missing variable)")
-    judge_trace_id: str | None = Field(None, description="The judge call's trace (tracing on)")
-    judge_project: str | None = None
-
-
-class RunItemOut(Schema):
-    id: int
-    target_kind: str = Field(..., description="span, trace or session")
-    target_id: str = Field(..., description="The span id, trace id or session id")
-    outcome: str = Field(..., description="succeeded, errored, skipped or pending")
-    reason: str = Field(..., description="Why the item was skipped")
-    start_time: datetime | None
-    finished_at: datetime | None
-    results: list[RunItemResultOut] = Field(..., description="One per evaluator")
-
-
-class RunCreatedOut(Schema):
-    run_id: int
-
-
-class LogsQuery(Schema):
-    logs_limit: int = Field(DEFAULT_LOGS_LIMIT, ge=0, le=MAX_LOGS_LIMIT)
-    logs_after: int | None = Field(None, description="Log entries after this id")
-    logs_level: str | None = Field(None, description="info, warning or error")
-
-
-class InvalidOut(Schema):
-    detail: str
-    field: str
-
-
-class RejectedOut(Schema):
-    detail: str
-    message: str
-    code: str
-
 
 # --- helpers ----------------------------------------------------------------------------------
 
@@ -335,9 +125,11 @@ def _dataset_of(ident: str | None) -> Any:
     model = Task._meta.get_field("dataset").related_model
     text = str(ident).strip()
     found = (
-        model.objects.filter(pk=int(text)).first() if text.isdigit() and len(text) < 18 else None
+        model._default_manager.filter(pk=int(text)).first()
+        if text.isdigit() and len(text) < 18
+        else None
     )
-    found = found or model.objects.filter(name=text).first()
+    found = found or model._default_manager.filter(name=text).first()
     if found is None:
         raise TaskInvalid("dataset", f"no dataset named {ident!r}")
     return found
@@ -488,19 +280,15 @@ def tasks_list(request: HttpRequest, project: str | None = None) -> Pages:
 )
 def tasks_create(request: HttpRequest, body: TaskIn) -> Status:
     """Create a task; with ``backfill``, start a backfill run too (both or neither)."""
-    user = request_user(request)
+    backfill = None
+    if body.backfill is not None:
+        backfill = BackfillInput(
+            start=body.backfill.data_start_time,
+            end=body.backfill.data_end_time,
+            max_items=body.backfill.max_spans,
+        )
     try:
-        with transaction.atomic():
-            task = task_create(data=_task_input(body), user=user)
-            run = None
-            if body.backfill is not None:
-                run = run_backfill_create(
-                    task=task,
-                    start=body.backfill.data_start_time,
-                    end=body.backfill.data_end_time,
-                    max_items=body.backfill.max_spans,
-                    user=user,
-                )
+        task, run = task_save(data=_task_input(body), backfill=backfill, user=request_user(request))
     except TaskInvalid as exc:
         return _invalid(exc)
     except RunRejected as exc:

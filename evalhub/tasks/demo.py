@@ -30,7 +30,8 @@ from evalhub.tasks.models import (
     TaskRun,
     TaskRunItem,
 )
-from evalhub.tasks.services import TaskEvaluatorInput, TaskInput, run_config, run_log, task_create
+from evalhub.tasks.runs import run_config, run_log
+from evalhub.tasks.services import TaskEvaluatorInput, TaskInput, task_create
 from tracing.models import Project, Span
 
 DEMO_TASK = "Demo quality"

@@ -22,7 +22,7 @@ from evalhub.evaluators.running import (
     evaluation_skip_reason,
 )
 from evalhub.evaluators.selectors import evaluator_version_latest, variables_preview
-from evalhub.tasks.engine import representative_spans
+from evalhub.tasks.evaluating import representative_spans
 from evalhub.tasks.models import Granularity
 from evalhub.tasks.planning import Candidate, Window, candidates_iter, candidates_query, sampled
 from evalhub.tasks.services import TaskEvaluatorInput, TaskInput
@@ -267,6 +267,7 @@ def task_dry_run(
     Evaluations are read from the database on this thread (``evaluation_prepare``) and run on
     a few threads (``evaluation_execute`` does not touch the database): five items with two
     judges take about as long as one judge call."""
+    assert data.project is not None  # the form asks for one before a test run
     chosen = _recent_candidates(
         project=data.project,
         granularity=data.granularity,

@@ -16,6 +16,10 @@ Work is bounded in time (``EVALHUB_RUN_SLICE_SECONDS``): the worker then lets go
 and the run is dispatched again, so long backfills share the workers and fit Celery's limits.
 Provider limits (concurrency, requests per minute) are held in Redis across every process
 (``evalhub.providers.limiter``), so more shards never ask more of a provider than it allows.
+
+This module holds the leases, the shards and the loop; what a run evaluates with and on is
+``evaluating``'s (``run_evaluators``, ``representative_spans``), and the results are written by
+``writing`` (``ResultWriter``) inside this module's lease-checking transaction.
 """
 
 from __future__ import annotations
@@ -26,25 +30,16 @@ import socket
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
-from annotations.models import AnnotationSource, AnnotatorKind
-from annotations.naming import result_name
-from annotations.store.services import (
-    AnnotationInput,
-    AnnotationTargetNotFound,
-    annotations_upsert,
-)
-from evalhub.evaluators.definition import LlmJudgeConfig, config_parse
-from evalhub.evaluators.models import EvaluatorKind, EvaluatorVersion
-from evalhub.evaluators.results import result_annotation
+from evalhub.evaluators.models import EvaluatorKind
 from evalhub.evaluators.running import (
     EvaluationResult,
     PreparedEvaluation,
@@ -54,35 +49,28 @@ from evalhub.evaluators.running import (
 )
 from evalhub.providers.limiter import Limiter
 from evalhub.providers.llm import RetryPolicy
-from evalhub.providers.models import Provider
-from evalhub.providers.selectors import provider_for
-from evalhub.tasks import services as dispatch
+from evalhub.tasks import runs
+from evalhub.tasks.backfill import run_plan
+from evalhub.tasks.evaluating import RunFatal, WorkItem, representative_spans, run_evaluators
 from evalhub.tasks.hooks import (
-    ShadowOutcome,
-    items_written,
     run_guards,
     run_target,
-    shadow_written,
 )
-from evalhub.tasks.judge_tracing import JudgeCall, judge_calls_record
 from evalhub.tasks.models import (
-    Granularity,
     ItemStatus,
     RunLogLevel,
     RunStatus,
     TaskRun,
-    TaskRunItem,
-    TaskRunLog,
     TaskRunShard,
 )
-from evalhub.tasks.services import lease_seconds, run_fail, run_log, run_plan
-from tracing.models import Span, Trace
+from evalhub.tasks.runs import lease_seconds, run_fail, run_log
+from evalhub.tasks.writing import ResultWriter
+from tracing.models import Span
 
 logger = logging.getLogger(__name__)
 
 ITEM_CHUNK = 200
 FLUSH_SECONDS = 1.0
-MAX_LOG_MESSAGE = 2000
 
 
 def worker_name() -> str:
@@ -94,31 +82,8 @@ def _setting(name: str, default: float) -> float:
 
 
 @dataclass
-class _Evaluator:
-    version: EvaluatorVersion
-    name: str
-    annotator_kind: str
-    variables: dict[str, str]
-    provider: Provider | None
-    shadow_id: int | None = None  # a shadow candidate: results to ``shadow_written`` only
-
-
-@dataclass
-class _Item:
-    row: TaskRunItem
-    span: Span | None
-    results: list[EvaluationResult | None] = field(default_factory=list)
-    prepared: dict[int, PreparedEvaluation] = field(default_factory=dict)  # for judge tracing
-    skip_reason: str = ""
-
-    @property
-    def complete(self) -> bool:
-        return all(r is not None for r in self.results)
-
-
-@dataclass
 class _Unit:
-    item: _Item
+    item: WorkItem
     index: int
     prepared: PreparedEvaluation
 
@@ -223,52 +188,8 @@ def _claim(run_id: int, worker: str) -> tuple[TaskRun, TaskRunShard] | str:
         run.save(update_fields=["updated_at"])
         if in_flight + 1 < max_shards() and free.exclude(pk=shard.pk).exists():
             # One more message for the run: the next free worker takes the next shard.
-            transaction.on_commit(lambda: dispatch.run_dispatch(run_id))
+            transaction.on_commit(lambda: runs.run_dispatch(run_id))
         return run, shard
-
-
-# --- representative spans -------------------------------------------------------------------
-
-
-def _span_query() -> Any:
-    return Span.objects.select_related("trace", "session", "project")
-
-
-def _trace_spans(trace_rows: dict[int, str | None]) -> dict[int, Span]:
-    """Trace pk → its root span (else its earliest span)."""
-    spans: dict[int, Span] = {}
-    roots = [root for root in trace_rows.values() if root]
-    by_span_id = {s.span_id: s for s in _span_query().filter(span_id__in=roots)}
-    for trace_pk, root in trace_rows.items():
-        span = by_span_id.get(root) if root else None
-        if span is None:
-            span = _span_query().filter(trace_id=trace_pk).order_by("start_time", "id").first()
-        if span is not None:
-            spans[trace_pk] = span
-    return spans
-
-
-def representative_spans(granularity: str, pks: list[int]) -> dict[int, Span]:
-    """Item pk → the span that stands for it: the span itself, a trace's root span, a
-    session's first trace's root span (items without spans are left out)."""
-    if granularity == Granularity.SPAN:
-        return {s.pk: s for s in _span_query().filter(pk__in=pks)}
-    if granularity == Granularity.TRACE:
-        rows = dict(Trace.objects.filter(pk__in=pks).values_list("pk", "root_span_id"))
-        return _trace_spans(rows)
-    first_trace: dict[int, tuple[int, str | None]] = {}
-    for session_pk, trace_pk, root in (
-        Trace.objects.filter(session_id__in=pks)
-        .order_by("session_id", "start_time", "id")
-        .values_list("session_id", "pk", "root_span_id")
-    ):
-        first_trace.setdefault(session_pk, (trace_pk, root))
-    by_trace = _trace_spans({trace_pk: root for trace_pk, root in first_trace.values()})
-    return {
-        session_pk: by_trace[trace_pk]
-        for session_pk, (trace_pk, _) in first_trace.items()
-        if trace_pk in by_trace
-    }
 
 
 # --- the engine -----------------------------------------------------------------------------
@@ -290,82 +211,21 @@ class _Engine:
         self.granularity = run.config["granularity"]
         self.tracing = bool(run.config.get("tracing"))
         self.target = run_target(run.config.get("target"))
-        self.evaluators = self._evaluators()
+        self.evaluators = run_evaluators(run)
         self.guards = run_guards(task_id=run.task_id, evaluators=self.evaluators)
         self.concurrency = concurrency or self._concurrency()
-        self.ready: list[_Item] = []
+        self.ready: list[WorkItem] = []
         self.fatal: str = ""
         self.stop = False
         self.lost = False
         self.last_flush = time.monotonic()
-
-    def _evaluators(self) -> list[_Evaluator]:
-        config = self.run.config
-        override = None
-        if config.get("provider_id") is not None:
-            override = Provider.objects.filter(pk=config["provider_id"]).first()
-            if override is None:
-                raise _Fatal("the task's LLM provider no longer exists; choose another")
-        versions = EvaluatorVersion.objects.select_related("evaluator").in_bulk(
-            [e["version_id"] for e in config["evaluators"]]
+        self.writer = ResultWriter(
+            evaluators=self.evaluators,
+            granularity=self.granularity,
+            worker=worker,
+            target=self.target,
+            tracing=self.tracing,
         )
-
-        def provider_of(version: EvaluatorVersion) -> Provider | None:
-            if override is not None or version.evaluator.kind != EvaluatorKind.LLM:
-                return override
-            parsed = config_parse(version.config)
-            assert isinstance(parsed, LlmJudgeConfig)
-            return provider_for(parsed.provider_id)
-
-        evaluators = []
-        for entry in config["evaluators"]:
-            version = versions.get(entry["version_id"])
-            if version is None:
-                raise _Fatal(f"evaluator {entry['name']} was deleted")
-            provider = provider_of(version)
-            if provider is None and version.evaluator.kind == EvaluatorKind.LLM:
-                raise _Fatal(f"evaluator {entry['name']} has no LLM provider")
-            evaluators.append(
-                _Evaluator(
-                    version=version,
-                    name=version.evaluator.name,
-                    annotator_kind=AnnotatorKind.LLM
-                    if version.evaluator.kind == EvaluatorKind.LLM
-                    else AnnotatorKind.CODE,
-                    variables=dict(entry.get("variables") or {}),
-                    provider=provider,
-                )
-            )
-        active = {e.version.evaluator_id: e.version.evaluator for e in evaluators}
-        return evaluators + self._shadows(provider_of, active)
-
-    def _shadows(self, provider_of: Any, active: dict[int, Any]) -> list[_Evaluator]:
-        """The run's shadow candidates (``config["shadows"]``, added by ``hooks``): each an
-        unsaved version of an evaluator the run evaluates, called like it on the same items.
-        One without a provider is left out (a shadow never stops the active evaluation)."""
-        shadows = []
-        for entry in self.run.config.get("shadows") or []:
-            if entry["evaluator_id"] not in active:
-                continue
-            version = EvaluatorVersion(
-                evaluator=active[entry["evaluator_id"]], number=0, config=entry["candidate"]
-            )
-            provider = provider_of(version)
-            if provider is None and version.evaluator.kind == EvaluatorKind.LLM:
-                continue
-            shadows.append(
-                _Evaluator(
-                    version=version,
-                    name=version.evaluator.name,
-                    annotator_kind=AnnotatorKind.LLM
-                    if version.evaluator.kind == EvaluatorKind.LLM
-                    else AnnotatorKind.CODE,
-                    variables=dict(entry.get("variables") or {}),
-                    provider=provider,
-                    shadow_id=entry["shadow_id"],
-                )
-            )
-        return shadows
 
     def _concurrency(self) -> int:
         limit = int(_setting("EVALHUB_TASK_CONCURRENCY", 16))
@@ -390,7 +250,7 @@ class _Engine:
             found = self._inputs([r.target_pk for r in rows])
             for row in rows:
                 span, values = found.get(row.target_pk, (None, None))
-                item = _Item(row=row, span=span)
+                item = WorkItem(row=row, span=span)
                 item.results = [None] * len(self.evaluators)
                 if values is None:  # gone (a span, trace, session or experiment run)
                     item.skip_reason = f"the {self.granularity} no longer exists"
@@ -488,41 +348,6 @@ class _Engine:
         ):
             self._flush()
 
-    def _annotation_inputs(self, items: list[_Item]) -> list[AnnotationInput]:
-        inputs = []
-        kind = self.granularity.upper()
-        for item in items:
-            if item.skip_reason:
-                continue
-            for evaluator, result in zip(self.evaluators, item.results, strict=True):
-                assert result is not None
-                if result.skipped or evaluator.shadow_id:  # shadows: never annotations
-                    continue
-                metadata = {"run_id": self.run.pk, "task_id": self.run.task_id}
-                inputs.append(
-                    result_annotation(
-                        result=result,
-                        evaluator_name=evaluator.name,
-                        annotator_kind=evaluator.annotator_kind,
-                        target_kind=kind,
-                        target_id=item.row.target_key,
-                        metadata=metadata,
-                    )
-                )
-                metadata = {**result.annotation_metadata(), **metadata}
-                inputs.extend(_document_inputs(item, evaluator, result, kind, metadata))
-        return inputs
-
-    def _target_results(self, items: list[_Item]) -> list[tuple[TaskRunItem, str, str, Any]]:
-        """The results a run's target stores (every evaluation that ran, failed ones too)."""
-        return [
-            (item.row, evaluator.name, evaluator.annotator_kind, result)
-            for item in items
-            if not item.skip_reason
-            for evaluator, result in zip(self.evaluators, item.results, strict=True)
-            if result is not None and not result.skipped and not evaluator.shadow_id
-        ]
-
     def _held(self) -> tuple[TaskRun, TaskRunShard] | None:
         """The run, locked, and the shard, while this worker still holds the shard's lease and
         the run is running (not cancelled or failed by another shard). Every change to a
@@ -544,127 +369,13 @@ class _Engine:
                 if held is None:
                     raise _LeaseLost
                 run, shard = held
-                self._write(run, items)
+                self.writer.write(run, items)
                 shard.lease_expires_at = timezone.now() + timedelta(seconds=lease_seconds())
                 shard.save(update_fields=["lease_expires_at"])
         except _LeaseLost:
             self.lost = self.stop = True
             return
         self.run = run
-
-    def _judge_calls_record(self, run: TaskRun, items: list[_Item]) -> None:
-        """Enable tracing: the judge calls of these items as LLM spans, their trace ids kept
-        on the results (so the annotations and the items link to them)."""
-        calls = [
-            JudgeCall(
-                prepared=prepared,
-                result=item.results[index],  # type: ignore[arg-type]
-                evaluator=self.evaluators[index].name,
-                target_kind=item.row.target_kind,
-                target_id=item.row.target_key,
-            )
-            for item in items
-            if not item.skip_reason
-            for index, prepared in item.prepared.items()
-        ]
-        judge_calls_record(calls, project_name=run.project.name, run_id=run.pk, task_id=run.task_id)
-
-    def _write(self, run: TaskRun, items: list[_Item]) -> None:
-        """Where results are written: the annotations, the items and the run's counts, in the
-        transaction of ``_flush`` (which holds the run's lock and checks the shard's lease)."""
-        if self.tracing:
-            self._judge_calls_record(run, items)
-        while self.target is None:
-            try:
-                with transaction.atomic():
-                    annotations_upsert(
-                        items=self._annotation_inputs(items),
-                        source=AnnotationSource.TASK,
-                        project=run.project,
-                    )
-                break
-            except AnnotationTargetNotFound as exc:  # deleted while being evaluated
-                missing = set(exc.missing)
-                for item in items:
-                    if item.row.target_key in missing and not item.skip_reason:
-                        item.skip_reason = f"the {self.granularity} was deleted"
-        logs: list[TaskRunLog] = []
-        skips: dict[tuple[str, str], list[TaskRunItem]] = {}
-        counts = dict.fromkeys(
-            ("evaluated", "succeeded", "errored", "skipped", "prompt_tokens", "completion_tokens"),
-            0,
-        )
-        cost = 0.0
-        now = timezone.now()
-        shadows: list[ShadowOutcome] = []
-        for item in items:
-            row = item.row
-            row.finished_at, row.worker = now, self.worker[:200]
-            if item.skip_reason:
-                row.status, row.reason, row.results = ItemStatus.SKIPPED, item.skip_reason, []
-                counts["skipped"] += 1
-                skips.setdefault(("", item.skip_reason), []).append(row)
-                continue
-            failed = False
-            ran = False
-            row.results = []
-            for evaluator, result in zip(self.evaluators, item.results, strict=True):
-                assert result is not None
-                if evaluator.shadow_id:  # what it spent counts; its result goes elsewhere
-                    counts["prompt_tokens"] += result.prompt_tokens or 0
-                    counts["completion_tokens"] += result.completion_tokens or 0
-                    cost += result.cost or 0.0
-                    shadows.append(ShadowOutcome(evaluator.shadow_id, row, item.span, result))
-                    continue
-                row.results.append(_item_result(evaluator.name, result))
-                if result.skipped:
-                    skips.setdefault((evaluator.name, result.skipped), []).append(row)
-                    continue
-                ran = True
-                counts["evaluated"] += 1
-                counts["prompt_tokens"] += result.prompt_tokens or 0
-                counts["completion_tokens"] += result.completion_tokens or 0
-                cost += result.cost or 0.0
-                if result.ok:
-                    counts["succeeded"] += 1
-                    continue
-                failed = True
-                counts["errored"] += 1
-                logs.append(
-                    TaskRunLog(
-                        run=run,
-                        level=RunLogLevel.ERROR,
-                        target_kind=row.target_kind,
-                        target_key=row.target_key,
-                        evaluator=evaluator.name,
-                        message=(result.error or "")[:MAX_LOG_MESSAGE],
-                    )
-                )
-            if not ran:
-                counts["skipped"] += 1
-                row.status = ItemStatus.SKIPPED
-                row.reason = "; ".join(dict.fromkeys(r["skipped"] for r in row.results))
-            else:
-                row.status = ItemStatus.ERROR if failed else ItemStatus.DONE
-        if self.target is not None:
-            self.target.write(run=run, results=self._target_results(items))
-        TaskRunItem.objects.bulk_update(
-            [item.row for item in items], ["status", "results", "reason", "finished_at", "worker"]
-        )
-        logs += _skip_logs(run, skips)
-        TaskRunLog.objects.bulk_create(logs)
-        for name, value in counts.items():
-            setattr(run, name, getattr(run, name) + value)
-        run.finished += len(items)
-        run.cost += cost
-        starts = [i.row.start_time for i in items if i.row.start_time is not None]
-        if starts:
-            run.items_start = min([*starts, *([run.items_start] if run.items_start else [])])
-            run.items_end = max([*starts, *([run.items_end] if run.items_end else [])])
-        run.updated_at = now
-        run.save()
-        items_written(run=run, rows=[item.row for item in items])
-        shadow_written(run=run, results=shadows)
 
     def _finish(self) -> str:
         """The shard has no item left: close it, and the run when it was the last open one."""
@@ -703,76 +414,6 @@ class _Engine:
         run.updated_at = timezone.now()
         run.save(update_fields=["updated_at"])
         return "yielded"
-
-
-class _Fatal(Exception):
-    pass
-
-
-def _document_inputs(
-    item: _Item, evaluator: _Evaluator, result: EvaluationResult, kind: str, metadata: dict
-) -> list[AnnotationInput]:
-    """A document check's verdict on each retrieved document of a span, stored on the
-    document (span + position) under the evaluator's name, beside the span's own result."""
-    if kind != "SPAN" or not result.ok:
-        return []
-    return [
-        AnnotationInput(
-            target_kind="DOCUMENT",
-            target_id=item.row.target_key,
-            document_position=position,
-            name=result_name(evaluator.name),
-            annotator_kind=evaluator.annotator_kind,
-            label=document.label,
-            score=document.score,
-            explanation=document.explanation,
-            metadata={k: v for k, v in metadata.items() if v is not None},
-        )
-        for position, document in enumerate(result.documents)
-        if document.label is not None or document.score is not None
-    ]
-
-
-def _item_result(evaluator: str, result: EvaluationResult) -> dict[str, Any]:
-    """What an item keeps of one evaluation, for its run's items list."""
-    entry = {
-        "evaluator": evaluator,
-        "label": result.label,
-        "score": result.score,
-        "explanation": result.explanation,
-        "latency_ms": result.latency_ms,
-        "error": None if result.skipped else result.error,
-        "skipped": result.skipped,
-        "judge_trace_id": result.judge_trace_id,
-        "judge_project": result.judge_project,
-    }
-    if entry["error"] is not None:
-        entry["error"] = entry["error"][:MAX_LOG_MESSAGE]
-    return {key: value for key, value in entry.items() if value is not None}
-
-
-def _skip_logs(run: TaskRun, skips: dict[tuple[str, str], list[TaskRunItem]]) -> list[TaskRunLog]:
-    """One log line per reason items were skipped for: an existing line of the run counts the
-    new items, else a new line names the first item."""
-    new = []
-    for (evaluator, reason), rows in skips.items():
-        message = f"skipped: {reason}"[:MAX_LOG_MESSAGE]
-        counted = TaskRunLog.objects.filter(
-            run=run, level=RunLogLevel.WARNING, evaluator=evaluator, message=message
-        ).update(count=F("count") + len(rows))
-        if not counted:
-            new.append(
-                TaskRunLog(
-                    run=run,
-                    level=RunLogLevel.WARNING,
-                    target_kind=rows[0].target_kind,
-                    target_key=rows[0].target_key,
-                    evaluator=evaluator,
-                    message=message,
-                    count=len(rows),
-                )
-            )
-    return new
 
 
 def _others_waiting(run_id: int) -> bool:
@@ -820,7 +461,7 @@ def run_work(
             engine = _Engine(
                 run, shard, worker, limiter=limiter, retry=retry, concurrency=concurrency
             )
-        except _Fatal as exc:
+        except RunFatal as exc:
             run_fail(run_id=run.pk, reason=str(exc), pause_task=True)
             return "failed"
         outcome = engine.go(deadline)

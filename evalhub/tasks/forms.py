@@ -1,5 +1,5 @@
 """Forms of the Tasks pages. They parse what the browser sent; the rules (what a valid task or
-backfill is) are the services' (``evalhub.tasks.services``), whose errors come back here as
+backfill is) are the services' (``evalhub.tasks.services``, ``evalhub.tasks.backfill``), whose errors come back here as
 field errors: ``TaskInvalid.field`` names a field of ``TaskForm``, ``RunRejected.code`` maps to
 a field of ``BackfillForm``.
 """
@@ -15,16 +15,11 @@ from django.utils import timezone
 from evalhub.evaluators.models import Evaluator
 from evalhub.evaluators.selectors import evaluator_list, evaluator_version_latest
 from evalhub.providers.selectors import provider_list
+from evalhub.tasks.backfill import DEFAULT_MAX_ITEMS, MAX_ITEMS_LIMIT, BackfillInput
 from evalhub.tasks.dryrun import default_mapping
 from evalhub.tasks.models import Granularity, ItemOutcome, RunStatus
-from evalhub.tasks.services import (
-    DEFAULT_MAX_ITEMS,
-    MAX_ITEMS_LIMIT,
-    RunRejected,
-    TaskEvaluatorInput,
-    TaskInput,
-    TaskInvalid,
-)
+from evalhub.tasks.runs import RunRejected
+from evalhub.tasks.services import TaskEvaluatorInput, TaskInput, TaskInvalid
 from tracing.browser.filters import DateTimeLocalInput
 from tracing.models import Project
 
@@ -180,6 +175,10 @@ class BackfillForm(forms.Form):
         if start and end and end <= start:
             self.add_error("end", "must be after the start")
         return cleaned
+
+    def backfill_input(self) -> BackfillInput:
+        data = self.cleaned_data
+        return BackfillInput(start=data["start"], end=data.get("end"), max_items=data["max_items"])
 
     def add_rejection(self, exc: RunRejected) -> None:
         self.add_error(self._CODE_FIELDS.get(exc.code), exc.message)

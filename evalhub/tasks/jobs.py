@@ -28,9 +28,9 @@ logger = logging.getLogger(__name__)
 
 @shared_task(name="evalhub.tasks_tick", ignore_result=True)
 def tasks_tick() -> int:
-    from evalhub.tasks import services
+    from evalhub.tasks import continuous
 
-    due = services.tasks_due()
+    due = continuous.tasks_due()
     for task_id in due:
         task_continuous_step.delay(task_id)
     return len(due)
@@ -38,9 +38,9 @@ def tasks_tick() -> int:
 
 @shared_task(name="evalhub.task_continuous_step", ignore_result=True, acks_late=True)
 def task_continuous_step(task_id: int) -> int | None:
-    from evalhub.tasks import services
+    from evalhub.tasks import continuous
 
-    run = services.continuous_run_plan(task_id=task_id)
+    run = continuous.continuous_run_plan(task_id=task_id)
     return run.pk if run is not None else None
 
 
@@ -51,7 +51,7 @@ def task_continuous_step(task_id: int) -> int | None:
     acks_late=True,
     reject_on_worker_lost=True,
 )
-def run_execute(self, run_id: int) -> str:  # type: ignore[no-untyped-def]
+def run_execute(self, run_id: int) -> str:
     from evalhub.tasks import engine
 
     worker = f"{self.request.hostname or 'worker'}:{engine.worker_name()}"
@@ -63,11 +63,11 @@ def run_execute(self, run_id: int) -> str:  # type: ignore[no-untyped-def]
 
 @shared_task(name="evalhub.runs_sweep", ignore_result=True)
 def runs_sweep() -> list[int]:
-    from evalhub.tasks import services
+    from evalhub.tasks import runs
 
-    stale = services.runs_stale()
+    stale = runs.runs_stale()
     for run_id in stale:
-        services.run_touch(run_id=run_id)  # not swept again before its lease could start
+        runs.run_touch(run_id=run_id)  # not swept again before its lease could start
         run_execute.delay(run_id)
     if stale:
         logger.warning("re-dispatched stale runs %s", stale)
@@ -75,7 +75,7 @@ def runs_sweep() -> list[int]:
 
 
 @shared_task(name="evalhub.code_evaluate", ignore_result=False)
-def code_evaluate(version_id: int, arguments: dict) -> dict:  # type: ignore[type-arg]
+def code_evaluate(version_id: int, arguments: dict) -> dict:
     """Runs nothing twice that matters: the sandbox writes nothing, the caller waits at most
     until the message expires."""
     from evalhub.evaluators.sandbox.dispatch import custom_code_evaluate

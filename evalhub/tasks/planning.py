@@ -165,11 +165,12 @@ def targets_by_keys(
     *, project_id: int, granularity: str, keys: list[str]
 ) -> tuple[list[Candidate], list[str]]:
     """The items with these ids in the project (for a manual run), and the ids not found."""
-    model = {
+    models: dict[Granularity, type[Span] | type[Trace] | type[Session]] = {
         Granularity.SPAN: Span,
         Granularity.TRACE: Trace,
         Granularity.SESSION: Session,
-    }[Granularity(granularity)]
+    }
+    model = models[Granularity(granularity)]
     field = _KEY_FIELD[Granularity(granularity)]
     found = {
         key: Candidate(pk=pk, key=key, start_time=start_time)

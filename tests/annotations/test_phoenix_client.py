@@ -270,8 +270,8 @@ def test_a_result_has_one_name_in_the_client_the_sdk_and_the_browser(
     from evalhub_client import Client as SdkClient
     from phoenix.client.types.spans import SpanQuery
 
+    from evalhub.tasks.backfill import run_backfill_create
     from evalhub.tasks.engine import run_work
-    from evalhub.tasks.services import run_backfill_create
     from tests.evalhub.tasks.factories import code_check, make_task
 
     now = timezone.now()

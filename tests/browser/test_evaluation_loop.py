@@ -11,8 +11,8 @@ import pytest
 from django.utils import timezone
 
 from annotations.rubrics.services import annotation_config_create
+from evalhub.tasks.backfill import run_backfill_create
 from evalhub.tasks.engine import run_work
-from evalhub.tasks.services import run_backfill_create
 from tests import factories
 from tests.browser.fixtures import label_form_ready, rows_filtered, trace_queue_from_filter
 from tests.evalhub.tasks.factories import code_check, make_task

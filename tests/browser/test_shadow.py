@@ -14,8 +14,8 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from annotations.store.services import AnnotationInput, annotations_upsert
+from evalhub.tasks.continuous import continuous_run_plan
 from evalhub.tasks.engine import run_work
-from evalhub.tasks.services import continuous_run_plan
 from tests import factories
 from tests.evalhub.fake_openai import fake_openai  # noqa: F401
 from tests.evalhub.shadow.helpers import CANDIDATE, strict_reply
@@ -31,7 +31,7 @@ def test_a_shadow_is_started_compared_and_promoted(
     monkeypatch,
     tmp_path,
 ):
-    monkeypatch.setattr("evalhub.tasks.services.run_dispatch", lambda run_id: None)
+    monkeypatch.setattr("evalhub.tasks.runs.run_dispatch", lambda run_id: None)
     fake_openai.reply = strict_reply({"question 0": "correct"})
     task = make_task(judge(provider_id=provider.pk), filter="span_kind = 'LLM'")
     page = logged_in_page

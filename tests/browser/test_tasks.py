@@ -25,7 +25,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def dispatched(monkeypatch):
     """Runs are queued, not sent to a broker: the test works them with ``run_work``."""
     sent: list[int] = []
-    monkeypatch.setattr("evalhub.tasks.services.run_dispatch", sent.append)
+    monkeypatch.setattr("evalhub.tasks.runs.run_dispatch", sent.append)
     return sent
 
 

@@ -9,9 +9,9 @@ from django.utils import timezone
 from annotations.models import Annotation
 from evalhub.evaluators.checks import CheckError, CodeInput, check_run, params_validate
 from evalhub.evaluators.services import evaluator_create
+from evalhub.tasks.backfill import run_backfill_create
 from evalhub.tasks.engine import run_work
 from evalhub.tasks.models import RunStatus
-from evalhub.tasks.services import run_backfill_create
 from tests import factories
 from tests.evalhub.tasks.factories import make_task
 
@@ -22,7 +22,7 @@ DOCUMENTS = ("The refund policy gives 30 days.", "Shipping is free.", "What hats
 
 @pytest.fixture(autouse=True)
 def _no_dispatch(monkeypatch):
-    monkeypatch.setattr("evalhub.tasks.services.run_dispatch", lambda run_id: None)
+    monkeypatch.setattr("evalhub.tasks.runs.run_dispatch", lambda run_id: None)
 
 
 def test_a_task_writes_one_result_per_retrieved_document(provider, fast_retry):

@@ -59,7 +59,7 @@ PREVIEW_STEP = 30 * 86400 // 120  # the preview's window every 6 hours
 def preview_window_start(now: datetime, back: int) -> datetime:
     """A minute into the preview window ``back`` steps before the last one, so that spans
     spread over a few minutes from there stay in that one window whatever the time of day."""
-    from evalhub.monitors.services import window_end_floor
+    from evalhub.monitors.checks import window_end_floor
 
     last_end = window_end_floor(now, PREVIEW_STEP)
     return last_end - timedelta(seconds=PREVIEW_STEP * (back + 1) - 60)

@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from annotations.queues.services import queue_create
 from annotations.rubrics.services import annotation_config_create
+from evalhub.monitors.checks import monitor_check
 from evalhub.monitors.models import Monitor
-from evalhub.monitors.services import monitor_check
 from tests import factories
 from tests.factories import BASE_TIME
 from tests.monitors.helpers import labelled_spans, preview_window_start

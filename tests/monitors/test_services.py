@@ -9,8 +9,14 @@ from datetime import timedelta
 import pytest
 
 from annotations.models import Annotation
-from evalhub.monitors import services
+from evalhub.monitors import checks
 from evalhub.monitors.channels import ChannelInput, channel_create
+from evalhub.monitors.checks import (
+    monitor_check,
+    monitor_evaluate_window,
+    monitor_preview,
+    windows_due,
+)
 from evalhub.monitors.metrics import metric_window
 from evalhub.monitors.models import (
     CheckStatus,
@@ -20,16 +26,7 @@ from evalhub.monitors.models import (
     MonitorCheck,
     MonitorState,
 )
-from evalhub.monitors.services import (
-    MonitorInput,
-    MonitorInvalid,
-    monitor_check,
-    monitor_create,
-    monitor_evaluate_window,
-    monitor_mute,
-    monitor_preview,
-    windows_due,
-)
+from evalhub.monitors.services import MonitorInput, MonitorInvalid, monitor_create, monitor_mute
 from tests import factories
 from tests.factories import BASE_TIME
 from tests.monitors.helpers import labelled_spans, preview_window_start
@@ -270,7 +267,7 @@ def test_a_check_that_dies_midway_leaves_its_window_to_the_next_one(monkeypatch)
     monitor = _rate_monitor()
     now = BASE_TIME + timedelta(seconds=2 * W)
     calls = {"n": 0}
-    real = services._transition
+    real = checks._transition
 
     def dying(monitor, check):
         calls["n"] += 1
@@ -278,7 +275,7 @@ def test_a_check_that_dies_midway_leaves_its_window_to_the_next_one(monkeypatch)
             raise RuntimeError("worker lost")
         return real(monitor, check)
 
-    monkeypatch.setattr(services, "_transition", dying)
+    monkeypatch.setattr(checks, "_transition", dying)
     with pytest.raises(RuntimeError):
         monitor_check(monitor_id=monitor.pk, now=now)
     assert MonitorCheck.objects.filter(monitor=monitor).count() == 1  # the first window's

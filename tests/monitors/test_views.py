@@ -10,8 +10,9 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from evalhub.monitors.checks import monitor_check
 from evalhub.monitors.models import Monitor, NotificationChannel
-from evalhub.monitors.services import MonitorInput, monitor_check, monitor_create
+from evalhub.monitors.services import MonitorInput, monitor_create
 from tests import factories
 from tests.factories import BASE_TIME
 from tests.monitors.helpers import labelled_spans, preview_window_start

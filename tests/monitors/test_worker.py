@@ -27,9 +27,10 @@ from annotations.queues.services import queue_create
 from annotations.rubrics.services import annotation_config_create
 from evalhub.monitors.automations import AutomationInput, automation_create
 from evalhub.monitors.channels import ChannelInput, channel_create
+from evalhub.monitors.checks import window_end_floor
 from evalhub.monitors.models import Delivery, EventKind, Monitor, MonitorCheck, MonitorState
 from evalhub.monitors.notify import SIGNATURE_HEADER, TIMESTAMP_HEADER
-from evalhub.monitors.services import MonitorInput, monitor_create, window_end_floor
+from evalhub.monitors.services import MonitorInput, monitor_create
 from tests import factories
 from tests.evalhub.tasks.factories import judge, make_task
 from tests.evalhub.tasks.worker_process import Worker, broker_flush, wait_for

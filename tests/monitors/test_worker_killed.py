@@ -29,6 +29,7 @@ from annotations.store.signals import annotations_written
 from evalhub.monitors import receivers
 from evalhub.monitors.automations import AutomationInput, automation_create
 from evalhub.monitors.channels import ChannelInput, channel_create
+from evalhub.monitors.checks import window_end_floor
 from evalhub.monitors.jobs import automations_apply as automations_apply_task
 from evalhub.monitors.jobs import monitor_check as monitor_check_task
 from evalhub.monitors.models import (
@@ -40,7 +41,7 @@ from evalhub.monitors.models import (
     MonitorEvent,
 )
 from evalhub.monitors.notify import SIGNATURE_HEADER, TIMESTAMP_HEADER
-from evalhub.monitors.services import MonitorInput, monitor_create, window_end_floor
+from evalhub.monitors.services import MonitorInput, monitor_create
 from tests import factories
 from tests.evalhub.tasks.worker_process import Worker, broker_flush, wait_for
 from tests.monitors.helpers import labelled_spans

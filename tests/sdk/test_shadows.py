@@ -11,8 +11,8 @@ from evalhub_client import EvalHubError, NotFoundError, ValidationError
 
 from annotations.store.services import AnnotationInput, annotations_upsert
 from evalhub.providers.services import provider_create
+from evalhub.tasks.continuous import continuous_run_plan
 from evalhub.tasks.engine import run_work
-from evalhub.tasks.services import continuous_run_plan
 from tests import factories
 from tests.evalhub.fake_openai import VALID_KEY, fake_openai  # noqa: F401
 from tests.evalhub.shadow.helpers import CANDIDATE, strict_reply
@@ -22,7 +22,7 @@ from tests.evalhub.tasks.factories import JUDGE, judge, make_task
 @pytest.fixture(autouse=True)
 def _no_dispatch(monkeypatch):
     """The run is worked here with ``run_work``: nothing goes to a broker."""
-    monkeypatch.setattr("evalhub.tasks.services.run_dispatch", lambda run_id: None)
+    monkeypatch.setattr("evalhub.tasks.runs.run_dispatch", lambda run_id: None)
 
 
 def _task(fake_openai):  # noqa: F811

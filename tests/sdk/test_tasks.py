@@ -22,7 +22,7 @@ from evalhub_client.tasks import duration_parse, time_param
 from annotations.models import Annotation
 from evalhub.tasks.engine import run_work
 from evalhub.tasks.models import TaskRun
-from evalhub.tasks.services import run_cancel
+from evalhub.tasks.runs import run_cancel
 from tests import factories
 from tests.evalhub.tasks.factories import code_check
 
@@ -57,7 +57,7 @@ class Worker:
 @pytest.fixture
 def worker(monkeypatch, transactional_db):
     fake = Worker()
-    monkeypatch.setattr("evalhub.tasks.services.run_dispatch", fake.dispatch)
+    monkeypatch.setattr("evalhub.tasks.runs.run_dispatch", fake.dispatch)
     return fake
 
 
@@ -425,7 +425,7 @@ def test_a_task_on_a_dataset_scores_its_new_experiments(client, refund_check, wo
     from annotations.datasets.versions import ExampleContent
     from evalhub.experiments.models import ExperimentEvaluation
     from evalhub.experiments.services import RunInput, experiment_create, run_record
-    from evalhub.tasks.services import continuous_run_plan
+    from evalhub.tasks.continuous import continuous_run_plan
 
     uploaded = dataset_upload(
         name="qa", rows=[UploadRow(ExampleContent({"q": "refunds?"}, {"a": "yes"}))]

@@ -18,7 +18,8 @@ from annotations.queues.models import LabelingQueueItem
 from annotations.queues.services import queue_create, queue_items_add
 from annotations.rubrics.services import annotation_config_create, project_annotation_config_enable
 from evalhub.evaluators.services import evaluator_create
-from evalhub.tasks.services import TaskEvaluatorInput, TaskInput, run_backfill_create, task_create
+from evalhub.tasks.backfill import run_backfill_create
+from evalhub.tasks.services import TaskEvaluatorInput, TaskInput, task_create
 from tests import factories
 from tests.browser.fixtures import PASSWORD
 

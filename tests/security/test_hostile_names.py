@@ -24,7 +24,7 @@ from annotations.rubrics.services import annotation_config_create
 from annotations.store.services import AnnotationInput, annotations_upsert
 from evalhub.core.converters import name_from_url, name_to_url
 from evalhub.tasks.engine import run_work
-from evalhub.tasks.services import run_manual_create
+from evalhub.tasks.runs import run_manual_create
 from tests import factories
 from tests.evalhub.tasks.factories import code_check, make_task
 from tracing.models import Project, Span

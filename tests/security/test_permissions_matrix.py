@@ -40,8 +40,9 @@ from evalhub.identity.policy import Route, api_need, api_operation, page_rule, r
 from evalhub.identity.roles import annotator_role_grant
 from evalhub.identity.services import api_key_create
 from evalhub.providers.services import provider_create
+from evalhub.tasks.backfill import run_backfill_create
 from evalhub.tasks.models import TaskRun
-from evalhub.tasks.services import TaskEvaluatorInput, TaskInput, run_backfill_create, task_create
+from evalhub.tasks.services import TaskEvaluatorInput, TaskInput, task_create
 from tests import factories
 
 pytestmark = pytest.mark.django_db

@@ -42,7 +42,8 @@ def _geometry(
 
 def _polyline(points: list[tuple[float, float] | None]) -> list[str]:
     """Runs of known points as SVG ``points`` strings (a gap breaks the line)."""
-    runs, current = [], []
+    runs: list[str] = []
+    current: list[tuple[float, float]] = []
     for point in points:
         if point is None:
             if current:

@@ -12,14 +12,12 @@ from django.views.decorators.http import require_GET, require_POST
 from evalhub.core.web import next_or
 from evalhub.evaluators.models import Evaluator
 from evalhub.evaluators.selectors import evaluator_list
+from evalhub.identity.auth import request_user
 from evalhub.tasks.models import Task
+from evalhub.tasks.runs import RunRejected, run_manual_create
 from evalhub.tasks.selectors import (
     task_get,
     task_list,
-)
-from evalhub.tasks.services import (
-    RunRejected,
-    run_manual_create,
 )
 from evalhub.tasks.views.common import (
     BULK_TEMPLATE,
@@ -79,7 +77,7 @@ def evaluate_selected(request: HttpRequest, project: str, tab: str) -> HttpRespo
             keys=request.POST.getlist("selected"),
             task=task,
             evaluator=evaluator,
-            user=request.user,
+            user=request_user(request),
         )
     except RunRejected as exc:
         messages.error(request, f"Could not evaluate: {exc.message}")

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from evalhub.evaluators.selectors import evaluator_list
+from evalhub.identity.auth import request_user
+from evalhub.tasks.backfill import task_save
 from evalhub.tasks.dryrun import (
     DRY_RUN_LIMIT,
     evaluator_mappings,
@@ -22,20 +23,17 @@ from evalhub.tasks.dryrun import (
 )
 from evalhub.tasks.forms import BackfillForm, TaskForm
 from evalhub.tasks.models import Granularity, Task, TaskRun
+from evalhub.tasks.runs import RunRejected
 from evalhub.tasks.selectors import (
     matching_count,
 )
 from evalhub.tasks.services import (
     TASK_FIELDS,
-    RunRejected,
     TaskEvaluatorInput,
     TaskInput,
     TaskInvalid,
-    run_backfill_create,
     task_input_of,
-    task_update,
 )
-from evalhub.tasks.services import task_create as task_create_service
 from evalhub.tasks.views.common import (
     FORM_TEMPLATE,
     RUN_QUEUED_TAG,
@@ -76,7 +74,8 @@ def _draft(form: TaskForm, entries: list[TaskEvaluatorInput] | None = None) -> _
         granularity = Granularity.SPAN
     if entries is None:
         if form.is_bound:
-            ids = [pk for pk in form.data.getlist("evaluators") if str(pk).isdigit()]
+            posted = cast(QueryDict, form.data)  # bound to request.GET / POST
+            ids = [pk for pk in posted.getlist("evaluators") if str(pk).isdigit()]
             found = {str(e.pk): e for e in evaluator_list().filter(pk__in=ids)}
             chosen = [found[pk] for pk in dict.fromkeys(ids) if pk in found]
             entries = [
@@ -179,30 +178,19 @@ def _task_save(
     wants_backfill = valid and form.cleaned_data.get("backfill")
     if not valid or (wants_backfill and not backfill_form.is_valid()):
         return None
-    data = form.task_input()
     try:
-        with transaction.atomic():
-            if task is None:
-                saved = task_create_service(data=data, user=request.user)
-            else:
-                changes = {name: getattr(data, name) for name in TASK_FIELDS}
-                saved = task_update(task=task, changes=changes)
-            run = None
-            if wants_backfill:
-                run = run_backfill_create(
-                    task=saved,
-                    start=backfill_form.cleaned_data["start"],
-                    end=backfill_form.cleaned_data.get("end"),
-                    max_items=backfill_form.cleaned_data["max_items"],
-                    user=request.user,
-                )
+        return task_save(
+            data=form.task_input(),
+            task=task,
+            backfill=backfill_form.backfill_input() if wants_backfill else None,
+            user=request_user(request),
+        )
     except TaskInvalid as exc:
         form.add_invalid(exc)
         return None
     except RunRejected as exc:
         backfill_form.add_rejection(exc)
         return None
-    return saved, run
 
 
 def _saved_redirect(request: HttpRequest, task: Task, run: TaskRun | None, verb: str) -> Any:
@@ -311,7 +299,7 @@ def _dry_run_input(form: TaskForm) -> tuple[TaskInput | None, list[str]]:
     """The task as the form holds it, for a test run, or the problems that prevent one."""
     form.is_valid()
     problems = [
-        f"{form.fields[name].label or name.replace('_', ' ').capitalize()}: {' '.join(errors)}"
+        f"{form.fields[name].label or name.replace('_', ' ').capitalize()}: {' '.join(str(error) for error in errors)}"
         for name, errors in form.errors.items()
         if name in {"project", "evaluators", "granularity", "sampling_rate", "provider", "model"}
     ]
@@ -343,15 +331,17 @@ def task_form_test(request: HttpRequest) -> HttpResponse:
     data, problems = _dry_run_input(form)
     ctx: dict[str, Any] = {"problems": problems, "tested": True, "dry_run_limit": DRY_RUN_LIMIT}
     if data is not None:
+        project = data.project
+        assert project is not None  # _dry_run_input refuses a form without one
         try:
             ctx["items"] = task_dry_run(data=data)
             ctx["forecast"] = skip_forecast(
-                project=data.project,
+                project=project,
                 granularity=data.granularity,
                 filter_text=data.filter,
                 entries=data.evaluators,
             )
         except FilterError as exc:
             ctx["problems"] = [f"Filter: {exc}"]
-        ctx["project_name"] = data.project.name
+        ctx["project_name"] = project.name
     return render(request, f"{FORM_TEMPLATE}#test-results", ctx)

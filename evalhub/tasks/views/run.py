@@ -16,18 +16,16 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from evalhub.core.web import htmx_partial
+from evalhub.identity.auth import request_user
 from evalhub.tasks.forms import RunItemsForm
 from evalhub.tasks.judge_tracing import judge_project_name
 from evalhub.tasks.models import Granularity, ItemOutcome, TaskRun, TaskRunItem
+from evalhub.tasks.runs import RunRejected, run_cancel
 from evalhub.tasks.selectors import (
     run_item_counts,
     run_items,
     run_logs,
     run_progress,
-)
-from evalhub.tasks.services import (
-    RunRejected,
-    run_cancel,
 )
 from evalhub.tasks.views.common import (
     GRANULARITY_TAB,
@@ -207,7 +205,7 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
 def run_cancel_view(request: HttpRequest, run_id: int) -> HttpResponse:
     run = _run_or_404(run_id)
     try:
-        run_cancel(run=run, user=request.user)
+        run_cancel(run=run, user=request_user(request))
     except RunRejected as exc:
         messages.error(request, exc.message)
     else:

@@ -11,19 +11,15 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from evalhub.core.web import next_or
+from evalhub.identity.auth import request_user
+from evalhub.tasks.backfill import run_backfill_create
 from evalhub.tasks.forms import BackfillForm
 from evalhub.tasks.judge_tracing import judge_project_name
+from evalhub.tasks.runs import RunRejected
 from evalhub.tasks.selectors import (
     run_list,
 )
-from evalhub.tasks.services import (
-    RunRejected,
-    run_backfill_create,
-    task_delete,
-    task_duplicate,
-    task_pause,
-    task_resume,
-)
+from evalhub.tasks.services import task_delete, task_duplicate, task_pause, task_resume
 from evalhub.tasks.views.common import (
     DETAIL_TEMPLATE,
     RUN_QUEUED_TAG,
@@ -70,7 +66,7 @@ def task_resume_view(request: HttpRequest, task_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def task_duplicate_view(request: HttpRequest, task_id: int) -> HttpResponse:
-    copy = task_duplicate(task=_task_or_404(task_id), user=request.user)
+    copy = task_duplicate(task=_task_or_404(task_id), user=request_user(request))
     messages.success(request, f"Created {copy.name}, paused: check it, then resume it.")
     return redirect("tasks:edit", task_id=copy.pk)
 
@@ -106,7 +102,7 @@ def task_backfill(request: HttpRequest, task_id: int) -> HttpResponse:
                     start=form.cleaned_data["start"],
                     end=form.cleaned_data.get("end"),
                     max_items=form.cleaned_data["max_items"],
-                    user=request.user,
+                    user=request_user(request),
                 )
             except RunRejected as exc:
                 form.add_rejection(exc)

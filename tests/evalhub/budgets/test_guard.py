@@ -13,9 +13,9 @@ from annotations.models import Annotation
 from evalhub.budgets.guard import period_start
 from evalhub.budgets.models import BudgetUsage
 from evalhub.budgets.services import BudgetInvalid, budget_create
+from evalhub.tasks.backfill import run_backfill_create
 from evalhub.tasks.engine import run_work
 from evalhub.tasks.models import RunStatus, Task, TaskRun
-from evalhub.tasks.services import run_backfill_create
 from tests import factories
 from tests.evalhub.tasks.factories import judge, make_task
 

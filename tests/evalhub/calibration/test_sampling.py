@@ -20,8 +20,8 @@ from evalhub.calibration.sampling import (
     stratified_choice,
 )
 from evalhub.calibration.selectors import evaluator_calibration
+from evalhub.tasks.backfill import run_backfill_create
 from evalhub.tasks.engine import run_work
-from evalhub.tasks.services import run_backfill_create
 from tests import factories
 from tests.evalhub.calibration.helpers import oracle_reply
 from tests.evalhub.tasks.factories import judge, make_task

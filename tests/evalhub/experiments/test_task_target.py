@@ -16,14 +16,12 @@ from evalhub.evaluators.services import evaluator_create
 from evalhub.experiments.models import ExperimentEvaluation
 from evalhub.experiments.services import RunInput, experiment_create, run_record
 from evalhub.experiments.task_target import dataset_task_save
+from evalhub.tasks.backfill import run_backfill_create
+from evalhub.tasks.continuous import continuous_run_plan
 from evalhub.tasks.engine import run_work
 from evalhub.tasks.models import EXPERIMENT_RUN, RunStatus, TargetKind, TaskRun
-from evalhub.tasks.services import (
-    RunRejected,
-    TaskInvalid,
-    continuous_run_plan,
-    run_backfill_create,
-)
+from evalhub.tasks.runs import RunRejected
+from evalhub.tasks.services import TaskInvalid
 from tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)

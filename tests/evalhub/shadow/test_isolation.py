@@ -20,8 +20,8 @@ from evalhub.calibration.selectors import calibration_pairs
 from evalhub.monitors.metrics import metric_window
 from evalhub.shadow.models import ShadowResult
 from evalhub.shadow.services import shadow_start
+from evalhub.tasks.continuous import continuous_run_plan
 from evalhub.tasks.engine import run_work
-from evalhub.tasks.services import continuous_run_plan
 from evalhub.trends.selectors import score_trends
 from tests import factories
 from tests.evalhub.shadow.helpers import CANDIDATE, strict_reply
@@ -41,7 +41,7 @@ SHADOW_CANDIDATE = {
 def world(provider, fake_openai, monkeypatch, fast_retry):  # type: ignore[no-untyped-def]
     """Three LLM spans judged "correct" by the active version and SHADOW_LABEL by the
     candidate; a person's label on the first (so agreement has pairs)."""
-    monkeypatch.setattr("evalhub.tasks.services.run_dispatch", lambda run_id: None)
+    monkeypatch.setattr("evalhub.tasks.runs.run_dispatch", lambda run_id: None)
     fake_openai.reply = strict_reply(default=SHADOW_LABEL)
     task = make_task(judge(provider_id=provider.pk), filter="span_kind = 'LLM'")
     evaluator = task.task_evaluators.get().evaluator

@@ -38,9 +38,10 @@ from evalhub.calibration.selectors import evaluator_calibration
 from evalhub.shadow.models import ShadowResult
 from evalhub.shadow.selectors import shadow_comparison
 from evalhub.shadow.services import shadow_promote, shadow_start
+from evalhub.tasks.backfill import run_backfill_create
+from evalhub.tasks.continuous import continuous_run_plan
 from evalhub.tasks.engine import run_work
 from evalhub.tasks.models import RunStatus, TaskRun
-from evalhub.tasks.services import continuous_run_plan, run_backfill_create
 from tests import factories
 from tests.evalhub.shadow.helpers import CANDIDATE, STRICT
 from tests.evalhub.tasks.factories import judge, make_task
@@ -102,7 +103,7 @@ def _label_queue(queue, person) -> int:  # type: ignore[no-untyped-def]
 
 
 def test_the_whole_loop(provider, fake_openai, fast_retry, monkeypatch):
-    monkeypatch.setattr("evalhub.tasks.services.run_dispatch", lambda run_id: None)
+    monkeypatch.setattr("evalhub.tasks.runs.run_dispatch", lambda run_id: None)
     alignment_sent: list[int] = []
     monkeypatch.setattr("evalhub.alignment.services.alignment_dispatch", alignment_sent.append)
     fake_openai.reply = reply

@@ -23,8 +23,8 @@ from evalhub.shadow.services import (
     shadow_start,
     shadows_run_config,
 )
+from evalhub.tasks.continuous import continuous_run_plan
 from evalhub.tasks.engine import run_work
-from evalhub.tasks.services import continuous_run_plan
 from tests import factories
 from tests.evalhub.shadow.helpers import CANDIDATE, STRICT, strict_reply
 from tests.evalhub.tasks.factories import JUDGE, code_check, judge, make_task
@@ -34,7 +34,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def _no_dispatch(monkeypatch):
-    monkeypatch.setattr("evalhub.tasks.services.run_dispatch", lambda run_id: None)
+    monkeypatch.setattr("evalhub.tasks.runs.run_dispatch", lambda run_id: None)
 
 
 def _run_once(task, fast_retry):

@@ -15,8 +15,8 @@ from annotations.store.services import AnnotationInput, annotations_upsert
 from evalhub.alignment.models import AlignmentRun, AlignmentStatus
 from evalhub.identity.roles import annotator_role_grant
 from evalhub.shadow.models import ShadowResult, ShadowStatus, ShadowVersion
+from evalhub.tasks.continuous import continuous_run_plan
 from evalhub.tasks.engine import run_work
-from evalhub.tasks.services import continuous_run_plan
 from tests import factories
 from tests.evalhub.shadow.helpers import CANDIDATE, strict_reply
 from tests.evalhub.tasks.factories import judge, make_task
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def task(provider, fake_openai, monkeypatch):  # type: ignore[no-untyped-def]
-    monkeypatch.setattr("evalhub.tasks.services.run_dispatch", lambda run_id: None)
+    monkeypatch.setattr("evalhub.tasks.runs.run_dispatch", lambda run_id: None)
     fake_openai.reply = strict_reply({"question 0": "correct"})
     return make_task(judge(provider_id=provider.pk), filter="span_kind = 'LLM'")
 

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db
 def _no_dispatch(monkeypatch):
     """Runs are worked here by calling ``run_work``; nothing goes to a broker."""
     sent: list[int] = []
-    monkeypatch.setattr("evalhub.tasks.services.run_dispatch", sent.append)
+    monkeypatch.setattr("evalhub.tasks.runs.run_dispatch", sent.append)
     return sent
 
 

@@ -10,6 +10,8 @@ import pytest
 from django.utils import timezone
 
 from annotations.models import Annotation
+from evalhub.tasks.backfill import run_backfill_create
+from evalhub.tasks.continuous import continuous_run_plan
 from evalhub.tasks.engine import run_work
 from evalhub.tasks.models import (
     ItemStatus,
@@ -19,16 +21,9 @@ from evalhub.tasks.models import (
     TaskRunShard,
     TaskStatus,
 )
+from evalhub.tasks.runs import RunRejected, run_cancel, run_manual_create, runs_stale
 from evalhub.tasks.sampling import in_sample, sample_point
-from evalhub.tasks.services import (
-    RunRejected,
-    continuous_run_plan,
-    run_backfill_create,
-    run_cancel,
-    run_manual_create,
-    runs_stale,
-    task_pause,
-)
+from evalhub.tasks.services import task_pause
 from tests import factories
 from tests.evalhub.fake_openai import Behavior
 from tests.evalhub.tasks.factories import code_check, judge, make_task
@@ -40,7 +35,7 @@ pytestmark = pytest.mark.django_db
 def _no_dispatch(monkeypatch):
     """Runs are worked here by calling ``run_work``; nothing goes to a broker."""
     sent: list[int] = []
-    monkeypatch.setattr("evalhub.tasks.services.run_dispatch", sent.append)
+    monkeypatch.setattr("evalhub.tasks.runs.run_dispatch", sent.append)
     return sent
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from evalhub.tasks.engine import run_work
-from evalhub.tasks.services import run_manual_create
+from evalhub.tasks.runs import run_manual_create
 from tests import factories
 from tests.evalhub.tasks.factories import code_check, make_task
 from tracing.models import Span

@@ -12,9 +12,10 @@ import pytest
 from django.utils import timezone
 
 from annotations.models import Annotation
+from evalhub.tasks.continuous import continuous_run_plan
 from evalhub.tasks.engine import run_work
 from evalhub.tasks.judge_tracing import judge_project_name
-from evalhub.tasks.services import continuous_run_plan, task_update
+from evalhub.tasks.services import task_update
 from tests import factories
 from tests.evalhub.fake_openai import Behavior
 from tests.evalhub.tasks.factories import code_check, judge, make_task

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.html import escape
 
 from annotations.models import Annotation
+from evalhub.tasks.backfill import run_backfill_create
 from evalhub.tasks.engine import run_work
 from evalhub.tasks.models import (
     RunKind,
@@ -24,7 +25,8 @@ from evalhub.tasks.models import (
     TaskRunLog,
     TaskStatus,
 )
-from evalhub.tasks.services import run_backfill_create, run_fail, run_manual_create, task_pause
+from evalhub.tasks.runs import run_fail, run_manual_create
+from evalhub.tasks.services import task_pause
 from evalhub.tasks.views.run import run_traces_url
 from tests import factories
 from tests.evalhub.tasks.factories import code_check, judge, make_task
@@ -36,7 +38,7 @@ pytestmark = pytest.mark.django_db
 def _no_dispatch(monkeypatch):
     """Runs are worked here by calling ``run_work``; nothing goes to a broker."""
     sent: list[int] = []
-    monkeypatch.setattr("evalhub.tasks.services.run_dispatch", sent.append)
+    monkeypatch.setattr("evalhub.tasks.runs.run_dispatch", sent.append)
     return sent
 
 
@@ -183,7 +185,7 @@ def test_runs_tab_lists_runs_of_tasks_and_manual_runs(logged_in, provider):
     task = make_task(judge())
     spans = factories.trace(start=_ago(hours=1))
     backfill = run_backfill_create(task=task, start=_ago(days=1))
-    from evalhub.tasks.services import run_manual_create
+    from evalhub.tasks.runs import run_manual_create
 
     manual = run_manual_create(
         project=task.project, granularity="span", keys=[spans[0].span_id], evaluator=code_check()

@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from annotations.models import Annotation
 from evalhub.providers.services import provider_update
+from evalhub.tasks.backfill import run_backfill_create
 from evalhub.tasks.models import RunKind, RunStatus, Task, TaskRun, TaskStatus
-from evalhub.tasks.services import run_backfill_create
 from tests import factories
 from tests.evalhub.fake_openai import Behavior
 from tests.evalhub.tasks.factories import code_check, judge, make_task
