@@ -20,6 +20,7 @@ from ninja.errors import HttpError
 from annotations.datasets.models import Dataset
 from annotations.queues.models import LabelingQueue
 from evalhub.core.fields import FieldInvalid
+from evalhub.core.paging import Page, Pages, page_by_text, page_from_id, paged
 from evalhub.monitors import selectors
 from evalhub.monitors.api_channels import router as channels_router
 from evalhub.monitors.api_common import Strict as _Strict
@@ -173,11 +174,18 @@ def _monitor_input(body: MonitorIn | dict[str, Any]) -> MonitorInput:
     return MonitorInput(**data)
 
 
-@router.get("/monitors", response={200: dict, 404: dict})
-def monitors_list(request: HttpRequest, project: str | None = None) -> dict[str, Any]:
-    """Every monitor (of ``project``, a name or id, when given) with its state."""
+@router.get("/monitors", response=list[dict[str, Any]])
+@paged()
+def monitors_list(request: HttpRequest, project: str | None = None) -> Pages:
+    """Every monitor (of ``project``, a name or id, when given) with its state, oldest first,
+    a page at a time."""
     scope = _project(project) if project is not None else None
-    return {"data": [monitor_out(m) for m in selectors.monitor_list(project=scope)]}
+
+    def pages(*, cursor: str | None, limit: int) -> Page[dict[str, Any]]:
+        query = selectors.monitor_list(project=scope).order_by("id")
+        return page_from_id(query, cursor=cursor, limit=limit, descending=False).map(monitor_out)
+
+    return pages
 
 
 @router.post("/monitors", response={201: dict, 404: dict, 409: dict, 422: dict})
@@ -342,11 +350,16 @@ def _automation_input(body: AutomationIn) -> AutomationInput:
     return AutomationInput(**data)
 
 
-@router.get("/automations", response={200: dict, 404: dict})
-def automations_list(request: HttpRequest, project: str) -> dict[str, Any]:
-    return {
-        "data": [automation_out(a) for a in selectors.automation_list(project=_project(project))]
-    }
+@router.get("/automations", response=list[dict[str, Any]])
+@paged()
+def automations_list(request: HttpRequest, project: str) -> Pages:
+    """The project's automations by name, a page at a time."""
+    query = selectors.automation_list(project=_project(project))
+
+    def pages(*, cursor: str | None, limit: int) -> Page[dict[str, Any]]:
+        return page_by_text(query, cursor=cursor, limit=limit, field="name").map(automation_out)
+
+    return pages
 
 
 @router.post("/automations", response={201: dict, 404: dict, 409: dict, 422: dict})

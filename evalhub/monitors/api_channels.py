@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from ninja import Field, Router, Status
 from ninja.errors import HttpError
 
+from evalhub.core.paging import Page, Pages, page_by_text, paged
 from evalhub.monitors import selectors
 from evalhub.monitors.api_common import Strict, saved, when
 from evalhub.monitors.channels import (
@@ -54,9 +55,16 @@ def channel_out(channel: NotificationChannel) -> dict[str, Any]:
     }
 
 
-@router.get("/notification_channels", response={200: dict})
-def channels_list(request: HttpRequest) -> dict[str, Any]:
-    return {"data": [channel_out(c) for c in selectors.channel_list()]}
+@router.get("/notification_channels", response=list[dict[str, Any]])
+@paged()
+def channels_list(request: HttpRequest) -> Pages:
+    """Every notification channel by name, a page at a time."""
+
+    def pages(*, cursor: str | None, limit: int) -> Page[dict[str, Any]]:
+        query = selectors.channel_list()
+        return page_by_text(query, cursor=cursor, limit=limit, field="name").map(channel_out)
+
+    return pages
 
 
 @router.post("/notification_channels", response={201: dict, 409: dict, 422: dict})

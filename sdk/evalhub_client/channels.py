@@ -66,8 +66,7 @@ class NotificationChannels:
         self._transport = transport
 
     def list(self) -> builtins.list[NotificationChannel]:
-        body = self._transport.request("GET", PATH)
-        return [NotificationChannel.from_api(c) for c in body["data"]]
+        return [NotificationChannel.from_api(c) for c in self._transport.pages(PATH)]
 
     def channel_id(self, channel: ChannelRef) -> int:
         """The id of a channel given as a ``NotificationChannel``, an id or a name."""

@@ -105,8 +105,7 @@ class Monitors:
 
     def list(self, project: str | None = None) -> builtins.list[Monitor]:
         params = {"project": project} if project is not None else {}
-        body = self._transport.request("GET", "/v1/monitors", params=params)
-        return [Monitor.from_api(m) for m in body["data"]]
+        return [Monitor.from_api(m) for m in self._transport.pages("/v1/monitors", params=params)]
 
     def monitor_id(self, monitor: MonitorRef, project: str | None = None) -> int:
         """The id of a monitor given as a ``Monitor``, an id, or a name (with ``project`` when
@@ -265,8 +264,8 @@ class Automations:
         self._transport = transport
 
     def list(self, project: str) -> builtins.list[Automation]:
-        body = self._transport.request("GET", "/v1/automations", params={"project": project})
-        return [Automation.from_api(a) for a in body["data"]]
+        rows = self._transport.pages("/v1/automations", params={"project": project})
+        return [Automation.from_api(a) for a in rows]
 
     def get(self, automation: Automation | int) -> Automation:
         automation_id = automation.id if isinstance(automation, Automation) else automation

@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from evalhub.monitors.models import Monitor
 from tests import factories
-from tests.monitors.helpers import labelled_spans, preview_window_start
+from tests.evalhub.monitors.helpers import labelled_spans, preview_window_start
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

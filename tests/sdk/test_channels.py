@@ -20,7 +20,7 @@ from evalhub_client import (
 from evalhub.monitors.channels import delivery_attempt
 from evalhub.monitors.notify import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from tests import factories
-from tests.monitors.receiver import Receiver
+from tests.evalhub.monitors.receiver import Receiver
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from evalhub_client import ValidationError
 from annotations.queues.services import queue_create
 from annotations.rubrics.services import annotation_config_create
 from tests import factories
-from tests.monitors.helpers import labelled_spans, preview_window_start
+from tests.evalhub.monitors.helpers import labelled_spans, preview_window_start
 
 
 def test_monitors_from_the_sdk(client):

@@ -14,8 +14,8 @@ from evalhub.budgets.models import BudgetUsage
 from evalhub.budgets.services import budget_create
 from evalhub.monitors.channels import ChannelInput, channel_create
 from evalhub.monitors.models import Delivery, DeliveryStatus
+from tests.evalhub.monitors.receiver import Receiver
 from tests.evalhub.tasks.factories import judge
-from tests.monitors.receiver import Receiver
 
 pytestmark = pytest.mark.django_db
 

@@ -28,8 +28,8 @@ from evalhub.monitors.models import (
 )
 from evalhub.monitors.services import MonitorInput, MonitorInvalid, monitor_create, monitor_mute
 from tests import factories
+from tests.evalhub.monitors.helpers import labelled_spans, preview_window_start
 from tests.factories import BASE_TIME
-from tests.monitors.helpers import labelled_spans, preview_window_start
 from tracing.query import compile_filter
 
 pytestmark = pytest.mark.django_db

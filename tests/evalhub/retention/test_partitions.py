@@ -1,7 +1,7 @@
 """Retention by whole span partitions (PostgreSQL): a partition older than every project's limit
 is dropped, what references its spans is deleted first (datasets keep their copies), traces
 that ran on past it are recomputed or, left with nothing, deleted; the pass says what it did.
-SQLite keeps one table and deletes in batches (tests/evalhub/test_retention.py)."""
+SQLite keeps one table and deletes in batches (tests/evalhub/retention/test_services.py)."""
 
 from __future__ import annotations
 

@@ -14,8 +14,8 @@ from evalhub.monitors.metrics import (
     span_id_bounds,
 )
 from tests import factories
+from tests.evalhub.monitors.helpers import labelled_spans
 from tests.factories import BASE_TIME
-from tests.monitors.helpers import labelled_spans
 from tracing.query import compile_filter
 
 pytestmark = pytest.mark.django_db

@@ -29,8 +29,8 @@ from evalhub.monitors.automations import (
 from evalhub.monitors.channels import ChannelInput, channel_create
 from evalhub.monitors.models import AutomationHit, Delivery
 from tests import factories
+from tests.evalhub.monitors.helpers import labelled_spans
 from tests.factories import BASE_TIME
-from tests.monitors.helpers import labelled_spans
 from tracing.models import Span
 
 pytestmark = pytest.mark.django_db

@@ -15,8 +15,8 @@ from annotations.rubrics.services import annotation_config_create
 from evalhub.monitors.checks import monitor_check
 from evalhub.monitors.models import Monitor
 from tests import factories
+from tests.evalhub.monitors.helpers import labelled_spans, preview_window_start
 from tests.factories import BASE_TIME
-from tests.monitors.helpers import labelled_spans, preview_window_start
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ import pytest
 
 from tests.evalhub.conftest import provider  # noqa: F401  (a provider on the fake judge)
 from tests.evalhub.fake_openai import fake_openai  # noqa: F401
-from tests.monitors.receiver import Receiver
+from tests.evalhub.monitors.receiver import Receiver
 
 
 @pytest.fixture

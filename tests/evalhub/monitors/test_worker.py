@@ -32,9 +32,9 @@ from evalhub.monitors.models import Delivery, EventKind, Monitor, MonitorCheck, 
 from evalhub.monitors.notify import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from evalhub.monitors.services import MonitorInput, monitor_create
 from tests import factories
+from tests.evalhub.monitors.receiver import Receiver
 from tests.evalhub.tasks.factories import judge, make_task
 from tests.evalhub.tasks.worker_process import Worker, broker_flush, wait_for
-from tests.monitors.receiver import Receiver
 from tests.tracing.ingest.otlp_factories import otlp_json, pb_request, pb_span
 
 pytestmark = [

@@ -14,8 +14,8 @@ from evalhub.monitors.checks import monitor_check
 from evalhub.monitors.models import Monitor, NotificationChannel
 from evalhub.monitors.services import MonitorInput, monitor_create
 from tests import factories
+from tests.evalhub.monitors.helpers import labelled_spans, preview_window_start
 from tests.factories import BASE_TIME
-from tests.monitors.helpers import labelled_spans, preview_window_start
 
 pytestmark = pytest.mark.django_db
 

@@ -43,8 +43,8 @@ from evalhub.monitors.models import (
 from evalhub.monitors.notify import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from evalhub.monitors.services import MonitorInput, monitor_create
 from tests import factories
+from tests.evalhub.monitors.helpers import labelled_spans
 from tests.evalhub.tasks.worker_process import Worker, broker_flush, wait_for
-from tests.monitors.helpers import labelled_spans
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
