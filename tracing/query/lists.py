@@ -12,6 +12,7 @@ from django.db.models.expressions import Expression
 from django.db.models.fields.json import KeyTransform, KeyTransformExact
 
 from tracing.models import Project, Span, Trace
+from tracing.query.selective import spans_found_by
 from tracing.store.selectors import (
     DEFAULT_PAGE_SIZE,
     UNSET,
@@ -132,8 +133,15 @@ def span_list(
     limit: int = DEFAULT_PAGE_SIZE,
     **filters: Any,
 ) -> Page[Span]:
-    """One page of ``span_queryset(project=project, **filters)``, with the trace loaded."""
+    """One page of ``span_queryset(project=project, **filters)``, with the trace loaded.
+
+    A filter with a selective evaluation condition reads its candidates from the annotations'
+    side (``tracing.query.selective``): the same rows in the same order, without walking the
+    project's spans to find the few that match."""
     query = span_queryset(project=project, **filters)
+    narrowed = spans_found_by(filters.get("filter_expr"))
+    if narrowed is not None:
+        query = query.filter(narrowed)
     if cursor:
         raw_time, last_id = cursor_decode(cursor, "span", 2)
         if not isinstance(last_id, int):
