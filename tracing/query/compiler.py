@@ -20,7 +20,6 @@ from __future__ import annotations
 import difflib
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -107,37 +106,6 @@ def compile_filter(text: str, *, using: str = "default") -> Q:
     if node is None:
         return Q()
     return _Compiler(connections[using].vendor).node(node)
-
-
-@dataclass(frozen=True, slots=True)
-class AnnotationConjunct:
-    """A part of a filter that is ANDed with the rest and holds only for spans found by one of
-    ``annotations``: their own (span and document results), and — root spans — their trace's
-    and session's; with ``on_trace`` (``trace_eval.X``), every span of a trace they are on."""
-
-    annotations: QuerySet[Annotation]
-    on_trace: bool
-
-
-def annotation_conjuncts(text: str, *, using: str = "default") -> list[AnnotationConjunct]:
-    """The annotation comparisons a span must satisfy to match filter ``text`` (those of its
-    top-level AND that are not negations), so a caller can look for the matching spans from
-    the annotations' side. Raises ``FilterError`` as ``compile_filter`` does."""
-    node = parse(text)
-    compiler = _Compiler(connections[using].vendor)
-    conjuncts: list[AnnotationConjunct] = []
-    pending = [node] if node is not None else []
-    while pending:
-        current = pending.pop(0)
-        if isinstance(current, And):
-            pending[:0] = current.children
-        elif isinstance(current, Comparison):
-            target = resolve(current.field)
-            if isinstance(target, AnnotationTarget):
-                matching, negated = compiler.annotations_matching(target, current)
-                if not negated:
-                    conjuncts.append(AnnotationConjunct(matching, target.on_trace))
-    return conjuncts
 
 
 class _Compiler:
@@ -279,18 +247,10 @@ class _Compiler:
         """A span's own annotations; a root span also stands for its trace and session, so
         trace- and session-level results (``eval.X`` from a trace task) filter the traces and
         sessions lists."""
-        matching, negated = self.annotations_matching(target, comparison)
-        found = (_on_trace if target.on_trace else _on_span_or_root)(matching)
-        return ~found if negated else found
-
-    def annotations_matching(
-        self, target: AnnotationTarget, comparison: Comparison
-    ) -> tuple[QuerySet[Annotation], bool]:
-        """The annotations a comparison is about, and whether it holds for the spans found by
-        none of them (``negated``) rather than for those found by one."""
         op = comparison.op
+        found_on = _on_trace if target.on_trace else _on_span_or_root
         if not target.name:
-            return self.annotation_named(target, comparison)
+            return self.annotation_named(target, comparison, found_on)
         named = Annotation.objects.filter(name=target.name, annotator_kind__in=target.kinds)
         if not target.attribute:
             if op not in ("is null", "is not null"):
@@ -299,7 +259,8 @@ class _Compiler:
                     comparison.position,
                     f"use {target.label}.label, {target.label}.score or {target.label}.explanation",
                 )
-            return named, op == "is null"
+            found = found_on(named)
+            return ~found if op == "is null" else found
         spec = FieldSpec(
             target.label,
             ANNOTATION_ATTRIBUTES[target.attribute],
@@ -308,12 +269,12 @@ class _Compiler:
             nullable=True,
         )
         if op == "is null":
-            return named.filter(_present(spec)), True
-        return named.filter(self.column(spec, target.label, comparison)), False
+            return ~found_on(named.filter(_present(spec)))
+        return found_on(named.filter(self.column(spec, target.label, comparison)))
 
     def annotation_named(
-        self, target: AnnotationTarget, comparison: Comparison
-    ) -> tuple[QuerySet[Annotation], bool]:
+        self, target: AnnotationTarget, comparison: Comparison, found_on: Any
+    ) -> Q:
         """``'Correctness' in evals``: the span has a result of that name (``not in``: has
         none); ``evals CONTAINS 'a'`` and ``evals IN ('a', 'b')`` (any of them) read the same."""
         op = comparison.op
@@ -330,8 +291,8 @@ class _Compiler:
                 raise FilterError(f"{head} holds names: quote {value.text}", value.position)
             assert isinstance(value.value, str)
             names.append(value.value)
-        found = Annotation.objects.filter(name__in=names, annotator_kind__in=target.kinds)
-        return found, op not in ("contains", "in")
+        found = found_on(Annotation.objects.filter(name__in=names, annotator_kind__in=target.kinds))
+        return found if op in ("contains", "in") else ~found
 
     # --- Phoenix's derived fields ----------------------------------------------------------
 

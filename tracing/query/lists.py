@@ -12,7 +12,6 @@ from django.db.models.expressions import Expression
 from django.db.models.fields.json import KeyTransform, KeyTransformExact
 
 from tracing.models import Project, Span, Trace
-from tracing.query.selective import spans_found_by
 from tracing.store.selectors import (
     DEFAULT_PAGE_SIZE,
     UNSET,
@@ -133,15 +132,8 @@ def span_list(
     limit: int = DEFAULT_PAGE_SIZE,
     **filters: Any,
 ) -> Page[Span]:
-    """One page of ``span_queryset(project=project, **filters)``, with the trace loaded.
-
-    A filter with a selective evaluation condition reads its candidates from the annotations'
-    side (``tracing.query.selective``): the same rows in the same order, without walking the
-    project's spans to find the few that match."""
+    """One page of ``span_queryset(project=project, **filters)``, with the trace loaded."""
     query = span_queryset(project=project, **filters)
-    narrowed = spans_found_by(filters.get("filter_expr"))
-    if narrowed is not None:
-        query = query.filter(narrowed)
     if cursor:
         raw_time, last_id = cursor_decode(cursor, "span", 2)
         if not isinstance(last_id, int):
