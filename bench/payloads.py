@@ -9,6 +9,7 @@ import json
 import random
 import time
 from collections.abc import Iterator
+from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
@@ -220,6 +221,23 @@ def _request(rng: random.Random, first: int, traces: int, at_ns: int, run: str) 
     for index in range(first, first + traces):
         scope.spans.extend(trace_spans(rng, index, at_ns, run))
     return request.SerializeToString()
+
+
+def correctness_result(span_id: str, correct: bool, *, explained: bool = False) -> Any:
+    """An LLM evaluator's ``Correctness`` result on span ``span_id``, as the annotation service
+    takes it (``AnnotationInput``; Django must be set up)."""
+    from annotations.store.services import AnnotationInput
+
+    explanation = "Matches the reference." if correct else "Contradicts the documents."
+    return AnnotationInput(
+        target_kind="SPAN",
+        target_id=span_id,
+        name="Correctness",
+        annotator_kind="LLM",
+        label="correct" if correct else "incorrect",
+        score=1.0 if correct else 0.0,
+        explanation=explanation if explained else None,
+    )
 
 
 def requests(

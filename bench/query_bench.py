@@ -43,6 +43,7 @@ def load(spans: int) -> None:
     from django.db import connection
 
     from annotations.store.services import AnnotationInput, annotations_upsert
+    from bench.payloads import correctness_result
     from tracing.models import Span
 
     started = time.perf_counter()
@@ -54,18 +55,7 @@ def load(spans: int) -> None:
     )
     batch: list[AnnotationInput] = []
     for span_id in answers.iterator(chunk_size=5000):
-        correct = rng.random() > 0.3
-        batch.append(
-            AnnotationInput(
-                target_kind="SPAN",
-                target_id=span_id,
-                name="Correctness",
-                annotator_kind="LLM",
-                label="correct" if correct else "incorrect",
-                score=1.0 if correct else 0.0,
-                explanation="Matches the reference." if correct else "Contradicts the documents.",
-            )
-        )
+        batch.append(correctness_result(span_id, rng.random() > 0.3, explained=True))
         if len(batch) == 1000:
             annotations_upsert(items=batch)
             batch = []
