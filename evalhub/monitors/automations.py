@@ -336,7 +336,7 @@ def _act(automation: Automation, rows: list[tuple[Any, ...]]) -> None:
         dataset_examples_add(
             dataset=automation.dataset,
             spans=pks,
-            source=automation.dataset_source,  # type: ignore[arg-type]
+            source=automation.dataset_source,  # type: ignore[arg-type]  # a CharField checked against SourceKind when saved
             expected_output_from=automation.expected_output_from or None,
         )
     elif automation.action == ActionKind.TAG:

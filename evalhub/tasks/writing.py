@@ -97,7 +97,7 @@ class ResultWriter:
         calls = [
             JudgeCall(
                 prepared=prepared,
-                result=item.results[index],  # type: ignore[arg-type]
+                result=item.results[index],  # type: ignore[arg-type]  # a judge item: its results are judge results
                 evaluator=self.evaluators[index].name,
                 target_kind=item.row.target_kind,
                 target_id=item.row.target_key,

@@ -17,6 +17,7 @@ from evalhub.evaluators.services import evaluator_create
 from evalhub.experiments.models import Experiment
 from evalhub.tasks.engine import run_work
 from evalhub.tasks.models import Task, TaskRun
+from tests.evalhub.fake_openai import completion
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,20 +30,7 @@ def _reply(body):
     answer = answers[question] if text.startswith("Carefully") else "no idea"
     if question == "2+2":
         answer = "4"  # both get this one right
-    return {
-        "id": "x",
-        "object": "chat.completion",
-        "created": 0,
-        "model": body["model"],
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": answer},
-                "finish_reason": "stop",
-            }
-        ],
-        "usage": {"prompt_tokens": 12, "completion_tokens": 1, "total_tokens": 13},
-    }
+    return completion(body, content=answer, tokens=(12, 1))
 
 
 @pytest.fixture

@@ -8,7 +8,9 @@ Use the ``fake_openai`` fixture: ``fake_openai.base_url`` goes in a provider.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -30,6 +32,39 @@ class FakeOpenAI(FakeJudge):
         )
 
 
+def completion(
+    body: dict[str, Any],
+    *,
+    content: str | None = None,
+    verdict: dict[str, Any] | None = None,
+    tokens: tuple[int, int] = (10, 5),
+) -> dict[str, Any]:
+    """A chat completion answering ``body`` (what a ``FakeOpenAI.reply`` returns): ``verdict``
+    as the arguments of a call of the request's tool when it has tools, else as JSON content;
+    or the text ``content``. ``tokens``: the prompt's and the completion's token counts."""
+    message: dict[str, Any] = {"role": "assistant", "content": content}
+    if verdict is not None:
+        arguments = json.dumps(verdict)
+        if body.get("tools"):
+            function = {"name": body["tools"][0]["function"]["name"], "arguments": arguments}
+            message["tool_calls"] = [{"id": "c1", "type": "function", "function": function}]
+        else:
+            message["content"] = arguments
+    prompt, completed = tokens
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": 0,
+        "model": body.get("model", ""),
+        "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+        "usage": {
+            "prompt_tokens": prompt,
+            "completion_tokens": completed,
+            "total_tokens": prompt + completed,
+        },
+    }
+
+
 @pytest.fixture
 def fake_openai() -> Iterator[FakeOpenAI]:
     """A running fake OpenAI-compatible server; ``.base_url`` ends in ``/v1``."""
@@ -40,4 +75,4 @@ def fake_openai() -> Iterator[FakeOpenAI]:
         server.stop()
 
 
-__all__ = ["KNOWN_MODELS", "VALID_KEY", "Behavior", "FakeOpenAI", "fake_openai"]
+__all__ = ["KNOWN_MODELS", "VALID_KEY", "Behavior", "FakeOpenAI", "completion", "fake_openai"]

@@ -33,7 +33,7 @@ def tasks_page(request: HttpRequest) -> HttpResponse:
     tasks = list(page.object_list)
     recent = runs_recent(tasks=tasks)
     for task in tasks:
-        task.recent_runs = recent.get(task.pk, [])  # type: ignore[attr-defined]
+        task.recent_runs = recent.get(task.pk, [])  # type: ignore[attr-defined]  # read by the template only
     ctx = {"form": form, "project": project, "page": page, "tasks": tasks, "tab": "tasks"}
     if htmx_partial(request):
         return render(request, f"{LIST_TEMPLATE}#results", ctx)

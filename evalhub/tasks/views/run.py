@@ -179,7 +179,7 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     """A run: status, window, timing, counts, progress, cost, error and its log. htmx polls
     the ``live`` partial every 2 s while the run is queued or running."""
     run = _run_or_404(run_id)
-    if htmx_partial(request) and request.htmx.target == "run-items":  # type: ignore[attr-defined]
+    if htmx_partial(request) and request.htmx.target == "run-items":  # type: ignore[attr-defined]  # django-htmx sets request.htmx
         return render(
             request, f"{RUN_TEMPLATE}#items", {"run": run, **_items_context(request, run)}
         )

@@ -125,7 +125,7 @@ class SpanList(BaseModel):
             yield page
             page = page.next_page()
 
-    def __iter__(self) -> Iterator[Record]:  # type: ignore[override]
+    def __iter__(self) -> Iterator[Record]:  # type: ignore[override]  # iterates rows, where pydantic.BaseModel iterates fields
         for page in self.pages():
             yield from page.data
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -10,6 +9,7 @@ from typing import Any
 
 from annotations.store.services import AnnotationInput, annotations_upsert
 from tests import factories
+from tests.evalhub.fake_openai import completion
 from tracing.models import Span
 
 Row = tuple[str, str | None, int]  # (person's label, judge's label or None, judge's version)
@@ -62,26 +62,8 @@ def oracle_reply(
         text = " ".join(str(m.get("content", "")) for m in body.get("messages", []))
         matches = [key for key in labels if re.search(rf"\b{re.escape(key)}\b", text)]
         label = labels[matches[0]] if matches else default
-        arguments = json.dumps({"label": label, "explanation": "oracle"})
-        message: dict[str, Any] = {"role": "assistant", "content": None}
-        if body.get("tools"):
-            name = body["tools"][0]["function"]["name"]
-            message["tool_calls"] = [
-                {"id": "c1", "type": "function", "function": {"name": name, "arguments": arguments}}
-            ]
-        else:
-            message["content"] = arguments
-        return {
-            "id": "chatcmpl-oracle",
-            "object": "chat.completion",
-            "created": 0,
-            "model": body.get("model", ""),
-            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-            "usage": {
-                "prompt_tokens": len(text.split()),
-                "completion_tokens": 8,
-                "total_tokens": len(text.split()) + 8,
-            },
-        }
+        return completion(
+            body, verdict={"label": label, "explanation": "oracle"}, tokens=(len(text.split()), 8)
+        )
 
     return reply

@@ -32,6 +32,7 @@ from evalhub.monitors.models import Delivery, EventKind, Monitor, MonitorCheck, 
 from evalhub.monitors.notify import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from evalhub.monitors.services import MonitorInput, monitor_create
 from tests import factories
+from tests.evalhub.fake_openai import completion
 from tests.evalhub.monitors.receiver import Receiver
 from tests.evalhub.tasks.factories import judge, make_task
 from tests.evalhub.tasks.worker_process import Worker, broker_flush, wait_for
@@ -53,31 +54,7 @@ def _judge_by_content(body: dict[str, Any]) -> dict[str, Any]:
     """The fake judge's verdict: 'incorrect' when the answer it is shown is marked BAD."""
     prompt = " ".join(str(m.get("content", "")) for m in body.get("messages", []))
     label = "incorrect" if "BAD" in prompt else "correct"
-    name = body["tools"][0]["function"]["name"]
-    return {
-        "id": "chatcmpl-fake",
-        "object": "chat.completion",
-        "created": 0,
-        "model": body.get("model", ""),
-        "choices": [
-            {
-                "index": 0,
-                "message": {
-                    "role": "assistant",
-                    "content": None,
-                    "tool_calls": [
-                        {
-                            "id": "call_1",
-                            "type": "function",
-                            "function": {"name": name, "arguments": json.dumps({"label": label})},
-                        }
-                    ],
-                },
-                "finish_reason": "tool_calls",
-            }
-        ],
-        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
-    }
+    return completion(body, verdict={"label": label})
 
 
 def _send(client, auth, *, start, bad: int, total: int) -> None:

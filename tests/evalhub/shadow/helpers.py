@@ -3,11 +3,11 @@ and the fake judge's answer that tells the two apart."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from typing import Any
 
+from tests.evalhub.fake_openai import completion
 from tests.evalhub.tasks.factories import JUDGE
 
 STRICT = "Judge strictly"
@@ -28,31 +28,6 @@ def strict_reply(
         if STRICT in text:
             found = [k for k in strict_labels if re.search(rf"\b{re.escape(k)}\b", text)]
             label = strict_labels[found[0]] if found else default
-        arguments = json.dumps({"label": label, "explanation": "by rule"})
-        name = body["tools"][0]["function"]["name"]
-        return {
-            "id": "chatcmpl-shadow",
-            "object": "chat.completion",
-            "created": 0,
-            "model": body.get("model", ""),
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {
-                        "role": "assistant",
-                        "content": None,
-                        "tool_calls": [
-                            {
-                                "id": "c1",
-                                "type": "function",
-                                "function": {"name": name, "arguments": arguments},
-                            }
-                        ],
-                    },
-                    "finish_reason": "stop",
-                }
-            ],
-            "usage": {"prompt_tokens": 20, "completion_tokens": 5, "total_tokens": 25},
-        }
+        return completion(body, verdict={"label": label, "explanation": "by rule"}, tokens=(20, 5))
 
     return reply

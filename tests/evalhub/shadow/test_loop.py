@@ -13,7 +13,6 @@ says "incorrect" when ``i % 3 == 0``; the draft (strict) gets it right.
 
 from __future__ import annotations
 
-import json
 import random
 import re
 from collections.abc import Sequence
@@ -43,6 +42,7 @@ from evalhub.tasks.continuous import continuous_run_plan
 from evalhub.tasks.engine import run_work
 from evalhub.tasks.models import RunStatus, TaskRun
 from tests import factories
+from tests.evalhub.fake_openai import completion
 from tests.evalhub.shadow.helpers import CANDIDATE, STRICT
 from tests.evalhub.tasks.factories import judge, make_task
 
@@ -60,23 +60,7 @@ def reply(body: dict[str, Any]) -> dict[str, Any]:
     text = " ".join(str(m.get("content", "")) for m in body.get("messages", []))
     i = int(re.search(r"question (\d+)", text).group(1))  # type: ignore[union-attr]
     label = truth(i) if STRICT in text else ("incorrect" if i % 3 == 0 else "correct")
-    arguments = json.dumps({"label": label, "explanation": "by rule"})
-    call = {"id": "c1", "type": "function"}
-    call["function"] = {"name": body["tools"][0]["function"]["name"], "arguments": arguments}
-    return {
-        "id": "chatcmpl-loop",
-        "object": "chat.completion",
-        "created": 0,
-        "model": body.get("model", ""),
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": None, "tool_calls": [call]},
-                "finish_reason": "stop",
-            }
-        ],
-        "usage": {"prompt_tokens": 40, "completion_tokens": 10, "total_tokens": 50},
-    }
+    return completion(body, verdict={"label": label, "explanation": "by rule"}, tokens=(40, 10))
 
 
 def _traffic(numbers: Sequence[int], start, step: timedelta) -> None:  # type: ignore[no-untyped-def]
