@@ -124,9 +124,12 @@ def _text_cursor(value: str) -> str:
 def _text_cursor_read(cursor: str) -> str:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        return base64.b64decode(padded, altchars=b"-_", validate=True).decode()
+        value = base64.b64decode(padded, altchars=b"-_", validate=True).decode()
     except (ValueError, binascii.Error, UnicodeError):
         raise InvalidCursor(f"{cursor!r} is not valid") from None
+    if "\x00" in value:  # no stored name holds one (PostgreSQL text cannot): not ours
+        raise InvalidCursor(f"{cursor!r} is not valid")
+    return value
 
 
 def page_by_text[M: Model](

@@ -10,6 +10,7 @@ from evalhub.core.paging import (
     Page,
     PageQuery,
     cursor_id,
+    page_by_text,
     page_from_id,
     page_query,
 )
@@ -80,3 +81,25 @@ def test_a_bad_cursor_is_the_lists_error_response(status, detail):
     with pytest.raises(HttpError) as refused:
         pagination.paginate_queryset(_pages, PageQuery(cursor="bad"), request=None)
     assert refused.value.status_code == status and str(refused.value) == detail
+
+
+@pytest.mark.django_db
+def test_name_pages_hand_over_the_name_of_the_next_pages_first_row():
+    for name in ["b", "a", "é", "d c", "c"]:
+        AnnotationConfig.objects.create(name=name, kind="FREEFORM")
+    configs = AnnotationConfig.objects.all()
+    first = page_by_text(configs, cursor=None, limit=2, field="name")
+    assert [c.name for c in first.items] == ["a", "b"] and first.next_cursor
+    second = page_by_text(configs, cursor=first.next_cursor, limit=2, field="name")
+    assert [c.name for c in second.items] == ["c", "d c"]
+    last = page_by_text(configs, cursor=second.next_cursor, limit=2, field="name")
+    assert [c.name for c in last.items] == ["é"] and last.next_cursor is None
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("cursor", ["%%%", "a b", "/w==", "AA", "_w"])
+def test_a_name_cursor_this_server_did_not_hand_out_is_refused(cursor):
+    # "AA" decodes to a NUL, "_w" to a byte that is not UTF-8.
+    with pytest.raises(InvalidCursor) as refused:
+        page_by_text(AnnotationConfig.objects.all(), cursor=cursor, limit=2, field="name")
+    assert refused.value.field == "cursor"

@@ -177,3 +177,25 @@ def test_automations_through_the_api(client, auth, project):
     assert changed.status_code == 200 and changed.json()["tag"] == "x"
     assert changed.json()["queue"] is None
     assert client.delete(f"/v1/automations/{automation_id}", headers=auth).status_code == 204
+
+
+def test_the_lists_are_paged_and_a_forged_cursor_is_a_400(client, auth, project):
+    for name in ["gamma", "alpha", "beta"]:
+        body = {"name": name, "kind": "webhook", "url": "http://127.0.0.1:9/hook"}
+        assert _post(client, auth, "/v1/notification_channels", body).status_code == 201
+        assert _post(client, auth, "/v1/monitors", {**MONITOR, "name": name}).status_code == 201
+    names, cursor = [], None
+    while True:
+        query = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        page = client.get("/v1/notification_channels", query, headers=auth).json()
+        names += [c["name"] for c in page["data"]]
+        if not (cursor := page["next_cursor"]):
+            break
+    assert names == ["alpha", "beta", "gamma"]
+    first = client.get("/v1/monitors", {"limit": 2}, headers=auth).json()
+    rest = client.get("/v1/monitors", {"cursor": first["next_cursor"]}, headers=auth).json()
+    assert [m["name"] for m in first["data"] + rest["data"]] == ["gamma", "alpha", "beta"]
+    for path in ("/v1/notification_channels", "/v1/monitors"):
+        for forged in ("AA", "%%%", "abc"):
+            answer = client.get(path, {"cursor": forged}, headers=auth)
+            assert answer.status_code == 400 and "cursor" in answer.json()["detail"]
