@@ -82,10 +82,10 @@ LOAD_SQL = [
     # (llama 25 %), score 0 or 1.
     """INSERT INTO annotations_annotation (project_id, target_kind, span_id, name,
          annotator_kind, label, score, explanation, metadata, identifier, source, created_at,
-         updated_at)
+         updated_at, span_start_time)
        SELECT 1, 'SPAN', s.id, 'correctness', 'LLM', v.label,
          CASE WHEN v.label = 'incorrect' THEN 0.0 ELSE 1.0 END, NULL, '{}'::jsonb, '', 'TASK',
-         now(), now()
+         now(), now(), s.start_time
        FROM tracing_span s
        CROSS JOIN LATERAL (SELECT CASE WHEN random() < (CASE WHEN s.model_name = 'llama'
            THEN 0.25 ELSE 0.10 END) THEN 'incorrect' ELSE 'correct' END AS label) v

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from numbers import Real
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.contrib.auth.models import User
 from django.db import models, transaction
@@ -47,6 +47,7 @@ _UPDATED_FIELDS = [
     "source",
     "user",
     "updated_at",
+    "span_start_time",
 ]
 
 
@@ -174,14 +175,22 @@ def _clean(index: int, item: AnnotationInput) -> _Cleaned:
     )
 
 
+class _Found(NamedTuple):
+    """A target row: its pk, its project's pk and (spans) when it started."""
+
+    pk: int
+    project_id: int
+    start_time: datetime | None
+
+
 SpanWindow = tuple[datetime | None, datetime | None]
 """When targeted spans started: (start inclusive, end exclusive), ``None`` for no bound."""
 
 
 def _resolve_targets(
     cleaned: Sequence[_Cleaned], project: Project | None, span_window: SpanWindow | None = None
-) -> dict[tuple[str, str], list[tuple[int, int]]]:
-    """(kind, user-facing id) → [(target pk, project pk)], the target rows locked.
+) -> dict[tuple[str, str], list[_Found]]:
+    """(kind, user-facing id) → the target rows found (pk, project pk, a span's start), locked.
 
     Raises ``AnnotationTargetNotFound`` listing every missing id (a span that did not start
     within ``span_window`` counts as missing), and
@@ -190,7 +199,7 @@ def _resolve_targets(
     wanted: dict[str, set[str]] = {}
     for item in cleaned:
         wanted.setdefault(item.target_kind, set()).add(item.target_id)
-    found: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    found: dict[tuple[str, str], list[_Found]] = {}
     for kind, ids in wanted.items():
         model, _, id_field = _TARGETS[kind]
         query = model._default_manager.filter(**{f"{id_field}__in": sorted(ids)})
@@ -204,13 +213,14 @@ def _resolve_targets(
                 query = query.filter(start_time__lt=end)
         # Lock the targets (in id order) so concurrent upserts on them run one after the other
         # and a second writer sees the first one's rows instead of colliding on insert.
-        rows = (
-            query.select_for_update(no_key=True)
-            .order_by("pk")
-            .values_list("pk", id_field, "project_id")
-        )
-        for pk, key, project_id in rows:
-            found.setdefault((kind, key), []).append((pk, project_id))
+        locked = query.select_for_update(no_key=True).order_by("pk")
+        started = ("start_time",) if model is Span else ()
+        for pk, key, project_id, *start in locked.values_list(
+            "pk", id_field, "project_id", *started
+        ):
+            found.setdefault((kind, key), []).append(
+                _Found(pk, project_id, start[0] if start else None)
+            )
 
     missing: list[str] = []
     kinds_missing: set[str] = set()
@@ -312,7 +322,7 @@ def annotations_upsert(
         if found is None:
             kind, target_pk, *_ = key
             annotation = Annotation(
-                project_id=targets[(item.target_kind, item.target_id)][0][1],
+                project_id=targets[(item.target_kind, item.target_id)][0].project_id,
                 target_kind=kind,
                 name=item.name,
                 identifier=item.identifier,
@@ -340,6 +350,7 @@ def annotations_upsert(
         annotation.source = source
         annotation.user_id = user_pk
         annotation.updated_at = now
+        annotation.span_start_time = targets[(item.target_kind, item.target_id)][0].start_time
         by_key[key] = annotation
 
     if to_update:
@@ -355,8 +366,8 @@ def annotations_upsert(
 _Key = tuple[str, int, str, str, str, int | None]
 
 
-def _key_of(item: _Cleaned, targets: dict[tuple[str, str], list[tuple[int, int]]]) -> _Key:
-    target_pk = targets[(item.target_kind, item.target_id)][0][0]
+def _key_of(item: _Cleaned, targets: dict[tuple[str, str], list[_Found]]) -> _Key:
+    target_pk = targets[(item.target_kind, item.target_id)][0].pk
     return (
         item.target_kind,
         target_pk,

@@ -144,15 +144,21 @@ def _label_mix(
             grouped = [mine.filter(target_kind__in=(TargetKind.SPAN, TargetKind.TRACE))]
         else:
             # One grouped query per target kind: an OR across two outer joins would keep the
-            # database from joining either side efficiently. The target's project is named so
-            # the window is a range of its (project, start_time) index.
+            # database from joining either side efficiently. A span's result carries its span's
+            # start (no join with the spans); a trace's is joined on the trace's
+            # (project, start_time) index.
             grouped = []
-            for target, kind in (("span", TargetKind.SPAN), ("trace", TargetKind.TRACE)):
-                window = Q(target_kind=kind, **{f"{target}__project_id": project_id})
+            for when, kind in (
+                ("span_start_time", TargetKind.SPAN),
+                ("trace__start_time", TargetKind.TRACE),
+            ):
+                window = Q(target_kind=kind)
+                if kind == TargetKind.TRACE:
+                    window &= Q(trace__project_id=project_id)
                 if start is not None:
-                    window &= Q(**{f"{target}__start_time__gte": start})
+                    window &= Q(**{f"{when}__gte": start})
                 if end is not None:
-                    window &= Q(**{f"{target}__start_time__lt": end})
+                    window &= Q(**{f"{when}__lt": end})
                 grouped.append(mine.filter(window))
         for query in grouped:
             rows = query.values_list("name", "label").annotate(n=Count("id")).order_by()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import difflib
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -106,6 +107,30 @@ def compile_filter(text: str, *, using: str = "default") -> Q:
     if node is None:
         return Q()
     return _Compiler(connections[using].vendor).node(node)
+
+
+@dataclass(frozen=True, slots=True)
+class ResultLead:
+    """Every span the filter matches has one of ``results`` (results named ``name``) on itself,
+    or, a root span, on its trace or session: a page can be read from those results."""
+
+    name: str
+    results: QuerySet[Annotation]
+
+
+def result_lead(text: str, *, using: str = "default") -> ResultLead | None:
+    """The results a filter's matches must have (``eval.X.label = 'y' and …``), when one of the
+    conditions joined by AND at its top asks for a result on the span; else None."""
+    node = parse(text)
+    children = node.children if isinstance(node, And) else (node,) if node is not None else ()
+    for child in children:
+        if not isinstance(child, Comparison) or child.op == "is null":
+            continue
+        target = resolve(child.field)
+        if isinstance(target, AnnotationTarget) and target.name and not target.on_trace:
+            compiler = _Compiler(connections[using].vendor)
+            return ResultLead(target.name, compiler.results(target, child))
+    return None
 
 
 class _Compiler:
@@ -247,20 +272,24 @@ class _Compiler:
         """A span's own annotations; a root span also stands for its trace and session, so
         trace- and session-level results (``eval.X`` from a trace task) filter the traces and
         sessions lists."""
-        op = comparison.op
         found_on = _on_trace if target.on_trace else _on_span_or_root
         if not target.name:
             return self.annotation_named(target, comparison, found_on)
+        found = found_on(self.results(target, comparison))
+        return ~found if comparison.op == "is null" else found
+
+    def results(self, target: AnnotationTarget, comparison: Comparison) -> QuerySet[Annotation]:
+        """The results named ``target.name`` that meet ``comparison``; for ``IS NULL``, those
+        whose absence it asks for."""
         named = Annotation.objects.filter(name=target.name, annotator_kind__in=target.kinds)
         if not target.attribute:
-            if op not in ("is null", "is not null"):
+            if comparison.op not in ("is null", "is not null"):
                 raise FilterError(
                     f"{target.label} needs an attribute to compare",
                     comparison.position,
                     f"use {target.label}.label, {target.label}.score or {target.label}.explanation",
                 )
-            found = found_on(named)
-            return ~found if op == "is null" else found
+            return named
         spec = FieldSpec(
             target.label,
             ANNOTATION_ATTRIBUTES[target.attribute],
@@ -268,9 +297,9 @@ class _Compiler:
             target.attribute,
             nullable=True,
         )
-        if op == "is null":
-            return ~found_on(named.filter(_present(spec)))
-        return found_on(named.filter(self.column(spec, target.label, comparison)))
+        if comparison.op == "is null":
+            return named.filter(_present(spec))
+        return named.filter(self.column(spec, target.label, comparison))
 
     def annotation_named(
         self, target: AnnotationTarget, comparison: Comparison, found_on: Any

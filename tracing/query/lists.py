@@ -11,6 +11,7 @@ from django.db.models import F, JSONField, Q, QuerySet, Value
 from django.db.models.expressions import Expression
 from django.db.models.fields.json import KeyTransform, KeyTransformExact
 
+from annotations.models import Annotation
 from tracing.models import Project, Span, Trace
 from tracing.store.selectors import (
     DEFAULT_PAGE_SIZE,
@@ -132,20 +133,95 @@ def span_list(
     limit: int = DEFAULT_PAGE_SIZE,
     **filters: Any,
 ) -> Page[Span]:
-    """One page of ``span_queryset(project=project, **filters)``, with the trace loaded."""
+    """One page of ``span_queryset(project=project, **filters)``, with the trace loaded.
+
+    A filter that asks for a result on the span (``eval.X.label = 'y' and …``) is read from the
+    project's results of that name, newest span first (``_led_rows``): a rare label costs the
+    results that carry it, not a walk over every span until fifty match.
+    """
     query = span_queryset(project=project, **filters)
+    after: tuple[datetime, int] | None = None
     if cursor:
         raw_time, last_id = cursor_decode(cursor, "span", 2)
         if not isinstance(last_id, int):
             raise InvalidCursor("cursor is not valid")
-        query = query.filter(
-            keyset_after("start_time", cursor_datetime(raw_time), last_id, descending=True)
-        )
-    rows = list(query.select_related("trace")[: limit + 1])
+        after = (cursor_datetime(raw_time), last_id)
+        query = query.filter(keyset_after("start_time", after[0], last_id, descending=True))
+    lead = _lead(project, filters.get("filter_expr"))
+    if lead is not None:
+        rows = _led_rows(query, lead, after, limit + 1)
+    else:
+        rows = list(query.select_related("trace")[: limit + 1])
     if len(rows) > limit:
         last = rows[limit - 1]
         return Page(rows[:limit], cursor_encode("span", last.start_time, last.pk))
     return Page(rows, None)
+
+
+_LEAD_BATCH_MAX: Final = 4096
+
+
+def _lead(project: Project, filter_expr: str | None) -> QuerySet[Annotation] | None:
+    """The project's results a page can be read from (newest span first), or None when the
+    filter asks for none or when a result of that name has no span start to order by (a
+    trace's or session's result, which a root span stands for, or one written before the
+    start was kept): then every span is read as before."""
+    if not filter_expr or not filter_expr.strip():
+        return None
+    from tracing.query.compiler import result_lead
+
+    lead = result_lead(filter_expr)
+    if lead is None:
+        return None
+    named = Annotation.objects.filter(project=project, name=lead.name)
+    if named.filter(span_start_time__isnull=True).exists():
+        return None
+    return lead.results.filter(project=project, span__isnull=False, span_start_time__isnull=False)
+
+
+def _led_rows(
+    query: QuerySet[Span],
+    results: QuerySet[Annotation],
+    after: tuple[datetime, int] | None,
+    wanted: int,
+) -> list[Span]:
+    """The first ``wanted`` rows of ``query`` (newest first) among the spans that carry one of
+    ``results``, read in batches of results in the same order (their span's start, then the
+    span's id): once a batch leaves ``wanted`` rows found, no later result can come before
+    them."""
+    found: dict[int, Span] = {}
+    bound = after
+    size = max(wanted, 64)
+    while True:
+        batch = results
+        if bound is not None:
+            moment, last_id = bound
+            batch = batch.filter(span_start_time__lte=moment).filter(
+                Q(span_start_time__lt=moment) | Q(span_start_time=moment, span_id__lt=last_id)
+            )
+        keys = list(
+            batch.order_by("-span_start_time", "-span_id").values_list(
+                "span_start_time", "span_id"
+            )[:size]
+        )
+        if not keys:
+            break
+        # The batch's time range lets PostgreSQL read only the partitions it falls in.
+        spans = query.filter(
+            pk__in={span_id for _, span_id in keys},
+            start_time__gte=keys[-1][0],
+            start_time__lte=keys[0][0],
+        ).select_related("trace")
+        for span in spans:
+            found[span.pk] = span
+        if len(found) >= wanted or len(keys) < size:
+            break
+        last_time, last_span = keys[-1]
+        assert last_time is not None  # ``_lead`` reads only results with a span start
+        bound = (last_time, last_span)
+        size = min(size * 4, _LEAD_BATCH_MAX)
+    rows = sorted(found.values(), key=lambda span: (span.start_time, span.pk), reverse=True)
+    return rows[:wanted]
 
 
 # --- traces -----------------------------------------------------------------------------------

@@ -100,8 +100,9 @@ def test_project_cards_count_the_window_and_mix_evaluation_labels():
         )
         for index, latency in enumerate(latencies)
     ]
-    factories.trace(project="shop", start=T0 - timedelta(days=3))  # outside the window
+    outside = factories.trace(project="shop", start=T0 - timedelta(days=3))
     factories.project("empty")
+    _evaluate(outside[2], "Correctness", "incorrect")  # its span started before the window
     _evaluate(traces[0][2], "Correctness", "incorrect", score=0.0)
     _evaluate(traces[1][2], "Correctness", "correct")
     _evaluate(traces[2][2], "Correctness", "correct")
