@@ -125,7 +125,14 @@ if _database_url:
         DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
         # Bind parameters on the server: client-side quoting of large batches was a large
         # share of ingest time.
-        DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
+        options = DATABASES["default"].setdefault("OPTIONS", {})
+        options["server_side_binding"] = True
+        # EvalHub's queries are short index reads and batched writes: PostgreSQL's JIT compiles
+        # them when its cost estimates cross jit_above_cost (at millions of spans they do) and
+        # the compiling costs more than the query (docs/benchmarks.md, 10M spans: 0.6 s of a
+        # 1.1 s retention batch). EVALHUB_PG_JIT=true keeps the server's setting.
+        if not env_bool("EVALHUB_PG_JIT", False) and "jit" not in options.get("options", ""):
+            options["options"] = f"{options.get('options', '')} -c jit=off".strip()
 else:
     DATABASES = {
         "default": {

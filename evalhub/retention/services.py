@@ -71,18 +71,27 @@ def _batch_delete(sweep: RetentionSweep, trace_pks: list[int]) -> None:
         traces.filter(session__isnull=False).values_list("session_id", flat=True).distinct()
     )
     spans = Span.objects.filter(trace_id__in=trace_pks)
-    span_ids = list(spans.values_list("span_id", flat=True))
-    on_them = Q(span__trace_id__in=trace_pks) | Q(trace_id__in=trace_pks)
+    span_rows = list(spans.values_list("id", "span_id"))
+    span_ids = [span_id for _, span_id in span_rows]
     # Sessions whose every trace goes with this batch go too.
     kept = Trace.objects.filter(session_id__in=session_pks).exclude(pk__in=trace_pks)
     emptied = sorted(session_pks - set(kept.values_list("session_id", flat=True)))
-    on_them |= Q(session_id__in=emptied)
-    sweep.annotations += (
-        Annotation.objects.filter(on_them).delete()[1].get(Annotation._meta.label, 0)
-    )
-    sweep.queue_items += (
-        LabelingQueueItem.objects.filter(on_them).delete()[1].get(LabelingQueueItem._meta.label, 0)
-    )
+    # One statement per kind of target (a row has one): an OR across them, or a join from the
+    # results to the spans, made PostgreSQL read every result of the store for each batch.
+    targets = [Q(trace_id__in=trace_pks)]
+    if span_rows:
+        targets.append(Q(span_id__in=[pk for pk, _ in span_rows]))
+    if emptied:
+        targets.append(Q(session_id__in=emptied))
+    for on_them in targets:
+        sweep.annotations += (
+            Annotation.objects.filter(on_them).delete()[1].get(Annotation._meta.label, 0)
+        )
+        sweep.queue_items += (
+            LabelingQueueItem.objects.filter(on_them)
+            .delete()[1]
+            .get(LabelingQueueItem._meta.label, 0)
+        )
     for start in range(0, len(span_ids), _ID_CHUNK):
         sweep.dataset_examples_kept += DatasetExample.objects.filter(
             source_span_id__in=span_ids[start : start + _ID_CHUNK]
