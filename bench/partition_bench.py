@@ -278,7 +278,11 @@ def retention(args: argparse.Namespace) -> None:
     hwm = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     sweep = next(s for s in sweeps if s.project_id == project.pk)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_size_pretty(pg_total_relation_size('tracing_span'))")
+        # The partitioned table itself holds nothing: sum its partitions.
+        cursor.execute(
+            "SELECT pg_size_pretty(coalesce(sum(pg_total_relation_size(inhrelid)), 0)) "
+            "FROM pg_inherits WHERE inhparent = 'tracing_span'::regclass"
+        )
         size = cursor.fetchone()[0]
     print(
         f"retention, keep {args.keep} days: {before:,} spans → {before - sweep.spans:,}; "
