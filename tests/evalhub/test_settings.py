@@ -5,9 +5,7 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-postgresql = pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="JIT is PostgreSQL's"
-)
+postgresql = pytest.mark.skipif(connection.vendor != "postgresql", reason="JIT is PostgreSQL's")
 
 
 @postgresql

@@ -79,7 +79,10 @@ def _store(seed: int) -> None:
         if rng.random() < 0.3:
             items.append(
                 AnnotationInput(
-                    "SPAN", record.span_id, "Correctness", label=rng.choice(["correct", "incorrect"])
+                    "SPAN",
+                    record.span_id,
+                    "Correctness",
+                    label=rng.choice(["correct", "incorrect"]),
                 )
             )
     annotations_upsert(items=items)
