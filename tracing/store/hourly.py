@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Case, Count, FloatField, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Coalesce, Floor, Least, Ln, TruncHour
 from django.utils import timezone
@@ -282,8 +282,9 @@ def _hours_store(missing: Mapping[int, Sequence[datetime]]) -> dict[tuple[int, d
                 )
             TraceHour.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)
             return computed
-    except (OperationalError, IntegrityError) as exc:
-        # Busy (SQLite) or a project deleted meanwhile: serve the hours without storing them.
+    except DatabaseError as exc:
+        # Busy (SQLite), a project deleted meanwhile, a read-only connection: serve the hours
+        # without storing them.
         logger.warning("trace roll-ups not stored: %s", exc)
         return _hours_compute(missing)
 
@@ -301,6 +302,23 @@ def _first_hours(project_ids: Sequence[int]) -> dict[int, datetime]:
         if start is not None:
             first[project_id] = hour_floor(start)
     return first
+
+
+def _missing(
+    firsts: Mapping[int, datetime],
+    have: Mapping[int, set[datetime]],
+    lo: datetime | None,
+    hi: datetime,
+) -> dict[int, list[datetime]]:
+    """The hours in ``[lo, hi)`` from each project's first trace on that have no roll-up."""
+    missing: dict[int, list[datetime]] = {}
+    for project_id, first in firsts.items():
+        hour = first if lo is None else max(lo, first)
+        while hour < hi:
+            if hour not in have[project_id]:
+                missing.setdefault(project_id, []).append(hour)
+            hour += HOUR
+    return missing
 
 
 def _settled_hours(
@@ -323,13 +341,7 @@ def _settled_hours(
         totals[project_id].add(
             Totals(traces, spans, errors, tokens, cost, _bins_unpack(first_bin, counts))
         )
-    missing: dict[int, list[datetime]] = {}
-    for project_id, first in firsts.items():
-        hour = first if lo is None else max(lo, first)
-        while hour < hi:
-            if hour not in have[project_id]:
-                missing.setdefault(project_id, []).append(hour)
-            hour += HOUR
+    missing = _missing(firsts, have, lo, hi)
     if missing:
         for (project_id, _), computed in _hours_store(missing).items():
             totals[project_id].add(computed)
@@ -415,10 +427,14 @@ def trace_hours_forget_project(project: Project) -> None:
 def trace_hours_fill(*, now: datetime | None = None) -> int:
     """Store every project's missing settled hours (from its first trace on), so a page read
     finds them; one project a transaction. Returns how many hours were computed."""
-    now = now or timezone.now()
+    end = settled_before(now or timezone.now())
     computed = 0
     for project_id in Project.objects.order_by("id").values_list("id", flat=True):
-        before = TraceHour.objects.filter(project_id=project_id).count()
-        _settled_hours([project_id], None, settled_before(now))
-        computed += TraceHour.objects.filter(project_id=project_id).count() - before
+        firsts = _first_hours([project_id])
+        have: dict[int, set[datetime]] = {project_id: set()}
+        for hour in TraceHour.objects.filter(project_id=project_id).values_list("hour", flat=True):
+            have[project_id].add(hour.astimezone(UTC))
+        missing = _missing(firsts, have, None, end)
+        if missing:
+            computed += len(_hours_store(missing))
     return computed
