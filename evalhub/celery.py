@@ -29,8 +29,8 @@ app.autodiscover_tasks(related_name="jobs")  # evalhub.tasks.jobs; names stay ev
 
 def beat_schedule() -> dict[str, dict[str, object]]:
     """The one schedule registry: continuous tasks' tick, the stale-run sweeper, the retention
-    pass, the span partitions ahead (``tracing.jobs``), the monitors' dispatcher and the
-    automations' sweep (``evalhub.monitors.jobs``)."""
+    pass, the span partitions and the hourly trace roll-ups ahead (``tracing.jobs``), the
+    monitors' dispatcher and the automations' sweep (``evalhub.monitors.jobs``)."""
     from django.conf import settings
 
     tick = float(getattr(settings, "EVALHUB_TASKS_TICK_SECONDS", 5))
@@ -64,6 +64,12 @@ def beat_schedule() -> dict[str, dict[str, object]]:
             "task": "tracing.partitions_ensure",
             "schedule": 86_400.0,
             "options": {"expires": 86_400.0},
+        },
+        # The Projects page's hourly trace roll-ups, stored ahead (tracing.store.hourly).
+        "trace-hours-fill": {
+            "task": "tracing.trace_hours_fill",
+            "schedule": 300.0,
+            "options": {"expires": 300.0},
         },
         "monitors-dispatch": {
             "task": "monitors.dispatch",

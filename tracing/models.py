@@ -110,6 +110,32 @@ class Trace(models.Model):
         return self.trace_id
 
 
+class TraceHour(models.Model):
+    """The traces of a project that started in one UTC hour, summed: the Projects page reads
+    these for its settled hours (``tracing.store.hourly``). Deleted whenever one of those traces
+    changes, and computed again on the next read."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
+    hour = models.DateTimeField()  # the start of the UTC hour
+    traces = models.PositiveIntegerField(default=0)
+    spans = models.BigIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)  # traces with an error span
+    tokens = models.BigIntegerField(default=0)
+    cost = models.FloatField(default=0.0)
+    # Counts of trace latencies in the fixed bins of ``tracing.store.hourly``, from bin
+    # ``latency_first_bin`` on (leading and trailing empty bins left out).
+    latency_first_bin = models.PositiveSmallIntegerField(default=0)
+    latency_bins = models.JSONField(default=list)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "hour"], name="trace_hour_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project_id} {self.hour.isoformat()}"
+
+
 class Span(models.Model):
     # No single-column indexes on project and trace: the composite indexes below lead with
     # them, and every index costs the ingest path.

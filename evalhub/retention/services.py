@@ -36,6 +36,7 @@ from evalhub.retention.models import RetentionPolicy, RetentionSweep
 from evalhub.retention.partitions import Dropped, partitions_retire
 from evalhub.retention.selectors import retention_days
 from tracing.models import Project, Span, Trace
+from tracing.store.hourly import trace_hours_forget_traces
 from tracing.store.services import sessions_recompute
 
 logger = logging.getLogger(__name__)
@@ -96,6 +97,7 @@ def _batch_delete(sweep: RetentionSweep, trace_pks: list[int]) -> None:
         sweep.dataset_examples_kept += DatasetExample.objects.filter(
             source_span_id__in=span_ids[start : start + _ID_CHUNK]
         ).count()
+    trace_hours_forget_traces(trace_pks)
     sweep.spans += spans.only("id").delete()[1].get(Span._meta.label, 0)
     sweep.traces += traces.only("id").delete()[1].get(Trace._meta.label, 0)
     sweep.sessions += len(emptied)

@@ -13,6 +13,9 @@ from typing import Any
 from django.db import connection
 from django.db.models import Field, Model
 
+from tracing.models import Trace
+from tracing.store.hourly import trace_hours_forget, trace_hours_forget_traces
+
 _LATENCY = {
     "postgresql": "EXTRACT(EPOCH FROM (agg.end_time - agg.start_time)) * 1000.0",
     "sqlite": "(julianday(agg.end_time) - julianday(agg.start_time)) * 86400000.0",
@@ -107,11 +110,20 @@ def _id_chunks(pks: Sequence[int], per_statement: int) -> list[list[int]]:
 
 
 def traces_rollup(trace_pks: Sequence[int]) -> None:
-    """Recompute the given trace rows from their spans (traces with no span are left alone)."""
+    """Recompute the given trace rows from their spans (traces with no span are left alone).
+
+    The hourly roll-ups of the hours they started in, before and after, are forgotten (call
+    it in a transaction)."""
     for ids in _id_chunks(trace_pks, MAX_PARAMS // 2):
+        trace_hours_forget_traces(ids)
         sql = _TRACES_SQL.format(ids=_placeholders(ids), latency=_LATENCY[connection.vendor])
         with connection.cursor() as cursor:
             cursor.execute(sql, ids + ids)
+        trace_hours_forget(
+            Trace.objects.filter(pk__in=ids, start_time__isnull=False).values_list(
+                "project_id", "start_time"
+            )
+        )
 
 
 def sessions_rollup(session_pks: Sequence[int]) -> None:

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from tracing.models import Project, Session, Span, StatusCode, Trace
 from tracing.store.bulk import spans_insert
+from tracing.store.hourly import trace_hours_forget, trace_hours_forget_project
 from tracing.store.pricing import cost_of
 from tracing.store.records import (
     RejectedSpan,
@@ -83,6 +84,7 @@ PROJECT_DELETE_FIRST: list[Callable[[Project], object]] = []
 @transaction.atomic
 def project_delete(*, project: Project) -> None:
     """Delete a project with its annotations, spans, traces and sessions."""
+    trace_hours_forget_project(project)
     for delete_first in PROJECT_DELETE_FIRST:
         delete_first(project)
     _delete_in_batches(Span.objects.filter(project=project))
@@ -348,6 +350,13 @@ def _rollups_merge(traces: list[Trace], new_spans: list[dict[str, Any]]) -> None
             trace.session_id = next((s["session_id"] for s in spans if s["session_id"]), None)
         trace_rows.append([trace.pk, *(getattr(trace, f) for f in _TRACE_ROLLUP_FIELDS)])
     rows_update(Trace, _TRACE_ROLLUP_FIELDS, trace_rows)
+    # The hourly roll-ups of the hours the changed traces started in, before and after.
+    trace_hours_forget(
+        (trace.project_id, start)
+        for trace in traces
+        if trace.pk in by_trace
+        for start in (before[trace.pk][2], trace.start_time)
+    )
 
     # Sessions: add each trace's change; a trace that moved between sessions recomputes both.
     deltas: dict[int, dict[str, Any]] = {}

@@ -119,6 +119,20 @@ def test_projects_page_shows_cards_with_stats_for_the_range(staff):
     assert re.search(r'data-stat="traces">1<', custom)
 
 
+def test_projects_page_marks_percentiles_from_histograms_as_approximate(staff, monkeypatch):
+    from tracing.browser import projects
+
+    for minutes in (0, 70, 140):
+        factories.trace(start=timezone.now() - timedelta(hours=5, minutes=minutes))
+    page = staff.get(reverse("tracing:projects"), {"range": "24h"}).content.decode()
+    assert re.search(r'data-stat="p50">\d', page) and "≈" not in page
+    monkeypatch.setattr(projects, "EXACT_PERCENTILES_UP_TO", 2)
+    page = staff.get(reverse("tracing:projects"), {"range": "24h"}).content.decode()
+    assert re.search(r'data-stat="traces">3<', page)
+    assert re.search(r'data-stat="p50" title="Approximate[^"]*">≈\d', page)
+    assert re.search(r'data-stat="p99" title="Approximate[^"]*">≈\d', page)
+
+
 def test_projects_htmx_request_gets_only_the_cards(staff):
     _shop()
     response = staff.get(reverse("tracing:projects"), {"range": "1h"}, headers=HTMX)
