@@ -30,6 +30,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalhub.settings")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver")
 
 TRACES = "/projects/bench/traces/"
+SPANS = "/projects/bench/spans/"
 CASES: dict[str, tuple[str, dict[str, str]]] = {
     "no filter": (TRACES, {}),
     "filter: status_code = 'ERROR'": (TRACES, {"q": "status_code = 'ERROR'"}),
@@ -63,6 +64,15 @@ CASES: dict[str, tuple[str, dict[str, str]]] = {
     "root span only: span_kind = 'AGENT' AND latency_ms > 1000": (
         TRACES,
         {"q": "span_kind = 'AGENT' AND latency_ms > 1000", "root": "1"},
+    ),
+    "Spans tab: no filter": (SPANS, {}),
+    "Spans tab: eval.Correctness.label = 'incorrect'": (
+        SPANS,
+        {"q": "eval.Correctness.label = 'incorrect'"},
+    ),
+    "Spans tab: span_kind = 'LLM' AND latency_ms > 1000": (
+        SPANS,
+        {"q": "span_kind = 'LLM' AND latency_ms > 1000"},
     ),
     "Projects page (last 7 days)": ("/projects/", {}),
     "Projects page (all time: range=custom)": ("/projects/", {"range": "custom"}),

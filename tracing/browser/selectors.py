@@ -37,6 +37,7 @@ from annotations.naming import MACHINE_KINDS
 from tracing.browser.badges import badges_attach
 from tracing.browser.tabs import Tab
 from tracing.models import Project, Session, Span, SpanKind
+from tracing.query.lists import results_lead, rows_led
 from tracing.store.selectors import (
     InvalidCursor,
     cursor_datetime,
@@ -230,6 +231,7 @@ def browse_page(
     size: int = DEFAULT_PAGE_SIZE,
     window: QuerySet[Span] | None = None,
     window_size: int = SEARCH_WINDOW,
+    expression: str = "",
 ) -> BrowsePage[Any]:
     """One page of a tab. ``spans`` is the tab's filtered span queryset (``browse_spans`` put
     through the filters); ``filtering`` says whether any filter is set, so the sessions table
@@ -240,6 +242,11 @@ def browse_page(
     ``window_size`` of them past its cursor — an index range — so its cost is bounded however
     few traces match; when the window ends before the page is full, the page says so
     (``searched``) and its cursor continues the search after the window.
+
+    ``expression``: the filter ``spans`` went through, in the filter language. On the Spans
+    tab, when it asks for a result on the span, the newest-first pages are read from the
+    project's results of that name (``tracing.query.lists.results_lead``, ``rows_led``) rather
+    than by walking the spans until a page matches.
     """
     if sort not in SORTS:
         raise ValueError(f"sort must be one of {', '.join(SORTS)}")
@@ -284,7 +291,13 @@ def browse_page(
             query = query.filter(_keyset(keys, values, descending=descending))
         if edge is not None:
             query = query.filter(_keyset_through(keys, edge, descending=descending))
-        rows = list(query.order_by(*_order(keys, descending=descending))[: size + 1])
+        led = tab == "spans" and sort == "start_time" and descending
+        lead = results_lead(project, expression) if led else None
+        if lead is not None:
+            after_row = (values[0], values[-1]) if values is not None else None
+            rows = rows_led(query, lead, after_row, size + 1)
+        else:
+            rows = list(query.order_by(*_order(keys, descending=descending))[: size + 1])
         has_next = len(rows) > size
         rows = rows[:size]
         has_prev = bool(after)

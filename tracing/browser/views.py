@@ -123,6 +123,7 @@ def project_browse(request: HttpRequest, project: str, tab: Tab) -> HttpResponse
         "descending": options.descending,
         "size": options.size,
         "window": filters.search_window,
+        "expression": filters.expression() if error is None else "",
     }
     notice, first_page = "", not options.after and not options.before
     try:

@@ -122,7 +122,9 @@ def result_lead(text: str, *, using: str = "default") -> ResultLead | None:
     """The results a filter's matches must have (``eval.X.label = 'y' and …``), when one of the
     conditions joined by AND at its top asks for a result on the span; else None."""
     node = parse(text)
-    children = node.children if isinstance(node, And) else (node,) if node is not None else ()
+    children = [node] if node is not None else []
+    while any(isinstance(child, And) for child in children):  # ``(a and b) and c``
+        children = [c for child in children for c in _conjuncts(child)]
     for child in children:
         if not isinstance(child, Comparison) or child.op == "is null":
             continue
@@ -131,6 +133,10 @@ def result_lead(text: str, *, using: str = "default") -> ResultLead | None:
             compiler = _Compiler(connections[using].vendor)
             return ResultLead(target.name, compiler.results(target, child))
     return None
+
+
+def _conjuncts(node: Node) -> tuple[Node, ...]:
+    return node.children if isinstance(node, And) else (node,)
 
 
 class _Compiler:

@@ -136,8 +136,9 @@ def span_list(
     """One page of ``span_queryset(project=project, **filters)``, with the trace loaded.
 
     A filter that asks for a result on the span (``eval.X.label = 'y' and …``) is read from the
-    project's results of that name, newest span first (``_led_rows``): a rare label costs the
-    results that carry it, not a walk over every span until fifty match.
+    project's results of that name, newest span first (``rows_led``): a rare label costs the
+    results that carry it, not a walk over every span until fifty match. The trace browser's
+    Spans tab reads its newest-first pages the same way (``tracing.browser.selectors``).
     """
     query = span_queryset(project=project, **filters)
     after: tuple[datetime, int] | None = None
@@ -147,9 +148,9 @@ def span_list(
             raise InvalidCursor("cursor is not valid")
         after = (cursor_datetime(raw_time), last_id)
         query = query.filter(keyset_after("start_time", after[0], last_id, descending=True))
-    lead = _lead(project, filters.get("filter_expr"))
+    lead = results_lead(project, filters.get("filter_expr"))
     if lead is not None:
-        rows = _led_rows(query, lead, after, limit + 1)
+        rows = rows_led(query, lead, after, limit + 1)
     else:
         rows = list(query.select_related("trace")[: limit + 1])
     if len(rows) > limit:
@@ -161,7 +162,7 @@ def span_list(
 _LEAD_BATCH_MAX: Final = 4096
 
 
-def _lead(project: Project, filter_expr: str | None) -> QuerySet[Annotation] | None:
+def results_lead(project: Project, filter_expr: str | None) -> QuerySet[Annotation] | None:
     """The project's results a page can be read from (newest span first), or None when the
     filter asks for none or when a result of that name has no span start to order by (a
     trace's or session's result, which a root span stands for, or one written before the
@@ -179,7 +180,7 @@ def _lead(project: Project, filter_expr: str | None) -> QuerySet[Annotation] | N
     return lead.results.filter(project=project, span__isnull=False, span_start_time__isnull=False)
 
 
-def _led_rows(
+def rows_led(
     query: QuerySet[Span],
     results: QuerySet[Annotation],
     after: tuple[datetime, int] | None,
@@ -217,7 +218,7 @@ def _led_rows(
         if len(found) >= wanted or len(keys) < size:
             break
         last_time, last_span = keys[-1]
-        assert last_time is not None  # ``_lead`` reads only results with a span start
+        assert last_time is not None  # ``results_lead`` reads only results with a span start
         bound = (last_time, last_span)
         size = min(size * 4, _LEAD_BATCH_MAX)
     rows = sorted(found.values(), key=lambda span: (span.start_time, span.pk), reverse=True)

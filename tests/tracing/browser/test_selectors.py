@@ -530,3 +530,54 @@ def test_a_rare_any_span_match_is_searched_a_window_at_a_time(sort):
         tab="traces",
     )
     assert roots.search_window is None and list(roots.qs) == []
+
+
+@pytest.mark.django_db
+def test_spans_tab_pages_read_from_the_results_match_the_walk_over_the_spans():
+    """A filter asking for a result on the span: the Spans tab reads its newest-first pages
+    from the results (``expression``) and gets the rows and cursors the walk gets."""
+    records = [
+        factories.span_record(
+            start=T0 + timedelta(seconds=index // 3), kind="LLM" if index % 2 else "CHAIN"
+        )
+        for index in range(40)
+    ]
+    spans = factories.ingest(records)
+    items = [
+        AnnotationInput(
+            "SPAN",
+            span.span_id,
+            "Correctness",
+            annotator_kind="LLM",
+            label="incorrect" if index % 3 else "correct",
+            identifier=identifier,
+        )
+        for index, span in enumerate(spans)
+        if index % 4
+        for identifier in (("", "again") if index % 5 == 0 else ("",))
+    ]
+    annotations_upsert(items=items)
+    project = factories.project()
+    for expression in (
+        "eval.Correctness.label = 'incorrect'",
+        "eval.Correctness.label = 'incorrect' and span_kind = 'LLM'",
+    ):
+        data = {"q": expression, "range": "all"}
+        filters = SpanFilterSet(
+            data, queryset=browse_spans(project=project, tab="spans"), project=project, tab="spans"
+        )
+        table = {"project": project, "tab": "spans", "spans": filters.qs, "filtering": True}
+        for size in (1, 3, 100):
+            led, walked, after = [], [], None
+            while True:
+                page = browse_page(**table, size=size, after=after, expression=expression)
+                plain = browse_page(**table, size=size, after=after)
+                assert [row.pk for row in page.rows] == [row.pk for row in plain.rows]
+                assert page.next_cursor == plain.next_cursor
+                led += [row.pk for row in page.rows]
+                walked += [row.pk for row in plain.rows]
+                if page.next_cursor is None:
+                    break
+                after = page.next_cursor
+            expected = list(filters.qs.order_by("-start_time", "-id").values_list("pk", flat=True))
+            assert led == walked == expected and expected, (expression, size)

@@ -13,7 +13,7 @@ from annotations.models import Annotation
 from annotations.store.services import AnnotationInput, annotations_upsert
 from tests import factories
 from tracing.models import Span
-from tracing.query.lists import _lead, span_list, span_queryset
+from tracing.query.lists import results_lead, span_list, span_queryset
 
 T0 = factories.BASE_TIME
 
@@ -26,6 +26,7 @@ FILTERS = [
     "eval.Correctness IS NOT NULL",
     "annotation.Correctness.label = 'incorrect'",
     "eval.Correctness.explanation contains 'why'",
+    "(latency_ms > 50 and eval.Correctness.label = 'incorrect') and span_kind = 'LLM'",
 ]
 
 
@@ -94,7 +95,7 @@ def test_a_result_filter_reads_the_same_pages_as_the_plain_filter(seed):
     _store(seed)
     project = factories.project()
     for filter_expr in FILTERS:
-        assert _lead(project, filter_expr) is not None, filter_expr
+        assert results_lead(project, filter_expr) is not None, filter_expr
         expected = list(
             span_queryset(project=project, filter_expr=filter_expr).values_list("pk", flat=True)
         )
@@ -140,7 +141,7 @@ def test_a_trace_result_of_the_same_name_reads_every_span_as_before():
     )
     project = factories.project()
     filter_expr = "eval.Correctness.label = 'incorrect'"
-    assert _lead(project, filter_expr) is None
+    assert results_lead(project, filter_expr) is None
     page = span_list(project=project, filter_expr=filter_expr)
     assert [span.span_id for span in page.items] == [child.span_id, root.span_id]
 
@@ -157,7 +158,7 @@ def test_filters_without_a_required_result_are_not_led():
         "eval.Correctness.label = 'x' or span_kind = 'LLM'",
         "trace_eval.Correctness.label = 'x'",
     ):
-        assert _lead(project, filter_expr) is None, filter_expr
+        assert results_lead(project, filter_expr) is None, filter_expr
 
 
 class _Editor:
